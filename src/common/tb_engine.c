@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The engine object: links, contexts, their rings, and the progress loop
+ * that moves frames between links and the requester, responder and
+ * completer.
+ */
+#include "tb_engine_priv.h"
+
+u32 tb_log2(u32 v)
+{
+	u32 r = 0;
+
+	while ((1u << r) < v)
+		r++;
+	return r;
+}
+
+static int tb_is_pow2(u32 v)
+{
+	return v && !(v & (v - 1));
+}
+
+void tb_engine_config_default(struct tb_engine_config *cfg)
+{
+	cfg->max_links = 64;
+	cfg->max_ctx = 256;
+	cfg->msn_window = 1024;
+	cfg->rd_max = 16;
+}
+
+int tb_engine_create(struct tb_engine **out, const struct tb_engine_config *cfg)
+{
+	struct tb_engine *e;
+
+	if (!cfg->max_links || cfg->max_links > 4096 ||
+	    !tb_is_pow2(cfg->max_ctx) || cfg->max_ctx > (1u << 16) ||
+	    !tb_is_pow2(cfg->msn_window) || cfg->msn_window > (1u << 20) ||
+	    !cfg->rd_max || cfg->rd_max > 1024)
+		return -EINVAL;
+	e = tb_zalloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *cfg;
+	e->links = tb_zalloc(sizeof(*e->links) * cfg->max_links);
+	e->ctxs = tb_zalloc(sizeof(*e->ctxs) * cfg->max_ctx);
+	if (!e->links || !e->ctxs) {
+		tb_engine_destroy(e);
+		return -ENOMEM;
+	}
+	e->ctx_gen = tb_random_u32();
+	*out = e;
+	return 0;
+}
+
+void tb_engine_destroy(struct tb_engine *e)
+{
+	u32 i;
+
+	if (!e)
+		return;
+	for (i = 0; e->links && i < e->cfg.max_links; i++)
+		if (e->links[i].link)
+			tb_engine_remove_link(e, e->links[i].link);
+	tb_free(e->links);
+	tb_free(e->ctxs);
+	tb_free(e);
+}
+
+static void tb_elink_free(struct tb_elink *el)
+{
+	tb_free(el->msn_ring);
+	tb_free(el->naks);
+	tb_free(el->ares);
+	tb_free(el->rds);
+	el->msn_ring = NULL;
+	el->naks = NULL;
+	el->ares = NULL;
+	el->rds = NULL;
+	el->link = NULL;
+}
+
+int tb_engine_add_link(struct tb_engine *e, struct tb_link *link)
+{
+	struct tb_elink *el = NULL;
+	u32 i;
+
+	for (i = 0; i < e->cfg.max_links; i++) {
+		if (!e->links[i].link) {
+			el = &e->links[i];
+			break;
+		}
+	}
+	if (!el)
+		return -ENOSPC;
+	memset(el, 0, sizeof(*el));
+	el->e = e;
+	el->index = i;
+	el->msn_ring = tb_zalloc(sizeof(*el->msn_ring) * e->cfg.msn_window);
+	el->naks = tb_zalloc(sizeof(*el->naks) * e->cfg.msn_window);
+	el->ares = tb_zalloc(sizeof(*el->ares) * e->cfg.rd_max);
+	el->rds = tb_zalloc(sizeof(*el->rds) * e->cfg.rd_max);
+	if (!el->msn_ring || !el->naks || !el->ares || !el->rds) {
+		tb_elink_free(el);
+		return -ENOMEM;
+	}
+	el->msn_next = 1;
+	el->msn_tail = 1;
+	el->link = link;
+	link->index = i;
+	return (int)i;
+}
+
+void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link)
+{
+	struct tb_elink *el;
+
+	if (link->index >= e->cfg.max_links ||
+	    e->links[link->index].link != link)
+		return;
+	el = &e->links[link->index];
+	tb_link_fail(link);
+	tb_elink_fail_eps(el);
+	tb_elink_free(el);
+}
+
+struct tb_link *tb_engine_link(struct tb_engine *e, u32 index)
+{
+	return index < e->cfg.max_links ? e->links[index].link : NULL;
+}
+
+static struct tb_elink *tb_elink_of(struct tb_engine *e, struct tb_link *link)
+{
+	if (link->index >= e->cfg.max_links ||
+	    e->links[link->index].link != link)
+		return NULL;
+	return &e->links[link->index];
+}
+
+/* Link callback: one in-order frame from the peer. */
+static int tb_engine_deliver(void *user, struct tb_link *link,
+			     const void *payload, u32 len)
+{
+	struct tb_elink *el = tb_elink_of(user, link);
+	struct tb_engine_hdr h;
+	const u8 *data = (const u8 *)payload + TB_ENGINE_HDR_LEN;
+	int ret;
+
+	if (!el)
+		return 0;
+	if (tb_engine_hdr_decode(payload, len, &h))
+		return 0;	/* the link counts nothing: it was in order */
+	switch (h.op) {
+	case TB_EOP_WRITE:
+	case TB_EOP_READ_REQ:
+	case TB_EOP_ATOMIC:
+	case TB_EOP_SEND:
+		ret = tb_resp_rx(el, &h, data);
+		break;
+	default:
+		ret = tb_comp_rx(el, &h, data);
+		break;
+	}
+	if (ret == -EAGAIN)
+		return ret;
+	if (!ret)
+		ret = tb_comp_ack(el, h.ack_msn);
+	if (ret == -EPROTO)
+		tb_link_fail(link);	/* the peer broke the protocol */
+	return 0;
+}
+
+static void tb_engine_state_changed(void *user, struct tb_link *link, u32 state)
+{
+	struct tb_elink *el = tb_elink_of(user, link);
+
+	if (el && state == TBRDMA_LINK_DOWN)
+		tb_elink_fail_eps(el);
+}
+
+const struct tb_link_user_ops tb_engine_link_ops = {
+	.deliver = tb_engine_deliver,
+	.state_changed = tb_engine_state_changed,
+};
+
+void *tb_elink_payload_buf(struct tb_elink *el)
+{
+	return (u8 *)tb_link_tx_buf(el->link) + TB_ENGINE_HDR_LEN;
+}
+
+void tb_elink_send(struct tb_elink *el, struct tb_engine_hdr *h,
+		   u32 payload_len)
+{
+	h->ack_msn = tb_resp_ack_value(el);
+	el->ack_sent = h->ack_msn;
+	tb_engine_hdr_encode(tb_link_tx_buf(el->link), h);
+	tb_link_tx_commit(el->link, TB_ENGINE_HDR_LEN + payload_len);
+}
+
+/*
+ * Fills the link: responses that unblock the peer first, then read data
+ * and new requests taking turns, then a bare ACK if one is owed.
+ */
+void tb_elink_tx(struct tb_elink *el)
+{
+	struct tb_link *link = el->link;
+
+	while (tb_link_can_send(link)) {
+		if (tb_resp_send_urgent(el))
+			continue;
+		if (el->resp_turn && tb_resp_send_read(el)) {
+			el->resp_turn = 0;
+			continue;
+		}
+		if (tb_req_send_one(el)) {
+			el->resp_turn = 1;
+			continue;
+		}
+		if (tb_resp_send_read(el))
+			continue;
+		break;
+	}
+	if (el->ack_sent != tb_resp_ack_value(el) && tb_link_can_send(link)) {
+		struct tb_engine_hdr h;
+
+		memset(&h, 0, sizeof(h));
+		h.op = TB_EOP_ACK;
+		tb_elink_send(el, &h, 0);
+	}
+	tb_link_flush_ack(link);
+}
+
+int tb_engine_progress(struct tb_engine *e, u64 now_ns)
+{
+	int handled = 0;
+	u32 i;
+
+	for (i = 0; i < e->cfg.max_links; i++) {
+		struct tb_elink *el = &e->links[i];
+
+		if (!el->link || el->link->state == TBRDMA_LINK_DOWN)
+			continue;
+		handled += tb_link_progress(el->link, now_ns);
+		if (el->link->state == TBRDMA_LINK_UP)
+			tb_elink_tx(el);
+	}
+	return handled;
+}
+
+void tb_engine_kick(struct tb_engine *e, u32 link_index)
+{
+	struct tb_elink *el;
+
+	if (link_index >= e->cfg.max_links)
+		return;
+	el = &e->links[link_index];
+	if (el->link && el->link->state == TBRDMA_LINK_UP)
+		tb_elink_tx(el);
+}
+
+u64 tb_engine_next_deadline(struct tb_engine *e)
+{
+	u64 best = 0;
+	u32 i;
+
+	for (i = 0; i < e->cfg.max_links; i++) {
+		u64 d;
+
+		if (!e->links[i].link)
+			continue;
+		d = tb_link_next_deadline(e->links[i].link);
+		if (d && (!best || d < best))
+			best = d;
+	}
+	return best;
+}
+
+void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
+		  void *entries, u32 n, u32 entry_size)
+{
+	memset(ctrl, 0, sizeof(*ctrl));
+	ctrl->entries = n;
+	ctrl->entry_size = entry_size;
+	r->ctrl = ctrl;
+	r->entries = entries;
+	r->mask = n - 1;
+	r->entry_size = entry_size;
+	r->head = 0;
+}
+
+static void tb_ring_publish(struct tb_ctx *ctx, struct tb_ring *r)
+{
+	smp_store_release(&r->ctrl->producer, r->head);
+	if (READ_ONCE(r->ctrl->armed)) {
+		WRITE_ONCE(r->ctrl->armed, 0);
+		if (ctx->cfg.notify)
+			ctx->cfg.notify(ctx->cfg.notify_arg);
+	}
+}
+
+void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe)
+{
+	struct tb_ring *r = &ctx->cq;
+
+	memcpy(r->entries + (size_t)(r->head & r->mask) * r->entry_size, cqe,
+	       sizeof(*cqe));
+	r->head++;
+	tb_ring_publish(ctx, r);
+}
+
+int tb_ctx_rq_full(struct tb_ctx *ctx)
+{
+	struct tb_ring *r = &ctx->rq;
+
+	return r->head - smp_load_acquire(&r->ctrl->consumer) > r->mask;
+}
+
+void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
+		     const struct tb_engine_hdr *h, const void *data)
+{
+	struct tb_ring *r = &ctx->rq;
+	u8 *slot = r->entries + (size_t)(r->head & r->mask) * r->entry_size;
+	struct tbrdma_rqe rqe;
+
+	memset(&rqe, 0, sizeof(rqe));
+	rqe.link = link_label;
+	rqe.src_ctx = h->src_ctx;
+	rqe.am_id = h->am_id;
+	rqe.length = h->len;
+	rqe.imm = h->imm;
+	memcpy(slot, &rqe, sizeof(rqe));
+	memcpy(slot + sizeof(rqe), data, h->len);
+	r->head++;
+	tb_ring_publish(ctx, r);
+}
+
+struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
+{
+	struct tb_ctx *ctx = e->ctxs[id & (e->cfg.max_ctx - 1)];
+
+	return ctx && ctx->id == id ? ctx : NULL;
+}
+
+int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
+		  struct tb_ctx **out)
+{
+	u32 slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
+	struct tb_ctx *ctx;
+
+	if (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20) ||
+	    !tb_is_pow2(cfg->max_ep) || cfg->max_ep > (1u << 16) ||
+	    !tb_is_pow2(cfg->sq_depth) || cfg->sq_depth > (1u << 16) ||
+	    !cfg->cq.ctrl || !cfg->rq.ctrl || !tb_is_pow2(cq_n) ||
+	    !tb_is_pow2(cfg->rq.mask + 1) ||
+	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe) ||
+	    cfg->rq.entry_size < TBRDMA_RQE_SLOT)
+		return -EINVAL;
+	if (!id) {
+		/* A generation in the high bits keeps ids from recurring. */
+		for (slot = 0; slot < e->cfg.max_ctx && e->ctxs[slot]; slot++)
+			;
+		if (slot == e->cfg.max_ctx)
+			return -ENOSPC;
+		do {
+			e->ctx_gen++;
+			id = (e->ctx_gen << tb_log2(e->cfg.max_ctx)) | slot;
+		} while (!(id >> tb_log2(e->cfg.max_ctx)));
+	}
+	slot = id & (e->cfg.max_ctx - 1);
+	if (e->ctxs[slot])
+		return -EEXIST;
+	ctx = tb_zalloc(sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->e = e;
+	ctx->id = id;
+	ctx->cfg = *cfg;
+	ctx->cq = cfg->cq;
+	ctx->rq = cfg->rq;
+	ctx->mr_bits = tb_log2(cfg->max_mr);
+	ctx->ep_bits = tb_log2(cfg->max_ep);
+	ctx->mrs = tb_zalloc(sizeof(*ctx->mrs) * cfg->max_mr);
+	ctx->eps = tb_zalloc(sizeof(*ctx->eps) * cfg->max_ep);
+	if (!ctx->mrs || !ctx->eps) {
+		tb_free(ctx->mrs);
+		tb_free(ctx->eps);
+		tb_free(ctx);
+		return -ENOMEM;
+	}
+	e->ctxs[slot] = ctx;
+	*out = ctx;
+	return 0;
+}
+
+void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
+		    void *arg)
+{
+	struct tb_engine *e = ctx->e;
+	u32 i;
+
+	for (i = 0; i < ctx->cfg.max_ep; i++)
+		if (ctx->eps[i].in_use)
+			tb_ep_destroy(ctx, ctx->eps[i].handle);
+	for (i = 0; i < ctx->cfg.max_mr; i++) {
+		if (ctx->mrs[i].in_use && release)
+			release(arg, ctx->mrs[i].priv);
+	}
+	e->ctxs[ctx->id & (e->cfg.max_ctx - 1)] = NULL;
+	tb_free(ctx->mrs);
+	tb_free(ctx->eps);
+	tb_free(ctx);
+}
+
+u32 tb_ctx_id(const struct tb_ctx *ctx)
+{
+	return ctx->id;
+}
+
+u32 tb_ctx_outstanding(const struct tb_ctx *ctx)
+{
+	return ctx->outstanding;
+}

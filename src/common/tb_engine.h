@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The RDMA engine: contexts, memory regions, endpoints and the operations
+ * WRITE, READ, ATOMIC, SEND and FLUSH, carried over tb_link links.
+ *
+ * One engine serves one host instance (the kernel module, or one process
+ * running the software device). Work is posted as struct tbrdma_sqe; the
+ * results come back as struct tbrdma_cqe in the context's completion ring
+ * and received messages as struct tbrdma_rqe in its receive ring, in the
+ * layout of tbrdma_abi.h, so a process cannot tell the kernel engine from
+ * an in-process one.
+ *
+ * Semantics:
+ * - operations on one endpoint are executed remotely in posting order and
+ *   complete in posting order (so FLUSH and fences need no wire traffic);
+ * - WRITE and SEND complete once the target executed them; READ and ATOMIC
+ *   once their response arrived; every request gets either an implicit ack
+ *   or a NAK with a status, and a NAK becomes an error completion;
+ * - when a link goes down every operation on it completes with
+ *   TBRDMA_WC_LINK_DOWN and its endpoints refuse new work;
+ * - nothing is allocated after creation: all queues have fixed sizes and a
+ *   full one makes tb_post() return -EAGAIN.
+ *
+ * The engine does no locking; its host serialises all calls on one engine.
+ */
+#ifndef TB_ENGINE_H
+#define TB_ENGINE_H
+
+#include "tb_compat.h"
+#include "tb_link.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tb_engine;
+struct tb_ctx;
+
+struct tb_engine_config {
+	u32 max_links;
+	u32 max_ctx;		/* power of two */
+	u32 msn_window;		/* requests in flight per link, power of two */
+	u32 rd_max;		/* READ/ATOMIC awaiting response per link */
+};
+
+void tb_engine_config_default(struct tb_engine_config *cfg);
+
+/* A ring in memory owned by the host, laid out as in tbrdma_abi.h. */
+struct tb_ring {
+	struct tbrdma_ring_ctrl *ctrl;
+	u8 *entries;
+	u32 mask;		/* entries - 1 */
+	u32 entry_size;
+	u32 head;		/* private copy of the index this side moves */
+};
+
+/* Initialises ctrl and the private fields for a ring of n entries. */
+void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
+		  void *entries, u32 n, u32 entry_size);
+
+struct tb_ctx_config {
+	u32 id;			/* 0: the engine chooses one */
+	u32 max_mr;		/* power of two */
+	u32 max_ep;		/* power of two */
+	u32 sq_depth;		/* operations in flight per endpoint, pow2 */
+	struct tb_ring cq;	/* entries of struct tbrdma_cqe */
+	struct tb_ring rq;	/* entries of TBRDMA_RQE_SLOT bytes */
+	/*
+	 * lkey 0 means "local address in this address space". Only for an
+	 * engine running inside the process that owns the memory.
+	 */
+	int allow_raw_local;
+	/* Called after new CQ or RQ entries were published and armed. */
+	void (*notify)(void *arg);
+	void *notify_arg;
+};
+
+int tb_engine_create(struct tb_engine **out, const struct tb_engine_config *cfg);
+/* Links and contexts must have been removed. */
+void tb_engine_destroy(struct tb_engine *e);
+
+/*
+ * Attaches a link created with tb_link_init(link, ..., &tb_engine_link_ops,
+ * e). Returns its index (>= 0) or -ENOSPC.
+ */
+int tb_engine_add_link(struct tb_engine *e, struct tb_link *link);
+/* Fails the link's endpoints and detaches it. */
+void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link);
+struct tb_link *tb_engine_link(struct tb_engine *e, u32 index);
+extern const struct tb_link_user_ops tb_engine_link_ops;
+
+/*
+ * Runs every link: receives, executes, completes, resends and transmits.
+ * Returns how many frames were handled.
+ */
+int tb_engine_progress(struct tb_engine *e, u64 now_ns);
+/* Transmits what is queued on one link (after posting). */
+void tb_engine_kick(struct tb_engine *e, u32 link_index);
+/* Earliest timer deadline over all links, 0 if none. */
+u64 tb_engine_next_deadline(struct tb_engine *e);
+
+int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
+		  struct tb_ctx **out);
+/*
+ * Cancels everything, then calls release(arg, priv) for each memory region
+ * still registered before freeing the context.
+ */
+void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
+		    void *arg);
+u32 tb_ctx_id(const struct tb_ctx *ctx);
+
+/*
+ * Registers [iova, iova + length) with the given access. base is where the
+ * engine reaches that memory (the same address in userspace, a kernel
+ * mapping of the pinned pages in the kernel); priv is the host's.
+ */
+int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
+		   void *base, void *priv, u32 *key);
+/* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
+int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv);
+
+/* Returns the endpoint handle (>= 0) or a negative errno. */
+int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
+/* Completes its outstanding operations as CANCELED, then frees it. */
+int tb_ep_destroy(struct tb_ctx *ctx, u32 ep);
+/* Completes every outstanding operation as CANCELED; the ep stays. */
+int tb_ep_cancel(struct tb_ctx *ctx, u32 ep);
+/* Link state of the endpoint's link, -ENOENT for a bad handle. */
+int tb_ep_state(struct tb_ctx *ctx, u32 ep, u32 *outstanding);
+
+/*
+ * Validates and queues one operation. Returns 0, -EAGAIN when the
+ * endpoint's queue or the completion ring is full, -EINVAL for a malformed
+ * request, -ENOENT for a bad endpoint, or -ENOTCONN when its link is down.
+ */
+int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
+
+/* Operations posted and not yet completed. */
+u32 tb_ctx_outstanding(const struct tb_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TB_ENGINE_H */

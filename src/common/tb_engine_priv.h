@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Engine internals, shared by its parts:
+ *   tb_engine.c     engine, links, contexts, rings, progress loop
+ *   tb_mr.c         memory regions and access checks
+ *   tb_ep.c         endpoints, posting, in-order completion
+ *   tb_requester.c  turns posted operations into request frames
+ *   tb_responder.c  executes requests and sends responses
+ *   tb_completer.c  takes acks and responses back to operations
+ *
+ * Request sequence numbers (msn) count request frames on one link
+ * direction, starting at 1. The responder executes them in order and
+ * advertises the last one executed (ack_msn) in every frame it sends; a
+ * failed request is reported by a NAK that always precedes the ack that
+ * covers it, so the initiator never mistakes a failure for a success.
+ */
+#ifndef TB_ENGINE_PRIV_H
+#define TB_ENGINE_PRIV_H
+
+#include "tb_engine.h"
+
+struct tb_ep;
+
+/* One posted operation, copied from its SQE. */
+struct tb_wqe {
+	struct tbrdma_sqe sqe;
+	struct tb_ep *ep;
+	u64 result;		/* ATOMIC: value fetched */
+	u32 sent;		/* WRITE bytes sent, READ bytes requested */
+	u32 recvd;		/* READ bytes received */
+	u32 last_msn;		/* the latest request frame sent for it */
+	u16 resp_pending;	/* READ_REQs and ATOMICs awaiting a response */
+	u8 has_msn;		/* at least one request frame was sent */
+	u8 sent_all;		/* no more frames to send */
+	u8 acked;		/* the responder executed every frame sent */
+	u8 status;		/* enum tbrdma_status */
+};
+
+struct tb_ep {
+	u32 handle;
+	u8 in_use;
+	u8 failed;		/* its link went down */
+	u8 active;		/* on its link's list of endpoints to serve */
+	struct tb_ctx *ctx;
+	struct tb_elink *el;
+	u32 remote_ctx;
+	struct tb_wqe *sq;
+	u32 sq_mask;
+	/* head: oldest not completed; send: next to transmit; tail: free */
+	u32 head;
+	u32 send;
+	u32 tail;
+	struct tb_ep *next_active;
+	struct tb_ep *prev_active;
+};
+
+struct tb_msn_ent {
+	struct tb_wqe *wqe;	/* NULL once its operation was cancelled */
+	u32 msn;
+	u8 awaiting;		/* a READ or ATOMIC response is still due */
+};
+
+/* Responder state of one READ_REQ being answered. */
+struct tb_rd_res {
+	u8 active;
+	u32 msn;
+	u32 initiator_ctx;
+	u32 target_ctx;
+	u32 rkey;
+	u64 addr;
+	u32 len;
+	u32 off;
+	u64 op_off;		/* where this request starts in the READ */
+};
+
+struct tb_atomic_res {
+	u32 msn;
+	u32 initiator_ctx;
+	u64 value;
+};
+
+struct tb_nak {
+	u32 msn;
+	u32 initiator_ctx;
+	u8 status;
+};
+
+/* The engine's state for one link. */
+struct tb_elink {
+	struct tb_engine *e;
+	struct tb_link *link;
+	u32 index;
+
+	/* Initiator. */
+	u32 msn_next;		/* next request sequence number */
+	u32 msn_tail;		/* oldest entry still in msn_ring */
+	u32 msn_acked;		/* the peer executed everything up to this */
+	struct tb_msn_ent *msn_ring;
+	u32 rd_outstanding;
+	struct tb_ep *active_head;
+	struct tb_ep *active_tail;
+
+	/* Responder. */
+	u32 resp_done;		/* last request executed */
+	u32 ack_sent;		/* last ack_msn advertised */
+	struct tb_nak *naks;	/* msn_window entries */
+	u32 nak_head;
+	u32 nak_tail;
+	struct tb_atomic_res *ares;	/* rd_max entries */
+	u32 ares_head;
+	u32 ares_tail;
+	struct tb_rd_res *rds;	/* rd_max entries */
+	u32 rd_next;		/* round robin over rds */
+	u8 resp_turn;		/* alternate read data and new requests */
+};
+
+struct tb_mr {
+	u64 iova;
+	u64 length;
+	u8 *base;
+	void *priv;
+	u32 key;
+	u32 access;
+	u8 in_use;
+};
+
+struct tb_ctx {
+	struct tb_engine *e;
+	u32 id;
+	struct tb_ctx_config cfg;
+	struct tb_mr *mrs;
+	u32 mr_bits;
+	struct tb_ep *eps;
+	u32 ep_bits;
+	u32 ep_gen;
+	u32 outstanding;
+	struct tb_ring cq;
+	struct tb_ring rq;
+};
+
+struct tb_engine {
+	struct tb_engine_config cfg;
+	struct tb_elink *links;
+	struct tb_ctx **ctxs;
+	u32 ctx_gen;
+};
+
+/* tb_engine.c */
+struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id);
+void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe);
+int tb_ctx_rq_full(struct tb_ctx *ctx);
+void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
+		     const struct tb_engine_hdr *h, const void *data);
+void tb_elink_tx(struct tb_elink *el);
+/* Encodes h (with the current ack_msn) and sends payload_len bytes. */
+void tb_elink_send(struct tb_elink *el, struct tb_engine_hdr *h,
+		   u32 payload_len);
+void *tb_elink_payload_buf(struct tb_elink *el);
+u32 tb_log2(u32 v);
+
+/* tb_mr.c */
+/*
+ * Finds key in ctx and checks [addr, addr + len) and the access right.
+ * Returns a pointer to the bytes, or NULL with *status set.
+ */
+u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
+		 u8 *status);
+/* Resolves a local buffer of an operation (lkey 0: raw address). */
+u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len);
+
+/* tb_ep.c */
+void tb_ep_set_active(struct tb_ep *ep);
+void tb_ep_clear_active(struct tb_ep *ep);
+void tb_wqe_update(struct tb_wqe *wqe);
+void tb_ep_complete(struct tb_ep *ep);
+void tb_ep_advance_send(struct tb_ep *ep);
+void tb_elink_fail_eps(struct tb_elink *el);
+void tb_elink_forget_ep(struct tb_elink *el, struct tb_ep *ep);
+
+/* tb_requester.c */
+/* Sends one request frame from the endpoints of el; 0 if none could go. */
+int tb_req_send_one(struct tb_elink *el);
+
+/* tb_responder.c */
+int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
+	       const u8 *payload);
+/* Sends one NAK or ATOMIC response if any is due; returns 1 if sent. */
+int tb_resp_send_urgent(struct tb_elink *el);
+/* Sends one chunk of READ data if any is due; returns 1 if sent. */
+int tb_resp_send_read(struct tb_elink *el);
+u32 tb_resp_ack_value(const struct tb_elink *el);
+void tb_resp_reset(struct tb_elink *el);
+
+/* tb_completer.c */
+int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
+	       const u8 *payload);
+int tb_comp_ack(struct tb_elink *el, u32 ack_msn);
+
+#endif /* TB_ENGINE_PRIV_H */

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Endpoints: posting, and completion in posting order. An operation is
+ * finished when it has nothing more to send, the responder executed every
+ * frame sent for it, and every response it waits for has arrived; the
+ * completion ring sees finished operations in order, so a FLUSH (which
+ * sends nothing) completes exactly when everything before it did.
+ */
+#include "tb_engine_priv.h"
+
+static struct tb_ep *tb_ep_find(struct tb_ctx *ctx, u32 handle)
+{
+	struct tb_ep *ep = &ctx->eps[handle & (ctx->cfg.max_ep - 1)];
+
+	return ep->in_use && ep->handle == handle ? ep : NULL;
+}
+
+int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
+{
+	struct tb_engine *e = ctx->e;
+	struct tb_ep *ep = NULL;
+	u32 i;
+
+	if (link_index >= e->cfg.max_links || !e->links[link_index].link)
+		return -ENODEV;
+	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN)
+		return -ENOTCONN;
+	for (i = 0; i < ctx->cfg.max_ep; i++) {
+		if (!ctx->eps[i].in_use) {
+			ep = &ctx->eps[i];
+			break;
+		}
+	}
+	if (!ep)
+		return -ENOSPC;
+	memset(ep, 0, sizeof(*ep));
+	ep->sq = tb_zalloc(sizeof(*ep->sq) * ctx->cfg.sq_depth);
+	if (!ep->sq)
+		return -ENOMEM;
+	/* Handles stay positive ints: 31 bits, generation above the index. */
+	ctx->ep_gen++;
+	ep->handle = ((ctx->ep_gen << ctx->ep_bits) | i) & 0x7fffffffu;
+	ep->in_use = 1;
+	ep->ctx = ctx;
+	ep->el = &e->links[link_index];
+	ep->remote_ctx = remote_ctx;
+	ep->sq_mask = ctx->cfg.sq_depth - 1;
+	return (int)ep->handle;
+}
+
+void tb_ep_set_active(struct tb_ep *ep)
+{
+	struct tb_elink *el = ep->el;
+
+	if (ep->active)
+		return;
+	ep->active = 1;
+	ep->next_active = NULL;
+	ep->prev_active = el->active_tail;
+	if (el->active_tail)
+		el->active_tail->next_active = ep;
+	else
+		el->active_head = ep;
+	el->active_tail = ep;
+}
+
+void tb_ep_clear_active(struct tb_ep *ep)
+{
+	struct tb_elink *el = ep->el;
+
+	if (!ep->active)
+		return;
+	if (ep->prev_active)
+		ep->prev_active->next_active = ep->next_active;
+	else
+		el->active_head = ep->next_active;
+	if (ep->next_active)
+		ep->next_active->prev_active = ep->prev_active;
+	else
+		el->active_tail = ep->prev_active;
+	ep->active = 0;
+	ep->next_active = NULL;
+	ep->prev_active = NULL;
+}
+
+/* Marks the operation acked once the responder executed all it got. */
+void tb_wqe_update(struct tb_wqe *wqe)
+{
+	if (wqe->sent_all && !wqe->acked &&
+	    (!wqe->has_msn ||
+	     !tb_seq_after(wqe->last_msn, wqe->ep->el->msn_acked)))
+		wqe->acked = 1;
+}
+
+static int tb_wqe_finished(const struct tb_wqe *wqe)
+{
+	return wqe->sent_all && wqe->acked && !wqe->resp_pending;
+}
+
+/* Writes completions for finished operations at the head, in order. */
+void tb_ep_complete(struct tb_ep *ep)
+{
+	struct tb_ctx *ctx = ep->ctx;
+
+	while (ep->head != ep->send) {
+		struct tb_wqe *wqe = &ep->sq[ep->head & ep->sq_mask];
+		struct tbrdma_cqe cqe;
+
+		if (!tb_wqe_finished(wqe))
+			break;
+		if (wqe->status == TBRDMA_WC_SUCCESS &&
+		    wqe->sqe.opcode == TBRDMA_OP_READ &&
+		    wqe->recvd != wqe->sqe.length)
+			wqe->status = TBRDMA_WC_REM_INVALID;
+		if (wqe->status != TBRDMA_WC_SUCCESS ||
+		    !(wqe->sqe.flags & TBRDMA_SQE_SILENT)) {
+			memset(&cqe, 0, sizeof(cqe));
+			cqe.wr_id = wqe->sqe.wr_id;
+			cqe.result = wqe->result;
+			cqe.ep = ep->handle;
+			cqe.byte_len = wqe->sqe.opcode == TBRDMA_OP_ATOMIC ?
+				       wqe->sqe.atomic_size : wqe->sqe.length;
+			cqe.status = wqe->status;
+			cqe.opcode = wqe->sqe.opcode;
+			tb_ctx_push_cqe(ctx, &cqe);
+		}
+		ctx->outstanding--;
+		ep->head++;
+	}
+}
+
+static int tb_op_needs_frames(const struct tbrdma_sqe *sqe)
+{
+	switch (sqe->opcode) {
+	case TBRDMA_OP_WRITE:
+	case TBRDMA_OP_READ:
+		return sqe->length != 0;
+	case TBRDMA_OP_FLUSH:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/*
+ * Moves the send position past operations that need no (more) frames,
+ * and drops the endpoint from its link's list when nothing is left.
+ */
+void tb_ep_advance_send(struct tb_ep *ep)
+{
+	while (ep->send != ep->tail) {
+		struct tb_wqe *wqe = &ep->sq[ep->send & ep->sq_mask];
+
+		if (!wqe->sent_all && tb_op_needs_frames(&wqe->sqe))
+			break;
+		wqe->sent_all = 1;
+		tb_wqe_update(wqe);
+		ep->send++;
+	}
+	if (ep->send == ep->tail)
+		tb_ep_clear_active(ep);
+	else
+		tb_ep_set_active(ep);
+	tb_ep_complete(ep);
+}
+
+static int tb_sqe_valid(const struct tbrdma_sqe *sqe)
+{
+	int inl = sqe->flags & TBRDMA_SQE_INLINE;
+
+	if (sqe->flags & ~(u32)TBRDMA_SQE_FLAGS_ALL)
+		return 0;
+	switch (sqe->opcode) {
+	case TBRDMA_OP_WRITE:
+		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);
+	case TBRDMA_OP_READ:
+		return !inl && sqe->length <= TBRDMA_XFER_MAX;
+	case TBRDMA_OP_ATOMIC:
+		return (sqe->atomic_size == 4 || sqe->atomic_size == 8) &&
+		       sqe->atomic_op <= TBRDMA_ATOMIC_MAX &&
+		       !(sqe->remote_addr & (sqe->atomic_size - 1));
+	case TBRDMA_OP_SEND:
+		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_SEND_MAX);
+	case TBRDMA_OP_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
+{
+	struct tb_ep *ep = tb_ep_find(ctx, sqe->ep);
+	struct tb_ring *cq = &ctx->cq;
+	struct tb_wqe *wqe;
+	size_t copy;
+
+	if (!ep)
+		return -ENOENT;
+	if (ep->failed || !ep->el->link ||
+	    ep->el->link->state == TBRDMA_LINK_DOWN)
+		return -ENOTCONN;
+	if (!tb_sqe_valid(sqe))
+		return -EINVAL;
+	if (ep->tail - ep->head > ep->sq_mask)
+		return -EAGAIN;
+	/* Every operation in flight owns a completion slot. */
+	if ((u64)ctx->outstanding + (u32)(cq->head -
+	    smp_load_acquire(&cq->ctrl->consumer)) > cq->mask)
+		return -EAGAIN;
+
+	wqe = &ep->sq[ep->tail & ep->sq_mask];
+	copy = offsetof(struct tbrdma_sqe, inline_data);
+	if (sqe->flags & TBRDMA_SQE_INLINE)
+		copy += sqe->length;
+	memcpy(&wqe->sqe, sqe, copy);
+	memset(&wqe->ep, 0, sizeof(*wqe) - offsetof(struct tb_wqe, ep));
+	wqe->ep = ep;
+	ep->tail++;
+	ctx->outstanding++;
+	tb_ep_advance_send(ep);
+	if (ep->el->link->state == TBRDMA_LINK_UP)
+		tb_elink_tx(ep->el);
+	return 0;
+}
+
+/*
+ * Ends every operation of ep with status, or without any completion when
+ * silent (the endpoint is going away).
+ */
+static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
+{
+	u32 i;
+
+	tb_elink_forget_ep(ep->el, ep);
+	for (i = ep->head; i != ep->tail; i++) {
+		struct tb_wqe *wqe = &ep->sq[i & ep->sq_mask];
+
+		if (silent) {
+			wqe->sqe.flags |= TBRDMA_SQE_SILENT;
+			wqe->status = TBRDMA_WC_SUCCESS;
+		} else if (wqe->status == TBRDMA_WC_SUCCESS) {
+			wqe->status = status;
+		}
+		wqe->sent_all = 1;
+		wqe->acked = 1;
+		wqe->resp_pending = 0;
+	}
+	ep->send = ep->tail;
+	tb_ep_clear_active(ep);
+	tb_ep_complete(ep);
+}
+
+int tb_ep_cancel(struct tb_ctx *ctx, u32 handle)
+{
+	struct tb_ep *ep = tb_ep_find(ctx, handle);
+
+	if (!ep)
+		return -ENOENT;
+	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 0);
+	return 0;
+}
+
+int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
+{
+	struct tb_ep *ep = tb_ep_find(ctx, handle);
+
+	if (!ep)
+		return -ENOENT;
+	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
+	tb_free(ep->sq);
+	memset(ep, 0, sizeof(*ep));
+	return 0;
+}
+
+int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
+{
+	struct tb_ep *ep = tb_ep_find(ctx, handle);
+
+	if (!ep)
+		return -ENOENT;
+	if (outstanding)
+		*outstanding = ep->tail - ep->head;
+	if (ep->failed || !ep->el->link)
+		return TBRDMA_LINK_DOWN;
+	return (int)ep->el->link->state;
+}
+
+/* The link died: every endpoint on it fails everything it has. */
+void tb_elink_fail_eps(struct tb_elink *el)
+{
+	struct tb_engine *e = el->e;
+	u32 c, i;
+
+	for (c = 0; c < e->cfg.max_ctx; c++) {
+		struct tb_ctx *ctx = e->ctxs[c];
+
+		for (i = 0; ctx && i < ctx->cfg.max_ep; i++) {
+			struct tb_ep *ep = &ctx->eps[i];
+
+			if (!ep->in_use || ep->el != el)
+				continue;
+			ep->failed = 1;
+			tb_ep_abort(ep, TBRDMA_WC_LINK_DOWN, 0);
+		}
+	}
+	tb_resp_reset(el);
+	el->rd_outstanding = 0;
+	el->msn_tail = el->msn_next;
+}
+
+/*
+ * Responses for ep's operations may still arrive; make them find nothing.
+ * Awaited entries stay until their response so their slot is not reused
+ * while one can still come.
+ */
+void tb_elink_forget_ep(struct tb_elink *el, struct tb_ep *ep)
+{
+	u32 m;
+
+	if (!el->msn_ring)
+		return;
+	for (m = el->msn_tail; m != el->msn_next; m++) {
+		struct tb_msn_ent *ent =
+			&el->msn_ring[m & (el->e->cfg.msn_window - 1)];
+
+		if (ent->wqe && ent->wqe->ep == ep)
+			ent->wqe = NULL;
+	}
+}

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Link protocol: go-back-N over an unreliable frame pipe, with receiver
+ * credits and epoch-checked bring-up. See tb_link.h for the contract.
+ */
+#include "tb_link.h"
+
+/* Receive slots kept back from credits for ACK and HELLO frames. */
+static u32 tb_link_rx_reserve(const struct tb_link *link)
+{
+	u32 r = link->cfg.rx_slots / 8;
+
+	return r ? r : 1;
+}
+
+void tb_link_config_default(struct tb_link_config *cfg)
+{
+	cfg->rx_slots = 64;
+	cfg->tx_window = 64;
+	cfg->rto_min_ns = 2000000ull;		/* 2 ms */
+	cfg->rto_max_ns = 200000000ull;		/* 200 ms */
+	cfg->dead_ns = 10000000000ull;		/* 10 s */
+	cfg->hello_ns = 5000000ull;		/* 5 ms */
+}
+
+int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
+		 const struct tb_phy_ops *phy_ops, void *phy,
+		 const struct tb_link_user_ops *user_ops, void *user)
+{
+	u32 i;
+
+	if (!cfg->rx_slots || cfg->rx_slots < 2 || !cfg->tx_window ||
+	    cfg->tx_window > (1u << 16) || cfg->rx_slots > (1u << 16))
+		return -EINVAL;
+	memset(link, 0, sizeof(*link));
+	link->cfg = *cfg;
+	link->phy_ops = phy_ops;
+	link->phy = phy;
+	link->user_ops = user_ops;
+	link->user = user;
+	link->state = TBRDMA_LINK_CONNECTING;
+	link->window = tb_zalloc(sizeof(*link->window) * cfg->tx_window);
+	link->frames = tb_zalloc((size_t)TBRDMA_FRAME_MAX * cfg->tx_window);
+	if (!link->window || !link->frames) {
+		tb_free(link->window);
+		tb_free(link->frames);
+		link->window = NULL;
+		link->frames = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < cfg->tx_window; i++)
+		link->window[i].frame = link->frames + (size_t)i * TBRDMA_FRAME_MAX;
+	do {
+		link->epoch = tb_random_u32();
+	} while (!link->epoch);
+	link->tx_next = tb_random_u32();
+	link->tx_una = link->tx_next;
+	link->tx_resend = link->tx_next;
+	link->tx_credit = link->tx_next;
+	link->rto_ns = cfg->rto_min_ns;
+	link->progress_ns = tb_now_ns();
+	return 0;
+}
+
+void tb_link_destroy(struct tb_link *link)
+{
+	tb_free(link->window);
+	tb_free(link->frames);
+	link->window = NULL;
+	link->frames = NULL;
+	link->state = TBRDMA_LINK_DOWN;
+}
+
+static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq)
+{
+	return &link->window[seq % link->cfg.tx_window];
+}
+
+/* What this end tells the peer in every header it sends. */
+static void tb_link_fill_hdr(struct tb_link *link, struct tb_link_hdr *h,
+			     u8 type)
+{
+	memset(h, 0, sizeof(*h));
+	h->type = type;
+	h->ack = link->rx_next;
+	h->credit = link->rx_next + link->cfg.rx_slots - tb_link_rx_reserve(link);
+	h->epoch_src = link->epoch;
+	h->epoch_dst = link->peer_epoch;
+}
+
+void tb_link_fail(struct tb_link *link)
+{
+	if (link->state == TBRDMA_LINK_DOWN)
+		return;
+	link->state = TBRDMA_LINK_DOWN;
+	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_DOWN);
+}
+
+static void tb_link_set_up(struct tb_link *link, u64 now)
+{
+	if (link->state != TBRDMA_LINK_CONNECTING)
+		return;
+	link->state = TBRDMA_LINK_UP;
+	link->progress_ns = now;
+	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_UP);
+}
+
+/* Sends a header-only frame; losing it is harmless, so -EAGAIN is too. */
+static void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
+{
+	u8 buf[TB_LINK_HDR_LEN];
+	struct tb_link_hdr h;
+	int ret;
+
+	tb_link_fill_hdr(link, &h, type);
+	h.flags = flags;
+	if (type == TB_LINK_HELLO)
+		h.seq = link->tx_una;
+	tb_link_hdr_encode(buf, &h);
+	ret = link->phy_ops->xmit(link->phy, buf, sizeof(buf));
+	if (ret == -ENOTCONN) {
+		tb_link_fail(link);
+		return;
+	}
+	if (ret == 0 && type == TB_LINK_ACK) {
+		link->ack_pending = 0;
+		link->credit_sent = h.credit;
+		link->stats.tx_acks++;
+	}
+}
+
+void tb_link_flush_ack(struct tb_link *link)
+{
+	if (link->state == TBRDMA_LINK_UP && link->ack_pending)
+		tb_link_send_ctrl(link, TB_LINK_ACK, 0);
+}
+
+/* HELLO: learn the peer's epoch and first sequence number, answer. */
+static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
+			     u64 now)
+{
+	int learned = 0;
+
+	if (link->peer_epoch && h->epoch_src != link->peer_epoch) {
+		/* The peer restarted: everything in flight is lost. */
+		tb_link_fail(link);
+		return;
+	}
+	if (!link->peer_epoch) {
+		link->peer_epoch = h->epoch_src;
+		link->rx_next = h->seq;
+		learned = 1;
+	}
+	if (h->epoch_dst == link->epoch) {
+		if (tb_seq_after(h->credit, link->tx_credit))
+			link->tx_credit = h->credit;
+		tb_link_set_up(link, now);
+	}
+	if (learned || !(h->flags & TB_LINK_F_HELLO_REPLY))
+		tb_link_send_ctrl(link, TB_LINK_HELLO, TB_LINK_F_HELLO_REPLY);
+}
+
+/* The ack and credit every DATA and ACK frame carries. */
+static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
+			  u64 now)
+{
+	if (tb_seq_after(h->ack, link->tx_next) ||
+	    tb_seq_before(h->ack, link->tx_una - link->cfg.tx_window))
+		return -EBADMSG;
+	if (tb_seq_after(h->ack, link->tx_una)) {
+		link->tx_una = h->ack;
+		link->progress_ns = now;
+		link->rto_ns = link->cfg.rto_min_ns;
+		if (tb_seq_before(link->tx_resend, link->tx_una))
+			link->tx_resend = link->tx_una;
+	}
+	if (tb_seq_after(h->credit, link->tx_credit))
+		link->tx_credit = h->credit;
+	if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
+	    h->ack != link->gap_acked) {
+		/* Fast retransmit, once per hole. */
+		link->gap_acked = h->ack;
+		link->tx_resend = link->tx_una;
+		link->stats.retransmits++;
+	}
+	return 0;
+}
+
+/*
+ * Handles one received frame. Returns 0 when it may be released, or
+ * -EAGAIN when the user could not take it yet.
+ */
+static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
+			    u64 now)
+{
+	struct tb_link_hdr h;
+	int ret;
+
+	if (tb_link_hdr_decode(frame, len, &h)) {
+		link->stats.rx_bad++;
+		return 0;
+	}
+	if (h.type == TB_LINK_HELLO) {
+		tb_link_rx_hello(link, &h, now);
+		return 0;
+	}
+	/* Frames of another incarnation of either end are not ours. */
+	if (!link->peer_epoch || h.epoch_src != link->peer_epoch ||
+	    h.epoch_dst != link->epoch) {
+		link->stats.rx_bad++;
+		return 0;
+	}
+	tb_link_set_up(link, now);
+	if (tb_link_rx_ack(link, &h, now)) {
+		link->stats.rx_bad++;
+		return 0;
+	}
+	if (h.type == TB_LINK_ACK)
+		return 0;
+
+	if (h.seq != link->rx_next) {
+		if (tb_seq_before(h.seq, link->rx_next)) {
+			link->stats.rx_dup++;
+			link->ack_pending = 1;
+		} else {
+			link->stats.rx_gap++;
+			if (link->rx_gap_sent != link->rx_next) {
+				link->rx_gap_sent = link->rx_next;
+				tb_link_send_ctrl(link, TB_LINK_ACK,
+						  TB_LINK_F_GAP);
+			}
+		}
+		return 0;
+	}
+	ret = link->user_ops->deliver(link->user, link,
+				      frame + TB_LINK_HDR_LEN, h.len);
+	if (ret == -EAGAIN) {
+		link->stats.rx_stalls++;
+		return -EAGAIN;
+	}
+	/* Delivered, or refused as garbage: either way it is consumed. */
+	link->rx_next++;
+	link->ack_pending = 1;
+	link->stats.rx_frames++;
+	link->stats.rx_bytes += len;
+	return 0;
+}
+
+static void tb_link_resend(struct tb_link *link, u64 now)
+{
+	while (link->state == TBRDMA_LINK_UP &&
+	       tb_seq_before(link->tx_resend, link->tx_next)) {
+		struct tb_link_slot *s = tb_link_slot(link, link->tx_resend);
+		struct tb_link_hdr h;
+		int ret;
+
+		/* Refresh ack and credit; the rest of the frame is as sent. */
+		tb_link_fill_hdr(link, &h, TB_LINK_DATA);
+		h.seq = link->tx_resend;
+		h.len = (u16)(s->len - TB_LINK_HDR_LEN);
+		tb_link_hdr_encode(s->frame, &h);
+		ret = link->phy_ops->xmit(link->phy, s->frame, s->len);
+		if (ret == -EAGAIN)
+			return;
+		if (ret) {
+			tb_link_fail(link);
+			return;
+		}
+		if (s->sent_ns)
+			link->stats.retransmits++;
+		s->sent_ns = now;
+		link->ack_pending = 0;
+		link->tx_resend++;
+	}
+}
+
+/* Time since then, 0 if then is in the future (clocks of two callers). */
+static u64 tb_link_since(u64 now, u64 then)
+{
+	return now > then ? now - then : 0;
+}
+
+static void tb_link_timers(struct tb_link *link, u64 now)
+{
+	if (link->state == TBRDMA_LINK_CONNECTING) {
+		if (tb_link_since(now, link->progress_ns) > link->cfg.dead_ns) {
+			tb_link_fail(link);
+			return;
+		}
+		if (tb_link_since(now, link->last_hello_ns) >= link->cfg.hello_ns ||
+		    !link->last_hello_ns) {
+			link->last_hello_ns = now;
+			tb_link_send_ctrl(link, TB_LINK_HELLO, 0);
+		}
+		return;
+	}
+	if (link->tx_una == link->tx_next)
+		return;
+	if (tb_link_since(now, link->progress_ns) > link->cfg.dead_ns) {
+		tb_link_fail(link);
+		return;
+	}
+	if (link->tx_resend == link->tx_una)
+		return;		/* already going back */
+	if (tb_link_since(now, tb_link_slot(link, link->tx_una)->sent_ns) >=
+	    link->rto_ns) {
+		link->stats.timeouts++;
+		link->tx_resend = link->tx_una;
+		link->rto_ns *= 2;
+		if (link->rto_ns > link->cfg.rto_max_ns)
+			link->rto_ns = link->cfg.rto_max_ns;
+	}
+}
+
+int tb_link_progress(struct tb_link *link, u64 now_ns)
+{
+	int handled = 0;
+	u32 budget;
+
+	if (link->state == TBRDMA_LINK_DOWN)
+		return 0;
+	link->now_ns = now_ns;
+	for (budget = link->cfg.rx_slots; budget; budget--) {
+		const void *frame;
+		u32 len;
+		int ret = link->phy_ops->rx_peek(link->phy, &frame, &len);
+
+		if (ret < 0) {
+			tb_link_fail(link);
+			return handled;
+		}
+		if (ret == 0)
+			break;
+		if (tb_link_rx_frame(link, frame, len, now_ns) == -EAGAIN)
+			break;
+		link->phy_ops->rx_release(link->phy);
+		handled++;
+		if (link->state == TBRDMA_LINK_DOWN)
+			return handled;
+	}
+	tb_link_timers(link, now_ns);
+	tb_link_resend(link, now_ns);
+	return handled;
+}
+
+int tb_link_can_send(const struct tb_link *link)
+{
+	return link->state == TBRDMA_LINK_UP &&
+	       link->tx_next - link->tx_una < link->cfg.tx_window &&
+	       tb_seq_before(link->tx_next, link->tx_credit);
+}
+
+void *tb_link_tx_buf(struct tb_link *link)
+{
+	return tb_link_slot(link, link->tx_next)->frame + TB_LINK_HDR_LEN;
+}
+
+void tb_link_tx_commit(struct tb_link *link, u32 payload_len)
+{
+	struct tb_link_slot *s = tb_link_slot(link, link->tx_next);
+	struct tb_link_hdr h;
+	u64 now = tb_now_ns();
+
+	/* Progress may run on a clock ahead of ours (tests do). */
+	if (now < link->now_ns)
+		now = link->now_ns;
+	if (link->tx_una == link->tx_next)
+		link->progress_ns = now;	/* first frame in flight */
+	tb_link_fill_hdr(link, &h, TB_LINK_DATA);
+	h.seq = link->tx_next;
+	h.len = (u16)payload_len;
+	tb_link_hdr_encode(s->frame, &h);
+	s->len = TB_LINK_HDR_LEN + payload_len;
+	s->sent_ns = 0;
+	link->tx_next++;
+	link->stats.tx_frames++;
+	link->stats.tx_bytes += s->len;
+	/* In order behind any frames still waiting to be sent again. */
+	tb_link_resend(link, now);
+}
+
+u64 tb_link_next_deadline(const struct tb_link *link)
+{
+	if (link->state == TBRDMA_LINK_DOWN)
+		return 0;
+	if (link->state == TBRDMA_LINK_CONNECTING)
+		return link->last_hello_ns + link->cfg.hello_ns;
+	if (link->ack_pending || link->tx_resend != link->tx_next)
+		return 1;
+	if (link->tx_una != link->tx_next)
+		return link->window[link->tx_una % link->cfg.tx_window].sent_ns +
+		       link->rto_ns;
+	return 0;
+}

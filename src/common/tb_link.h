@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Link layer: turns an unreliable frame pipe (a "phy": USB4 ring pair,
+ * in-kernel loop cable, or shared-memory cable) into a reliable, in-order,
+ * flow-controlled one.
+ *
+ * - every DATA frame has a sequence number; the receiver accepts only the
+ *   next expected one (go-back-N) and drops duplicates and gaps;
+ * - acks are cumulative and ride on every frame; a standalone ACK is sent
+ *   when nothing else carries it, and at once when a gap is seen;
+ * - the receiver grants credits for its receive slots, so the sender never
+ *   overruns it;
+ * - unacked frames are kept in a window and sent again on timeout or gap;
+ * - HELLO frames exchange per-incarnation epochs, so frames from a previous
+ *   life of the peer are never taken for current ones;
+ * - when the peer stops answering, or the phy loses carrier, the link goes
+ *   down for good and tells its user.
+ *
+ * The link does no locking: its user serialises calls on one link.
+ */
+#ifndef TB_LINK_H
+#define TB_LINK_H
+
+#include "tb_compat.h"
+#include "tb_wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a cable must provide. */
+struct tb_phy_ops {
+	/*
+	 * Puts one frame on the cable. Returns 0 (sent, or lost by the
+	 * cable), -EAGAIN when the transmitter has no free descriptor now,
+	 * or -ENOTCONN when the cable is gone.
+	 */
+	int (*xmit)(void *phy, const void *frame, u32 len);
+	/*
+	 * Looks at the oldest received frame without consuming it. Returns
+	 * 1 and sets *frame and *len, 0 if there is none, or -ENOTCONN.
+	 */
+	int (*rx_peek)(void *phy, const void **frame, u32 *len);
+	/* Consumes the frame rx_peek returned; its slot is free again. */
+	void (*rx_release)(void *phy);
+};
+
+struct tb_link;
+
+/* What the link's user (the engine) provides. */
+struct tb_link_user_ops {
+	/*
+	 * An in-order DATA payload (engine header + data). Returns 0 when
+	 * consumed, or -EAGAIN to keep it and be called again later with the
+	 * same payload (the receive slot stays busy, which throttles the
+	 * peer through credits).
+	 */
+	int (*deliver)(void *user, struct tb_link *link, const void *payload,
+		       u32 len);
+	/* The link went UP, or DOWN for good. */
+	void (*state_changed)(void *user, struct tb_link *link, u32 state);
+};
+
+struct tb_link_config {
+	u32 rx_slots;		/* receive descriptors of this end */
+	u32 tx_window;		/* unacked frames kept for resending */
+	u64 rto_min_ns;		/* first retransmission timeout */
+	u64 rto_max_ns;		/* cap of the exponential backoff */
+	u64 dead_ns;		/* no progress for this long: link down */
+	u64 hello_ns;		/* HELLO period while connecting */
+};
+
+void tb_link_config_default(struct tb_link_config *cfg);
+
+struct tb_link_stats {
+	u64 tx_frames;
+	u64 tx_bytes;
+	u64 rx_frames;
+	u64 rx_bytes;
+	u64 tx_acks;
+	u64 retransmits;
+	u64 timeouts;
+	u64 rx_dup;
+	u64 rx_gap;
+	u64 rx_bad;
+	u64 rx_stalls;
+	u64 no_credit;
+};
+
+struct tb_link_slot {
+	u64 sent_ns;
+	u32 len;
+	u32 pad;
+	u8 *frame;		/* TBRDMA_FRAME_MAX bytes */
+};
+
+struct tb_link {
+	const struct tb_phy_ops *phy_ops;
+	void *phy;
+	const struct tb_link_user_ops *user_ops;
+	void *user;
+	struct tb_link_config cfg;
+	u32 index;		/* the engine's link number */
+	u32 label;		/* the host's name for it, reported in rqe.link */
+	u32 state;		/* enum tbrdma_link_state */
+
+	u32 epoch;		/* ours, random, never 0 */
+	u32 peer_epoch;		/* 0 until the peer's HELLO is seen */
+	u64 last_hello_ns;
+
+	/* Transmit side. */
+	u32 tx_next;		/* sequence number of the next new frame */
+	u32 tx_una;		/* oldest unacked frame */
+	u32 tx_credit;		/* peer accepts sequence numbers before this */
+	u32 tx_resend;		/* next frame to send again (go-back-N) */
+	u32 gap_acked;		/* ack value of the last GAP we acted on */
+	u64 rto_ns;
+	u64 progress_ns;	/* last time the peer acked something new */
+	u64 now_ns;		/* clock of the last tb_link_progress() */
+	struct tb_link_slot *window;	/* tx_window slots */
+	u8 *frames;
+
+	/* Receive side. */
+	u32 rx_next;		/* next expected sequence number */
+	u32 rx_gap_sent;	/* rx_next when we last sent a GAP ack */
+	int ack_pending;	/* the peer should hear our rx_next/credit */
+	u32 credit_sent;	/* last credit we advertised */
+
+	struct tb_link_stats stats;
+};
+
+/* Allocates the window; the link starts CONNECTING. */
+int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
+		 const struct tb_phy_ops *phy_ops, void *phy,
+		 const struct tb_link_user_ops *user_ops, void *user);
+void tb_link_destroy(struct tb_link *link);
+
+/*
+ * Receives and delivers frames, resends on timeout, sends HELLO and ACK
+ * frames as needed. Returns the number of frames handled.
+ */
+int tb_link_progress(struct tb_link *link, u64 now_ns);
+
+/* Sends a standalone ACK if one is owed. */
+void tb_link_flush_ack(struct tb_link *link);
+
+/* Room for a new DATA frame: window slot, peer credit and link UP. */
+int tb_link_can_send(const struct tb_link *link);
+
+/*
+ * Buffer for the next DATA frame's link payload (TB_LINK_HDR_LEN bytes
+ * into a window slot; room for TBRDMA_FRAME_MAX - TB_LINK_HDR_LEN bytes).
+ * Only valid when tb_link_can_send().
+ */
+void *tb_link_tx_buf(struct tb_link *link);
+
+/* Sends the frame built in tb_link_tx_buf() with payload_len bytes. */
+void tb_link_tx_commit(struct tb_link *link, u32 payload_len);
+
+/* Takes the link down for good (carrier lost, protocol error, close). */
+void tb_link_fail(struct tb_link *link);
+
+/* Earliest time tb_link_progress() has timer work to do, 0 if none. */
+u64 tb_link_next_deadline(const struct tb_link *link);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TB_LINK_H */

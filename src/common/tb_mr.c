@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Memory regions. A key is (random generation << index bits) | index, so
+ * a lookup is one array access, and a key that outlived its region (or
+ * was guessed) fails the generation compare.
+ */
+#include "tb_engine_priv.h"
+
+int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
+		   void *base, void *priv, u32 *key)
+{
+	u32 i, gen, gen_mask;
+	struct tb_mr *mr = NULL;
+
+	if (!length || !base || (access & ~(u32)TBRDMA_ACCESS_ALL) ||
+	    iova + length < iova)
+		return -EINVAL;
+	for (i = 0; i < ctx->cfg.max_mr; i++) {
+		if (!ctx->mrs[i].in_use) {
+			mr = &ctx->mrs[i];
+			break;
+		}
+	}
+	if (!mr)
+		return -ENOSPC;
+	gen_mask = ctx->mr_bits >= 32 ? 0 : (u32)(~0u >> ctx->mr_bits);
+	do {
+		gen = tb_random_u32() & gen_mask;
+	} while (!gen);
+	mr->key = (gen << ctx->mr_bits) | i;
+	mr->iova = iova;
+	mr->length = length;
+	mr->access = access;
+	mr->base = base;
+	mr->priv = priv;
+	mr->in_use = 1;
+	*key = mr->key;
+	return 0;
+}
+
+static struct tb_mr *tb_mr_find(struct tb_ctx *ctx, u32 key)
+{
+	struct tb_mr *mr = &ctx->mrs[key & (ctx->cfg.max_mr - 1)];
+
+	return mr->in_use && mr->key == key ? mr : NULL;
+}
+
+int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv)
+{
+	struct tb_mr *mr = tb_mr_find(ctx, key);
+
+	if (!mr)
+		return -ENOENT;
+	if (priv)
+		*priv = mr->priv;
+	memset(mr, 0, sizeof(*mr));
+	return 0;
+}
+
+u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
+		 u8 *status)
+{
+	struct tb_mr *mr = tb_mr_find(ctx, key);
+	u64 off;
+
+	if (!mr) {
+		*status = TBRDMA_WC_REM_KEY_ERR;
+		return NULL;
+	}
+	/* Written so that no sum can wrap around. */
+	if (addr < mr->iova || addr - mr->iova > mr->length ||
+	    len > mr->length - (addr - mr->iova)) {
+		*status = TBRDMA_WC_REM_BOUNDS_ERR;
+		return NULL;
+	}
+	if ((mr->access & access) != access) {
+		*status = TBRDMA_WC_REM_ACCESS_ERR;
+		return NULL;
+	}
+	off = addr - mr->iova;
+	return mr->base + off;
+}
+
+u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len)
+{
+	u8 status;
+
+	if (!lkey && ctx->cfg.allow_raw_local)
+		return (u8 *)(uintptr_t)addr;
+	return tb_mr_access(ctx, lkey, addr, len, TBRDMA_ACCESS_LOCAL, &status);
+}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Requester: cuts posted operations into request frames. Endpoints with
+ * work are served round robin, one frame each, so a small message on one
+ * endpoint waits for at most one chunk of a large transfer on another.
+ */
+#include "tb_engine_priv.h"
+
+static int tb_req_msn_room(const struct tb_elink *el)
+{
+	return el->msn_next - el->msn_tail < el->e->cfg.msn_window;
+}
+
+static u32 tb_req_take_msn(struct tb_elink *el, struct tb_wqe *wqe,
+			   int awaiting)
+{
+	u32 msn = el->msn_next++;
+	struct tb_msn_ent *ent = &el->msn_ring[msn & (el->e->cfg.msn_window - 1)];
+
+	ent->wqe = wqe;
+	ent->msn = msn;
+	ent->awaiting = (u8)awaiting;
+	if (awaiting) {
+		el->rd_outstanding++;
+		wqe->resp_pending++;
+	}
+	wqe->last_msn = msn;
+	wqe->has_msn = 1;
+	return msn;
+}
+
+static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
+		       u8 op)
+{
+	memset(h, 0, sizeof(*h));
+	h->op = op;
+	h->dst_ctx = wqe->ep->remote_ctx;
+	h->src_ctx = wqe->ep->ctx->id;
+	h->rkey = wqe->sqe.rkey;
+}
+
+/* Where the bytes of a WRITE or SEND come from, or NULL. */
+static const u8 *tb_req_source(struct tb_wqe *wqe, u32 off, u32 len)
+{
+	if (wqe->sqe.flags & TBRDMA_SQE_INLINE)
+		return wqe->sqe.inline_data + off;
+	return tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
+			   wqe->sqe.local_addr + off, len);
+}
+
+/* The operation ends here without (more) frames, with status. */
+static void tb_req_stop(struct tb_wqe *wqe, u8 status)
+{
+	if (wqe->status == TBRDMA_WC_SUCCESS)
+		wqe->status = status;
+	wqe->sent_all = 1;
+}
+
+static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
+{
+	u32 chunk = wqe->sqe.length - wqe->sent;
+	struct tb_engine_hdr h;
+	const u8 *src;
+
+	if (chunk > TB_PAYLOAD_MAX)
+		chunk = TB_PAYLOAD_MAX;
+	src = tb_req_source(wqe, wqe->sent, chunk);
+	if (!src) {
+		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
+		return;
+	}
+	tb_req_hdr(&h, wqe, TB_EOP_WRITE);
+	h.addr = wqe->sqe.remote_addr + wqe->sent;
+	h.len = chunk;
+	h.msn = tb_req_take_msn(el, wqe, 0);
+	memcpy(tb_elink_payload_buf(el), src, chunk);
+	wqe->sent += chunk;
+	if (wqe->sent == wqe->sqe.length)
+		wqe->sent_all = 1;
+	tb_elink_send(el, &h, chunk);
+}
+
+static void tb_req_read(struct tb_elink *el, struct tb_wqe *wqe)
+{
+	u32 chunk = wqe->sqe.length - wqe->sent;
+	struct tb_engine_hdr h;
+
+	if (chunk > TB_READ_REQ_MAX)
+		chunk = TB_READ_REQ_MAX;
+	if (!tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
+			 wqe->sqe.local_addr + wqe->sent, chunk)) {
+		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
+		return;
+	}
+	tb_req_hdr(&h, wqe, TB_EOP_READ_REQ);
+	h.addr = wqe->sqe.remote_addr + wqe->sent;
+	h.len = chunk;
+	h.imm = wqe->sent;
+	h.msn = tb_req_take_msn(el, wqe, 1);
+	wqe->sent += chunk;
+	if (wqe->sent == wqe->sqe.length)
+		wqe->sent_all = 1;
+	tb_elink_send(el, &h, 0);
+}
+
+static void tb_req_atomic(struct tb_elink *el, struct tb_wqe *wqe)
+{
+	struct tb_engine_hdr h;
+
+	tb_req_hdr(&h, wqe, TB_EOP_ATOMIC);
+	h.aop = wqe->sqe.atomic_op;
+	h.arg = wqe->sqe.atomic_size;
+	h.addr = wqe->sqe.remote_addr;
+	h.imm = wqe->sqe.operand;
+	h.compare = wqe->sqe.compare;
+	h.msn = tb_req_take_msn(el, wqe, 1);
+	wqe->sent_all = 1;
+	tb_elink_send(el, &h, 0);
+}
+
+static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
+{
+	struct tb_engine_hdr h;
+	const u8 *src = tb_req_source(wqe, 0, wqe->sqe.length);
+
+	if (!src) {
+		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
+		return;
+	}
+	tb_req_hdr(&h, wqe, TB_EOP_SEND);
+	h.am_id = wqe->sqe.am_id;
+	h.imm = wqe->sqe.imm;
+	h.len = wqe->sqe.length;
+	h.msn = tb_req_take_msn(el, wqe, 0);
+	memcpy(tb_elink_payload_buf(el), src, wqe->sqe.length);
+	wqe->sent_all = 1;
+	tb_elink_send(el, &h, wqe->sqe.length);
+}
+
+/*
+ * Sends the next frame of ep's current operation. Returns 1 if a frame
+ * went out, 0 if the operation must wait (request window or responder
+ * resources exhausted) or ended without one.
+ */
+static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
+{
+	struct tb_wqe *wqe = &ep->sq[ep->send & ep->sq_mask];
+	u64 frames = el->link->tx_next;
+	u8 op = wqe->sqe.opcode;
+
+	if (!tb_req_msn_room(el))
+		return 0;
+	if ((op == TBRDMA_OP_READ || op == TBRDMA_OP_ATOMIC) &&
+	    el->rd_outstanding >= el->e->cfg.rd_max)
+		return 0;
+	switch (op) {
+	case TBRDMA_OP_WRITE:
+		tb_req_write(el, wqe);
+		break;
+	case TBRDMA_OP_READ:
+		tb_req_read(el, wqe);
+		break;
+	case TBRDMA_OP_ATOMIC:
+		tb_req_atomic(el, wqe);
+		break;
+	default:
+		tb_req_send(el, wqe);
+		break;
+	}
+	tb_wqe_update(wqe);
+	tb_ep_advance_send(ep);
+	return el->link->tx_next != frames;
+}
+
+int tb_req_send_one(struct tb_elink *el)
+{
+	struct tb_ep *ep = el->active_head;
+	struct tb_ep *last = el->active_tail;
+
+	while (ep) {
+		struct tb_ep *next = ep->next_active;
+		int sent = tb_req_ep(el, ep);
+
+		/* Served or blocked: to the back of the line either way. */
+		if (ep->active && ep != el->active_tail) {
+			tb_ep_clear_active(ep);
+			tb_ep_set_active(ep);
+		}
+		if (sent)
+			return 1;
+		if (ep == last)
+			break;
+		ep = next;
+	}
+	return 0;
+}

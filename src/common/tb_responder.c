@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Responder: executes requests from the peer in order and answers them.
+ * Every request is checked against the target context's regions before a
+ * byte moves; a failure is answered with a NAK. Responses never wait for
+ * the receive path: their queues are sized by the limits the initiator
+ * keeps (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks
+ * those limits breaks the link.
+ */
+#include "tb_engine_priv.h"
+
+u32 tb_resp_ack_value(const struct tb_elink *el)
+{
+	/* Never ack past a request whose NAK has not gone out yet. */
+	if (el->nak_head != el->nak_tail)
+		return el->naks[el->nak_head & (el->e->cfg.msn_window - 1)].msn - 1;
+	return el->resp_done;
+}
+
+void tb_resp_reset(struct tb_elink *el)
+{
+	u32 i;
+
+	el->nak_head = el->nak_tail;
+	el->ares_head = el->ares_tail;
+	for (i = 0; el->rds && i < el->e->cfg.rd_max; i++)
+		el->rds[i].active = 0;
+}
+
+static int tb_resp_nak(struct tb_elink *el, const struct tb_engine_hdr *h,
+		       u8 status)
+{
+	struct tb_nak *n;
+
+	if (el->nak_tail - el->nak_head >= el->e->cfg.msn_window)
+		return -EPROTO;
+	n = &el->naks[el->nak_tail++ & (el->e->cfg.msn_window - 1)];
+	n->msn = h->msn;
+	n->initiator_ctx = h->src_ctx;
+	n->status = status;
+	return 0;
+}
+
+static u64 tb_resp_atomic_exec(u8 *p, const struct tb_engine_hdr *h)
+{
+	if (h->arg == 4) {
+		u32 *p32 = (u32 *)p;
+		u32 v = (u32)h->imm;
+
+		switch (h->aop) {
+		case TBRDMA_ATOMIC_ADD:
+			return tb_atomic_fetch_add32(p32, v);
+		case TBRDMA_ATOMIC_AND:
+			return tb_atomic_fetch_and32(p32, v);
+		case TBRDMA_ATOMIC_OR:
+			return tb_atomic_fetch_or32(p32, v);
+		case TBRDMA_ATOMIC_XOR:
+			return tb_atomic_fetch_xor32(p32, v);
+		case TBRDMA_ATOMIC_SWAP:
+			return tb_atomic_swap32(p32, v);
+		default:
+			return tb_atomic_cswap32(p32, (u32)h->compare, v);
+		}
+	}
+	switch (h->aop) {
+	case TBRDMA_ATOMIC_ADD:
+		return tb_atomic_fetch_add64((u64 *)p, h->imm);
+	case TBRDMA_ATOMIC_AND:
+		return tb_atomic_fetch_and64((u64 *)p, h->imm);
+	case TBRDMA_ATOMIC_OR:
+		return tb_atomic_fetch_or64((u64 *)p, h->imm);
+	case TBRDMA_ATOMIC_XOR:
+		return tb_atomic_fetch_xor64((u64 *)p, h->imm);
+	case TBRDMA_ATOMIC_SWAP:
+		return tb_atomic_swap64((u64 *)p, h->imm);
+	default:
+		return tb_atomic_cswap64((u64 *)p, h->compare, h->imm);
+	}
+}
+
+static struct tb_rd_res *tb_resp_free_rd(struct tb_elink *el)
+{
+	u32 i;
+
+	for (i = 0; i < el->e->cfg.rd_max; i++)
+		if (!el->rds[i].active)
+			return &el->rds[i];
+	return NULL;
+}
+
+/* Executes one request; returns the NAK status, 0 on success. */
+static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
+		       const struct tb_engine_hdr *h, const u8 *payload)
+{
+	struct tb_atomic_res *ar;
+	struct tb_rd_res *rd;
+	u8 status = 0;
+	u8 *p;
+
+	switch (h->op) {
+	case TB_EOP_WRITE:
+		p = tb_mr_access(ctx, h->rkey, h->addr, h->len,
+				 TBRDMA_ACCESS_REMOTE_WRITE, &status);
+		if (p)
+			memcpy(p, payload, h->len);
+		return status;
+	case TB_EOP_READ_REQ:
+		if (!tb_mr_access(ctx, h->rkey, h->addr, h->len,
+				  TBRDMA_ACCESS_REMOTE_READ, &status))
+			return status;
+		rd = tb_resp_free_rd(el);
+		if (!rd)
+			return TBRDMA_WC_REM_INVALID;
+		rd->active = 1;
+		rd->msn = h->msn;
+		rd->initiator_ctx = h->src_ctx;
+		rd->target_ctx = h->dst_ctx;
+		rd->rkey = h->rkey;
+		rd->addr = h->addr;
+		rd->len = h->len;
+		rd->off = 0;
+		rd->op_off = h->imm;
+		return 0;
+	case TB_EOP_ATOMIC:
+		if (h->addr & (h->arg - 1))
+			return TBRDMA_WC_REM_INVALID;
+		if (el->ares_tail - el->ares_head >= el->e->cfg.rd_max)
+			return TBRDMA_WC_REM_INVALID;
+		p = tb_mr_access(ctx, h->rkey, h->addr, h->arg,
+				 TBRDMA_ACCESS_REMOTE_ATOMIC, &status);
+		if (!p)
+			return status;
+		ar = &el->ares[el->ares_tail++ % el->e->cfg.rd_max];
+		ar->msn = h->msn;
+		ar->initiator_ctx = h->src_ctx;
+		ar->value = tb_resp_atomic_exec(p, h);
+		return 0;
+	default: /* TB_EOP_SEND */
+		tb_ctx_push_rqe(ctx, el->link->label, h, payload);
+		return 0;
+	}
+}
+
+int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
+	       const u8 *payload)
+{
+	struct tb_ctx *ctx;
+	u8 status;
+
+	if (h->msn != el->resp_done + 1)
+		return -EPROTO;
+	ctx = tb_ctx_lookup(el->e, h->dst_ctx);
+	if (!ctx) {
+		status = TBRDMA_WC_REM_NO_CTX;
+	} else {
+		/* A full receive ring holds the link until it drains. */
+		if (h->op == TB_EOP_SEND && tb_ctx_rq_full(ctx))
+			return -EAGAIN;
+		status = tb_resp_exec(el, ctx, h, payload);
+	}
+	if (status && tb_resp_nak(el, h, status))
+		return -EPROTO;
+	el->resp_done = h->msn;
+	return 0;
+}
+
+int tb_resp_send_urgent(struct tb_elink *el)
+{
+	struct tb_engine_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	if (el->nak_head != el->nak_tail) {
+		struct tb_nak *n =
+			&el->naks[el->nak_head++ & (el->e->cfg.msn_window - 1)];
+
+		h.op = TB_EOP_NAK;
+		h.dst_ctx = n->initiator_ctx;
+		h.msn = n->msn;
+		h.arg = n->status;
+		tb_elink_send(el, &h, 0);
+		return 1;
+	}
+	if (el->ares_head != el->ares_tail) {
+		struct tb_atomic_res *ar =
+			&el->ares[el->ares_head++ % el->e->cfg.rd_max];
+
+		h.op = TB_EOP_ATOMIC_RESP;
+		h.dst_ctx = ar->initiator_ctx;
+		h.msn = ar->msn;
+		h.imm = ar->value;
+		tb_elink_send(el, &h, 0);
+		return 1;
+	}
+	return 0;
+}
+
+static struct tb_rd_res *tb_resp_next_rd(struct tb_elink *el)
+{
+	u32 i, n = el->e->cfg.rd_max;
+
+	for (i = 0; i < n; i++) {
+		struct tb_rd_res *rd = &el->rds[(el->rd_next + i) % n];
+
+		if (rd->active) {
+			el->rd_next = (el->rd_next + i + 1) % n;
+			return rd;
+		}
+	}
+	return NULL;
+}
+
+int tb_resp_send_read(struct tb_elink *el)
+{
+	struct tb_rd_res *rd = tb_resp_next_rd(el);
+	struct tb_engine_hdr h;
+	struct tb_ctx *ctx;
+	u32 chunk;
+	u8 status = TBRDMA_WC_REM_NO_CTX;
+	u8 *src = NULL;
+
+	if (!rd)
+		return 0;
+	chunk = rd->len - rd->off;
+	if (chunk > TB_PAYLOAD_MAX)
+		chunk = TB_PAYLOAD_MAX;
+	/* The region may have gone since the request was checked. */
+	ctx = tb_ctx_lookup(el->e, rd->target_ctx);
+	if (ctx)
+		src = tb_mr_access(ctx, rd->rkey, rd->addr + rd->off, chunk,
+				   TBRDMA_ACCESS_REMOTE_READ, &status);
+	memset(&h, 0, sizeof(h));
+	h.dst_ctx = rd->initiator_ctx;
+	h.src_ctx = rd->target_ctx;
+	h.msn = rd->msn;
+	if (!src) {
+		h.op = TB_EOP_NAK;
+		h.arg = status;
+		rd->active = 0;
+		tb_elink_send(el, &h, 0);
+		return 1;
+	}
+	h.op = TB_EOP_READ_RESP;
+	h.addr = rd->op_off + rd->off;
+	h.len = chunk;
+	memcpy(tb_elink_payload_buf(el), src, chunk);
+	rd->off += chunk;
+	if (rd->off == rd->len) {
+		h.flags = TB_EF_LAST;
+		rd->active = 0;
+	}
+	tb_elink_send(el, &h, chunk);
+	return 1;
+}

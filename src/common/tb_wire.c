@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Frame header encoding: explicit little-endian, byte by byte, so that the
+ * same code is right on any host and never reads past the frame.
+ */
+#include "tb_wire.h"
+
+static void put8(u8 **p, u8 v)
+{
+	*(*p)++ = v;
+}
+
+static void put16(u8 **p, u16 v)
+{
+	put8(p, (u8)v);
+	put8(p, (u8)(v >> 8));
+}
+
+static void put32(u8 **p, u32 v)
+{
+	put16(p, (u16)v);
+	put16(p, (u16)(v >> 16));
+}
+
+static void put64(u8 **p, u64 v)
+{
+	put32(p, (u32)v);
+	put32(p, (u32)(v >> 32));
+}
+
+static u8 get8(const u8 **p)
+{
+	return *(*p)++;
+}
+
+static u16 get16(const u8 **p)
+{
+	u16 lo = get8(p);
+
+	return (u16)(lo | ((u16)get8(p) << 8));
+}
+
+static u32 get32(const u8 **p)
+{
+	u32 lo = get16(p);
+
+	return lo | ((u32)get16(p) << 16);
+}
+
+static u64 get64(const u8 **p)
+{
+	u64 lo = get32(p);
+
+	return lo | ((u64)get32(p) << 32);
+}
+
+void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h)
+{
+	u8 *p = buf;
+
+	put16(&p, TB_WIRE_MAGIC);
+	put8(&p, TB_WIRE_VERSION);
+	put8(&p, h->type);
+	put16(&p, h->len);
+	put16(&p, h->flags);
+	put32(&p, h->seq);
+	put32(&p, h->ack);
+	put32(&p, h->credit);
+	put32(&p, h->epoch_src);
+	put32(&p, h->epoch_dst);
+	put32(&p, 0);		/* reserved */
+}
+
+int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
+{
+	const u8 *p = buf;
+
+	if (frame_len < TB_LINK_HDR_LEN || frame_len > TBRDMA_FRAME_MAX)
+		return -EBADMSG;
+	if (get16(&p) != TB_WIRE_MAGIC || get8(&p) != TB_WIRE_VERSION)
+		return -EBADMSG;
+	h->type = get8(&p);
+	h->len = get16(&p);
+	h->flags = get16(&p);
+	h->seq = get32(&p);
+	h->ack = get32(&p);
+	h->credit = get32(&p);
+	h->epoch_src = get32(&p);
+	h->epoch_dst = get32(&p);
+	if (get32(&p) != 0)
+		return -EBADMSG;
+	if (h->flags & ~TB_LINK_F_ALL)
+		return -EBADMSG;
+	if ((u32)h->len != frame_len - TB_LINK_HDR_LEN)
+		return -EBADMSG;
+	switch (h->type) {
+	case TB_LINK_DATA:
+		if (h->len < TB_ENGINE_HDR_LEN)
+			return -EBADMSG;
+		break;
+	case TB_LINK_ACK:
+	case TB_LINK_HELLO:
+		if (h->len != 0)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (h->epoch_src == 0)
+		return -EBADMSG;
+	return 0;
+}
+
+void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
+{
+	u8 *p = buf;
+
+	put8(&p, h->op);
+	put8(&p, h->flags);
+	put8(&p, h->aop);
+	put8(&p, h->arg);
+	put32(&p, h->dst_ctx);
+	put32(&p, h->src_ctx);
+	put32(&p, h->rkey);
+	put64(&p, h->addr);
+	put32(&p, h->len);
+	put32(&p, h->msn);
+	put32(&p, h->ack_msn);
+	put32(&p, h->am_id);
+	put64(&p, h->imm);
+	put64(&p, h->compare);
+}
+
+/* What each op may carry after the engine header. */
+static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
+{
+	switch (h->op) {
+	case TB_EOP_WRITE:
+	case TB_EOP_READ_RESP:
+	case TB_EOP_SEND:
+		return h->len == payload;
+	case TB_EOP_READ_REQ:
+		return payload == 0 && h->len != 0 && h->len <= TB_READ_REQ_MAX;
+	case TB_EOP_ATOMIC:
+		return payload == 0 && (h->arg == 4 || h->arg == 8) &&
+		       h->aop <= TBRDMA_ATOMIC_MAX;
+	case TB_EOP_ATOMIC_RESP:
+	case TB_EOP_ACK:
+		return payload == 0;
+	case TB_EOP_NAK:
+		return payload == 0 && h->arg != TBRDMA_WC_SUCCESS &&
+		       h->arg <= TBRDMA_WC_STATUS_MAX;
+	default:
+		return 0;
+	}
+}
+
+int tb_engine_hdr_decode(const void *buf, u32 payload_len,
+			 struct tb_engine_hdr *h)
+{
+	const u8 *p = buf;
+
+	if (payload_len < TB_ENGINE_HDR_LEN ||
+	    payload_len > TBRDMA_FRAME_MAX - TB_LINK_HDR_LEN)
+		return -EBADMSG;
+	h->op = get8(&p);
+	h->flags = get8(&p);
+	h->aop = get8(&p);
+	h->arg = get8(&p);
+	h->dst_ctx = get32(&p);
+	h->src_ctx = get32(&p);
+	h->rkey = get32(&p);
+	h->addr = get64(&p);
+	h->len = get32(&p);
+	h->msn = get32(&p);
+	h->ack_msn = get32(&p);
+	h->am_id = get32(&p);
+	h->imm = get64(&p);
+	h->compare = get64(&p);
+	if (h->flags & ~TB_EF_ALL)
+		return -EBADMSG;
+	if (!tb_engine_payload_ok(h, payload_len - TB_ENGINE_HDR_LEN))
+		return -EBADMSG;
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Wire format. A frame is at most TBRDMA_FRAME_MAX bytes:
+ *
+ *   link header (32 bytes) | engine header (56 bytes) | payload
+ *
+ * ACK-only and HELLO frames carry the link header alone. All fields are
+ * little-endian on the wire and are encoded and decoded field by field, so
+ * no struct layout or host byte order leaks onto the cable. Decoding checks
+ * everything a receiver relies on and rejects the frame otherwise.
+ */
+#ifndef TB_WIRE_H
+#define TB_WIRE_H
+
+#include "tb_compat.h"
+#include "tbrdma_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TB_WIRE_MAGIC 0x7462u	/* "tb" */
+#define TB_WIRE_VERSION 1u
+#define TB_LINK_HDR_LEN 32u
+#define TB_ENGINE_HDR_LEN 56u
+#define TB_FRAME_HDRS (TB_LINK_HDR_LEN + TB_ENGINE_HDR_LEN)
+#define TB_PAYLOAD_MAX (TBRDMA_FRAME_MAX - TB_FRAME_HDRS)
+
+tb_static_assert(TB_PAYLOAD_MAX == TBRDMA_SEND_MAX, "SEND fits one frame");
+
+enum tb_link_type {
+	TB_LINK_DATA = 1,	/* sequenced, credited, carries an engine frame */
+	TB_LINK_ACK = 2,	/* ack and credit update only */
+	TB_LINK_HELLO = 3,	/* link bring-up: epochs and receive slots */
+};
+
+enum tb_link_flags {
+	TB_LINK_F_GAP = 1u << 0,	/* ACK: receiver saw a gap, resend now */
+	TB_LINK_F_HELLO_REPLY = 1u << 1,
+	TB_LINK_F_ALL = 0x3,
+};
+
+struct tb_link_hdr {
+	u8 type;
+	u16 len;		/* bytes after the link header */
+	u16 flags;
+	u32 seq;		/* DATA: this frame's sequence number */
+	u32 ack;		/* every DATA frame before this one was received */
+	u32 credit;		/* sender may send sequence numbers before this */
+	u32 epoch_src;		/* sender's link incarnation */
+	u32 epoch_dst;		/* receiver's incarnation as the sender knows it */
+};
+
+enum tb_engine_op {
+	TB_EOP_WRITE = 1,	/* one chunk of an RDMA write */
+	TB_EOP_READ_REQ = 2,	/* read up to TB_READ_REQ_MAX bytes */
+	TB_EOP_READ_RESP = 3,	/* one chunk of read data */
+	TB_EOP_ATOMIC = 4,
+	TB_EOP_ATOMIC_RESP = 5,
+	TB_EOP_SEND = 6,
+	TB_EOP_ACK = 7,		/* carries ack_msn only */
+	TB_EOP_NAK = 8,		/* request msn failed with status */
+	TB_EOP_MAX = 8,
+};
+
+enum tb_engine_flags {
+	TB_EF_LAST = 1u << 0,	/* READ_RESP: last chunk of this request */
+	TB_EF_ALL = 0x1,
+};
+
+/* Largest READ_REQ; bigger reads are cut into several requests. */
+#define TB_READ_REQ_MAX (64u * 1024u)
+
+struct tb_engine_hdr {
+	u8 op;
+	u8 flags;
+	u8 aop;			/* ATOMIC: enum tbrdma_atomic_op */
+	u8 arg;			/* ATOMIC: size 4/8; NAK: enum tbrdma_status */
+	u32 dst_ctx;
+	u32 src_ctx;
+	u32 rkey;
+	u64 addr;		/* remote address, or READ_RESP offset */
+	u32 len;		/* payload bytes; READ_REQ: bytes asked for */
+	u32 msn;		/* request sequence number on this link */
+	u32 ack_msn;		/* every request up to this one was executed */
+	u32 am_id;
+	u64 imm;		/* SEND header, ATOMIC operand, READ_REQ offset */
+	u64 compare;		/* ATOMIC cswap */
+};
+
+void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h);
+/* Returns 0, or -EBADMSG if the header is malformed for a frame of len. */
+int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h);
+
+void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h);
+/*
+ * Decodes the engine header of a DATA frame whose link payload is
+ * payload_len bytes long. Returns 0 or -EBADMSG.
+ */
+int tb_engine_hdr_decode(const void *buf, u32 payload_len,
+			 struct tb_engine_hdr *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TB_WIRE_H */

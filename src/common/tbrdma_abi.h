@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause) */
+/*
+ * tbrdma user/kernel ABI: ioctls on /dev/tbrdma and the layout of the
+ * submission, completion and receive rings mapped into the process.
+ *
+ * The same rings are used by the in-process software device, so everything
+ * above the device library sees one format. Fixed-width types only, no
+ * pointers (addresses travel as __u64), explicit padding; every reserved
+ * field must be zero and is checked by the kernel.
+ */
+#ifndef TBRDMA_ABI_H
+#define TBRDMA_ABI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define TBRDMA_ABI_VERSION 1
+
+/* One frame on the wire, headers included (a USB4 ring descriptor). */
+#define TBRDMA_FRAME_MAX 4096u
+/* Payload bytes that fit in an SQE (put_short, am_short). */
+#define TBRDMA_INLINE_MAX 184u
+/* Largest SEND payload: one frame less the link and engine headers. */
+#define TBRDMA_SEND_MAX 4008u
+/* Largest single WRITE/READ: bounded so byte counts stay 32-bit. */
+#define TBRDMA_XFER_MAX (1u << 30)
+#define TBRDMA_LINK_NAME_MAX 16
+
+enum tbrdma_access {
+	TBRDMA_ACCESS_LOCAL = 1u << 0,
+	TBRDMA_ACCESS_REMOTE_READ = 1u << 1,
+	TBRDMA_ACCESS_REMOTE_WRITE = 1u << 2,
+	TBRDMA_ACCESS_REMOTE_ATOMIC = 1u << 3,
+	TBRDMA_ACCESS_ALL = 0xf,
+};
+
+enum tbrdma_opcode {
+	TBRDMA_OP_WRITE = 1,
+	TBRDMA_OP_READ = 2,
+	TBRDMA_OP_ATOMIC = 3,
+	TBRDMA_OP_SEND = 4,
+	TBRDMA_OP_FLUSH = 5,
+	TBRDMA_OP_MAX = 5,
+};
+
+enum tbrdma_atomic_op {
+	TBRDMA_ATOMIC_ADD = 0,
+	TBRDMA_ATOMIC_AND = 1,
+	TBRDMA_ATOMIC_OR = 2,
+	TBRDMA_ATOMIC_XOR = 3,
+	TBRDMA_ATOMIC_SWAP = 4,
+	TBRDMA_ATOMIC_CSWAP = 5,
+	TBRDMA_ATOMIC_MAX = 5,
+};
+
+enum tbrdma_sqe_flags {
+	/* Payload is in sqe.inline_data, not at (lkey, local_addr). */
+	TBRDMA_SQE_INLINE = 1u << 0,
+	/* No completion on success; errors are always reported. */
+	TBRDMA_SQE_SILENT = 1u << 1,
+	TBRDMA_SQE_FLAGS_ALL = 0x3,
+};
+
+enum tbrdma_status {
+	TBRDMA_WC_SUCCESS = 0,
+	TBRDMA_WC_LOC_ACCESS_ERR = 1,	/* bad lkey or local bounds */
+	TBRDMA_WC_REM_KEY_ERR = 2,	/* unknown or stale rkey */
+	TBRDMA_WC_REM_BOUNDS_ERR = 3,	/* outside the remote region */
+	TBRDMA_WC_REM_ACCESS_ERR = 4,	/* region lacks the right */
+	TBRDMA_WC_REM_NO_CTX = 5,	/* no such remote context */
+	TBRDMA_WC_REM_INVALID = 6,	/* malformed or misaligned request */
+	TBRDMA_WC_LINK_DOWN = 7,	/* peer unreachable: link failed */
+	TBRDMA_WC_CANCELED = 8,		/* flushed by cancel or ep destroy */
+	TBRDMA_WC_STATUS_MAX = 8,
+};
+
+enum tbrdma_link_state {
+	TBRDMA_LINK_DOWN = 0,
+	TBRDMA_LINK_CONNECTING = 1,
+	TBRDMA_LINK_UP = 2,
+};
+
+/* Submission queue entry: 256 bytes, one per operation. */
+struct tbrdma_sqe {
+	__u8 opcode;		/* enum tbrdma_opcode */
+	__u8 flags;		/* enum tbrdma_sqe_flags */
+	__u8 atomic_op;		/* enum tbrdma_atomic_op */
+	__u8 atomic_size;	/* 4 or 8 */
+	__u32 ep;		/* endpoint handle */
+	__u64 wr_id;		/* returned in the completion */
+	__u64 local_addr;	/* WRITE/SEND source, READ destination */
+	__u32 lkey;
+	__u32 length;
+	__u64 remote_addr;
+	__u32 rkey;
+	__u32 am_id;		/* SEND: active-message id */
+	__u64 operand;		/* ATOMIC: add/and/or/xor/swap value */
+	__u64 compare;		/* ATOMIC cswap: expected value */
+	__u64 imm;		/* SEND: 64-bit header delivered with the data */
+	__u8 inline_data[TBRDMA_INLINE_MAX];
+};
+
+/* Completion queue entry: 32 bytes. */
+struct tbrdma_cqe {
+	__u64 wr_id;
+	__u64 result;		/* ATOMIC: the value before the operation */
+	__u32 ep;
+	__u32 byte_len;
+	__u8 status;		/* enum tbrdma_status */
+	__u8 opcode;
+	__u8 reserved[6];
+};
+
+/* Receive queue entry header; the payload follows it in the same slot. */
+struct tbrdma_rqe {
+	__u32 link;		/* link the message came in on */
+	__u32 src_ctx;		/* sending context on the peer */
+	__u32 am_id;
+	__u32 length;
+	__u64 imm;
+	__u64 reserved[5];
+};
+
+#define TBRDMA_RQE_SLOT 4096u
+#define TBRDMA_RQE_DATA_MAX (TBRDMA_RQE_SLOT - sizeof(struct tbrdma_rqe))
+
+/*
+ * Ring control block, at the start of each mapped ring. The producer and
+ * consumer indices run freely modulo 2^32; entries live at index & mask.
+ * The kernel keeps its own copy of the index it produces and treats the
+ * one it reads from userspace as untrusted.
+ */
+struct tbrdma_ring_ctrl {
+	__u32 producer;
+	__u32 pad0[15];
+	__u32 consumer;
+	__u32 pad1[15];
+	__u32 entries;		/* power of two */
+	__u32 entry_size;
+	__u32 armed;		/* consumer asks for a wakeup on new entries */
+	__u32 pad2[13];
+};
+
+/* The ring entries start this many bytes after the control block. */
+#define TBRDMA_RING_DATA_OFFSET 4096u
+
+/* mmap offsets on /dev/tbrdma, one region per ring. */
+#define TBRDMA_MMAP_SQ 0x00000000ull
+#define TBRDMA_MMAP_CQ 0x10000000ull
+#define TBRDMA_MMAP_RQ 0x20000000ull
+
+struct tbrdma_query {
+	__u32 abi_version;	/* out */
+	__u32 ctx_id;		/* out: this context's id on every link */
+	__u32 num_links;	/* out */
+	__u32 max_mr;
+	__u32 max_ep;
+	__u32 max_ring_entries;
+	__u32 frame_max;
+	__u32 inline_max;
+	__u32 send_max;
+	__u32 reserved[7];
+};
+
+struct tbrdma_link_attr {
+	__u32 index;		/* in */
+	__u32 state;		/* enum tbrdma_link_state */
+	char name[TBRDMA_LINK_NAME_MAX];
+	__u64 identity;		/* same value at both ends of the cable */
+	__u64 speed_mbps;
+	__u32 latency_ns;
+	__u32 numa_node;	/* ~0u if unknown */
+	char pci_addr[16];	/* controller "dddd:bb:dd.f", empty if none */
+	__u64 reserved[4];
+};
+
+struct tbrdma_reg_mr {
+	__u64 addr;
+	__u64 length;
+	__u32 access;		/* enum tbrdma_access */
+	__u32 key;		/* out: lkey == rkey */
+	__u64 reserved;
+};
+
+struct tbrdma_dereg_mr {
+	__u32 key;
+	__u32 reserved;
+};
+
+struct tbrdma_create_ep {
+	__u32 link;
+	__u32 remote_ctx;
+	__u32 ep;		/* out */
+	__u32 reserved;
+};
+
+struct tbrdma_destroy_ep {
+	__u32 ep;
+	__u32 reserved;
+};
+
+struct tbrdma_ep_state {
+	__u32 ep;
+	__u32 link_state;	/* out: enum tbrdma_link_state */
+	__u32 outstanding;	/* out: operations not yet completed */
+	__u32 reserved;
+};
+
+struct tbrdma_create_queues {
+	__u32 sq_entries;	/* in: rounded up to a power of two; out */
+	__u32 cq_entries;
+	__u32 rq_entries;
+	__u32 reserved;
+	__u64 sq_offset;	/* out: mmap offset and length of each ring */
+	__u64 sq_length;
+	__u64 cq_offset;
+	__u64 cq_length;
+	__u64 rq_offset;
+	__u64 rq_length;
+};
+
+struct tbrdma_doorbell {
+	__u32 sq_producer;	/* in: post every SQE before this index */
+	__u32 posted;		/* out: how many were accepted */
+	__u32 reserved[2];
+};
+
+#define TBRDMA_IOC_MAGIC 0xB7
+#define TBRDMA_IOC_QUERY _IOR(TBRDMA_IOC_MAGIC, 0, struct tbrdma_query)
+#define TBRDMA_IOC_QUERY_LINK _IOWR(TBRDMA_IOC_MAGIC, 1, struct tbrdma_link_attr)
+#define TBRDMA_IOC_REG_MR _IOWR(TBRDMA_IOC_MAGIC, 2, struct tbrdma_reg_mr)
+#define TBRDMA_IOC_DEREG_MR _IOW(TBRDMA_IOC_MAGIC, 3, struct tbrdma_dereg_mr)
+#define TBRDMA_IOC_CREATE_EP _IOWR(TBRDMA_IOC_MAGIC, 4, struct tbrdma_create_ep)
+#define TBRDMA_IOC_DESTROY_EP _IOW(TBRDMA_IOC_MAGIC, 5, struct tbrdma_destroy_ep)
+#define TBRDMA_IOC_EP_STATE _IOWR(TBRDMA_IOC_MAGIC, 6, struct tbrdma_ep_state)
+#define TBRDMA_IOC_CREATE_QUEUES _IOWR(TBRDMA_IOC_MAGIC, 7, struct tbrdma_create_queues)
+#define TBRDMA_IOC_DOORBELL _IOWR(TBRDMA_IOC_MAGIC, 8, struct tbrdma_doorbell)
+
+#ifdef __cplusplus
+#define TBRDMA_ABI_ASSERT(c, m) static_assert(c, m)
+#elif defined(__KERNEL__)
+#define TBRDMA_ABI_ASSERT(c, m) _Static_assert(c, m)
+#else
+#define TBRDMA_ABI_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_sqe) == 256, "sqe is 256 bytes");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_cqe) == 32, "cqe is 32 bytes");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_rqe) == 64, "rqe header is 64 bytes");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ring_ctrl) == 192, "ring ctrl size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_query) == 64, "query size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_link_attr) == 96, "link attr size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_reg_mr) == 32, "reg_mr size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_queues) == 64, "queues size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_doorbell) == 16, "doorbell size");
+
+#undef TBRDMA_ABI_ASSERT
+
+#endif /* TBRDMA_ABI_H */

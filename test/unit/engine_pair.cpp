@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "engine_pair.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace tbtest {
+
+engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_entries,
+                         uint32_t sq_depth, const tb_link_config *lcfg)
+    : cq_mem_(cq_entries * sizeof(tbrdma_cqe)), rq_mem_(rq_entries * TBRDMA_RQE_SLOT)
+{
+    tb_engine_config ecfg;
+    tb_engine_config_default(&ecfg);
+    ecfg.msn_window = 256;
+    if (tb_engine_create(&engine, &ecfg))
+        throw std::runtime_error("tb_engine_create");
+    tb_link_config cfg;
+    tb_link_config_default(&cfg);
+    if (lcfg)
+        cfg = *lcfg;
+    if (tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops, engine))
+        throw std::runtime_error("tb_link_init");
+    link_index = tb_engine_add_link(engine, &link);
+    tb_ctx_config cc{};
+    cc.max_mr = 64;
+    cc.max_ep = 16;
+    cc.sq_depth = sq_depth;
+    tb_ring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), cq_entries, sizeof(tbrdma_cqe));
+    tb_ring_init(&cc.rq, &rq_ctrl_, rq_mem_.data(), rq_entries, TBRDMA_RQE_SLOT);
+    cc.allow_raw_local = 1;
+    if (tb_ctx_create(engine, &cc, &ctx))
+        throw std::runtime_error("tb_ctx_create");
+}
+
+engine_host::~engine_host()
+{
+    tb_ctx_destroy(ctx, nullptr, nullptr);
+    tb_engine_remove_link(engine, &link);
+    tb_link_destroy(&link);
+    tb_engine_destroy(engine);
+}
+
+uint32_t engine_host::reg(void *p, size_t len, uint32_t access)
+{
+    uint32_t key = 0;
+    if (tb_mr_register(ctx, reinterpret_cast<uintptr_t>(p), len, access, p, nullptr, &key))
+        throw std::runtime_error("tb_mr_register");
+    return key;
+}
+
+std::vector<tbrdma_cqe> engine_host::drain_cq()
+{
+    std::vector<tbrdma_cqe> out;
+    uint32_t prod = __atomic_load_n(&cq_ctrl_.producer, __ATOMIC_ACQUIRE);
+    uint32_t cons = cq_ctrl_.consumer;
+    for (; cons != prod; cons++) {
+        tbrdma_cqe c;
+        std::memcpy(&c, cq_mem_.data() + (cons & (cq_ctrl_.entries - 1)) * sizeof(c), sizeof(c));
+        out.push_back(c);
+    }
+    __atomic_store_n(&cq_ctrl_.consumer, cons, __ATOMIC_RELEASE);
+    return out;
+}
+
+const tbrdma_rqe *engine_host::rq_peek()
+{
+    uint32_t prod = __atomic_load_n(&rq_ctrl_.producer, __ATOMIC_ACQUIRE);
+    if (prod == rq_ctrl_.consumer)
+        return nullptr;
+    return reinterpret_cast<const tbrdma_rqe *>(
+        rq_mem_.data() + (rq_ctrl_.consumer & (rq_ctrl_.entries - 1)) * TBRDMA_RQE_SLOT);
+}
+
+void engine_host::rq_release()
+{
+    __atomic_store_n(&rq_ctrl_.consumer, rq_ctrl_.consumer + 1, __ATOMIC_RELEASE);
+}
+
+engine_pair::engine_pair(uint64_t seed, size_t slots, const tb_link_config *lcfg)
+    : ca(slots, seed), cb(slots, seed * 7919 + 1), now_ns(tb_now_ns())
+{
+    ca.connect(&cb);
+    cb.connect(&ca);
+    a = std::make_unique<engine_host>(ca, 1024, 64, 256, lcfg);
+    b = std::make_unique<engine_host>(cb, 1024, 64, 256, lcfg);
+    now_ns = tb_now_ns();
+}
+
+void engine_pair::step()
+{
+    int n = tb_engine_progress(a->engine, now_ns);
+    n += tb_engine_progress(b->engine, now_ns);
+    // Idle: jump the virtual clock to the next timer so lost frames are
+    // resent without waiting in real time.
+    now_ns += n ? 1000 : 1000000;
+}
+
+tbrdma_cqe engine_pair::run(engine_host &h, const tbrdma_sqe &sqe)
+{
+    int ret = tb_post(h.ctx, &sqe);
+    if (ret)
+        throw std::runtime_error("tb_post failed: " + std::to_string(ret));
+    std::vector<tbrdma_cqe> got;
+    pump_until([&] {
+        auto v = h.drain_cq();
+        got.insert(got.end(), v.begin(), v.end());
+        return !got.empty();
+    });
+    if (got.size() != 1)
+        throw std::runtime_error("expected one completion, got " + std::to_string(got.size()));
+    return got[0];
+}
+
+tbrdma_sqe make_sqe(uint8_t op, int ep, uint64_t wr_id)
+{
+    tbrdma_sqe s{};
+    s.opcode = op;
+    s.ep = static_cast<uint32_t>(ep);
+    s.wr_id = wr_id;
+    return s;
+}
+
+}  // namespace tbtest
