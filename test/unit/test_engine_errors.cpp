@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// Bad input at the engine: wrong, stale and guessed keys, bounds off by
+// one, missing rights, unknown contexts, malformed posts, full queues, a
+// cable pulled mid-transfer. Each must end in a clear error completion or
+// return code, and the endpoint must keep working where that makes sense.
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+
+#include "engine_pair.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+struct err_fixture {
+    engine_pair p{3};
+    int ep;
+    std::vector<uint8_t> local = std::vector<uint8_t>(8192, 0x11);
+    alignas(8) uint8_t remote[4096] = {};
+    uint32_t lkey = 0, rkey_all = 0;
+
+    err_fixture()
+    {
+        ep = p.a->ep_to(p.b->id());
+        BOOST_REQUIRE_GE(ep, 0);
+        lkey = p.a->reg(local.data(), local.size(), TBRDMA_ACCESS_LOCAL);
+        rkey_all = p.b->reg(remote, sizeof(remote), TBRDMA_ACCESS_ALL);
+        BOOST_REQUIRE(p.pump_until([&] { return p.a->link.state == TBRDMA_LINK_UP; }));
+    }
+
+    tbrdma_sqe write(uint64_t raddr, uint32_t len, uint32_t rkey, uint64_t id = 1)
+    {
+        auto s = make_sqe(TBRDMA_OP_WRITE, ep, id);
+        s.local_addr = reinterpret_cast<uintptr_t>(local.data());
+        s.lkey = lkey;
+        s.length = len;
+        s.remote_addr = raddr;
+        s.rkey = rkey;
+        return s;
+    }
+    tbrdma_sqe read(uint64_t raddr, uint32_t len, uint32_t rkey, uint64_t id = 2)
+    {
+        auto s = write(raddr, len, rkey, id);
+        s.opcode = TBRDMA_OP_READ;
+        return s;
+    }
+    tbrdma_sqe atomic(uint64_t raddr, uint32_t rkey)
+    {
+        auto s = make_sqe(TBRDMA_OP_ATOMIC, ep, 3);
+        s.atomic_op = TBRDMA_ATOMIC_ADD;
+        s.atomic_size = 8;
+        s.operand = 1;
+        s.remote_addr = raddr;
+        s.rkey = rkey;
+        return s;
+    }
+    uint64_t raddr(size_t off = 0) { return reinterpret_cast<uintptr_t>(remote) + off; }
+    // The endpoint still works after an error.
+    void still_works()
+    {
+        auto c = p.run(*p.a, write(raddr(), 16, rkey_all, 99));
+        BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(engine_errors, err_fixture)
+
+BOOST_AUTO_TEST_CASE(wrong_and_guessed_keys)
+{
+    for (uint32_t bad : {0u, rkey_all ^ 0x100000u, rkey_all + 1, 0xffffffffu}) {
+        BOOST_TEST(p.run(*p.a, write(raddr(), 8, bad)).status == TBRDMA_WC_REM_KEY_ERR);
+        BOOST_TEST(p.run(*p.a, read(raddr(), 8, bad)).status == TBRDMA_WC_REM_KEY_ERR);
+        BOOST_TEST(p.run(*p.a, atomic(raddr(), bad)).status == TBRDMA_WC_REM_KEY_ERR);
+    }
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(stale_key_after_deregistration)
+{
+    alignas(8) uint8_t other[64] = {};
+    uint32_t k = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
+    BOOST_TEST(p.run(*p.a, write(reinterpret_cast<uintptr_t>(other), 8, k)).status ==
+               TBRDMA_WC_SUCCESS);
+    BOOST_REQUIRE_EQUAL(tb_mr_deregister(p.b->ctx, k, nullptr), 0);
+    BOOST_TEST(tb_mr_deregister(p.b->ctx, k, nullptr) == -ENOENT);
+    // Same slot registered again gets a new generation: the old key stays dead.
+    uint32_t k2 = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
+    BOOST_TEST(k2 != k);
+    std::memset(other, 0, sizeof(other));
+    BOOST_TEST(p.run(*p.a, write(reinterpret_cast<uintptr_t>(other), 8, k)).status ==
+               TBRDMA_WC_REM_KEY_ERR);
+    BOOST_TEST(other[0] == 0);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(bounds_off_by_one)
+{
+    // Exactly to the end is fine; one byte more is not, at either end.
+    BOOST_TEST(p.run(*p.a, write(raddr(4096 - 100), 100, rkey_all)).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(p.run(*p.a, write(raddr(4096 - 100), 101, rkey_all)).status ==
+               TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(p.run(*p.a, write(raddr() - 1, 8, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(p.run(*p.a, read(raddr(4096 - 64), 64, rkey_all)).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(p.run(*p.a, read(raddr(4096 - 64), 65, rkey_all)).status ==
+               TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(p.run(*p.a, atomic(raddr(4096 - 8), rkey_all)).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(p.run(*p.a, atomic(raddr(4096), rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    // A multi-chunk write that runs off the end fails as a whole.
+    BOOST_TEST(p.run(*p.a, write(raddr(), 8192, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    // Wrap-around of address + length is not a way in.
+    BOOST_TEST(p.run(*p.a, write(~0ull - 3, 8, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(missing_rights)
+{
+    alignas(8) uint8_t ro[64] = {}, wo[64] = {}, na[64] = {};
+    uint32_t kro = p.b->reg(ro, sizeof(ro), TBRDMA_ACCESS_REMOTE_READ);
+    uint32_t kwo = p.b->reg(wo, sizeof(wo), TBRDMA_ACCESS_REMOTE_WRITE);
+    uint32_t kna = p.b->reg(na, sizeof(na), TBRDMA_ACCESS_LOCAL);
+    auto at = [](uint8_t *x) { return reinterpret_cast<uintptr_t>(x); };
+    BOOST_TEST(p.run(*p.a, write(at(ro), 8, kro)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.run(*p.a, read(at(ro), 8, kro)).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(p.run(*p.a, read(at(wo), 8, kwo)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.run(*p.a, write(at(wo), 8, kwo)).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(p.run(*p.a, atomic(at(ro), kro)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.run(*p.a, atomic(at(wo), kwo)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.run(*p.a, write(at(na), 8, kna)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.run(*p.a, read(at(na), 8, kna)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(ro[0] == 0);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(unknown_context)
+{
+    int bad_ep = tb_ep_create(p.a->ctx, p.a->link_index, p.b->id() ^ 0x40000000u);
+    BOOST_REQUIRE_GE(bad_ep, 0);
+    auto s = write(raddr(), 8, rkey_all);
+    s.ep = static_cast<uint32_t>(bad_ep);
+    BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_REM_NO_CTX);
+    auto sd = make_sqe(TBRDMA_OP_SEND, bad_ep, 5);
+    sd.flags = TBRDMA_SQE_INLINE;
+    BOOST_TEST(p.run(*p.a, sd).status == TBRDMA_WC_REM_NO_CTX);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(local_errors)
+{
+    auto s = write(raddr(), 8, rkey_all);
+    s.lkey = lkey ^ 0x1000u;
+    BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_LOC_ACCESS_ERR);
+    s = write(raddr(), 16, rkey_all);
+    s.local_addr += local.size() - 8;  // runs past the local region
+    BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_LOC_ACCESS_ERR);
+    auto r = read(raddr(), 8, rkey_all);
+    r.lkey = 12345;
+    BOOST_TEST(p.run(*p.a, r).status == TBRDMA_WC_LOC_ACCESS_ERR);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(malformed_posts_are_refused)
+{
+    auto s = write(raddr(), 8, rkey_all);
+    s.opcode = 0;
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL);
+    s.opcode = 77;
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL);
+    s = write(raddr(), TBRDMA_INLINE_MAX + 1, rkey_all);
+    s.flags = TBRDMA_SQE_INLINE;
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL);
+    s = write(raddr(), 8, rkey_all);
+    s.flags = 0x80;
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL);
+    s = write(raddr(), TBRDMA_XFER_MAX + 1u, rkey_all);
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL);
+    auto at = atomic(raddr(4), rkey_all);  // misaligned for 8 bytes
+    BOOST_TEST(tb_post(p.a->ctx, &at) == -EINVAL);
+    at = atomic(raddr(), rkey_all);
+    at.atomic_size = 2;
+    BOOST_TEST(tb_post(p.a->ctx, &at) == -EINVAL);
+    at.atomic_size = 8;
+    at.atomic_op = 6;
+    BOOST_TEST(tb_post(p.a->ctx, &at) == -EINVAL);
+    auto sd = make_sqe(TBRDMA_OP_SEND, ep, 1);
+    sd.length = TBRDMA_SEND_MAX + 1;
+    BOOST_TEST(tb_post(p.a->ctx, &sd) == -EINVAL);
+    s = write(raddr(), 8, rkey_all);
+    s.ep = static_cast<uint32_t>(ep) ^ 0x100u;  // stale generation
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -ENOENT);
+    BOOST_TEST(p.a->drain_cq().empty());
+    BOOST_TEST(tb_ctx_outstanding(p.a->ctx) == 0u);
+    still_works();
+}
+
+BOOST_AUTO_TEST_CASE(full_queues_say_eagain)
+{
+    // The send queue holds 256 operations; with the peer not running,
+    // nothing completes and the 257th post is refused, not lost.
+    int accepted = 0;
+    for (int i = 0; i < 300; i++) {
+        auto s = write(raddr(), 8, rkey_all, static_cast<uint64_t>(i));
+        int ret = tb_post(p.a->ctx, &s);
+        if (ret == -EAGAIN)
+            break;
+        BOOST_REQUIRE_EQUAL(ret, 0);
+        accepted++;
+    }
+    BOOST_TEST(accepted == 256);
+    size_t done = 0;
+    BOOST_TEST(p.pump_until([&] {
+        done += p.a->drain_cq().size();
+        return done == 256;
+    }));
+    BOOST_TEST(p.b->link.stats.rx_frames >= 256u);
+}
+
+BOOST_AUTO_TEST_CASE(silent_success_loud_failure)
+{
+    auto s = write(raddr(), 8, rkey_all, 1);
+    s.flags = TBRDMA_SQE_SILENT;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), 0);
+    auto bad = write(raddr(), 8, rkey_all + 1, 2);
+    bad.flags = TBRDMA_SQE_SILENT;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &bad), 0);
+    auto f = make_sqe(TBRDMA_OP_FLUSH, ep, 3);
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &f), 0);
+    std::vector<tbrdma_cqe> got;
+    BOOST_TEST(p.pump_until([&] {
+        auto v = p.a->drain_cq();
+        got.insert(got.end(), v.begin(), v.end());
+        return got.size() >= 2;
+    }));
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_TEST(got[0].wr_id == 2u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_REM_KEY_ERR);
+    BOOST_TEST(got[1].wr_id == 3u);
+    BOOST_TEST(got[1].opcode == TBRDMA_OP_FLUSH);
+}
+
+BOOST_AUTO_TEST_CASE(cable_pulled_mid_transfer)
+{
+    std::vector<uint8_t> big(16 << 20, 0x5a), dst(16 << 20);
+    uint32_t bk = p.a->reg(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t dk = p.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
+    auto s = write(reinterpret_cast<uintptr_t>(dst.data()), static_cast<uint32_t>(big.size()), dk, 1);
+    s.local_addr = reinterpret_cast<uintptr_t>(big.data());
+    s.lkey = bk;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), 0);
+    auto r = read(reinterpret_cast<uintptr_t>(dst.data()), 1 << 20, dk, 2);
+    r.local_addr = reinterpret_cast<uintptr_t>(big.data());
+    r.lkey = bk;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &r), 0);
+    auto at = atomic(raddr(), rkey_all);
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &at), 0);
+    for (int i = 0; i < 5; i++)
+        p.step();
+    BOOST_REQUIRE(p.a->drain_cq().empty());  // still mid-transfer
+    p.ca.unplug();
+    std::vector<tbrdma_cqe> got;
+    BOOST_TEST(p.pump_until([&] {
+        auto v = p.a->drain_cq();
+        got.insert(got.end(), v.begin(), v.end());
+        return got.size() >= 3;
+    }, 1000));
+    BOOST_REQUIRE_EQUAL(got.size(), 3u);
+    for (auto &c : got)
+        BOOST_TEST(c.status == TBRDMA_WC_LINK_DOWN);
+    BOOST_TEST(p.a->link.state == TBRDMA_LINK_DOWN);
+    BOOST_TEST(tb_post(p.a->ctx, &s) == -ENOTCONN);
+    uint32_t outstanding = 9;
+    BOOST_TEST(tb_ep_state(p.a->ctx, static_cast<uint32_t>(ep), &outstanding) == TBRDMA_LINK_DOWN);
+    BOOST_TEST(outstanding == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_completes_everything)
+{
+    // b never runs, so nothing can be acknowledged.
+    for (int i = 0; i < 10; i++) {
+        auto s = write(raddr(), 8, rkey_all, static_cast<uint64_t>(i));
+        BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), 0);
+    }
+    tb_engine_progress(p.a->engine, p.now_ns);
+    BOOST_REQUIRE_EQUAL(tb_ep_cancel(p.a->ctx, static_cast<uint32_t>(ep)), 0);
+    auto got = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(got.size(), 10u);
+    for (size_t i = 0; i < got.size(); i++) {
+        BOOST_TEST(got[i].status == TBRDMA_WC_CANCELED);
+        BOOST_TEST(got[i].wr_id == i);
+    }
+    // Late acks for cancelled operations find nothing; the ep still works.
+    still_works();
+    BOOST_TEST(p.a->drain_cq().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
