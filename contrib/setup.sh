@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine and build tb in build/. Safe to run again:
+# every step is skipped when its result is already there.
+#   TB_CONFIGURE_FLAGS="--enable-sanitizers" contrib/setup.sh
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+# 1. Debian packages: toolchain, autotools, UCX (+ ucx_info), Boost.Test,
+#    hwloc, Open MPI (for the MPI demos/benchmarks), clang + compiler-rt
+#    (libFuzzer) and dpkg-dev (dpkg-source, for the UCX source package).
+pkgs=(build-essential autoconf automake libtool pkg-config libboost-test-dev
+      libhwloc-dev hwloc libucx-dev ucx-utils libopenmpi-dev openmpi-bin
+      clang libclang-rt-14-dev dpkg-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing Debian packages: ${missing[*]}" >&2
+        echo "setup: install them as root, then run this again:" >&2
+        echo "    apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# 2. UCX internal headers + config.h of the installed UCX. Only the later UCT
+#    transport needs them, so a failure here (e.g. not root, no deb-src yet)
+#    is a warning and the rest still builds.
+contrib/get-ucx-source.sh ||
+    echo "setup: WARNING: could not fetch the UCX source (see above); continuing without it" >&2
+
+# 3. Regenerate configure when configure.ac, a Makefile.am or m4/ changed.
+if [ ! -x configure ] || [ -n "$(find . \( -path ./build -o -path ./build-deps -o -path ./.git \) -prune -o \
+        \( -name configure.ac -o -name Makefile.am -o -path './m4/*.m4' \) -newer configure -print -quit)" ]; then
+    ./autogen.sh
+fi
+
+# 4. Configure out of tree in build/ when never done, when configure changed
+#    or when TB_CONFIGURE_FLAGS differ from the last run.
+flags=${TB_CONFIGURE_FLAGS:-}
+mkdir -p build
+if [ ! -f build/Makefile ] || [ configure -nt build/Makefile ] ||
+   [ "$(cat build/.tb-configure-flags 2>/dev/null)" != "$flags" ]; then
+    # shellcheck disable=SC2086  # flags are meant to be split into words
+    (cd build && ../configure $flags)
+    printf '%s\n' "$flags" > build/.tb-configure-flags
+fi
+
+# 5. Build (2 jobs: the reference machines have 2 cores).
+make -C build -j2

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "soft_target.hpp"
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+namespace tbtest {
+
+uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+void fill_pattern(uint8_t *p, size_t n, uint64_t seq)
+{
+    uint64_t x = seq * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[i] = static_cast<uint8_t>(x);
+    }
+}
+
+namespace {
+
+bool command_ready(channel &c)
+{
+    pollfd pfd{c.fd(), POLLIN, 0};
+    return ::poll(&pfd, 1, 0) > 0;
+}
+
+// Receives n messages, in order, each with its pattern; 0 if all good.
+uint64_t receive_checked(tb::device &dev, uint64_t n)
+{
+    std::vector<uint8_t> expect(TBRDMA_SEND_MAX);
+    uint64_t got = 0, bad = 0;
+    while (got < n) {
+        dev.progress();
+        const tbrdma_rqe *r = dev.recv_peek();
+        if (!r)
+            continue;
+        fill_pattern(expect.data(), r->length, r->imm);
+        if (r->imm != got || r->am_id != (got % 64) ||
+            std::memcmp(r + 1, expect.data(), r->length) != 0) {
+            if (bad++ < 5)
+                std::fprintf(stderr, "target: message %lu wrong (imm %lu, len %u)\n",
+                             static_cast<unsigned long>(got),
+                             static_cast<unsigned long>(r->imm), r->length);
+        }
+        dev.recv_release();
+        got++;
+    }
+    return bad;
+}
+
+}  // namespace
+
+int run_target(channel &c, const target_options &o)
+{
+    auto dev = open_soft(o.fabric, o.soft);
+    std::vector<uint8_t> mem(o.buf_len + 64, 0);
+    uint8_t *base = mem.data() + (8 - reinterpret_cast<uintptr_t>(mem.data()) % 8);
+    uint32_t key = dev->reg_mr(base, o.buf_len, o.access);
+    c.send(remote_buf{dev->info().ctx_id, key, reinterpret_cast<uintptr_t>(base), o.buf_len});
+    for (;;) {
+        for (int i = 0; i < 64; i++)
+            dev->progress();
+        if (!command_ready(c))
+            continue;
+        auto m = c.recv<command>();
+        uint64_t reply = 0;
+        switch (m.op) {
+        case cmd::quit:
+            return 0;
+        case cmd::hash:
+            reply = fnv1a(base + m.a, m.b);
+            break;
+        case cmd::load64:
+            std::memcpy(&reply, base + m.a, 8);
+            break;
+        case cmd::dereg:
+            reply = static_cast<uint64_t>(dev->dereg_mr(key));
+            break;
+        case cmd::recv_check:
+            reply = receive_checked(*dev, m.a);
+            break;
+        case cmd::stall:
+            c.send(reply);
+            std::this_thread::sleep_for(std::chrono::milliseconds(m.a));
+            continue;
+        }
+        c.send(reply);
+    }
+}
+
+target_handle::target_handle(const target_options &o)
+    : proc([o](channel &c) { return run_target(c, o); })
+{
+    buf = proc.chan().recv<remote_buf>();
+}
+
+uint64_t target_handle::ask(cmd op, uint64_t a, uint64_t b)
+{
+    proc.chan().send(command{op, 0, a, b});
+    return proc.chan().recv<uint64_t>(120000);
+}
+
+int target_handle::finish()
+{
+    proc.chan().send(command{cmd::quit, 0, 0, 0});
+    return proc.wait();
+}
+
+}  // namespace tbtest

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// The software device between two real processes over the soft link:
+// put and get from 1 B to 16 MiB at unaligned addresses and lengths, every
+// atomic at both widths, SEND order and payload, FLUSH semantics. The
+// target checks its own memory, so data really crossed processes.
+#include <boost/test/unit_test.hpp>
+
+#include "soft_target.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+struct initiator {
+    std::string fabric_;  // first: make_opts() sets it while target is built
+    std::unique_ptr<tb::device> dev;
+    target_handle target;
+    int ep = -1;
+
+    explicit initiator(const char *name, size_t buf_len = 1 << 20,
+                       uint32_t access = TBRDMA_ACCESS_ALL, tb::soft_link_options soft = {})
+        : target(make_opts(name, buf_len, access, soft))
+    {
+        dev = open_soft(fabric_, soft);
+        ep = dev->create_ep(0, target.buf.ctx);
+        BOOST_REQUIRE_GE(ep, 0);
+    }
+    target_options make_opts(const char *name, size_t buf_len, uint32_t access,
+                             const tb::soft_link_options &soft)
+    {
+        fabric_ = unique_fabric(name);
+        target_options o;
+        o.fabric = fabric_;
+        o.buf_len = buf_len;
+        o.access = access;
+        o.soft = soft;
+        return o;
+    }
+    tbrdma_sqe op(uint8_t opcode, uint64_t id = 0)
+    {
+        tbrdma_sqe s{};
+        s.opcode = opcode;
+        s.ep = static_cast<uint32_t>(ep);
+        s.wr_id = id;
+        return s;
+    }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(soft_device)
+
+BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
+{
+    const size_t max = 16u << 20;
+    initiator in("putget", max + 64);
+    std::vector<uint8_t> src(max + 16), back(max + 16);
+    uint32_t sk = in.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t bk = in.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    std::vector<size_t> sizes = {1, 2, 3, 7, 8, 9, 63, 64, 65, 183, 184, 185, 1000, 4007,
+                                 4008, 4009, 4096, 8016, 8017, 65535, 65536, 65537,
+                                 (1u << 20) - 1, (1u << 20) + 5, 3u << 20, max};
+    for (size_t len : sizes) {
+        size_t soff = len % 13, roff = 3 + len % 5, boff = 1 + len % 7;
+        fill_pattern(src.data() + soff, len, len);
+        auto w = in.op(TBRDMA_OP_WRITE, len);
+        w.local_addr = reinterpret_cast<uintptr_t>(src.data() + soff);
+        w.lkey = sk;
+        w.length = static_cast<uint32_t>(len);
+        w.remote_addr = in.target.buf.addr + roff;
+        w.rkey = in.target.buf.key;
+        auto c = run_op(*in.dev, w);
+        BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(c.wr_id == len);
+        // The target hashes its own memory: the data is really there.
+        BOOST_TEST(in.target.ask(cmd::hash, roff, len) == fnv1a(src.data() + soff, len));
+
+        std::memset(back.data(), 0, len + boff + 1);
+        auto r = in.op(TBRDMA_OP_READ, len + 1);
+        r.local_addr = reinterpret_cast<uintptr_t>(back.data() + boff);
+        r.lkey = bk;
+        r.length = static_cast<uint32_t>(len);
+        r.remote_addr = in.target.buf.addr + roff;
+        r.rkey = in.target.buf.key;
+        c = run_op(*in.dev, r);
+        BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(c.byte_len == len);
+        BOOST_TEST(std::memcmp(back.data() + boff, src.data() + soff, len) == 0);
+        BOOST_TEST(back[boff - 1] == 0);
+        BOOST_TEST(back[boff + len] == 0);
+    }
+    // Inline puts (put_short): the data rides in the submission entry.
+    for (uint32_t len : {1u, 8u, 100u, TBRDMA_INLINE_MAX}) {
+        auto w = in.op(TBRDMA_OP_WRITE, 7);
+        w.flags = TBRDMA_SQE_INLINE;
+        w.length = len;
+        fill_pattern(w.inline_data, len, 1000 + len);
+        w.remote_addr = in.target.buf.addr + 11;
+        w.rkey = in.target.buf.key;
+        BOOST_TEST(run_op(*in.dev, w).status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(in.target.ask(cmd::hash, 11, len) == fnv1a(w.inline_data, len));
+    }
+    BOOST_TEST(in.target.finish() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(atomics_every_op_both_widths)
+{
+    initiator in("atomic");
+    uint64_t model = 0x0123456789abcdefull;
+    auto w = in.op(TBRDMA_OP_WRITE);
+    w.flags = TBRDMA_SQE_INLINE;
+    w.length = 8;
+    std::memcpy(w.inline_data, &model, 8);
+    w.remote_addr = in.target.buf.addr + 64;
+    w.rkey = in.target.buf.key;
+    BOOST_TEST_REQUIRE(run_op(*in.dev, w).status == TBRDMA_WC_SUCCESS);
+    uint64_t x = 42;
+    for (int round = 0; round < 3; round++) {
+        for (uint8_t size : {uint8_t(4), uint8_t(8)}) {
+            for (uint8_t aop = 0; aop <= TBRDMA_ATOMIC_MAX; aop++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                uint64_t mask = size == 4 ? 0xffffffffull : ~0ull;
+                uint64_t cur = model & mask;  // the low word on little-endian
+                uint64_t compare = (x & 1) ? cur : (x >> 7) & mask;
+                uint64_t operand = (x >> 3) & mask;
+                auto a = in.op(TBRDMA_OP_ATOMIC, aop);
+                a.atomic_op = aop;
+                a.atomic_size = size;
+                a.operand = operand;
+                a.compare = compare;
+                a.remote_addr = in.target.buf.addr + 64;
+                a.rkey = in.target.buf.key;
+                auto c = run_op(*in.dev, a);
+                BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
+                BOOST_TEST(c.result == cur);
+                uint64_t next = cur;
+                switch (aop) {
+                case TBRDMA_ATOMIC_ADD: next = cur + operand; break;
+                case TBRDMA_ATOMIC_AND: next = cur & operand; break;
+                case TBRDMA_ATOMIC_OR: next = cur | operand; break;
+                case TBRDMA_ATOMIC_XOR: next = cur ^ operand; break;
+                case TBRDMA_ATOMIC_SWAP: next = operand; break;
+                default: next = cur == compare ? operand : cur; break;
+                }
+                model = (model & ~mask) | (next & mask);
+                BOOST_TEST(in.target.ask(cmd::load64, 64) == model);
+            }
+        }
+    }
+    BOOST_TEST(in.target.finish() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(send_order_and_payload)
+{
+    initiator in("send");
+    const uint64_t n = 3000;
+    // The target starts receiving and checking while we send.
+    in.target.proc.chan().send(command{cmd::recv_check, 0, n, 0});
+    std::vector<uint8_t> payload(TBRDMA_SEND_MAX);
+    uint32_t pk = in.dev->reg_mr(payload.data(), payload.size(), TBRDMA_ACCESS_LOCAL);
+    std::vector<tbrdma_cqe> done;
+    tbrdma_cqe cq[64];
+    for (uint64_t seq = 0; seq < n;) {
+        auto s = in.op(TBRDMA_OP_SEND, seq);
+        uint32_t len = static_cast<uint32_t>((seq * 131) % (TBRDMA_SEND_MAX + 1));
+        s.am_id = static_cast<uint32_t>(seq % 64);
+        s.imm = seq;
+        s.length = len;
+        if (len <= TBRDMA_INLINE_MAX && seq % 2) {
+            s.flags = TBRDMA_SQE_INLINE;
+            fill_pattern(s.inline_data, len, seq);
+        } else {
+            fill_pattern(payload.data(), len, seq);
+            s.local_addr = reinterpret_cast<uintptr_t>(payload.data());
+            s.lkey = pk;
+        }
+        // The payload buffer is reused, so wait for each bcopy-style send.
+        if (in.dev->post(&s, 1) == 1) {
+            seq++;
+            if (!(s.flags & TBRDMA_SQE_INLINE)) {
+                auto c = wait_cq(*in.dev, 1);
+                done.insert(done.end(), c.begin(), c.end());
+                continue;
+            }
+        }
+        unsigned k = in.dev->poll_cq(cq, 64);
+        done.insert(done.end(), cq, cq + k);
+    }
+    auto rest = wait_cq(*in.dev, n - done.size());
+    done.insert(done.end(), rest.begin(), rest.end());
+    BOOST_TEST(done.size() == n);
+    for (size_t i = 0; i < done.size(); i++) {
+        BOOST_TEST_REQUIRE(done[i].status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST_REQUIRE(done[i].wr_id == i);  // completions in order
+    }
+    BOOST_TEST(in.target.proc.chan().recv<uint64_t>(120000) == 0u);  // no bad message
+    BOOST_TEST(in.target.finish() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(flush_means_placed)
+{
+    initiator in("flush", 4u << 20);
+    std::vector<uint8_t> src(4u << 20);
+    fill_pattern(src.data(), src.size(), 77);
+    uint32_t sk = in.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    for (int round = 0; round < 3; round++) {
+        // 64 silent writes of 64 KiB, then a FLUSH: when the FLUSH
+        // completes every byte must be in the target's memory.
+        for (uint32_t i = 0; i < 64; i++) {
+            auto w = in.op(TBRDMA_OP_WRITE, i);
+            w.flags = TBRDMA_SQE_SILENT;
+            w.local_addr = reinterpret_cast<uintptr_t>(src.data()) + i * 65536u;
+            w.lkey = sk;
+            w.length = 65536;
+            w.remote_addr = in.target.buf.addr + i * 65536u;
+            w.rkey = in.target.buf.key;
+            while (in.dev->post(&w, 1) != 1)
+                in.dev->progress();
+        }
+        auto f = in.op(TBRDMA_OP_FLUSH, 999);
+        auto c = run_op(*in.dev, f);
+        BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(c.wr_id == 999u);
+        BOOST_TEST(in.target.ask(cmd::hash, 0, src.size()) == fnv1a(src.data(), src.size()));
+        fill_pattern(src.data(), src.size(), 78 + round);
+    }
+    BOOST_TEST(in.target.finish() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(device_reports_its_link)
+{
+    auto dev = open_soft(unique_fabric("info"));
+    BOOST_TEST(dev->info().kind == "soft");
+    BOOST_TEST(dev->info().abi_version == TBRDMA_ABI_VERSION);
+    BOOST_TEST(dev->info().ctx_id != 0u);
+    auto links = dev->links();
+    BOOST_REQUIRE_EQUAL(links.size(), 1u);
+    BOOST_TEST(links[0].state == TBRDMA_LINK_UP);
+    BOOST_TEST(links[0].identity != 0u);
+    // Two contexts on one fabric share the link identity, and have
+    // different ids.
+    auto other = open_soft(dev->links()[0].name);
+    BOOST_TEST(other->links()[0].identity == links[0].identity);
+    BOOST_TEST(other->info().ctx_id != dev->info().ctx_id);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
