@@ -346,7 +346,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	u32 slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
 	struct tb_ctx *ctx;
 
-	if (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20) ||
+	if ((!cfg->pd && (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20))) ||
+	    (cfg->pd && cfg->pd->e != e) ||
 	    !tb_is_pow2(cfg->max_ep) || cfg->max_ep > (1u << 16) ||
 	    !tb_is_pow2(cfg->sq_depth) || cfg->sq_depth > (1u << 16) ||
 	    !cfg->cq.ctrl || !cfg->rq.ctrl || !tb_is_pow2(cq_n) ||
@@ -376,13 +377,19 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	ctx->cfg = *cfg;
 	ctx->cq = cfg->cq;
 	ctx->rq = cfg->rq;
-	ctx->mr_bits = tb_log2(cfg->max_mr);
 	ctx->ep_bits = tb_log2(cfg->max_ep);
-	ctx->mrs = tb_zalloc(sizeof(*ctx->mrs) * cfg->max_mr);
+	ctx->pd = cfg->pd;
+	if (!ctx->pd) {
+		if (tb_pd_create(e, cfg->max_mr, &ctx->pd)) {
+			tb_free(ctx);
+			return -ENOMEM;
+		}
+		ctx->own_pd = 1;
+	}
 	ctx->eps = tb_zalloc(sizeof(*ctx->eps) * cfg->max_ep);
-	if (!ctx->mrs || !ctx->eps) {
-		tb_free(ctx->mrs);
-		tb_free(ctx->eps);
+	if (!ctx->eps) {
+		if (ctx->own_pd)
+			tb_pd_destroy(ctx->pd, NULL, NULL);
 		tb_free(ctx);
 		return -ENOMEM;
 	}
@@ -400,12 +407,9 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	for (i = 0; i < ctx->cfg.max_ep; i++)
 		if (ctx->eps[i].in_use)
 			tb_ep_destroy(ctx, ctx->eps[i].handle);
-	for (i = 0; i < ctx->cfg.max_mr; i++) {
-		if (ctx->mrs[i].in_use && release)
-			release(arg, ctx->mrs[i].priv);
-	}
+	if (ctx->own_pd)
+		tb_pd_destroy(ctx->pd, release, arg);
 	e->ctxs[ctx->id & (e->cfg.max_ctx - 1)] = NULL;
-	tb_free(ctx->mrs);
 	tb_free(ctx->eps);
 	tb_free(ctx);
 }

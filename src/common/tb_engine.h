@@ -35,6 +35,8 @@ extern "C" {
 
 struct tb_engine;
 struct tb_ctx;
+/* Protection domain: a table of memory regions shared by contexts. */
+struct tb_pd;
 
 struct tb_engine_config {
 	u32 max_links;
@@ -60,6 +62,8 @@ void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
 
 struct tb_ctx_config {
 	u32 id;			/* 0: the engine chooses one */
+	/* Regions are looked up here; NULL: a private one of max_mr. */
+	struct tb_pd *pd;
 	u32 max_mr;		/* power of two */
 	u32 max_ep;		/* power of two */
 	u32 sq_depth;		/* operations in flight per endpoint, pow2 */
@@ -99,24 +103,37 @@ void tb_engine_kick(struct tb_engine *e, u32 link_index);
 /* Earliest timer deadline over all links, 0 if none. */
 u64 tb_engine_next_deadline(struct tb_engine *e);
 
-int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
-		  struct tb_ctx **out);
+/* max_mr is a power of two. */
+int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out);
 /*
- * Cancels everything, then calls release(arg, priv) for each memory region
- * still registered before freeing the context.
+ * Calls release(arg, priv) for each region still registered, then frees
+ * the domain. Contexts using it must be gone.
  */
-void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
-		    void *arg);
-u32 tb_ctx_id(const struct tb_ctx *ctx);
-
+void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
+		   void *arg);
 /*
  * Registers [iova, iova + length) with the given access. base is where the
  * engine reaches that memory (the same address in userspace, a kernel
  * mapping of the pinned pages in the kernel); priv is the host's.
  */
+int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
+		 void *base, void *priv, u32 *key);
+/* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
+int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv);
+
+int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
+		  struct tb_ctx **out);
+/*
+ * Cancels everything and frees the context; with a private domain, calls
+ * release(arg, priv) for each region still in it first.
+ */
+void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
+		    void *arg);
+u32 tb_ctx_id(const struct tb_ctx *ctx);
+
+/* tb_pd_reg_mr() and tb_pd_dereg_mr() on the context's domain. */
 int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
 		   void *base, void *priv, u32 *key);
-/* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
 int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv);
 
 /* Returns the endpoint handle (>= 0) or a negative errno. */

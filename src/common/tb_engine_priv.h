@@ -124,12 +124,19 @@ struct tb_mr {
 	u8 in_use;
 };
 
+struct tb_pd {
+	struct tb_engine *e;
+	struct tb_mr *mrs;
+	u32 max_mr;
+	u32 mr_bits;
+};
+
 struct tb_ctx {
 	struct tb_engine *e;
 	u32 id;
 	struct tb_ctx_config cfg;
-	struct tb_mr *mrs;
-	u32 mr_bits;
+	struct tb_pd *pd;
+	u8 own_pd;		/* created with the context, freed with it */
 	struct tb_ep *eps;
 	u32 ep_bits;
 	u32 ep_gen;

@@ -6,8 +6,43 @@
  */
 #include "tb_engine_priv.h"
 
-int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
-		   void *base, void *priv, u32 *key)
+int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
+{
+	struct tb_pd *pd;
+
+	if (!max_mr || (max_mr & (max_mr - 1)) || max_mr > (1u << 20))
+		return -EINVAL;
+	pd = tb_zalloc(sizeof(*pd));
+	if (!pd)
+		return -ENOMEM;
+	pd->mrs = tb_zalloc(sizeof(*pd->mrs) * max_mr);
+	if (!pd->mrs) {
+		tb_free(pd);
+		return -ENOMEM;
+	}
+	pd->e = e;
+	pd->max_mr = max_mr;
+	pd->mr_bits = tb_log2(max_mr);
+	*out = pd;
+	return 0;
+}
+
+void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
+		   void *arg)
+{
+	u32 i;
+
+	if (!pd)
+		return;
+	for (i = 0; i < pd->max_mr; i++)
+		if (pd->mrs[i].in_use && release)
+			release(arg, pd->mrs[i].priv);
+	tb_free(pd->mrs);
+	tb_free(pd);
+}
+
+int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
+		 void *base, void *priv, u32 *key)
 {
 	u32 i, gen, gen_mask;
 	struct tb_mr *mr = NULL;
@@ -15,19 +50,20 @@ int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
 	if (!length || !base || (access & ~(u32)TBRDMA_ACCESS_ALL) ||
 	    iova + length < iova)
 		return -EINVAL;
-	for (i = 0; i < ctx->cfg.max_mr; i++) {
-		if (!ctx->mrs[i].in_use) {
-			mr = &ctx->mrs[i];
+	for (i = 0; i < pd->max_mr; i++) {
+		if (!pd->mrs[i].in_use) {
+			mr = &pd->mrs[i];
 			break;
 		}
 	}
 	if (!mr)
 		return -ENOSPC;
-	gen_mask = ctx->mr_bits >= 32 ? 0 : (u32)(~0u >> ctx->mr_bits);
+	/* Keys never repeat soon and are hard to guess: random generation. */
+	gen_mask = pd->mr_bits >= 32 ? 0 : (u32)(~0u >> pd->mr_bits);
 	do {
 		gen = tb_random_u32() & gen_mask;
 	} while (!gen);
-	mr->key = (gen << ctx->mr_bits) | i;
+	mr->key = (gen << pd->mr_bits) | i;
 	mr->iova = iova;
 	mr->length = length;
 	mr->access = access;
@@ -38,16 +74,16 @@ int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
 	return 0;
 }
 
-static struct tb_mr *tb_mr_find(struct tb_ctx *ctx, u32 key)
+static struct tb_mr *tb_mr_find(struct tb_pd *pd, u32 key)
 {
-	struct tb_mr *mr = &ctx->mrs[key & (ctx->cfg.max_mr - 1)];
+	struct tb_mr *mr = &pd->mrs[key & (pd->max_mr - 1)];
 
 	return mr->in_use && mr->key == key ? mr : NULL;
 }
 
-int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv)
+int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv)
 {
-	struct tb_mr *mr = tb_mr_find(ctx, key);
+	struct tb_mr *mr = tb_mr_find(pd, key);
 
 	if (!mr)
 		return -ENOENT;
@@ -60,7 +96,7 @@ int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv)
 u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
 		 u8 *status)
 {
-	struct tb_mr *mr = tb_mr_find(ctx, key);
+	struct tb_mr *mr = tb_mr_find(ctx->pd, key);
 	u64 off;
 
 	if (!mr) {
@@ -88,4 +124,15 @@ u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len)
 	if (!lkey && ctx->cfg.allow_raw_local)
 		return (u8 *)(uintptr_t)addr;
 	return tb_mr_access(ctx, lkey, addr, len, TBRDMA_ACCESS_LOCAL, &status);
+}
+
+int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
+		   void *base, void *priv, u32 *key)
+{
+	return tb_pd_reg_mr(ctx->pd, iova, length, access, base, priv, key);
+}
+
+int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv)
+{
+	return tb_pd_dereg_mr(ctx->pd, key, priv);
 }

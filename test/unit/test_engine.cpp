@@ -163,3 +163,57 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(engine_pd)
+
+// Two contexts on one protection domain accept the same key (one
+// registration serves every interface of a UCT memory domain); a context
+// with its own domain does not.
+BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
+{
+    engine_pair p(5);
+    tb_pd *pd = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_pd_create(p.b->engine, 64, &pd), 0);
+    alignas(8) uint8_t mem[256] = {};
+    uint32_t key = 0;
+    BOOST_REQUIRE_EQUAL(tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(mem), sizeof(mem),
+                                     TBRDMA_ACCESS_ALL, mem, nullptr, &key), 0);
+    std::vector<std::vector<uint8_t>> rings;
+    std::vector<tbrdma_ring_ctrl> ctrls(4);
+    std::vector<tb_ctx *> ctxs;
+    for (int i = 0; i < 3; i++) {
+        tb_ctx_config cc{};
+        cc.pd = i < 2 ? pd : nullptr;
+        cc.max_mr = 16;
+        cc.max_ep = 4;
+        cc.sq_depth = 16;
+        rings.emplace_back(64 * sizeof(tbrdma_cqe));
+        tb_ring_init(&cc.cq, &ctrls[i], rings.back().data(), 64, sizeof(tbrdma_cqe));
+        rings.emplace_back(4 * TBRDMA_RQE_SLOT);
+        static tbrdma_ring_ctrl rq_ctrl[3];
+        tb_ring_init(&cc.rq, &rq_ctrl[i], rings.back().data(), 4, TBRDMA_RQE_SLOT);
+        tb_ctx *c = nullptr;
+        BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &c), 0);
+        ctxs.push_back(c);
+    }
+    for (int i = 0; i < 3; i++) {
+        int ep = p.a->ep_to(tb_ctx_id(ctxs[i]));
+        BOOST_REQUIRE_GE(ep, 0);
+        auto s = make_sqe(TBRDMA_OP_WRITE, ep, 10 + i);
+        s.flags = TBRDMA_SQE_INLINE;
+        s.length = 1;
+        s.inline_data[0] = static_cast<uint8_t>(0xa0 + i);
+        s.remote_addr = reinterpret_cast<uintptr_t>(mem + i);
+        s.rkey = key;
+        auto c = p.run(*p.a, s);
+        BOOST_TEST(c.status == (i < 2 ? TBRDMA_WC_SUCCESS : TBRDMA_WC_REM_KEY_ERR));
+    }
+    BOOST_TEST(mem[0] == 0xa0);
+    BOOST_TEST(mem[1] == 0xa1);
+    BOOST_TEST(mem[2] == 0);
+    for (auto *c : ctxs)
+        tb_ctx_destroy(c, nullptr, nullptr);
+    tb_pd_destroy(pd, nullptr, nullptr);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
