@@ -17,7 +17,7 @@ namespace tb {
 process_ident process_ident::self() noexcept
 {
     process_ident p;
-    p.pid = static_cast<int32_t>(::getpid());
+    p.pid = ::getpid();
     p.start_time = start_time_of(p.pid);
     return p;
 }
@@ -25,7 +25,7 @@ process_ident process_ident::self() noexcept
 uint64_t process_ident::start_time_of(pid_t pid) noexcept
 {
     char path[64];
-    std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+    std::snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
     if (!fd)
         return 0;

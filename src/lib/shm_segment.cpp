@@ -96,6 +96,12 @@ void shm_segment::unlock() noexcept
     ::flock(fd_.get(), LOCK_UN);
 }
 
+bool shm_segment::is_linked() const noexcept
+{
+    struct stat st;
+    return fd_ && ::fstat(fd_.get(), &st) == 0 && st.st_nlink > 0;
+}
+
 bool shm_segment::is_current() const noexcept
 {
     struct stat mine, named;

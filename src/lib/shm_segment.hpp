@@ -42,6 +42,8 @@ public:
     int lock() noexcept;
     void unlock() noexcept;
 
+    // Whether the object still has a name (was not unlinked).
+    bool is_linked() const noexcept;
     // Whether the name still refers to this very object (it was neither
     // unlinked nor replaced by a new object of the same name).
     bool is_current() const noexcept;

@@ -91,8 +91,8 @@ const tb_phy_ops soft_cable::phy_ops = {
     [](void *phy) noexcept { static_cast<soft_cable *>(phy)->rx_release(); },
 };
 
-int soft_cable::create_segment(shm_segment &seg, const soft_fabric &, const std::string &name,
-                               uint32_t lo, uint32_t hi, uint32_t slots) noexcept
+int soft_cable::create_segment(shm_segment &seg, const std::string &name, uint32_t lo,
+                               uint32_t hi, uint32_t slots) noexcept
 {
     int rc = seg.open(name, O_CREAT | O_EXCL);
     if (rc)
@@ -161,7 +161,7 @@ int soft_cable::open(soft_fabric &fabric, const soft_peer &peer, const soft_link
             }
         }
         if (rc == -ENOENT && m == mode::create_or_attach)
-            rc = create_segment(seg, fabric, name, lo, hi, slots);
+            rc = create_segment(seg, name, lo, hi, slots);
         if (rc)
             return rc;
         out->reset(new soft_cable(fabric, peer, opts, std::move(seg), end));

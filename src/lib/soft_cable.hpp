@@ -92,8 +92,8 @@ public:
 private:
     soft_cable(soft_fabric &fabric, const soft_peer &peer, const soft_link_options &opts,
                shm_segment &&seg, int end) noexcept;
-    static int create_segment(shm_segment &seg, const soft_fabric &f, const std::string &name,
-                              uint32_t lo, uint32_t hi, uint32_t slots) noexcept;
+    static int create_segment(shm_segment &seg, const std::string &name, uint32_t lo, uint32_t hi,
+                              uint32_t slots) noexcept;
     static bool usable(const cable_header *h, size_t size, uint32_t lo, uint32_t hi, int end,
                        const soft_peer &peer) noexcept;
 

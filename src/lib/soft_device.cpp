@@ -3,6 +3,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -21,7 +22,7 @@ constexpr uint64_t check_period_ns = 10000000;
 constexpr uint32_t start_check_every = 100;
 // Links the engine serves; dead peers are reaped, so this bounds live
 // peers, not their turnover. tb_engine_progress() scans all of them.
-constexpr uint32_t engine_links = 8;
+constexpr uint32_t engine_links = 128;
 constexpr uint64_t default_speed_mbps = 40000;
 constexpr uint32_t default_latency_ns = 1000;
 
@@ -33,7 +34,9 @@ uint32_t pow2_at_least(uint32_t v) noexcept
     return p;
 }
 
-std::string boot_id()
+// What processes that can share a fabric have in common: the boot, and
+// the /dev/shm they see (containers may have their own).
+std::string machine_id()
 {
     std::ifstream f("/proc/sys/kernel/random/boot_id");
     std::string id;
@@ -42,6 +45,9 @@ std::string boot_id()
         ::gethostname(host, sizeof(host) - 1);
         id = host;
     }
+    struct stat st;
+    if (::stat(shm_segment::dir, &st) == 0)
+        id += ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
     return id;
 }
 
@@ -159,8 +165,8 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     link_.index = 0;
     link_.name = opts.fabric;
     link_.state = TBRDMA_LINK_UP;
-    // Same for every process of this fabric on this boot, and only there.
-    link_.identity = hash64("tb-soft:" + opts.fabric + ":" + boot_id());
+    // Same for every process of this fabric on this machine, and only there.
+    link_.identity = hash64("tb-soft:" + opts.fabric + ":" + machine_id());
     link_.speed_mbps = so.rate_mbps ? so.rate_mbps : default_speed_mbps;
     uint64_t lat = uint64_t(so.latency_ns) + uint64_t(so.delay_us) * 1000;
     link_.latency_ns = lat ? static_cast<uint32_t>(lat < UINT32_MAX ? lat : UINT32_MAX)
@@ -228,36 +234,43 @@ int soft_device::dereg_mr(uint32_t key) noexcept
     return tb_mr_deregister(ctx_, key, &priv);
 }
 
-int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active)
+// Under the fabric lock. On failure the cable is closed and unlinked.
+int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexcept
 {
-    auto p = std::make_unique<peer>();
+    const uint32_t id = cable->peer().id;
+    std::unique_ptr<peer> p;
+    peer **slot = nullptr;
+    try {
+        // Everything that can throw comes first, with nothing to undo.
+        p = std::make_unique<peer>();
+        peers_.reserve(peers_.size() + 1);
+        if (active)
+            slot = &by_ctx_[id];
+    } catch (...) {
+        cable->close();
+        return -ENOMEM;
+    }
     tb_link_config cfg;
     tb_link_config_default(&cfg);
     // Credits for exactly the slots of our receive ring.
     cfg.rx_slots = cable->rx_slots();
     int rc = tb_link_init(&p->link, &cfg, &soft_cable::phy_ops, cable.get(), &tb_engine_link_ops,
                           engine_.get());
-    if (rc)
-        return rc;
-    p->link.label = 0;  // the one link this device shows
-    int index = tb_engine_add_link(engine_.get(), &p->link);
+    int index = rc ? rc : tb_engine_add_link(engine_.get(), &p->link);
     if (index < 0) {
-        tb_link_destroy(&p->link);
+        if (!rc)
+            tb_link_destroy(&p->link);
+        if (slot && !*slot)
+            by_ctx_.erase(id);
+        cable->close();
         return index;
     }
+    p->link.label = 0;  // the one link this device shows
     p->cable = std::move(cable);
+    if (slot)
+        *slot = p.get();
     peer *raw = p.get();
-    try {
-        peers_.push_back(std::move(p));
-        if (active)
-            by_ctx_[raw->cable->peer().id] = raw;
-    } catch (...) {
-        if (!peers_.empty() && peers_.back().get() == raw)
-            peers_.pop_back();
-        tb_engine_remove_link(engine_.get(), &raw->link);
-        tb_link_destroy(&raw->link);
-        throw;
-    }
+    peers_.push_back(std::move(p));  // reserved: cannot throw
     // Say HELLO now rather than at the next progress.
     tb_link_progress(&raw->link, tb_now_ns());
     return index;
@@ -295,8 +308,10 @@ int soft_device::find_or_connect(uint32_t remote, uint32_t *link_index) noexcept
         if (remote == fabric_->ctx_id()) {
             // Loopback: both ends of one cable in this process.
             rc = soft_cable::open(*fabric_, sp, opts_.soft, soft_cable::mode::attach_only, 1, &c1);
-            if (rc)
+            if (rc) {
+                c0->close();
                 return rc;
+            }
         }
         int index = add_peer(std::move(c0), true);
         if (index < 0)

@@ -67,7 +67,7 @@ private:
     void init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
     int progress_locked(uint64_t now) noexcept;
     int find_or_connect(uint32_t remote, uint32_t *link_index) noexcept;
-    int add_peer(std::unique_ptr<soft_cable> cable, bool active);
+    int add_peer(std::unique_ptr<soft_cable> cable, bool active) noexcept;
     void retire(peer *p) noexcept;
     void attach_incoming() noexcept;
     void check_peers(uint64_t now) noexcept;

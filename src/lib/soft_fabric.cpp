@@ -137,8 +137,9 @@ void soft_fabric::open_registry()
         if (rc)
             throw error(-rc, "soft fabric: shm_open(" + seg_name + "): " + std::strerror(-rc));
         lock();
-        // The last process may have unlinked it while we waited.
-        if (reg_seg_.is_current())
+        // The last process may have unlinked it while we waited; nobody
+        // else ever unlinks or replaces it.
+        if (reg_seg_.is_linked())
             break;
         unlock();
     }
