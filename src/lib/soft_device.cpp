@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "soft_device.hpp"
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -62,53 +61,18 @@ uint64_t hash64(const std::string &s) noexcept
     return h;
 }
 
-bool ring_empty(const tb_ring &r) noexcept
-{
-    return __atomic_load_n(&r.ctrl->producer, __ATOMIC_ACQUIRE) ==
-           __atomic_load_n(&r.ctrl->consumer, __ATOMIC_RELAXED);
-}
-
 }  // namespace
-
-// A cable and the link running over it; heap-allocated so that the
-// engine's pointer to the link stays valid.
-struct soft_device::peer {
-    std::unique_ptr<soft_cable> cable;
-    tb_link link{};
-    uint32_t eps = 0;  // endpoints of ours on this link
-};
-
-void soft_device::free_deleter::operator()(void *p) const noexcept
-{
-    std::free(p);
-}
 
 void soft_device::engine_deleter::operator()(tb_engine *e) const noexcept
 {
     tb_engine_destroy(e);
 }
 
-void soft_device::init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size)
-{
-    // The layout of a mapped kernel ring: control block, then entries.
-    size_t bytes = TBRDMA_RING_DATA_OFFSET + size_t(n) * entry_size;
-    bytes = (bytes + 4095) & ~size_t(4095);
-    void *p = std::aligned_alloc(4096, bytes);
-    if (!p)
-        throw error(ENOMEM, "soft device: no memory for the completion and receive rings");
-    std::memset(p, 0, bytes);
-    mem->reset(static_cast<uint8_t *>(p));
-    tb_ring_init(r, static_cast<tbrdma_ring_ctrl *>(p), static_cast<uint8_t *>(p) + TBRDMA_RING_DATA_OFFSET,
-                 n, entry_size);
-}
-
 soft_device::soft_device(const open_options &opts) : opts_(opts)
 {
     const soft_link_options &so = opts.soft;
-    if (!opts.sq_entries || !opts.cq_entries || !opts.rq_entries || !opts.max_mr ||
-        !opts.max_ep || opts.sq_entries > 65536 || opts.max_ep > 65536 ||
-        opts.max_mr > (1u << 20) || opts.cq_entries > (1u << 24) || opts.rq_entries > 65536)
-        throw error(EINVAL, "soft device: queue sizes and limits must be non-zero and in range");
+    if (!opts.max_mr || opts.max_mr > (1u << 20))
+        throw error(EINVAL, "soft device: max_mr must be from 1 to 2^20");
     if (so.ring_slots < 2 || so.ring_slots > 65536 || (so.ring_slots & (so.ring_slots - 1)))
         throw error(EINVAL, "soft device: TB_SOFT_SLOTS must be a power of two from 2 to 65536");
     faulty_ = so.reorder > 0;
@@ -118,46 +82,25 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     tb_engine_config ecfg;
     tb_engine_config_default(&ecfg);
     ecfg.max_links = engine_links;
-    ecfg.max_ctx = 4;
+    ecfg.max_ctx = soft_fabric::max_contexts;
     tb_engine *e = nullptr;
     int rc = tb_engine_create(&e, &ecfg);
     if (rc)
         throw error(-rc, std::string("soft device: cannot create the engine: ") + std::strerror(-rc));
     engine_.reset(e);
-
-    tb_ctx_config ccfg{};
-    ccfg.id = fabric_->ctx_id();
-    ccfg.max_mr = pow2_at_least(opts.max_mr);
-    ccfg.max_ep = pow2_at_least(opts.max_ep);
-    ccfg.sq_depth = pow2_at_least(opts.sq_entries);
-    init_ring(&cq_, &cq_mem_, pow2_at_least(opts.cq_entries), sizeof(tbrdma_cqe));
-    init_ring(&rq_, &rq_mem_, pow2_at_least(opts.rq_entries), TBRDMA_RQE_SLOT);
-    ccfg.cq = cq_;
-    ccfg.rq = rq_;
-    ccfg.allow_raw_local = 1;
-    rc = tb_ctx_create(engine_.get(), &ccfg, &ctx_);
+    rc = tb_pd_create(e, pow2_at_least(opts.max_mr), &pd_);
     if (rc)
-        throw error(-rc, std::string("soft device: cannot create the context: ") + std::strerror(-rc));
+        throw error(-rc, std::string("soft device: cannot create the domain: ") + std::strerror(-rc));
+    contexts_.assign(soft_fabric::max_contexts, nullptr);
 
-    // Event fd: an epoll set of the wake socket and a timer for the
-    // engine's next deadline.
-    epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!epoll_fd_ || !timer_fd_)
-        throw error(errno, std::string("soft device: epoll/timerfd: ") + std::strerror(errno));
-    for (int fd : {fabric_->wake_fd(), timer_fd_.get()}) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-            throw error(errno, std::string("soft device: epoll_ctl: ") + std::strerror(errno));
-    }
+    if (!timer_fd_)
+        throw error(errno, std::string("soft device: timerfd: ") + std::strerror(errno));
 
     info_.kind = "soft";
     info_.abi_version = TBRDMA_ABI_VERSION;
-    info_.ctx_id = fabric_->ctx_id();
-    info_.max_mr = ccfg.max_mr;
-    info_.max_ep = ccfg.max_ep;
+    info_.max_mr = pow2_at_least(opts.max_mr);
+    info_.max_contexts = soft_fabric::max_contexts;
     info_.frame_max = TBRDMA_FRAME_MAX;
     info_.inline_max = TBRDMA_INLINE_MAX;
     info_.send_max = TBRDMA_SEND_MAX;
@@ -187,8 +130,13 @@ soft_device::~soft_device()
         for (auto &p : peers_)
             tb_link_flush_ack(&p->link);
     }
-    tb_ctx_destroy(ctx_, nullptr, nullptr);
-    ctx_ = nullptr;
+    // Contexts should be gone; any left die with their device.
+    for (soft_context *c : contexts_) {
+        if (c && c->ctx_) {
+            tb_ctx_destroy(c->ctx_, nullptr, nullptr);
+            c->ctx_ = nullptr;
+        }
+    }
     {
         std::unique_lock<soft_fabric> fg(*fabric_, std::defer_lock);
         if (owner)
@@ -201,7 +149,8 @@ soft_device::~soft_device()
         }
     }
     peers_.clear();
-    by_ctx_.clear();
+    by_process_.clear();
+    tb_pd_destroy(pd_, nullptr, nullptr);
     engine_.reset();
     if (owner)
         disarm();
@@ -220,7 +169,7 @@ uint32_t soft_device::reg_mr(void *addr, size_t length, uint32_t access)
         throw error(EINVAL, "reg_mr: needs an address, a length and valid access flags");
     uint32_t key = 0;
     auto base = reinterpret_cast<uintptr_t>(addr);
-    int rc = tb_mr_register(ctx_, base, length, access, addr, nullptr, &key);
+    int rc = tb_pd_reg_mr(pd_, base, length, access, addr, nullptr, &key);
     if (rc)
         throw error(-rc, std::string("reg_mr: ") + std::strerror(-rc) +
                              (rc == -ENOSPC ? " (raise open_options::max_mr)" : ""));
@@ -231,7 +180,24 @@ int soft_device::dereg_mr(uint32_t key) noexcept
 {
     std::lock_guard<std::mutex> g(mu_);
     void *priv = nullptr;
-    return tb_mr_deregister(ctx_, key, &priv);
+    return tb_pd_dereg_mr(pd_, key, &priv);
+}
+
+std::unique_ptr<context> soft_device::create_context(const context_options &opts)
+{
+    std::lock_guard<std::mutex> g(mu_);
+    uint32_t index;
+    for (index = 0; index < contexts_.size() && contexts_[index]; index++)
+        ;
+    if (index == contexts_.size())
+        throw error(ENOSPC, "soft device: all " + std::to_string(contexts_.size()) +
+                                " contexts of this process are in use");
+    return std::make_unique<soft_context>(*this, index, opts);
+}
+
+void soft_device::remove_context(soft_context *c) noexcept
+{
+    contexts_[c->index_] = nullptr;
 }
 
 // Under the fabric lock. On failure the cable is closed and unlinked.
@@ -245,7 +211,7 @@ int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexce
         p = std::make_unique<peer>();
         peers_.reserve(peers_.size() + 1);
         if (active)
-            slot = &by_ctx_[id];
+            slot = &by_process_[id];
     } catch (...) {
         cable->close();
         return -ENOMEM;
@@ -261,7 +227,7 @@ int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexce
         if (!rc)
             tb_link_destroy(&p->link);
         if (slot && !*slot)
-            by_ctx_.erase(id);
+            by_process_.erase(id);
         cable->close();
         return index;
     }
@@ -280,17 +246,19 @@ int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexce
 // it; it goes away once its endpoints are gone.
 void soft_device::retire(peer *p) noexcept
 {
-    auto it = by_ctx_.find(p->cable->peer().id);
-    if (it != by_ctx_.end() && it->second == p)
-        by_ctx_.erase(it);
+    auto it = by_process_.find(p->cable->peer().id);
+    if (it != by_process_.end() && it->second == p)
+        by_process_.erase(it);
     tb_link_fail(&p->link);
     p->cable->close();
 }
 
-int soft_device::find_or_connect(uint32_t remote, uint32_t *link_index) noexcept
+// The link to the process of context remote, made if need be.
+int soft_device::find_or_connect(uint32_t remote_ctx, uint32_t *link_index) noexcept
 {
-    auto it = by_ctx_.find(remote);
-    if (it != by_ctx_.end() && it->second->link.state != TBRDMA_LINK_DOWN) {
+    const uint32_t remote = soft_fabric::process_of(remote_ctx);
+    auto it = by_process_.find(remote);
+    if (it != by_process_.end() && it->second->link.state != TBRDMA_LINK_DOWN) {
         *link_index = it->second->link.index;
         return 0;
     }
@@ -299,7 +267,7 @@ int soft_device::find_or_connect(uint32_t remote, uint32_t *link_index) noexcept
         soft_peer sp;
         if (fabric_->lookup(remote, &sp))
             return -ECONNREFUSED;
-        if (it != by_ctx_.end())
+        if (it != by_process_.end())
             retire(it->second);
         std::unique_ptr<soft_cable> c0, c1;
         int rc = soft_cable::open(*fabric_, sp, opts_.soft, soft_cable::mode::create_or_attach, 0, &c0);
@@ -319,7 +287,7 @@ int soft_device::find_or_connect(uint32_t remote, uint32_t *link_index) noexcept
         if (c1) {
             rc = add_peer(std::move(c1), false);
             if (rc < 0) {
-                retire(by_ctx_[remote]);
+                retire(by_process_[remote]);
                 return rc;
             }
         } else {
@@ -342,14 +310,14 @@ void soft_device::attach_incoming() noexcept
             if (fabric_->lookup_port(port, &sp) || sp.id == fabric_->ctx_id())
                 continue;
             std::lock_guard<soft_fabric> fg(*fabric_);
-            auto it = by_ctx_.find(sp.id);
+            auto it = by_process_.find(sp.id);
             // Already ours (we created it, or a repeated announcement).
-            if (it != by_ctx_.end() && it->second->cable->is_current())
+            if (it != by_process_.end() && it->second->cable->is_current())
                 continue;
             std::unique_ptr<soft_cable> c;
             if (soft_cable::open(*fabric_, sp, opts_.soft, soft_cable::mode::attach_only, 0, &c))
                 continue;
-            if (it != by_ctx_.end())
+            if (it != by_process_.end())
                 retire(it->second);
             add_peer(std::move(c), true);
         }
@@ -384,9 +352,9 @@ void soft_device::reap_peers() noexcept
             i++;
             continue;
         }
-        auto it = by_ctx_.find(p->cable->peer().id);
-        if (it != by_ctx_.end() && it->second == p)
-            by_ctx_.erase(it);
+        auto it = by_process_.find(p->cable->peer().id);
+        if (it != by_process_.end() && it->second == p)
+            by_process_.erase(it);
         tb_engine_remove_link(engine_.get(), &p->link);
         tb_link_destroy(&p->link);
         p->cable->close();
@@ -397,7 +365,8 @@ void soft_device::reap_peers() noexcept
 
 int soft_device::progress_locked(uint64_t now) noexcept
 {
-    if (armed_)
+    // Peers need to wake us only while some context sleeps.
+    if (armed_ && !armed_contexts_)
         disarm();
     if (fabric_->doorbell_rang())
         attach_incoming();
@@ -410,107 +379,9 @@ int soft_device::progress_locked(uint64_t now) noexcept
     return handled;
 }
 
-int soft_device::progress() noexcept
+bool soft_device::wire_pending(uint64_t now, uint64_t *deadline) noexcept
 {
-    std::lock_guard<std::mutex> g(mu_);
-    return progress_locked(tb_now_ns());
-}
-
-int soft_device::create_ep(uint32_t link, uint32_t remote_ctx) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    if (link != 0)
-        return -EINVAL;
-    uint32_t index = 0;
-    int rc = find_or_connect(remote_ctx, &index);
-    if (rc)
-        return rc;
-    int ep = tb_ep_create(ctx_, index, remote_ctx);
-    if (ep < 0)
-        return ep;
-    peer *p = by_ctx_[remote_ctx];
-    try {
-        ep_peer_[static_cast<uint32_t>(ep)] = p;
-    } catch (...) {
-        tb_ep_destroy(ctx_, static_cast<uint32_t>(ep));
-        return -ENOMEM;
-    }
-    p->eps++;
-    return ep;
-}
-
-int soft_device::destroy_ep(uint32_t ep) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    int rc = tb_ep_destroy(ctx_, ep);
-    auto it = ep_peer_.find(ep);
-    if (!rc && it != ep_peer_.end()) {
-        it->second->eps--;
-        ep_peer_.erase(it);
-    }
-    return rc;
-}
-
-int soft_device::cancel_ep(uint32_t ep) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    return tb_ep_cancel(ctx_, ep);
-}
-
-int soft_device::ep_state(uint32_t ep, uint32_t *outstanding) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    uint32_t dummy = 0;
-    return tb_ep_state(ctx_, ep, outstanding ? outstanding : &dummy);
-}
-
-int soft_device::post(const tbrdma_sqe *sqes, unsigned n) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    for (unsigned i = 0; i < n; i++) {
-        int rc = tb_post(ctx_, &sqes[i]);
-        if (rc)
-            return i ? static_cast<int>(i) : rc;
-    }
-    return static_cast<int>(n);
-}
-
-unsigned soft_device::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    progress_locked(tb_now_ns());
-    tbrdma_ring_ctrl *c = cq_.ctrl;
-    uint32_t cons = c->consumer;
-    uint32_t avail = __atomic_load_n(&c->producer, __ATOMIC_ACQUIRE) - cons;
-    unsigned n = avail < max ? avail : max;
-    for (unsigned i = 0; i < n; i++)
-        std::memcpy(&out[i], cq_.entries + size_t((cons + i) & cq_.mask) * cq_.entry_size,
-                    sizeof(tbrdma_cqe));
-    __atomic_store_n(&c->consumer, cons + n, __ATOMIC_RELEASE);
-    return n;
-}
-
-const tbrdma_rqe *soft_device::recv_peek() noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    tbrdma_ring_ctrl *c = rq_.ctrl;
-    uint32_t cons = c->consumer;
-    if (__atomic_load_n(&c->producer, __ATOMIC_ACQUIRE) == cons)
-        return nullptr;
-    return reinterpret_cast<const tbrdma_rqe *>(rq_.entries + size_t(cons & rq_.mask) * rq_.entry_size);
-}
-
-void soft_device::recv_release() noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    tbrdma_ring_ctrl *c = rq_.ctrl;
-    if (__atomic_load_n(&c->producer, __ATOMIC_ACQUIRE) != c->consumer)
-        __atomic_store_n(&c->consumer, c->consumer + 1, __ATOMIC_RELEASE);
-}
-
-bool soft_device::work_pending(uint64_t now, uint64_t *deadline) noexcept
-{
-    if (fabric_->doorbell_rang() || !ring_empty(cq_) || !ring_empty(rq_))
+    if (fabric_->doorbell_rang())
         return true;
     for (auto &p : peers_) {
         if (p->link.state == TBRDMA_LINK_DOWN)
@@ -539,31 +410,17 @@ void soft_device::drain_wakeups() noexcept
         ;
 }
 
+void soft_device::set_armed() noexcept
+{
+    fabric_->set_armed();
+    armed_ = true;
+}
+
 void soft_device::disarm() noexcept
 {
     armed_ = false;
     if (fabric_)
         fabric_->clear_armed();
-}
-
-int soft_device::arm() noexcept
-{
-    std::lock_guard<std::mutex> g(mu_);
-    drain_wakeups();
-    fabric_->set_armed();
-    armed_ = true;
-    uint64_t now = tb_now_ns(), deadline = 0;
-    if (work_pending(now, &deadline)) {
-        disarm();
-        return -EAGAIN;
-    }
-    itimerspec ts{};
-    if (deadline) {
-        ts.it_value.tv_sec = static_cast<time_t>(deadline / 1000000000ull);
-        ts.it_value.tv_nsec = static_cast<long>(deadline % 1000000000ull);
-    }
-    ::timerfd_settime(timer_fd_.get(), deadline ? TFD_TIMER_ABSTIME : 0, &ts, nullptr);
-    return 0;
 }
 
 soft_device::counters soft_device::stats() const

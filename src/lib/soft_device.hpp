@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// The software device: the tb engine running inside the process, with one
-// context, talking to other processes on the same machine over soft
-// cables (one cable and one tb_link per peer, created on first use).
-// Peers find each other through a soft_fabric. See docs/soft-link.md.
+// The software device: the tb engine running inside the process, talking
+// to other processes on the same machine over soft cables (one cable and
+// one tb_link per peer process, created on first use). Peers find each
+// other through a soft_fabric. The device is the protection domain; each
+// soft_context is one address on the fabric with its own queues. See
+// docs/soft-link.md.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,8 @@
 
 namespace tb {
 
+class soft_context;
+
 class soft_device final : public device {
 public:
     // Claims a port on opts.fabric and creates the engine; throws
@@ -32,19 +36,7 @@ public:
 
     uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
     int dereg_mr(uint32_t key) noexcept override;
-
-    int create_ep(uint32_t link, uint32_t remote_ctx) noexcept override;
-    int destroy_ep(uint32_t ep) noexcept override;
-    int cancel_ep(uint32_t ep) noexcept override;
-    int ep_state(uint32_t ep, uint32_t *outstanding) noexcept override;
-
-    int post(const tbrdma_sqe *sqes, unsigned n) noexcept override;
-    unsigned poll_cq(tbrdma_cqe *out, unsigned max) noexcept override;
-    const tbrdma_rqe *recv_peek() noexcept override;
-    void recv_release() noexcept override;
-    int progress() noexcept override;
-    int event_fd() const noexcept override { return epoll_fd_.get(); }
-    int arm() noexcept override;
+    std::unique_ptr<context> create_context(const context_options &opts) override;
 
     // Counters summed over every cable and link, for tests and tools.
     struct counters {
@@ -55,16 +47,19 @@ public:
     counters stats() const;
 
 private:
-    struct peer;
-    struct free_deleter {
-        void operator()(void *p) const noexcept;
+    friend class soft_context;
+    // A cable and the link running over it; heap-allocated so that the
+    // engine's pointer to the link stays valid.
+    struct peer {
+        std::unique_ptr<soft_cable> cable;
+        tb_link link{};
+        uint32_t eps = 0;  // endpoints of ours on this link
     };
-    using raw_memory = std::unique_ptr<uint8_t, free_deleter>;
     struct engine_deleter {
         void operator()(tb_engine *e) const noexcept;
     };
 
-    void init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
+    // Everything below runs under mu_.
     int progress_locked(uint64_t now) noexcept;
     int find_or_connect(uint32_t remote, uint32_t *link_index) noexcept;
     int add_peer(std::unique_ptr<soft_cable> cable, bool active) noexcept;
@@ -72,9 +67,12 @@ private:
     void attach_incoming() noexcept;
     void check_peers(uint64_t now) noexcept;
     void reap_peers() noexcept;
-    bool work_pending(uint64_t now, uint64_t *deadline) noexcept;
+    // Frames waiting on a cable, or a timer due; *deadline gets the next.
+    bool wire_pending(uint64_t now, uint64_t *deadline) noexcept;
     void drain_wakeups() noexcept;
+    void set_armed() noexcept;
     void disarm() noexcept;
+    void remove_context(soft_context *c) noexcept;
 
     mutable std::mutex mu_;
     open_options opts_;
@@ -82,21 +80,66 @@ private:
     link_info link_;
     std::unique_ptr<soft_fabric> fabric_;
     std::unique_ptr<tb_engine, engine_deleter> engine_;
-    raw_memory cq_mem_, rq_mem_;
-    tb_ring cq_{}, rq_{};
-    tb_ctx *ctx_ = nullptr;
+    tb_pd *pd_ = nullptr;
+    std::vector<soft_context *> contexts_;  // by context index
 
     std::vector<std::unique_ptr<peer>> peers_;
-    std::unordered_map<uint32_t, peer *> by_ctx_;  // the peer create_ep uses
-    std::unordered_map<uint32_t, peer *> ep_peer_;  // endpoint -> its peer
+    std::unordered_map<uint32_t, peer *> by_process_;  // the peer create_ep uses
     std::vector<uint32_t> incoming_;
     bool faulty_ = false;  // some cable may hold frames back
     bool armed_ = false;   // our fabric flag may be set
+    uint32_t armed_contexts_ = 0;  // contexts asleep on their event fd
     uint64_t next_check_ns_ = 0;
     uint32_t checks_ = 0;
 
+    unique_fd timer_fd_;  // fires at the engine's next deadline
+};
+
+// One context of a soft_device. All calls take the device's lock.
+class soft_context final : public context {
+public:
+    soft_context(soft_device &dev, uint32_t index, const context_options &opts);
+    ~soft_context() override;
+
+    uint32_t id() const noexcept override { return id_; }
+    int create_ep(uint32_t link, uint32_t remote_ctx) noexcept override;
+    int destroy_ep(uint32_t ep) noexcept override;
+    int cancel_ep(uint32_t ep) noexcept override;
+    int ep_state(uint32_t ep, uint32_t *outstanding) noexcept override;
+    int post(const tbrdma_sqe *sqes, unsigned n) noexcept override;
+    unsigned poll_cq(tbrdma_cqe *out, unsigned max) noexcept override;
+    const tbrdma_rqe *recv_peek() noexcept override;
+    void recv_release() noexcept override;
+    int progress() noexcept override;
+    int event_fd() const noexcept override { return epoll_fd_.get(); }
+    int arm() noexcept override;
+
+private:
+    friend class soft_device;
+    struct free_deleter {
+        void operator()(void *p) const noexcept;
+    };
+    using raw_memory = std::unique_ptr<uint8_t, free_deleter>;
+
+    void init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
+    bool rings_pending() const noexcept;
+    static void notify(void *arg) noexcept;
+    // Runs the engine for the whole device, after taking this context
+    // out of the sleepers.
+    int progress_locked() noexcept;
+
+    soft_device &dev_;
+    uint32_t index_;
+    uint32_t id_;
+    raw_memory cq_mem_, rq_mem_;
+    tb_ring cq_{}, rq_{};
+    tb_ctx *ctx_ = nullptr;
+    bool armed_ = false;
+    std::unordered_map<uint32_t, soft_device::peer *> ep_peer_;  // endpoint -> its peer
+    // Its event fd: the fabric wake socket, the device timer and notify_fd_,
+    // which the engine signals when it fills this context's armed rings.
     unique_fd epoll_fd_;
-    unique_fd timer_fd_;
+    unique_fd notify_fd_;
 };
 
 }  // namespace tb

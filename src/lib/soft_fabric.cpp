@@ -196,7 +196,7 @@ void soft_fabric::claim_port()
         for (auto &w : p.incoming)
             w.store(0, std::memory_order_relaxed);
         port_ = i;
-        id_ = (gen << port_bits) | i;
+        id_ = make_id(gen, i);
         unlink_stale_cables(false);
         return;
     }
@@ -218,7 +218,7 @@ void soft_fabric::unlink_stale_cables(bool any_port) noexcept
             if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0 ||
                 !parse_ids(e->d_name + prefix.size(), &a, &b))
                 continue;
-            if (any_port || (a & (max_ports - 1)) == port_ || (b & (max_ports - 1)) == port_)
+            if (any_port || port_of(a) == port_ || port_of(b) == port_)
                 ::shm_unlink(("/" + std::string(e->d_name)).c_str());
         }
     } catch (...) {
@@ -244,7 +244,7 @@ void soft_fabric::release_port() noexcept
         return;
     fabric_port &p = reg_->port[port_];
     if (p.pid.load(std::memory_order_relaxed) == self_.pid &&
-        (id_ >> port_bits) == p.generation.load(std::memory_order_relaxed)) {
+        generation_of(id_) == p.generation.load(std::memory_order_relaxed)) {
         p.armed.store(0, std::memory_order_relaxed);
         p.pid.store(0, std::memory_order_relaxed);
         p.start_time.store(0, std::memory_order_relaxed);
@@ -277,13 +277,13 @@ void soft_fabric::unlock() noexcept
 
 int soft_fabric::lookup(uint32_t id, soft_peer *out) const noexcept
 {
-    uint32_t gen = id >> port_bits;
+    uint32_t gen = generation_of(id);
     if (!gen)
         return -ECONNREFUSED;
-    int rc = lookup_port(id & (max_ports - 1), out);
+    int rc = lookup_port(port_of(id), out);
     if (rc)
         return rc;
-    return out->id == id ? 0 : -ECONNREFUSED;
+    return out->id == process_of(id) ? 0 : -ECONNREFUSED;
 }
 
 int soft_fabric::lookup_port(uint32_t port, soft_peer *out) const noexcept
@@ -297,7 +297,7 @@ int soft_fabric::lookup_port(uint32_t port, soft_peer *out) const noexcept
         return -ECONNREFUSED;
     uint32_t gen = p.generation.load(std::memory_order_acquire);
     soft_peer s;
-    s.id = (gen << port_bits) | port;
+    s.id = make_id(gen, port);
     s.proc.pid = p.pid.load(std::memory_order_acquire);
     s.proc.start_time = p.start_time.load(std::memory_order_acquire);
     if (p.state.load(std::memory_order_acquire) != port_used ||
@@ -311,9 +311,9 @@ int soft_fabric::lookup_port(uint32_t port, soft_peer *out) const noexcept
 
 bool soft_fabric::alive(const soft_peer &s, bool check_start) const noexcept
 {
-    const fabric_port &p = reg_->port[s.id & (max_ports - 1)];
+    const fabric_port &p = reg_->port[port_of(s.id)];
     return p.state.load(std::memory_order_acquire) == port_used &&
-           p.generation.load(std::memory_order_acquire) == (s.id >> port_bits) &&
+           p.generation.load(std::memory_order_acquire) == generation_of(s.id) &&
            s.proc.alive(check_start);
 }
 
@@ -327,7 +327,7 @@ std::string soft_fabric::cable_name(uint32_t a, uint32_t b) const
 
 void soft_fabric::announce(uint32_t peer_id) noexcept
 {
-    fabric_port &p = reg_->port[peer_id & (max_ports - 1)];
+    fabric_port &p = reg_->port[port_of(peer_id)];
     p.incoming[port_ / 64].fetch_or(1ull << (port_ % 64), std::memory_order_release);
     p.doorbell.fetch_add(1, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -358,7 +358,7 @@ void soft_fabric::take_incoming(std::vector<uint32_t> &ports)
 wake_target soft_fabric::wake_target_of(uint32_t id) const noexcept
 {
     wake_target t;
-    t.armed = &reg_->port[id & (max_ports - 1)].armed;
+    t.armed = &reg_->port[port_of(id)].armed;
     t.addr.sun_family = AF_UNIX;
     // Abstract name: "\0tb-<fabric>-<id>", gone with the socket.
     int n = std::snprintf(t.addr.sun_path + 1, sizeof(t.addr.sun_path) - 1, "tb-%s-%08x",

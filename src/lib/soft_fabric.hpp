@@ -2,9 +2,12 @@
 //
 // The rendezvous of the processes that share one software fabric: a
 // shared-memory registry "/tb-<fabric>" with a table of ports. Each
-// process (each soft device) holds one port; its context id is
-// (generation << port_bits) | port, and a port's generation changes every
-// time it is claimed, so the id of a dead process never comes back.
+// process (each soft device) holds one port. A context id is
+// (generation << (port_bits + ctx_bits)) | (port << ctx_bits) | context,
+// the context being one of the process's (its engine's table slot); a
+// port's generation changes every time it is claimed, so the ids of a dead
+// process never come back. The fabric itself deals in process ids, the
+// context ids with context 0.
 //
 // The registry also carries, per port, the wake-up flag and the doorbell
 // that peers ring after creating a cable to it. See docs/soft-link.md.
@@ -41,9 +44,29 @@ struct wake_target {
 
 class soft_fabric {
 public:
+    static constexpr uint32_t ctx_bits = 4;
+    static constexpr uint32_t max_contexts = 1u << ctx_bits;
     static constexpr uint32_t port_bits = 10;
     static constexpr uint32_t max_ports = 1u << port_bits;
-    static constexpr uint32_t generation_mask = (1u << (32 - port_bits)) - 1;
+    static constexpr uint32_t generation_mask = (1u << (32 - port_bits - ctx_bits)) - 1;
+
+    static constexpr uint32_t port_of(uint32_t id) noexcept
+    {
+        return (id >> ctx_bits) & (max_ports - 1);
+    }
+    static constexpr uint32_t generation_of(uint32_t id) noexcept
+    {
+        return id >> (ctx_bits + port_bits);
+    }
+    static constexpr uint32_t make_id(uint32_t generation, uint32_t port) noexcept
+    {
+        return (generation << (ctx_bits + port_bits)) | (port << ctx_bits);
+    }
+    // The process a context id belongs to.
+    static constexpr uint32_t process_of(uint32_t id) noexcept
+    {
+        return id & ~(max_contexts - 1);
+    }
 
     // Opens (creating if needed) the registry and claims a port, first
     // reclaiming ports of dead processes. Throws tb::error.
@@ -54,6 +77,7 @@ public:
     soft_fabric &operator=(const soft_fabric &) = delete;
 
     const std::string &name() const noexcept { return name_; }
+    // Our process id: context ids are this | context index.
     uint32_t ctx_id() const noexcept { return id_; }
     const process_ident &self() const noexcept { return self_; }
     // Our wake socket: readable after a peer woke us.
@@ -64,7 +88,8 @@ public:
     void lock() noexcept;
     void unlock() noexcept;
 
-    // The live process that holds ctx id now: 0 or -ECONNREFUSED.
+    // The live process that holds (the process of) id now: 0 or
+    // -ECONNREFUSED. out->id is the process id.
     int lookup(uint32_t id, soft_peer *out) const noexcept;
     // The live process on port index, whatever its generation.
     int lookup_port(uint32_t port, soft_peer *out) const noexcept;

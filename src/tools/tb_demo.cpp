@@ -59,23 +59,24 @@ bool read_all(int fd, void *p, size_t n)
 int run_target(int fd, const tb::open_options &opts)
 {
     auto dev = tb::device::open(opts);
+    auto ctx = dev->create_context();
     std::vector<uint8_t> mem(1 << 20, 0);
     uint32_t key = dev->reg_mr(mem.data(), mem.size(), TBRDMA_ACCESS_ALL);
     std::printf("[target    pid %d] context %#" PRIx32 ": registered 1 MiB at %p, key %#" PRIx32 "\n",
-                getpid(), dev->info().ctx_id, static_cast<void *>(mem.data()), key);
+                getpid(), ctx->id(), static_cast<void *>(mem.data()), key);
     std::fflush(stdout);
-    published pub{dev->info().ctx_id, key, reinterpret_cast<uintptr_t>(mem.data()), mem.size()};
+    published pub{ctx->id(), key, reinterpret_cast<uintptr_t>(mem.data()), mem.size()};
     if (!write_all(fd, &pub, sizeof(pub)))
         return 1;
     for (;;) {
-        dev->progress();
-        if (const tbrdma_rqe *r = dev->recv_peek()) {
+        ctx->progress();
+        if (const tbrdma_rqe *r = ctx->recv_peek()) {
             std::printf("[target    pid %d] received message am_id %u, header %#llx"
                         ", %u bytes: \"%.*s\"\n", getpid(), r->am_id,
                         static_cast<unsigned long long>(r->imm), r->length,
                         static_cast<int>(r->length), reinterpret_cast<const char *>(r + 1));
             std::fflush(stdout);
-            dev->recv_release();
+            ctx->recv_release();
         }
         pollfd pfd{fd, POLLIN, 0};
         if (::poll(&pfd, 1, 0) > 0) {
@@ -96,6 +97,7 @@ int run_target(int fd, const tb::open_options &opts)
 
 struct initiator {
     std::unique_ptr<tb::device> dev;
+    std::unique_ptr<tb::context> ctx;
     int ep = -1;
     published peer{};
 
@@ -103,10 +105,10 @@ struct initiator {
     {
         s.ep = static_cast<uint32_t>(ep);
         auto t0 = clock_type::now();
-        if (dev->post(&s, 1) != 1)
+        if (ctx->post(&s, 1) != 1)
             throw tb::error(EIO, "post refused");
         tbrdma_cqe c{};
-        while (!dev->poll_cq(&c, 1)) {
+        while (!ctx->poll_cq(&c, 1)) {
             if (clock_type::now() - t0 > std::chrono::seconds(10))
                 throw tb::error(ETIMEDOUT, "no completion in 10 s");
         }
@@ -119,16 +121,17 @@ int run_initiator(int fd, const tb::open_options &opts)
 {
     initiator in;
     in.dev = tb::device::open(opts);
+    in.ctx = in.dev->create_context();
     if (!read_all(fd, &in.peer, sizeof(in.peer)))
         return 1;
-    in.ep = in.dev->create_ep(0, in.peer.ctx);
+    in.ep = in.ctx->create_ep(0, in.peer.ctx);
     if (in.ep < 0) {
         std::fprintf(stderr, "tb-demo: cannot reach the target: %s\n", std::strerror(-in.ep));
         return 1;
     }
     auto links = in.dev->links();
     std::printf("[initiator pid %d] context %#" PRIx32 ": endpoint to context %#" PRIx32
-                " over link %s (%s, %" PRIu64 " Mb/s)\n", getpid(), in.dev->info().ctx_id,
+                " over link %s (%s, %" PRIu64 " Mb/s)\n", getpid(), in.ctx->id(),
                 in.peer.ctx, links[0].name.c_str(), in.dev->info().kind.c_str(),
                 links[0].speed_mbps);
     std::vector<uint8_t> buf(1 << 20);

@@ -120,16 +120,19 @@ std::string unique_fabric(const char *what)
            std::to_string(n++);
 }
 
-std::unique_ptr<tb::device> open_soft(const std::string &fabric, const tb::soft_link_options &soft)
+soft_node open_soft(const std::string &fabric, const tb::soft_link_options &soft)
 {
     tb::open_options o;
     o.kind = "soft";
     o.fabric = fabric;
     o.soft = soft;
-    return tb::device::open(o);
+    soft_node n;
+    n.dev = tb::device::open(o);
+    n.ctx = n.dev->create_context();
+    return n;
 }
 
-std::vector<tbrdma_cqe> wait_cq(tb::device &dev, size_t n, int timeout_ms)
+std::vector<tbrdma_cqe> wait_cq(tb::context &dev, size_t n, int timeout_ms)
 {
     std::vector<tbrdma_cqe> got;
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -141,7 +144,7 @@ std::vector<tbrdma_cqe> wait_cq(tb::device &dev, size_t n, int timeout_ms)
     return got;
 }
 
-tbrdma_cqe run_op(tb::device &dev, const tbrdma_sqe &sqe, int timeout_ms)
+tbrdma_cqe run_op(tb::context &dev, const tbrdma_sqe &sqe, int timeout_ms)
 {
     int r = dev.post(&sqe, 1);
     if (r != 1)

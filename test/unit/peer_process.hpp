@@ -65,14 +65,19 @@ private:
 // A fabric name no other test run uses, so runs never meet.
 std::string unique_fabric(const char *what);
 
-// Opens a software device on fabric with optional cable faults.
-std::unique_ptr<tb::device> open_soft(const std::string &fabric,
-                                      const tb::soft_link_options &soft = {});
+// A software device on a fabric, with optional cable faults, and one
+// context on it.
+struct soft_node {
+    std::unique_ptr<tb::device> dev;
+    std::unique_ptr<tb::context> ctx;
+    tb::context *operator->() const { return ctx.get(); }
+};
+soft_node open_soft(const std::string &fabric, const tb::soft_link_options &soft = {});
 
 // Posts and polls until the completion arrives or timeout_ms passes.
-tbrdma_cqe run_op(tb::device &dev, const tbrdma_sqe &sqe, int timeout_ms = 60000);
+tbrdma_cqe run_op(tb::context &ctx, const tbrdma_sqe &sqe, int timeout_ms = 60000);
 // Polls completions until n arrived or timeout_ms passed.
-std::vector<tbrdma_cqe> wait_cq(tb::device &dev, size_t n, int timeout_ms = 60000);
+std::vector<tbrdma_cqe> wait_cq(tb::context &ctx, size_t n, int timeout_ms = 60000);
 
 // What a peer publishes about a buffer it registered.
 struct remote_buf {

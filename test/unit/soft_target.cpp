@@ -35,7 +35,7 @@ bool command_ready(channel &c)
 }
 
 // Receives n messages, in order, each with its pattern; 0 if all good.
-uint64_t receive_checked(tb::device &dev, uint64_t n)
+uint64_t receive_checked(tb::context &dev, uint64_t n)
 {
     std::vector<uint8_t> expect(TBRDMA_SEND_MAX);
     uint64_t got = 0, bad = 0;
@@ -62,11 +62,12 @@ uint64_t receive_checked(tb::device &dev, uint64_t n)
 
 int run_target(channel &c, const target_options &o)
 {
-    auto dev = open_soft(o.fabric, o.soft);
+    auto node = open_soft(o.fabric, o.soft);
+    auto &dev = node.ctx;
     std::vector<uint8_t> mem(o.buf_len + 64, 0);
     uint8_t *base = mem.data() + (8 - reinterpret_cast<uintptr_t>(mem.data()) % 8);
-    uint32_t key = dev->reg_mr(base, o.buf_len, o.access);
-    c.send(remote_buf{dev->info().ctx_id, key, reinterpret_cast<uintptr_t>(base), o.buf_len});
+    uint32_t key = node.dev->reg_mr(base, o.buf_len, o.access);
+    c.send(remote_buf{dev->id(), key, reinterpret_cast<uintptr_t>(base), o.buf_len});
     for (;;) {
         for (int i = 0; i < 64; i++)
             dev->progress();
@@ -84,7 +85,7 @@ int run_target(channel &c, const target_options &o)
             std::memcpy(&reply, base + m.a, 8);
             break;
         case cmd::dereg:
-            reply = static_cast<uint64_t>(dev->dereg_mr(key));
+            reply = static_cast<uint64_t>(node.dev->dereg_mr(key));
             break;
         case cmd::recv_check:
             reply = receive_checked(*dev, m.a);

@@ -17,7 +17,7 @@ namespace {
 struct bad_fixture {
     std::string fabric = unique_fabric("bad");
     target_handle target;
-    std::unique_ptr<tb::device> dev;
+    soft_node dev;
     int ep;
     std::vector<uint8_t> local = std::vector<uint8_t>(1 << 16, 0x3c);
     uint32_t lkey;
@@ -25,7 +25,7 @@ struct bad_fixture {
     explicit bad_fixture(uint32_t access = TBRDMA_ACCESS_ALL)
         : target(opts(access)), dev(open_soft(fabric)),
           ep(dev->create_ep(0, target.buf.ctx)),
-          lkey(dev->reg_mr(local.data(), local.size(), TBRDMA_ACCESS_LOCAL))
+          lkey(dev.dev->reg_mr(local.data(), local.size(), TBRDMA_ACCESS_LOCAL))
     {
         BOOST_REQUIRE_GE(ep, 0);
     }
@@ -61,7 +61,7 @@ struct bad_fixture {
         s.rkey = key;
         return s;
     }
-    uint8_t status(const tbrdma_sqe &s) { return run_op(*dev, s).status; }
+    uint8_t status(const tbrdma_sqe &s) { return run_op(*dev.ctx, s).status; }
 };
 
 struct readonly_fixture : bad_fixture {
@@ -121,10 +121,10 @@ BOOST_AUTO_TEST_CASE(unknown_context)
 {
     auto dev = open_soft(unique_fabric("noctx"));
     // No process holds this id: refused at once, with a clear code.
-    int ep = dev->create_ep(0, 0x7654321u);
+    int ep = dev->create_ep(0, 0x7654320u);
     BOOST_TEST(ep < 0);
     BOOST_TEST((ep == -ECONNREFUSED || ep == -ENOENT || ep == -EINVAL));
-    BOOST_TEST(dev->create_ep(5, dev->info().ctx_id) < 0);  // no such link
+    BOOST_TEST(dev->create_ep(5, dev->id()) < 0);  // no such link
     tbrdma_sqe s{};
     s.opcode = TBRDMA_OP_FLUSH;
     s.ep = 12345;
@@ -139,7 +139,7 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, target.buf.key)) == TBRDMA_WC_SUCCESS);
     target.ask(cmd::stall, 60000);
     std::vector<uint8_t> big(4 << 20, 0x77);
-    uint32_t bk = dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     int posted = 0;
     for (int i = 0; i < 32; i++) {
         tbrdma_sqe s = xfer(i % 2 ? TBRDMA_OP_READ : TBRDMA_OP_WRITE, 0, 4096, target.buf.key);
@@ -151,10 +151,10 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
     }
     for (int i = 0; i < 200; i++)
         dev->progress();
-    BOOST_REQUIRE(wait_cq(*dev, 1, 10).empty());
+    BOOST_REQUIRE(wait_cq(*dev.ctx, 1, 10).empty());
     auto t0 = std::chrono::steady_clock::now();
     target.proc.kill9();
-    auto got = wait_cq(*dev, static_cast<size_t>(posted), 30000);
+    auto got = wait_cq(*dev.ctx, static_cast<size_t>(posted), 30000);
     auto took = std::chrono::steady_clock::now() - t0;
     BOOST_TEST(got.size() == static_cast<size_t>(posted));
     for (auto &c : got)
@@ -166,7 +166,7 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
     int r = dev->post(&s, 1);
     if (r == 1) {
         // Accepted before the death was noticed: it must fail, not hang.
-        auto c = wait_cq(*dev, 1, 30000);
+        auto c = wait_cq(*dev.ctx, 1, 30000);
         BOOST_REQUIRE_EQUAL(c.size(), 1u);
         BOOST_TEST(c[0].status == TBRDMA_WC_LINK_DOWN);
     } else {
@@ -194,7 +194,7 @@ BOOST_AUTO_TEST_CASE(killed_peer_mid_16MiB_write_fails_every_op)
     int ep = dev->create_ep(0, target.buf.ctx);
     BOOST_REQUIRE_GE(ep, 0);
     std::vector<uint8_t> big(16u << 20, 1);
-    uint32_t bk = dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     tbrdma_sqe s{};
     s.opcode = TBRDMA_OP_WRITE;
     s.ep = static_cast<uint32_t>(ep);
@@ -209,7 +209,7 @@ BOOST_AUTO_TEST_CASE(killed_peer_mid_16MiB_write_fails_every_op)
     for (int i = 0; i < 100; i++)
         dev->progress();
     target.proc.kill9();
-    auto got = wait_cq(*dev, 2, 30000);
+    auto got = wait_cq(*dev.ctx, 2, 30000);
     BOOST_REQUIRE_EQUAL(got.size(), 2u);
     BOOST_TEST(got[0].status == TBRDMA_WC_LINK_DOWN);
     BOOST_TEST(got[1].status == TBRDMA_WC_LINK_DOWN);

@@ -33,8 +33,8 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes)
 
     std::vector<uint8_t> src(4u << 20), back(4u << 20);
     fill_pattern(src.data(), src.size(), 5);
-    uint32_t sk = dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t bk = dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t sk = dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t bk = dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
     std::set<uint64_t> seen;
     uint64_t sum_fetched = 0, atomics = 0, sends = 0;
     const uint64_t n = 2000;
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes)
                 sum_fetched += cq[j].result;
         }
     }
-    auto rest = wait_cq(*dev, n - seen.size(), 120000);
+    auto rest = wait_cq(*dev.ctx, n - seen.size(), 120000);
     for (auto &c : rest) {
         BOOST_REQUIRE_EQUAL(c.status, TBRDMA_WC_SUCCESS);
         BOOST_REQUIRE(seen.insert(c.wr_id).second);
@@ -113,7 +113,7 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes)
         bad_bytes += back[i] != 0 && back[i] != src[i];
     BOOST_TEST(bad_bytes == 0u);
     // The cable really lost frames and the link really resent them.
-    auto *soft = dynamic_cast<tb::soft_device *>(dev.get());
+    auto *soft = dynamic_cast<tb::soft_device *>(dev.dev.get());
     BOOST_REQUIRE(soft);
     auto st = soft->stats();
     BOOST_TEST_MESSAGE("retransmits " << st.link.retransmits << ", timeouts " << st.link.timeouts

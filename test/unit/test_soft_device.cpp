@@ -14,7 +14,7 @@ namespace {
 
 struct initiator {
     std::string fabric_;  // first: make_opts() sets it while target is built
-    std::unique_ptr<tb::device> dev;
+    soft_node dev;
     target_handle target;
     int ep = -1;
 
@@ -56,8 +56,8 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
     const size_t max = 16u << 20;
     initiator in("putget", max + 64);
     std::vector<uint8_t> src(max + 16), back(max + 16);
-    uint32_t sk = in.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t bk = in.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t bk = in.dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
     std::vector<size_t> sizes = {1, 2, 3, 7, 8, 9, 63, 64, 65, 183, 184, 185, 1000, 4007,
                                  4008, 4009, 4096, 8016, 8017, 65535, 65536, 65537,
                                  (1u << 20) - 1, (1u << 20) + 5, 3u << 20, max};
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
         w.length = static_cast<uint32_t>(len);
         w.remote_addr = in.target.buf.addr + roff;
         w.rkey = in.target.buf.key;
-        auto c = run_op(*in.dev, w);
+        auto c = run_op(*in.dev.ctx, w);
         BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
         BOOST_TEST(c.wr_id == len);
         // The target hashes its own memory: the data is really there.
@@ -83,7 +83,7 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
         r.length = static_cast<uint32_t>(len);
         r.remote_addr = in.target.buf.addr + roff;
         r.rkey = in.target.buf.key;
-        c = run_op(*in.dev, r);
+        c = run_op(*in.dev.ctx, r);
         BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
         BOOST_TEST(c.byte_len == len);
         BOOST_TEST(std::memcmp(back.data() + boff, src.data() + soff, len) == 0);
@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
         fill_pattern(w.inline_data, len, 1000 + len);
         w.remote_addr = in.target.buf.addr + 11;
         w.rkey = in.target.buf.key;
-        BOOST_TEST(run_op(*in.dev, w).status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(run_op(*in.dev.ctx, w).status == TBRDMA_WC_SUCCESS);
         BOOST_TEST(in.target.ask(cmd::hash, 11, len) == fnv1a(w.inline_data, len));
     }
     BOOST_TEST(in.target.finish() == 0);
@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(atomics_every_op_both_widths)
     std::memcpy(w.inline_data, &model, 8);
     w.remote_addr = in.target.buf.addr + 64;
     w.rkey = in.target.buf.key;
-    BOOST_TEST_REQUIRE(run_op(*in.dev, w).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST_REQUIRE(run_op(*in.dev.ctx, w).status == TBRDMA_WC_SUCCESS);
     uint64_t x = 42;
     for (int round = 0; round < 3; round++) {
         for (uint8_t size : {uint8_t(4), uint8_t(8)}) {
@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(atomics_every_op_both_widths)
                 a.compare = compare;
                 a.remote_addr = in.target.buf.addr + 64;
                 a.rkey = in.target.buf.key;
-                auto c = run_op(*in.dev, a);
+                auto c = run_op(*in.dev.ctx, a);
                 BOOST_TEST_REQUIRE(c.status == TBRDMA_WC_SUCCESS);
                 BOOST_TEST(c.result == cur);
                 uint64_t next = cur;
@@ -158,7 +158,7 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
     // The target starts receiving and checking while we send.
     in.target.proc.chan().send(command{cmd::recv_check, 0, n, 0});
     std::vector<uint8_t> payload(TBRDMA_SEND_MAX);
-    uint32_t pk = in.dev->reg_mr(payload.data(), payload.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t pk = in.dev.dev->reg_mr(payload.data(), payload.size(), TBRDMA_ACCESS_LOCAL);
     std::vector<tbrdma_cqe> done;
     tbrdma_cqe cq[64];
     for (uint64_t seq = 0; seq < n;) {
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
         if (in.dev->post(&s, 1) == 1) {
             seq++;
             if (!(s.flags & TBRDMA_SQE_INLINE)) {
-                auto c = wait_cq(*in.dev, 1);
+                auto c = wait_cq(*in.dev.ctx, 1);
                 done.insert(done.end(), c.begin(), c.end());
                 continue;
             }
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
         unsigned k = in.dev->poll_cq(cq, 64);
         done.insert(done.end(), cq, cq + k);
     }
-    auto rest = wait_cq(*in.dev, n - done.size());
+    auto rest = wait_cq(*in.dev.ctx, n - done.size());
     done.insert(done.end(), rest.begin(), rest.end());
     BOOST_TEST(done.size() == n);
     for (size_t i = 0; i < done.size(); i++) {
@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
     initiator in("flush", 4u << 20);
     std::vector<uint8_t> src(4u << 20);
     fill_pattern(src.data(), src.size(), 77);
-    uint32_t sk = in.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint32_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     for (int round = 0; round < 3; round++) {
         // 64 silent writes of 64 KiB, then a FLUSH: when the FLUSH
         // completes every byte must be in the target's memory.
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
                 in.dev->progress();
         }
         auto f = in.op(TBRDMA_OP_FLUSH, 999);
-        auto c = run_op(*in.dev, f);
+        auto c = run_op(*in.dev.ctx, f);
         BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
         BOOST_TEST(c.wr_id == 999u);
         BOOST_TEST(in.target.ask(cmd::hash, 0, src.size()) == fnv1a(src.data(), src.size()));
@@ -230,19 +230,54 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
 
 BOOST_AUTO_TEST_CASE(device_reports_its_link)
 {
-    auto dev = open_soft(unique_fabric("info"));
-    BOOST_TEST(dev->info().kind == "soft");
-    BOOST_TEST(dev->info().abi_version == TBRDMA_ABI_VERSION);
-    BOOST_TEST(dev->info().ctx_id != 0u);
-    auto links = dev->links();
+    auto node = open_soft(unique_fabric("info"));
+    BOOST_TEST(node.dev->info().kind == "soft");
+    BOOST_TEST(node.dev->info().abi_version == TBRDMA_ABI_VERSION);
+    BOOST_TEST(node->id() != 0u);
+    auto links = node.dev->links();
     BOOST_REQUIRE_EQUAL(links.size(), 1u);
     BOOST_TEST(links[0].state == TBRDMA_LINK_UP);
     BOOST_TEST(links[0].identity != 0u);
-    // Two contexts on one fabric share the link identity, and have
-    // different ids.
-    auto other = open_soft(dev->links()[0].name);
-    BOOST_TEST(other->links()[0].identity == links[0].identity);
-    BOOST_TEST(other->info().ctx_id != dev->info().ctx_id);
+    // Two processes' devices on one fabric share the link identity; every
+    // context has its own id.
+    auto other = open_soft(links[0].name);
+    BOOST_TEST(other.dev->links()[0].identity == links[0].identity);
+    BOOST_TEST(other->id() != node->id());
+    auto second = node.dev->create_context();
+    BOOST_TEST(second->id() != node->id());
+}
+
+// Two contexts of one device (two UCT interfaces of one memory domain):
+// a key registered once is good through either, and each has its own
+// address and queues.
+BOOST_AUTO_TEST_CASE(contexts_share_registrations)
+{
+    std::string fabric = unique_fabric("twoctx");
+    target_options o;
+    o.fabric = fabric;
+    target_handle target(o);
+    auto node = open_soft(fabric);
+    auto ctx2 = node.dev->create_context();
+    std::vector<uint8_t> src(4096);
+    fill_pattern(src.data(), src.size(), 3);
+    uint32_t key = node.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    int i = 0;
+    for (tb::context *c : {node.ctx.get(), ctx2.get()}) {
+        int ep = c->create_ep(0, target.buf.ctx);
+        BOOST_REQUIRE_GE(ep, 0);
+        tbrdma_sqe w{};
+        w.opcode = TBRDMA_OP_WRITE;
+        w.ep = static_cast<uint32_t>(ep);
+        w.local_addr = reinterpret_cast<uintptr_t>(src.data()) + i * 2048u;
+        w.lkey = key;
+        w.length = 2048;
+        w.remote_addr = target.buf.addr + i * 2048u;
+        w.rkey = target.buf.key;
+        BOOST_TEST(run_op(*c, w).status == TBRDMA_WC_SUCCESS);
+        i++;
+    }
+    BOOST_TEST(target.ask(cmd::hash, 0, 4096) == fnv1a(src.data(), 4096));
+    BOOST_TEST(target.finish() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

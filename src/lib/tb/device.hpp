@@ -34,9 +34,8 @@ private:
 struct device_info {
     std::string kind;  // "soft" or "kernel"
     uint32_t abi_version = 0;
-    uint32_t ctx_id = 0;  // this context's id, as peers address it
     uint32_t max_mr = 0;
-    uint32_t max_ep = 0;
+    uint32_t max_contexts = 0;
     uint32_t frame_max = 0;
     uint32_t inline_max = 0;
     uint32_t send_max = 0;
@@ -77,30 +76,29 @@ struct open_options {
     std::string kind = "auto";
     // Software fabric name: processes opening the same one can talk.
     std::string fabric = "soft0";
-    uint32_t sq_entries = 1024;  // per endpoint in flight
-    uint32_t cq_entries = 4096;
-    uint32_t rq_entries = 256;
     uint32_t max_mr = 4096;
-    uint32_t max_ep = 1024;
     soft_link_options soft;  // from_env() fills it from TB_SOFT_*
 
     // Reads TB_DEVICE, TB_SOFT_FABRIC and TB_SOFT_* from the environment.
     static open_options from_env();
 };
 
-class device {
+struct context_options {
+    uint32_t sq_entries = 1024;  // per endpoint in flight
+    uint32_t cq_entries = 4096;
+    uint32_t rq_entries = 256;
+    uint32_t max_ep = 1024;
+};
+
+// One address on every link (its id), with its own endpoints, completion
+// and receive queues and event fd. A device has several (one per UCT
+// interface); all of them accept the device's memory keys.
+class context {
 public:
-    virtual ~device() = default;
+    virtual ~context() = default;
 
-    // Opens a context on the device chosen by opts.kind.
-    static std::unique_ptr<device> open(const open_options &opts = open_options::from_env());
-
-    virtual const device_info &info() const noexcept = 0;
-    virtual std::vector<link_info> links() const = 0;
-
-    // Registers memory; throws tb::error (EINVAL, ENOMEM, EPERM, ...).
-    virtual uint32_t reg_mr(void *addr, size_t length, uint32_t access) = 0;
-    virtual int dereg_mr(uint32_t key) noexcept = 0;
+    // The id peers use to reach this context.
+    virtual uint32_t id() const noexcept = 0;
 
     // Endpoint to context remote_ctx at the other end of link. Returns a
     // handle (>= 0) or -errno.
@@ -131,6 +129,26 @@ public:
     virtual int event_fd() const noexcept = 0;
     // 0 when armed, -EAGAIN if there is already work pending.
     virtual int arm() noexcept = 0;
+};
+
+// The protection domain: links, memory registrations and contexts.
+class device {
+public:
+    virtual ~device() = default;
+
+    // Opens the device chosen by opts.kind.
+    static std::unique_ptr<device> open(const open_options &opts = open_options::from_env());
+
+    virtual const device_info &info() const noexcept = 0;
+    virtual std::vector<link_info> links() const = 0;
+
+    // Registers memory for every context of this device; throws tb::error
+    // (EINVAL, ENOMEM, EPERM, ...).
+    virtual uint32_t reg_mr(void *addr, size_t length, uint32_t access) = 0;
+    virtual int dereg_mr(uint32_t key) noexcept = 0;
+
+    // A new context; throws tb::error. It must not outlive the device.
+    virtual std::unique_ptr<context> create_context(const context_options &opts = {}) = 0;
 };
 
 // "soft", "kernel" or "auto" as open() would resolve it now; throws
