@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "tb_iface.hpp"
+
+extern "C" {
+#include <ucs/arch/cpu.h>
+}
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+namespace tb_uct {
+
+namespace {
+
+// Per-operation software cost above the wire, for UCP's model.
+constexpr double soft_overhead_s = 60e-9;
+constexpr double kernel_overhead_s = 120e-9;
+// Completions and messages taken per progress call.
+constexpr unsigned progress_batch = 32;
+
+}  // namespace
+
+ucs_status_t status_of(uint8_t wc_status) noexcept
+{
+    switch (wc_status) {
+    case TBRDMA_WC_SUCCESS:
+        return UCS_OK;
+    case TBRDMA_WC_LOC_ACCESS_ERR:
+    case TBRDMA_WC_REM_INVALID:
+        return UCS_ERR_INVALID_PARAM;
+    case TBRDMA_WC_REM_KEY_ERR:
+    case TBRDMA_WC_REM_BOUNDS_ERR:
+    case TBRDMA_WC_REM_ACCESS_ERR:
+        return UCS_ERR_INVALID_ADDR;
+    case TBRDMA_WC_REM_NO_CTX:
+        return UCS_ERR_UNREACHABLE;
+    case TBRDMA_WC_CANCELED:
+        return UCS_ERR_CANCELED;
+    default:
+        return UCS_ERR_ENDPOINT_TIMEOUT;  // the link is down
+    }
+}
+
+void iface_impl::buf_deleter::operator()(uint8_t *p) const noexcept
+{
+    std::free(p);
+}
+
+iface_impl::iface_impl(uct_tb_iface_t *iface, md_impl &md, const tb::link_info &link,
+                       const uct_tb_iface_config_t &cfg)
+    : iface_(iface), md_(md), link_(link), seg_size_(cfg.seg_size)
+{
+    if (seg_size_ < 64 || seg_size_ > TBRDMA_XFER_MAX || !cfg.tx_bufs || !cfg.cq_len ||
+        !cfg.tx_queue_len || !cfg.rx_queue_len)
+        throw tb::error(EINVAL, "UCX_TB_SEG_SIZE must be at least 64 and the queue lengths "
+                                "and UCX_TB_TX_BUFS non-zero");
+    tb::context_options co;
+    co.sq_entries = cfg.tx_queue_len;
+    co.cq_entries = cfg.cq_len;
+    co.rq_entries = cfg.rx_queue_len;
+    ctx_ = md.dev().create_context(co);
+
+    // One descriptor per completion slot: the device refuses work beyond.
+    descs_.resize(cfg.cq_len);
+    for (uint32_t i = 0; i < descs_.size(); i++)
+        descs_[i].next_free = i + 1;
+    free_desc_ = 0;
+
+    size_t bytes = (seg_size_ * cfg.tx_bufs + 4095) & ~size_t(4095);
+    bufs_.reset(static_cast<uint8_t *>(std::aligned_alloc(4096, bytes)));
+    if (!bufs_)
+        throw tb::error(ENOMEM, "no memory for the bcopy buffers");
+    buf_key_ = md.dev().reg_mr(bufs_.get(), bytes, TBRDMA_ACCESS_LOCAL);
+    for (int32_t b = static_cast<int32_t>(cfg.tx_bufs) - 1; b >= 0; b--)
+        free_bufs_.push_back(b);
+    failed_.reserve(64);
+    ucs_arbiter_init(&arbiter_);
+}
+
+iface_impl::~iface_impl()
+{
+    ucs_arbiter_cleanup(&arbiter_);
+    ctx_.reset();
+    md_.dev().dereg_mr(buf_key_);
+}
+
+int32_t iface_impl::get_buf() noexcept
+{
+    if (free_bufs_.empty()) {
+        tx_blocked_ = true;
+        return -1;
+    }
+    int32_t b = free_bufs_.back();
+    free_bufs_.pop_back();
+    return b;
+}
+
+void iface_impl::put_buf(int32_t b) noexcept
+{
+    free_bufs_.push_back(b);  // capacity reserved: never reallocates
+}
+
+ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d) noexcept
+{
+    if (ep->failed)
+        return ep->fail_status;
+    if (free_desc_ == descs_.size()) {
+        tx_blocked_ = true;
+        return UCS_ERR_NO_RESOURCE;
+    }
+    uint32_t i = free_desc_;
+    sqe.ep = ep->handle;
+    sqe.wr_id = i;
+    int rc = ctx_->post(&sqe, 1);
+    if (rc == 1) {
+        free_desc_ = descs_[i].next_free;
+        descs_[i] = d;
+        descs_[i].ep = ep;
+        ep->outstanding++;
+        outstanding_++;
+        return UCS_INPROGRESS;
+    }
+    if (rc == -EAGAIN) {
+        tx_blocked_ = true;
+        return UCS_ERR_NO_RESOURCE;
+    }
+    if (rc == -ENOTCONN) {
+        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
+        return ep->fail_status;
+    }
+    ucs_error("tb: %s refused an operation: %s", link_.name.c_str(), strerror(-rc));
+    return UCS_ERR_INVALID_PARAM;
+}
+
+void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept
+{
+    if (ep->failed)
+        return;
+    ep->failed = 1;
+    ep->fail_status = status;
+    ep->err_pending = 1;
+    failed_.push_back(ep);  // bounded by the endpoints; reserved ahead
+}
+
+void iface_impl::forget(uct_tb_ep_t *ep) noexcept
+{
+    failed_.erase(std::remove(failed_.begin(), failed_.end(), ep), failed_.end());
+    // The device drops the endpoint's operations without completions.
+    for (uint32_t i = 0; i < descs_.size(); i++) {
+        op_desc &d = descs_[i];
+        if (d.ep != ep)
+            continue;
+        if (d.buf >= 0)
+            put_buf(d.buf);
+        d = op_desc{};
+        d.next_free = free_desc_;
+        free_desc_ = i;
+        outstanding_--;
+    }
+}
+
+void iface_impl::complete(const tbrdma_cqe &c) noexcept
+{
+    if (c.wr_id >= descs_.size() || !descs_[c.wr_id].ep)
+        return;  // not ours: never posted, or its endpoint is gone
+    op_desc d = descs_[c.wr_id];
+    descs_[c.wr_id] = op_desc{};
+    descs_[c.wr_id].next_free = free_desc_;
+    free_desc_ = static_cast<uint32_t>(c.wr_id);
+
+    ucs_status_t status = status_of(c.status);
+    if (status == UCS_OK) {
+        switch (d.kind) {
+        case op_kind::get_bcopy:
+            d.unpack(d.arg, buf(d.buf), d.length);
+            break;
+        case op_kind::fetch32:
+            *static_cast<uint32_t *>(d.arg) = static_cast<uint32_t>(c.result);
+            break;
+        case op_kind::fetch64:
+            *static_cast<uint64_t *>(d.arg) = c.result;
+            break;
+        case op_kind::plain:
+            break;
+        }
+    }
+    if (d.buf >= 0)
+        put_buf(d.buf);
+    uct_tb_ep_t *ep = d.ep;
+    ep->outstanding--;
+    outstanding_--;
+    // A broken link, or an error nobody else would hear of, fails the
+    // endpoint (as a verbs QP goes to error).
+    if (c.status == TBRDMA_WC_LINK_DOWN || (status != UCS_OK && status != UCS_ERR_CANCELED &&
+                                            !d.comp))
+        fail(ep, status);
+    if (d.comp)
+        uct_invoke_completion(d.comp, status);
+    if (!ep->outstanding && ep->failed_flush) {
+        // The flush a failed endpoint could not post: now it is done.
+        uct_completion_t *comp = ep->failed_flush;
+        ep->failed_flush = nullptr;
+        uct_invoke_completion(comp, ep->fail_status);
+    }
+}
+
+void iface_impl::deliver(const tbrdma_rqe &r) noexcept
+{
+    if (r.am_id >= UCT_AM_ID_MAX || r.length > TBRDMA_RQE_DATA_MAX)
+        return;  // not from a tb transport: drop
+    void *data = const_cast<tbrdma_rqe *>(&r) + 1;
+    uct_iface_trace_am(&iface_->super, UCT_AM_TRACE_TYPE_RECV, static_cast<uint8_t>(r.am_id),
+                       data, r.length, "RECV from ctx 0x%x", r.src_ctx);
+    uct_iface_invoke_am(&iface_->super, static_cast<uint8_t>(r.am_id), data, r.length, 0);
+}
+
+void iface_impl::report_failures() noexcept
+{
+    // One at a time: the handler may destroy endpoints, which forget()s
+    // them from the list.
+    while (!failed_.empty()) {
+        uct_tb_ep_t *ep = failed_.back();
+        failed_.pop_back();
+        if (!ep->err_pending)
+            continue;
+        ep->err_pending = 0;
+        uct_iface_handle_ep_err(&iface_->super.super, &ep->super.super, ep->fail_status);
+    }
+}
+
+ucs_arbiter_cb_result_t iface_impl::dispatch(ucs_arbiter_t *, ucs_arbiter_group_t *group,
+                                             ucs_arbiter_elem_t *elem, void *arg) noexcept
+{
+    auto *self = static_cast<iface_impl *>(arg);
+    auto *req = ucs_container_of(elem, uct_pending_req_t, priv);
+    uct_tb_ep_t *ep = ucs_container_of(group, uct_tb_ep_t, arb_group);
+    if (ep->failed)
+        return UCS_ARBITER_CB_RESULT_DESCHED_GROUP;  // purged by UCX
+    self->tx_blocked_ = false;
+    ucs_status_t status = req->func(req);
+    if (status == UCS_OK)
+        return UCS_ARBITER_CB_RESULT_REMOVE_ELEM;
+    if (status == UCS_INPROGRESS)
+        return UCS_ARBITER_CB_RESULT_NEXT_GROUP;
+    // Out of resources again: wait for completions.
+    return self->tx_blocked_ ? UCS_ARBITER_CB_RESULT_STOP : UCS_ARBITER_CB_RESULT_DESCHED_GROUP;
+}
+
+unsigned iface_impl::progress() noexcept
+{
+    tbrdma_cqe cqes[progress_batch];
+    unsigned n = ctx_->poll_cq(cqes, progress_batch);
+    for (unsigned i = 0; i < n; i++)
+        complete(cqes[i]);
+    unsigned count = n;
+    for (; count < 2 * progress_batch; count++) {
+        const tbrdma_rqe *r = ctx_->recv_peek();
+        if (!r)
+            break;
+        deliver(*r);
+        ctx_->recv_release();
+    }
+    if (n || !outstanding_)
+        tx_blocked_ = false;
+    if (!tx_blocked_ && !ucs_arbiter_is_empty(&arbiter_))
+        ucs_arbiter_dispatch(&arbiter_, 1, &iface_impl::dispatch, this);
+    report_failures();
+    return count;
+}
+
+ucs_status_t iface_impl::flush() const noexcept
+{
+    return outstanding_ || !ucs_arbiter_is_empty(const_cast<ucs_arbiter_t *>(&arbiter_))
+               ? UCS_INPROGRESS
+               : UCS_OK;
+}
+
+ucs_status_t iface_impl::arm(unsigned) noexcept
+{
+    // Anything UCX should see first: failures to report, pending work
+    // that can go, completions or messages already there.
+    if (!failed_.empty() || (!tx_blocked_ && !ucs_arbiter_is_empty(&arbiter_)))
+        return UCS_ERR_BUSY;
+    return ctx_->arm() == 0 ? UCS_OK : UCS_ERR_BUSY;
+}
+
+}  // namespace tb_uct
+
+using tb_uct::iface_impl;
+using tb_uct::md_impl;
+
+extern "C" ucs_status_t uct_tb_iface_init_impl(uct_tb_iface_t *iface,
+                                               const uct_iface_params_t *params,
+                                               const uct_tb_iface_config_t *config)
+{
+    if (!(params->field_mask & UCT_IFACE_PARAM_FIELD_OPEN_MODE) ||
+        !(params->open_mode & UCT_IFACE_OPEN_MODE_DEVICE)) {
+        ucs_error("tb: only UCT_IFACE_OPEN_MODE_DEVICE is supported");
+        return UCS_ERR_UNSUPPORTED;
+    }
+    md_impl &md = md_impl::of(iface->super.md);
+    const tb::link_info *link = md.link_by_name(params->mode.device.dev_name);
+    if (!link) {
+        ucs_error("tb: no device named '%s'", params->mode.device.dev_name);
+        return UCS_ERR_NO_DEVICE;
+    }
+    try {
+        iface->impl = new iface_impl(iface, md, *link, *config);
+        return UCS_OK;
+    } catch (const tb::error &e) {
+        ucs_error("tb: cannot open an interface on %s: %s", link->name.c_str(), e.what());
+        return e.code() == ENOMEM ? UCS_ERR_NO_MEMORY : UCS_ERR_INVALID_PARAM;
+    } catch (const std::exception &e) {
+        ucs_error("tb: cannot open an interface on %s: %s", link->name.c_str(), e.what());
+        return UCS_ERR_NO_MEMORY;
+    }
+}
+
+extern "C" void uct_tb_iface_cleanup_impl(uct_tb_iface_t *iface)
+{
+    delete static_cast<iface_impl *>(iface->impl);
+    iface->impl = nullptr;
+}
+
+extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_t *attr)
+{
+    auto *iface = ucs_derived_of(tl_iface, uct_tb_iface_t);
+    iface_impl &impl = iface_impl::of(tl_iface);
+    const tb::link_info &link = impl.link();
+    bool soft = md_impl::of(iface->super.md).dev().info().kind == "soft";
+
+    uct_base_iface_query(&iface->super, attr);
+    attr->cap.put.max_short = TBRDMA_INLINE_MAX;
+    attr->cap.put.max_bcopy = impl.seg_size();
+    attr->cap.put.min_zcopy = 0;
+    attr->cap.put.max_zcopy = TBRDMA_XFER_MAX;
+    attr->cap.put.opt_zcopy_align = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.put.align_mtu = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.put.max_iov = 1;
+
+    attr->cap.get.max_bcopy = impl.seg_size();
+    attr->cap.get.min_zcopy = 0;
+    attr->cap.get.max_zcopy = TBRDMA_XFER_MAX;
+    attr->cap.get.opt_zcopy_align = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.get.align_mtu = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.get.max_iov = 1;
+
+    // Active messages travel in one frame: header and payload together.
+    attr->cap.am.max_short = TBRDMA_INLINE_MAX;
+    attr->cap.am.max_bcopy = std::min<size_t>(impl.seg_size(), TBRDMA_SEND_MAX);
+    attr->cap.am.min_zcopy = 0;
+    attr->cap.am.max_zcopy = TBRDMA_SEND_MAX;
+    attr->cap.am.max_hdr = 128;
+    attr->cap.am.opt_zcopy_align = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.am.align_mtu = UCS_SYS_CACHE_LINE_SIZE;
+    attr->cap.am.max_iov = 8;
+
+    attr->device_addr_len = sizeof(uct_tb_device_addr_t);
+    attr->iface_addr_len = sizeof(uct_tb_iface_addr_t);
+    attr->ep_addr_len = 0;
+    attr->max_conn_priv = 0;
+    attr->cap.flags = UCT_IFACE_FLAG_AM_SHORT | UCT_IFACE_FLAG_AM_BCOPY |
+                      UCT_IFACE_FLAG_AM_ZCOPY | UCT_IFACE_FLAG_PUT_SHORT |
+                      UCT_IFACE_FLAG_PUT_BCOPY | UCT_IFACE_FLAG_PUT_ZCOPY |
+                      UCT_IFACE_FLAG_GET_BCOPY | UCT_IFACE_FLAG_GET_ZCOPY |
+                      UCT_IFACE_FLAG_ATOMIC_DEVICE | UCT_IFACE_FLAG_PENDING |
+                      UCT_IFACE_FLAG_CB_SYNC | UCT_IFACE_FLAG_CONNECT_TO_IFACE |
+                      UCT_IFACE_FLAG_ERRHANDLE_PEER_FAILURE | UCT_IFACE_FLAG_EP_CHECK;
+    attr->cap.event_flags = UCT_IFACE_FLAG_EVENT_SEND_COMP | UCT_IFACE_FLAG_EVENT_RECV |
+                            UCT_IFACE_FLAG_EVENT_FD;
+    attr->cap.atomic32.op_flags = attr->cap.atomic64.op_flags =
+        UCS_BIT(UCT_ATOMIC_OP_ADD) | UCS_BIT(UCT_ATOMIC_OP_AND) | UCS_BIT(UCT_ATOMIC_OP_OR) |
+        UCS_BIT(UCT_ATOMIC_OP_XOR);
+    attr->cap.atomic32.fop_flags = attr->cap.atomic64.fop_flags =
+        attr->cap.atomic64.op_flags | UCS_BIT(UCT_ATOMIC_OP_SWAP) | UCS_BIT(UCT_ATOMIC_OP_CSWAP);
+
+    // From the link: UCP's lane choice and protocol thresholds use these.
+    attr->overhead = soft ? tb_uct::soft_overhead_s : tb_uct::kernel_overhead_s;
+    attr->latency = ucs_linear_func_make(link.latency_ns * 1e-9, 0);
+    attr->bandwidth.dedicated = double(link.speed_mbps) * 1e6 / 8.0 * 0.95;
+    attr->bandwidth.shared = 0;
+    attr->priority = 0;
+    return UCS_OK;
+}
+
+extern "C" ucs_status_t uct_tb_iface_estimate_perf(uct_iface_h iface, uct_perf_attr_t *perf_attr)
+{
+    return uct_base_iface_estimate_perf(iface, perf_attr);
+}
+
+extern "C" ucs_status_t uct_tb_iface_get_device_address(uct_iface_h iface, uct_device_addr_t *addr)
+{
+    auto *a = reinterpret_cast<uct_tb_device_addr_t *>(addr);
+    a->identity = iface_impl::of(iface).link().identity;
+    return UCS_OK;
+}
+
+extern "C" ucs_status_t uct_tb_iface_get_address(uct_iface_h iface, uct_iface_addr_t *addr)
+{
+    auto *a = reinterpret_cast<uct_tb_iface_addr_t *>(addr);
+    a->ctx_id = iface_impl::of(iface).ctx().id();
+    return UCS_OK;
+}
+
+extern "C" int uct_tb_iface_is_reachable(const uct_iface_h iface, const uct_device_addr_t *dev_addr,
+                                         const uct_iface_addr_t *iface_addr)
+{
+    // Only the other end of this same cable (or fabric) is reachable.
+    auto *d = reinterpret_cast<const uct_tb_device_addr_t *>(dev_addr);
+    return d && iface_addr && d->identity == iface_impl::of(iface).link().identity;
+}
+
+extern "C" unsigned uct_tb_iface_progress(uct_iface_h iface)
+{
+    return iface_impl::of(iface).progress();
+}
+
+extern "C" ucs_status_t uct_tb_iface_flush(uct_iface_h iface, unsigned flags,
+                                           uct_completion_t *comp)
+{
+    if (comp)
+        return UCS_ERR_UNSUPPORTED;
+    if (flags & UCT_FLUSH_FLAG_CANCEL)
+        return UCS_ERR_UNSUPPORTED;
+    return iface_impl::of(iface).flush();
+}
+
+extern "C" ucs_status_t uct_tb_iface_fence(uct_iface_h, unsigned)
+{
+    return UCS_OK;  // operations are executed in order already
+}
+
+extern "C" ucs_status_t uct_tb_iface_event_fd_get(uct_iface_h iface, int *fd_p)
+{
+    *fd_p = iface_impl::of(iface).ctx().event_fd();
+    return UCS_OK;
+}
+
+extern "C" ucs_status_t uct_tb_iface_event_arm(uct_iface_h iface, unsigned events)
+{
+    return iface_impl::of(iface).arm(events);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// The interface behind UCT's uct_tb_iface_t: one tb context (its own
+// address, completion and receive queues) on one link, the descriptors of
+// operations in flight, the bcopy buffers, and the pending arbiter.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "tb_md.hpp"
+
+namespace tb_uct {
+
+enum class op_kind : uint8_t {
+    plain,           // nothing to do at completion but the callback
+    get_bcopy,       // unpack the buffer
+    fetch32,         // store the fetched value
+    fetch64,
+};
+
+// What to do when an operation completes; wr_id is its index.
+struct op_desc {
+    uct_tb_ep_t *ep = nullptr;
+    uct_completion_t *comp = nullptr;
+    void *arg = nullptr;  // fetch result, or unpack argument
+    uct_unpack_callback_t unpack = nullptr;
+    uint32_t length = 0;
+    int32_t buf = -1;  // bcopy buffer, -1 for none
+    op_kind kind = op_kind::plain;
+    uint32_t next_free = 0;
+};
+
+class iface_impl {
+public:
+    iface_impl(uct_tb_iface_t *iface, md_impl &md, const tb::link_info &link,
+               const uct_tb_iface_config_t &cfg);
+    ~iface_impl();
+    iface_impl(const iface_impl &) = delete;
+    iface_impl &operator=(const iface_impl &) = delete;
+
+    static iface_impl &of(uct_iface_h iface) noexcept
+    {
+        return *static_cast<iface_impl *>(ucs_derived_of(iface, uct_tb_iface_t)->impl);
+    }
+    static iface_impl &of(uct_tb_ep_t *ep) noexcept
+    {
+        return *static_cast<iface_impl *>(ep->iface->impl);
+    }
+
+    tb::context &ctx() noexcept { return *ctx_; }
+    const tb::link_info &link() const noexcept { return link_; }
+    ucs_arbiter_t *arbiter() noexcept { return &arbiter_; }
+    size_t seg_size() const noexcept { return seg_size_; }
+
+    // Posts sqe for ep, remembering d for its completion. UCS_INPROGRESS
+    // when posted; UCS_ERR_NO_RESOURCE (d's buffer stays the caller's);
+    // or the endpoint's failure.
+    ucs_status_t post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d) noexcept;
+
+    // bcopy buffers: index, or -1 when all are in flight.
+    int32_t get_buf() noexcept;
+    void put_buf(int32_t b) noexcept;
+    uint8_t *buf(int32_t b) noexcept { return bufs_.get() + size_t(b) * seg_size_; }
+    uint32_t buf_key() const noexcept { return buf_key_; }
+
+    // Failure of ep, told to UCX from progress (never from inside a call
+    // UCX made into the endpoint).
+    void fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept;
+    // The endpoint goes away: forget what refers to it.
+    void forget(uct_tb_ep_t *ep) noexcept;
+
+    bool tx_blocked() const noexcept { return tx_blocked_; }
+    unsigned progress() noexcept;
+    ucs_status_t flush() const noexcept;
+    ucs_status_t arm(unsigned events) noexcept;
+
+private:
+    void complete(const tbrdma_cqe &c) noexcept;
+    void deliver(const tbrdma_rqe &r) noexcept;
+    void report_failures() noexcept;
+    static ucs_arbiter_cb_result_t dispatch(ucs_arbiter_t *arbiter, ucs_arbiter_group_t *group,
+                                            ucs_arbiter_elem_t *elem, void *arg) noexcept;
+
+    struct buf_deleter {
+        void operator()(uint8_t *p) const noexcept;
+    };
+
+    uct_tb_iface_t *iface_;
+    md_impl &md_;
+    tb::link_info link_;
+    std::unique_ptr<tb::context> ctx_;
+    std::vector<op_desc> descs_;
+    uint32_t free_desc_;  // head of the free list, descs_.size() if none
+    uint32_t outstanding_ = 0;
+    size_t seg_size_;
+    std::unique_ptr<uint8_t, buf_deleter> bufs_;
+    std::vector<int32_t> free_bufs_;
+    uint32_t buf_key_ = 0;
+    ucs_arbiter_t arbiter_;
+    std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
+    bool tx_blocked_ = false;            // a post found no resources
+};
+
+// Engine status to UCS status.
+ucs_status_t status_of(uint8_t wc_status) noexcept;
+
+}  // namespace tb_uct

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The UCT transport "tb": the objects UCX sees, shared by the C glue
+ * (tb_glue.c: registration, configuration and ops tables) and the C++
+ * implementation (tb_md.cpp, tb_iface.cpp, tb_ep.cpp). These structs stay
+ * plain C: UCX allocates, embeds and frees them.
+ */
+#ifndef UCT_TB_H
+#define UCT_TB_H
+
+#include <uct/base/uct_iface.h>
+#include <uct/base/uct_md.h>
+#include <ucs/datastruct/arbiter.h>
+
+#define UCT_TB_NAME "tb"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct uct_tb_md_config {
+    uct_md_config_t super;
+    char            *device;      /* auto, soft or kernel */
+    char            *fabric;      /* software fabric name */
+    unsigned        max_mr;
+} uct_tb_md_config_t;
+
+typedef struct uct_tb_md {
+    uct_md_t super;
+    void     *impl;               /* tb_uct::md_impl */
+} uct_tb_md_t;
+
+typedef struct uct_tb_iface_config {
+    uct_iface_config_t super;
+    unsigned           tx_queue_len;  /* operations in flight per endpoint */
+    unsigned           cq_len;        /* operations in flight per interface */
+    unsigned           rx_queue_len;  /* received messages held */
+    size_t             seg_size;      /* bcopy buffer size */
+    unsigned           tx_bufs;       /* bcopy buffers */
+} uct_tb_iface_config_t;
+
+typedef struct uct_tb_iface {
+    uct_base_iface_t super;
+    void             *impl;       /* tb_uct::iface_impl */
+} uct_tb_iface_t;
+
+typedef struct uct_tb_ep {
+    uct_base_ep_t       super;
+    uct_tb_iface_t      *iface;
+    uint32_t            handle;       /* the device endpoint */
+    uint32_t            remote_ctx;
+    uint32_t            outstanding;  /* posted, not completed */
+    uint8_t             failed;       /* its link went down */
+    uint8_t             err_pending;  /* failure not yet reported */
+    ucs_status_t        fail_status;
+    uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
+    ucs_arbiter_group_t arb_group;    /* pending requests */
+} uct_tb_ep_t;
+
+/* Device address: the link identity, the same at both ends of a cable. */
+typedef struct uct_tb_device_addr {
+    uint64_t identity;
+} UCS_S_PACKED uct_tb_device_addr_t;
+
+/* Interface address: the context id on that link. */
+typedef struct uct_tb_iface_addr {
+    uint32_t ctx_id;
+} UCS_S_PACKED uct_tb_iface_addr_t;
+
+extern uct_component_t uct_tb_component;
+extern uct_iface_ops_t uct_tb_iface_ops;
+
+/* tb_md.cpp */
+ucs_status_t uct_tb_md_open_impl(uct_tb_md_t *md, const uct_tb_md_config_t *config);
+void uct_tb_md_close_impl(uct_tb_md_t *md);
+ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr);
+ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t length,
+                               unsigned flags, uct_mem_h *memh_p);
+ucs_status_t uct_tb_md_mem_dereg(uct_md_h md,
+                                 const uct_md_mem_dereg_params_t *params);
+ucs_status_t uct_tb_md_mkey_pack(uct_md_h md, uct_mem_h memh,
+                                 const uct_md_mkey_pack_params_t *params,
+                                 void *rkey_buffer);
+ucs_status_t uct_tb_query_devices(uct_md_h md,
+                                  uct_tl_device_resource_t **devices_p,
+                                  unsigned *num_devices_p);
+ucs_status_t uct_tb_rkey_unpack(uct_component_t *component,
+                                const void *rkey_buffer, uct_rkey_t *rkey_p,
+                                void **handle_p);
+ucs_status_t uct_tb_rkey_release(uct_component_t *component, uct_rkey_t rkey,
+                                 void *handle);
+
+/* tb_iface.cpp */
+ucs_status_t uct_tb_iface_init_impl(uct_tb_iface_t *iface,
+                                    const uct_iface_params_t *params,
+                                    const uct_tb_iface_config_t *config);
+void uct_tb_iface_cleanup_impl(uct_tb_iface_t *iface);
+ucs_status_t uct_tb_iface_query(uct_iface_h iface, uct_iface_attr_t *attr);
+ucs_status_t uct_tb_iface_get_device_address(uct_iface_h iface,
+                                             uct_device_addr_t *addr);
+ucs_status_t uct_tb_iface_get_address(uct_iface_h iface,
+                                      uct_iface_addr_t *addr);
+int uct_tb_iface_is_reachable(const uct_iface_h iface,
+                              const uct_device_addr_t *dev_addr,
+                              const uct_iface_addr_t *iface_addr);
+unsigned uct_tb_iface_progress(uct_iface_h iface);
+ucs_status_t uct_tb_iface_flush(uct_iface_h iface, unsigned flags,
+                                uct_completion_t *comp);
+ucs_status_t uct_tb_iface_fence(uct_iface_h iface, unsigned flags);
+ucs_status_t uct_tb_iface_event_fd_get(uct_iface_h iface, int *fd_p);
+ucs_status_t uct_tb_iface_event_arm(uct_iface_h iface, unsigned events);
+ucs_status_t uct_tb_iface_estimate_perf(uct_iface_h iface,
+                                        uct_perf_attr_t *perf_attr);
+
+/* tb_ep.cpp */
+ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params_t *params);
+void uct_tb_ep_cleanup_impl(uct_tb_ep_t *ep);
+ucs_status_t uct_tb_ep_put_short(uct_ep_h ep, const void *buffer,
+                                 unsigned length, uint64_t remote_addr,
+                                 uct_rkey_t rkey);
+ssize_t uct_tb_ep_put_bcopy(uct_ep_h ep, uct_pack_callback_t pack_cb,
+                            void *arg, uint64_t remote_addr, uct_rkey_t rkey);
+ucs_status_t uct_tb_ep_put_zcopy(uct_ep_h ep, const uct_iov_t *iov,
+                                 size_t iovcnt, uint64_t remote_addr,
+                                 uct_rkey_t rkey, uct_completion_t *comp);
+ucs_status_t uct_tb_ep_get_bcopy(uct_ep_h ep, uct_unpack_callback_t unpack_cb,
+                                 void *arg, size_t length,
+                                 uint64_t remote_addr, uct_rkey_t rkey,
+                                 uct_completion_t *comp);
+ucs_status_t uct_tb_ep_get_zcopy(uct_ep_h ep, const uct_iov_t *iov,
+                                 size_t iovcnt, uint64_t remote_addr,
+                                 uct_rkey_t rkey, uct_completion_t *comp);
+ucs_status_t uct_tb_ep_am_short(uct_ep_h ep, uint8_t id, uint64_t header,
+                                const void *payload, unsigned length);
+ucs_status_t uct_tb_ep_am_short_iov(uct_ep_h ep, uint8_t id,
+                                    const uct_iov_t *iov, size_t iovcnt);
+ssize_t uct_tb_ep_am_bcopy(uct_ep_h ep, uint8_t id,
+                           uct_pack_callback_t pack_cb, void *arg,
+                           unsigned flags);
+ucs_status_t uct_tb_ep_am_zcopy(uct_ep_h ep, uint8_t id, const void *header,
+                                unsigned header_length, const uct_iov_t *iov,
+                                size_t iovcnt, unsigned flags,
+                                uct_completion_t *comp);
+ucs_status_t uct_tb_ep_atomic_cswap64(uct_ep_h ep, uint64_t compare,
+                                      uint64_t swap, uint64_t remote_addr,
+                                      uct_rkey_t rkey, uint64_t *result,
+                                      uct_completion_t *comp);
+ucs_status_t uct_tb_ep_atomic_cswap32(uct_ep_h ep, uint32_t compare,
+                                      uint32_t swap, uint64_t remote_addr,
+                                      uct_rkey_t rkey, uint32_t *result,
+                                      uct_completion_t *comp);
+ucs_status_t uct_tb_ep_atomic32_post(uct_ep_h ep, unsigned opcode,
+                                     uint32_t value, uint64_t remote_addr,
+                                     uct_rkey_t rkey);
+ucs_status_t uct_tb_ep_atomic64_post(uct_ep_h ep, unsigned opcode,
+                                     uint64_t value, uint64_t remote_addr,
+                                     uct_rkey_t rkey);
+ucs_status_t uct_tb_ep_atomic32_fetch(uct_ep_h ep, uct_atomic_op_t opcode,
+                                      uint32_t value, uint32_t *result,
+                                      uint64_t remote_addr, uct_rkey_t rkey,
+                                      uct_completion_t *comp);
+ucs_status_t uct_tb_ep_atomic64_fetch(uct_ep_h ep, uct_atomic_op_t opcode,
+                                      uint64_t value, uint64_t *result,
+                                      uint64_t remote_addr, uct_rkey_t rkey,
+                                      uct_completion_t *comp);
+ucs_status_t uct_tb_ep_pending_add(uct_ep_h ep, uct_pending_req_t *req,
+                                   unsigned flags);
+void uct_tb_ep_pending_purge(uct_ep_h ep, uct_pending_purge_callback_t cb,
+                             void *arg);
+ucs_status_t uct_tb_ep_flush(uct_ep_h ep, unsigned flags,
+                             uct_completion_t *comp);
+ucs_status_t uct_tb_ep_fence(uct_ep_h ep, unsigned flags);
+ucs_status_t uct_tb_ep_check(uct_ep_h ep, unsigned flags,
+                             uct_completion_t *comp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UCT_TB_H */
