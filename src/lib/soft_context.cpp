@@ -115,7 +115,9 @@ int soft_context::progress_locked() noexcept
         armed_ = false;
         dev_.armed_contexts_--;
     }
-    return dev_.progress_locked(tb_now_ns());
+    uint64_t now = tb_now_ns();
+    dev_.app_progress_ns_.store(now, std::memory_order_relaxed);
+    return dev_.progress_locked(now);
 }
 
 int soft_context::progress() noexcept

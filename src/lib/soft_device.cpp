@@ -115,14 +115,17 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     link_.latency_ns = lat ? static_cast<uint32_t>(lat < UINT32_MAX ? lat : UINT32_MAX)
                            : default_latency_ns;
     link_.numa_node = -1;
+    start_progress_thread();
 }
 
 soft_device::~soft_device()
 {
-    std::lock_guard<std::mutex> g(mu_);
-    // A forked child only frees its copy; the cables and the port stay
-    // the parent's.
+    // A forked child only frees its copy; the cables, the port and the
+    // progress thread stay the parent's.
     const bool owner = ::getpid() == fabric_->self().pid;
+    if (owner)
+        stop_progress_thread();
+    std::lock_guard<std::mutex> g(mu_);
     if (owner) {
         // Last words: what the engine still owes, and the acks peers
         // wait for.

@@ -8,6 +8,9 @@
 // docs/soft-link.md.
 #pragma once
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,6 +77,16 @@ private:
     void disarm() noexcept;
     void remove_context(soft_context *c) noexcept;
 
+    // The progress thread: while the application does not run the engine,
+    // this thread does, woken by peers' frames, so that puts, gets and
+    // atomics complete without the target process doing anything (as the
+    // kernel device does in its receive path). soft_progress.cpp.
+    void start_progress_thread();
+    void stop_progress_thread() noexcept;
+    static void *progress_thread_main(void *self) noexcept;
+    void progress_thread_loop() noexcept;
+    void progress_thread_step() noexcept;
+
     mutable std::mutex mu_;
     open_options opts_;
     device_info info_;
@@ -93,6 +106,13 @@ private:
     uint32_t checks_ = 0;
 
     unique_fd timer_fd_;  // fires at the engine's next deadline
+
+    // When an application thread last ran the engine.
+    std::atomic<uint64_t> app_progress_ns_{0};
+    pthread_t progress_thread_{};
+    bool progress_thread_running_ = false;
+    bool progress_thread_armed_ = false;  // counted in armed_contexts_
+    unique_fd progress_epoll_fd_, progress_tick_fd_, progress_stop_fd_;
 };
 
 // One context of a soft_device. All calls take the device's lock.

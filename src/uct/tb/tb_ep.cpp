@@ -447,7 +447,7 @@ extern "C" ucs_status_t uct_tb_ep_flush(uct_ep_h tl_ep, unsigned flags, uct_comp
     iface_impl &impl = iface_impl::of(ep);
     if (flags & UCT_FLUSH_FLAG_CANCEL)
         impl.ctx().cancel_ep(ep->handle);  // everything completes as canceled
-    else if (!ucs_arbiter_group_is_empty(&ep->arb_group))
+    else if (impl.has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;  // pending work first
     if (!ep->outstanding)
         return UCS_OK;

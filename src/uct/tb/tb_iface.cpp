@@ -239,13 +239,14 @@ ucs_arbiter_cb_result_t iface_impl::dispatch(ucs_arbiter_t *, ucs_arbiter_group_
     if (ep->failed)
         return UCS_ARBITER_CB_RESULT_DESCHED_GROUP;  // purged by UCX
     self->tx_blocked_ = false;
+    self->dispatching_ = ep;
     ucs_status_t status = req->func(req);
-    if (status == UCS_OK)
-        return UCS_ARBITER_CB_RESULT_REMOVE_ELEM;
+    self->dispatching_ = nullptr;
     if (status == UCS_INPROGRESS)
-        return UCS_ARBITER_CB_RESULT_NEXT_GROUP;
-    // Out of resources again: wait for completions.
-    return self->tx_blocked_ ? UCS_ARBITER_CB_RESULT_STOP : UCS_ARBITER_CB_RESULT_DESCHED_GROUP;
+        return UCS_ARBITER_CB_RESULT_NEXT_GROUP;  // partly done: call again
+    if (status == UCS_ERR_NO_RESOURCE)
+        return UCS_ARBITER_CB_RESULT_STOP;  // stays scheduled; after completions
+    return UCS_ARBITER_CB_RESULT_REMOVE_ELEM;  // done, or failed (UCX knows)
 }
 
 unsigned iface_impl::progress() noexcept

@@ -71,6 +71,12 @@ public:
     void forget(uct_tb_ep_t *ep) noexcept;
 
     bool tx_blocked() const noexcept { return tx_blocked_; }
+    // Requests pending on ep wait for earlier ones, except the one being
+    // dispatched now (it is still at the head of ep's group).
+    bool has_pending_before(uct_tb_ep_t *ep) const noexcept
+    {
+        return dispatching_ != ep && !ucs_arbiter_group_is_empty(&ep->arb_group);
+    }
     unsigned progress() noexcept;
     ucs_status_t flush() const noexcept;
     ucs_status_t arm(unsigned events) noexcept;
@@ -100,6 +106,7 @@ private:
     ucs_arbiter_t arbiter_;
     std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
     bool tx_blocked_ = false;            // a post found no resources
+    uct_tb_ep_t *dispatching_ = nullptr;  // whose pending request runs
 };
 
 // Engine status to UCS status.
