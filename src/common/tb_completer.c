@@ -75,7 +75,8 @@ static int tb_comp_nak(struct tb_elink *el, const struct tb_engine_hdr *h)
 	struct tb_msn_ent *ent = tb_comp_ent(el, h->msn);
 	struct tb_wqe *wqe;
 
-	if (!ent)
+	/* A NAK always comes before the ack that covers its request. */
+	if (!ent || (!ent->awaiting && !tb_seq_after(h->msn, el->msn_acked)))
 		return -EPROTO;
 	wqe = ent->wqe;
 	if (ent->awaiting)

@@ -59,6 +59,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->tx_credit = link->tx_next;
 	link->rto_ns = cfg->rto_min_ns;
 	link->progress_ns = tb_now_ns();
+	link->peer_seen_ns = link->progress_ns;
 	return 0;
 }
 
@@ -176,6 +177,12 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 	}
 	if (tb_seq_after(h->credit, link->tx_credit))
 		link->tx_credit = h->credit;
+	if ((h->flags & TB_LINK_F_STALL) && h->ack == link->tx_una &&
+	    link->tx_una != link->tx_next) {
+		/* It has the oldest frame, just cannot take it yet: wait. */
+		tb_link_slot(link, link->tx_una)->sent_ns = now;
+		link->rto_ns = link->cfg.rto_min_ns;
+	}
 	if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
 	    h->ack != link->gap_acked) {
 		/* Fast retransmit, once per hole. */
@@ -202,6 +209,7 @@ static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
 	}
 	if (h.type == TB_LINK_HELLO) {
 		tb_link_rx_hello(link, &h, now);
+		link->peer_seen_ns = now;
 		return 0;
 	}
 	/* Frames of another incarnation of either end are not ours. */
@@ -210,6 +218,7 @@ static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
 		link->stats.rx_bad++;
 		return 0;
 	}
+	link->peer_seen_ns = now;
 	tb_link_set_up(link, now);
 	if (tb_link_rx_ack(link, &h, now)) {
 		link->stats.rx_bad++;
@@ -246,30 +255,39 @@ static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
 	return 0;
 }
 
+/* Puts window slot seq on the cable, with our current ack and credit. */
+static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
+{
+	struct tb_link_slot *s = tb_link_slot(link, seq);
+	struct tb_link_hdr h;
+	int ret;
+
+	tb_link_fill_hdr(link, &h, TB_LINK_DATA);
+	h.seq = seq;
+	h.len = (u16)(s->len - TB_LINK_HDR_LEN);
+	tb_link_hdr_encode(s->frame, &h);
+	ret = link->phy_ops->xmit(link->phy, s->frame, s->len);
+	if (ret)
+		return ret;
+	if (s->sent_ns)
+		link->stats.retransmits++;
+	s->sent_ns = now;
+	link->ack_pending = 0;
+	return 0;
+}
+
 static void tb_link_resend(struct tb_link *link, u64 now)
 {
 	while (link->state == TBRDMA_LINK_UP &&
 	       tb_seq_before(link->tx_resend, link->tx_next)) {
-		struct tb_link_slot *s = tb_link_slot(link, link->tx_resend);
-		struct tb_link_hdr h;
-		int ret;
+		int ret = tb_link_xmit_slot(link, link->tx_resend, now);
 
-		/* Refresh ack and credit; the rest of the frame is as sent. */
-		tb_link_fill_hdr(link, &h, TB_LINK_DATA);
-		h.seq = link->tx_resend;
-		h.len = (u16)(s->len - TB_LINK_HDR_LEN);
-		tb_link_hdr_encode(s->frame, &h);
-		ret = link->phy_ops->xmit(link->phy, s->frame, s->len);
 		if (ret == -EAGAIN)
 			return;
 		if (ret) {
 			tb_link_fail(link);
 			return;
 		}
-		if (s->sent_ns)
-			link->stats.retransmits++;
-		s->sent_ns = now;
-		link->ack_pending = 0;
 		link->tx_resend++;
 	}
 }
@@ -278,6 +296,17 @@ static void tb_link_resend(struct tb_link *link, u64 now)
 static u64 tb_link_since(u64 now, u64 then)
 {
 	return now > then ? now - then : 0;
+}
+
+static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now);
+
+/* Resends the oldest unacked frame only. */
+static void tb_link_probe(struct tb_link *link, u64 now)
+{
+	int ret = tb_link_xmit_slot(link, link->tx_una, now);
+
+	if (ret && ret != -EAGAIN)
+		tb_link_fail(link);
 }
 
 static void tb_link_timers(struct tb_link *link, u64 now)
@@ -296,7 +325,9 @@ static void tb_link_timers(struct tb_link *link, u64 now)
 	}
 	if (link->tx_una == link->tx_next)
 		return;
-	if (tb_link_since(now, link->progress_ns) > link->cfg.dead_ns) {
+	/* Data is due and the peer has said nothing at all for that long. */
+	if (tb_link_since(now, link->progress_ns) > link->cfg.dead_ns &&
+	    tb_link_since(now, link->peer_seen_ns) > link->cfg.dead_ns) {
 		tb_link_fail(link);
 		return;
 	}
@@ -305,7 +336,7 @@ static void tb_link_timers(struct tb_link *link, u64 now)
 	if (tb_link_since(now, tb_link_slot(link, link->tx_una)->sent_ns) >=
 	    link->rto_ns) {
 		link->stats.timeouts++;
-		link->tx_resend = link->tx_una;
+		tb_link_probe(link, now);
 		link->rto_ns *= 2;
 		if (link->rto_ns > link->cfg.rto_max_ns)
 			link->rto_ns = link->cfg.rto_max_ns;
@@ -331,8 +362,19 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 		}
 		if (ret == 0)
 			break;
-		if (tb_link_rx_frame(link, frame, len, now_ns) == -EAGAIN)
+		if (tb_link_rx_frame(link, frame, len, now_ns) == -EAGAIN) {
+			/*
+			 * Alive but full: tell the peer it need not resend,
+			 * more often than its retransmission timeout.
+			 */
+			if (tb_link_since(now_ns, link->stall_ack_ns) >=
+			    link->cfg.rto_min_ns / 2) {
+				link->stall_ack_ns = now_ns;
+				tb_link_send_ctrl(link, TB_LINK_ACK,
+						  TB_LINK_F_STALL);
+			}
 			break;
+		}
 		link->phy_ops->rx_release(link->phy);
 		handled++;
 		if (link->state == TBRDMA_LINK_DOWN)

@@ -10,11 +10,15 @@
  *   when nothing else carries it, and at once when a gap is seen;
  * - the receiver grants credits for its receive slots, so the sender never
  *   overruns it;
- * - unacked frames are kept in a window and sent again on timeout or gap;
+ * - unacked frames are kept in a window; a timeout resends the oldest one
+ *   (a probe: the receiver may just be slow, its slots still full of the
+ *   rest), a gap reported by the receiver resends all from there;
+ * - a receiver that cannot take a frame yet keeps the peer informed with
+ *   ACKs, so a slow peer is never mistaken for a dead one;
  * - HELLO frames exchange per-incarnation epochs, so frames from a previous
  *   life of the peer are never taken for current ones;
- * - when the peer stops answering, or the phy loses carrier, the link goes
- *   down for good and tells its user.
+ * - when the peer sends nothing at all for dead_ns while data is due, or the
+ *   phy loses carrier, the link goes down for good and tells its user.
  *
  * The link does no locking: its user serialises calls on one link.
  */
@@ -84,7 +88,6 @@ struct tb_link_stats {
 	u64 rx_gap;
 	u64 rx_bad;
 	u64 rx_stalls;
-	u64 no_credit;
 };
 
 struct tb_link_slot {
@@ -115,7 +118,9 @@ struct tb_link {
 	u32 tx_resend;		/* next frame to send again (go-back-N) */
 	u32 gap_acked;		/* ack value of the last GAP we acted on */
 	u64 rto_ns;
-	u64 progress_ns;	/* last time the peer acked something new */
+	u64 progress_ns;	/* link start, or last time the peer acked anything new */
+	u64 peer_seen_ns;	/* last valid frame from the peer */
+	u64 stall_ack_ns;	/* last keep-alive ACK sent while stalled */
 	u64 now_ns;		/* clock of the last tb_link_progress() */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;

@@ -37,7 +37,8 @@ enum tb_link_type {
 enum tb_link_flags {
 	TB_LINK_F_GAP = 1u << 0,	/* ACK: receiver saw a gap, resend now */
 	TB_LINK_F_HELLO_REPLY = 1u << 1,
-	TB_LINK_F_ALL = 0x3,
+	TB_LINK_F_STALL = 1u << 2,	/* ACK: holding frame `ack`, not taken yet */
+	TB_LINK_F_ALL = 0x7,
 };
 
 struct tb_link_hdr {

@@ -451,7 +451,6 @@ soft_device::counters soft_device::stats() const
         c.link.rx_gap += l.rx_gap;
         c.link.rx_bad += l.rx_bad;
         c.link.rx_stalls += l.rx_stalls;
-        c.link.no_credit += l.no_credit;
     }
     c.peers = static_cast<uint32_t>(peers_.size());
     return c;

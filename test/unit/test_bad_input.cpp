@@ -6,6 +6,8 @@
 // return code; nothing hangs and the survivor keeps working.
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
+
 #include <chrono>
 
 #include "soft_target.hpp"
@@ -135,9 +137,9 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
 {
     // Transfers in flight, then the target dies: every operation
     // completes with an error, promptly, and new posts are refused. The
-    // target stops running its engine first, so none can finish early.
+    // target is stopped first (all its threads), so none can finish early.
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, target.buf.key)) == TBRDMA_WC_SUCCESS);
-    target.ask(cmd::stall, 60000);
+    ::kill(target.proc.pid(), SIGSTOP);
     std::vector<uint8_t> big(4 << 20, 0x77);
     uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     int posted = 0;
