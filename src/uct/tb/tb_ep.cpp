@@ -163,6 +163,7 @@ extern "C" ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params
     ep->outstanding = 0;
     ep->failed = 0;
     ep->err_pending = 0;
+    ep->watched = 0;
     ep->fail_status = UCS_OK;
     ep->failed_flush = nullptr;
     ucs_arbiter_group_init(&ep->arb_group);
@@ -204,6 +205,8 @@ extern "C" ssize_t uct_tb_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_
     iface_impl &impl = iface_impl::of(ep);
     if (ep->failed)
         return ep->fail_status;
+    if (impl.has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;
     int32_t b = impl.get_buf();
     if (b < 0)
         return UCS_ERR_NO_RESOURCE;
@@ -233,6 +236,8 @@ extern "C" ucs_status_t uct_tb_ep_get_bcopy(uct_ep_h tl_ep, uct_unpack_callback_
     UCT_CHECK_LENGTH(length, 0, impl.seg_size(), "get_bcopy");
     if (ep->failed)
         return ep->fail_status;
+    if (impl.has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;
     int32_t b = impl.get_buf();
     if (b < 0)
         return UCS_ERR_NO_RESOURCE;
@@ -301,6 +306,8 @@ extern "C" ssize_t uct_tb_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id, uct_pack_callb
     UCT_CHECK_AM_ID(id);
     if (ep->failed)
         return ep->fail_status;
+    if (impl.has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;
     int32_t b = impl.get_buf();
     if (b < 0)
         return UCS_ERR_NO_RESOURCE;
@@ -335,6 +342,8 @@ extern "C" ucs_status_t uct_tb_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id, const voi
     UCT_CHECK_LENGTH(total, 0, TBRDMA_SEND_MAX, "am_zcopy");
     if (ep->failed)
         return ep->fail_status;
+    if (impl.has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;
     tbrdma_sqe s = make_sqe(TBRDMA_OP_SEND);
     s.am_id = id;
     op_desc d;
@@ -409,7 +418,7 @@ extern "C" ucs_status_t uct_tb_ep_pending_add(uct_ep_h tl_ep, uct_pending_req_t 
     uct_tb_ep_t *ep = ep_of(tl_ep);
     iface_impl &impl = iface_impl::of(ep);
     // Resources came back since the caller's attempt: try again now.
-    if (!impl.tx_blocked() && !ep->failed)
+    if (impl.can_send(ep) && !ep->failed)
         return UCS_ERR_BUSY;
     uct_pending_req_arb_group_push(&ep->arb_group, req);
     ucs_arbiter_group_schedule(impl.arbiter(), &ep->arb_group);
@@ -481,8 +490,12 @@ extern "C" ucs_status_t uct_tb_ep_check(uct_ep_h tl_ep, unsigned flags, uct_comp
     iface_impl &impl = iface_impl::of(ep);
     UCT_EP_KEEPALIVE_CHECK_PARAM(flags, comp);
     // The link watches its peer (and the software link the peer
-    // process); a dead one is reported from progress.
+    // process), but nothing reports a link going down under an idle
+    // endpoint: progress watches the link of a checked endpoint from now
+    // on and reports its failure to the error handler.
     if (impl.ctx().ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN)
         impl.fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
+    else
+        impl.watch(ep);
     return UCS_OK;
 }

@@ -6,6 +6,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -19,6 +20,16 @@ constexpr double soft_overhead_s = 60e-9;
 constexpr double kernel_overhead_s = 120e-9;
 // Completions and messages taken per progress call.
 constexpr unsigned progress_batch = 32;
+// How often progress looks at the links of checked endpoints (the link
+// layer itself takes milliseconds to seconds to declare a peer dead).
+constexpr uint64_t watch_period_ns = 1000000;
+
+uint64_t now_ns() noexcept
+{
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
 
 }  // namespace
 
@@ -106,6 +117,8 @@ ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d
 {
     if (ep->failed)
         return ep->fail_status;
+    if (has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;  // keep order behind queued requests
     if (free_desc_ == descs_.size()) {
         tx_blocked_ = true;
         return UCS_ERR_NO_RESOURCE;
@@ -144,9 +157,41 @@ void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept
     failed_.push_back(ep);  // bounded by the endpoints; reserved ahead
 }
 
+void iface_impl::watch(uct_tb_ep_t *ep) noexcept
+{
+    if (ep->watched || ep->failed)
+        return;
+    try {
+        watched_.push_back(ep);
+        ep->watched = 1;
+    } catch (...) {
+        // No memory: this check goes unwatched; UCP checks again later.
+    }
+}
+
+void iface_impl::check_watched() noexcept
+{
+    uint64_t now = now_ns();
+    if (now < next_watch_ns_)
+        return;
+    next_watch_ns_ = now + watch_period_ns;
+    for (size_t i = 0; i < watched_.size();) {
+        uct_tb_ep_t *ep = watched_[i];
+        if (!ep->failed && ctx_->ep_state(ep->handle, nullptr) != TBRDMA_LINK_DOWN) {
+            i++;
+            continue;
+        }
+        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);  // no-op if already failed
+        ep->watched = 0;
+        watched_[i] = watched_.back();
+        watched_.pop_back();
+    }
+}
+
 void iface_impl::forget(uct_tb_ep_t *ep) noexcept
 {
     failed_.erase(std::remove(failed_.begin(), failed_.end(), ep), failed_.end());
+    watched_.erase(std::remove(watched_.begin(), watched_.end(), ep), watched_.end());
     // The device drops the endpoint's operations without completions.
     for (uint32_t i = 0; i < descs_.size(); i++) {
         op_desc &d = descs_[i];
@@ -267,6 +312,8 @@ unsigned iface_impl::progress() noexcept
         tx_blocked_ = false;
     if (!tx_blocked_ && !ucs_arbiter_is_empty(&arbiter_))
         ucs_arbiter_dispatch(&arbiter_, 1, &iface_impl::dispatch, this);
+    if (!watched_.empty())
+        check_watched();
     report_failures();
     return count;
 }

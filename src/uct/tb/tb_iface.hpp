@@ -69,8 +69,17 @@ public:
     void fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept;
     // The endpoint goes away: forget what refers to it.
     void forget(uct_tb_ep_t *ep) noexcept;
+    // uct_ep_check: from now on progress looks at ep's link now and then
+    // and fails ep once it is down, even if nothing is outstanding on it.
+    void watch(uct_tb_ep_t *ep) noexcept;
 
     bool tx_blocked() const noexcept { return tx_blocked_; }
+    // A new operation on ep may go now: resources, and nothing pending
+    // before it (what UCX queued must go first, to keep order).
+    bool can_send(uct_tb_ep_t *ep) const noexcept
+    {
+        return !tx_blocked_ && !has_pending_before(ep);
+    }
     // Requests pending on ep wait for earlier ones, except the one being
     // dispatched now (it is still at the head of ep's group).
     bool has_pending_before(uct_tb_ep_t *ep) const noexcept
@@ -85,6 +94,7 @@ private:
     void complete(const tbrdma_cqe &c) noexcept;
     void deliver(const tbrdma_rqe &r) noexcept;
     void report_failures() noexcept;
+    void check_watched() noexcept;
     static ucs_arbiter_cb_result_t dispatch(ucs_arbiter_t *arbiter, ucs_arbiter_group_t *group,
                                             ucs_arbiter_elem_t *elem, void *arg) noexcept;
 
@@ -105,6 +115,8 @@ private:
     uint32_t buf_key_ = 0;
     ucs_arbiter_t arbiter_;
     std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
+    std::vector<uct_tb_ep_t *> watched_;  // checked endpoints, link not yet down
+    uint64_t next_watch_ns_ = 0;
     bool tx_blocked_ = false;            // a post found no resources
     uct_tb_ep_t *dispatching_ = nullptr;  // whose pending request runs
 };

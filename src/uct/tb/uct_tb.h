@@ -52,6 +52,7 @@ typedef struct uct_tb_ep {
     uint32_t            outstanding;  /* posted, not completed */
     uint8_t             failed;       /* its link went down */
     uint8_t             err_pending;  /* failure not yet reported */
+    uint8_t             watched;      /* ep_check asked: its link is watched */
     ucs_status_t        fail_status;
     uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
     ucs_arbiter_group_t arb_group;    /* pending requests */
