@@ -26,10 +26,10 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo "================ summary"
-for t in unit/run-unit fuzz/run-fuzz mpi/run-mpi perf/run-perftest; do
+for t in unit/run-unit fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^(unit|fuzz|mpi|perftest)( test cases)?:' "$log" || echo "$t: no summary line in $log"
+        grep -E '^(unit|fuzz|mpi|perftest|load)( test cases)?:' "$log" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi

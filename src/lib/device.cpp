@@ -39,8 +39,8 @@ std::unique_ptr<device> device::open(const open_options &opts)
     const std::string kind = resolve_kind(opts.kind);
     if (kind == "soft")
         return std::make_unique<soft_device>(opts);
-    throw error(ENODEV, "kernel device not built yet: load tbrdma.ko (later issue), "
-                        "or use TB_DEVICE=soft");
+    throw error(ENODEV, "the kernel device (/dev/tbrdma) is not supported by this build; "
+                        "use the software device (TB_DEVICE=soft, or UCX_TB_DEVICE=soft)");
 }
 
 }  // namespace tb
