@@ -16,9 +16,28 @@ rm -f build/test/*/*.log build/test/*/*.trs
 status=0
 make -k -C build -j2 check || status=$?
 
+# The unit tests again, built with AddressSanitizer and UBSan (the engine,
+# the device library and the tests; UCX itself is not instrumented).
+# TB_CHECK_SANITIZERS=0 skips this.
+asan_status=0
+if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
+    rm -f build-asan/test/unit/*.log build-asan/test/unit/*.trs
+    mkdir -p build-asan
+    if [ ! -f build-asan/Makefile ] || [ configure -nt build-asan/Makefile ]; then
+        (cd build-asan && ../configure --enable-sanitizers --without-kernel-headers >configure.out) ||
+            asan_status=$?
+    fi
+    for d in src/common src/lib test/unit; do
+        [ "$asan_status" -eq 0 ] || break
+        make -C "build-asan/$d" -j2 >/dev/null || asan_status=$?
+    done
+    [ "$asan_status" -eq 0 ] && { make -C build-asan/test/unit check || asan_status=$?; }
+    [ "$asan_status" -eq 0 ] || status=$asan_status
+fi
+
 if [ "$status" -ne 0 ]; then
     # Show the logs of failed suites here, so CI output alone explains it.
-    find build -name test-suite.log | while read -r f; do
+    find build build-asan -name test-suite.log 2>/dev/null | while read -r f; do
         grep -q '^# FAIL: *0$' "$f" && grep -q '^# ERROR: *0$' "$f" && continue
         echo "================ $f"
         cat "$f"
@@ -26,13 +45,21 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo "================ summary"
-for t in unit/run-unit fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load; do
+for t in unit/run-unit uct/run-uct fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^(unit|fuzz|mpi|perftest|load)( test cases)?:' "$log" || echo "$t: no summary line in $log"
+        grep -E '^(unit|uct|fuzz|mpi|perftest|load)( test cases)?:' "$log" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi
 done
+if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
+    log=build-asan/test/unit/run-unit.sh.log
+    if [ -f "$log" ]; then
+        grep -E '^unit( test cases)?:' "$log" | sed 's/^unit/unit (asan+ubsan)/'
+    else
+        echo "unit (asan+ubsan): did not run (build failed? see the errors above)"
+    fi
+fi
 echo "check: $([ "$status" -eq 0 ] && echo PASSED || echo "FAILED (make exit status $status)")"
 exit "$status"
