@@ -22,9 +22,13 @@
 
 #define tb_static_assert(cond, msg) static_assert(cond, msg)
 
+/*
+ * Called from process context only (module set-up, ioctls), never on the
+ * data path; charged to the caller's memory cgroup.
+ */
 static inline void *tb_zalloc(size_t size)
 {
-	return kvzalloc(size, GFP_KERNEL);
+	return kvzalloc(size, GFP_KERNEL_ACCOUNT);
 }
 
 static inline void tb_free(void *p)

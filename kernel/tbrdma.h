@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tbrdma.ko internals: one engine per host, shared by every open file of
+ * /dev/tbrdma, driven by one poll thread. See docs/kernel.md.
+ */
+#ifndef TBRDMA_H
+#define TBRDMA_H
+
+#include <linux/atomic.h>
+#include <linux/device.h>
+#include <linux/list.h>
+#include <linux/miscdevice.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
+
+#include "tb_engine.h"
+
+#define TBRDMA_MAX_LOOPS 16
+
+struct seq_file;
+struct tbrdma_loop;
+
+/* Module parameters (tbrdma_main.c), fixed after load unless noted. */
+extern unsigned int tbrdma_loop_slots;
+extern unsigned int tbrdma_max_mr;		/* per open file, power of two */
+extern unsigned int tbrdma_max_ep;		/* per context, power of two */
+extern unsigned int tbrdma_max_ring;		/* ring entries, power of two */
+extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
+
+/* The host's one engine and everything that runs it. */
+struct tbrdma_dev {
+	/*
+	 * Serialises every call into the engine and every access to link
+	 * and loop state. A mutex: the engine allocates (GFP_KERNEL) when
+	 * contexts, endpoints and links are created, and it only ever runs
+	 * in process context (poll thread, ioctl, sysfs).
+	 */
+	struct mutex lock;
+	struct tb_engine *engine;
+	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
+	u32 nloops;			/* userspace links 0..nloops-1 */
+
+	struct miscdevice misc;
+	struct dentry *debugfs;
+
+	/* Poll thread: runs tb_engine_progress(). */
+	struct task_struct *poll_thread;
+	wait_queue_head_t poll_wq;
+	atomic_t kicked;		/* work arrived since the last round */
+	/* Counters, written by the poll thread only. */
+	u64 rounds;
+	u64 busy_rounds;		/* rounds that handled frames or kicks */
+	u64 sleeps;
+};
+
+extern struct tbrdma_dev tbrdma;
+
+/* Wakes the poll thread: a frame was put on a loop link, or work posted. */
+void tbrdma_kick(void);
+
+/* A ring mapped into the process: control block page, then entries. */
+struct tbrdma_kring {
+	void *mem;			/* vmalloc_user(), NULL until created */
+	size_t len;			/* bytes mapped, page multiple */
+	u32 entries;
+	u32 entry_size;
+};
+
+/* One open file of /dev/tbrdma: a protection domain and one context. */
+struct tbrdma_file {
+	/* Orders CREATE_QUEUES against mmap(); taken before tbrdma.lock. */
+	struct mutex lock;
+	struct tb_pd *pd;		/* created at open, under tbrdma.lock */
+	struct tb_ctx *ctx;		/* set by CREATE_QUEUES, tbrdma.lock */
+	struct tbrdma_kring sq, cq, rq;
+	u32 sq_head;			/* next SQE to take, under tbrdma.lock */
+	wait_queue_head_t wq;		/* poll(): CQ or RQ entries */
+};
+
+/* tbrdma_mr.c */
+int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
+		  u32 *key);
+int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key);
+/* tb_pd_destroy() release callback: queues a region on list (arg). */
+void tbrdma_mr_collect(void *list, void *priv);
+/* Unpins and frees what tbrdma_mr_collect() queued; may sleep. */
+void tbrdma_mr_free_list(struct list_head *list);
+
+/* tbrdma_cdev.c */
+int tbrdma_cdev_register(void);
+void tbrdma_cdev_unregister(void);
+
+/* tbrdma_loop.c */
+int tbrdma_loop_create(u32 index, struct tbrdma_loop **out);
+int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent);
+void tbrdma_loop_destroy(struct tbrdma_loop *loop);
+/* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */
+u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
+void tbrdma_loop_attr(const struct tbrdma_loop *loop,
+		      struct tbrdma_link_attr *attr);
+int tbrdma_loop_class_register(void);
+void tbrdma_loop_class_unregister(void);
+/* debugfs: both ends of the cable in detail, under tbrdma.lock. */
+void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop);
+
+#endif /* TBRDMA_H */

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In-kernel loop cable: a virtual cable whose two ends are both in this
+ * host. Each end is a tb_link of the host's engine, with a receive ring of
+ * loop_slots frames of TBRDMA_FRAME_MAX bytes; a frame sent on one end is
+ * copied into a free slot of the other end's ring, or dropped when there
+ * is none, as a real receiver without end-to-end flow control would. So
+ * traffic between two contexts of this host goes through the whole link
+ * protocol: frames, credits, sequence numbers, acks and retransmissions.
+ *
+ * Userspace sees one link per cable, loopN, which is end A: requests from
+ * any context travel A to B, are executed by the responder of end B on
+ * the context named in the frame (the engine looks contexts up by id, and
+ * both ends share one context table), and the responses travel B to A.
+ *
+ * Everything here runs under tbrdma.lock: the phy callbacks are called by
+ * the engine, the rest by module set-up, sysfs and debugfs.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/device.h>
+#include <linux/random.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "tbrdma.h"
+
+/* What QUERY_LINK reports for a loop: nominal, it is a memcpy. */
+#define TBRDMA_LOOP_SPEED_MBPS 40000
+#define TBRDMA_LOOP_LATENCY_NS 1000
+
+/* Frames travelling towards one end: that end's receive slots. */
+struct tbrdma_loop_ring {
+	u8 *buf;			/* slots * TBRDMA_FRAME_MAX bytes */
+	u32 *len;
+	u32 slots;
+	u32 head;			/* next slot the sender fills */
+	u32 tail;			/* oldest slot not yet released */
+	u64 dropped;			/* frames that found every slot full */
+};
+
+struct tbrdma_loop_end {
+	struct tbrdma_loop *loop;
+	struct tb_link link;
+	struct tbrdma_loop_ring *rx;	/* frames for this end */
+	struct tbrdma_loop_ring *tx;	/* frames for the other end */
+	bool attached;			/* link initialised and in the engine */
+};
+
+struct tbrdma_loop {
+	struct device dev;		/* /sys/class/tbrdma/loopN */
+	bool dev_init;
+	bool dev_added;
+	bool closing;
+	u32 index;			/* userspace link index, rqe.link */
+	u64 identity;			/* the same at both ends */
+	bool plugged;			/* carrier: both ends can exchange */
+	struct tbrdma_loop_ring ring[2];	/* ring[i] feeds end[i] */
+	struct tbrdma_loop_end end[2];		/* end[0] is A, userspace's */
+};
+
+static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len)
+{
+	struct tbrdma_loop_end *end = phy;
+	struct tbrdma_loop_ring *r = end->tx;
+	u32 slot;
+
+	if (!end->loop->plugged)
+		return -ENOTCONN;
+	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX))
+		return 0;
+	if (r->head - r->tail >= r->slots) {
+		r->dropped++;
+		return 0;
+	}
+	slot = r->head % r->slots;
+	memcpy(r->buf + (size_t)slot * TBRDMA_FRAME_MAX, frame, len);
+	r->len[slot] = len;
+	r->head++;
+	tbrdma_kick();
+	return 0;
+}
+
+static int tbrdma_loop_rx_peek(void *phy, const void **frame, u32 *len)
+{
+	struct tbrdma_loop_end *end = phy;
+	struct tbrdma_loop_ring *r = end->rx;
+	u32 slot;
+
+	if (!end->loop->plugged)
+		return -ENOTCONN;
+	if (r->head == r->tail)
+		return 0;
+	slot = r->tail % r->slots;
+	*frame = r->buf + (size_t)slot * TBRDMA_FRAME_MAX;
+	*len = r->len[slot];
+	return 1;
+}
+
+static void tbrdma_loop_rx_release(void *phy)
+{
+	struct tbrdma_loop_end *end = phy;
+	struct tbrdma_loop_ring *r = end->rx;
+
+	if (r->head != r->tail)
+		r->tail++;
+}
+
+static const struct tb_phy_ops tbrdma_loop_phy_ops = {
+	.xmit = tbrdma_loop_xmit,
+	.rx_peek = tbrdma_loop_rx_peek,
+	.rx_release = tbrdma_loop_rx_release,
+};
+
+static char tbrdma_loop_end_name(const struct tbrdma_loop_end *end)
+{
+	return end == &end->loop->end[0] ? 'A' : 'B';
+}
+
+static int tbrdma_loop_deliver(void *user, struct tb_link *link,
+			       const void *payload, u32 len)
+{
+	return tb_engine_link_ops.deliver(user, link, payload, len);
+}
+
+/*
+ * The engine fails the link's endpoints; and as when a real cable fails,
+ * the other end loses carrier too, so it fails at once rather than after
+ * the link's dead timeout.
+ */
+static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
+				      u32 state)
+{
+	struct tbrdma_loop_end *end = link->phy;
+	struct tbrdma_loop *loop = end->loop;
+
+	tb_engine_link_ops.state_changed(user, link, state);
+	if (loop->closing)
+		return;
+	if (state == TBRDMA_LINK_DOWN) {
+		pr_info("loop%u: end %c down\n", loop->index,
+			tbrdma_loop_end_name(end));
+		if (loop->plugged) {
+			loop->plugged = false;
+			tbrdma_kick();
+		}
+	} else if (state == TBRDMA_LINK_UP) {
+		pr_debug("loop%u: end %c up\n", loop->index,
+			 tbrdma_loop_end_name(end));
+	}
+}
+
+static const struct tb_link_user_ops tbrdma_loop_link_ops = {
+	.deliver = tbrdma_loop_deliver,
+	.state_changed = tbrdma_loop_state_changed,
+};
+
+/* Takes both ends out of the engine; their endpoints fail. Under lock. */
+static void tbrdma_loop_detach(struct tbrdma_loop *loop)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct tbrdma_loop_end *end = &loop->end[i];
+
+		if (!end->attached)
+			continue;
+		tb_engine_remove_link(tbrdma.engine, &end->link);
+		tb_link_destroy(&end->link);
+		end->attached = false;
+	}
+	for (i = 0; i < 2; i++) {
+		loop->ring[i].head = 0;
+		loop->ring[i].tail = 0;
+	}
+}
+
+/* Fresh links at both ends, carrier on. Under lock. */
+static int tbrdma_loop_attach(struct tbrdma_loop *loop)
+{
+	struct tb_link_config cfg;
+	int i, ret;
+
+	tb_link_config_default(&cfg);
+	cfg.rx_slots = tbrdma_loop_slots;
+	cfg.tx_window = tbrdma_loop_slots;
+	loop->plugged = true;
+	for (i = 0; i < 2; i++) {
+		struct tbrdma_loop_end *end = &loop->end[i];
+
+		ret = tb_link_init(&end->link, &cfg, &tbrdma_loop_phy_ops, end,
+				   &tbrdma_loop_link_ops, tbrdma.engine);
+		if (ret)
+			goto fail;
+		end->link.label = loop->index;
+		ret = tb_engine_add_link(tbrdma.engine, &end->link);
+		if (ret < 0) {
+			tb_link_destroy(&end->link);
+			goto fail;
+		}
+		end->attached = true;
+	}
+	tbrdma_kick();		/* HELLO now, not at the next timer */
+	return 0;
+
+fail:
+	loop->plugged = false;
+	tbrdma_loop_detach(loop);
+	return ret;
+}
+
+static void tbrdma_loop_free(struct tbrdma_loop *loop)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		kvfree(loop->ring[i].buf);
+		kfree(loop->ring[i].len);
+	}
+	kfree(loop);
+}
+
+int tbrdma_loop_create(u32 index, struct tbrdma_loop **out)
+{
+	struct tbrdma_loop *loop;
+	int i, ret;
+
+	loop = kzalloc(sizeof(*loop), GFP_KERNEL);
+	if (!loop)
+		return -ENOMEM;
+	loop->index = index;
+	do {
+		loop->identity = get_random_u64();
+	} while (!loop->identity);
+	for (i = 0; i < 2; i++) {
+		struct tbrdma_loop_ring *r = &loop->ring[i];
+
+		r->slots = tbrdma_loop_slots;
+		r->buf = kvzalloc((size_t)r->slots * TBRDMA_FRAME_MAX,
+				  GFP_KERNEL);
+		r->len = kcalloc(r->slots, sizeof(*r->len), GFP_KERNEL);
+		if (!r->buf || !r->len) {
+			tbrdma_loop_free(loop);
+			return -ENOMEM;
+		}
+		loop->end[i].loop = loop;
+		loop->end[i].rx = &loop->ring[i];
+		loop->end[i].tx = &loop->ring[!i];
+	}
+	mutex_lock(&tbrdma.lock);
+	ret = tbrdma_loop_attach(loop);
+	mutex_unlock(&tbrdma.lock);
+	if (ret) {
+		tbrdma_loop_free(loop);
+		return ret;
+	}
+	*out = loop;
+	return 0;
+}
+
+void tbrdma_loop_destroy(struct tbrdma_loop *loop)
+{
+	int i;
+
+	if (!loop)
+		return;
+	/* No sysfs reader or writer once this returns. */
+	if (loop->dev_added)
+		device_del(&loop->dev);
+	mutex_lock(&tbrdma.lock);
+	loop->closing = true;
+	tbrdma_loop_detach(loop);
+	mutex_unlock(&tbrdma.lock);
+	if (!loop->dev_init) {
+		tbrdma_loop_free(loop);
+		return;
+	}
+	/* The struct goes with the last device reference. */
+	for (i = 0; i < 2; i++) {
+		kvfree(loop->ring[i].buf);
+		kfree(loop->ring[i].len);
+		loop->ring[i].buf = NULL;
+		loop->ring[i].len = NULL;
+	}
+	put_device(&loop->dev);
+}
+
+u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop)
+{
+	return loop->end[0].attached ? loop->end[0].link.index : U32_MAX;
+}
+
+static u32 tbrdma_loop_state(const struct tbrdma_loop *loop)
+{
+	return loop->end[0].attached ? loop->end[0].link.state :
+				       TBRDMA_LINK_DOWN;
+}
+
+void tbrdma_loop_attr(const struct tbrdma_loop *loop,
+		      struct tbrdma_link_attr *attr)
+{
+	attr->state = tbrdma_loop_state(loop);
+	snprintf(attr->name, sizeof(attr->name), "loop%u", loop->index);
+	attr->identity = loop->identity;
+	attr->speed_mbps = TBRDMA_LOOP_SPEED_MBPS;
+	attr->latency_ns = TBRDMA_LOOP_LATENCY_NS;
+	attr->numa_node = ~0u;
+}
+
+static const char *const tbrdma_state_names[] = {
+	[TBRDMA_LINK_DOWN] = "down",
+	[TBRDMA_LINK_CONNECTING] = "connecting",
+	[TBRDMA_LINK_UP] = "up",
+};
+
+static const char *tbrdma_state_name(u32 state)
+{
+	return state < ARRAY_SIZE(tbrdma_state_names) ?
+	       tbrdma_state_names[state] : "?";
+}
+
+void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
+{
+	int i;
+
+	seq_printf(m, "loop%u identity %016llx carrier %d\n", loop->index,
+		   loop->identity, loop->plugged);
+	for (i = 0; i < 2; i++) {
+		const struct tbrdma_loop_end *end = &loop->end[i];
+		const struct tb_link *l = &end->link;
+		const struct tbrdma_loop_ring *r = end->rx;
+
+		seq_printf(m, "  end %c: rx ring head %u tail %u slots %u dropped %llu\n",
+			   tbrdma_loop_end_name(end), r->head, r->tail,
+			   r->slots, r->dropped);
+		if (!end->attached) {
+			seq_puts(m, "    detached\n");
+			continue;
+		}
+		seq_printf(m, "    engine link %u state %s epoch %08x peer %08x\n",
+			   l->index, tbrdma_state_name(l->state), l->epoch,
+			   l->peer_epoch);
+		seq_printf(m, "    tx next %u una %u resend %u credit %u rto_ns %llu\n",
+			   l->tx_next, l->tx_una, l->tx_resend, l->tx_credit,
+			   l->rto_ns);
+		seq_printf(m, "    rx next %u ack_pending %d credit_sent %u\n",
+			   l->rx_next, l->ack_pending, l->credit_sent);
+		seq_printf(m, "    tx_frames %llu tx_bytes %llu rx_frames %llu rx_bytes %llu tx_acks %llu\n",
+			   l->stats.tx_frames, l->stats.tx_bytes,
+			   l->stats.rx_frames, l->stats.rx_bytes,
+			   l->stats.tx_acks);
+		seq_printf(m, "    retransmits %llu timeouts %llu rx_dup %llu rx_gap %llu rx_bad %llu rx_stalls %llu\n",
+			   l->stats.retransmits, l->stats.timeouts,
+			   l->stats.rx_dup, l->stats.rx_gap, l->stats.rx_bad,
+			   l->stats.rx_stalls);
+	}
+}
+
+/* sysfs: /sys/class/tbrdma/loopN, end A (the link userspace uses). */
+
+static struct tbrdma_loop *to_loop(struct device *dev)
+{
+	return container_of(dev, struct tbrdma_loop, dev);
+}
+
+static ssize_t index_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_loop(dev)->index);
+}
+static DEVICE_ATTR_RO(index);
+
+static ssize_t identity_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%016llx\n", to_loop(dev)->identity);
+}
+static DEVICE_ATTR_RO(identity);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	u32 state;
+
+	mutex_lock(&tbrdma.lock);
+	state = tbrdma_loop_state(to_loop(dev));
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%s\n", tbrdma_state_name(state));
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t speed_mbps_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", TBRDMA_LOOP_SPEED_MBPS);
+}
+static DEVICE_ATTR_RO(speed_mbps);
+
+static ssize_t latency_ns_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", TBRDMA_LOOP_LATENCY_NS);
+}
+static DEVICE_ATTR_RO(latency_ns);
+
+static ssize_t carrier_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	bool on;
+
+	mutex_lock(&tbrdma.lock);
+	on = to_loop(dev)->plugged;
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%d\n", on);
+}
+
+/*
+ * 0 unplugs the cable: both ends fail and every operation on them ends
+ * with TBRDMA_WC_LINK_DOWN. 1 plugs it in again with fresh links; old
+ * endpoints stay failed, new ones work once the link is up.
+ */
+static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct tbrdma_loop *loop = to_loop(dev);
+	bool on;
+	int ret;
+
+	ret = kstrtobool(buf, &on);
+	if (ret)
+		return ret;
+	mutex_lock(&tbrdma.lock);
+	if (!on) {
+		if (loop->plugged) {
+			loop->plugged = false;
+			tbrdma_kick();
+		}
+	} else if (!loop->plugged || !loop->end[0].attached ||
+		   !loop->end[1].attached ||
+		   loop->end[0].link.state == TBRDMA_LINK_DOWN ||
+		   loop->end[1].link.state == TBRDMA_LINK_DOWN) {
+		tbrdma_loop_detach(loop);
+		ret = tbrdma_loop_attach(loop);
+	}
+	mutex_unlock(&tbrdma.lock);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(carrier);
+
+static ssize_t cable_drops_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct tbrdma_loop *loop = to_loop(dev);
+	u64 v;
+
+	mutex_lock(&tbrdma.lock);
+	v = loop->ring[0].dropped + loop->ring[1].dropped;
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%llu\n", v);
+}
+static DEVICE_ATTR_RO(cable_drops);
+
+static struct attribute *tbrdma_loop_attrs[] = {
+	&dev_attr_index.attr,
+	&dev_attr_identity.attr,
+	&dev_attr_state.attr,
+	&dev_attr_speed_mbps.attr,
+	&dev_attr_latency_ns.attr,
+	&dev_attr_carrier.attr,
+	&dev_attr_cable_drops.attr,
+	NULL,
+};
+
+static const struct attribute_group tbrdma_loop_group = {
+	.attrs = tbrdma_loop_attrs,
+};
+
+/* statistics/: end A's link counters; they restart when replugged. */
+static ssize_t tbrdma_loop_stat_show(struct device *dev, char *buf,
+				     size_t offset)
+{
+	struct tbrdma_loop *loop = to_loop(dev);
+	u64 v;
+
+	mutex_lock(&tbrdma.lock);
+	v = *(const u64 *)((const u8 *)&loop->end[0].link.stats + offset);
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%llu\n", v);
+}
+
+#define TBRDMA_LOOP_STAT(field)						\
+static ssize_t field##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	return tbrdma_loop_stat_show(dev, buf,				\
+				     offsetof(struct tb_link_stats, field)); \
+}									\
+static DEVICE_ATTR_RO(field)
+
+TBRDMA_LOOP_STAT(tx_frames);
+TBRDMA_LOOP_STAT(tx_bytes);
+TBRDMA_LOOP_STAT(rx_frames);
+TBRDMA_LOOP_STAT(rx_bytes);
+TBRDMA_LOOP_STAT(tx_acks);
+TBRDMA_LOOP_STAT(retransmits);
+TBRDMA_LOOP_STAT(timeouts);
+TBRDMA_LOOP_STAT(rx_dup);
+TBRDMA_LOOP_STAT(rx_gap);
+TBRDMA_LOOP_STAT(rx_bad);
+TBRDMA_LOOP_STAT(rx_stalls);
+
+static struct attribute *tbrdma_loop_stat_attrs[] = {
+	&dev_attr_tx_frames.attr,
+	&dev_attr_tx_bytes.attr,
+	&dev_attr_rx_frames.attr,
+	&dev_attr_rx_bytes.attr,
+	&dev_attr_tx_acks.attr,
+	&dev_attr_retransmits.attr,
+	&dev_attr_timeouts.attr,
+	&dev_attr_rx_dup.attr,
+	&dev_attr_rx_gap.attr,
+	&dev_attr_rx_bad.attr,
+	&dev_attr_rx_stalls.attr,
+	NULL,
+};
+
+static const struct attribute_group tbrdma_loop_stat_group = {
+	.name = "statistics",
+	.attrs = tbrdma_loop_stat_attrs,
+};
+
+static const struct attribute_group *tbrdma_loop_groups[] = {
+	&tbrdma_loop_group,
+	&tbrdma_loop_stat_group,
+	NULL,
+};
+
+static struct class tbrdma_class = {
+	.name = "tbrdma",
+};
+
+static void tbrdma_loop_release(struct device *dev)
+{
+	kfree(to_loop(dev));
+}
+
+int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent)
+{
+	int ret;
+
+	device_initialize(&loop->dev);
+	loop->dev_init = true;
+	loop->dev.class = &tbrdma_class;
+	loop->dev.parent = parent;
+	loop->dev.groups = tbrdma_loop_groups;
+	loop->dev.release = tbrdma_loop_release;
+	ret = dev_set_name(&loop->dev, "loop%u", loop->index);
+	if (!ret)
+		ret = device_add(&loop->dev);
+	if (!ret)
+		loop->dev_added = true;
+	return ret;
+}
+
+int tbrdma_loop_class_register(void)
+{
+	return class_register(&tbrdma_class);
+}
+
+void tbrdma_loop_class_unregister(void)
+{
+	class_unregister(&tbrdma_class);
+}

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tbrdma: RDMA over Thunderbolt/USB4 -- module set-up and the poll thread.
+ *
+ * The host has one RDMA engine (src/common). Every link and every open
+ * file of /dev/tbrdma lives in it, and a single kernel thread runs its
+ * progress loop: it polls busily while traffic flows and sleeps when the
+ * links are idle, until a frame, a doorbell or a link timer wakes it. So
+ * WRITE, READ and ATOMIC on a process's memory complete while that process
+ * sleeps. See docs/kernel.md.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/kthread.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/seq_file.h>
+
+#include "tbrdma.h"
+
+struct tbrdma_dev tbrdma;
+
+static unsigned int tbrdma_nloops;
+module_param_named(loop, tbrdma_nloops, uint, 0444);
+MODULE_PARM_DESC(loop, "In-kernel loop cables (links loop0.., both ends in this host), 0-16 (default 0)");
+
+unsigned int tbrdma_loop_slots = 64;
+module_param_named(loop_slots, tbrdma_loop_slots, uint, 0444);
+MODULE_PARM_DESC(loop_slots, "Receive slots of 4096 bytes at each end of a loop cable, 2-1024 (default 64)");
+
+static unsigned int tbrdma_poll_us = 50;
+module_param_named(poll_us, tbrdma_poll_us, uint, 0644);
+MODULE_PARM_DESC(poll_us, "Busy-poll the links this long after the last activity before sleeping, microseconds, 0-100000 (default 50)");
+
+unsigned int tbrdma_max_mr = 4096;
+module_param_named(max_mr, tbrdma_max_mr, uint, 0444);
+MODULE_PARM_DESC(max_mr, "Memory regions per open file, rounded up to a power of two, 1-1048576 (default 4096)");
+
+unsigned int tbrdma_max_ep = 256;
+module_param_named(max_ep, tbrdma_max_ep, uint, 0444);
+MODULE_PARM_DESC(max_ep, "Endpoints per context, rounded up to a power of two, 1-65536 (default 256)");
+
+static unsigned int tbrdma_max_contexts = 256;
+module_param_named(max_contexts, tbrdma_max_contexts, uint, 0444);
+MODULE_PARM_DESC(max_contexts, "Contexts (files with queues) in the host, rounded up to a power of two, 2-65536 (default 256)");
+
+unsigned int tbrdma_max_ring = 4096;
+module_param_named(max_ring_entries, tbrdma_max_ring, uint, 0444);
+MODULE_PARM_DESC(max_ring_entries, "Largest SQ, CQ or RQ ring, entries, rounded up to a power of two, 2-65536 (default 4096)");
+
+static unsigned int tbrdma_mr_max_mb = 16384;
+module_param_named(mr_max_mb, tbrdma_mr_max_mb, uint, 0444);
+MODULE_PARM_DESC(mr_max_mb, "Largest memory region, MiB, 1-1048576 (default 16384)");
+
+unsigned long tbrdma_mr_max_bytes;
+
+static int tbrdma_check_params(void)
+{
+	if (tbrdma_nloops > TBRDMA_MAX_LOOPS) {
+		pr_err("loop=%u: at most %u loop cables\n", tbrdma_nloops,
+		       TBRDMA_MAX_LOOPS);
+		return -EINVAL;
+	}
+	if (tbrdma_loop_slots < 2 || tbrdma_loop_slots > 1024) {
+		pr_err("loop_slots=%u: must be 2-1024\n", tbrdma_loop_slots);
+		return -EINVAL;
+	}
+	if (tbrdma_poll_us > 100000) {
+		pr_err("poll_us=%u: must be 0-100000\n", tbrdma_poll_us);
+		return -EINVAL;
+	}
+	if (!tbrdma_max_mr || tbrdma_max_mr > (1u << 20) ||
+	    !tbrdma_max_ep || tbrdma_max_ep > (1u << 16) ||
+	    tbrdma_max_contexts < 2 || tbrdma_max_contexts > (1u << 16) ||
+	    tbrdma_max_ring < 2 || tbrdma_max_ring > (1u << 16) ||
+	    !tbrdma_mr_max_mb || tbrdma_mr_max_mb > (1u << 20)) {
+		pr_err("max_mr, max_ep, max_contexts, max_ring_entries or mr_max_mb out of range\n");
+		return -EINVAL;
+	}
+	tbrdma_max_mr = roundup_pow_of_two(tbrdma_max_mr);
+	tbrdma_max_ep = roundup_pow_of_two(tbrdma_max_ep);
+	tbrdma_max_contexts = roundup_pow_of_two(tbrdma_max_contexts);
+	tbrdma_max_ring = roundup_pow_of_two(tbrdma_max_ring);
+	tbrdma_mr_max_bytes = (unsigned long)tbrdma_mr_max_mb << 20;
+	return 0;
+}
+
+void tbrdma_kick(void)
+{
+	/* The poll thread clears the flag before each round it runs. */
+	if (!atomic_xchg(&tbrdma.kicked, 1) && current != tbrdma.poll_thread)
+		wake_up(&tbrdma.poll_wq);
+}
+
+/*
+ * One round: every link receives, executes, completes, retransmits and
+ * transmits. Returns the engine's next timer deadline (0: none, 1: at
+ * once) and whether the round found work.
+ */
+static u64 tbrdma_round(bool *busy)
+{
+	bool kicked = atomic_xchg(&tbrdma.kicked, 0);
+	u64 deadline;
+	int handled;
+
+	mutex_lock(&tbrdma.lock);
+	handled = tb_engine_progress(tbrdma.engine, ktime_get_ns());
+	deadline = tb_engine_next_deadline(tbrdma.engine);
+	mutex_unlock(&tbrdma.lock);
+	*busy = handled > 0 || kicked;
+	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
+	if (*busy)
+		WRITE_ONCE(tbrdma.busy_rounds, tbrdma.busy_rounds + 1);
+	return deadline;
+}
+
+static int tbrdma_poll_fn(void *unused)
+{
+	u64 busy_until = 0;
+
+	while (!kthread_should_stop()) {
+		u64 now, deadline;
+		ktime_t timeout;
+		bool busy;
+
+		deadline = tbrdma_round(&busy);
+		now = ktime_get_ns();
+		if (busy)
+			busy_until = now + (u64)READ_ONCE(tbrdma_poll_us) *
+					   NSEC_PER_USEC;
+		if ((deadline && deadline <= now) || now < busy_until) {
+			/* Polling: a frame may be due any moment. */
+			cond_resched();
+			continue;
+		}
+		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
+		WRITE_ONCE(tbrdma.sleeps, tbrdma.sleeps + 1);
+		wait_event_interruptible_hrtimeout(tbrdma.poll_wq,
+						   atomic_read(&tbrdma.kicked) ||
+						   kthread_should_stop(),
+						   timeout);
+	}
+	return 0;
+}
+
+static int tbrdma_status_show(struct seq_file *m, void *unused)
+{
+	u32 i;
+
+	mutex_lock(&tbrdma.lock);
+	seq_printf(m, "loops %u\npoll_us %u\nrounds %llu\nbusy_rounds %llu\nsleeps %llu\n",
+		   tbrdma.nloops, READ_ONCE(tbrdma_poll_us),
+		   READ_ONCE(tbrdma.rounds), READ_ONCE(tbrdma.busy_rounds),
+		   READ_ONCE(tbrdma.sleeps));
+	for (i = 0; i < tbrdma.nloops; i++)
+		tbrdma_loop_show(m, tbrdma.loops[i]);
+	mutex_unlock(&tbrdma.lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(tbrdma_status);
+
+/* Undoes whatever tbrdma_init() got done; nothing can use the device. */
+static void tbrdma_teardown(void)
+{
+	u32 i;
+
+	debugfs_remove_recursive(tbrdma.debugfs);
+	tbrdma.debugfs = NULL;
+	if (tbrdma.poll_thread) {
+		kthread_stop(tbrdma.poll_thread);
+		tbrdma.poll_thread = NULL;
+	}
+	for (i = 0; i < tbrdma.nloops; i++) {
+		tbrdma_loop_destroy(tbrdma.loops[i]);
+		tbrdma.loops[i] = NULL;
+	}
+	tbrdma.nloops = 0;
+	tb_engine_destroy(tbrdma.engine);
+	tbrdma.engine = NULL;
+	tbrdma_loop_class_unregister();
+}
+
+static int __init tbrdma_init(void)
+{
+	struct tb_engine_config cfg;
+	struct task_struct *t;
+	int ret;
+	u32 i;
+
+	ret = tbrdma_check_params();
+	if (ret)
+		return ret;
+	mutex_init(&tbrdma.lock);
+	init_waitqueue_head(&tbrdma.poll_wq);
+	atomic_set(&tbrdma.kicked, 0);
+
+	ret = tbrdma_loop_class_register();
+	if (ret)
+		return ret;
+	tb_engine_config_default(&cfg);
+	cfg.max_links = max(2 * tbrdma_nloops, 1u);
+	cfg.max_ctx = tbrdma_max_contexts;
+	ret = tb_engine_create(&tbrdma.engine, &cfg);
+	if (ret)
+		goto fail;
+	for (i = 0; i < tbrdma_nloops; i++) {
+		ret = tbrdma_loop_create(i, &tbrdma.loops[i]);
+		if (ret)
+			goto fail;
+		tbrdma.nloops = i + 1;
+		ret = tbrdma_loop_register(tbrdma.loops[i], NULL);
+		if (ret)
+			goto fail;
+	}
+	t = kthread_run(tbrdma_poll_fn, NULL, "tbrdma_poll");
+	if (IS_ERR(t)) {
+		ret = PTR_ERR(t);
+		goto fail;
+	}
+	tbrdma.poll_thread = t;
+	tbrdma.debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file("status", 0400, tbrdma.debugfs, NULL,
+			    &tbrdma_status_fops);
+	/* Last: once the device exists, files can be opened. */
+	ret = tbrdma_cdev_register();
+	if (ret)
+		goto fail;
+	pr_info("/dev/tbrdma ready, ABI %u, %u loop link(s)\n",
+		TBRDMA_ABI_VERSION, tbrdma.nloops);
+	return 0;
+
+fail:
+	tbrdma_teardown();
+	return ret;
+}
+
+static void __exit tbrdma_exit(void)
+{
+	/* The device first: the module is only unloaded with no file open. */
+	tbrdma_cdev_unregister();
+	tbrdma_teardown();
+}
+
+module_init(tbrdma_init);
+module_exit(tbrdma_exit);
+
+MODULE_DESCRIPTION("RDMA over Thunderbolt/USB4 host-to-host links (tb)");
+MODULE_AUTHOR("The tb project");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory registration: the pages of a user buffer are pinned for as long
+ * as the region exists (FOLL_LONGTERM: no migration, no page cache or DAX
+ * pages whose owner could pull them away) and charged to the process's
+ * pinned_vm against RLIMIT_MEMLOCK unless it has CAP_IPC_LOCK. They are
+ * mapped contiguously into the kernel with vmap(), so the engine reaches
+ * the whole region through one flat address, from the poll thread, while
+ * the owning process sleeps or runs elsewhere.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "tbrdma.h"
+
+/* The host's record of one region: tb_pd_reg_mr()'s priv. */
+struct tbrdma_umr {
+	struct list_head node;		/* on a list to free */
+	struct mm_struct *mm;		/* whose pinned_vm holds the pages */
+	struct page **pages;
+	unsigned long npages;
+	void *vaddr;			/* vmap() of all pages */
+	bool writable;			/* pinned with FOLL_WRITE */
+};
+
+/* Pages pinned per call, like the array's one page of pointers. */
+#define TBRDMA_PIN_BATCH (PAGE_SIZE / sizeof(struct page *))
+
+static int tbrdma_account(struct mm_struct *mm, unsigned long npages)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	s64 pinned = atomic64_add_return(npages, &mm->pinned_vm);
+
+	if ((u64)pinned > limit && !capable(CAP_IPC_LOCK)) {
+		atomic64_sub(npages, &mm->pinned_vm);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void tbrdma_umr_free(struct tbrdma_umr *umr)
+{
+	if (umr->vaddr)
+		vunmap(umr->vaddr);
+	unpin_user_pages_dirty_lock(umr->pages, umr->npages, umr->writable);
+	atomic64_sub(umr->npages, &umr->mm->pinned_vm);
+	mmdrop(umr->mm);
+	kvfree(umr->pages);
+	kfree(umr);
+}
+
+/* Pins [start, start + npages pages) of the current process. */
+static int tbrdma_pin(struct tbrdma_umr *umr, unsigned long start)
+{
+	unsigned int gup = FOLL_LONGTERM | (umr->writable ? FOLL_WRITE : 0);
+	unsigned long done = 0;
+	int ret;
+
+	while (done < umr->npages) {
+		int n = min_t(unsigned long, umr->npages - done,
+			      TBRDMA_PIN_BATCH);
+
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto fail;
+		}
+		ret = pin_user_pages_fast(start + done * PAGE_SIZE, n, gup,
+					  umr->pages + done);
+		if (ret <= 0) {
+			ret = ret ? ret : -EFAULT;
+			goto fail;
+		}
+		done += ret;
+		cond_resched();
+	}
+	return 0;
+
+fail:
+	unpin_user_pages(umr->pages, done);
+	return ret;
+}
+
+int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
+		  u32 *key)
+{
+	struct mm_struct *mm = current->mm;
+	struct tbrdma_umr *umr;
+	unsigned long start, npages;
+	int ret;
+
+	if (!length || length > tbrdma_mr_max_bytes ||
+	    (access & ~(u32)TBRDMA_ACCESS_ALL) || !access)
+		return -EINVAL;
+	/* Written so that nothing can wrap: addr + length stays in range. */
+	if (addr > U64_MAX - length ||
+	    !access_ok(u64_to_user_ptr(addr), length))
+		return -EFAULT;
+	if (!mm)
+		return -EINVAL;
+	start = addr & PAGE_MASK;
+	npages = (PAGE_ALIGN(addr + length) - start) >> PAGE_SHIFT;
+
+	umr = kzalloc(sizeof(*umr), GFP_KERNEL_ACCOUNT);
+	if (!umr)
+		return -ENOMEM;
+	umr->pages = kvcalloc(npages, sizeof(*umr->pages), GFP_KERNEL_ACCOUNT);
+	if (!umr->pages) {
+		kfree(umr);
+		return -ENOMEM;
+	}
+	umr->npages = npages;
+	/*
+	 * A region the engine may write: destination of a READ (local
+	 * access) or target of a remote WRITE or ATOMIC. A region only read
+	 * remotely is pinned read-only (FOLL_LONGTERM unshares COW pages).
+	 */
+	umr->writable = access != TBRDMA_ACCESS_REMOTE_READ;
+	umr->mm = mm;
+	mmgrab(mm);
+	ret = tbrdma_account(mm, npages);
+	if (ret)
+		goto fail_account;
+	ret = tbrdma_pin(umr, start);
+	if (ret)
+		goto fail_pin;
+	umr->vaddr = vmap(umr->pages, npages, VM_MAP, PAGE_KERNEL);
+	if (!umr->vaddr) {
+		ret = -ENOMEM;
+		goto fail_map;
+	}
+
+	mutex_lock(&tbrdma.lock);
+	ret = tb_pd_reg_mr(fl->pd, addr, length, access,
+			   (u8 *)umr->vaddr + offset_in_page(addr), umr, key);
+	mutex_unlock(&tbrdma.lock);
+	if (ret)
+		goto fail_reg;
+	return 0;
+
+fail_reg:
+	vunmap(umr->vaddr);
+fail_map:
+	unpin_user_pages(umr->pages, npages);
+fail_pin:
+	atomic64_sub(npages, &mm->pinned_vm);
+fail_account:
+	mmdrop(mm);
+	kvfree(umr->pages);
+	kfree(umr);
+	return ret;
+}
+
+int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key)
+{
+	void *priv = NULL;
+	int ret;
+
+	mutex_lock(&tbrdma.lock);
+	ret = tb_pd_dereg_mr(fl->pd, key, &priv);
+	mutex_unlock(&tbrdma.lock);
+	if (ret)
+		return ret;
+	/* The engine no longer knows the key: nothing can reach the pages. */
+	tbrdma_umr_free(priv);
+	return 0;
+}
+
+void tbrdma_mr_collect(void *list, void *priv)
+{
+	struct tbrdma_umr *umr = priv;
+
+	list_add_tail(&umr->node, list);
+}
+
+void tbrdma_mr_free_list(struct list_head *list)
+{
+	struct tbrdma_umr *umr, *tmp;
+
+	list_for_each_entry_safe(umr, tmp, list, node) {
+		list_del(&umr->node);
+		tbrdma_umr_free(umr);
+	}
+}
