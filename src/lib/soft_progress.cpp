@@ -11,6 +11,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <cstring>
 
 #include "soft_device.hpp"
@@ -24,6 +26,10 @@ namespace {
 // while the application is idle.
 constexpr uint64_t tick_ns = 250000;
 constexpr uint64_t idle_ns = 200000;
+// After handling frames the thread keeps polling this long before it
+// sleeps again: while traffic flows, a wake-up per frame would cost each
+// sender a system call.
+constexpr uint64_t poll_ns = 50000;
 
 }  // namespace
 
@@ -86,9 +92,11 @@ void soft_device::progress_thread_loop() noexcept
 void soft_device::progress_thread_step() noexcept
 {
     uint64_t now = tb_now_ns();
-    bool app_busy = now - app_progress_ns_.load(std::memory_order_relaxed) < idle_ns;
-    std::lock_guard<std::mutex> g(mu_);
-    if (app_busy) {
+    auto app_busy = [this](uint64_t t) {
+        return t - app_progress_ns_.load(std::memory_order_relaxed) < idle_ns;
+    };
+    std::unique_lock<std::mutex> g(mu_);
+    if (app_busy(now)) {
         // Out of the application's way: no wake-ups per frame.
         if (progress_thread_armed_) {
             progress_thread_armed_ = false;
@@ -99,7 +107,19 @@ void soft_device::progress_thread_step() noexcept
     char buf[64];
     while (::recv(fabric_->wake_fd(), buf, sizeof(buf), MSG_DONTWAIT) > 0)
         ;
-    progress_locked(now);
+    // Disarmed while polling: peers need not wake a thread that is awake.
+    if (progress_thread_armed_) {
+        progress_thread_armed_ = false;
+        armed_contexts_--;
+    }
+    for (uint64_t last_work = now; now - last_work < poll_ns && !app_busy(now);) {
+        if (progress_locked(now) > 0)
+            last_work = now;
+        g.unlock();  // let the application in between rounds
+        ::sched_yield();
+        g.lock();
+        now = tb_now_ns();
+    }
     if (!progress_thread_armed_) {
         progress_thread_armed_ = true;
         armed_contexts_++;
