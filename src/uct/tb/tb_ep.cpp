@@ -89,6 +89,18 @@ void attach_payload(iface_impl &impl, tbrdma_sqe &s, op_desc &d, int32_t b, size
     d.buf = b;
 }
 
+// A bcopy buffer for ep in *b, or why not: the endpoint failed, or it
+// must wait (no buffer free, or requests pending before this one).
+ucs_status_t take_buf(iface_impl &impl, uct_tb_ep_t *ep, int32_t *b) noexcept
+{
+    if (ep->failed)
+        return ep->fail_status;
+    if (impl.has_pending_before(ep))
+        return UCS_ERR_NO_RESOURCE;
+    *b = impl.get_buf();
+    return *b < 0 ? UCS_ERR_NO_RESOURCE : UCS_OK;
+}
+
 ucs_status_t post_with_buf(iface_impl &impl, uct_tb_ep_t *ep, tbrdma_sqe &s,
                            const op_desc &d) noexcept
 {
@@ -203,20 +215,17 @@ extern "C" ssize_t uct_tb_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_
 {
     uct_tb_ep_t *ep = ep_of(tl_ep);
     iface_impl &impl = iface_impl::of(ep);
-    if (ep->failed)
-        return ep->fail_status;
-    if (impl.has_pending_before(ep))
-        return UCS_ERR_NO_RESOURCE;
-    int32_t b = impl.get_buf();
-    if (b < 0)
-        return UCS_ERR_NO_RESOURCE;
+    int32_t b = -1;
+    ucs_status_t st = take_buf(impl, ep, &b);
+    if (st != UCS_OK)
+        return st;
     size_t len = pack_cb(impl.buf(b), arg);
     tbrdma_sqe s = make_sqe(TBRDMA_OP_WRITE);
     op_desc d;
     attach_payload(impl, s, d, b, len);
     s.remote_addr = remote_addr;
     s.rkey = static_cast<uint32_t>(rkey);
-    ucs_status_t st = post_with_buf(impl, ep, s, d);
+    st = post_with_buf(impl, ep, s, d);
     return st == UCS_INPROGRESS ? static_cast<ssize_t>(len) : static_cast<ssize_t>(st);
 }
 
@@ -234,13 +243,10 @@ extern "C" ucs_status_t uct_tb_ep_get_bcopy(uct_ep_h tl_ep, uct_unpack_callback_
     uct_tb_ep_t *ep = ep_of(tl_ep);
     iface_impl &impl = iface_impl::of(ep);
     UCT_CHECK_LENGTH(length, 0, impl.seg_size(), "get_bcopy");
-    if (ep->failed)
-        return ep->fail_status;
-    if (impl.has_pending_before(ep))
-        return UCS_ERR_NO_RESOURCE;
-    int32_t b = impl.get_buf();
-    if (b < 0)
-        return UCS_ERR_NO_RESOURCE;
+    int32_t b = -1;
+    ucs_status_t st = take_buf(impl, ep, &b);
+    if (st != UCS_OK)
+        return st;
     tbrdma_sqe s = make_sqe(TBRDMA_OP_READ);
     s.local_addr = reinterpret_cast<uintptr_t>(impl.buf(b));
     s.lkey = impl.buf_key();
@@ -304,13 +310,10 @@ extern "C" ssize_t uct_tb_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id, uct_pack_callb
     uct_tb_ep_t *ep = ep_of(tl_ep);
     iface_impl &impl = iface_impl::of(ep);
     UCT_CHECK_AM_ID(id);
-    if (ep->failed)
-        return ep->fail_status;
-    if (impl.has_pending_before(ep))
-        return UCS_ERR_NO_RESOURCE;
-    int32_t b = impl.get_buf();
-    if (b < 0)
-        return UCS_ERR_NO_RESOURCE;
+    int32_t b = -1;
+    ucs_status_t st = take_buf(impl, ep, &b);
+    if (st != UCS_OK)
+        return st;
     size_t len = pack_cb(impl.buf(b), arg);
     if (len > TBRDMA_SEND_MAX) {
         impl.put_buf(b);
@@ -324,7 +327,7 @@ extern "C" ssize_t uct_tb_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id, uct_pack_callb
     s.am_id = id;
     op_desc d;
     attach_payload(impl, s, d, b, len);
-    ucs_status_t st = post_with_buf(impl, ep, s, d);
+    st = post_with_buf(impl, ep, s, d);
     return st == UCS_INPROGRESS ? static_cast<ssize_t>(len) : static_cast<ssize_t>(st);
 }
 
