@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 # 1. Debian packages: toolchain, autotools, UCX (+ ucx_info), Boost.Test,
-#    hwloc, Open MPI (for the MPI demos/benchmarks), clang + compiler-rt
+#    hwloc, Open MPI (for the MPI job and tests), clang + compiler-rt
 #    (libFuzzer) and dpkg-dev (dpkg-source, for the UCX source package).
 pkgs=(build-essential autoconf automake libtool pkg-config libboost-test-dev
       libhwloc-dev hwloc libucx-dev ucx-utils libopenmpi-dev openmpi-bin
@@ -30,11 +30,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-# 2. UCX internal headers + config.h of the installed UCX. Only the later UCT
-#    transport needs them, so a failure here (e.g. not root, no deb-src yet)
-#    is a warning and the rest still builds.
-contrib/get-ucx-source.sh ||
-    echo "setup: WARNING: could not fetch the UCX source (see above); continuing without it" >&2
+# 2. UCX internal headers + config.h of the installed UCX: the UCT transport
+#    is built against them.
+if ! contrib/get-ucx-source.sh; then
+    echo "setup: could not fetch the source of the installed UCX (see above); the tb" >&2
+    echo "setup: transport needs it: run as root once, or give configure --with-ucx-src" >&2
+    exit 1
+fi
 
 # 3. Regenerate configure when configure.ac, a Makefile.am or m4/ changed.
 if [ ! -x configure ] || [ -n "$(find . \( -path ./build -o -path ./build-deps -o -path ./.git \) -prune -o \
