@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// What a crashed process leaves on the software fabric: its shared-memory
+// cable is removed when its port is claimed again, its id is never handed
+// out again, and peers that still hold it are refused, not misdirected.
+#include <boost/test/unit_test.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "peer_process.hpp"
+#include "soft_fabric.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+// Shared-memory objects of a fabric whose names mention id (cables).
+std::vector<std::string> cables_of(const std::string &fabric, uint32_t id)
+{
+    char hex[16];
+    std::snprintf(hex, sizeof(hex), "%08x", tb::soft_fabric::process_of(id));
+    std::vector<std::string> out;
+    DIR *d = ::opendir("/dev/shm");
+    if (!d)
+        return out;
+    while (dirent *e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.rfind("tb-" + fabric + "-", 0) == 0 && n.find(hex) != std::string::npos)
+            out.push_back(n);
+    }
+    ::closedir(d);
+    return out;
+}
+
+// A peer that opens the fabric, connects to `to` with one write and then
+// reports its own id and waits to be killed.
+int connect_and_wait(channel &c, const std::string &fabric, uint32_t to, uint64_t addr,
+                     uint32_t key)
+{
+    auto node = open_soft(fabric);
+    int ep = node->create_ep(0, to);
+    if (ep < 0)
+        return 2;
+    tbrdma_sqe s{};
+    s.opcode = TBRDMA_OP_WRITE;
+    s.flags = TBRDMA_SQE_INLINE;
+    s.ep = static_cast<uint32_t>(ep);
+    s.length = 4;
+    s.remote_addr = addr;
+    s.rkey = key;
+    if (run_op(*node.ctx, s).status != TBRDMA_WC_SUCCESS)
+        return 3;
+    c.send(node->id());
+    for (;;)
+        node->progress();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(stale)
+
+BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
+{
+    std::string fabric = unique_fabric("stale");
+    auto me = open_soft(fabric);
+    alignas(8) uint8_t mem[64] = {};
+    uint32_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
+    auto addr = reinterpret_cast<uintptr_t>(mem);
+    uint32_t self = me->id();
+
+    // The first peer connects (a cable appears), then dies without a word.
+    peer_process first([&](channel &c) { return connect_and_wait(c, fabric, self, addr, key); });
+    auto dead = first.chan().recv<uint32_t>();
+    BOOST_TEST(cables_of(fabric, dead).size() == 1u);
+    first.kill9();
+
+    // Once the death is noticed (liveness is checked every 10 ms), its id
+    // is refused: nobody answers to it any more.
+    int rc = 0;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (rc >= 0 && std::chrono::steady_clock::now() < until) {
+        me->progress();
+        rc = me->create_ep(0, dead);
+        if (rc >= 0)
+            me->destroy_ep(static_cast<uint32_t>(rc));
+    }
+    BOOST_TEST(rc == -ECONNREFUSED);
+
+    // The next process takes the dead one's port (the first one free or
+    // abandoned): a new generation, so a new id, and the old cable is gone.
+    peer_process second([&](channel &c) { return connect_and_wait(c, fabric, self, addr, key); });
+    auto fresh = second.chan().recv<uint32_t>();
+    BOOST_TEST(tb::soft_fabric::port_of(fresh) == tb::soft_fabric::port_of(dead));
+    BOOST_TEST(fresh != dead);
+    BOOST_TEST(cables_of(fabric, dead).empty());
+    BOOST_TEST(cables_of(fabric, fresh).size() == 1u);
+    BOOST_TEST(me->create_ep(0, dead) == -ECONNREFUSED);
+    int ep = me->create_ep(0, fresh);
+    BOOST_TEST(ep >= 0);
+    second.kill9();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
