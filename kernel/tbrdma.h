@@ -67,14 +67,31 @@ struct tbrdma_kring {
 	u32 entry_size;
 };
 
-/* One open file of /dev/tbrdma: a protection domain and one context. */
-struct tbrdma_file {
-	/* Orders CREATE_QUEUES against mmap(); taken before tbrdma.lock. */
-	struct mutex lock;
-	struct tb_pd *pd;		/* created at open, under tbrdma.lock */
-	struct tb_ctx *ctx;		/* set by CREATE_QUEUES, tbrdma.lock */
+/* Contexts per open file (TBRDMA_IOC_CREATE_QUEUES). */
+#define TBRDMA_FILE_CTX_MAX 16
+
+struct tbrdma_file;
+
+/* One context of an open file: an address on every link, with its rings. */
+struct tbrdma_kctx {
+	struct tbrdma_file *fl;
+	struct tb_ctx *ctx;		/* the engine's */
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under tbrdma.lock */
+	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
+};
+
+/* One open file of /dev/tbrdma: a protection domain and its contexts. */
+struct tbrdma_file {
+	/*
+	 * A slot of ctxs[] changes only under both this lock and tbrdma.lock,
+	 * so either one is enough to look a context up and use it. Orders
+	 * CREATE_QUEUES and DESTROY_QUEUES against mmap(); taken before
+	 * tbrdma.lock.
+	 */
+	struct mutex lock;
+	struct tb_pd *pd;		/* created at open, under tbrdma.lock */
+	struct tbrdma_kctx *ctxs[TBRDMA_FILE_CTX_MAX];
 	wait_queue_head_t wq;		/* poll(): CQ or RQ entries */
 };
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /dev/tbrdma: the ABI of tbrdma_abi.h. Each open file is a protection
- * domain and, once TBRDMA_IOC_CREATE_QUEUES has run, one context with its
- * submission, completion and receive rings mapped into the process.
+ * domain with up to TBRDMA_FILE_CTX_MAX contexts (TBRDMA_IOC_CREATE_QUEUES),
+ * each with its submission, completion and receive rings mapped into the
+ * process and optionally an eventfd that the engine signals.
  *
  * Nothing userspace writes is trusted: every ioctl argument is copied in
  * and checked field by field (reserved fields must be zero, output-only
@@ -12,16 +13,28 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
 #include "tbrdma.h"
+
+/* eventfd_signal() lost its count in 6.8; Kbuild asks the headers. */
+static void tbrdma_eventfd_signal(struct eventfd_ctx *ev)
+{
+#ifdef TBRDMA_EVENTFD_SIGNAL_NO_COUNT
+	eventfd_signal(ev);
+#else
+	eventfd_signal(ev, 1);
+#endif
+}
 
 static int tbrdma_open(struct inode *inode, struct file *file)
 {
@@ -51,26 +64,57 @@ static void tbrdma_kring_free(struct tbrdma_kring *r)
 }
 
 /*
+ * Frees a context that is out of the engine and out of its file. Pages of
+ * its rings that the process still maps stay allocated (the mapping holds
+ * a reference to each) until it unmaps them; nothing writes them anymore.
+ */
+static void tbrdma_kctx_free(struct tbrdma_kctx *kc)
+{
+	if (kc->event)
+		eventfd_ctx_put(kc->event);
+	tbrdma_kring_free(&kc->sq);
+	tbrdma_kring_free(&kc->cq);
+	tbrdma_kring_free(&kc->rq);
+	kfree(kc);
+}
+
+/*
+ * Under tbrdma.lock (or fl->lock): the context of handle h, or NULL. The
+ * handle comes from userspace, so it is clamped under speculation too.
+ */
+static struct tbrdma_kctx *tbrdma_kctx_get(struct tbrdma_file *fl, u32 h)
+{
+	if (h >= TBRDMA_FILE_CTX_MAX)
+		return NULL;
+	return fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)];
+}
+
+/*
  * Last reference to the file: no ioctl, poll or mapping is left. The
- * context's operations end without completions, peers' requests for it
+ * contexts' operations end without completions, peers' requests for them
  * are answered with TBRDMA_WC_REM_NO_CTX, then the regions are unpinned.
  */
 static int tbrdma_release(struct inode *inode, struct file *file)
 {
 	struct tbrdma_file *fl = file->private_data;
+	struct tbrdma_kctx *gone[TBRDMA_FILE_CTX_MAX];
 	LIST_HEAD(mrs);
+	u32 i;
 
 	mutex_lock(&tbrdma.lock);
-	if (fl->ctx)
-		tb_ctx_destroy(fl->ctx, NULL, NULL);
-	fl->ctx = NULL;
+	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
+		gone[i] = fl->ctxs[i];
+		fl->ctxs[i] = NULL;
+		if (gone[i])
+			tb_ctx_destroy(gone[i]->ctx, NULL, NULL);
+	}
 	tb_pd_destroy(fl->pd, tbrdma_mr_collect, &mrs);
 	fl->pd = NULL;
 	mutex_unlock(&tbrdma.lock);
 	tbrdma_mr_free_list(&mrs);
-	tbrdma_kring_free(&fl->sq);
-	tbrdma_kring_free(&fl->cq);
-	tbrdma_kring_free(&fl->rq);
+	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++)
+		if (gone[i])
+			tbrdma_kctx_free(gone[i]);
 	mutex_destroy(&fl->lock);
 	kfree(fl);
 	return 0;
@@ -82,8 +126,8 @@ static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 
 	memset(&q, 0, sizeof(q));
 	q.abi_version = TBRDMA_ABI_VERSION;
+	q.max_contexts = TBRDMA_FILE_CTX_MAX;
 	mutex_lock(&tbrdma.lock);
-	q.ctx_id = fl->ctx ? tb_ctx_id(fl->ctx) : 0;
 	q.num_links = tbrdma.nloops;
 	mutex_unlock(&tbrdma.lock);
 	q.max_mr = tbrdma_max_mr;
@@ -148,43 +192,51 @@ static long tbrdma_ioc_dereg_mr(struct tbrdma_file *fl, void __user *uarg)
 static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_create_ep c;
+	struct tbrdma_kctx *kc;
+	u32 ctx_id = 0;
 	int ret;
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
-	if (c.reserved)
-		return -EINVAL;
 	mutex_lock(&tbrdma.lock);
-	if (!fl->ctx || c.link >= tbrdma.nloops)
+	kc = tbrdma_kctx_get(fl, c.ctx);
+	if (!kc || c.link >= tbrdma.nloops) {
 		ret = -EINVAL;
-	else
-		ret = tb_ep_create(fl->ctx,
+	} else {
+		ctx_id = tb_ctx_id(kc->ctx);
+		ret = tb_ep_create(kc->ctx,
 				   tbrdma_loop_engine_index(tbrdma.loops[c.link]),
 				   c.remote_ctx);
+	}
 	mutex_unlock(&tbrdma.lock);
 	if (ret < 0)
 		return ret;
 	c.ep = ret;
 	if (copy_to_user(uarg, &c, sizeof(c))) {
+		/* Unless another thread replaced the context meanwhile. */
 		mutex_lock(&tbrdma.lock);
-		tb_ep_destroy(fl->ctx, c.ep);
+		kc = tbrdma_kctx_get(fl, c.ctx);
+		if (kc && tb_ctx_id(kc->ctx) == ctx_id)
+			tb_ep_destroy(kc->ctx, c.ep);
 		mutex_unlock(&tbrdma.lock);
 		return -EFAULT;
 	}
 	return 0;
 }
 
-static long tbrdma_ioc_destroy_ep(struct tbrdma_file *fl, void __user *uarg)
+/* DESTROY_EP and CANCEL_EP. */
+static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
+			      int (*fn)(struct tb_ctx *ctx, u32 ep))
 {
-	struct tbrdma_destroy_ep d;
+	struct tbrdma_ep_ref r;
+	struct tbrdma_kctx *kc;
 	int ret;
 
-	if (copy_from_user(&d, uarg, sizeof(d)))
+	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
-	if (d.reserved)
-		return -EINVAL;
 	mutex_lock(&tbrdma.lock);
-	ret = fl->ctx ? tb_ep_destroy(fl->ctx, d.ep) : -EINVAL;
+	kc = tbrdma_kctx_get(fl, r.ctx);
+	ret = kc ? fn(kc->ctx, r.ep) : -EINVAL;
 	mutex_unlock(&tbrdma.lock);
 	return ret;
 }
@@ -192,15 +244,15 @@ static long tbrdma_ioc_destroy_ep(struct tbrdma_file *fl, void __user *uarg)
 static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_ep_state s;
+	struct tbrdma_kctx *kc;
 	u32 outstanding = 0;
 	int ret;
 
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.reserved)
-		return -EINVAL;
 	mutex_lock(&tbrdma.lock);
-	ret = fl->ctx ? tb_ep_state(fl->ctx, s.ep, &outstanding) : -EINVAL;
+	kc = tbrdma_kctx_get(fl, s.ctx);
+	ret = kc ? tb_ep_state(kc->ctx, s.ep, &outstanding) : -EINVAL;
 	mutex_unlock(&tbrdma.lock);
 	if (ret < 0)
 		return ret;
@@ -231,11 +283,83 @@ static int tbrdma_ring_size(u32 *n)
 	return 0;
 }
 
+/*
+ * The engine published into an armed CQ or RQ of this context (under
+ * tbrdma.lock): signal its eventfd and wake poll() on the file.
+ */
 static void tbrdma_notify(void *arg)
 {
-	struct tbrdma_file *fl = arg;
+	struct tbrdma_kctx *kc = arg;
 
-	wake_up_interruptible_poll(&fl->wq, EPOLLIN | EPOLLRDNORM);
+	if (kc->event)
+		tbrdma_eventfd_signal(kc->event);
+	wake_up_interruptible_poll(&kc->fl->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
+					     const struct tbrdma_create_queues *q)
+{
+	struct tbrdma_ring_ctrl *sqc;
+	struct tbrdma_kctx *kc;
+	int ret;
+
+	kc = kzalloc(sizeof(*kc), GFP_KERNEL_ACCOUNT);
+	if (!kc)
+		return ERR_PTR(-ENOMEM);
+	kc->fl = fl;
+	if (q->event_fd != -1) {
+		kc->event = eventfd_ctx_fdget(q->event_fd);
+		if (IS_ERR(kc->event)) {
+			ret = PTR_ERR(kc->event);
+			kc->event = NULL;
+			goto fail;
+		}
+	}
+	ret = tbrdma_kring_alloc(&kc->sq, q->sq_entries,
+				 sizeof(struct tbrdma_sqe));
+	if (!ret)
+		ret = tbrdma_kring_alloc(&kc->cq, q->cq_entries,
+					 sizeof(struct tbrdma_cqe));
+	if (!ret)
+		ret = tbrdma_kring_alloc(&kc->rq, q->rq_entries,
+					 TBRDMA_RQE_SLOT);
+	if (ret)
+		goto fail;
+	sqc = kc->sq.mem;
+	sqc->entries = q->sq_entries;
+	sqc->entry_size = sizeof(struct tbrdma_sqe);
+	return kc;
+
+fail:
+	tbrdma_kctx_free(kc);
+	return ERR_PTR(ret);
+}
+
+/*
+ * Takes context h out of the engine and out of the file, and frees it.
+ * DESTROY_QUEUES, and CREATE_QUEUES when its answer cannot be written
+ * (then only if h is still the context it made: expect).
+ */
+static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
+			       struct tbrdma_kctx *expect)
+{
+	struct tbrdma_kctx *kc;
+
+	mutex_lock(&fl->lock);
+	mutex_lock(&tbrdma.lock);
+	kc = tbrdma_kctx_get(fl, h);
+	if (expect && kc != expect)
+		kc = NULL;
+	if (kc) {
+		tb_ctx_destroy(kc->ctx, NULL, NULL);
+		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
+	}
+	mutex_unlock(&tbrdma.lock);
+	mutex_unlock(&fl->lock);
+	if (!kc)
+		return -EINVAL;
+	tbrdma_kctx_free(kc);
+	return 0;
 }
 
 static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
@@ -243,78 +367,79 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 {
 	struct tbrdma_create_queues q;
 	struct tb_ctx_config cfg;
-	struct tbrdma_ring_ctrl *sqc;
-	struct tb_ctx *ctx;
+	struct tbrdma_kctx *kc;
+	u32 h;
 	int ret;
 
 	if (copy_from_user(&q, uarg, sizeof(q)))
 		return -EFAULT;
-	if (q.reserved)
+	if (q.reserved[0] || q.reserved[1] || q.event_fd < -1)
 		return -EINVAL;
 	if (tbrdma_ring_size(&q.sq_entries) || tbrdma_ring_size(&q.cq_entries) ||
 	    tbrdma_ring_size(&q.rq_entries))
 		return -EINVAL;
-
-	mutex_lock(&fl->lock);
-	if (fl->sq.mem) {
-		ret = -EEXIST;
-		goto out;
-	}
-	ret = tbrdma_kring_alloc(&fl->sq, q.sq_entries,
-				 sizeof(struct tbrdma_sqe));
-	if (!ret)
-		ret = tbrdma_kring_alloc(&fl->cq, q.cq_entries,
-					 sizeof(struct tbrdma_cqe));
-	if (!ret)
-		ret = tbrdma_kring_alloc(&fl->rq, q.rq_entries, TBRDMA_RQE_SLOT);
-	if (ret)
-		goto fail;
-	sqc = fl->sq.mem;
-	sqc->entries = q.sq_entries;
-	sqc->entry_size = sizeof(struct tbrdma_sqe);
+	kc = tbrdma_kctx_alloc(fl, &q);
+	if (IS_ERR(kc))
+		return PTR_ERR(kc);
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.pd = fl->pd;
 	cfg.max_ep = tbrdma_max_ep;
 	cfg.sq_depth = q.sq_entries;
-	tb_ring_init(&cfg.cq, fl->cq.mem,
-		     (u8 *)fl->cq.mem + TBRDMA_RING_DATA_OFFSET, q.cq_entries,
-		     sizeof(struct tbrdma_cqe));
-	tb_ring_init(&cfg.rq, fl->rq.mem,
-		     (u8 *)fl->rq.mem + TBRDMA_RING_DATA_OFFSET, q.rq_entries,
-		     TBRDMA_RQE_SLOT);
+	tb_qring_init(&cfg.cq, kc->cq.mem,
+		      (u8 *)kc->cq.mem + TBRDMA_RING_DATA_OFFSET, q.cq_entries,
+		      sizeof(struct tbrdma_cqe));
+	tb_qring_init(&cfg.rq, kc->rq.mem,
+		      (u8 *)kc->rq.mem + TBRDMA_RING_DATA_OFFSET, q.rq_entries,
+		      TBRDMA_RQE_SLOT);
 	/* Local buffers always go through a registered region. */
 	cfg.allow_raw_local = 0;
 	cfg.notify = tbrdma_notify;
-	cfg.notify_arg = fl;
+	cfg.notify_arg = kc;
 
+	mutex_lock(&fl->lock);
 	mutex_lock(&tbrdma.lock);
-	ret = tb_ctx_create(tbrdma.engine, &cfg, &ctx);
+	for (h = 0; h < TBRDMA_FILE_CTX_MAX && fl->ctxs[h]; h++)
+		;
+	if (h == TBRDMA_FILE_CTX_MAX)
+		ret = -ENOSPC;
+	else
+		ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
 	if (!ret) {
-		fl->sq_head = 0;
-		fl->ctx = ctx;
+		fl->ctxs[h] = kc;
+		q.ctx_id = tb_ctx_id(kc->ctx);
 	}
 	mutex_unlock(&tbrdma.lock);
-	if (ret)
-		goto fail;
 	mutex_unlock(&fl->lock);
+	if (ret) {
+		tbrdma_kctx_free(kc);
+		return ret;
+	}
 
-	q.sq_offset = TBRDMA_MMAP_SQ;
-	q.sq_length = fl->sq.len;
-	q.cq_offset = TBRDMA_MMAP_CQ;
-	q.cq_length = fl->cq.len;
-	q.rq_offset = TBRDMA_MMAP_RQ;
-	q.rq_length = fl->rq.len;
-	/* The queues stay: closing the file frees them. */
-	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
+	q.ctx = h;
+	q.sq_offset = ((u64)h << TBRDMA_MMAP_CTX_SHIFT) | TBRDMA_MMAP_SQ;
+	q.sq_length = kc->sq.len;
+	q.cq_offset = ((u64)h << TBRDMA_MMAP_CTX_SHIFT) | TBRDMA_MMAP_CQ;
+	q.cq_length = kc->cq.len;
+	q.rq_offset = ((u64)h << TBRDMA_MMAP_CTX_SHIFT) | TBRDMA_MMAP_RQ;
+	q.rq_length = kc->rq.len;
+	if (copy_to_user(uarg, &q, sizeof(q))) {
+		tbrdma_kctx_destroy(fl, h, kc);
+		return -EFAULT;
+	}
+	return 0;
+}
 
-fail:
-	tbrdma_kring_free(&fl->sq);
-	tbrdma_kring_free(&fl->cq);
-	tbrdma_kring_free(&fl->rq);
-out:
-	mutex_unlock(&fl->lock);
-	return ret;
+static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,
+				      void __user *uarg)
+{
+	struct tbrdma_destroy_queues d;
+
+	if (copy_from_user(&d, uarg, sizeof(d)))
+		return -EFAULT;
+	if (d.reserved)
+		return -EINVAL;
+	return tbrdma_kctx_destroy(fl, d.ctx, NULL);
 }
 
 /*
@@ -325,6 +450,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_doorbell db;
 	struct tbrdma_ring_ctrl *ctrl;
+	struct tbrdma_kctx *kc;
 	struct tbrdma_sqe sqe;
 	const u8 *entries;
 	u32 n, posted = 0;
@@ -332,33 +458,34 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&db, uarg, sizeof(db)))
 		return -EFAULT;
-	if (db.reserved[0] || db.reserved[1])
+	if (db.reserved)
 		return -EINVAL;
 	mutex_lock(&tbrdma.lock);
-	if (!fl->ctx) {
+	kc = tbrdma_kctx_get(fl, db.ctx);
+	if (!kc) {
 		ret = -EINVAL;
 		goto out;
 	}
-	n = db.sq_producer - fl->sq_head;
-	if (n > fl->sq.entries) {
+	n = db.sq_producer - kc->sq_head;
+	if (n > kc->sq.entries) {
 		ret = -EINVAL;
 		goto out;
 	}
-	ctrl = fl->sq.mem;
-	entries = (const u8 *)fl->sq.mem + TBRDMA_RING_DATA_OFFSET;
+	ctrl = kc->sq.mem;
+	entries = (const u8 *)kc->sq.mem + TBRDMA_RING_DATA_OFFSET;
 	while (posted < n) {
-		u32 slot = fl->sq_head & (fl->sq.entries - 1);
+		u32 slot = kc->sq_head & (kc->sq.entries - 1);
 
 		/* Copy first: the process may rewrite the slot meanwhile. */
 		memcpy(&sqe, entries + (size_t)slot * sizeof(sqe), sizeof(sqe));
-		ret = tb_post(fl->ctx, &sqe);
+		ret = tb_post(kc->ctx, &sqe);
 		if (ret)
 			break;
-		fl->sq_head++;
+		kc->sq_head++;
 		posted++;
 	}
 	/* The slots before it are free once the process sees the index. */
-	smp_store_release(&ctrl->consumer, fl->sq_head);
+	smp_store_release(&ctrl->consumer, kc->sq_head);
 out:
 	mutex_unlock(&tbrdma.lock);
 	if (!posted && ret)
@@ -385,11 +512,15 @@ static long tbrdma_ioctl(struct file *file, unsigned int cmd,
 	case TBRDMA_IOC_CREATE_EP:
 		return tbrdma_ioc_create_ep(fl, uarg);
 	case TBRDMA_IOC_DESTROY_EP:
-		return tbrdma_ioc_destroy_ep(fl, uarg);
+		return tbrdma_ioc_ep_ref(fl, uarg, tb_ep_destroy);
+	case TBRDMA_IOC_CANCEL_EP:
+		return tbrdma_ioc_ep_ref(fl, uarg, tb_ep_cancel);
 	case TBRDMA_IOC_EP_STATE:
 		return tbrdma_ioc_ep_state(fl, uarg);
 	case TBRDMA_IOC_CREATE_QUEUES:
 		return tbrdma_ioc_create_queues(fl, uarg);
+	case TBRDMA_IOC_DESTROY_QUEUES:
+		return tbrdma_ioc_destroy_queues(fl, uarg);
 	case TBRDMA_IOC_DOORBELL:
 		return tbrdma_ioc_doorbell(fl, uarg);
 	default:
@@ -397,62 +528,83 @@ static long tbrdma_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
+static bool tbrdma_ring_has_entries(const struct tbrdma_kring *r)
+{
+	const struct tbrdma_ring_ctrl *c = r->mem;
+
+	return READ_ONCE(c->producer) != READ_ONCE(c->consumer);
+}
+
 /*
- * Readable when the CQ or the RQ holds entries. Otherwise both rings are
- * armed, under the engine lock, so the engine's next entry wakes us: the
- * process need not arm them itself.
+ * Readable when the CQ or the RQ of any context of the file holds
+ * entries. Otherwise every such ring is armed, under the engine lock, so
+ * the engine's next entry wakes us: the process need not arm them itself.
  */
 static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
 {
 	struct tbrdma_file *fl = file->private_data;
-	struct tbrdma_ring_ctrl *cq, *rq;
-	__poll_t mask = 0;
+	struct tbrdma_kctx *kc;
+	__poll_t mask = EPOLLERR;
+	u32 i;
 
 	poll_wait(file, &fl->wq, wait);
 	mutex_lock(&tbrdma.lock);
-	if (!fl->ctx) {
-		mask = EPOLLERR;
-		goto out;
+	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
+		kc = fl->ctxs[i];
+		if (!kc)
+			continue;
+		if (tbrdma_ring_has_entries(&kc->cq) ||
+		    tbrdma_ring_has_entries(&kc->rq)) {
+			mask = EPOLLIN | EPOLLRDNORM;
+			break;
+		}
+		mask = 0;
 	}
-	cq = fl->cq.mem;
-	rq = fl->rq.mem;
-	if (READ_ONCE(cq->producer) != READ_ONCE(cq->consumer) ||
-	    READ_ONCE(rq->producer) != READ_ONCE(rq->consumer)) {
-		mask = EPOLLIN | EPOLLRDNORM;
-		goto out;
+	if (!mask) {
+		for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
+			kc = fl->ctxs[i];
+			if (!kc)
+				continue;
+			WRITE_ONCE(((struct tbrdma_ring_ctrl *)kc->cq.mem)->armed, 1);
+			WRITE_ONCE(((struct tbrdma_ring_ctrl *)kc->rq.mem)->armed, 1);
+		}
 	}
-	WRITE_ONCE(cq->armed, 1);
-	WRITE_ONCE(rq->armed, 1);
-out:
 	mutex_unlock(&tbrdma.lock);
 	return mask;
 }
 
-/* One ring per region, at the offsets of the ABI, shared mappings only. */
+/*
+ * One ring per region, at the offsets CREATE_QUEUES returned (context
+ * handle above TBRDMA_MMAP_CTX_SHIFT, ring below), shared mappings only.
+ */
 static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct tbrdma_file *fl = file->private_data;
 	unsigned long size = vma->vm_end - vma->vm_start;
+	unsigned long h = vma->vm_pgoff >> (TBRDMA_MMAP_CTX_SHIFT - PAGE_SHIFT);
+	u64 ring = (u64)(vma->vm_pgoff &
+			 ((1ul << (TBRDMA_MMAP_CTX_SHIFT - PAGE_SHIFT)) - 1))
+		   << PAGE_SHIFT;
+	struct tbrdma_kctx *kc;
 	struct tbrdma_kring *r;
-	int ret;
+	int ret = -EINVAL;
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	mutex_lock(&fl->lock);
-	if (vma->vm_pgoff == TBRDMA_MMAP_SQ >> PAGE_SHIFT) {
-		r = &fl->sq;
-	} else if (vma->vm_pgoff == TBRDMA_MMAP_CQ >> PAGE_SHIFT) {
-		r = &fl->cq;
-	} else if (vma->vm_pgoff == TBRDMA_MMAP_RQ >> PAGE_SHIFT) {
-		r = &fl->rq;
-	} else {
-		ret = -EINVAL;
+	kc = h < TBRDMA_FILE_CTX_MAX ? tbrdma_kctx_get(fl, h) : NULL;
+	if (!kc)
 		goto out;
-	}
-	if (!r->mem || size > r->len) {
-		ret = -EINVAL;
+	if (ring == TBRDMA_MMAP_SQ)
+		r = &kc->sq;
+	else if (ring == TBRDMA_MMAP_CQ)
+		r = &kc->cq;
+	else if (ring == TBRDMA_MMAP_RQ)
+		r = &kc->rq;
+	else
 		goto out;
-	}
+	if (size > r->len)
+		goto out;
 	ret = remap_vmalloc_range(vma, r->mem, 0);
 out:
 	mutex_unlock(&fl->lock);

@@ -46,6 +46,12 @@ static inline u64 tb_now_ns(void)
 	return ktime_get_ns();
 }
 
+/* Full memory barrier: orders earlier stores before later loads. */
+static inline void tb_smp_mb(void)
+{
+	smp_mb();
+}
+
 #else /* userspace */
 
 #include <stdint.h>
@@ -80,6 +86,12 @@ typedef int64_t s64;
 
 #define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Full memory barrier: orders earlier stores before later loads. */
+static inline void tb_smp_mb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 #ifdef __cplusplus
 extern "C" {

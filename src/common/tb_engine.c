@@ -274,8 +274,8 @@ u64 tb_engine_next_deadline(struct tb_engine *e)
 	return best;
 }
 
-void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
-		  void *entries, u32 n, u32 entry_size)
+void tb_qring_init(struct tb_qring *r, struct tbrdma_ring_ctrl *ctrl,
+		   void *entries, u32 n, u32 entry_size)
 {
 	memset(ctrl, 0, sizeof(*ctrl));
 	ctrl->entries = n;
@@ -287,9 +287,17 @@ void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
 	r->head = 0;
 }
 
-static void tb_ring_publish(struct tb_ctx *ctx, struct tb_ring *r)
+/*
+ * Publishes the new entries, then wakes the consumer if it armed the
+ * ring. The consumer may arm without any lock (the kernel's rings are
+ * mapped into the process): it stores armed, fences, then reads producer
+ * again. The full barrier here pairs with that fence, so either we see
+ * armed or the consumer sees the new producer; no wake-up is lost.
+ */
+static void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r)
 {
 	smp_store_release(&r->ctrl->producer, r->head);
+	tb_smp_mb();
 	if (READ_ONCE(r->ctrl->armed)) {
 		WRITE_ONCE(r->ctrl->armed, 0);
 		if (ctx->cfg.notify)
@@ -299,17 +307,17 @@ static void tb_ring_publish(struct tb_ctx *ctx, struct tb_ring *r)
 
 void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe)
 {
-	struct tb_ring *r = &ctx->cq;
+	struct tb_qring *r = &ctx->cq;
 
 	memcpy(r->entries + (size_t)(r->head & r->mask) * r->entry_size, cqe,
 	       sizeof(*cqe));
 	r->head++;
-	tb_ring_publish(ctx, r);
+	tb_qring_publish(ctx, r);
 }
 
 int tb_ctx_rq_full(struct tb_ctx *ctx)
 {
-	struct tb_ring *r = &ctx->rq;
+	struct tb_qring *r = &ctx->rq;
 
 	return r->head - smp_load_acquire(&r->ctrl->consumer) > r->mask;
 }
@@ -317,7 +325,7 @@ int tb_ctx_rq_full(struct tb_ctx *ctx)
 void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
 		     const struct tb_engine_hdr *h, const void *data)
 {
-	struct tb_ring *r = &ctx->rq;
+	struct tb_qring *r = &ctx->rq;
 	u8 *slot = r->entries + (size_t)(r->head & r->mask) * r->entry_size;
 	struct tbrdma_rqe rqe;
 
@@ -330,7 +338,7 @@ void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
 	memcpy(slot, &rqe, sizeof(rqe));
 	memcpy(slot + sizeof(rqe), data, h->len);
 	r->head++;
-	tb_ring_publish(ctx, r);
+	tb_qring_publish(ctx, r);
 }
 
 struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)

@@ -48,7 +48,7 @@ struct tb_engine_config {
 void tb_engine_config_default(struct tb_engine_config *cfg);
 
 /* A ring in memory owned by the host, laid out as in tbrdma_abi.h. */
-struct tb_ring {
+struct tb_qring {
 	struct tbrdma_ring_ctrl *ctrl;
 	u8 *entries;
 	u32 mask;		/* entries - 1 */
@@ -57,8 +57,8 @@ struct tb_ring {
 };
 
 /* Initialises ctrl and the private fields for a ring of n entries. */
-void tb_ring_init(struct tb_ring *r, struct tbrdma_ring_ctrl *ctrl,
-		  void *entries, u32 n, u32 entry_size);
+void tb_qring_init(struct tb_qring *r, struct tbrdma_ring_ctrl *ctrl,
+		   void *entries, u32 n, u32 entry_size);
 
 struct tb_ctx_config {
 	u32 id;			/* 0: the engine chooses one */
@@ -67,8 +67,8 @@ struct tb_ctx_config {
 	u32 max_mr;		/* power of two */
 	u32 max_ep;		/* power of two */
 	u32 sq_depth;		/* operations in flight per endpoint, pow2 */
-	struct tb_ring cq;	/* entries of struct tbrdma_cqe */
-	struct tb_ring rq;	/* entries of TBRDMA_RQE_SLOT bytes */
+	struct tb_qring cq;	/* entries of struct tbrdma_cqe */
+	struct tb_qring rq;	/* entries of TBRDMA_RQE_SLOT bytes */
 	/*
 	 * lkey 0 means "local address in this address space". Only for an
 	 * engine running inside the process that owns the memory.

@@ -141,8 +141,8 @@ struct tb_ctx {
 	u32 ep_bits;
 	u32 ep_gen;
 	u32 outstanding;
-	struct tb_ring cq;
-	struct tb_ring rq;
+	struct tb_qring cq;
+	struct tb_qring rq;
 };
 
 struct tb_engine {

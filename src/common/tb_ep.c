@@ -175,14 +175,18 @@ static int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);
 	case TBRDMA_OP_READ:
 		return !inl && sqe->length <= TBRDMA_XFER_MAX;
+	/*
+	 * INLINE only for WRITE and SEND, whose length is bounded above:
+	 * tb_post() copies sqe->length inline bytes when the flag is set.
+	 */
 	case TBRDMA_OP_ATOMIC:
-		return (sqe->atomic_size == 4 || sqe->atomic_size == 8) &&
+		return !inl && (sqe->atomic_size == 4 || sqe->atomic_size == 8) &&
 		       sqe->atomic_op <= TBRDMA_ATOMIC_MAX &&
 		       !(sqe->remote_addr & (sqe->atomic_size - 1));
 	case TBRDMA_OP_SEND:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_SEND_MAX);
 	case TBRDMA_OP_FLUSH:
-		return 1;
+		return !inl;
 	default:
 		return 0;
 	}
@@ -191,7 +195,7 @@ static int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 {
 	struct tb_ep *ep = tb_ep_find(ctx, sqe->ep);
-	struct tb_ring *cq = &ctx->cq;
+	struct tb_qring *cq = &ctx->cq;
 	struct tb_wqe *wqe;
 	size_t copy;
 

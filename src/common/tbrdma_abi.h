@@ -129,6 +129,11 @@ struct tbrdma_rqe {
  * consumer indices run freely modulo 2^32; entries live at index & mask.
  * The kernel keeps its own copy of the index it produces and treats the
  * one it reads from userspace as untrusted.
+ *
+ * Wake-ups (CQ and RQ): a consumer about to sleep sets armed = 1, issues a
+ * full memory barrier and looks at producer once more. The producer stores
+ * producer, issues a full barrier and reads armed; if set, it clears it
+ * and signals the context's eventfd. So either side sees the other.
  */
 struct tbrdma_ring_ctrl {
 	__u32 producer;
@@ -144,21 +149,34 @@ struct tbrdma_ring_ctrl {
 /* The ring entries start this many bytes after the control block. */
 #define TBRDMA_RING_DATA_OFFSET 4096u
 
-/* mmap offsets on /dev/tbrdma, one region per ring. */
+/*
+ * mmap offsets on /dev/tbrdma, one region per ring: the context handle in
+ * the high bits, the ring in the low ones,
+ *   offset = ((__u64)ctx << TBRDMA_MMAP_CTX_SHIFT) | TBRDMA_MMAP_{SQ,CQ,RQ}
+ * as TBRDMA_IOC_CREATE_QUEUES returns them (32-bit processes need a 64-bit
+ * off_t: mmap64, or _FILE_OFFSET_BITS=64).
+ */
+#define TBRDMA_MMAP_CTX_SHIFT 32
 #define TBRDMA_MMAP_SQ 0x00000000ull
 #define TBRDMA_MMAP_CQ 0x10000000ull
 #define TBRDMA_MMAP_RQ 0x20000000ull
 
+/*
+ * Each open file is a protection domain: the keys of REG_MR are valid in
+ * every context of the file. Each CREATE_QUEUES creates one more context
+ * (up to max_contexts per file), named by a small handle (ctx) in the
+ * ioctls that act on it and by its id (ctx_id) on the links.
+ */
 struct tbrdma_query {
 	__u32 abi_version;	/* out */
-	__u32 ctx_id;		/* out: this context's id on every link */
+	__u32 max_contexts;	/* out: contexts per open file */
 	__u32 num_links;	/* out */
-	__u32 max_mr;
-	__u32 max_ep;
-	__u32 max_ring_entries;
-	__u32 frame_max;
-	__u32 inline_max;
-	__u32 send_max;
+	__u32 max_mr;		/* out: regions per open file */
+	__u32 max_ep;		/* out: endpoints per context */
+	__u32 max_ring_entries;	/* out */
+	__u32 frame_max;	/* out */
+	__u32 inline_max;	/* out */
+	__u32 send_max;		/* out */
 	__u32 reserved[7];
 };
 
@@ -187,30 +205,14 @@ struct tbrdma_dereg_mr {
 	__u32 reserved;
 };
 
-struct tbrdma_create_ep {
-	__u32 link;
-	__u32 remote_ctx;
-	__u32 ep;		/* out */
-	__u32 reserved;
-};
-
-struct tbrdma_destroy_ep {
-	__u32 ep;
-	__u32 reserved;
-};
-
-struct tbrdma_ep_state {
-	__u32 ep;
-	__u32 link_state;	/* out: enum tbrdma_link_state */
-	__u32 outstanding;	/* out: operations not yet completed */
-	__u32 reserved;
-};
-
 struct tbrdma_create_queues {
 	__u32 sq_entries;	/* in: rounded up to a power of two; out */
 	__u32 cq_entries;
 	__u32 rq_entries;
-	__u32 reserved;
+	__s32 event_fd;		/* in: eventfd to signal, -1 for none */
+	__u32 ctx;		/* out: handle of the new context */
+	__u32 ctx_id;		/* out: its id on every link */
+	__u32 reserved[2];
 	__u64 sq_offset;	/* out: mmap offset and length of each ring */
 	__u64 sq_length;
 	__u64 cq_offset;
@@ -219,10 +221,36 @@ struct tbrdma_create_queues {
 	__u64 rq_length;
 };
 
+struct tbrdma_destroy_queues {
+	__u32 ctx;
+	__u32 reserved;
+};
+
+struct tbrdma_create_ep {
+	__u32 ctx;
+	__u32 link;
+	__u32 remote_ctx;	/* the peer context's ctx_id */
+	__u32 ep;		/* out */
+};
+
+/* DESTROY_EP and CANCEL_EP. */
+struct tbrdma_ep_ref {
+	__u32 ctx;
+	__u32 ep;
+};
+
+struct tbrdma_ep_state {
+	__u32 ctx;
+	__u32 ep;
+	__u32 link_state;	/* out: enum tbrdma_link_state */
+	__u32 outstanding;	/* out: operations not yet completed */
+};
+
 struct tbrdma_doorbell {
+	__u32 ctx;
 	__u32 sq_producer;	/* in: post every SQE before this index */
 	__u32 posted;		/* out: how many were accepted */
-	__u32 reserved[2];
+	__u32 reserved;
 };
 
 #define TBRDMA_IOC_MAGIC 0xB7
@@ -231,10 +259,12 @@ struct tbrdma_doorbell {
 #define TBRDMA_IOC_REG_MR _IOWR(TBRDMA_IOC_MAGIC, 2, struct tbrdma_reg_mr)
 #define TBRDMA_IOC_DEREG_MR _IOW(TBRDMA_IOC_MAGIC, 3, struct tbrdma_dereg_mr)
 #define TBRDMA_IOC_CREATE_EP _IOWR(TBRDMA_IOC_MAGIC, 4, struct tbrdma_create_ep)
-#define TBRDMA_IOC_DESTROY_EP _IOW(TBRDMA_IOC_MAGIC, 5, struct tbrdma_destroy_ep)
+#define TBRDMA_IOC_DESTROY_EP _IOW(TBRDMA_IOC_MAGIC, 5, struct tbrdma_ep_ref)
 #define TBRDMA_IOC_EP_STATE _IOWR(TBRDMA_IOC_MAGIC, 6, struct tbrdma_ep_state)
 #define TBRDMA_IOC_CREATE_QUEUES _IOWR(TBRDMA_IOC_MAGIC, 7, struct tbrdma_create_queues)
 #define TBRDMA_IOC_DOORBELL _IOWR(TBRDMA_IOC_MAGIC, 8, struct tbrdma_doorbell)
+#define TBRDMA_IOC_DESTROY_QUEUES _IOW(TBRDMA_IOC_MAGIC, 9, struct tbrdma_destroy_queues)
+#define TBRDMA_IOC_CANCEL_EP _IOW(TBRDMA_IOC_MAGIC, 10, struct tbrdma_ep_ref)
 
 #ifdef __cplusplus
 #define TBRDMA_ABI_ASSERT(c, m) static_assert(c, m)
@@ -251,7 +281,12 @@ TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ring_ctrl) == 192, "ring ctrl size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_query) == 64, "query size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_link_attr) == 96, "link attr size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_reg_mr) == 32, "reg_mr size");
-TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_queues) == 64, "queues size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_dereg_mr) == 8, "dereg_mr size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_queues) == 80, "queues size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_destroy_queues) == 8, "destroy queues size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_ep) == 16, "create_ep size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ep_ref) == 8, "ep_ref size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ep_state) == 16, "ep_state size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_doorbell) == 16, "doorbell size");
 
 #undef TBRDMA_ABI_ASSERT

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "kernel_device.hpp"
 #include "soft_device.hpp"
 
 namespace tb {
@@ -39,8 +40,7 @@ std::unique_ptr<device> device::open(const open_options &opts)
     const std::string kind = resolve_kind(opts.kind);
     if (kind == "soft")
         return std::make_unique<soft_device>(opts);
-    throw error(ENODEV, "the kernel device (/dev/tbrdma) is not supported by this build; "
-                        "use the software device (TB_DEVICE=soft, or UCX_TB_DEVICE=soft)");
+    return std::make_unique<kernel_device>(opts);
 }
 
 }  // namespace tb

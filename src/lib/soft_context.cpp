@@ -21,7 +21,7 @@ uint32_t pow2_at_least(uint32_t v) noexcept
     return p;
 }
 
-bool ring_empty(const tb_ring &r) noexcept
+bool ring_empty(const tb_qring &r) noexcept
 {
     return __atomic_load_n(&r.ctrl->producer, __ATOMIC_ACQUIRE) ==
            __atomic_load_n(&r.ctrl->consumer, __ATOMIC_RELAXED);
@@ -34,7 +34,7 @@ void soft_context::free_deleter::operator()(void *p) const noexcept
     std::free(p);
 }
 
-void soft_context::init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size)
+void soft_context::init_ring(tb_qring *r, raw_memory *mem, uint32_t n, uint32_t entry_size)
 {
     // The layout of a mapped kernel ring: control block, then entries.
     size_t bytes = TBRDMA_RING_DATA_OFFSET + size_t(n) * entry_size;
@@ -44,7 +44,7 @@ void soft_context::init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t e
         throw error(ENOMEM, "soft device: no memory for the completion and receive rings");
     std::memset(p, 0, bytes);
     mem->reset(static_cast<uint8_t *>(p));
-    tb_ring_init(r, static_cast<tbrdma_ring_ctrl *>(p),
+    tb_qring_init(r, static_cast<tbrdma_ring_ctrl *>(p),
                  static_cast<uint8_t *>(p) + TBRDMA_RING_DATA_OFFSET, n, entry_size);
 }
 

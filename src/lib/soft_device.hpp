@@ -141,7 +141,7 @@ private:
     };
     using raw_memory = std::unique_ptr<uint8_t, free_deleter>;
 
-    void init_ring(tb_ring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
+    void init_ring(tb_qring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
     bool rings_pending() const noexcept;
     static void notify(void *arg) noexcept;
     // Runs the engine for the whole device, after taking this context
@@ -152,7 +152,7 @@ private:
     uint32_t index_;
     uint32_t id_;
     raw_memory cq_mem_, rq_mem_;
-    tb_ring cq_{}, rq_{};
+    tb_qring cq_{}, rq_{};
     tb_ctx *ctx_ = nullptr;
     bool armed_ = false;
     std::unordered_map<uint32_t, soft_device::peer *> ep_peer_;  // endpoint -> its peer

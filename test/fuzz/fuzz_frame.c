@@ -546,9 +546,9 @@ static void setup(struct fz *f)
 	cc.sq_depth = 16;
 	f->rq_mem = calloc(RQ_ENTRIES, TBRDMA_RQE_SLOT);
 	CHECK(f->rq_mem);
-	tb_ring_init(&cc.cq, &cq_ctrl, cq_mem, CQ_ENTRIES,
-		     sizeof(struct tbrdma_cqe));
-	tb_ring_init(&cc.rq, &rq_ctrl, f->rq_mem, RQ_ENTRIES, TBRDMA_RQE_SLOT);
+	tb_qring_init(&cc.cq, &cq_ctrl, cq_mem, CQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	tb_qring_init(&cc.rq, &rq_ctrl, f->rq_mem, RQ_ENTRIES, TBRDMA_RQE_SLOT);
 	CHECK(!tb_ctx_create(f->e, &cc, &f->ctx));
 
 	fill_guarded(rw_area, RW_LEN);

@@ -26,8 +26,8 @@ engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_en
     cc.max_mr = 64;
     cc.max_ep = 16;
     cc.sq_depth = sq_depth;
-    tb_ring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), cq_entries, sizeof(tbrdma_cqe));
-    tb_ring_init(&cc.rq, &rq_ctrl_, rq_mem_.data(), rq_entries, TBRDMA_RQE_SLOT);
+    tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), cq_entries, sizeof(tbrdma_cqe));
+    tb_qring_init(&cc.rq, &rq_ctrl_, rq_mem_.data(), rq_entries, TBRDMA_RQE_SLOT);
     cc.allow_raw_local = 1;
     if (tb_ctx_create(engine, &cc, &ctx))
         throw std::runtime_error("tb_ctx_create");

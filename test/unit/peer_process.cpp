@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 namespace tbtest {
@@ -120,10 +121,16 @@ std::string unique_fabric(const char *what)
            std::to_string(n++);
 }
 
+bool kernel_under_test()
+{
+    const char *v = std::getenv("TB_TEST_DEVICE");
+    return v && std::string(v) == "kernel";
+}
+
 soft_node open_soft(const std::string &fabric, const tb::soft_link_options &soft)
 {
     tb::open_options o;
-    o.kind = "soft";
+    o.kind = kernel_under_test() ? "kernel" : "soft";
     o.fabric = fabric;
     o.soft = soft;
     soft_node n;

@@ -12,6 +12,8 @@
 #include <string>
 #include <type_traits>
 
+#include <boost/test/unit_test.hpp>
+
 #include "tb/device.hpp"
 
 namespace tbtest {
@@ -65,8 +67,25 @@ private:
 // A fabric name no other test run uses, so runs never meet.
 std::string unique_fabric(const char *what);
 
-// A software device on a fabric, with optional cable faults, and one
-// context on it.
+// The device the two-process tests run on: the software device, or with
+// TB_TEST_DEVICE=kernel the kernel device (/dev/tbrdma, e.g. in the VM
+// with "tbrdma loop=2"), whose link 0 (loop0) joins every process of the
+// host just as the soft link joins the processes of a fabric.
+bool kernel_under_test();
+
+// Precondition of test cases that only make sense on the soft link (fault
+// injection, fabric naming): skipped, saying why, under the kernel device.
+inline boost::test_tools::assertion_result soft_only(boost::unit_test::test_unit_id)
+{
+    boost::test_tools::assertion_result r(!kernel_under_test());
+    r.message() << "needs the software device (its fault knobs or fabrics); "
+                   "TB_TEST_DEVICE=kernel";
+    return r;
+}
+
+// A device with one context: the software device on a fabric, with
+// optional cable faults, or the kernel device (kernel_under_test(); then
+// fabric and faults do not apply).
 struct soft_node {
     std::unique_ptr<tb::device> dev;
     std::unique_ptr<tb::context> ctx;

@@ -188,10 +188,10 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
         cc.max_ep = 4;
         cc.sq_depth = 16;
         rings.emplace_back(64 * sizeof(tbrdma_cqe));
-        tb_ring_init(&cc.cq, &ctrls[i], rings.back().data(), 64, sizeof(tbrdma_cqe));
+        tb_qring_init(&cc.cq, &ctrls[i], rings.back().data(), 64, sizeof(tbrdma_cqe));
         rings.emplace_back(4 * TBRDMA_RQE_SLOT);
         static tbrdma_ring_ctrl rq_ctrl[3];
-        tb_ring_init(&cc.rq, &rq_ctrl[i], rings.back().data(), 4, TBRDMA_RQE_SLOT);
+        tb_qring_init(&cc.rq, &rq_ctrl[i], rings.back().data(), 4, TBRDMA_RQE_SLOT);
         tb_ctx *c = nullptr;
         BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &c), 0);
         ctxs.push_back(c);

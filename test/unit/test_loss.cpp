@@ -14,7 +14,8 @@ using namespace tbtest;
 
 BOOST_AUTO_TEST_SUITE(loss)
 
-BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes)
+BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes,
+                     *boost::unit_test::precondition(soft_only))
 {
     tb::soft_link_options bad;
     bad.loss = 0.01;

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// The software device between two real processes over the soft link:
-// put and get from 1 B to 16 MiB at unaligned addresses and lengths, every
-// atomic at both widths, SEND order and payload, FLUSH semantics. The
-// target checks its own memory, so data really crossed processes.
+// The device library between two real processes: put and get from 1 B
+// to 16 MiB at unaligned addresses and lengths, every atomic at both
+// widths, SEND order and payload, FLUSH semantics, batches, events. The
+// target checks its own memory, so data really crossed processes. Over
+// the soft link, or with TB_TEST_DEVICE=kernel over the kernel's loop0.
 #include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+
+#include <algorithm>
 
 #include "soft_target.hpp"
 
@@ -231,15 +236,24 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
 BOOST_AUTO_TEST_CASE(device_reports_its_link)
 {
     auto node = open_soft(unique_fabric("info"));
-    BOOST_TEST(node.dev->info().kind == "soft");
+    BOOST_TEST(node.dev->info().kind == (kernel_under_test() ? "kernel" : "soft"));
     BOOST_TEST(node.dev->info().abi_version == TBRDMA_ABI_VERSION);
+    BOOST_TEST(node.dev->info().max_contexts >= 2u);
     BOOST_TEST(node->id() != 0u);
     auto links = node.dev->links();
-    BOOST_REQUIRE_EQUAL(links.size(), 1u);
+    if (kernel_under_test()) {
+        // One link per loop cable, loop0 first.
+        BOOST_REQUIRE_GE(links.size(), 1u);
+        BOOST_TEST(links[0].name == "loop0");
+        BOOST_TEST(links[0].speed_mbps > 0u);
+    } else {
+        BOOST_REQUIRE_EQUAL(links.size(), 1u);
+    }
+    BOOST_TEST(links[0].index == 0u);
     BOOST_TEST(links[0].state == TBRDMA_LINK_UP);
     BOOST_TEST(links[0].identity != 0u);
-    // Two processes' devices on one fabric share the link identity; every
-    // context has its own id.
+    // Two devices on one fabric (or two opens of /dev/tbrdma) share the
+    // link identity; every context has its own id.
     auto other = open_soft(links[0].name);
     BOOST_TEST(other.dev->links()[0].identity == links[0].identity);
     BOOST_TEST(other->id() != node->id());
@@ -278,6 +292,109 @@ BOOST_AUTO_TEST_CASE(contexts_share_registrations)
     }
     BOOST_TEST(target.ask(cmd::hash, 0, 4096) == fnv1a(src.data(), 4096));
     BOOST_TEST(target.finish() == 0);
+}
+
+// A batch whose third entry is refused: post() reports the two before it,
+// and the rest can be posted again; a batch refused at its first entry
+// returns the error; a batch bigger than the submission queue goes in
+// pieces. Every accepted operation completes once, in order.
+BOOST_AUTO_TEST_CASE(post_batches_and_refused_entries)
+{
+    initiator in("batch");
+    auto put = [&](uint64_t id, uint64_t off) {
+        auto w = in.op(TBRDMA_OP_WRITE, id);
+        w.flags = TBRDMA_SQE_INLINE;
+        w.length = 8;
+        std::memcpy(w.inline_data, &id, 8);
+        w.remote_addr = in.target.buf.addr + off;
+        w.rkey = in.target.buf.key;
+        return w;
+    };
+    std::vector<tbrdma_sqe> b = {put(0, 0), put(1, 8), put(2, 16), put(3, 24), put(4, 32)};
+    b[2].ep = 12345;  // no such endpoint
+    BOOST_TEST(in.dev->post(b.data(), 5) == 2);
+    BOOST_TEST(in.dev->post(&b[2], 3) == -ENOENT);
+    b[2].ep = static_cast<uint32_t>(in.ep);
+    b[3].opcode = 99;  // malformed
+    BOOST_TEST(in.dev->post(&b[2], 3) == 1);
+    b[3].opcode = TBRDMA_OP_WRITE;
+    BOOST_TEST(in.dev->post(&b[3], 2) == 2);
+    auto c = wait_cq(*in.dev.ctx, 5);
+    BOOST_REQUIRE_EQUAL(c.size(), 5u);
+    for (uint64_t i = 0; i < 5; i++) {
+        BOOST_TEST(c[i].status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(c[i].wr_id == i);
+        BOOST_TEST(in.target.ask(cmd::load64, i * 8) == i);
+    }
+
+    // 3000 silent puts in batches of up to 3000: each post() takes what
+    // fits (the queues hold fewer) and is called again for the rest.
+    const uint64_t n = 3000;
+    std::vector<tbrdma_sqe> many;
+    for (uint64_t i = 0; i < n; i++) {
+        many.push_back(put(i, 64 + 8 * (i % 512)));
+        many.back().flags |= TBRDMA_SQE_SILENT;
+    }
+    size_t done = 0, calls = 0;
+    while (done < n) {
+        int r = in.dev->post(many.data() + done, static_cast<unsigned>(n - done));
+        calls++;
+        if (r > 0)
+            done += static_cast<size_t>(r);
+        else
+            BOOST_REQUIRE_EQUAL(r, -EAGAIN);
+        tbrdma_cqe cq[16];
+        BOOST_REQUIRE_EQUAL(in.dev->poll_cq(cq, 16), 0u);  // silent
+    }
+    BOOST_TEST_MESSAGE(n << " puts in " << calls << " post() calls");
+    auto f = run_op(*in.dev.ctx, in.op(TBRDMA_OP_FLUSH, 77));
+    BOOST_TEST(f.status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(f.wr_id == 77u);
+    // The last put to each slot wins.
+    for (uint64_t slot : {0ull, 1ull, 255ull, 511ull}) {
+        uint64_t last = slot + 512 * ((n - 1 - slot) / 512);
+        BOOST_TEST(in.target.ask(cmd::load64, 64 + 8 * slot) == last);
+    }
+    BOOST_TEST(in.target.finish() == 0);
+}
+
+// A context's event fd wakes a sleeper: arm() with nothing pending says
+// 0, then the completion of an operation makes the fd readable; arm()
+// with a completion waiting says -EAGAIN.
+BOOST_AUTO_TEST_CASE(event_fd_wakes_on_completion)
+{
+    initiator in("event");
+    auto w = in.op(TBRDMA_OP_WRITE, 5);
+    w.flags = TBRDMA_SQE_INLINE;
+    w.length = 4;
+    w.remote_addr = in.target.buf.addr;
+    w.rkey = in.target.buf.key;
+    BOOST_TEST(run_op(*in.dev.ctx, w).status == TBRDMA_WC_SUCCESS);
+    for (int round = 0; round < 20; round++) {
+        int armed = -EAGAIN;
+        for (int i = 0; i < 1000 && armed == -EAGAIN; i++) {
+            armed = in.dev->arm();
+            if (armed == -EAGAIN)
+                in.dev->progress();
+        }
+        BOOST_REQUIRE_EQUAL(armed, 0);
+        BOOST_REQUIRE_EQUAL(in.dev->post(&w, 1), 1);
+        // Sleep on the fd alone (no progress() from here): the kernel, or
+        // the soft device's progress thread, completes the operation.
+        pollfd pfd{in.dev->event_fd(), POLLIN, 0};
+        BOOST_REQUIRE_EQUAL(::poll(&pfd, 1, 30000), 1);
+        auto c = wait_cq(*in.dev.ctx, 1);
+        BOOST_REQUIRE_EQUAL(c.size(), 1u);
+        BOOST_TEST(c[0].wr_id == 5u);
+        BOOST_TEST(c[0].status == TBRDMA_WC_SUCCESS);
+    }
+    // A completion already there: arm() refuses to sleep.
+    BOOST_REQUIRE_EQUAL(in.dev->post(&w, 1), 1);
+    for (int i = 0; i < 1000000 && in.dev->arm() != -EAGAIN; i++)
+        in.dev->progress();
+    BOOST_TEST(in.dev->arm() == -EAGAIN);
+    BOOST_TEST(wait_cq(*in.dev.ctx, 1).size() == 1u);
+    BOOST_TEST(in.target.finish() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -61,7 +61,7 @@ int connect_and_wait(channel &c, const std::string &fabric, uint32_t to, uint64_
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(stale)
+BOOST_AUTO_TEST_SUITE(stale, *boost::unit_test::precondition(soft_only))
 
 BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
 {
