@@ -132,7 +132,6 @@ void tb_ep_complete(struct tb_ep *ep)
 static int tb_op_needs_frames(const struct tbrdma_sqe *sqe)
 {
 	switch (sqe->opcode) {
-	case TBRDMA_OP_WRITE:
 	case TBRDMA_OP_READ:
 		return sqe->length != 0;
 	case TBRDMA_OP_FLUSH:

@@ -64,8 +64,9 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 
 	if (chunk > TB_PAYLOAD_MAX)
 		chunk = TB_PAYLOAD_MAX;
-	src = tb_req_source(wqe, wqe->sent, chunk);
-	if (!src) {
+	/* A zero-length write (a ping) has no source to look up. */
+	src = chunk ? tb_req_source(wqe, wqe->sent, chunk) : NULL;
+	if (chunk && !src) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
 		return;
 	}
@@ -73,7 +74,8 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 	h.addr = wqe->sqe.remote_addr + wqe->sent;
 	h.len = chunk;
 	h.msn = tb_req_take_msn(el, wqe, 0);
-	memcpy(tb_elink_payload_buf(el), src, chunk);
+	if (chunk)
+		memcpy(tb_elink_payload_buf(el), src, chunk);
 	wqe->sent += chunk;
 	if (wqe->sent == wqe->sqe.length)
 		wqe->sent_all = 1;

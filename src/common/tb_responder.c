@@ -99,6 +99,9 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 
 	switch (h->op) {
 	case TB_EOP_WRITE:
+		/* Zero bytes touch no region: a ping of the context. */
+		if (!h->len)
+			return 0;
 		p = tb_mr_access(ctx, h->rkey, h->addr, h->len,
 				 TBRDMA_ACCESS_REMOTE_WRITE, &status);
 		if (p)

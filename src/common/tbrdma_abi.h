@@ -35,6 +35,7 @@ enum tbrdma_access {
 };
 
 enum tbrdma_opcode {
+	/* A zero-length WRITE checks no key: it pings the remote context. */
 	TBRDMA_OP_WRITE = 1,
 	TBRDMA_OP_READ = 2,
 	TBRDMA_OP_ATOMIC = 3,

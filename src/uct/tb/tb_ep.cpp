@@ -496,9 +496,16 @@ extern "C" ucs_status_t uct_tb_ep_check(uct_ep_h tl_ep, unsigned flags, uct_comp
     // process), but nothing reports a link going down under an idle
     // endpoint: progress watches the link of a checked endpoint from now
     // on and reports its failure to the error handler.
-    if (impl.ctx().ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN)
+    if (impl.ctx().ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN) {
         impl.fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
-    else
-        impl.watch(ep);
+        return UCS_OK;
+    }
+    impl.watch(ep);
+    // The link may be fine and the peer's context gone (the kernel device
+    // serves every process of a host): a zero-length write reaches the
+    // context and touches nothing, and if it is gone the completion fails
+    // the endpoint. Out of resources is fine: UCX checks again later.
+    tbrdma_sqe ping = make_sqe(TBRDMA_OP_WRITE);
+    (void)impl.post(ep, ping, op_desc{});
     return UCS_OK;
 }

@@ -46,7 +46,7 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
     case TBRDMA_WC_REM_ACCESS_ERR:
         return UCS_ERR_INVALID_ADDR;
     case TBRDMA_WC_REM_NO_CTX:
-        return UCS_ERR_UNREACHABLE;
+        return UCS_ERR_CONNECTION_RESET;  // the peer process is gone
     case TBRDMA_WC_CANCELED:
         return UCS_ERR_CANCELED;
     default:
@@ -236,10 +236,10 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
     uct_tb_ep_t *ep = d.ep;
     ep->outstanding--;
     outstanding_--;
-    // A broken link, or an error nobody else would hear of, fails the
-    // endpoint (as a verbs QP goes to error).
-    if (c.status == TBRDMA_WC_LINK_DOWN || (status != UCS_OK && status != UCS_ERR_CANCELED &&
-                                            !d.comp))
+    // A broken link, a peer whose context is gone, or an error nobody
+    // else would hear of, fails the endpoint (as a verbs QP goes to error).
+    if (c.status == TBRDMA_WC_LINK_DOWN || c.status == TBRDMA_WC_REM_NO_CTX ||
+        (status != UCS_OK && status != UCS_ERR_CANCELED && !d.comp))
         fail(ep, status);
     if (d.comp)
         uct_invoke_completion(d.comp, status);
