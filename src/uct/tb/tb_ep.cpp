@@ -506,6 +506,6 @@ extern "C" ucs_status_t uct_tb_ep_check(uct_ep_h tl_ep, unsigned flags, uct_comp
     // context and touches nothing, and if it is gone the completion fails
     // the endpoint. Out of resources is fine: UCX checks again later.
     tbrdma_sqe ping = make_sqe(TBRDMA_OP_WRITE);
-    (void)impl.post(ep, ping, op_desc{});
+    (void)impl.post(ep, ping, op_desc{}, false);
     return UCS_OK;
 }

@@ -113,11 +113,12 @@ void iface_impl::put_buf(int32_t b) noexcept
     free_bufs_.push_back(b);  // capacity reserved: never reallocates
 }
 
-ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d) noexcept
+ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
+                              bool keep_order) noexcept
 {
     if (ep->failed)
         return ep->fail_status;
-    if (has_pending_before(ep))
+    if (keep_order && has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;  // keep order behind queued requests
     if (free_desc_ == descs_.size()) {
         tx_blocked_ = true;

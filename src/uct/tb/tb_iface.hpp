@@ -56,7 +56,9 @@ public:
     // Posts sqe for ep, remembering d for its completion. UCS_INPROGRESS
     // when posted; UCS_ERR_NO_RESOURCE (d's buffer stays the caller's);
     // or the endpoint's failure.
-    ucs_status_t post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d) noexcept;
+    // keep_order false: may pass requests pending on ep (a ping).
+    ucs_status_t post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
+                      bool keep_order = true) noexcept;
 
     // bcopy buffers: index, or -1 when all are in flight.
     int32_t get_buf() noexcept;
