@@ -6,6 +6,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
+# The kernel-module tests (test/vm) boot Debian's 6.1 kernel in QEMU: install
+# it and its headers first, so that configure finds them and builds tbrdma.ko.
+test/vm/setup-vm.sh ||
+    echo "check: WARNING: test/vm/setup-vm.sh failed: the VM tests will fail or be skipped" >&2
+
 contrib/setup.sh
 
 # Drop the logs of the previous run, so a suite that cannot even be built
@@ -45,10 +50,11 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo "================ summary"
-for t in unit/run-unit uct/run-uct fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load; do
+for t in unit/run-unit uct/run-uct fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load vm/run-kernel-tests vm/run-ucx-kernel vm/xdomain-load; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^(unit|uct|fuzz|mpi|perftest|load)( test cases)?:' "$log" || echo "$t: no summary line in $log"
+        grep -E '^ *(unit|uct|fuzz|mpi|perftest|multirail|load|kernel|xdomain)( test cases)?:' "$log" |
+            sed "s|^ *|${t%%/*}/|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi

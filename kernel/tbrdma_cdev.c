@@ -25,6 +25,7 @@
 #include <linux/vmalloc.h>
 
 #include "tbrdma.h"
+#include "tbrdma_xdomain.h"
 
 /* eventfd_signal() lost its count in 6.8; Kbuild asks the headers. */
 static void tbrdma_eventfd_signal(struct eventfd_ctx *ev)
@@ -128,7 +129,7 @@ static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 	q.abi_version = TBRDMA_ABI_VERSION;
 	q.max_contexts = TBRDMA_FILE_CTX_MAX;
 	mutex_lock(&tbrdma.lock);
-	q.num_links = tbrdma.nloops;
+	q.num_links = tbrdma_num_links();
 	mutex_unlock(&tbrdma.lock);
 	q.max_mr = tbrdma_max_mr;
 	q.max_ep = tbrdma_max_ep;
@@ -142,7 +143,8 @@ static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 static long tbrdma_ioc_query_link(void __user *uarg)
 {
 	struct tbrdma_link_attr a;
-	u32 index;
+	u32 index, engine_index;
+	int ret;
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
@@ -150,12 +152,10 @@ static long tbrdma_ioc_query_link(void __user *uarg)
 	memset(&a, 0, sizeof(a));
 	a.index = index;
 	mutex_lock(&tbrdma.lock);
-	if (index >= tbrdma.nloops) {
-		mutex_unlock(&tbrdma.lock);
-		return -EINVAL;
-	}
-	tbrdma_loop_attr(tbrdma.loops[index], &a);
+	ret = tbrdma_link_lookup(index, &a, &engine_index);
 	mutex_unlock(&tbrdma.lock);
+	if (ret)
+		return ret;
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
@@ -193,20 +193,20 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_create_ep c;
 	struct tbrdma_kctx *kc;
-	u32 ctx_id = 0;
+	u32 ctx_id = 0, engine_index;
 	int ret;
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
 	mutex_lock(&tbrdma.lock);
 	kc = tbrdma_kctx_get(fl, c.ctx);
-	if (!kc || c.link >= tbrdma.nloops) {
+	if (!kc || tbrdma_link_lookup(c.link, NULL, &engine_index)) {
 		ret = -EINVAL;
+	} else if (engine_index == U32_MAX) {
+		ret = -ENOTCONN;	/* an XDomain link between logins */
 	} else {
 		ctx_id = tb_ctx_id(kc->ctx);
-		ret = tb_ep_create(kc->ctx,
-				   tbrdma_loop_engine_index(tbrdma.loops[c.link]),
-				   c.remote_ctx);
+		ret = tb_ep_create(kc->ctx, engine_index, c.remote_ctx);
 	}
 	mutex_unlock(&tbrdma.lock);
 	if (ret < 0)

@@ -25,6 +25,7 @@
 #include <linux/sysfs.h>
 
 #include "tbrdma.h"
+#include "tbrdma_xdomain.h"
 
 /* What QUERY_LINK reports for a loop: nominal, it is a memcpy. */
 #define TBRDMA_LOOP_SPEED_MBPS 40000
@@ -536,7 +537,8 @@ static const struct attribute_group *tbrdma_loop_groups[] = {
 	NULL,
 };
 
-static struct class tbrdma_class = {
+/* Also the class of XDomain links (tbrdma_xdomain.c). */
+struct class tbrdma_class = {
 	.name = "tbrdma",
 };
 

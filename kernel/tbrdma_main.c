@@ -19,6 +19,7 @@
 #include <linux/seq_file.h>
 
 #include "tbrdma.h"
+#include "tbrdma_xdomain.h"
 
 struct tbrdma_dev tbrdma;
 
@@ -136,6 +137,7 @@ static int tbrdma_poll_fn(void *unused)
 			continue;
 		}
 		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
+		tbrdma_xd_idle();	/* XDomain RX interrupts back on */
 		WRITE_ONCE(tbrdma.sleeps, tbrdma.sleeps + 1);
 		wait_event_interruptible_hrtimeout(tbrdma.poll_wq,
 						   atomic_read(&tbrdma.kicked) ||
@@ -156,6 +158,7 @@ static int tbrdma_status_show(struct seq_file *m, void *unused)
 		   READ_ONCE(tbrdma.sleeps));
 	for (i = 0; i < tbrdma.nloops; i++)
 		tbrdma_loop_show(m, tbrdma.loops[i]);
+	tbrdma_xd_show(m);
 	mutex_unlock(&tbrdma.lock);
 	return 0;
 }
@@ -166,6 +169,7 @@ static void tbrdma_teardown(void)
 {
 	u32 i;
 
+	tbrdma_xd_exit();	/* logs out of peers, their links go */
 	debugfs_remove_recursive(tbrdma.debugfs);
 	tbrdma.debugfs = NULL;
 	if (tbrdma.poll_thread) {
@@ -200,7 +204,7 @@ static int __init tbrdma_init(void)
 	if (ret)
 		return ret;
 	tb_engine_config_default(&cfg);
-	cfg.max_links = max(2 * tbrdma_nloops, 1u);
+	cfg.max_links = max(2 * tbrdma_nloops + tbrdma_xd_max_links(), 1u);
 	cfg.max_ctx = tbrdma_max_contexts;
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
 	if (ret)
@@ -223,6 +227,9 @@ static int __init tbrdma_init(void)
 	tbrdma.debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("status", 0400, tbrdma.debugfs, NULL,
 			    &tbrdma_status_fops);
+	ret = tbrdma_xd_init();		/* Thunderbolt service, peers */
+	if (ret)
+		goto fail;
 	/* Last: once the device exists, files can be opened. */
 	ret = tbrdma_cdev_register();
 	if (ret)

@@ -210,7 +210,7 @@ static const char *const tb_ctrl_state_names[] = {
 
 const char *tb_ctrl_state_name(u32 state)
 {
-	if (state < sizeof(tb_ctrl_state_names) / sizeof(tb_ctrl_state_names[0]))
+	if (state <= TB_CTRL_S_LOGOUT)
 		return tb_ctrl_state_names[state];
 	return "?";
 }
@@ -229,7 +229,7 @@ static const char *const tb_ctrl_reason_names[] = {
 
 const char *tb_ctrl_reason_name(u32 reason)
 {
-	if (reason < sizeof(tb_ctrl_reason_names) / sizeof(tb_ctrl_reason_names[0]))
+	if (reason <= TB_CTRL_R_PARAMS)
 		return tb_ctrl_reason_names[reason];
 	return "?";
 }

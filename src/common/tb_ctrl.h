@@ -38,14 +38,15 @@
  * Login (symmetric). Each side sends LOGIN requests, with exponential
  * backoff, until the peer accepts one (and, at the same backoff, until
  * the peer's own LOGIN arrives: a peer that lost track of us hears of us
- * again); each side accepts the peer's LOGIN. A LOGIN carries the protocol versions the sender speaks, its
- * capabilities, its ring sizes and initial credits and the HopID of its
- * transmit path (the receiver allocates it as its input HopID). The link
- * comes up once our LOGIN was accepted by the same peer session whose
- * LOGIN we accepted. Versions: the highest both speak; if there is none
- * the LOGIN is refused with TB_CTRL_ST_VERSION and both hosts report it
- * (TB_CTRL_ACT_REFUSED carries both ranges) and stop sending until the
- * peer logs in anew.
+ * again); each side accepts the peer's LOGIN. A LOGIN carries the
+ * protocol versions the sender speaks, its capabilities, its ring sizes
+ * and initial credits and the HopID of its transmit path (the receiver
+ * allocates it as its input HopID). The link comes up once our LOGIN was
+ * accepted by the same peer session whose LOGIN we accepted (a response
+ * to any LOGIN of our current session counts). Versions: the highest
+ * both speak; if there is none the LOGIN is refused with
+ * TB_CTRL_ST_VERSION and both hosts report it (TB_CTRL_ACT_REFUSED
+ * carries both ranges) and stop sending until the peer logs in anew.
  *
  * Logout. On unload a side sends LOGOUT (a few tries) and takes its link
  * down; the peer takes its link down and waits for a new LOGIN, sending

@@ -93,6 +93,17 @@ fi
 [ -r "$kernel" ] || die "kernel $kernel missing: run test/vm/setup-vm.sh"
 command -v qemu-system-x86_64 >/dev/null || die "qemu missing: run test/vm/setup-vm.sh"
 
+# One VM at a time per VM directory: the machines have 2 cores, and
+# "make -j2 check" starts several VM suites at once. Later runs wait here
+# (their --timeout counts from their own start). TB_VM_NO_LOCK=1 skips it.
+if [ -z "${TB_VM_NO_LOCK:-}" ] && command -v flock > /dev/null; then
+    exec 9> "$vmdir/vm.lock"
+    if ! flock -n 9; then
+        say "another VM runs from $vmdir: waiting for it"
+        flock 9
+    fi
+fi
+
 # The per-run control directory, shared with the guest as /run/tbvm.
 ctl=$(mktemp -d "$vmdir/run.XXXXXX")
 qemu_pid=
@@ -166,10 +177,11 @@ qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem"
       "${virtfs[@]}")
 
 start=$(date +%s.%N)
-"${qemu[@]}" < /dev/null &
+# (9>&-: only vm-run itself holds the lock, not what it leaves behind.)
+"${qemu[@]}" < /dev/null 9>&- &
 qemu_pid=$!
 # The time limit: a hung guest never powers off by itself.
-sleep "$timeout" &
+sleep "$timeout" 9>&- &
 sleeper=$!
 finished=
 qemu_status=0

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tbrdma.ko: links to other hosts over Thunderbolt/USB4 (XDomain), and the
+ * table of every link userspace sees. See docs/kernel.md ("XDomain links").
+ *
+ * Userspace link indices: the loop cables first (0 .. nloops - 1), then one
+ * slot per XDomain connection, tbN at index nloops + N. A slot stays with
+ * its connection while the service is bound (the link itself comes and
+ * goes with logins), and is reused after the connection is gone.
+ */
+#ifndef TBRDMA_XDOMAIN_H
+#define TBRDMA_XDOMAIN_H
+
+#include <linux/types.h>
+
+struct seq_file;
+struct tbrdma_link_attr;
+
+/* XDomain links (tb0 ..) at most. */
+#define TBRDMA_XD_MAX 16
+
+/* The class of /sys/class/tbrdma (tbrdma_loop.c). */
+extern struct class tbrdma_class;
+
+#ifdef TBRDMA_XDOMAIN
+/* Module set-up, after the engine and the poll thread exist. */
+int tbrdma_xd_init(void);
+/* Logs out of every peer and takes their links down; before teardown. */
+void tbrdma_xd_exit(void);
+/* Engine link slots the XDomain part needs (0 when disabled). */
+u32 tbrdma_xd_max_links(void);
+/*
+ * The poll thread is about to sleep: re-enable the receive interrupt of
+ * every link it was busy-polling. Takes tbrdma.lock.
+ */
+void tbrdma_xd_idle(void);
+/* Under tbrdma.lock: highest slot in use + 1. */
+u32 tbrdma_xd_nslots(void);
+/*
+ * Under tbrdma.lock: QUERY_LINK attributes of slot and the engine link
+ * index (U32_MAX while the link is down). -EINVAL for an empty slot.
+ */
+int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
+		     u32 *engine_index);
+/* debugfs, under tbrdma.lock. */
+void tbrdma_xd_show(struct seq_file *m);
+#else
+static inline int tbrdma_xd_init(void) { return 0; }
+static inline void tbrdma_xd_exit(void) { }
+static inline u32 tbrdma_xd_max_links(void) { return 0; }
+static inline void tbrdma_xd_idle(void) { }
+static inline u32 tbrdma_xd_nslots(void) { return 0; }
+static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
+				   u32 *engine_index)
+{
+	return -EINVAL;
+}
+
+static inline void tbrdma_xd_show(struct seq_file *m) { }
+#endif
+
+/*
+ * tbrdma_links.c, under tbrdma.lock: the links userspace sees (loops and
+ * XDomain), for QUERY, QUERY_LINK and CREATE_EP.
+ */
+u32 tbrdma_num_links(void);
+/*
+ * Fills attr (if not NULL) and *engine_index (U32_MAX while the link is
+ * down) for userspace link index. -EINVAL for an index that names no link.
+ */
+int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
+		       u32 *engine_index);
+
+#endif /* TBRDMA_XDOMAIN_H */

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Inside the test VM (contrib/bench-vm.sh boots it with tbrdma.ko loop=2,
+# rdma_rxe and ib_uverbs): latency and bandwidth of
+#   tb/loop0       the tb transport on the kernel device (UCX_TB_DEVICE=kernel),
+#                  over an in-kernel loop cable
+#   rc_verbs/rxe0  UCX's RC over soft-RoCE (rdma_rxe on a dummy netdev)
+#   tcp/lo         UCX's TCP over loopback
+# as ucx_perftest server/client pairs (through contrib/tbrun), one table and
+# the ratios of tb to the others. Only loopback and dummy devices: no
+# traffic leaves the VM, which has no network card.
+#
+#   bench-vm-guest.sh TOP_SRCDIR
+# Environment: TB_BENCH_SCALE (iteration multiplier, default 1),
+# TB_BENCH_TIMEOUT (seconds per pair, default 120), TB_UCT_LIB.
+set -uo pipefail
+
+top=${1:?usage: bench-vm-guest.sh TOP_SRCDIR}
+# shellcheck source=../perf/perftest-lib.sh
+. "$top/test/perf/perftest-lib.sh"
+PT_TBRUN=$top/contrib/tbrun
+PT_TIMEOUT=${TB_BENCH_TIMEOUT:-120}
+PT_WORKDIR=$(mktemp -d)
+trap pt_cleanup EXIT
+scale=${TB_BENCH_SCALE:-1}
+export UCX_TB_DEVICE=kernel UCX_WARN_UNUSED_ENV_VARS=n
+
+iters() { awk -v n="$1" -v s="$scale" 'BEGIN { n = int(n * s); print (n < 10 ? 10 : n) }'; }
+
+# Soft-RoCE on a dummy netdev. An IPv4 address gives rxe0 a RoCE v2 GID
+# with an IPv4 address, which UCX prefers; rxe loops traffic to its own
+# address back inside the driver.
+ip link add dummy0 type dummy
+ip addr add 10.77.0.1/24 dev dummy0
+ip link set dummy0 up
+rdma link add rxe0 type rxe netdev dummy0 || echo "bench-vm: rdma link add rxe0 failed"
+sleep 1
+
+echo "tb VM benchmark: guest kernel $(uname -r), $(nproc) vCPUs (QEMU TCG), UCX $(ucx_info -v | sed -n 's/^# Version //p')"
+echo "NOTE: under TCG every instruction is emulated: absolute numbers mean nothing,"
+echo "      only the ratios between transports measured in this one VM run do."
+echo
+
+transports="tb:loop0 rc_verbs:rxe0:1 tcp:lo"
+# key|label|unit|test|size|iters|field|layouts
+metrics=(
+    "put_lat|UCT put_lat 8 B|us|put_lat|8|2000|2|short bcopy zcopy"
+    "am_lat|UCT am_lat 8 B|us|am_lat|8|2000|2|short bcopy"
+    "put_bw_64k|UCT put_bw 64 KiB|MB/s|put_bw|65536|400|6|zcopy bcopy"
+    "put_bw_1m|UCT put_bw 1 MiB|MB/s|put_bw|1048576|60|6|zcopy bcopy"
+    "am_bw_8|UCT am_bw 8 B|msg/s|am_bw|8|20000|8|short bcopy"
+    "tag_lat|UCP tag_lat 8 B|us|tag_lat|8|2000|2|ucp"
+    "tag_bw_1m|UCP tag_bw 1 MiB|MB/s|tag_bw|1048576|60|6|ucp"
+)
+
+declare -A val lay
+cols=()
+status=0
+for td in $transports; do
+    tl=${td%%:*} dev=${td#*:}
+    caps=$(pt_caps "$tl" "$dev")
+    if [ -z "$caps" ]; then
+        echo "skipping $tl/$dev: not listed by ucx_info -d"
+        continue
+    fi
+    cols+=("$tl/$dev")
+    for m in "${metrics[@]}"; do
+        IFS='|' read -r key _ _ test size n field layouts <<< "$m"
+        layout=
+        if [ "$layouts" = ucp ]; then
+            # UCP over rc_verbs needs ud_verbs for wire-up, which does
+            # not work over rxe with UCX 1.13.1 (see below): tb and tcp only.
+            if [ "$tl" != rc_verbs ] && pt_cap_has "$caps" am_bcopy; then layout=ucp; fi
+        else
+            op=${test%_*}
+            for l in $layouts; do
+                lim=$(pt_cap_limit "$caps" "${op}_$l")
+                if [ -n "$lim" ] && [ "$lim" -ge "$size" ]; then layout=$l; break; fi
+            done
+        fi
+        if [ -z "$layout" ]; then
+            val[$key,$tl/$dev]=-
+            continue
+        fi
+        if [ "$layout" = ucp ]; then
+            env="UCX_TLS=$tl,self UCX_NET_DEVICES=$dev"
+            args=(-t "$test" -s "$size" -n "$(iters "$n")")
+        else
+            env=
+            args=(-t "$test" -x "$tl" -d "$dev" -D "$layout" -s "$size" -n "$(iters "$n")")
+        fi
+        args+=(-w "$(( $(iters "$n") / 10 + 1 ))")
+        if pt_run_pair "$env" "${args[@]}"; then
+            val[$key,$tl/$dev]=$(pt_field "$field")
+            lay[$key,$tl/$dev]=$layout
+            echo "  $tl/$dev $test $size B ($layout): $(pt_field "$field")"
+        else
+            val[$key,$tl/$dev]=FAIL
+            [ "$tl" = tb ] && status=1
+            echo "  $tl/$dev $test $size B ($layout): FAILED: $PT_WHY"
+            tail -n 3 "$PT_CLIENT_OUT" | sed 's/^/    /'
+        fi
+    done
+done
+
+# UD over rxe: UCX 1.13.1's ud_verbs (am_lat, one try) for the record.
+if pt_run_pair "UCX_UD_TIMEOUT=20s" -t am_lat -x ud_verbs -d rxe0:1 -s 8 -n 200; then
+    ud="ud_verbs/rxe0:1 am_lat 8 B works: $(pt_field 2) us"
+else
+    ud="ud_verbs/rxe0:1 does not work here: $PT_WHY"
+fi
+
+fmt() {
+    case $1 in
+        -|FAIL|'') echo "${1:--}" ;;
+        *) case $2 in us) printf '%.1f' "$1" ;; *) printf '%.0f' "$1" ;; esac ;;
+    esac
+}
+echo
+printf '%-20s %-6s' metric unit
+for c in "${cols[@]}"; do printf ' %16s' "$c"; done
+echo
+for m in "${metrics[@]}"; do
+    IFS='|' read -r key label unit _ <<< "$m"
+    printf '%-20s %-6s' "$label" "$unit"
+    for c in "${cols[@]}"; do
+        l=${lay[$key,$c]:-}
+        printf ' %14s %1s' "$(fmt "${val[$key,$c]:-}" "$unit")" "${l:0:1}"
+    done
+    echo
+done
+echo "latency: one way, average over the run (us); bandwidth: MB/s; rate: msg/s"
+echo "layouts: s = short, b = bcopy, z = zcopy, u = UCP (UCX_TLS=<tl>,self); - = not available"
+echo "UCP over rc_verbs needs ud_verbs for wire-up: $ud"
+
+ref=tb/loop0
+if [ -n "${val[put_lat,$ref]+x}" ]; then
+    echo
+    echo "ratios $ref / other (latency: > 1 means tb slower; bandwidth, rate: > 1 means tb faster)"
+    printf '%-20s %-6s' metric ""
+    for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %16s' "/ $c"; done
+    echo
+    for m in "${metrics[@]}"; do
+        IFS='|' read -r key label _ <<< "$m"
+        printf '%-20s %-6s' "$label" ""
+        r=${val[$key,$ref]:-}
+        for c in "${cols[@]}"; do
+            [ "$c" = "$ref" ] && continue
+            o=${val[$key,$c]:-}
+            if [[ $r =~ ^[0-9.e+-]+$ && $o =~ ^[0-9.e+-]+$ ]] && awk -v o="$o" 'BEGIN { exit !(o > 0) }'; then
+                printf ' %16s' "$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')"
+            else
+                printf ' %16s' -
+            fi
+        done
+        echo
+    done
+fi
+echo
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+grep -E '^(rounds|busy_rounds|sleeps)' /sys/kernel/debug/tbrdma/status 2>/dev/null | tr '\n' ' ' | sed 's/^/tbrdma poll thread: /'
+echo
+echo "loop0: $(cd /sys/class/tbrdma/loop0/statistics 2>/dev/null && for f in retransmits timeouts rx_dup; do printf '%s %s ' "$f" "$(cat $f)"; done)"
+rm -rf "$PT_WORKDIR"
+exit $status
