@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one command inside a fresh QEMU VM (Debian 6.1 kernel, host root over
-# 9p read-only, the build dir writable) and returns its exit status.
+# 9p read-only, the project tree writable) and returns its exit status.
 # See docs/vm.md.
 #
 # vm-run.sh [options] -- command [args...]
@@ -12,7 +12,7 @@
 #   --insmod 'FILE.ko [PARAM=VALUE...]'
 #                     load our module first, after modprobing its depends
 #   --share DIR       also share DIR writable at the same path (repeatable;
-#                     <repo>/build always is)
+#                     the project tree always is)
 #   --env NAME=VALUE  set a variable for the command (repeatable)
 #   --check-dmesg     fail if the kernel log shows Oops/BUG/WARNING/KASAN/GPF
 #   --vm-dir DIR      VM files from setup-vm.sh (default $TB_VM_DIR or <repo>/build/vm)
@@ -45,7 +45,11 @@ vmdir=${TB_VM_DIR:-$top/build/vm}
 check_dmesg=no
 modules=()
 kos=()
-shares=("$top/build")
+# The whole tree (sources, scripts and build), writable: the guest's /tmp
+# is its own, so a tree under the host's /tmp would be invisible otherwise.
+shares=("$top")
+# A build tree outside the source tree, too.
+case ${TB_TOP_BUILDDIR:-$top} in "$top"|"$top"/*) ;; *) shares+=("$TB_TOP_BUILDDIR") ;; esac
 envs=()
 
 while [ $# -gt 0 ]; do
