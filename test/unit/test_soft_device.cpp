@@ -7,6 +7,10 @@
 // the soft link, or with TB_TEST_DEVICE=kernel over the kernel's loop0.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <sys/wait.h>
+
 #include <poll.h>
 
 #include <algorithm>
@@ -263,6 +267,62 @@ BOOST_AUTO_TEST_CASE(device_reports_its_link)
 
 // Two contexts of one device (two UCT interfaces of one memory domain):
 // a key registered once is good through either, and each has its own
+
+// fork() after registration: the parent's registered pages stay the ones
+// the device writes into, and the child's copy of them is its own (the
+// kernel device pins them; Linux gives the child copies of pinned pages).
+BOOST_AUTO_TEST_CASE(fork_after_registration)
+{
+    initiator in("fork");
+    const size_t len = 64 * 1024;
+    std::vector<uint8_t> buf(len), src(len);
+    fill_pattern(buf.data(), len, 1);
+    fill_pattern(src.data(), len, 2);
+    uint32_t bk = in.dev.dev->reg_mr(buf.data(), len, TBRDMA_ACCESS_LOCAL);
+    uint32_t sk = in.dev.dev->reg_mr(src.data(), len, TBRDMA_ACCESS_LOCAL);
+    auto w = in.op(TBRDMA_OP_WRITE, 1);
+    w.local_addr = reinterpret_cast<uintptr_t>(src.data());
+    w.lkey = sk;
+    w.length = len;
+    w.remote_addr = in.target.buf.addr;
+    w.rkey = in.target.buf.key;
+    BOOST_TEST_REQUIRE(run_op(*in.dev.ctx, w).status == TBRDMA_WC_SUCCESS);
+
+    int to_child[2], to_parent[2];
+    BOOST_REQUIRE(::pipe(to_child) == 0 && ::pipe(to_parent) == 0);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // Scribble on our copy, let the parent read into its own, then
+        // check that ours did not change under us.
+        fill_pattern(buf.data(), len, 3);
+        char c = 'w';
+        if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1)
+            ::_exit(2);
+        std::vector<uint8_t> mine(len);
+        fill_pattern(mine.data(), len, 3);
+        ::_exit(std::memcmp(buf.data(), mine.data(), len) ? 1 : 0);
+    }
+    char c;
+    BOOST_REQUIRE(::read(to_parent[0], &c, 1) == 1);
+    auto r = in.op(TBRDMA_OP_READ, 2);
+    r.local_addr = reinterpret_cast<uintptr_t>(buf.data());
+    r.lkey = bk;
+    r.length = len;
+    r.remote_addr = in.target.buf.addr;
+    r.rkey = in.target.buf.key;
+    BOOST_TEST(run_op(*in.dev.ctx, r).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(std::memcmp(buf.data(), src.data(), len) == 0);  // in the parent's pages
+    BOOST_REQUIRE(::write(to_child[1], &c, 1) == 1);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));  // the child's copy untouched
+    for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]})
+        ::close(fd);
+    BOOST_TEST(in.target.finish() == 0);
+}
+
 // address and queues.
 BOOST_AUTO_TEST_CASE(contexts_share_registrations)
 {
