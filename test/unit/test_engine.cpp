@@ -97,10 +97,12 @@ BOOST_AUTO_TEST_CASE(atomics_both_widths)
             for (int i = 0; i < 4; i++) {
                 uint64_t before = rng() & mask, operand = rng() & mask;
                 uint64_t compare = (i & 1) ? before : (rng() & mask);
-                if (size == 4)
-                    *reinterpret_cast<uint32_t *>(&target[1]) = static_cast<uint32_t>(before);
-                else
+                if (size == 4) {
+                    uint32_t b32 = static_cast<uint32_t>(before);
+                    std::memcpy(&target[1], &b32, 4);
+                } else {
                     target[1] = before;
+                }
                 auto s = make_sqe(TBRDMA_OP_ATOMIC, ep_ab, op);
                 s.atomic_op = op;
                 s.atomic_size = size;
@@ -120,7 +122,9 @@ BOOST_AUTO_TEST_CASE(atomics_both_widths)
                 case TBRDMA_ATOMIC_SWAP: expect = operand; break;
                 default: expect = before == compare ? operand : before; break;
                 }
-                uint64_t now = size == 4 ? *reinterpret_cast<uint32_t *>(&target[1]) : target[1];
+                uint32_t now32;
+                std::memcpy(&now32, &target[1], 4);
+                uint64_t now = size == 4 ? now32 : target[1];
                 BOOST_TEST(now == (expect & mask));
             }
         }
