@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 
@@ -157,6 +158,12 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
     // target is stopped first (all its threads), so none can finish early.
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, target.buf.key)) == TBRDMA_WC_SUCCESS);
     ::kill(target.proc.pid(), SIGSTOP);
+    {
+        // SIGSTOP is asynchronous: wait until the target really stopped.
+        int st = 0;
+        BOOST_REQUIRE(::waitpid(target.proc.pid(), &st, WUNTRACED) == target.proc.pid());
+        BOOST_REQUIRE(WIFSTOPPED(st));
+    }
     std::vector<uint8_t> big(4 << 20, 0x77);
     uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     int posted = 0;
