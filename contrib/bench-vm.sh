@@ -9,7 +9,8 @@
 # something, never the absolute numbers.
 #
 # Environment: TB_BENCH_SCALE (iteration multiplier, default 1; 0.2 for a
-# quick look), TB_BENCH_TIMEOUT (seconds per ucx_perftest pair, default 120),
+# quick look), TB_BENCH_REPEAT (runs per value, median shown, default 3),
+# TB_BENCH_TIMEOUT (seconds per ucx_perftest pair, default 120),
 # TB_KMOD (the module, default build/kernel/tbrdma.ko), TB_UCT_LIB (see
 # contrib/tbrun), TB_VM_DIR.
 set -uo pipefail
@@ -30,7 +31,8 @@ start=$(date +%s)
     --env TB_UCT_LIB="$lib" \
     ${TB_BENCH_SCALE:+--env TB_BENCH_SCALE="$TB_BENCH_SCALE"} \
     ${TB_BENCH_TIMEOUT:+--env TB_BENCH_TIMEOUT="$TB_BENCH_TIMEOUT"} \
+    ${TB_BENCH_REPEAT:+--env TB_BENCH_REPEAT="$TB_BENCH_REPEAT"} \
     -- "$top/test/vm/bench-vm-guest.sh" "$top"
 rc=$?
-echo "bench-vm: VM run took $(( $(date +%s) - start )) s (exit $rc)"
+echo "bench-vm: VM run took $(( $(date +%s) - start )) s (exit $rc); host load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $rc

@@ -5,23 +5,35 @@
 #                  over an in-kernel loop cable
 #   rc_verbs/rxe0  UCX's RC over soft-RoCE (rdma_rxe on a dummy netdev)
 #   tcp/lo         UCX's TCP over loopback
-# as ucx_perftest server/client pairs (through contrib/tbrun), one table and
+# as ucx_perftest server/client pairs (through contrib/tbrun, server and
+# client pinned to different vCPUs), one table and
 # the ratios of tb to the others. Only loopback and dummy devices: no
 # traffic leaves the VM, which has no network card.
 #
 #   bench-vm-guest.sh TOP_SRCDIR
 # Environment: TB_BENCH_SCALE (iteration multiplier, default 1),
+# TB_BENCH_REPEAT (runs per measurement, the median is shown; default 3),
 # TB_BENCH_TIMEOUT (seconds per pair, default 120), TB_UCT_LIB.
 set -uo pipefail
 
 top=${1:?usage: bench-vm-guest.sh TOP_SRCDIR}
-# shellcheck source=../perf/perftest-lib.sh
+# shellcheck source-path=SCRIPTDIR source=../perf/perftest-lib.sh
 . "$top/test/perf/perftest-lib.sh"
-PT_TBRUN=$top/contrib/tbrun
 PT_TIMEOUT=${TB_BENCH_TIMEOUT:-120}
 PT_WORKDIR=$(mktemp -d)
+# Server on vCPU 1, client on vCPU 0: when both land on one vCPU, every
+# round trip waits for a time slice (about 2 ms) whatever the transport.
+PT_TBRUN=$PT_WORKDIR/tbrun-pinned
+cat > "$PT_TBRUN" <<EOF
+#!/bin/sh
+cpu=1
+for a in "\$@"; do [ "\$a" = 127.0.0.1 ] && cpu=0; done
+exec taskset -c \$cpu "$top/contrib/tbrun" "\$@"
+EOF
+chmod +x "$PT_TBRUN"
 trap pt_cleanup EXIT
 scale=${TB_BENCH_SCALE:-1}
+repeat=${TB_BENCH_REPEAT:-3}
 export UCX_TB_DEVICE=kernel UCX_WARN_UNUSED_ENV_VARS=n
 
 iters() { awk -v n="$1" -v s="$scale" 'BEGIN { n = int(n * s); print (n < 10 ? 10 : n) }'; }
@@ -40,7 +52,13 @@ echo "NOTE: under TCG every instruction is emulated: absolute numbers mean nothi
 echo "      only the ratios between transports measured in this one VM run do."
 echo
 
-transports="tb:loop0 rc_verbs:rxe0:1 tcp:lo"
+# tb twice: with the module's default poll_us (the poll thread busy-polls
+# 50 us after activity), and with poll_us=0 (it sleeps at once; each frame
+# wakes it). On 2 vCPUs with both ucx_perftest processes spinning, a
+# busy-polling kernel thread competes with them for the CPUs.
+transports="tb:loop0 tb@poll0:loop0 rc_verbs:rxe0:1 tcp:lo"
+poll_param=/sys/module/tbrdma/parameters/poll_us
+poll_default=$(cat $poll_param 2>/dev/null || echo 50)
 # key|label|unit|test|size|iters|field|layouts
 metrics=(
     "put_lat|UCT put_lat 8 B|us|put_lat|8|2000|2|short bcopy zcopy"
@@ -52,57 +70,82 @@ metrics=(
     "tag_bw_1m|UCP tag_bw 1 MiB|MB/s|tag_bw|1048576|60|6|ucp"
 )
 
-declare -A val lay
+declare -A val lay runs ctl cdev cpoll ccaps
 cols=()
 status=0
 for td in $transports; do
-    tl=${td%%:*} dev=${td#*:}
+    tl=${td%%:*} dev=${td#*:} col='' poll=$poll_default
+    [ "$tl" = tb@poll0 ] && tl=tb col="tb/$dev poll_us=0" poll=0
     caps=$(pt_caps "$tl" "$dev")
     if [ -z "$caps" ]; then
         echo "skipping $tl/$dev: not listed by ucx_info -d"
         continue
     fi
-    cols+=("$tl/$dev")
-    for m in "${metrics[@]}"; do
-        IFS='|' read -r key _ _ test size n field layouts <<< "$m"
-        layout=
-        if [ "$layouts" = ucp ]; then
-            # UCP over rc_verbs needs ud_verbs for wire-up, which does
-            # not work over rxe with UCX 1.13.1 (see below): tb and tcp only.
-            if [ "$tl" != rc_verbs ] && pt_cap_has "$caps" am_bcopy; then layout=ucp; fi
-        else
-            op=${test%_*}
-            for l in $layouts; do
-                lim=$(pt_cap_limit "$caps" "${op}_$l")
-                if [ -n "$lim" ] && [ "$lim" -ge "$size" ]; then layout=$l; break; fi
-            done
-        fi
-        if [ -z "$layout" ]; then
-            val[$key,$tl/$dev]=-
-            continue
-        fi
-        if [ "$layout" = ucp ]; then
-            env="UCX_TLS=$tl,self UCX_NET_DEVICES=$dev"
-            args=(-t "$test" -s "$size" -n "$(iters "$n")")
-        else
-            env=
-            args=(-t "$test" -x "$tl" -d "$dev" -D "$layout" -s "$size" -n "$(iters "$n")")
-        fi
-        args+=(-w "$(( $(iters "$n") / 10 + 1 ))")
-        if pt_run_pair "$env" "${args[@]}"; then
-            val[$key,$tl/$dev]=$(pt_field "$field")
-            lay[$key,$tl/$dev]=$layout
-            echo "  $tl/$dev $test $size B ($layout): $(pt_field "$field")"
-        else
-            val[$key,$tl/$dev]=FAIL
-            [ "$tl" = tb ] && status=1
-            echo "  $tl/$dev $test $size B ($layout): FAILED: $PT_WHY"
-            tail -n 3 "$PT_CLIENT_OUT" | sed 's/^/    /'
-        fi
-    done
+    col=${col:-$tl/$dev}
+    cols+=("$col")
+    ctl[$col]=$tl cdev[$col]=$dev cpoll[$col]=$poll ccaps[$col]=$caps
 done
 
+# The layout of metric m on column c, or nothing when not available.
+layout_for() {  # TEST SIZE LAYOUTS COL
+    local test=$1 size=$2 layouts=$3 c=$4 l lim
+    if [ "$layouts" = ucp ]; then
+        # UCP over rc_verbs needs ud_verbs for wire-up, which does not
+        # work over rxe with UCX 1.13.1 (see below): tb and tcp only.
+        [ "${ctl[$c]}" != rc_verbs ] && pt_cap_has "${ccaps[$c]}" am_bcopy && echo ucp
+        return 0
+    fi
+    for l in $layouts; do
+        lim=$(pt_cap_limit "${ccaps[$c]}" "${test%_*}_$l")
+        if [ -n "$lim" ] && [ "$lim" -ge "$size" ]; then echo "$l"; return 0; fi
+    done
+}
+
+# Metric by metric, the transports in turn, $repeat times: the host's load
+# changes over minutes (other VMs share its CPUs), so the runs that are
+# compared are close in time. The median of the runs is shown.
+for m in "${metrics[@]}"; do
+    IFS='|' read -r key _ _ test size n field layouts <<< "$m"
+    for c in "${cols[@]}"; do
+        lay[$key,$c]=$(layout_for "$test" "$size" "$layouts" "$c")
+        [ -n "${lay[$key,$c]}" ] || val[$key,$c]=-
+    done
+    for r in $(seq 1 "$repeat"); do
+        for c in "${cols[@]}"; do
+            layout=${lay[$key,$c]}
+            [ -n "$layout" ] && [ "${val[$key,$c]:-}" != FAIL ] || continue
+            tl=${ctl[$c]} dev=${cdev[$c]}
+            echo "${cpoll[$c]}" > $poll_param 2>/dev/null
+            if [ "$layout" = ucp ]; then
+                env="UCX_TLS=$tl,self UCX_NET_DEVICES=$dev"
+                args=(-t "$test" -s "$size" -n "$(iters "$n")")
+            else
+                env=
+                args=(-t "$test" -x "$tl" -d "$dev" -D "$layout" -s "$size" -n "$(iters "$n")")
+            fi
+            args+=(-w "$(( $(iters "$n") / 10 + 1 ))")
+            if pt_run_pair "$env" "${args[@]}"; then
+                runs[$key,$c]="${runs[$key,$c]:-} $(pt_field "$field")"
+                echo "  $c $test $size B ($layout) run $r: $(pt_field "$field")"
+            else
+                val[$key,$c]=FAIL
+                [ "$tl" = tb ] && status=1
+                echo "  $c $test $size B ($layout): FAILED: $PT_WHY"
+                tail -n 3 "$PT_CLIENT_OUT" | sed 's/^/    /'
+            fi
+        done
+    done
+    for c in "${cols[@]}"; do
+        [ -n "${runs[$key,$c]:-}" ] && [ "${val[$key,$c]:-}" != FAIL ] || continue
+        # shellcheck disable=SC2086 # the runs are a list of words
+        val[$key,$c]=$(printf '%s\n' ${runs[$key,$c]} | sort -g |
+                       awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    done
+done
+echo "$poll_default" > $poll_param 2>/dev/null
+
 # UD over rxe: UCX 1.13.1's ud_verbs (am_lat, one try) for the record.
+PT_TIMEOUT=45
 if pt_run_pair "UCX_UD_TIMEOUT=20s" -t am_lat -x ud_verbs -d rxe0:1 -s 8 -n 200; then
     ud="ud_verbs/rxe0:1 am_lat 8 B works: $(pt_field 2) us"
 else
@@ -117,18 +160,19 @@ fmt() {
 }
 echo
 printf '%-20s %-6s' metric unit
-for c in "${cols[@]}"; do printf ' %16s' "$c"; done
+for c in "${cols[@]}"; do printf ' %19s' "$c"; done
 echo
 for m in "${metrics[@]}"; do
     IFS='|' read -r key label unit _ <<< "$m"
     printf '%-20s %-6s' "$label" "$unit"
     for c in "${cols[@]}"; do
         l=${lay[$key,$c]:-}
-        printf ' %14s %1s' "$(fmt "${val[$key,$c]:-}" "$unit")" "${l:0:1}"
+        printf ' %17s %1s' "$(fmt "${val[$key,$c]:-}" "$unit")" "${l:0:1}"
     done
     echo
 done
-echo "latency: one way, average over the run (us); bandwidth: MB/s; rate: msg/s"
+echo "latency: one way, median of the run (us); bandwidth: MB/s; rate: msg/s;"
+echo "each value the median of $repeat ucx_perftest runs, the transports taken in turn"
 echo "layouts: s = short, b = bcopy, z = zcopy, u = UCP (UCX_TLS=<tl>,self); - = not available"
 echo "UCP over rc_verbs needs ud_verbs for wire-up: $ud"
 
@@ -137,7 +181,7 @@ if [ -n "${val[put_lat,$ref]+x}" ]; then
     echo
     echo "ratios $ref / other (latency: > 1 means tb slower; bandwidth, rate: > 1 means tb faster)"
     printf '%-20s %-6s' metric ""
-    for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %16s' "/ $c"; done
+    for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %19s' "/ $c"; done
     echo
     for m in "${metrics[@]}"; do
         IFS='|' read -r key label _ <<< "$m"
@@ -147,9 +191,9 @@ if [ -n "${val[put_lat,$ref]+x}" ]; then
             [ "$c" = "$ref" ] && continue
             o=${val[$key,$c]:-}
             if [[ $r =~ ^[0-9.e+-]+$ && $o =~ ^[0-9.e+-]+$ ]] && awk -v o="$o" 'BEGIN { exit !(o > 0) }'; then
-                printf ' %16s' "$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')"
+                printf ' %19s' "$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')"
             else
-                printf ' %16s' -
+                printf ' %19s' -
             fi
         done
         echo

@@ -44,7 +44,7 @@ load() {
     for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
         modprobe "$dep" || { fail "modprobe $dep (needed by tbrdma)"; return 1; }
     done
-    insmod "$ko" loop=2 "$@" || { fail "insmod $ko loop=2 $*"; return 1; }
+    insmod "$ko" loop=2 || { fail "insmod $ko loop=2"; return 1; }
     [ -c /dev/tbrdma ] || { fail "no /dev/tbrdma after insmod"; return 1; }
 }
 
@@ -179,16 +179,17 @@ test_load() {
         echo "note: boot with slub_debug=U for the exact slab leak check (run-kernel-tests.sh does)"
     fi
 
-    # Large kmalloc()s (> 8 KiB) come from the page allocator but count in
-    # SUnreclaim: a leak of 4 KiB or more per cycle shows there.
+    # Large kmalloc()s (> 8 KiB) come from the page allocator, whole pages
+    # (16 KiB or more), but count in SUnreclaim: one leaked per cycle shows
+    # there. (Smaller ones come from the kmalloc caches, tracked above.)
     local su_w su_m su_e
     su_w=$(awk '/^SUnreclaim/ { print $2 }' "$work/warm.meminfo")
     su_m=$(awk '/^SUnreclaim/ { print $2 }' "$work/mid.meminfo")
     su_e=$(awk '/^SUnreclaim/ { print $2 }' "$work/end.meminfo")
-    if [ $((su_m - su_w)) -ge $((4 * (m - w))) ] && [ $((su_e - su_m)) -ge $((4 * (cycles - m))) ]; then
-        fail "SUnreclaim grows by 4 kB or more per cycle: $su_w -> $su_m -> $su_e kB (cycles $w, $m, $cycles)"
+    if [ $((su_m - su_w)) -ge $((12 * (m - w))) ] && [ $((su_e - su_m)) -ge $((12 * (cycles - m))) ]; then
+        fail "SUnreclaim grows by 12 kB or more per cycle: $su_w -> $su_m -> $su_e kB (cycles $w, $m, $cycles)"
     else
-        pass "SUnreclaim (slab + large kmalloc): $su_w -> $su_m -> $su_e kB at cycles $w, $m, $cycles (no growth of 4 kB per cycle)"
+        pass "SUnreclaim (slab + large kmalloc): $su_w -> $su_m -> $su_e kB at cycles $w, $m, $cycles (no growth of 12 kB per cycle)"
     fi
 
     # Slab: a leak of even one object per cycle (per load, per open, per
