@@ -22,6 +22,9 @@
 
 #define tb_static_assert(cond, msg) static_assert(cond, msg)
 
+/* An engine invariant broke: say so once, carry on safely. */
+#define TB_WARN_ON(cond) WARN_ON_ONCE(cond)
+
 /*
  * Called from process context only (module set-up, ioctls), never on the
  * data path; charged to the caller's memory cgroup.
@@ -83,6 +86,14 @@ typedef int64_t s64;
 #define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #endif
+
+/* An engine invariant broke: carry on safely (the kernel also warns). */
+static inline int tb_warn_on(int cond)
+{
+	return cond;
+}
+
+#define TB_WARN_ON(cond) tb_warn_on(!!(cond))
 
 #define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)

@@ -107,7 +107,7 @@ static int tb_comp_read_resp(struct tb_elink *el,
 		    h->len > wqe->sqe.length - h->addr)
 			return -EPROTO;
 		dst = tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
-				  wqe->sqe.local_addr + h->addr, h->len);
+				  wqe->sqe.local_addr + h->addr, h->len, NULL);
 		if (dst) {
 			memcpy(dst, payload, h->len);
 			wqe->recvd += h->len;

@@ -26,6 +26,7 @@ void tb_engine_config_default(struct tb_engine_config *cfg)
 	cfg->max_ctx = 256;
 	cfg->msn_window = 1024;
 	cfg->rd_max = 16;
+	cfg->ext_min = TB_EXT_MIN;
 }
 
 int tb_engine_create(struct tb_engine **out, const struct tb_engine_config *cfg)
@@ -138,16 +139,17 @@ static struct tb_elink *tb_elink_of(struct tb_engine *e, struct tb_link *link)
 
 /* Link callback: one in-order frame from the peer. */
 static int tb_engine_deliver(void *user, struct tb_link *link,
-			     const void *payload, u32 len)
+			     const void *payload, u32 len, const void *ext,
+			     u32 ext_len)
 {
 	struct tb_elink *el = tb_elink_of(user, link);
 	struct tb_engine_hdr h;
-	const u8 *data = (const u8 *)payload + TB_ENGINE_HDR_LEN;
+	const u8 *data = ext ? ext : (const u8 *)payload + TB_ENGINE_HDR_LEN;
 	int ret;
 
 	if (!el)
 		return 0;
-	if (tb_engine_hdr_decode(payload, len, &h))
+	if (tb_engine_hdr_decode(payload, len, ext ? ext_len : 0, &h))
 		return 0;	/* the link counts nothing: it was in order */
 	switch (h.op) {
 	case TB_EOP_WRITE:
@@ -177,9 +179,20 @@ static void tb_engine_state_changed(void *user, struct tb_link *link, u32 state)
 		tb_elink_fail_eps(el);
 }
 
+/* Link callback: a frame sent from a region no longer refers to it. */
+static void tb_engine_ext_put(void *user, const struct tb_link_ext *ext)
+{
+	struct tb_mr *mr = ext->owner;
+
+	(void)user;	/* regions know their counts */
+	if (!TB_WARN_ON(!mr->tx_refs))
+		mr->tx_refs--;
+}
+
 const struct tb_link_user_ops tb_engine_link_ops = {
 	.deliver = tb_engine_deliver,
 	.state_changed = tb_engine_state_changed,
+	.ext_put = tb_engine_ext_put,
 };
 
 void *tb_elink_payload_buf(struct tb_elink *el)
@@ -194,6 +207,53 @@ void tb_elink_send(struct tb_elink *el, struct tb_engine_hdr *h,
 	el->ack_sent = h->ack_msn;
 	tb_engine_hdr_encode(tb_link_tx_buf(el->link), h);
 	tb_link_tx_commit(el->link, TB_ENGINE_HDR_LEN + payload_len);
+}
+
+u32 tb_elink_chunk(const struct tb_elink *el, const u8 *src, u32 left,
+		   const struct tb_mr *mr, int *ext)
+{
+	u32 block = TB_EXT_MAX - (u32)((uintptr_t)src & (TB_EXT_MAX - 1));
+	u32 chunk = left < block ? left : block;
+
+	*ext = 0;
+	if (mr && el->e->cfg.ext_min &&
+	    el->link->phy_ops->ext_max == TB_EXT_MAX) {
+		/*
+		 * A small piece is cheaper copied than as a descriptor of its
+		 * own; it ends at the block boundary, so what follows is
+		 * aligned.
+		 */
+		*ext = chunk >= el->e->cfg.ext_min;
+		return chunk;
+	}
+	return left < TB_PAYLOAD_MAX ? left : TB_PAYLOAD_MAX;
+}
+
+void tb_elink_send_ext(struct tb_elink *el, struct tb_engine_hdr *h,
+		       struct tb_mr *mr, const u8 *src)
+{
+	struct tb_link_ext ext = {
+		.data = src,
+		.len = h->len,
+		.owner = mr,
+		.dma_cookie = mr->priv,
+	};
+
+	h->ack_msn = tb_resp_ack_value(el);
+	el->ack_sent = h->ack_msn;
+	tb_engine_hdr_encode(tb_link_tx_buf(el->link), h);
+	mr->tx_refs++;
+	tb_link_tx_commit_ext(el->link, TB_ENGINE_HDR_LEN, &ext);
+}
+
+void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
+{
+	u32 i;
+
+	for (i = 0; i < e->cfg.max_links && mr->tx_refs; i++)
+		if (e->links[i].link)
+			tb_link_detach_ext(e->links[i].link, mr);
+	TB_WARN_ON(mr->tx_refs);
 }
 
 /*

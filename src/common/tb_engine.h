@@ -43,7 +43,19 @@ struct tb_engine_config {
 	u32 max_ctx;		/* power of two */
 	u32 msn_window;		/* requests in flight per link, power of two */
 	u32 rd_max;		/* READ/ATOMIC awaiting response per link */
+	/*
+	 * On links that carry ext buffers: WRITE and READ data chunks of at
+	 * least this many bytes in registered memory are sent from there, not
+	 * copied into the frame. 0: always copy.
+	 */
+	u32 ext_min;
 };
+
+/*
+ * Default ext_min: below this a second descriptor costs more than copying
+ * the bytes into the frame.
+ */
+#define TB_EXT_MIN 1024u
 
 void tb_engine_config_default(struct tb_engine_config *cfg);
 

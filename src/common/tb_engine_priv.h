@@ -121,6 +121,7 @@ struct tb_mr {
 	void *priv;
 	u32 key;
 	u32 access;
+	u32 tx_refs;		/* unacked frames sent from this region */
 	u8 in_use;
 };
 
@@ -163,6 +164,18 @@ void tb_elink_tx(struct tb_elink *el);
 void tb_elink_send(struct tb_elink *el, struct tb_engine_hdr *h,
 		   u32 payload_len);
 void *tb_elink_payload_buf(struct tb_elink *el);
+/*
+ * Size of the next data chunk at src with left bytes to go; *ext says
+ * whether to send it from mr (a region, or NULL for other memory) with
+ * tb_elink_send_ext() instead of copying it into the frame.
+ */
+u32 tb_elink_chunk(const struct tb_elink *el, const u8 *src, u32 left,
+		   const struct tb_mr *mr, int *ext);
+/* Sends h with its h->len bytes of data as an ext from mr at src. */
+void tb_elink_send_ext(struct tb_elink *el, struct tb_engine_hdr *h,
+		       struct tb_mr *mr, const u8 *src);
+/* Every link stops referring to mr's memory (frames get copies). */
+void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr);
 u32 tb_log2(u32 v);
 
 /* tb_mr.c */
@@ -172,8 +185,15 @@ u32 tb_log2(u32 v);
  */
 u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
 		 u8 *status);
-/* Resolves a local buffer of an operation (lkey 0: raw address). */
-u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len);
+/* The same, and *mr is the region found. */
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, u32 key, u64 addr, u64 len,
+		    u32 access, u8 *status, struct tb_mr **mr);
+/*
+ * Resolves a local buffer of an operation (lkey 0: raw address, and *mr
+ * is NULL). mr may be NULL.
+ */
+u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len,
+		struct tb_mr **mr);
 
 /* tb_ep.c */
 void tb_ep_set_active(struct tb_ep *ep);

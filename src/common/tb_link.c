@@ -27,10 +27,12 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		 const struct tb_phy_ops *phy_ops, void *phy,
 		 const struct tb_link_user_ops *user_ops, void *user)
 {
+	size_t stride = (size_t)TBRDMA_FRAME_MAX + phy_ops->ext_max;
 	u32 i;
 
 	if (!cfg->rx_slots || cfg->rx_slots < 2 || !cfg->tx_window ||
-	    cfg->tx_window > (1u << 16) || cfg->rx_slots > (1u << 16))
+	    cfg->tx_window > (1u << 16) || cfg->rx_slots > (1u << 16) ||
+	    phy_ops->ext_max > TB_EXT_MAX)
 		return -EINVAL;
 	memset(link, 0, sizeof(*link));
 	link->cfg = *cfg;
@@ -40,7 +42,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->user = user;
 	link->state = TBRDMA_LINK_CONNECTING;
 	link->window = tb_zalloc(sizeof(*link->window) * cfg->tx_window);
-	link->frames = tb_zalloc((size_t)TBRDMA_FRAME_MAX * cfg->tx_window);
+	link->frames = tb_zalloc(stride * cfg->tx_window);
 	if (!link->window || !link->frames) {
 		tb_free(link->window);
 		tb_free(link->frames);
@@ -49,7 +51,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		return -ENOMEM;
 	}
 	for (i = 0; i < cfg->tx_window; i++)
-		link->window[i].frame = link->frames + (size_t)i * TBRDMA_FRAME_MAX;
+		link->window[i].frame = link->frames + (size_t)i * stride;
 	do {
 		link->epoch = tb_random_u32();
 	} while (!link->epoch);
@@ -63,8 +65,34 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	return 0;
 }
 
+static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq);
+
+/* Slot s no longer refers to its ext's owner. */
+static void tb_link_put_ext(struct tb_link *link, struct tb_link_slot *s)
+{
+	if (!s->has_ext || !s->ext.owner)
+		return;
+	link->user_ops->ext_put(link->user, &s->ext);
+	s->ext.owner = NULL;
+	s->ext.dma_cookie = NULL;
+}
+
+/* Frames [from, to) were acked, or will never be sent again. */
+static void tb_link_put_exts(struct tb_link *link, u32 from, u32 to)
+{
+	if (!link->window || !link->phy_ops->ext_max)
+		return;
+	for (; tb_seq_before(from, to); from++) {
+		struct tb_link_slot *s = tb_link_slot(link, from);
+
+		tb_link_put_ext(link, s);
+		s->has_ext = 0;
+	}
+}
+
 void tb_link_destroy(struct tb_link *link)
 {
+	tb_link_put_exts(link, link->tx_una, link->tx_next);
 	tb_free(link->window);
 	tb_free(link->frames);
 	link->window = NULL;
@@ -94,6 +122,8 @@ void tb_link_fail(struct tb_link *link)
 	if (link->state == TBRDMA_LINK_DOWN)
 		return;
 	link->state = TBRDMA_LINK_DOWN;
+	/* Nothing is sent again: let go of the user's memory now. */
+	tb_link_put_exts(link, link->tx_una, link->tx_next);
 	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_DOWN);
 }
 
@@ -118,7 +148,7 @@ static void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 	if (type == TB_LINK_HELLO)
 		h.seq = link->tx_una;
 	tb_link_hdr_encode(buf, &h);
-	ret = link->phy_ops->xmit(link->phy, buf, sizeof(buf));
+	ret = link->phy_ops->xmit(link->phy, buf, sizeof(buf), NULL);
 	if (ret == -ENOTCONN) {
 		tb_link_fail(link);
 		return;
@@ -169,6 +199,7 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 	    tb_seq_before(h->ack, link->tx_una - link->cfg.tx_window))
 		return -EBADMSG;
 	if (tb_seq_after(h->ack, link->tx_una)) {
+		tb_link_put_exts(link, link->tx_una, h->ack);
 		link->tx_una = h->ack;
 		link->progress_ns = now;
 		link->rto_ns = link->cfg.rto_min_ns;
@@ -197,13 +228,23 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
  * Handles one received frame. Returns 0 when it may be released, or
  * -EAGAIN when the user could not take it yet.
  */
-static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
+static int tb_link_rx_frame(struct tb_link *link, const struct tb_phy_rx *rx,
 			    u64 now)
 {
+	const u8 *frame = rx->frame;
 	struct tb_link_hdr h;
 	int ret;
 
-	if (tb_link_hdr_decode(frame, len, &h)) {
+	if (tb_link_hdr_decode(frame, rx->len, &h)) {
+		link->stats.rx_bad++;
+		return 0;
+	}
+	/*
+	 * The ext buffer must be the one the header announces: one lost or
+	 * cut short on the cable makes the frame as good as lost.
+	 */
+	if ((h.flags & TB_LINK_F_EXT) ?
+	    !rx->ext || rx->ext_len != h.ext_len : !!rx->ext) {
 		link->stats.rx_bad++;
 		return 0;
 	}
@@ -242,7 +283,8 @@ static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
 		return 0;
 	}
 	ret = link->user_ops->deliver(link->user, link,
-				      frame + TB_LINK_HDR_LEN, h.len);
+				      frame + TB_LINK_HDR_LEN, h.len,
+				      rx->ext, rx->ext ? rx->ext_len : 0);
 	if (ret == -EAGAIN) {
 		link->stats.rx_stalls++;
 		return -EAGAIN;
@@ -251,7 +293,7 @@ static int tb_link_rx_frame(struct tb_link *link, const u8 *frame, u32 len,
 	link->rx_next++;
 	link->ack_pending = 1;
 	link->stats.rx_frames++;
-	link->stats.rx_bytes += len;
+	link->stats.rx_bytes += rx->len + (rx->ext ? rx->ext_len : 0);
 	return 0;
 }
 
@@ -265,8 +307,13 @@ static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
 	tb_link_fill_hdr(link, &h, TB_LINK_DATA);
 	h.seq = seq;
 	h.len = (u16)(s->len - TB_LINK_HDR_LEN);
+	if (s->has_ext) {
+		h.flags = TB_LINK_F_EXT;
+		h.ext_len = (u16)s->ext.len;
+	}
 	tb_link_hdr_encode(s->frame, &h);
-	ret = link->phy_ops->xmit(link->phy, s->frame, s->len);
+	ret = link->phy_ops->xmit(link->phy, s->frame, s->len,
+				  s->has_ext ? &s->ext : NULL);
 	if (ret)
 		return ret;
 	if (s->sent_ns)
@@ -352,9 +399,8 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 		return 0;
 	link->now_ns = now_ns;
 	for (budget = link->cfg.rx_slots; budget; budget--) {
-		const void *frame;
-		u32 len;
-		int ret = link->phy_ops->rx_peek(link->phy, &frame, &len);
+		struct tb_phy_rx rx;
+		int ret = link->phy_ops->rx_peek(link->phy, &rx);
 
 		if (ret < 0) {
 			tb_link_fail(link);
@@ -362,7 +408,7 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 		}
 		if (ret == 0)
 			break;
-		if (tb_link_rx_frame(link, frame, len, now_ns) == -EAGAIN) {
+		if (tb_link_rx_frame(link, &rx, now_ns) == -EAGAIN) {
 			/*
 			 * Alive but full: tell the peer it need not resend,
 			 * more often than its retransmission timeout.
@@ -397,7 +443,8 @@ void *tb_link_tx_buf(struct tb_link *link)
 	return tb_link_slot(link, link->tx_next)->frame + TB_LINK_HDR_LEN;
 }
 
-void tb_link_tx_commit(struct tb_link *link, u32 payload_len)
+static void tb_link_commit(struct tb_link *link, u32 payload_len,
+			   const struct tb_link_ext *ext)
 {
 	struct tb_link_slot *s = tb_link_slot(link, link->tx_next);
 	struct tb_link_hdr h;
@@ -414,11 +461,56 @@ void tb_link_tx_commit(struct tb_link *link, u32 payload_len)
 	tb_link_hdr_encode(s->frame, &h);
 	s->len = TB_LINK_HDR_LEN + payload_len;
 	s->sent_ns = 0;
+	s->has_ext = !!ext;
+	if (ext) {
+		s->ext = *ext;
+		link->stats.tx_ext++;
+		link->stats.tx_bytes += ext->len;
+	}
 	link->tx_next++;
 	link->stats.tx_frames++;
 	link->stats.tx_bytes += s->len;
 	/* In order behind any frames still waiting to be sent again. */
 	tb_link_resend(link, now);
+}
+
+void tb_link_tx_commit(struct tb_link *link, u32 payload_len)
+{
+	tb_link_commit(link, payload_len, NULL);
+}
+
+void tb_link_tx_commit_ext(struct tb_link *link, u32 payload_len,
+			   const struct tb_link_ext *ext)
+{
+	/* Callers check tb_link_can_send(); a link that cannot, holds nothing. */
+	if (link->state != TBRDMA_LINK_UP || !link->phy_ops->ext_max ||
+	    !ext->len || ext->len > link->phy_ops->ext_max) {
+		if (ext->owner)
+			link->user_ops->ext_put(link->user, ext);
+		return;
+	}
+	tb_link_commit(link, payload_len, ext);
+}
+
+u32 tb_link_detach_ext(struct tb_link *link, const void *owner)
+{
+	u32 seq, n = 0;
+
+	if (!link->window || !link->phy_ops->ext_max)
+		return 0;
+	for (seq = link->tx_una; tb_seq_before(seq, link->tx_next); seq++) {
+		struct tb_link_slot *s = tb_link_slot(link, seq);
+		u8 *copy = s->frame + TBRDMA_FRAME_MAX;
+
+		if (!s->has_ext || s->ext.owner != owner)
+			continue;
+		memcpy(copy, s->ext.data, s->ext.len);
+		tb_link_put_ext(link, s);
+		s->ext.data = copy;
+		link->stats.ext_detached++;
+		n++;
+	}
+	return n;
 }
 
 u64 tb_link_next_deadline(const struct tb_link *link)

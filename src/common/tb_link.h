@@ -18,7 +18,11 @@
  * - HELLO frames exchange per-incarnation epochs, so frames from a previous
  *   life of the peer are never taken for current ones;
  * - when the peer sends nothing at all for dead_ns while data is due, or the
- *   phy loses carrier, the link goes down for good and tells its user.
+ *   phy loses carrier, the link goes down for good and tells its user;
+ * - on a phy that can (ext_max), a DATA frame may carry its data in an ext
+ *   buffer the link does not copy: it keeps a reference into the user's
+ *   memory until the frame is acked, and gives it back through ext_put.
+ *   The user calls tb_link_detach_ext() before that memory goes away.
  *
  * The link does no locking: its user serialises calls on one link.
  */
@@ -32,21 +36,45 @@
 extern "C" {
 #endif
 
+/*
+ * Data a frame carries by reference: bytes of the user's (registered)
+ * memory the phy sends as a second buffer right behind the frame.
+ */
+struct tb_link_ext {
+	const void *data;	/* where the CPU sees the bytes */
+	u32 len;		/* 1 .. TB_EXT_MAX, within one TB_EXT_MAX block */
+	void *owner;		/* the user's handle of that memory; NULL: ours */
+	/* For the phy: the host's handle that finds data's bus address. */
+	void *dma_cookie;
+};
+
+/* A received frame, and the ext buffer that came with it. */
+struct tb_phy_rx {
+	const void *frame;
+	u32 len;
+	const void *ext;	/* NULL: none */
+	u32 ext_len;
+};
+
 /* What a cable must provide. */
 struct tb_phy_ops {
 	/*
-	 * Puts one frame on the cable. Returns 0 (sent, or lost by the
-	 * cable), -EAGAIN when the transmitter has no free descriptor now,
-	 * or -ENOTCONN when the cable is gone.
+	 * Puts one frame, and ext behind it if not NULL, on the cable.
+	 * Returns 0 (sent, or lost by the cable), -EAGAIN when the
+	 * transmitter has no free descriptors now, or -ENOTCONN when the
+	 * cable is gone.
 	 */
-	int (*xmit)(void *phy, const void *frame, u32 len);
+	int (*xmit)(void *phy, const void *frame, u32 len,
+		    const struct tb_link_ext *ext);
 	/*
 	 * Looks at the oldest received frame without consuming it. Returns
-	 * 1 and sets *frame and *len, 0 if there is none, or -ENOTCONN.
+	 * 1 and fills *rx, 0 if there is none, or -ENOTCONN.
 	 */
-	int (*rx_peek)(void *phy, const void **frame, u32 *len);
+	int (*rx_peek)(void *phy, struct tb_phy_rx *rx);
 	/* Consumes the frame rx_peek returned; its slot is free again. */
 	void (*rx_release)(void *phy);
+	/* Largest ext buffer the cable carries; 0: none, copy everything. */
+	u32 ext_max;
 };
 
 struct tb_link;
@@ -60,9 +88,11 @@ struct tb_link_user_ops {
 	 * peer through credits).
 	 */
 	int (*deliver)(void *user, struct tb_link *link, const void *payload,
-		       u32 len);
+		       u32 len, const void *ext, u32 ext_len);
 	/* The link went UP, or DOWN for good. */
 	void (*state_changed)(void *user, struct tb_link *link, u32 state);
+	/* The link no longer refers to ext->owner's memory. */
+	void (*ext_put)(void *user, const struct tb_link_ext *ext);
 };
 
 struct tb_link_config {
@@ -88,13 +118,16 @@ struct tb_link_stats {
 	u64 rx_gap;
 	u64 rx_bad;
 	u64 rx_stalls;
+	u64 tx_ext;		/* DATA frames sent with an ext buffer */
+	u64 ext_detached;	/* ext buffers copied because their memory went */
 };
 
 struct tb_link_slot {
 	u64 sent_ns;
 	u32 len;
-	u32 pad;
-	u8 *frame;		/* TBRDMA_FRAME_MAX bytes */
+	u32 has_ext;
+	u8 *frame;		/* TBRDMA_FRAME_MAX bytes, then ext_max bytes */
+	struct tb_link_ext ext;
 };
 
 struct tb_link {
@@ -161,6 +194,21 @@ void *tb_link_tx_buf(struct tb_link *link);
 
 /* Sends the frame built in tb_link_tx_buf() with payload_len bytes. */
 void tb_link_tx_commit(struct tb_link *link, u32 payload_len);
+
+/*
+ * The same, with ext behind it (phy_ops->ext_max != 0). The link holds
+ * ext->owner until the frame is acked, the link fails, or the user
+ * detaches it, and then calls user_ops->ext_put.
+ */
+void tb_link_tx_commit_ext(struct tb_link *link, u32 payload_len,
+			   const struct tb_link_ext *ext);
+
+/*
+ * The memory of owner is going away: every unacked frame still referring
+ * to it gets a copy of its bytes (ext_put is called for each). Returns the
+ * number of frames copied.
+ */
+u32 tb_link_detach_ext(struct tb_link *link, const void *owner);
 
 /* Takes the link down for good (carrier lost, protocol error, close). */
 void tb_link_fail(struct tb_link *link);

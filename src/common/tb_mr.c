@@ -34,9 +34,14 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 
 	if (!pd)
 		return;
-	for (i = 0; i < pd->max_mr; i++)
-		if (pd->mrs[i].in_use && release)
+	for (i = 0; i < pd->max_mr; i++) {
+		if (!pd->mrs[i].in_use)
+			continue;
+		if (pd->mrs[i].tx_refs)
+			tb_engine_detach_mr(pd->e, &pd->mrs[i]);
+		if (release)
 			release(arg, pd->mrs[i].priv);
+	}
 	tb_free(pd->mrs);
 	tb_free(pd);
 }
@@ -87,6 +92,9 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv)
 
 	if (!mr)
 		return -ENOENT;
+	/* Unacked frames sent from it get copies before the memory goes. */
+	if (mr->tx_refs)
+		tb_engine_detach_mr(pd->e, mr);
 	if (priv)
 		*priv = mr->priv;
 	memset(mr, 0, sizeof(*mr));
@@ -95,6 +103,14 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv)
 
 u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
 		 u8 *status)
+{
+	struct tb_mr *mr;
+
+	return tb_mr_access_mr(ctx, key, addr, len, access, status, &mr);
+}
+
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, u32 key, u64 addr, u64 len,
+		    u32 access, u8 *status, struct tb_mr **out)
 {
 	struct tb_mr *mr = tb_mr_find(ctx->pd, key);
 	u64 off;
@@ -114,16 +130,25 @@ u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
 		return NULL;
 	}
 	off = addr - mr->iova;
+	*out = mr;
 	return mr->base + off;
 }
 
-u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len)
+u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len,
+		struct tb_mr **mr)
 {
-	u8 status;
+	struct tb_mr *found = NULL;
+	u8 status, *p;
 
-	if (!lkey && ctx->cfg.allow_raw_local)
-		return (u8 *)(uintptr_t)addr;
-	return tb_mr_access(ctx, lkey, addr, len, TBRDMA_ACCESS_LOCAL, &status);
+	if (!lkey && ctx->cfg.allow_raw_local) {
+		p = (u8 *)(uintptr_t)addr;
+	} else {
+		p = tb_mr_access_mr(ctx, lkey, addr, len, TBRDMA_ACCESS_LOCAL,
+				    &status, &found);
+	}
+	if (mr)
+		*mr = found;
+	return p;
 }
 
 int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,

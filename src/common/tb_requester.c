@@ -39,13 +39,18 @@ static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
 	h->rkey = wqe->sqe.rkey;
 }
 
-/* Where the bytes of a WRITE or SEND come from, or NULL. */
-static const u8 *tb_req_source(struct tb_wqe *wqe, u32 off, u32 len)
+/*
+ * Where the bytes of a WRITE or SEND come from, or NULL; *mr is their
+ * region (NULL: inline or raw memory).
+ */
+static const u8 *tb_req_source(struct tb_wqe *wqe, u32 off, u32 len,
+			       struct tb_mr **mr)
 {
+	*mr = NULL;
 	if (wqe->sqe.flags & TBRDMA_SQE_INLINE)
 		return wqe->sqe.inline_data + off;
 	return tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
-			   wqe->sqe.local_addr + off, len);
+			   wqe->sqe.local_addr + off, len, mr);
 }
 
 /* The operation ends here without (more) frames, with status. */
@@ -58,27 +63,36 @@ static void tb_req_stop(struct tb_wqe *wqe, u8 status)
 
 static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 {
-	u32 chunk = wqe->sqe.length - wqe->sent;
+	u32 left = wqe->sqe.length - wqe->sent;
 	struct tb_engine_hdr h;
-	const u8 *src;
+	struct tb_mr *mr = NULL;
+	const u8 *src = NULL;
+	u32 chunk = 0;
+	int ext = 0;
 
-	if (chunk > TB_PAYLOAD_MAX)
-		chunk = TB_PAYLOAD_MAX;
 	/* A zero-length write (a ping) has no source to look up. */
-	src = chunk ? tb_req_source(wqe, wqe->sent, chunk) : NULL;
-	if (chunk && !src) {
-		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
-		return;
+	if (left) {
+		/* The whole rest is checked once, so every chunk is inside. */
+		src = tb_req_source(wqe, wqe->sent, left, &mr);
+		if (!src) {
+			tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
+			return;
+		}
+		chunk = tb_elink_chunk(el, src, left, mr, &ext);
 	}
 	tb_req_hdr(&h, wqe, TB_EOP_WRITE);
 	h.addr = wqe->sqe.remote_addr + wqe->sent;
 	h.len = chunk;
 	h.msn = tb_req_take_msn(el, wqe, 0);
-	if (chunk)
-		memcpy(tb_elink_payload_buf(el), src, chunk);
 	wqe->sent += chunk;
 	if (wqe->sent == wqe->sqe.length)
 		wqe->sent_all = 1;
+	if (ext) {
+		tb_elink_send_ext(el, &h, mr, src);
+		return;
+	}
+	if (chunk)
+		memcpy(tb_elink_payload_buf(el), src, chunk);
 	tb_elink_send(el, &h, chunk);
 }
 
@@ -90,7 +104,7 @@ static void tb_req_read(struct tb_elink *el, struct tb_wqe *wqe)
 	if (chunk > TB_READ_REQ_MAX)
 		chunk = TB_READ_REQ_MAX;
 	if (!tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
-			 wqe->sqe.local_addr + wqe->sent, chunk)) {
+			 wqe->sqe.local_addr + wqe->sent, chunk, NULL)) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
 		return;
 	}
@@ -123,7 +137,8 @@ static void tb_req_atomic(struct tb_elink *el, struct tb_wqe *wqe)
 static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 {
 	struct tb_engine_hdr h;
-	const u8 *src = tb_req_source(wqe, 0, wqe->sqe.length);
+	struct tb_mr *mr;
+	const u8 *src = tb_req_source(wqe, 0, wqe->sqe.length, &mr);
 
 	if (!src) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);

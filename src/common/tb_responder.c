@@ -216,21 +216,23 @@ int tb_resp_send_read(struct tb_elink *el)
 {
 	struct tb_rd_res *rd = tb_resp_next_rd(el);
 	struct tb_engine_hdr h;
+	struct tb_mr *mr = NULL;
 	struct tb_ctx *ctx;
-	u32 chunk;
+	u32 chunk = 0;
 	u8 status = TBRDMA_WC_REM_NO_CTX;
 	u8 *src = NULL;
+	int ext = 0;
 
 	if (!rd)
 		return 0;
-	chunk = rd->len - rd->off;
-	if (chunk > TB_PAYLOAD_MAX)
-		chunk = TB_PAYLOAD_MAX;
 	/* The region may have gone since the request was checked. */
 	ctx = tb_ctx_lookup(el->e, rd->target_ctx);
 	if (ctx)
-		src = tb_mr_access(ctx, rd->rkey, rd->addr + rd->off, chunk,
-				   TBRDMA_ACCESS_REMOTE_READ, &status);
+		src = tb_mr_access_mr(ctx, rd->rkey, rd->addr + rd->off,
+				      rd->len - rd->off,
+				      TBRDMA_ACCESS_REMOTE_READ, &status, &mr);
+	if (src)
+		chunk = tb_elink_chunk(el, src, rd->len - rd->off, mr, &ext);
 	memset(&h, 0, sizeof(h));
 	h.dst_ctx = rd->initiator_ctx;
 	h.src_ctx = rd->target_ctx;
@@ -245,12 +247,16 @@ int tb_resp_send_read(struct tb_elink *el)
 	h.op = TB_EOP_READ_RESP;
 	h.addr = rd->op_off + rd->off;
 	h.len = chunk;
-	memcpy(tb_elink_payload_buf(el), src, chunk);
 	rd->off += chunk;
 	if (rd->off == rd->len) {
 		h.flags = TB_EF_LAST;
 		rd->active = 0;
 	}
+	if (ext) {
+		tb_elink_send_ext(el, &h, mr, src);
+		return 1;
+	}
+	memcpy(tb_elink_payload_buf(el), src, chunk);
 	tb_elink_send(el, &h, chunk);
 	return 1;
 }

@@ -68,7 +68,8 @@ void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h)
 	put32(&p, h->credit);
 	put32(&p, h->epoch_src);
 	put32(&p, h->epoch_dst);
-	put32(&p, 0);		/* reserved */
+	put16(&p, h->ext_len);
+	put16(&p, 0);		/* reserved */
 }
 
 int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
@@ -87,12 +88,21 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	h->credit = get32(&p);
 	h->epoch_src = get32(&p);
 	h->epoch_dst = get32(&p);
-	if (get32(&p) != 0)
+	h->ext_len = get16(&p);
+	if (get16(&p) != 0)
 		return -EBADMSG;
 	if (h->flags & ~TB_LINK_F_ALL)
 		return -EBADMSG;
 	if ((u32)h->len != frame_len - TB_LINK_HDR_LEN)
 		return -EBADMSG;
+	/* An ext buffer follows only DATA frames, and is never empty. */
+	if (h->flags & TB_LINK_F_EXT) {
+		if (h->type != TB_LINK_DATA || !h->ext_len ||
+		    h->ext_len > TB_EXT_MAX)
+			return -EBADMSG;
+	} else if (h->ext_len) {
+		return -EBADMSG;
+	}
 	switch (h->type) {
 	case TB_LINK_DATA:
 		if (h->len < TB_ENGINE_HDR_LEN)
@@ -109,6 +119,16 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	if (h->epoch_src == 0)
 		return -EBADMSG;
 	return 0;
+}
+
+u32 tb_link_frame_ext_len(const void *frame, u32 frame_len)
+{
+	struct tb_link_hdr h;
+
+	if (tb_link_hdr_decode(frame, frame_len, &h) ||
+	    !(h.flags & TB_LINK_F_EXT))
+		return 0;
+	return h.ext_len;
 }
 
 void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
@@ -155,9 +175,11 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 	}
 }
 
-int tb_engine_hdr_decode(const void *buf, u32 payload_len,
+int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 			 struct tb_engine_hdr *h)
 {
+	u32 data;
+
 	const u8 *p = buf;
 
 	if (payload_len < TB_ENGINE_HDR_LEN ||
@@ -179,7 +201,15 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len,
 	h->compare = get64(&p);
 	if (h->flags & ~TB_EF_ALL)
 		return -EBADMSG;
-	if (!tb_engine_payload_ok(h, payload_len - TB_ENGINE_HDR_LEN))
+	/* Data sits either after the header or in the ext, never in both. */
+	data = payload_len - TB_ENGINE_HDR_LEN;
+	if (ext_len) {
+		if (data || (h->op != TB_EOP_WRITE &&
+			     h->op != TB_EOP_READ_RESP) || ext_len > TB_EXT_MAX)
+			return -EBADMSG;
+		data = ext_len;
+	}
+	if (!tb_engine_payload_ok(h, data))
 		return -EBADMSG;
 	return 0;
 }

@@ -20,13 +20,19 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 1u
+#define TB_WIRE_VERSION 2u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 56u
 #define TB_FRAME_HDRS (TB_LINK_HDR_LEN + TB_ENGINE_HDR_LEN)
 #define TB_PAYLOAD_MAX (TBRDMA_FRAME_MAX - TB_FRAME_HDRS)
 
 tb_static_assert(TB_PAYLOAD_MAX == TBRDMA_SEND_MAX, "SEND fits one frame");
+
+/*
+ * An ext buffer: at most one page, and never across a TB_EXT_MAX boundary
+ * of the sender's mapping, so it is one contiguous DMA segment.
+ */
+#define TB_EXT_MAX 4096u
 
 enum tb_link_type {
 	TB_LINK_DATA = 1,	/* sequenced, credited, carries an engine frame */
@@ -38,7 +44,8 @@ enum tb_link_flags {
 	TB_LINK_F_GAP = 1u << 0,	/* ACK: receiver saw a gap, resend now */
 	TB_LINK_F_HELLO_REPLY = 1u << 1,
 	TB_LINK_F_STALL = 1u << 2,	/* ACK: holding frame `ack`, not taken yet */
-	TB_LINK_F_ALL = 0x7,
+	TB_LINK_F_EXT = 1u << 3,	/* DATA: an ext buffer of ext_len follows */
+	TB_LINK_F_ALL = 0xf,
 };
 
 struct tb_link_hdr {
@@ -50,6 +57,7 @@ struct tb_link_hdr {
 	u32 credit;		/* sender may send sequence numbers before this */
 	u32 epoch_src;		/* sender's link incarnation */
 	u32 epoch_dst;		/* receiver's incarnation as the sender knows it */
+	u16 ext_len;		/* TB_LINK_F_EXT: bytes of the ext buffer */
 };
 
 enum tb_engine_op {
@@ -93,12 +101,20 @@ void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h);
 /* Returns 0, or -EBADMSG if the header is malformed for a frame of len. */
 int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h);
 
+/*
+ * For phys: the length of the ext buffer a received frame announces (the
+ * descriptor that should follow it), or 0 if it announces none or is
+ * malformed.
+ */
+u32 tb_link_frame_ext_len(const void *frame, u32 frame_len);
+
 void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h);
 /*
  * Decodes the engine header of a DATA frame whose link payload is
- * payload_len bytes long. Returns 0 or -EBADMSG.
+ * payload_len bytes long and whose ext buffer (if any) is ext_len bytes
+ * long. Returns 0 or -EBADMSG.
  */
-int tb_engine_hdr_decode(const void *buf, u32 payload_len,
+int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 			 struct tb_engine_hdr *h);
 
 #ifdef __cplusplus

@@ -81,14 +81,19 @@ cable_slot *ring_slots(cable_header *h, int r) noexcept
 
 }  // namespace
 
+// The cable copies whole frames only (ext_max 0): it has no second
+// descriptor to send from the sender's memory.
 const tb_phy_ops soft_cable::phy_ops = {
-    [](void *phy, const void *frame, u32 len) noexcept {
+    [](void *phy, const void *frame, u32 len, const tb_link_ext *) noexcept {
         return static_cast<soft_cable *>(phy)->xmit(frame, len);
     },
-    [](void *phy, const void **frame, u32 *len) noexcept {
-        return static_cast<soft_cable *>(phy)->rx_peek(frame, len);
+    [](void *phy, tb_phy_rx *rx) noexcept {
+        rx->ext = nullptr;
+        rx->ext_len = 0;
+        return static_cast<soft_cable *>(phy)->rx_peek(&rx->frame, &rx->len);
     },
     [](void *phy) noexcept { static_cast<soft_cable *>(phy)->rx_release(); },
+    0,
 };
 
 int soft_cable::create_segment(shm_segment &seg, const std::string &name, uint32_t lo,

@@ -172,7 +172,7 @@ static int check_decoders(const u8 *buf, u32 len)
 	u8 re[TB_ENGINE_HDR_LEN];
 
 	/* The engine decoder alone, on the same bytes. */
-	if (!tb_engine_hdr_decode(buf, len, &eh)) {
+	if (!tb_engine_hdr_decode(buf, len, 0, &eh)) {
 		CHECK(len >= TB_ENGINE_HDR_LEN);
 		CHECK(engine_lengths_ok(&eh, len));
 		tb_engine_hdr_encode(re, &eh);
@@ -192,7 +192,7 @@ static int check_decoders(const u8 *buf, u32 len)
 		return 1;
 	}
 	CHECK(h.len >= TB_ENGINE_HDR_LEN);
-	if (tb_engine_hdr_decode(buf + TB_LINK_HDR_LEN, h.len, &eh))
+	if (tb_engine_hdr_decode(buf + TB_LINK_HDR_LEN, h.len, 0, &eh))
 		return 0;
 	CHECK(engine_lengths_ok(&eh, h.len) && !(eh.flags & ~TB_EF_ALL));
 	tb_engine_hdr_encode(re, &eh);
@@ -346,7 +346,7 @@ static int next_record(struct fz *f)
 	return 1;
 }
 
-static int fz_rx_peek(void *phy, const void **frame, u32 *len)
+static int fz_rx_peek(void *phy, struct tb_phy_rx *rx)
 {
 	struct fz *f = phy;
 
@@ -356,8 +356,10 @@ static int fz_rx_peek(void *phy, const void **frame, u32 *len)
 	if (!f->have_cur && (!f->input_open || f->post_kind >= 0 || f->jump ||
 			     !next_record(f)))
 		return f->carrier_lost ? -ENOTCONN : 0;
-	*frame = f->cur;
-	*len = f->cur_len;
+	rx->frame = f->cur;
+	rx->len = f->cur_len;
+	rx->ext = NULL;
+	rx->ext_len = 0;
 	return 1;
 }
 
@@ -372,10 +374,12 @@ static void fz_rx_release(void *phy)
 }
 
 /* Takes everything, after checking the engine sends nothing malformed. */
-static int fz_xmit(void *phy, const void *frame, u32 len)
+static int fz_xmit(void *phy, const void *frame, u32 len,
+		   const struct tb_link_ext *ext)
 {
 	struct fz *f = phy;
 
+	CHECK(!ext);	/* this cable carries none */
 	CHECK(check_decoders(frame, len));
 	if (f->xmit_block) {
 		f->xmit_block--;

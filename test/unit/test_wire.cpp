@@ -58,7 +58,7 @@ bytes engine_frame(const tb_engine_hdr &h, uint32_t payload)
 int engine_decode(const bytes &f, tb_engine_hdr *out = nullptr)
 {
     tb_engine_hdr h;
-    return tb_engine_hdr_decode(f.data(), static_cast<uint32_t>(f.size()), out ? out : &h);
+    return tb_engine_hdr_decode(f.data(), static_cast<uint32_t>(f.size()), 0, out ? out : &h);
 }
 
 tb_engine_hdr engine_hdr(uint8_t op, uint32_t len)
@@ -80,7 +80,7 @@ bool same(const tb_link_hdr &a, const tb_link_hdr &b)
 {
     return a.type == b.type && a.len == b.len && a.flags == b.flags && a.seq == b.seq &&
            a.ack == b.ack && a.credit == b.credit && a.epoch_src == b.epoch_src &&
-           a.epoch_dst == b.epoch_dst;
+           a.epoch_dst == b.epoch_dst && a.ext_len == b.ext_len;
 }
 
 bool same(const tb_engine_hdr &a, const tb_engine_hdr &b)
@@ -132,6 +132,11 @@ BOOST_AUTO_TEST_CASE(link_hdr_round_trip_random)
                                             rng() % (link_payload_max - TB_ENGINE_HDR_LEN + 1))
                     : 0;
         h.flags = static_cast<uint16_t>(rng() & TB_LINK_F_ALL);
+        // An ext is announced by DATA only, with its length.
+        if (h.type != TB_LINK_DATA)
+            h.flags &= static_cast<uint16_t>(~TB_LINK_F_EXT);
+        if (h.flags & TB_LINK_F_EXT)
+            h.ext_len = static_cast<uint16_t>(1 + rng() % TB_EXT_MAX);
         h.seq = static_cast<uint32_t>(rng());
         h.ack = static_cast<uint32_t>(rng());
         h.credit = static_cast<uint32_t>(rng());
@@ -231,7 +236,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x01,                    // version
+        0x02,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -240,7 +245,8 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
         0xc4, 0xc3, 0xc2, 0xc1,  // credit
         0xd4, 0xd3, 0xd2, 0xd1,  // epoch_src
         0xe4, 0xe3, 0xe2, 0xe1,  // epoch_dst
-        0x00, 0x00, 0x00, 0x00,  // reserved
+        0x00, 0x00,              // ext_len
+        0x00, 0x00,              // reserved
     };
     BOOST_TEST(std::memcmp(f.data(), want, sizeof(want)) == 0);
     for (size_t i = TB_LINK_HDR_LEN; i < f.size(); i++)
@@ -306,16 +312,16 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
     BOOST_TEST(link_decode(mutated(0, 0x63)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(1, 0x00)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(2, 0)) == -EBADMSG);
-    BOOST_TEST(link_decode(mutated(2, 2)) == -EBADMSG);
+    BOOST_TEST(link_decode(mutated(2, 1)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(2, 0xff)) == -EBADMSG);
     // Unknown types (payload-free frames so only the type is wrong).
     for (uint8_t t : {0, 4, 5, 0x80, 0xff}) {
         tb_link_hdr h = link_hdr(t, 0);
         BOOST_TEST(link_decode(link_frame(h)) == -EBADMSG, "type " << int(t));
     }
-    // Reserved bytes, each one alone.
+    // ext_len without the flag, and reserved bytes, each one alone.
     for (size_t off = 28; off < 32; off++)
-        BOOST_TEST(link_decode(mutated(off, 1)) == -EBADMSG, "reserved byte " << off);
+        BOOST_TEST(link_decode(mutated(off, 1)) == -EBADMSG, "byte " << off);
     // Unknown flags.
     for (uint16_t fl : {uint16_t(TB_LINK_F_ALL + 1), uint16_t(0x8000), uint16_t(0xffff)}) {
         tb_link_hdr h = data;
@@ -429,7 +435,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
         bytes f = engine_frame(engine_hdr(TB_EOP_ACK, 0), 0);
         f.resize(n);
         tb_engine_hdr h;
-        BOOST_TEST(tb_engine_hdr_decode(f.data(), n, &h) == -EBADMSG, "length " << n);
+        BOOST_TEST(tb_engine_hdr_decode(f.data(), n, 0, &h) == -EBADMSG, "length " << n);
     }
     // Longer than fits in a frame after the link header.
     {
@@ -456,7 +462,7 @@ BOOST_AUTO_TEST_CASE(single_byte_corruptions)
         std::memcpy(good.data() + TB_LINK_HDR_LEN, payload.data(), payload.size());
         BOOST_REQUIRE_EQUAL(link_decode(good), 0);
         BOOST_REQUIRE_EQUAL(tb_engine_hdr_decode(good.data() + TB_LINK_HDR_LEN,
-                                                 static_cast<uint32_t>(payload.size()), &eh),
+                                                 static_cast<uint32_t>(payload.size()), 0, &eh),
                             0);
 
         unsigned accepted_link = 0, accepted_engine = 0, rejected = 0;
@@ -483,7 +489,7 @@ BOOST_AUTO_TEST_CASE(single_byte_corruptions)
                 // Engine header in an exact-size buffer of its own.
                 bytes ef(f.begin() + TB_LINK_HDR_LEN, f.end());
                 tb_engine_hdr e;
-                if (tb_engine_hdr_decode(ef.data(), h.len, &e) == 0) {
+                if (tb_engine_hdr_decode(ef.data(), h.len, 0, &e) == 0) {
                     accepted_engine++;
                     BOOST_REQUIRE(engine_lengths_ok(e, h.len));
                     BOOST_REQUIRE_EQUAL(e.flags & ~TB_EF_ALL, 0);
@@ -518,3 +524,47 @@ BOOST_AUTO_TEST_CASE(truncations_rejected)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Ext buffers: announced only by DATA frames, 1..TB_EXT_MAX bytes; the
+// engine header then carries no data of its own, and only WRITE and
+// READ_RESP may use one, with len equal to the ext's length.
+BOOST_AUTO_TEST_CASE(ext_announcements)
+{
+    auto announce = [](uint8_t type, uint16_t flags, uint16_t ext_len, uint16_t len) {
+        tb_link_hdr h = link_hdr(type, len);
+        h.flags = flags;
+        h.ext_len = ext_len;
+        return link_frame(h);
+    };
+    const uint16_t eh = TB_ENGINE_HDR_LEN;
+    tb_link_hdr out;
+    bytes ok = announce(TB_LINK_DATA, TB_LINK_F_EXT, 4096, eh);
+    BOOST_REQUIRE_EQUAL(link_decode(ok, &out), 0);
+    BOOST_TEST(out.ext_len == 4096u);
+    BOOST_TEST(tb_link_frame_ext_len(ok.data(), static_cast<uint32_t>(ok.size())) == 4096u);
+    BOOST_TEST(link_decode(announce(TB_LINK_DATA, TB_LINK_F_EXT, 1, eh)) == 0);
+    BOOST_TEST(link_decode(announce(TB_LINK_DATA, TB_LINK_F_EXT, 0, eh)) == -EBADMSG);
+    BOOST_TEST(link_decode(announce(TB_LINK_DATA, TB_LINK_F_EXT, 4097, eh)) == -EBADMSG);
+    BOOST_TEST(link_decode(announce(TB_LINK_DATA, 0, 100, eh)) == -EBADMSG);
+    BOOST_TEST(link_decode(announce(TB_LINK_ACK, TB_LINK_F_EXT, 100, 0)) == -EBADMSG);
+    BOOST_TEST(link_decode(announce(TB_LINK_HELLO, TB_LINK_F_EXT, 100, 0)) == -EBADMSG);
+    bytes plain = announce(TB_LINK_DATA, 0, 0, eh);
+    BOOST_TEST(tb_link_frame_ext_len(plain.data(), static_cast<uint32_t>(plain.size())) == 0u);
+    BOOST_TEST(tb_link_frame_ext_len(ok.data(), 10) == 0u);  // cut short: malformed
+
+    tb_engine_hdr e;
+    bytes w = engine_frame(engine_hdr(TB_EOP_WRITE, 4096), 0);
+    BOOST_TEST(tb_engine_hdr_decode(w.data(), eh, 4096, &e) == 0);
+    BOOST_TEST(tb_engine_hdr_decode(w.data(), eh, 4095, &e) == -EBADMSG);
+    bytes r = engine_frame(engine_hdr(TB_EOP_READ_RESP, 1000), 0);
+    BOOST_TEST(tb_engine_hdr_decode(r.data(), eh, 1000, &e) == 0);
+    // Data both inline and in an ext, or an op that takes none.
+    bytes both = engine_frame(engine_hdr(TB_EOP_WRITE, 1000), 10);
+    BOOST_TEST(tb_engine_hdr_decode(both.data(), eh + 10, 1000, &e) == -EBADMSG);
+    bytes send = engine_frame(engine_hdr(TB_EOP_SEND, 1000), 0);
+    BOOST_TEST(tb_engine_hdr_decode(send.data(), eh, 1000, &e) == -EBADMSG);
+    bytes rreq = engine_frame(engine_hdr(TB_EOP_READ_REQ, 1000), 0);
+    BOOST_TEST(tb_engine_hdr_decode(rreq.data(), eh, 1000, &e) == -EBADMSG);
+    bytes big = engine_frame(engine_hdr(TB_EOP_WRITE, 5000), 0);
+    BOOST_TEST(tb_engine_hdr_decode(big.data(), eh, 5000, &e) == -EBADMSG);
+}
