@@ -8,6 +8,7 @@
 
 #include <linux/atomic.h>
 #include <linux/device.h>
+#include <linux/dma-mapping.h>
 #include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
@@ -95,6 +96,45 @@ struct tbrdma_file {
 	wait_queue_head_t wq;		/* poll(): CQ or RQ entries */
 };
 
+/* Controllers that send from registered memory (tbrdma_dma.c). */
+#define TBRDMA_DMA_DEVS 8
+
+struct tbrdma_dma_map;
+
+/* The host's record of one region: tb_pd_reg_mr()'s priv. */
+struct tbrdma_umr {
+	struct list_head node;		/* every region, for DMA mapping */
+	struct list_head free_node;	/* on a list to free */
+	struct mm_struct *mm;		/* whose pinned_vm holds the pages */
+	struct page **pages;
+	unsigned long npages;
+	void *vaddr;			/* vmap() of all pages */
+	bool writable;			/* pinned with FOLL_WRITE */
+	struct tbrdma_dma_map *map[TBRDMA_DMA_DEVS];
+};
+
+/* tbrdma_dma.c */
+/*
+ * A controller that will send from registered memory: maps every region
+ * for it. Returns its id (the same for the same device, counted), or
+ * -ENOSPC. Sleeps.
+ */
+int tbrdma_dma_add_dev(struct device *dev);
+/* Its last user is gone (no link of it is up): unmaps everything. */
+void tbrdma_dma_put_dev(int id);
+/* A new region, before the engine knows it: map it for every device. */
+void tbrdma_dma_add_umr(struct tbrdma_umr *umr);
+/* A region the engine no longer knows: unmap it. */
+void tbrdma_dma_remove_umr(struct tbrdma_umr *umr);
+/*
+ * Under tbrdma.lock, from a phy: the bus address for device id of the len
+ * bytes at data (within one page) in the region cookie (ext->dma_cookie),
+ * synced for the device. -ENOENT: not mapped for it, copy instead.
+ */
+int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
+		    dma_addr_t *addr);
+void tbrdma_dma_show(struct seq_file *m);
+
 /* tbrdma_mr.c */
 int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 		  u32 *key);
@@ -116,7 +156,8 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop);
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr);
-int tbrdma_loop_class_register(void);
+/* The class, and the loops' DMA device if there are loops. */
+int tbrdma_loop_class_register(u32 nloops);
 void tbrdma_loop_class_unregister(void);
 /* debugfs: both ends of the cable in detail, under tbrdma.lock. */
 void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop);

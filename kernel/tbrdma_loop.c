@@ -13,12 +13,25 @@
  * the context named in the frame (the engine looks contexts up by id, and
  * both ends share one context table), and the responses travel B to A.
  *
+ * Like a USB4 phy, a loop carries ext buffers: the data chunks of WRITEs
+ * and READ responses travel beside the frame, read from the sender's
+ * registered memory. They are read the way a controller would: by bus
+ * address, from the region's DMA mapping for a virtual "tbrdma-loop-dma"
+ * platform device (see tbrdma_dma.c), after the sync for that device. So
+ * the mapping done at registration is exercised without USB4 hardware.
+ * Where bus addresses are not CPU physical ones (an IOMMU), the loop
+ * reads through the CPU mapping instead.
+ *
  * Everything here runs under tbrdma.lock: the phy callbacks are called by
  * the engine, the rest by module set-up, sysfs and debugfs.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/device.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
+#include <linux/platform_device.h>
 #include <linux/random.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -31,15 +44,29 @@
 #define TBRDMA_LOOP_SPEED_MBPS 40000
 #define TBRDMA_LOOP_LATENCY_NS 1000
 
+static bool tbrdma_loop_dma = true;
+module_param_named(loop_dma, tbrdma_loop_dma, bool, 0444);
+MODULE_PARM_DESC(loop_dma, "Loop cables read ext buffers by bus address from registered memory mapped for a virtual DMA device, as a controller does (default 1)");
+
+/* A slot: a frame, then room for the ext buffer that came with it. */
+#define TBRDMA_LOOP_SLOT (TBRDMA_FRAME_MAX + TB_EXT_MAX)
+
 /* Frames travelling towards one end: that end's receive slots. */
 struct tbrdma_loop_ring {
-	u8 *buf;			/* slots * TBRDMA_FRAME_MAX bytes */
+	u8 *buf;			/* slots * TBRDMA_LOOP_SLOT bytes */
 	u32 *len;
+	u32 *ext_len;			/* 0: no ext buffer */
 	u32 slots;
 	u32 head;			/* next slot the sender fills */
 	u32 tail;			/* oldest slot not yet released */
 	u64 dropped;			/* frames that found every slot full */
+	u64 ext_dma;			/* ext buffers read by bus address */
+	u64 ext_cpu;			/* ext buffers read by CPU address */
 };
+
+/* The loops' DMA device, and its id in tbrdma_dma.c (-1: none). */
+static struct platform_device *tbrdma_loop_pdev;
+static int tbrdma_loop_dma_id = -1;
 
 struct tbrdma_loop_end {
 	struct tbrdma_loop *loop;
@@ -61,10 +88,34 @@ struct tbrdma_loop {
 	struct tbrdma_loop_end end[2];		/* end[0] is A, userspace's */
 };
 
-static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len)
+/* Copies ext into dst the way the device would read it. */
+static void tbrdma_loop_read_ext(struct tbrdma_loop_ring *r, u8 *dst,
+				 const struct tb_link_ext *ext)
+{
+	struct device *dev = &tbrdma_loop_pdev->dev;
+	phys_addr_t phys;
+	dma_addr_t bus;
+	u8 *map;
+
+	if (tbrdma_dma_addr(tbrdma_loop_dma_id, ext->dma_cookie, ext->data,
+			    ext->len, &bus)) {
+		memcpy(dst, ext->data, ext->len);
+		r->ext_cpu++;
+		return;
+	}
+	phys = dma_to_phys(dev, bus);
+	map = kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
+	memcpy(dst, map + offset_in_page(phys), ext->len);
+	kunmap_local(map);
+	r->ext_dma++;
+}
+
+static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
+			    const struct tb_link_ext *ext)
 {
 	struct tbrdma_loop_end *end = phy;
 	struct tbrdma_loop_ring *r = end->tx;
+	u8 *dst;
 	u32 slot;
 
 	if (!end->loop->plugged)
@@ -76,14 +127,20 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len)
 		return 0;
 	}
 	slot = r->head % r->slots;
-	memcpy(r->buf + (size_t)slot * TBRDMA_FRAME_MAX, frame, len);
+	dst = r->buf + (size_t)slot * TBRDMA_LOOP_SLOT;
+	memcpy(dst, frame, len);
 	r->len[slot] = len;
+	r->ext_len[slot] = 0;
+	if (ext && !WARN_ON_ONCE(!ext->len || ext->len > TB_EXT_MAX)) {
+		tbrdma_loop_read_ext(r, dst + TBRDMA_FRAME_MAX, ext);
+		r->ext_len[slot] = ext->len;
+	}
 	r->head++;
 	tbrdma_kick();
 	return 0;
 }
 
-static int tbrdma_loop_rx_peek(void *phy, const void **frame, u32 *len)
+static int tbrdma_loop_rx_peek(void *phy, struct tb_phy_rx *rx)
 {
 	struct tbrdma_loop_end *end = phy;
 	struct tbrdma_loop_ring *r = end->rx;
@@ -94,8 +151,10 @@ static int tbrdma_loop_rx_peek(void *phy, const void **frame, u32 *len)
 	if (r->head == r->tail)
 		return 0;
 	slot = r->tail % r->slots;
-	*frame = r->buf + (size_t)slot * TBRDMA_FRAME_MAX;
-	*len = r->len[slot];
+	rx->frame = r->buf + (size_t)slot * TBRDMA_LOOP_SLOT;
+	rx->len = r->len[slot];
+	rx->ext_len = r->ext_len[slot];
+	rx->ext = rx->ext_len ? (const u8 *)rx->frame + TBRDMA_FRAME_MAX : NULL;
 	return 1;
 }
 
@@ -112,6 +171,7 @@ static const struct tb_phy_ops tbrdma_loop_phy_ops = {
 	.xmit = tbrdma_loop_xmit,
 	.rx_peek = tbrdma_loop_rx_peek,
 	.rx_release = tbrdma_loop_rx_release,
+	.ext_max = TB_EXT_MAX,
 };
 
 static char tbrdma_loop_end_name(const struct tbrdma_loop_end *end)
@@ -120,9 +180,11 @@ static char tbrdma_loop_end_name(const struct tbrdma_loop_end *end)
 }
 
 static int tbrdma_loop_deliver(void *user, struct tb_link *link,
-			       const void *payload, u32 len)
+			       const void *payload, u32 len, const void *ext,
+			       u32 ext_len)
 {
-	return tb_engine_link_ops.deliver(user, link, payload, len);
+	return tb_engine_link_ops.deliver(user, link, payload, len, ext,
+					  ext_len);
 }
 
 /*
@@ -152,9 +214,15 @@ static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
 	}
 }
 
+static void tbrdma_loop_ext_put(void *user, const struct tb_link_ext *ext)
+{
+	tb_engine_link_ops.ext_put(user, ext);
+}
+
 static const struct tb_link_user_ops tbrdma_loop_link_ops = {
 	.deliver = tbrdma_loop_deliver,
 	.state_changed = tbrdma_loop_state_changed,
+	.ext_put = tbrdma_loop_ext_put,
 };
 
 /* Takes both ends out of the engine; their endpoints fail. Under lock. */
@@ -218,6 +286,7 @@ static void tbrdma_loop_free(struct tbrdma_loop *loop)
 	for (i = 0; i < 2; i++) {
 		kvfree(loop->ring[i].buf);
 		kfree(loop->ring[i].len);
+		kfree(loop->ring[i].ext_len);
 	}
 	kfree(loop);
 }
@@ -238,10 +307,11 @@ int tbrdma_loop_create(u32 index, struct tbrdma_loop **out)
 		struct tbrdma_loop_ring *r = &loop->ring[i];
 
 		r->slots = tbrdma_loop_slots;
-		r->buf = kvzalloc((size_t)r->slots * TBRDMA_FRAME_MAX,
+		r->buf = kvzalloc((size_t)r->slots * TBRDMA_LOOP_SLOT,
 				  GFP_KERNEL);
 		r->len = kcalloc(r->slots, sizeof(*r->len), GFP_KERNEL);
-		if (!r->buf || !r->len) {
+		r->ext_len = kcalloc(r->slots, sizeof(*r->ext_len), GFP_KERNEL);
+		if (!r->buf || !r->len || !r->ext_len) {
 			tbrdma_loop_free(loop);
 			return -ENOMEM;
 		}
@@ -281,8 +351,10 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop)
 	for (i = 0; i < 2; i++) {
 		kvfree(loop->ring[i].buf);
 		kfree(loop->ring[i].len);
+		kfree(loop->ring[i].ext_len);
 		loop->ring[i].buf = NULL;
 		loop->ring[i].len = NULL;
+		loop->ring[i].ext_len = NULL;
 	}
 	put_device(&loop->dev);
 }
@@ -332,9 +404,9 @@ void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
 		const struct tb_link *l = &end->link;
 		const struct tbrdma_loop_ring *r = end->rx;
 
-		seq_printf(m, "  end %c: rx ring head %u tail %u slots %u dropped %llu\n",
+		seq_printf(m, "  end %c: rx ring head %u tail %u slots %u dropped %llu ext_dma %llu ext_cpu %llu\n",
 			   tbrdma_loop_end_name(end), r->head, r->tail,
-			   r->slots, r->dropped);
+			   r->slots, r->dropped, r->ext_dma, r->ext_cpu);
 		if (!end->attached) {
 			seq_puts(m, "    detached\n");
 			continue;
@@ -355,6 +427,8 @@ void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
 			   l->stats.retransmits, l->stats.timeouts,
 			   l->stats.rx_dup, l->stats.rx_gap, l->stats.rx_bad,
 			   l->stats.rx_stalls);
+		seq_printf(m, "    tx_ext %llu ext_detached %llu\n",
+			   l->stats.tx_ext, l->stats.ext_detached);
 	}
 }
 
@@ -510,6 +584,35 @@ TBRDMA_LOOP_STAT(rx_dup);
 TBRDMA_LOOP_STAT(rx_gap);
 TBRDMA_LOOP_STAT(rx_bad);
 TBRDMA_LOOP_STAT(rx_stalls);
+TBRDMA_LOOP_STAT(tx_ext);
+TBRDMA_LOOP_STAT(ext_detached);
+
+/* Ext buffers both ends sent, read by bus address (ext_dma) or not. */
+static ssize_t tbrdma_loop_ext_show(struct device *dev, char *buf, bool dma)
+{
+	struct tbrdma_loop *loop = to_loop(dev);
+	u64 v;
+
+	mutex_lock(&tbrdma.lock);
+	v = dma ? loop->ring[0].ext_dma + loop->ring[1].ext_dma :
+		  loop->ring[0].ext_cpu + loop->ring[1].ext_cpu;
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%llu\n", v);
+}
+
+static ssize_t ext_dma_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return tbrdma_loop_ext_show(dev, buf, true);
+}
+static DEVICE_ATTR_RO(ext_dma);
+
+static ssize_t ext_cpu_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return tbrdma_loop_ext_show(dev, buf, false);
+}
+static DEVICE_ATTR_RO(ext_cpu);
 
 static struct attribute *tbrdma_loop_stat_attrs[] = {
 	&dev_attr_tx_frames.attr,
@@ -523,6 +626,10 @@ static struct attribute *tbrdma_loop_stat_attrs[] = {
 	&dev_attr_rx_gap.attr,
 	&dev_attr_rx_bad.attr,
 	&dev_attr_rx_stalls.attr,
+	&dev_attr_tx_ext.attr,
+	&dev_attr_ext_detached.attr,
+	&dev_attr_ext_dma.attr,
+	&dev_attr_ext_cpu.attr,
 	NULL,
 };
 
@@ -565,12 +672,65 @@ int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent)
 	return ret;
 }
 
-int tbrdma_loop_class_register(void)
+/*
+ * The loops' DMA device. A loop turns bus addresses back into pages, so
+ * it is used only where they are CPU physical addresses: checked once.
+ */
+static void tbrdma_loop_dma_init(void)
 {
-	return class_register(&tbrdma_class);
+	struct platform_device *pdev;
+	struct page *page;
+	dma_addr_t bus;
+	bool direct;
+
+	if (!tbrdma_loop_dma)
+		return;
+	pdev = platform_device_register_simple("tbrdma-loop-dma",
+					       PLATFORM_DEVID_NONE, NULL, 0);
+	if (IS_ERR(pdev))
+		return;
+	page = alloc_page(GFP_KERNEL);
+	direct = page && !dma_set_mask_and_coherent(&pdev->dev,
+						    DMA_BIT_MASK(64));
+	if (direct) {
+		bus = dma_map_page(&pdev->dev, page, 0, PAGE_SIZE,
+				   DMA_TO_DEVICE);
+		direct = !dma_mapping_error(&pdev->dev, bus);
+		if (direct) {
+			direct = dma_to_phys(&pdev->dev, bus) ==
+				 page_to_phys(page);
+			dma_unmap_page(&pdev->dev, bus, PAGE_SIZE,
+				       DMA_TO_DEVICE);
+		}
+	}
+	if (page)
+		__free_page(page);
+	if (direct)
+		tbrdma_loop_dma_id = tbrdma_dma_add_dev(&pdev->dev);
+	if (tbrdma_loop_dma_id < 0) {
+		pr_info("loops read registered memory by CPU address (no direct DMA mapping)\n");
+		platform_device_unregister(pdev);
+		return;
+	}
+	tbrdma_loop_pdev = pdev;
+}
+
+int tbrdma_loop_class_register(u32 nloops)
+{
+	int ret = class_register(&tbrdma_class);
+
+	if (!ret && nloops)
+		tbrdma_loop_dma_init();
+	return ret;
 }
 
 void tbrdma_loop_class_unregister(void)
 {
+	if (tbrdma_loop_pdev) {
+		tbrdma_dma_put_dev(tbrdma_loop_dma_id);
+		tbrdma_loop_dma_id = -1;
+		platform_device_unregister(tbrdma_loop_pdev);
+		tbrdma_loop_pdev = NULL;
+	}
 	class_unregister(&tbrdma_class);
 }

@@ -55,6 +55,10 @@ static unsigned int tbrdma_mr_max_mb = 16384;
 module_param_named(mr_max_mb, tbrdma_mr_max_mb, uint, 0444);
 MODULE_PARM_DESC(mr_max_mb, "Largest memory region, MiB, 1-1048576 (default 16384)");
 
+static unsigned int tbrdma_ext_min = TB_EXT_MIN;
+module_param_named(ext_min, tbrdma_ext_min, uint, 0444);
+MODULE_PARM_DESC(ext_min, "Data chunks of at least this many bytes go from registered memory as a second descriptor instead of being copied into the frame, on links that can; 0 copies always (default 1024)");
+
 unsigned long tbrdma_mr_max_bytes;
 
 static int tbrdma_check_params(void)
@@ -62,6 +66,10 @@ static int tbrdma_check_params(void)
 	if (tbrdma_nloops > TBRDMA_MAX_LOOPS) {
 		pr_err("loop=%u: at most %u loop cables\n", tbrdma_nloops,
 		       TBRDMA_MAX_LOOPS);
+		return -EINVAL;
+	}
+	if (tbrdma_ext_min > TB_EXT_MAX) {
+		pr_err("ext_min=%u: must be 0-%u\n", tbrdma_ext_min, TB_EXT_MAX);
 		return -EINVAL;
 	}
 	if (tbrdma_loop_slots < 2 || tbrdma_loop_slots > 1024) {
@@ -160,6 +168,7 @@ static int tbrdma_status_show(struct seq_file *m, void *unused)
 		tbrdma_loop_show(m, tbrdma.loops[i]);
 	tbrdma_xd_show(m);
 	mutex_unlock(&tbrdma.lock);
+	tbrdma_dma_show(m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(tbrdma_status);
@@ -200,12 +209,13 @@ static int __init tbrdma_init(void)
 	init_waitqueue_head(&tbrdma.poll_wq);
 	atomic_set(&tbrdma.kicked, 0);
 
-	ret = tbrdma_loop_class_register();
+	ret = tbrdma_loop_class_register(tbrdma_nloops);
 	if (ret)
 		return ret;
 	tb_engine_config_default(&cfg);
 	cfg.max_links = max(2 * tbrdma_nloops + tbrdma_xd_max_links(), 1u);
 	cfg.max_ctx = tbrdma_max_contexts;
+	cfg.ext_min = tbrdma_ext_min;
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
 	if (ret)
 		goto fail;

@@ -20,16 +20,6 @@
 
 #include "tbrdma.h"
 
-/* The host's record of one region: tb_pd_reg_mr()'s priv. */
-struct tbrdma_umr {
-	struct list_head node;		/* on a list to free */
-	struct mm_struct *mm;		/* whose pinned_vm holds the pages */
-	struct page **pages;
-	unsigned long npages;
-	void *vaddr;			/* vmap() of all pages */
-	bool writable;			/* pinned with FOLL_WRITE */
-};
-
 /* Pages pinned per call, like the array's one page of pointers. */
 #define TBRDMA_PIN_BATCH (PAGE_SIZE / sizeof(struct page *))
 
@@ -47,6 +37,7 @@ static int tbrdma_account(struct mm_struct *mm, unsigned long npages)
 
 static void tbrdma_umr_free(struct tbrdma_umr *umr)
 {
+	tbrdma_dma_remove_umr(umr);
 	if (umr->vaddr)
 		vunmap(umr->vaddr);
 	unpin_user_pages_dirty_lock(umr->pages, umr->npages, umr->writable);
@@ -116,6 +107,7 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 		return -ENOMEM;
 	}
 	umr->npages = npages;
+	INIT_LIST_HEAD(&umr->node);
 	/*
 	 * A region the engine may write: destination of a READ (local
 	 * access) or target of a remote WRITE or ATOMIC. A region only read
@@ -135,6 +127,8 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 		ret = -ENOMEM;
 		goto fail_map;
 	}
+	/* For the controllers, before the engine can send from it. */
+	tbrdma_dma_add_umr(umr);
 
 	mutex_lock(&tbrdma.lock);
 	ret = tb_pd_reg_mr(fl->pd, addr, length, access,
@@ -145,6 +139,7 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	return 0;
 
 fail_reg:
+	tbrdma_dma_remove_umr(umr);
 	vunmap(umr->vaddr);
 fail_map:
 	unpin_user_pages(umr->pages, npages);
@@ -176,15 +171,15 @@ void tbrdma_mr_collect(void *list, void *priv)
 {
 	struct tbrdma_umr *umr = priv;
 
-	list_add_tail(&umr->node, list);
+	list_add_tail(&umr->free_node, list);
 }
 
 void tbrdma_mr_free_list(struct list_head *list)
 {
 	struct tbrdma_umr *umr, *tmp;
 
-	list_for_each_entry_safe(umr, tmp, list, node) {
-		list_del(&umr->node);
+	list_for_each_entry_safe(umr, tmp, list, free_node) {
+		list_del(&umr->free_node);
 		tbrdma_umr_free(umr);
 	}
 }

@@ -18,8 +18,13 @@
  *   LOGIN) and the peer's as our input HopID, one TX and one RX ring in
  *   frame mode, RX buffers posted before the paths are enabled, and a
  *   tb_link in the host's engine over them. Frames are copied into and
- *   out of DMA-coherent 4 KiB buffers (zero copy from registered memory
- *   is not done yet);
+ *   out of DMA-coherent 4 KiB buffers; the data chunks of WRITEs and READ
+ *   responses go as ext buffers instead: a second descriptor right behind
+ *   the frame, pointing into the registered memory itself, which was
+ *   DMA-mapped for this controller once (tbrdma_dma.c). Frames and ext
+ *   buffers have PDFs of their own, so the receiver never takes one for
+ *   the other, and it pairs them again by the length the frame announces;
+ *   each frame may need two descriptors, so the rings have 2 per slot;
  * - the RX ring has a start_poll callback: its interrupt only wakes the
  *   poll thread, which then drains the ring with tb_ring_poll() in every
  *   round while it busy-polls, and re-enables the interrupt when it goes
@@ -62,11 +67,11 @@ MODULE_PARM_DESC(xdomain, "Offer the tbrdma Thunderbolt/USB4 service and link to
 
 static unsigned int tbrdma_xd_rx_slots = 256;
 module_param_named(xd_rx_slots, tbrdma_xd_rx_slots, uint, 0444);
-MODULE_PARM_DESC(xd_rx_slots, "Receive buffers of 4096 bytes per XDomain link, 2-4095 (default 256)");
+MODULE_PARM_DESC(xd_rx_slots, "Frames a peer may send ahead per XDomain link, 2-2047; the RX ring gets two 4096-byte buffers per frame (default 256)");
 
 static unsigned int tbrdma_xd_tx_slots = 256;
 module_param_named(xd_tx_slots, tbrdma_xd_tx_slots, uint, 0444);
-MODULE_PARM_DESC(xd_tx_slots, "Transmit buffers of 4096 bytes per XDomain link, 2-4095 (default 256)");
+MODULE_PARM_DESC(xd_tx_slots, "Frames kept for resending per XDomain link, 2-2047; the TX ring gets two 4096-byte buffers per frame (default 256)");
 
 static bool tbrdma_xd_e2e;
 module_param_named(xd_e2e, tbrdma_xd_e2e, bool, 0444);
@@ -106,9 +111,18 @@ static const uuid_t tbrdma_xd_proto_uuid =
 #define TBRDMA_XD_SN_MASK GENMASK(28, 27)
 static_assert(TBRDMA_XD_PKT_DW * 4 <= 252);
 
-/* Frame delimiters (PDF) of our data frames: one frame per descriptor. */
+/*
+ * Frame delimiters (PDF): one frame or ext buffer per descriptor, each
+ * kind with its own pair.
+ */
 #define TBRDMA_XD_PDF_SOF 1
 #define TBRDMA_XD_PDF_EOF 2
+#define TBRDMA_XD_PDF_EXT_SOF 3
+#define TBRDMA_XD_PDF_EXT_EOF 4
+
+/* Descriptors (and buffers) of a ring for n frames, each with an ext. */
+#define TBRDMA_XD_DESC(n) (2 * (n))
+#define TBRDMA_XD_SLOTS_MAX 2047
 
 /* What QUERY_LINK reports as latency: nominal one-way, not measured. */
 #define TBRDMA_XD_LATENCY_NS 8000
@@ -130,6 +144,9 @@ struct tbrdma_xd_stats {
 	u64 rx_crc_errors;
 	u64 rx_overruns;
 	u64 tx_busy;		/* xmit found no free transmit buffer */
+	u64 tx_ext_dma;		/* ext buffers sent from registered memory */
+	u64 tx_ext_copied;	/* ext buffers copied (not mapped for us) */
+	u64 rx_unpaired;	/* frames or ext buffers whose partner was lost */
 	u64 irqs;		/* start_poll calls */
 	u64 logins;		/* data links brought up */
 	u64 link_downs;
@@ -147,6 +164,7 @@ struct tbrdma_xd_link {
 	uuid_t local_uuid;
 	uuid_t remote_uuid;
 	struct device *dma_dev;		/* the host controller (NHI) */
+	int dma_id;			/* its id in tbrdma_dma.c, or -1 */
 	unsigned long flags;
 
 	/* Control protocol. */
@@ -181,6 +199,8 @@ struct tbrdma_xd_link {
 	bool detaching;
 	bool rings_live;		/* the phy may use the rings */
 	struct tbrdma_xd_buf *rx_cur;	/* polled, not yet released */
+	struct tbrdma_xd_buf *rx_ext;	/* polled after it: its ext or not */
+	bool rx_paired;			/* rx_peek gave rx_ext as the ext */
 	u32 link_gen;			/* links brought up so far */
 	u32 failed_gen;			/* link_gen of the link that failed */
 	u64 identity;
@@ -218,36 +238,106 @@ static u32 tbrdma_xd_index(const struct tbrdma_xd_link *xl)
 
 /* The data path. */
 
-static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len)
+/* Takes a free transmit buffer, or NULL. */
+static struct tbrdma_xd_buf *tbrdma_xd_tx_get(struct tbrdma_xd_link *xl)
+{
+	struct tbrdma_xd_buf *b = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&xl->tx_lock, flags);
+	if (xl->tx_nfree)
+		b = &xl->tx[xl->tx_free[--xl->tx_nfree]];
+	else
+		xl->tx_waiting = true;
+	spin_unlock_irqrestore(&xl->tx_lock, flags);
+	return b;
+}
+
+static void tbrdma_xd_tx_put(struct tbrdma_xd_link *xl, struct tbrdma_xd_buf *b)
+{
+	unsigned long flags;
+
+	b->frame.buffer_phy = b->dma;
+	spin_lock_irqsave(&xl->tx_lock, flags);
+	xl->tx_free[xl->tx_nfree++] = b - xl->tx;
+	spin_unlock_irqrestore(&xl->tx_lock, flags);
+}
+
+static bool tbrdma_xd_tx_room(struct tbrdma_xd_link *xl, u32 n)
+{
+	unsigned long flags;
+	bool room;
+
+	spin_lock_irqsave(&xl->tx_lock, flags);
+	room = xl->tx_nfree >= n;
+	if (!room)
+		xl->tx_waiting = true;
+	spin_unlock_irqrestore(&xl->tx_lock, flags);
+	return room;
+}
+
+/*
+ * The ext descriptor: straight from the registered pages when they are
+ * mapped for this controller, else from a copy in the buffer's own memory.
+ */
+static void tbrdma_xd_fill_ext(struct tbrdma_xd_link *xl,
+			       struct tbrdma_xd_buf *b,
+			       const struct tb_link_ext *ext)
+{
+	dma_addr_t bus;
+
+	if (!tbrdma_dma_addr(xl->dma_id, ext->dma_cookie, ext->data, ext->len,
+			     &bus)) {
+		b->frame.buffer_phy = bus;
+		xl->stats.tx_ext_dma++;
+	} else {
+		memcpy(b->cpu, ext->data, ext->len);
+		xl->stats.tx_ext_copied++;
+	}
+	b->frame.size = ext->len & 0xfff;	/* 4096 is 0 */
+	b->frame.sof = TBRDMA_XD_PDF_EXT_SOF;
+	b->frame.eof = TBRDMA_XD_PDF_EXT_EOF;
+}
+
+static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len,
+			  const struct tb_link_ext *ext)
 {
 	struct tbrdma_xd_link *xl = phy;
-	struct tbrdma_xd_buf *b;
-	unsigned long flags;
-	u32 idx;
+	struct tbrdma_xd_buf *b, *e = NULL;
 
 	if (!xl->rings_live)
 		return -ENOTCONN;
-	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX))
+	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX ||
+			 (ext && (!ext->len || ext->len > TB_EXT_MAX))))
 		return 0;
-	spin_lock_irqsave(&xl->tx_lock, flags);
-	if (!xl->tx_nfree) {
-		xl->tx_waiting = true;
-		spin_unlock_irqrestore(&xl->tx_lock, flags);
+	/* Both descriptors or neither: a frame never waits for its ext. */
+	if (!tbrdma_xd_tx_room(xl, ext ? 2 : 1)) {
 		xl->stats.tx_busy++;
 		return -EAGAIN;
 	}
-	idx = xl->tx_free[--xl->tx_nfree];
-	spin_unlock_irqrestore(&xl->tx_lock, flags);
-
-	b = &xl->tx[idx];
+	b = tbrdma_xd_tx_get(xl);
+	if (ext)
+		e = tbrdma_xd_tx_get(xl);
+	if (WARN_ON_ONCE(!b || (ext && !e))) {
+		if (b)
+			tbrdma_xd_tx_put(xl, b);
+		return -EAGAIN;
+	}
 	memcpy(b->cpu, frame, len);
 	b->frame.size = len & 0xfff;		/* 4096 is 0 */
 	b->frame.sof = TBRDMA_XD_PDF_SOF;
 	b->frame.eof = TBRDMA_XD_PDF_EOF;
+	if (e)
+		tbrdma_xd_fill_ext(xl, e, ext);
 	if (tb_ring_tx(xl->tx_ring, &b->frame)) {
-		spin_lock_irqsave(&xl->tx_lock, flags);
-		xl->tx_free[xl->tx_nfree++] = idx;
-		spin_unlock_irqrestore(&xl->tx_lock, flags);
+		tbrdma_xd_tx_put(xl, b);
+		if (e)
+			tbrdma_xd_tx_put(xl, e);
+		return -ENOTCONN;
+	}
+	/* The ring is stopping if this fails: the frame alone is harmless. */
+	if (e && tb_ring_tx(xl->tx_ring, &e->frame)) {
+		tbrdma_xd_tx_put(xl, e);
 		return -ENOTCONN;
 	}
 	return 0;
@@ -263,6 +353,7 @@ static void tbrdma_xd_tx_done(struct tb_ring *ring, struct ring_frame *frame,
 	unsigned long flags;
 	bool kick;
 
+	b->frame.buffer_phy = b->dma;
 	spin_lock_irqsave(&xl->tx_lock, flags);
 	xl->tx_free[xl->tx_nfree++] = b - xl->tx;
 	kick = xl->tx_waiting;
@@ -279,37 +370,83 @@ static void tbrdma_xd_rx_repost(struct tbrdma_xd_link *xl,
 	tb_ring_rx(xl->rx_ring, &b->frame);
 }
 
-static int tbrdma_xd_rx_peek(void *phy, const void **frame, u32 *len)
+static u32 tbrdma_xd_rx_len(const struct tbrdma_xd_buf *b)
+{
+	return b->frame.size ? b->frame.size : TBRDMA_FRAME_MAX;
+}
+
+static bool tbrdma_xd_rx_is_ext(const struct tbrdma_xd_buf *b)
+{
+	return b->frame.eof == TBRDMA_XD_PDF_EXT_EOF;
+}
+
+/* The next received descriptor that arrived intact, or NULL. */
+static struct tbrdma_xd_buf *tbrdma_xd_rx_poll(struct tbrdma_xd_link *xl)
+{
+	for (;;) {
+		struct ring_frame *f = tb_ring_poll(xl->rx_ring);
+		struct tbrdma_xd_buf *b;
+
+		if (!f)
+			return NULL;
+		b = container_of(f, struct tbrdma_xd_buf, frame);
+		if (!(f->flags & (RING_DESC_CRC_ERROR | RING_DESC_BUFFER_OVERRUN)))
+			return b;
+		if (f->flags & RING_DESC_CRC_ERROR)
+			xl->stats.rx_crc_errors++;
+		else
+			xl->stats.rx_overruns++;
+		tbrdma_xd_rx_repost(xl, b);
+	}
+}
+
+/*
+ * The oldest frame, with its ext buffer if it announces one. A frame whose
+ * ext was lost (the next descriptor is another frame, or an ext of another
+ * length) goes up alone and the link drops it; an ext with no frame before
+ * it is dropped here.
+ */
+static int tbrdma_xd_rx_peek(void *phy, struct tb_phy_rx *rx)
 {
 	struct tbrdma_xd_link *xl = phy;
+	u32 want;
 
 	if (!xl->rings_live)
 		return -ENOTCONN;
 	for (;;) {
-		struct tbrdma_xd_buf *b = xl->rx_cur;
-		struct ring_frame *f;
-
-		if (!b) {
-			f = tb_ring_poll(xl->rx_ring);
-			if (!f)
+		if (!xl->rx_cur) {
+			xl->rx_cur = tbrdma_xd_rx_poll(xl);
+			if (!xl->rx_cur)
 				return 0;
-			b = container_of(f, struct tbrdma_xd_buf, frame);
-			xl->rx_cur = b;
 		}
-		f = &b->frame;
-		if (f->flags & (RING_DESC_CRC_ERROR | RING_DESC_BUFFER_OVERRUN)) {
-			if (f->flags & RING_DESC_CRC_ERROR)
-				xl->stats.rx_crc_errors++;
-			else
-				xl->stats.rx_overruns++;
-			xl->rx_cur = NULL;
-			tbrdma_xd_rx_repost(xl, b);
-			continue;
-		}
-		*frame = b->cpu;
-		*len = f->size ? f->size : TBRDMA_FRAME_MAX;
-		return 1;
+		if (!tbrdma_xd_rx_is_ext(xl->rx_cur))
+			break;
+		xl->stats.rx_unpaired++;
+		tbrdma_xd_rx_repost(xl, xl->rx_cur);
+		xl->rx_cur = NULL;
 	}
+	rx->frame = xl->rx_cur->cpu;
+	rx->len = tbrdma_xd_rx_len(xl->rx_cur);
+	rx->ext = NULL;
+	rx->ext_len = 0;
+	xl->rx_paired = false;
+	want = tb_link_frame_ext_len(rx->frame, rx->len);
+	if (!want)
+		return 1;
+	if (!xl->rx_ext) {
+		xl->rx_ext = tbrdma_xd_rx_poll(xl);
+		if (!xl->rx_ext)
+			return 0;	/* its ext is on the way */
+	}
+	if (tbrdma_xd_rx_is_ext(xl->rx_ext) &&
+	    tbrdma_xd_rx_len(xl->rx_ext) == want) {
+		rx->ext = xl->rx_ext->cpu;
+		rx->ext_len = want;
+		xl->rx_paired = true;
+	} else {
+		xl->stats.rx_unpaired++;
+	}
+	return 1;
 }
 
 static void tbrdma_xd_rx_release(void *phy)
@@ -319,7 +456,12 @@ static void tbrdma_xd_rx_release(void *phy)
 
 	if (!b)
 		return;
-	xl->rx_cur = NULL;
+	/* What followed an unpaired frame is looked at anew. */
+	xl->rx_cur = xl->rx_paired ? NULL : xl->rx_ext;
+	if (xl->rx_paired && xl->rings_live)
+		tbrdma_xd_rx_repost(xl, xl->rx_ext);
+	xl->rx_ext = NULL;
+	xl->rx_paired = false;
 	if (xl->rings_live)
 		tbrdma_xd_rx_repost(xl, b);
 }
@@ -328,6 +470,7 @@ static const struct tb_phy_ops tbrdma_xd_phy_ops = {
 	.xmit = tbrdma_xd_xmit,
 	.rx_peek = tbrdma_xd_rx_peek,
 	.rx_release = tbrdma_xd_rx_release,
+	.ext_max = TB_EXT_MAX,
 };
 
 /*
@@ -366,13 +509,9 @@ void tbrdma_xd_idle(void)
 		 * raise none: look once more, and stay awake if there is one.
 		 */
 		if (!xl->rx_cur) {
-			struct ring_frame *f = tb_ring_poll(xl->rx_ring);
-
-			if (f) {
-				xl->rx_cur = container_of(f, struct tbrdma_xd_buf,
-							  frame);
+			xl->rx_cur = tbrdma_xd_rx_poll(xl);
+			if (xl->rx_cur)
 				tbrdma_kick();
-			}
 		}
 	}
 	mutex_unlock(&tbrdma.lock);
@@ -381,9 +520,16 @@ void tbrdma_xd_idle(void)
 /* The engine's link callbacks. */
 
 static int tbrdma_xd_deliver(void *user, struct tb_link *link,
-			     const void *payload, u32 len)
+			     const void *payload, u32 len, const void *ext,
+			     u32 ext_len)
 {
-	return tb_engine_link_ops.deliver(user, link, payload, len);
+	return tb_engine_link_ops.deliver(user, link, payload, len, ext,
+					  ext_len);
+}
+
+static void tbrdma_xd_ext_put(void *user, const struct tb_link_ext *ext)
+{
+	tb_engine_link_ops.ext_put(user, ext);
 }
 
 static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
@@ -407,6 +553,7 @@ static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 static const struct tb_link_user_ops tbrdma_xd_link_ops = {
 	.deliver = tbrdma_xd_deliver,
 	.state_changed = tbrdma_xd_state_changed,
+	.ext_put = tbrdma_xd_ext_put,
 };
 
 static void tbrdma_xd_free_bufs(struct tbrdma_xd_link *xl,
@@ -466,6 +613,8 @@ static void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 	}
 	xl->rings_live = false;
 	xl->rx_cur = NULL;
+	xl->rx_ext = NULL;
+	xl->rx_paired = false;
 	xl->identity = 0;
 	mutex_unlock(&tbrdma.lock);
 
@@ -517,13 +666,16 @@ static int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	xl->in_hopid = ret;
 
 	/* A ring of n descriptors holds n - 1 frames. */
-	xl->tx_ring = tb_ring_alloc_tx(nhi, -1, xl->tx_slots + 1, flags);
+	xl->tx_ring = tb_ring_alloc_tx(nhi, -1, TBRDMA_XD_DESC(xl->tx_slots) + 1,
+				       flags);
 	if (!xl->tx_ring)
 		return -ENOMEM;
-	xl->rx_ring = tb_ring_alloc_rx(nhi, -1, xl->rx_slots + 1, flags,
-				       xl->e2e ? xl->tx_ring->hop : 0,
-				       BIT(TBRDMA_XD_PDF_SOF),
-				       BIT(TBRDMA_XD_PDF_EOF),
+	xl->rx_ring = tb_ring_alloc_rx(nhi, -1, TBRDMA_XD_DESC(xl->rx_slots) + 1,
+				       flags, xl->e2e ? xl->tx_ring->hop : 0,
+				       BIT(TBRDMA_XD_PDF_SOF) |
+				       BIT(TBRDMA_XD_PDF_EXT_SOF),
+				       BIT(TBRDMA_XD_PDF_EOF) |
+				       BIT(TBRDMA_XD_PDF_EXT_EOF),
 				       tbrdma_xd_start_poll, xl);
 	if (!xl->rx_ring)
 		return -ENOMEM;
@@ -535,7 +687,7 @@ static int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 #endif
 
 	xl->tx_nfree = 0;
-	for (i = 0; i < xl->tx_slots; i++)
+	for (i = 0; i < TBRDMA_XD_DESC(xl->tx_slots); i++)
 		xl->tx_free[xl->tx_nfree++] = i;
 	xl->tx_waiting = false;
 	WRITE_ONCE(xl->rx_armed, true);
@@ -543,7 +695,7 @@ static int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	tb_ring_start(xl->rx_ring);
 	xl->rings_started = true;
 	/* Receive buffers before the paths: nothing arrives into nothing. */
-	for (i = 0; i < xl->rx_slots; i++) {
+	for (i = 0; i < TBRDMA_XD_DESC(xl->rx_slots); i++) {
 		ret = tb_ring_rx(xl->rx_ring, &xl->rx[i].frame);
 		if (ret)
 			return ret;
@@ -1164,6 +1316,11 @@ TBRDMA_XD_STAT(rx_dup, XD_LINK, struct tb_link_stats, rx_dup);
 TBRDMA_XD_STAT(rx_gap, XD_LINK, struct tb_link_stats, rx_gap);
 TBRDMA_XD_STAT(rx_bad, XD_LINK, struct tb_link_stats, rx_bad);
 TBRDMA_XD_STAT(rx_stalls, XD_LINK, struct tb_link_stats, rx_stalls);
+TBRDMA_XD_STAT(tx_ext, XD_LINK, struct tb_link_stats, tx_ext);
+TBRDMA_XD_STAT(ext_detached, XD_LINK, struct tb_link_stats, ext_detached);
+TBRDMA_XD_STAT(tx_ext_dma, XD_PHY, struct tbrdma_xd_stats, tx_ext_dma);
+TBRDMA_XD_STAT(tx_ext_copied, XD_PHY, struct tbrdma_xd_stats, tx_ext_copied);
+TBRDMA_XD_STAT(rx_unpaired, XD_PHY, struct tbrdma_xd_stats, rx_unpaired);
 TBRDMA_XD_STAT(rx_crc_errors, XD_PHY, struct tbrdma_xd_stats, rx_crc_errors);
 TBRDMA_XD_STAT(rx_overruns, XD_PHY, struct tbrdma_xd_stats, rx_overruns);
 TBRDMA_XD_STAT(tx_busy, XD_PHY, struct tbrdma_xd_stats, tx_busy);
@@ -1190,6 +1347,11 @@ static struct attribute *tbrdma_xd_stat_attrs[] = {
 	&tbrdma_xd_stat_rx_gap.attr.attr,
 	&tbrdma_xd_stat_rx_bad.attr.attr,
 	&tbrdma_xd_stat_rx_stalls.attr.attr,
+	&tbrdma_xd_stat_tx_ext.attr.attr,
+	&tbrdma_xd_stat_ext_detached.attr.attr,
+	&tbrdma_xd_stat_tx_ext_dma.attr.attr,
+	&tbrdma_xd_stat_tx_ext_copied.attr.attr,
+	&tbrdma_xd_stat_rx_unpaired.attr.attr,
 	&tbrdma_xd_stat_rx_crc_errors.attr.attr,
 	&tbrdma_xd_stat_rx_overruns.attr.attr,
 	&tbrdma_xd_stat_tx_busy.attr.attr,
@@ -1223,8 +1385,9 @@ static void tbrdma_xd_release(struct device *dev)
 	struct tbrdma_xd_link *xl = to_xl(dev);
 
 	cancel_delayed_work_sync(&xl->work);	/* none can be queued now */
-	tbrdma_xd_free_bufs(xl, xl->rx, xl->rx_slots);
-	tbrdma_xd_free_bufs(xl, xl->tx, xl->tx_slots);
+	tbrdma_dma_put_dev(xl->dma_id);		/* its links are down */
+	tbrdma_xd_free_bufs(xl, xl->rx, TBRDMA_XD_DESC(xl->rx_slots));
+	tbrdma_xd_free_bufs(xl, xl->tx, TBRDMA_XD_DESC(xl->tx_slots));
 	kfree(xl->tx_free);
 	if (xl->out_hopid >= 0)
 		tb_xdomain_release_out_hopid(xl->xd, xl->out_hopid);
@@ -1254,6 +1417,7 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	uuid_copy(&xl->local_uuid, xd->local_uuid);
 	uuid_copy(&xl->remote_uuid, xd->remote_uuid);
 	xl->dma_dev = &xd->tb->nhi->pdev->dev;
+	xl->dma_id = -1;
 	xl->in_hopid = -1;
 	xl->out_hopid = -1;
 	xl->rx_slots = tbrdma_xd_rx_slots;
@@ -1275,11 +1439,17 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	}
 	xl->out_hopid = ret;
 	ret = -ENOMEM;
-	xl->tx_free = kcalloc(xl->tx_slots, sizeof(*xl->tx_free), GFP_KERNEL);
-	xl->rx = tbrdma_xd_alloc_bufs(xl, xl->rx_slots, NULL);
-	xl->tx = tbrdma_xd_alloc_bufs(xl, xl->tx_slots, tbrdma_xd_tx_done);
+	xl->tx_free = kcalloc(TBRDMA_XD_DESC(xl->tx_slots),
+			      sizeof(*xl->tx_free), GFP_KERNEL);
+	xl->rx = tbrdma_xd_alloc_bufs(xl, TBRDMA_XD_DESC(xl->rx_slots), NULL);
+	xl->tx = tbrdma_xd_alloc_bufs(xl, TBRDMA_XD_DESC(xl->tx_slots),
+				      tbrdma_xd_tx_done);
 	if (!xl->tx_free || !xl->rx || !xl->tx)
 		goto fail;
+	/* Registered memory mapped for the controller, once for all links. */
+	xl->dma_id = tbrdma_dma_add_dev(xl->dma_dev);
+	if (xl->dma_id < 0)
+		dev_warn(&svc->dev, "too many controllers: frames are copied\n");
 
 	tb_ctrl_config_default(&cfg);
 	tbrdma_xd_uuid_words(&xl->local_uuid, cfg.local_uuid);
@@ -1479,12 +1649,12 @@ void tbrdma_xd_show(struct seq_file *m)
 static int tbrdma_xd_check_params(void)
 {
 	if (tbrdma_xd_rx_slots < TB_CTRL_SLOTS_MIN ||
-	    tbrdma_xd_rx_slots >= TB_CTRL_SLOTS_MAX ||
+	    tbrdma_xd_rx_slots > TBRDMA_XD_SLOTS_MAX ||
 	    tbrdma_xd_tx_slots < TB_CTRL_SLOTS_MIN ||
-	    tbrdma_xd_tx_slots >= TB_CTRL_SLOTS_MAX) {
+	    tbrdma_xd_tx_slots > TBRDMA_XD_SLOTS_MAX) {
 		pr_err("xd_rx_slots=%u xd_tx_slots=%u: must be %u-%u\n",
 		       tbrdma_xd_rx_slots, tbrdma_xd_tx_slots,
-		       TB_CTRL_SLOTS_MIN, TB_CTRL_SLOTS_MAX - 1);
+		       TB_CTRL_SLOTS_MIN, TBRDMA_XD_SLOTS_MAX);
 		return -EINVAL;
 	}
 	if (tbrdma_xd_timeout_ms < 50 || tbrdma_xd_timeout_ms > 10000) {

@@ -36,7 +36,7 @@ int tb_engine_create(struct tb_engine **out, const struct tb_engine_config *cfg)
 	if (!cfg->max_links || cfg->max_links > 4096 ||
 	    !tb_is_pow2(cfg->max_ctx) || cfg->max_ctx > (1u << 16) ||
 	    !tb_is_pow2(cfg->msn_window) || cfg->msn_window > (1u << 20) ||
-	    !cfg->rd_max || cfg->rd_max > 1024)
+	    !cfg->rd_max || cfg->rd_max > 1024 || cfg->ext_min > TB_EXT_MAX)
 		return -EINVAL;
 	e = tb_zalloc(sizeof(*e));
 	if (!e)
@@ -224,7 +224,9 @@ u32 tb_elink_chunk(const struct tb_elink *el, const u8 *src, u32 left,
 		 * aligned.
 		 */
 		*ext = chunk >= el->e->cfg.ext_min;
-		return chunk;
+		if (*ext)
+			return chunk;
+		left = chunk;
 	}
 	return left < TB_PAYLOAD_MAX ? left : TB_PAYLOAD_MAX;
 }
