@@ -32,7 +32,7 @@ struct tbrdma_dma_map {
 };
 
 static struct {
-	struct mutex lock;
+	struct mutex lock;		/* devs[], umrs, counters */
 	struct {
 		struct device *dev;	/* referenced; NULL: free slot */
 		u32 users;

@@ -240,7 +240,17 @@ test_onesided() {
         else
             fail "one-sided over loop$l"
         fi
+        # The 4 KiB and 64 KiB WRITEs and READs went as ext buffers, read
+        # by the loop's DMA device from the registered pages' mapping.
+        local st=/sys/class/tbrdma/loop$l/statistics dma cpu
+        dma=$(cat $st/ext_dma); cpu=$(cat $st/ext_cpu)
+        if [ "$dma" -gt 0 ] && [ "$cpu" -eq 0 ]; then
+            pass "loop$l: $dma data chunks sent from registered memory by bus address (DMA-mapped at registration), $(cat $st/tx_ext) ext frames, none copied"
+        else
+            fail "loop$l: ext buffers by bus address $dma, by CPU address $cpu"
+        fi
     done
+    grep -E '^(dma|  dma device)' /sys/kernel/debug/tbrdma/status
     unload
     check_pins
 }
