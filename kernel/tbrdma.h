@@ -12,8 +12,10 @@
 #include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "tb_engine.h"
 
@@ -110,6 +112,13 @@ struct tbrdma_umr {
 	unsigned long npages;
 	void *vaddr;			/* vmap() of all pages */
 	bool writable;			/* pinned with FOLL_WRITE */
+	/*
+	 * The registration's own, plus one per transmit descriptor still
+	 * pointing into the pages: they stay pinned and mapped until the
+	 * controller is done with them, even after deregistration.
+	 */
+	refcount_t ref;
+	struct work_struct free_work;	/* the last put in atomic context */
 	struct tbrdma_dma_map *map[TBRDMA_DMA_DEVS];
 };
 
@@ -139,6 +148,13 @@ void tbrdma_dma_show(struct seq_file *m);
 int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 		  u32 *key);
 int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key);
+/*
+ * A descriptor points into umr's pages / is done with them. Any context:
+ * a last put frees the region from a work item on wq, which the caller
+ * drains before the module goes.
+ */
+void tbrdma_umr_get(struct tbrdma_umr *umr);
+void tbrdma_umr_put_async(struct tbrdma_umr *umr, struct workqueue_struct *wq);
 /* tb_pd_destroy() release callback: queues a region on list (arg). */
 void tbrdma_mr_collect(void *list, void *priv);
 /* Unpins and frees what tbrdma_mr_collect() queued; may sleep. */

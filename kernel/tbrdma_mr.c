@@ -47,6 +47,28 @@ static void tbrdma_umr_free(struct tbrdma_umr *umr)
 	kfree(umr);
 }
 
+void tbrdma_umr_get(struct tbrdma_umr *umr)
+{
+	refcount_inc(&umr->ref);
+}
+
+static void tbrdma_umr_put(struct tbrdma_umr *umr)
+{
+	if (refcount_dec_and_test(&umr->ref))
+		tbrdma_umr_free(umr);
+}
+
+static void tbrdma_umr_free_work(struct work_struct *work)
+{
+	tbrdma_umr_free(container_of(work, struct tbrdma_umr, free_work));
+}
+
+void tbrdma_umr_put_async(struct tbrdma_umr *umr, struct workqueue_struct *wq)
+{
+	if (refcount_dec_and_test(&umr->ref))
+		queue_work(wq, &umr->free_work);
+}
+
 /* Pins [start, start + npages pages) of the current process. */
 static int tbrdma_pin(struct tbrdma_umr *umr, unsigned long start)
 {
@@ -108,6 +130,8 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	}
 	umr->npages = npages;
 	INIT_LIST_HEAD(&umr->node);
+	refcount_set(&umr->ref, 1);
+	INIT_WORK(&umr->free_work, tbrdma_umr_free_work);
 	/*
 	 * A region the engine may write: destination of a READ (local
 	 * access) or target of a remote WRITE or ATOMIC. A region only read
@@ -162,8 +186,11 @@ int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key)
 	mutex_unlock(&tbrdma.lock);
 	if (ret)
 		return ret;
-	/* The engine no longer knows the key: nothing can reach the pages. */
-	tbrdma_umr_free(priv);
+	/*
+	 * The engine no longer knows the key and no frame of the link refers
+	 * to it; a transmit descriptor still in a ring holds its own ref.
+	 */
+	tbrdma_umr_put(priv);
 	return 0;
 }
 
@@ -180,6 +207,6 @@ void tbrdma_mr_free_list(struct list_head *list)
 
 	list_for_each_entry_safe(umr, tmp, list, free_node) {
 		list_del(&umr->free_node);
-		tbrdma_umr_free(umr);
+		tbrdma_umr_put(umr);
 	}
 }

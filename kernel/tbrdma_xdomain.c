@@ -138,6 +138,7 @@ struct tbrdma_xd_buf {
 	struct tbrdma_xd_link *xl;
 	void *cpu;
 	dma_addr_t dma;
+	struct tbrdma_umr *umr;		/* frame.buffer_phy points into it */
 };
 
 struct tbrdma_xd_stats {
@@ -253,11 +254,21 @@ static struct tbrdma_xd_buf *tbrdma_xd_tx_get(struct tbrdma_xd_link *xl)
 	return b;
 }
 
+/* The buffer's own memory again; a region it pointed into is let go. */
+static void tbrdma_xd_tx_reset(struct tbrdma_xd_buf *b)
+{
+	b->frame.buffer_phy = b->dma;
+	if (b->umr) {
+		tbrdma_umr_put_async(b->umr, tbxd.wq);
+		b->umr = NULL;
+	}
+}
+
 static void tbrdma_xd_tx_put(struct tbrdma_xd_link *xl, struct tbrdma_xd_buf *b)
 {
 	unsigned long flags;
 
-	b->frame.buffer_phy = b->dma;
+	tbrdma_xd_tx_reset(b);
 	spin_lock_irqsave(&xl->tx_lock, flags);
 	xl->tx_free[xl->tx_nfree++] = b - xl->tx;
 	spin_unlock_irqrestore(&xl->tx_lock, flags);
@@ -288,6 +299,9 @@ static void tbrdma_xd_fill_ext(struct tbrdma_xd_link *xl,
 
 	if (!tbrdma_dma_addr(xl->dma_id, ext->dma_cookie, ext->data, ext->len,
 			     &bus)) {
+		/* Pinned and mapped until the controller has read it. */
+		b->umr = ext->dma_cookie;
+		tbrdma_umr_get(b->umr);
 		b->frame.buffer_phy = bus;
 		xl->stats.tx_ext_dma++;
 	} else {
@@ -353,7 +367,7 @@ static void tbrdma_xd_tx_done(struct tb_ring *ring, struct ring_frame *frame,
 	unsigned long flags;
 	bool kick;
 
-	b->frame.buffer_phy = b->dma;
+	tbrdma_xd_tx_reset(b);
 	spin_lock_irqsave(&xl->tx_lock, flags);
 	xl->tx_free[xl->tx_nfree++] = b - xl->tx;
 	kick = xl->tx_waiting;
