@@ -239,19 +239,26 @@ static u32 tbrdma_xd_index(const struct tbrdma_xd_link *xl)
 
 /* The data path. */
 
-/* Takes a free transmit buffer, or NULL. */
-static struct tbrdma_xd_buf *tbrdma_xd_tx_get(struct tbrdma_xd_link *xl)
+/*
+ * Takes n (1 or 2) free transmit buffers, all or none: a frame never
+ * waits for its ext. Returns false (and asks for a kick) if there are not
+ * enough.
+ */
+static bool tbrdma_xd_tx_take(struct tbrdma_xd_link *xl, u32 n,
+			      struct tbrdma_xd_buf **bufs)
 {
-	struct tbrdma_xd_buf *b = NULL;
 	unsigned long flags;
+	bool room;
+	u32 i;
 
 	spin_lock_irqsave(&xl->tx_lock, flags);
-	if (xl->tx_nfree)
-		b = &xl->tx[xl->tx_free[--xl->tx_nfree]];
-	else
+	room = xl->tx_nfree >= n;
+	for (i = 0; room && i < n; i++)
+		bufs[i] = &xl->tx[xl->tx_free[--xl->tx_nfree]];
+	if (!room)
 		xl->tx_waiting = true;
 	spin_unlock_irqrestore(&xl->tx_lock, flags);
-	return b;
+	return room;
 }
 
 /* The buffer's own memory again; a region it pointed into is let go. */
@@ -272,19 +279,6 @@ static void tbrdma_xd_tx_put(struct tbrdma_xd_link *xl, struct tbrdma_xd_buf *b)
 	spin_lock_irqsave(&xl->tx_lock, flags);
 	xl->tx_free[xl->tx_nfree++] = b - xl->tx;
 	spin_unlock_irqrestore(&xl->tx_lock, flags);
-}
-
-static bool tbrdma_xd_tx_room(struct tbrdma_xd_link *xl, u32 n)
-{
-	unsigned long flags;
-	bool room;
-
-	spin_lock_irqsave(&xl->tx_lock, flags);
-	room = xl->tx_nfree >= n;
-	if (!room)
-		xl->tx_waiting = true;
-	spin_unlock_irqrestore(&xl->tx_lock, flags);
-	return room;
 }
 
 /*
@@ -317,26 +311,20 @@ static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len,
 			  const struct tb_link_ext *ext)
 {
 	struct tbrdma_xd_link *xl = phy;
-	struct tbrdma_xd_buf *b, *e = NULL;
+	struct tbrdma_xd_buf *bufs[2] = { NULL, NULL };
+	struct tbrdma_xd_buf *b, *e;
 
 	if (!xl->rings_live)
 		return -ENOTCONN;
 	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX ||
 			 (ext && (!ext->len || ext->len > TB_EXT_MAX))))
 		return 0;
-	/* Both descriptors or neither: a frame never waits for its ext. */
-	if (!tbrdma_xd_tx_room(xl, ext ? 2 : 1)) {
+	if (!tbrdma_xd_tx_take(xl, ext ? 2 : 1, bufs)) {
 		xl->stats.tx_busy++;
 		return -EAGAIN;
 	}
-	b = tbrdma_xd_tx_get(xl);
-	if (ext)
-		e = tbrdma_xd_tx_get(xl);
-	if (WARN_ON_ONCE(!b || (ext && !e))) {
-		if (b)
-			tbrdma_xd_tx_put(xl, b);
-		return -EAGAIN;
-	}
+	b = bufs[0];
+	e = bufs[1];
 	memcpy(b->cpu, frame, len);
 	b->frame.size = len & 0xfff;		/* 4096 is 0 */
 	b->frame.sof = TBRDMA_XD_PDF_SOF;

@@ -65,7 +65,10 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	return 0;
 }
 
-static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq);
+static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq)
+{
+	return &link->window[seq % link->cfg.tx_window];
+}
 
 /* Slot s no longer refers to its ext's owner. */
 static void tb_link_put_ext(struct tb_link *link, struct tb_link_slot *s)
@@ -98,11 +101,6 @@ void tb_link_destroy(struct tb_link *link)
 	link->window = NULL;
 	link->frames = NULL;
 	link->state = TBRDMA_LINK_DOWN;
-}
-
-static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq)
-{
-	return &link->window[seq % link->cfg.tx_window];
 }
 
 /* What this end tells the peer in every header it sends. */
