@@ -413,7 +413,7 @@ struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out)
 {
-	u32 slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
+	u32 i, slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
 	struct tb_ctx *ctx;
 
 	if ((!cfg->pd && (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20))) ||
@@ -457,11 +457,18 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		ctx->own_pd = 1;
 	}
 	ctx->eps = tb_zalloc(sizeof(*ctx->eps) * cfg->max_ep);
-	if (!ctx->eps) {
+	ctx->wqes = tb_zalloc(sizeof(*ctx->wqes) * cq_n);
+	if (!ctx->eps || !ctx->wqes) {
 		if (ctx->own_pd)
 			tb_pd_destroy(ctx->pd, NULL, NULL);
+		tb_free(ctx->eps);
+		tb_free(ctx->wqes);
 		tb_free(ctx);
 		return -ENOMEM;
+	}
+	for (i = cq_n; i-- > 0;) {
+		ctx->wqes[i].next = ctx->wqe_free;
+		ctx->wqe_free = &ctx->wqes[i];
 	}
 	e->ctxs[slot] = ctx;
 	*out = ctx;
@@ -475,12 +482,13 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	u32 i;
 
 	for (i = 0; i < ctx->cfg.max_ep; i++)
-		if (ctx->eps[i].in_use)
-			tb_ep_destroy(ctx, ctx->eps[i].handle);
+		if (ctx->eps[i])
+			tb_ep_destroy(ctx, ctx->eps[i]->handle);
 	if (ctx->own_pd)
 		tb_pd_destroy(ctx->pd, release, arg);
 	e->ctxs[ctx->id & (e->cfg.max_ctx - 1)] = NULL;
 	tb_free(ctx->eps);
+	tb_free(ctx->wqes);
 	tb_free(ctx);
 }
 

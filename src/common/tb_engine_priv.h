@@ -21,13 +21,19 @@
 
 struct tb_ep;
 
-/* One posted operation, copied from its SQE. */
+/*
+ * One posted operation, copied from its SQE. Operations come from one
+ * pool per context, shared by its endpoints; an endpoint chains its own in
+ * posting order.
+ */
 struct tb_wqe {
 	struct tbrdma_sqe sqe;
 	struct tb_ep *ep;
+	struct tb_wqe *next;	/* the endpoint's next, or the pool's free list */
 	u64 result;		/* ATOMIC: value fetched */
 	u32 sent;		/* WRITE bytes sent, READ bytes requested */
 	u32 recvd;		/* READ bytes received */
+	u32 first_msn;		/* the first request frame sent for it */
 	u32 last_msn;		/* the latest request frame sent for it */
 	u16 resp_pending;	/* READ_REQs and ATOMICs awaiting a response */
 	u8 has_msn;		/* at least one request frame was sent */
@@ -36,20 +42,26 @@ struct tb_wqe {
 	u8 status;		/* enum tbrdma_status */
 };
 
+/*
+ * An endpoint costs this struct and a slot in its context's table; its
+ * operations in flight come from the context's pool.
+ */
 struct tb_ep {
 	u32 handle;
-	u8 in_use;
 	u8 failed;		/* its link went down */
 	u8 active;		/* on its link's list of endpoints to serve */
 	struct tb_ctx *ctx;
 	struct tb_elink *el;
 	u32 remote_ctx;
-	struct tb_wqe *sq;
-	u32 sq_mask;
-	/* head: oldest not completed; send: next to transmit; tail: free */
-	u32 head;
-	u32 send;
-	u32 tail;
+	u32 count;		/* operations not yet completed */
+	/*
+	 * Its operations in posting order: head, the oldest not completed;
+	 * send, the first with frames still to transmit (NULL: none); tail,
+	 * the newest.
+	 */
+	struct tb_wqe *head;
+	struct tb_wqe *send;
+	struct tb_wqe *tail;
 	struct tb_ep *next_active;
 	struct tb_ep *prev_active;
 };
@@ -138,9 +150,12 @@ struct tb_ctx {
 	struct tb_ctx_config cfg;
 	struct tb_pd *pd;
 	u8 own_pd;		/* created with the context, freed with it */
-	struct tb_ep *eps;
+	struct tb_ep **eps;	/* max_ep slots, NULL where free */
 	u32 ep_bits;
 	u32 ep_gen;
+	u32 ep_next;		/* where the search for a free slot starts */
+	struct tb_wqe *wqes;	/* the operation pool: one per CQ entry */
+	struct tb_wqe *wqe_free;
 	u32 outstanding;
 	struct tb_qring cq;
 	struct tb_qring rq;
@@ -202,7 +217,6 @@ void tb_wqe_update(struct tb_wqe *wqe);
 void tb_ep_complete(struct tb_ep *ep);
 void tb_ep_advance_send(struct tb_ep *ep);
 void tb_elink_fail_eps(struct tb_elink *el);
-void tb_elink_forget_ep(struct tb_elink *el, struct tb_ep *ep);
 
 /* tb_requester.c */
 /* Sends one request frame from the endpoints of el; 0 if none could go. */

@@ -10,41 +10,39 @@
 
 static struct tb_ep *tb_ep_find(struct tb_ctx *ctx, u32 handle)
 {
-	struct tb_ep *ep = &ctx->eps[handle & (ctx->cfg.max_ep - 1)];
+	struct tb_ep *ep = ctx->eps[handle & (ctx->cfg.max_ep - 1)];
 
-	return ep->in_use && ep->handle == handle ? ep : NULL;
+	return ep && ep->handle == handle ? ep : NULL;
 }
 
 int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 {
 	struct tb_engine *e = ctx->e;
-	struct tb_ep *ep = NULL;
-	u32 i;
+	struct tb_ep *ep;
+	u32 i, n;
 
 	if (link_index >= e->cfg.max_links || !e->links[link_index].link)
 		return -ENODEV;
 	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN)
 		return -ENOTCONN;
-	for (i = 0; i < ctx->cfg.max_ep; i++) {
-		if (!ctx->eps[i].in_use) {
-			ep = &ctx->eps[i];
+	for (n = 0; n < ctx->cfg.max_ep; n++) {
+		i = (ctx->ep_next + n) & (ctx->cfg.max_ep - 1);
+		if (!ctx->eps[i])
 			break;
-		}
 	}
-	if (!ep)
+	if (n == ctx->cfg.max_ep)
 		return -ENOSPC;
-	memset(ep, 0, sizeof(*ep));
-	ep->sq = tb_zalloc(sizeof(*ep->sq) * ctx->cfg.sq_depth);
-	if (!ep->sq)
+	ep = tb_zalloc(sizeof(*ep));
+	if (!ep)
 		return -ENOMEM;
+	ctx->ep_next = i + 1;
 	/* Handles stay positive ints: 31 bits, generation above the index. */
 	ctx->ep_gen++;
 	ep->handle = ((ctx->ep_gen << ctx->ep_bits) | i) & 0x7fffffffu;
-	ep->in_use = 1;
 	ep->ctx = ctx;
 	ep->el = &e->links[link_index];
 	ep->remote_ctx = remote_ctx;
-	ep->sq_mask = ctx->cfg.sq_depth - 1;
+	ctx->eps[i] = ep;
 	return (int)ep->handle;
 }
 
@@ -97,13 +95,38 @@ static int tb_wqe_finished(const struct tb_wqe *wqe)
 	return wqe->sent_all && wqe->acked && !wqe->resp_pending;
 }
 
+/*
+ * Back to the pool. Request frames of it that the link still remembers
+ * must not lead to it anymore: another operation reuses it.
+ */
+static void tb_wqe_free(struct tb_ctx *ctx, struct tb_wqe *wqe)
+{
+	struct tb_elink *el = wqe->ep->el;
+	u32 m;
+
+	if (wqe->has_msn && el->msn_ring) {
+		m = tb_seq_before(wqe->first_msn, el->msn_tail) ? el->msn_tail :
+								  wqe->first_msn;
+		for (; m != el->msn_next && !tb_seq_after(m, wqe->last_msn); m++) {
+			struct tb_msn_ent *ent =
+				&el->msn_ring[m & (el->e->cfg.msn_window - 1)];
+
+			if (ent->msn == m && ent->wqe == wqe)
+				ent->wqe = NULL;
+		}
+	}
+	wqe->ep = NULL;
+	wqe->next = ctx->wqe_free;
+	ctx->wqe_free = wqe;
+}
+
 /* Writes completions for finished operations at the head, in order. */
 void tb_ep_complete(struct tb_ep *ep)
 {
 	struct tb_ctx *ctx = ep->ctx;
+	struct tb_wqe *wqe;
 
-	while (ep->head != ep->send) {
-		struct tb_wqe *wqe = &ep->sq[ep->head & ep->sq_mask];
+	while ((wqe = ep->head) && wqe != ep->send) {
 		struct tbrdma_cqe cqe;
 
 		if (!tb_wqe_finished(wqe))
@@ -124,8 +147,12 @@ void tb_ep_complete(struct tb_ep *ep)
 			cqe.opcode = wqe->sqe.opcode;
 			tb_ctx_push_cqe(ctx, &cqe);
 		}
+		ep->head = wqe->next;
+		if (!ep->head)
+			ep->tail = NULL;
+		ep->count--;
 		ctx->outstanding--;
-		ep->head++;
+		tb_wqe_free(ctx, wqe);
 	}
 }
 
@@ -147,16 +174,16 @@ static int tb_op_needs_frames(const struct tbrdma_sqe *sqe)
  */
 void tb_ep_advance_send(struct tb_ep *ep)
 {
-	while (ep->send != ep->tail) {
-		struct tb_wqe *wqe = &ep->sq[ep->send & ep->sq_mask];
+	struct tb_wqe *wqe;
 
+	while ((wqe = ep->send)) {
 		if (!wqe->sent_all && tb_op_needs_frames(&wqe->sqe))
 			break;
 		wqe->sent_all = 1;
 		tb_wqe_update(wqe);
-		ep->send++;
+		ep->send = wqe->next;
 	}
-	if (ep->send == ep->tail)
+	if (!ep->send)
 		tb_ep_clear_active(ep);
 	else
 		tb_ep_set_active(ep);
@@ -205,14 +232,19 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		return -ENOTCONN;
 	if (!tb_sqe_valid(sqe))
 		return -EINVAL;
-	if (ep->tail - ep->head > ep->sq_mask)
+	if (ep->count >= ctx->cfg.sq_depth)
 		return -EAGAIN;
-	/* Every operation in flight owns a completion slot. */
+	/*
+	 * Every operation in flight owns a completion slot, so the pool (one
+	 * operation per slot) is never empty here.
+	 */
 	if ((u64)ctx->outstanding + (u32)(cq->head -
-	    smp_load_acquire(&cq->ctrl->consumer)) > cq->mask)
+	    smp_load_acquire(&cq->ctrl->consumer)) > cq->mask ||
+	    TB_WARN_ON(!ctx->wqe_free))
 		return -EAGAIN;
 
-	wqe = &ep->sq[ep->tail & ep->sq_mask];
+	wqe = ctx->wqe_free;
+	ctx->wqe_free = wqe->next;
 	copy = offsetof(struct tbrdma_sqe, inline_data);
 	if (sqe->flags & TBRDMA_SQE_INLINE)
 		copy += sqe->length;
@@ -220,7 +252,14 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	memset(wqe, 0, sizeof(*wqe));
 	memcpy(&wqe->sqe, sqe, copy);
 	wqe->ep = ep;
-	ep->tail++;
+	if (ep->tail)
+		ep->tail->next = wqe;
+	else
+		ep->head = wqe;
+	ep->tail = wqe;
+	if (!ep->send)
+		ep->send = wqe;
+	ep->count++;
 	ctx->outstanding++;
 	tb_ep_advance_send(ep);
 	if (ep->el->link->state == TBRDMA_LINK_UP)
@@ -234,12 +273,9 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
  */
 static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
 {
-	u32 i;
+	struct tb_wqe *wqe;
 
-	tb_elink_forget_ep(ep->el, ep);
-	for (i = ep->head; i != ep->tail; i++) {
-		struct tb_wqe *wqe = &ep->sq[i & ep->sq_mask];
-
+	for (wqe = ep->head; wqe; wqe = wqe->next) {
 		if (silent) {
 			wqe->sqe.flags |= TBRDMA_SQE_SILENT;
 			wqe->status = TBRDMA_WC_SUCCESS;
@@ -250,7 +286,7 @@ static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
 		wqe->acked = 1;
 		wqe->resp_pending = 0;
 	}
-	ep->send = ep->tail;
+	ep->send = NULL;
 	tb_ep_clear_active(ep);
 	tb_ep_complete(ep);
 }
@@ -272,8 +308,8 @@ int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
 	if (!ep)
 		return -ENOENT;
 	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
-	tb_free(ep->sq);
-	memset(ep, 0, sizeof(*ep));
+	ctx->eps[handle & (ctx->cfg.max_ep - 1)] = NULL;
+	tb_free(ep);
 	return 0;
 }
 
@@ -284,7 +320,7 @@ int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
 	if (!ep)
 		return -ENOENT;
 	if (outstanding)
-		*outstanding = ep->tail - ep->head;
+		*outstanding = ep->count;
 	if (ep->failed || !ep->el->link)
 		return TBRDMA_LINK_DOWN;
 	return (int)ep->el->link->state;
@@ -300,9 +336,9 @@ void tb_elink_fail_eps(struct tb_elink *el)
 		struct tb_ctx *ctx = e->ctxs[c];
 
 		for (i = 0; ctx && i < ctx->cfg.max_ep; i++) {
-			struct tb_ep *ep = &ctx->eps[i];
+			struct tb_ep *ep = ctx->eps[i];
 
-			if (!ep->in_use || ep->el != el)
+			if (!ep || ep->el != el)
 				continue;
 			ep->failed = 1;
 			tb_ep_abort(ep, TBRDMA_WC_LINK_DOWN, 0);
@@ -311,24 +347,4 @@ void tb_elink_fail_eps(struct tb_elink *el)
 	tb_resp_reset(el);
 	el->rd_outstanding = 0;
 	el->msn_tail = el->msn_next;
-}
-
-/*
- * Responses for ep's operations may still arrive; make them find nothing.
- * Awaited entries stay until their response so their slot is not reused
- * while one can still come.
- */
-void tb_elink_forget_ep(struct tb_elink *el, struct tb_ep *ep)
-{
-	u32 m;
-
-	if (!el->msn_ring)
-		return;
-	for (m = el->msn_tail; m != el->msn_next; m++) {
-		struct tb_msn_ent *ent =
-			&el->msn_ring[m & (el->e->cfg.msn_window - 1)];
-
-		if (ent->wqe && ent->wqe->ep == ep)
-			ent->wqe = NULL;
-	}
 }

@@ -24,6 +24,8 @@ static u32 tb_req_take_msn(struct tb_elink *el, struct tb_wqe *wqe,
 		el->rd_outstanding++;
 		wqe->resp_pending++;
 	}
+	if (!wqe->has_msn)
+		wqe->first_msn = msn;
 	wqe->last_msn = msn;
 	wqe->has_msn = 1;
 	return msn;
@@ -154,18 +156,31 @@ static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 	tb_elink_send(el, &h, wqe->sqe.length);
 }
 
+/* A fenced operation waits for the responses of those before it. */
+static int tb_req_fenced(const struct tb_ep *ep, const struct tb_wqe *wqe)
+{
+	const struct tb_wqe *w;
+
+	if (!(wqe->sqe.flags & TBRDMA_SQE_FENCE) || wqe->has_msn)
+		return 0;
+	for (w = ep->head; w != wqe; w = w->next)
+		if (w->resp_pending)
+			return 1;
+	return 0;
+}
+
 /*
  * Sends the next frame of ep's current operation. Returns 1 if a frame
- * went out, 0 if the operation must wait (request window or responder
- * resources exhausted) or ended without one.
+ * went out, 0 if the operation must wait (request window, responder
+ * resources or a fence) or ended without one.
  */
 static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 {
-	struct tb_wqe *wqe = &ep->sq[ep->send & ep->sq_mask];
+	struct tb_wqe *wqe = ep->send;
 	u64 frames = el->link->tx_next;
 	u8 op = wqe->sqe.opcode;
 
-	if (!tb_req_msn_room(el))
+	if (!tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
 		return 0;
 	if ((op == TBRDMA_OP_READ || op == TBRDMA_OP_ATOMIC) &&
 	    el->rd_outstanding >= el->e->cfg.rd_max)

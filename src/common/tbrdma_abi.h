@@ -59,7 +59,12 @@ enum tbrdma_sqe_flags {
 	TBRDMA_SQE_INLINE = 1u << 0,
 	/* No completion on success; errors are always reported. */
 	TBRDMA_SQE_SILENT = 1u << 1,
-	TBRDMA_SQE_FLAGS_ALL = 0x3,
+	/*
+	 * Executed only after every READ and ATOMIC posted before it on the
+	 * endpoint has its data (READ data is read after later requests ran).
+	 */
+	TBRDMA_SQE_FENCE = 1u << 2,
+	TBRDMA_SQE_FLAGS_ALL = 0x7,
 };
 
 enum tbrdma_status {
