@@ -39,9 +39,9 @@ unsigned int tbrdma_max_mr = 4096;
 module_param_named(max_mr, tbrdma_max_mr, uint, 0444);
 MODULE_PARM_DESC(max_mr, "Memory regions per open file, rounded up to a power of two, 1-1048576 (default 4096)");
 
-unsigned int tbrdma_max_ep = 256;
+unsigned int tbrdma_max_ep = 16384;
 module_param_named(max_ep, tbrdma_max_ep, uint, 0444);
-MODULE_PARM_DESC(max_ep, "Endpoints per context, rounded up to a power of two, 1-65536 (default 256)");
+MODULE_PARM_DESC(max_ep, "Endpoints per context, rounded up to a power of two, 1-65536 (default 16384); each costs memory only while it exists");
 
 static unsigned int tbrdma_max_contexts = 256;
 module_param_named(max_contexts, tbrdma_max_contexts, uint, 0444);

@@ -108,6 +108,8 @@ int tb_engine_add_link(struct tb_engine *e, struct tb_link *link)
 	el->msn_tail = 1;
 	el->link = link;
 	link->index = i;
+	if (i >= e->links_end)
+		e->links_end = i + 1;
 	return (int)i;
 }
 
@@ -122,6 +124,8 @@ void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link)
 	tb_link_fail(link);
 	tb_elink_fail_eps(el);
 	tb_elink_free(el);
+	while (e->links_end && !e->links[e->links_end - 1].link)
+		e->links_end--;
 }
 
 struct tb_link *tb_engine_link(struct tb_engine *e, u32 index)
@@ -252,7 +256,7 @@ void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
 {
 	u32 i;
 
-	for (i = 0; i < e->cfg.max_links && mr->tx_refs; i++)
+	for (i = 0; i < e->links_end && mr->tx_refs; i++)
 		if (e->links[i].link)
 			tb_link_detach_ext(e->links[i].link, mr);
 	TB_WARN_ON(mr->tx_refs);
@@ -296,7 +300,7 @@ int tb_engine_progress(struct tb_engine *e, u64 now_ns)
 	int handled = 0;
 	u32 i;
 
-	for (i = 0; i < e->cfg.max_links; i++) {
+	for (i = 0; i < e->links_end; i++) {
 		struct tb_elink *el = &e->links[i];
 
 		if (!el->link || el->link->state == TBRDMA_LINK_DOWN)
@@ -324,7 +328,7 @@ u64 tb_engine_next_deadline(struct tb_engine *e)
 	u64 best = 0;
 	u32 i;
 
-	for (i = 0; i < e->cfg.max_links; i++) {
+	for (i = 0; i < e->links_end; i++) {
 		u64 d;
 
 		if (!e->links[i].link)
@@ -456,7 +460,9 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		}
 		ctx->own_pd = 1;
 	}
-	ctx->eps = tb_zalloc(sizeof(*ctx->eps) * cfg->max_ep);
+	ctx->ep_slots = cfg->max_ep < TB_EP_SLOTS_MIN ? cfg->max_ep :
+						       TB_EP_SLOTS_MIN;
+	ctx->eps = tb_zalloc(sizeof(*ctx->eps) * ctx->ep_slots);
 	ctx->wqes = tb_zalloc(sizeof(*ctx->wqes) * cq_n);
 	if (!ctx->eps || !ctx->wqes) {
 		if (ctx->own_pd)
@@ -481,7 +487,7 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	struct tb_engine *e = ctx->e;
 	u32 i;
 
-	for (i = 0; i < ctx->cfg.max_ep; i++)
+	for (i = 0; i < ctx->ep_slots; i++)
 		if (ctx->eps[i])
 			tb_ep_destroy(ctx, ctx->eps[i]->handle);
 	if (ctx->own_pd)

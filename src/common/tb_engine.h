@@ -17,7 +17,7 @@
  *   once their response arrived; every request gets either an implicit ack
  *   or a NAK with a status, and a NAK becomes an error completion;
  * - when a link goes down every operation on it completes with
- *   TBRDMA_WC_LINK_DOWN and its endpoints refuse new work;
+ *   TBRDMA_WC_LINK_DOWN, and so does any posted to its endpoints later;
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
@@ -160,7 +160,8 @@ int tb_ep_state(struct tb_ctx *ctx, u32 ep, u32 *outstanding);
 /*
  * Validates and queues one operation. Returns 0, -EAGAIN when the
  * endpoint's queue or the completion ring is full, -EINVAL for a malformed
- * request, -ENOENT for a bad endpoint, or -ENOTCONN when its link is down.
+ * request, or -ENOENT for a bad endpoint. On an endpoint whose link is down
+ * the operation completes at once with TBRDMA_WC_LINK_DOWN.
  */
 int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
 

@@ -21,6 +21,9 @@
 
 struct tb_ep;
 
+/* Endpoint table slots a context starts with. */
+#define TB_EP_SLOTS_MIN 64u
+
 /*
  * One posted operation, copied from its SQE. Operations come from one
  * pool per context, shared by its endpoints; an endpoint chains its own in
@@ -150,7 +153,10 @@ struct tb_ctx {
 	struct tb_ctx_config cfg;
 	struct tb_pd *pd;
 	u8 own_pd;		/* created with the context, freed with it */
-	struct tb_ep **eps;	/* max_ep slots, NULL where free */
+	/* Endpoint table, NULL where free; doubles up to max_ep slots. */
+	struct tb_ep **eps;
+	u32 ep_slots;
+	u32 nr_eps;
 	u32 ep_bits;
 	u32 ep_gen;
 	u32 ep_next;		/* where the search for a free slot starts */
@@ -164,6 +170,7 @@ struct tb_ctx {
 struct tb_engine {
 	struct tb_engine_config cfg;
 	struct tb_elink *links;
+	u32 links_end;		/* past the last link in use: loops stop here */
 	struct tb_ctx **ctxs;
 	u32 ctx_gen;
 };

@@ -10,35 +10,60 @@
 
 static struct tb_ep *tb_ep_find(struct tb_ctx *ctx, u32 handle)
 {
-	struct tb_ep *ep = ctx->eps[handle & (ctx->cfg.max_ep - 1)];
+	u32 i = handle & (ctx->cfg.max_ep - 1);
+	struct tb_ep *ep = i < ctx->ep_slots ? ctx->eps[i] : NULL;
 
 	return ep && ep->handle == handle ? ep : NULL;
+}
+
+/* A free slot in the table, doubling it when full; -ENOSPC at max_ep. */
+static int tb_ep_slot(struct tb_ctx *ctx)
+{
+	struct tb_ep **eps;
+	u32 i, n;
+
+	if (ctx->nr_eps < ctx->ep_slots) {
+		for (n = 0; n < ctx->ep_slots; n++) {
+			i = (ctx->ep_next + n) & (ctx->ep_slots - 1);
+			if (!ctx->eps[i])
+				return (int)i;
+		}
+	}
+	if (ctx->ep_slots == ctx->cfg.max_ep)
+		return -ENOSPC;
+	eps = tb_zalloc(sizeof(*eps) * ctx->ep_slots * 2);
+	if (!eps)
+		return -ENOMEM;
+	memcpy(eps, ctx->eps, sizeof(*eps) * ctx->ep_slots);
+	tb_free(ctx->eps);
+	ctx->eps = eps;
+	ctx->ep_slots *= 2;
+	return (int)(ctx->ep_slots / 2);
 }
 
 int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 {
 	struct tb_engine *e = ctx->e;
 	struct tb_ep *ep;
-	u32 i, n;
+	int i;
 
 	if (link_index >= e->cfg.max_links || !e->links[link_index].link)
 		return -ENODEV;
 	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN)
 		return -ENOTCONN;
-	for (n = 0; n < ctx->cfg.max_ep; n++) {
-		i = (ctx->ep_next + n) & (ctx->cfg.max_ep - 1);
-		if (!ctx->eps[i])
-			break;
-	}
-	if (n == ctx->cfg.max_ep)
-		return -ENOSPC;
 	ep = tb_zalloc(sizeof(*ep));
 	if (!ep)
 		return -ENOMEM;
-	ctx->ep_next = i + 1;
+	i = tb_ep_slot(ctx);
+	if (i < 0) {
+		tb_free(ep);
+		return i;
+	}
+	ctx->ep_next = (u32)i + 1;
+	ctx->nr_eps++;
 	/* Handles stay positive ints: 31 bits, generation above the index. */
 	ctx->ep_gen++;
-	ep->handle = ((ctx->ep_gen << ctx->ep_bits) | i) & 0x7fffffffu;
+	ep->handle = ((ctx->ep_gen << ctx->ep_bits) | (u32)i) & 0x7fffffffu;
 	ep->ctx = ctx;
 	ep->el = &e->links[link_index];
 	ep->remote_ctx = remote_ctx;
@@ -224,12 +249,10 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	struct tb_qring *cq = &ctx->cq;
 	struct tb_wqe *wqe;
 	size_t copy;
+	int down;
 
 	if (!ep)
 		return -ENOENT;
-	if (ep->failed || !ep->el->link ||
-	    ep->el->link->state == TBRDMA_LINK_DOWN)
-		return -ENOTCONN;
 	if (!tb_sqe_valid(sqe))
 		return -EINVAL;
 	if (ep->count >= ctx->cfg.sq_depth)
@@ -252,6 +275,14 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	memset(wqe, 0, sizeof(*wqe));
 	memcpy(&wqe->sqe, sqe, copy);
 	wqe->ep = ep;
+	/* As on a verbs QP in error: accepted, and flushed at once. */
+	down = ep->failed || !ep->el->link ||
+	       ep->el->link->state == TBRDMA_LINK_DOWN;
+	if (down) {
+		wqe->status = TBRDMA_WC_LINK_DOWN;
+		wqe->sent_all = 1;
+		wqe->acked = 1;
+	}
 	if (ep->tail)
 		ep->tail->next = wqe;
 	else
@@ -262,7 +293,7 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	ep->count++;
 	ctx->outstanding++;
 	tb_ep_advance_send(ep);
-	if (ep->el->link->state == TBRDMA_LINK_UP)
+	if (!down && ep->el->link->state == TBRDMA_LINK_UP)
 		tb_elink_tx(ep->el);
 	return 0;
 }
@@ -309,6 +340,7 @@ int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
 		return -ENOENT;
 	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
 	ctx->eps[handle & (ctx->cfg.max_ep - 1)] = NULL;
+	ctx->nr_eps--;
 	tb_free(ep);
 	return 0;
 }
@@ -335,7 +367,7 @@ void tb_elink_fail_eps(struct tb_elink *el)
 	for (c = 0; c < e->cfg.max_ctx; c++) {
 		struct tb_ctx *ctx = e->ctxs[c];
 
-		for (i = 0; ctx && i < ctx->cfg.max_ep; i++) {
+		for (i = 0; ctx && i < ctx->ep_slots; i++) {
 			struct tb_ep *ep = ctx->eps[i];
 
 			if (!ep || ep->el != el)

@@ -89,6 +89,7 @@ kernel_device::kernel_device(const open_options &) : owner_pid_(::getpid())
     info_.abi_version = q.abi_version;
     info_.max_mr = q.max_mr;
     info_.max_contexts = q.max_contexts;
+    info_.max_ep = q.max_ep;
     info_.frame_max = q.frame_max;
     info_.inline_max = q.inline_max;
     info_.send_max = q.send_max;

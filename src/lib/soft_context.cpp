@@ -52,8 +52,8 @@ void soft_context::init_ring(tb_qring *r, raw_memory *mem, uint32_t n, uint32_t 
 soft_context::soft_context(soft_device &dev, uint32_t index, const context_options &opts)
     : dev_(dev), index_(index), id_(dev.fabric_->ctx_id() | index)
 {
-    if (!opts.sq_entries || !opts.cq_entries || !opts.rq_entries || !opts.max_ep ||
-        opts.sq_entries > 65536 || opts.max_ep > 65536 || opts.cq_entries > (1u << 24) ||
+    if (!opts.sq_entries || !opts.cq_entries || !opts.rq_entries ||
+        opts.sq_entries > 65536 || opts.cq_entries > (1u << 24) ||
         opts.rq_entries > 65536)
         throw error(EINVAL, "soft context: queue sizes and limits must be non-zero and in range");
     init_ring(&cq_, &cq_mem_, pow2_at_least(opts.cq_entries), sizeof(tbrdma_cqe));
@@ -77,7 +77,7 @@ soft_context::soft_context(soft_device &dev, uint32_t index, const context_optio
     tb_ctx_config ccfg{};
     ccfg.id = id_;
     ccfg.pd = dev.pd_;
-    ccfg.max_ep = pow2_at_least(opts.max_ep);
+    ccfg.max_ep = dev.info_.max_ep;
     ccfg.sq_depth = pow2_at_least(opts.sq_entries);
     ccfg.cq = cq_;
     ccfg.rq = rq_;

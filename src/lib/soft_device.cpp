@@ -19,9 +19,9 @@ namespace {
 // start-time test (pid reuse) every start_check_every rounds.
 constexpr uint64_t check_period_ns = 10000000;
 constexpr uint32_t start_check_every = 100;
-// Links the engine serves; dead peers are reaped, so this bounds live
-// peers, not their turnover. tb_engine_progress() scans all of them.
-constexpr uint32_t engine_links = 128;
+// Links the engine serves, one per live peer process (dead peers are
+// reaped): as many as the fabric has ports.
+constexpr uint32_t engine_links = soft_fabric::max_ports;
 constexpr uint64_t default_speed_mbps = 40000;
 constexpr uint32_t default_latency_ns = 1000;
 
@@ -101,6 +101,7 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     info_.abi_version = TBRDMA_ABI_VERSION;
     info_.max_mr = pow2_at_least(opts.max_mr);
     info_.max_contexts = soft_fabric::max_contexts;
+    info_.max_ep = max_ep;
     info_.frame_max = TBRDMA_FRAME_MAX;
     info_.inline_max = TBRDMA_INLINE_MAX;
     info_.send_max = TBRDMA_SEND_MAX;

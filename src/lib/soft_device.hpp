@@ -29,6 +29,9 @@ class soft_context;
 
 class soft_device final : public device {
 public:
+    // Endpoints per context: its table grows with use up to this.
+    static constexpr uint32_t max_ep = 16384;
+
     // Claims a port on opts.fabric and creates the engine; throws
     // tb::error.
     explicit soft_device(const open_options &opts);

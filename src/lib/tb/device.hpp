@@ -36,6 +36,7 @@ struct device_info {
     uint32_t abi_version = 0;
     uint32_t max_mr = 0;
     uint32_t max_contexts = 0;
+    uint32_t max_ep = 0;  // endpoints per context
     uint32_t frame_max = 0;
     uint32_t inline_max = 0;
     uint32_t send_max = 0;
@@ -87,7 +88,6 @@ struct context_options {
     uint32_t sq_entries = 1024;  // per endpoint in flight
     uint32_t cq_entries = 4096;
     uint32_t rq_entries = 256;
-    uint32_t max_ep = 1024;
 };
 
 // One address on every link (its id), with its own endpoints, completion

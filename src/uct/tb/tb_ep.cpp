@@ -93,8 +93,8 @@ void attach_payload(iface_impl &impl, tbrdma_sqe &s, op_desc &d, int32_t b, size
 // must wait (no buffer free, or requests pending before this one).
 ucs_status_t take_buf(iface_impl &impl, uct_tb_ep_t *ep, int32_t *b) noexcept
 {
-    if (ep->failed)
-        return ep->fail_status;
+    if (ucs_status_t st = iface_impl::refusal(ep); st != UCS_OK)
+        return st;
     if (impl.has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;
     *b = impl.get_buf();
@@ -173,9 +173,13 @@ extern "C" ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params
     ep->handle = static_cast<uint32_t>(h);
     ep->remote_ctx = addr->ctx_id;
     ep->outstanding = 0;
+    ep->posted = 0;
+    ep->flushed = 0;
+    ep->fence_beat = impl.fence_beat();
     ep->failed = 0;
     ep->err_pending = 0;
     ep->watched = 0;
+    ep->full = 0;
     ep->fail_status = UCS_OK;
     ep->failed_flush = nullptr;
     ucs_arbiter_group_init(&ep->arb_group);
@@ -192,8 +196,8 @@ extern "C" void uct_tb_ep_cleanup_impl(uct_tb_ep_t *ep)
                                void *) noexcept { return UCS_ARBITER_CB_RESULT_REMOVE_ELEM; },
                             nullptr);
     ucs_arbiter_group_cleanup(&ep->arb_group);
-    impl.forget(ep);
     impl.ctx().destroy_ep(ep->handle);
+    impl.forget(ep);
 }
 
 extern "C" ucs_status_t uct_tb_ep_put_short(uct_ep_h tl_ep, const void *buffer, unsigned length,
@@ -341,10 +345,11 @@ extern "C" ucs_status_t uct_tb_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id, const voi
     uct_tb_ep_t *ep = ep_of(tl_ep);
     iface_impl &impl = iface_impl::of(ep);
     UCT_CHECK_AM_ID(id);
+    UCT_CHECK_LENGTH(header_length, 0, tb_uct::am_max_hdr, "am_zcopy header");
     size_t total = header_length + iov_bytes(iov, iovcnt);
     UCT_CHECK_LENGTH(total, 0, TBRDMA_SEND_MAX, "am_zcopy");
-    if (ep->failed)
-        return ep->fail_status;
+    if (ucs_status_t st = iface_impl::refusal(ep); st != UCS_OK)
+        return st;
     if (impl.has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;
     tbrdma_sqe s = make_sqe(TBRDMA_OP_SEND);
@@ -424,7 +429,9 @@ extern "C" ucs_status_t uct_tb_ep_pending_add(uct_ep_h tl_ep, uct_pending_req_t 
     if (impl.can_send(ep) && !ep->failed)
         return UCS_ERR_BUSY;
     uct_pending_req_arb_group_push(&ep->arb_group, req);
-    ucs_arbiter_group_schedule(impl.arbiter(), &ep->arb_group);
+    // A full endpoint's group is scheduled by its next completion.
+    if (!ep->full)
+        ucs_arbiter_group_schedule(impl.arbiter(), &ep->arb_group);
     return UCS_OK;
 }
 
@@ -472,19 +479,27 @@ extern "C" ucs_status_t uct_tb_ep_flush(uct_ep_h tl_ep, unsigned flags, uct_comp
         ep->failed_flush = comp;
         return UCS_INPROGRESS;
     }
+    // The FLUSH posted last is still outstanding and nothing came after
+    // it: asking again without a completion needs no new one.
+    if (!comp && ep->flushed == ep->posted)
+        return UCS_INPROGRESS;
     // A FLUSH completes after everything posted before it.
     tbrdma_sqe s = make_sqe(TBRDMA_OP_FLUSH);
     op_desc d;
     d.comp = comp;
     ucs_status_t st = impl.post(ep, s, d);
-    if (st == UCS_INPROGRESS || st == UCS_ERR_NO_RESOURCE)
-        return st;
-    return ep->failed ? uct_tb_ep_flush(tl_ep, flags & ~UCT_FLUSH_FLAG_CANCEL, comp) : st;
+    if (st == UCS_INPROGRESS)
+        ep->flushed = ep->posted;
+    return st;
 }
 
-extern "C" ucs_status_t uct_tb_ep_fence(uct_ep_h, unsigned)
+extern "C" ucs_status_t uct_tb_ep_fence(uct_ep_h tl_ep, unsigned)
 {
-    return UCS_OK;  // one endpoint's operations execute in posting order
+    // The next operation waits for the READ and ATOMIC responses of those
+    // before it: READ data is read after later requests have run.
+    uct_tb_ep_t *ep = ep_of(tl_ep);
+    ep->fence_beat = iface_impl::of(ep).fence_beat() - 1;
+    return UCS_OK;
 }
 
 extern "C" ucs_status_t uct_tb_ep_check(uct_ep_h tl_ep, unsigned flags, uct_completion_t *comp)

@@ -3,6 +3,7 @@
 
 extern "C" {
 #include <ucs/arch/cpu.h>
+#include <ucs/sys/math.h>
 }
 
 #include <algorithm>
@@ -61,7 +62,8 @@ void iface_impl::buf_deleter::operator()(uint8_t *p) const noexcept
 
 iface_impl::iface_impl(uct_tb_iface_t *iface, md_impl &md, const tb::link_info &link,
                        const uct_tb_iface_config_t &cfg)
-    : iface_(iface), md_(md), link_(link), seg_size_(cfg.seg_size)
+    : iface_(iface), md_(md), link_(link), tx_queue_len_(cfg.tx_queue_len),
+      seg_size_(cfg.seg_size)
 {
     if (seg_size_ < 64 || seg_size_ > TBRDMA_XFER_MAX || !cfg.tx_bufs || !cfg.cq_len ||
         !cfg.tx_queue_len || !cfg.rx_queue_len)
@@ -116,33 +118,38 @@ void iface_impl::put_buf(int32_t b) noexcept
 ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
                               bool keep_order) noexcept
 {
-    if (ep->failed)
-        return ep->fail_status;
+    if (ucs_status_t st = refusal(ep); st != UCS_OK)
+        return st;
     if (keep_order && has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;  // keep order behind queued requests
+    if (ep->outstanding >= tx_queue_len_) {
+        ep->full = 1;  // this endpoint alone waits for its completions
+        return UCS_ERR_NO_RESOURCE;
+    }
     if (free_desc_ == descs_.size()) {
         tx_blocked_ = true;
         return UCS_ERR_NO_RESOURCE;
     }
     uint32_t i = free_desc_;
+    bool fenced = ep->fence_beat != fence_beat_;
+    if (fenced && ep->outstanding)
+        sqe.flags |= TBRDMA_SQE_FENCE;
     sqe.ep = ep->handle;
-    sqe.wr_id = i;
+    sqe.wr_id = (uint64_t(descs_[i].gen) << 32) | i;
     int rc = ctx_->post(&sqe, 1);
     if (rc == 1) {
         free_desc_ = descs_[i].next_free;
-        descs_[i] = d;
-        descs_[i].ep = ep;
+        descs_[i].d = d;
+        descs_[i].d.ep = ep;
         ep->outstanding++;
+        ep->posted++;
+        ep->fence_beat = fence_beat_;
         outstanding_++;
         return UCS_INPROGRESS;
     }
     if (rc == -EAGAIN) {
-        tx_blocked_ = true;
+        tx_blocked_ = true;  // the completion queue is full
         return UCS_ERR_NO_RESOURCE;
-    }
-    if (rc == -ENOTCONN) {
-        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
-        return ep->fail_status;
     }
     ucs_error("tb: %s refused an operation: %s", link_.name.c_str(), strerror(-rc));
     return UCS_ERR_INVALID_PARAM;
@@ -189,32 +196,46 @@ void iface_impl::check_watched() noexcept
     }
 }
 
+void iface_impl::free_desc(uint32_t i) noexcept
+{
+    descs_[i].d = op_desc{};
+    descs_[i].gen++;
+    descs_[i].next_free = free_desc_;
+    free_desc_ = i;
+}
+
 void iface_impl::forget(uct_tb_ep_t *ep) noexcept
 {
     failed_.erase(std::remove(failed_.begin(), failed_.end(), ep), failed_.end());
     watched_.erase(std::remove(watched_.begin(), watched_.end(), ep), watched_.end());
-    // The device drops the endpoint's operations without completions.
-    for (uint32_t i = 0; i < descs_.size(); i++) {
-        op_desc &d = descs_[i];
+    // The device dropped the endpoint's operations without completions:
+    // UCX expects each to complete, canceled, before the destroy returns.
+    for (uint32_t i = 0; ep->outstanding && i < descs_.size(); i++) {
+        op_desc d = descs_[i].d;
         if (d.ep != ep)
             continue;
         if (d.buf >= 0)
             put_buf(d.buf);
-        d = op_desc{};
-        d.next_free = free_desc_;
-        free_desc_ = i;
+        free_desc(i);
+        ep->outstanding--;
         outstanding_--;
+        if (d.comp)
+            uct_invoke_completion(d.comp, UCS_ERR_CANCELED);
+    }
+    if (ep->failed_flush) {
+        uct_completion_t *comp = ep->failed_flush;
+        ep->failed_flush = nullptr;
+        uct_invoke_completion(comp, UCS_ERR_CANCELED);
     }
 }
 
 void iface_impl::complete(const tbrdma_cqe &c) noexcept
 {
-    if (c.wr_id >= descs_.size() || !descs_[c.wr_id].ep)
+    uint32_t i = static_cast<uint32_t>(c.wr_id);
+    if (i >= descs_.size() || descs_[i].gen != c.wr_id >> 32 || !descs_[i].d.ep)
         return;  // not ours: never posted, or its endpoint is gone
-    op_desc d = descs_[c.wr_id];
-    descs_[c.wr_id] = op_desc{};
-    descs_[c.wr_id].next_free = free_desc_;
-    free_desc_ = static_cast<uint32_t>(c.wr_id);
+    op_desc d = descs_[i].d;
+    free_desc(i);
 
     ucs_status_t status = status_of(c.status);
     if (status == UCS_OK) {
@@ -242,6 +263,13 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
     if (c.status == TBRDMA_WC_LINK_DOWN || c.status == TBRDMA_WC_REM_NO_CTX ||
         (status != UCS_OK && status != UCS_ERR_CANCELED && !d.comp))
         fail(ep, status);
+    if (ep->failed && status != UCS_OK && status != UCS_ERR_CANCELED)
+        status = ep->fail_status;
+    if (ep->full && ep->outstanding < tx_queue_len_) {
+        // Its pending requests can go again.
+        ep->full = 0;
+        ucs_arbiter_group_schedule(&arbiter_, &ep->arb_group);
+    }
     if (d.comp)
         uct_invoke_completion(d.comp, status);
     if (!ep->outstanding && ep->failed_flush) {
@@ -288,11 +316,15 @@ ucs_arbiter_cb_result_t iface_impl::dispatch(ucs_arbiter_t *, ucs_arbiter_group_
     self->dispatching_ = ep;
     ucs_status_t status = req->func(req);
     self->dispatching_ = nullptr;
+    if (status == UCS_OK)
+        return UCS_ARBITER_CB_RESULT_REMOVE_ELEM;
     if (status == UCS_INPROGRESS)
         return UCS_ARBITER_CB_RESULT_NEXT_GROUP;  // partly done: call again
-    if (status == UCS_ERR_NO_RESOURCE)
-        return UCS_ARBITER_CB_RESULT_STOP;  // stays scheduled; after completions
-    return UCS_ARBITER_CB_RESULT_REMOVE_ELEM;  // done, or failed (UCX knows)
+    if (self->tx_blocked_)
+        return UCS_ARBITER_CB_RESULT_STOP;  // the interface is out: after completions
+    // Its own queue is full (rescheduled by its next completion), or it
+    // failed (purged by UCX): the request stays, other endpoints go on.
+    return UCS_ARBITER_CB_RESULT_DESCHED_GROUP;
 }
 
 unsigned iface_impl::progress() noexcept
@@ -349,6 +381,19 @@ extern "C" ucs_status_t uct_tb_iface_init_impl(uct_tb_iface_t *iface,
         ucs_error("tb: only UCT_IFACE_OPEN_MODE_DEVICE is supported");
         return UCS_ERR_UNSUPPORTED;
     }
+    // Messages are handed over without UCT_CB_PARAM_FLAG_DESC, so no
+    // alignment is ever owed; still, an impossible request is an error.
+    if (params->field_mask & UCT_IFACE_PARAM_FIELD_AM_ALIGNMENT) {
+        size_t offset = UCT_IFACE_PARAM_VALUE(params, am_align_offset, AM_ALIGN_OFFSET, 0ul);
+        if (!ucs_is_pow2(params->am_alignment) || offset >= params->am_alignment) {
+            ucs_error("tb: invalid AM alignment %zu with offset %zu (a power of two, and "
+                      "an offset below it)", params->am_alignment, offset);
+            return UCS_ERR_INVALID_PARAM;
+        }
+    } else if (params->field_mask & UCT_IFACE_PARAM_FIELD_AM_ALIGN_OFFSET) {
+        ucs_error("tb: an AM alignment offset without an alignment");
+        return UCS_ERR_INVALID_PARAM;
+    }
     md_impl &md = md_impl::of(iface->super.md);
     const tb::link_info *link = md.link_by_name(params->mode.device.dev_name);
     if (!link) {
@@ -401,7 +446,7 @@ extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_
     attr->cap.am.max_bcopy = std::min<size_t>(impl.seg_size(), TBRDMA_SEND_MAX);
     attr->cap.am.min_zcopy = 0;
     attr->cap.am.max_zcopy = TBRDMA_SEND_MAX;
-    attr->cap.am.max_hdr = 128;
+    attr->cap.am.max_hdr = tb_uct::am_max_hdr;
     attr->cap.am.opt_zcopy_align = UCS_SYS_CACHE_LINE_SIZE;
     attr->cap.am.align_mtu = UCS_SYS_CACHE_LINE_SIZE;
     attr->cap.am.max_iov = 8;
@@ -410,6 +455,7 @@ extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_
     attr->iface_addr_len = sizeof(uct_tb_iface_addr_t);
     attr->ep_addr_len = 0;
     attr->max_conn_priv = 0;
+    attr->max_num_eps = md_impl::of(iface->super.md).dev().info().max_ep;
     attr->cap.flags = UCT_IFACE_FLAG_AM_SHORT | UCT_IFACE_FLAG_AM_BCOPY |
                       UCT_IFACE_FLAG_AM_ZCOPY | UCT_IFACE_FLAG_PUT_SHORT |
                       UCT_IFACE_FLAG_PUT_BCOPY | UCT_IFACE_FLAG_PUT_ZCOPY |
@@ -476,9 +522,10 @@ extern "C" ucs_status_t uct_tb_iface_flush(uct_iface_h iface, unsigned flags,
     return iface_impl::of(iface).flush();
 }
 
-extern "C" ucs_status_t uct_tb_iface_fence(uct_iface_h, unsigned)
+extern "C" ucs_status_t uct_tb_iface_fence(uct_iface_h iface, unsigned)
 {
-    return UCS_OK;  // operations are executed in order already
+    iface_impl::of(iface).fence();
+    return UCS_OK;
 }
 
 extern "C" ucs_status_t uct_tb_iface_event_fd_get(uct_iface_h iface, int *fd_p)

@@ -12,6 +12,9 @@
 
 namespace tb_uct {
 
+// Largest am_zcopy header: header and data travel in one frame.
+constexpr unsigned am_max_hdr = 128;
+
 enum class op_kind : uint8_t {
     plain,           // nothing to do at completion but the callback
     get_bcopy,       // unpack the buffer
@@ -19,7 +22,9 @@ enum class op_kind : uint8_t {
     fetch64,
 };
 
-// What to do when an operation completes; wr_id is its index.
+// What to do when an operation completes. wr_id is its index and, above
+// bit 32, its generation: a completion left over from a destroyed
+// endpoint never finds the descriptor's next user.
 struct op_desc {
     uct_tb_ep_t *ep = nullptr;
     uct_completion_t *comp = nullptr;
@@ -28,7 +33,6 @@ struct op_desc {
     uint32_t length = 0;
     int32_t buf = -1;  // bcopy buffer, -1 for none
     op_kind kind = op_kind::plain;
-    uint32_t next_free = 0;
 };
 
 class iface_impl {
@@ -52,10 +56,13 @@ public:
     const tb::link_info &link() const noexcept { return link_; }
     ucs_arbiter_t *arbiter() noexcept { return &arbiter_; }
     size_t seg_size() const noexcept { return seg_size_; }
+    uint32_t fence_beat() const noexcept { return fence_beat_; }
+    // uct_iface_fence: every endpoint fences its next operation.
+    void fence() noexcept { fence_beat_++; }
 
     // Posts sqe for ep, remembering d for its completion. UCS_INPROGRESS
     // when posted; UCS_ERR_NO_RESOURCE (d's buffer stays the caller's);
-    // or the endpoint's failure.
+    // or the status of a failed endpoint whose failure was reported.
     // keep_order false: may pass requests pending on ep (a ping).
     ucs_status_t post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
                       bool keep_order = true) noexcept;
@@ -67,20 +74,22 @@ public:
     uint32_t buf_key() const noexcept { return buf_key_; }
 
     // Failure of ep, told to UCX from progress (never from inside a call
-    // UCX made into the endpoint).
+    // UCX made into the endpoint). The first status is the endpoint's
+    // for good: the error handler and every later operation see it.
     void fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept;
-    // The endpoint goes away: forget what refers to it.
+    // The endpoint goes away: its operations complete as canceled and
+    // nothing refers to it anymore.
     void forget(uct_tb_ep_t *ep) noexcept;
     // uct_ep_check: from now on progress looks at ep's link now and then
     // and fails ep once it is down, even if nothing is outstanding on it.
     void watch(uct_tb_ep_t *ep) noexcept;
 
-    bool tx_blocked() const noexcept { return tx_blocked_; }
     // A new operation on ep may go now: resources, and nothing pending
     // before it (what UCX queued must go first, to keep order).
     bool can_send(uct_tb_ep_t *ep) const noexcept
     {
-        return !tx_blocked_ && !has_pending_before(ep);
+        return !tx_blocked_ && free_desc_ != descs_.size() &&
+               ep->outstanding < tx_queue_len_ && !has_pending_before(ep);
     }
     // Requests pending on ep wait for earlier ones, except the one being
     // dispatched now (it is still at the head of ep's group).
@@ -88,12 +97,19 @@ public:
     {
         return dispatching_ != ep && !ucs_arbiter_group_is_empty(&ep->arb_group);
     }
+    // Non-OK when ep takes no more operations: its failure was reported.
+    static ucs_status_t refusal(const uct_tb_ep_t *ep) noexcept
+    {
+        return ep->failed && !ep->err_pending ? ep->fail_status : UCS_OK;
+    }
     unsigned progress() noexcept;
     ucs_status_t flush() const noexcept;
     ucs_status_t arm(unsigned events) noexcept;
 
 private:
     void complete(const tbrdma_cqe &c) noexcept;
+    // Returns descriptor i to the free list; a new generation.
+    void free_desc(uint32_t i) noexcept;
     void deliver(const tbrdma_rqe &r) noexcept;
     void report_failures() noexcept;
     void check_watched() noexcept;
@@ -103,14 +119,20 @@ private:
     struct buf_deleter {
         void operator()(uint8_t *p) const noexcept;
     };
+    struct desc_slot {
+        op_desc d;
+        uint32_t gen = 0;
+        uint32_t next_free = 0;
+    };
 
     uct_tb_iface_t *iface_;
     md_impl &md_;
     tb::link_info link_;
     std::unique_ptr<tb::context> ctx_;
-    std::vector<op_desc> descs_;
+    std::vector<desc_slot> descs_;
     uint32_t free_desc_;  // head of the free list, descs_.size() if none
     uint32_t outstanding_ = 0;
+    uint32_t tx_queue_len_;  // operations in flight per endpoint
     size_t seg_size_;
     std::unique_ptr<uint8_t, buf_deleter> bufs_;
     std::vector<int32_t> free_bufs_;
@@ -119,7 +141,8 @@ private:
     std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
     std::vector<uct_tb_ep_t *> watched_;  // checked endpoints, link not yet down
     uint64_t next_watch_ns_ = 0;
-    bool tx_blocked_ = false;            // a post found no resources
+    uint32_t fence_beat_ = 0;
+    bool tx_blocked_ = false;            // the interface ran out of resources
     uct_tb_ep_t *dispatching_ = nullptr;  // whose pending request runs
 };
 

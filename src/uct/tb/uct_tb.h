@@ -50,10 +50,14 @@ typedef struct uct_tb_ep {
     uint32_t            handle;       /* the device endpoint */
     uint32_t            remote_ctx;
     uint32_t            outstanding;  /* posted, not completed */
-    uint8_t             failed;       /* its link went down */
+    uint32_t            posted;       /* operations posted so far */
+    uint32_t            flushed;      /* posted count when the last FLUSH went */
+    uint32_t            fence_beat;   /* the iface's beat when last fenced */
+    uint8_t             failed;       /* its link or peer is gone */
     uint8_t             err_pending;  /* failure not yet reported */
     uint8_t             watched;      /* ep_check asked: its link is watched */
-    ucs_status_t        fail_status;
+    uint8_t             full;         /* its own queue is full: pending waits */
+    ucs_status_t        fail_status;  /* the one status of a failed endpoint */
     uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
     ucs_arbiter_group_t arb_group;    /* pending requests */
 } uct_tb_ep_t;
