@@ -33,6 +33,8 @@ csv=${TB_BENCH_CSV:-}
 
 PT_TBRUN=$top/contrib/tbrun
 PT_TIMEOUT=${TB_BENCH_TIMEOUT:-60}
+# tb's software device: UCX uses it only when asked (auto is the kernel's).
+export UCX_TB_DEVICE=${UCX_TB_DEVICE:-soft}
 PT_WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/tb-bench.XXXXXX")
 finish()
 {

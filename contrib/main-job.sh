@@ -11,6 +11,8 @@ export TB_UCT_LIB=${TB_UCT_LIB:-$build/src/uct/tb/.libs/libuct_tb.so.0}
 # Its own fabric, so this never meets another run on the same machine.
 export UCX_TB_SOFT_FABRIC=${UCX_TB_SOFT_FABRIC:-main$$}
 export TB_SOFT_FABRIC=$UCX_TB_SOFT_FABRIC
+# UCX uses the software link only when asked (auto means the kernel module).
+export UCX_TB_DEVICE=${UCX_TB_DEVICE:-soft}
 # Open MPI refuses root unless told; CI and quickstart run as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 

@@ -379,6 +379,8 @@ void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 	attr->speed_mbps = TBRDMA_LOOP_SPEED_MBPS;
 	attr->latency_ns = TBRDMA_LOOP_LATENCY_NS;
 	attr->numa_node = ~0u;
+	attr->flags = TBRDMA_LINK_F_LOCAL;
+	attr->rtt_ns = tb_link_rtt_ns(&loop->end[0].link);
 }
 
 static const char *const tbrdma_state_names[] = {

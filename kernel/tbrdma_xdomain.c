@@ -1039,9 +1039,37 @@ static u32 tbrdma_xd_state(const struct tbrdma_xd_link *xl)
 	return xl->attached ? xl->link.state : TBRDMA_LINK_DOWN;
 }
 
+/* Lanes that carry what this host sends. */
+static u32 tbrdma_xd_tx_lanes(const struct tb_xdomain *xd)
+{
+#ifdef TBRDMA_LINK_WIDTH_ENUM
+	/* Since 6.6 a bit set, with asymmetric (3 + 1 lane) USB4 v2 links. */
+	switch (xd->link_width) {
+	case TB_LINK_WIDTH_DUAL:
+		return 2;
+	case TB_LINK_WIDTH_ASYM_TX:
+		return 3;
+	default:
+		return 1;
+	}
+#else
+	return max(xd->link_width, 1u);
+#endif
+}
+
+/* What this end transmits: link_speed is Gb/s per lane. */
 static u64 tbrdma_xd_speed_mbps(const struct tbrdma_xd_link *xl)
 {
-	return (u64)xl->xd->link_speed * max(xl->xd->link_width, 1u) * 1000;
+	return (u64)xl->xd->link_speed * tbrdma_xd_tx_lanes(xl->xd) * 1000;
+}
+
+/* This end of the cable: the host's UUID, which the peer's differs from. */
+static u64 tbrdma_xd_end_id(const struct tbrdma_xd_link *xl)
+{
+	u64 half[2];
+
+	memcpy(half, &xl->local_uuid, sizeof(half));
+	return (half[0] ^ half[1]) ?: 1;
 }
 
 static u32 tbrdma_xd_numa(const struct tbrdma_xd_link *xl)
@@ -1614,6 +1642,8 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 	attr->latency_ns = TBRDMA_XD_LATENCY_NS;
 	attr->numa_node = tbrdma_xd_numa(xl);
 	strscpy(attr->pci_addr, dev_name(xl->dma_dev), sizeof(attr->pci_addr));
+	attr->end_id = tbrdma_xd_end_id(xl);
+	attr->rtt_ns = xl->attached ? tb_link_rtt_ns(&xl->link) : 0;
 	return 0;
 }
 

@@ -189,6 +189,26 @@ static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
 		tb_link_send_ctrl(link, TB_LINK_HELLO, TB_LINK_F_HELLO_REPLY);
 }
 
+/*
+ * Round trip of the newest frame an ack covers, unless it was sent more
+ * than once (Karn: its ack may be for either copy); smoothed as TCP does.
+ */
+static void tb_link_rtt_sample(struct tb_link *link,
+			       const struct tb_link_slot *s, u64 now)
+{
+	u64 rtt;
+
+	if (s->resent || !s->sent_ns || now < s->sent_ns)
+		return;
+	rtt = now - s->sent_ns;
+	link->srtt_ns = link->srtt_ns ? (7 * link->srtt_ns + rtt) / 8 : rtt;
+}
+
+u32 tb_link_rtt_ns(const struct tb_link *link)
+{
+	return link->srtt_ns < 0xffffffffu ? (u32)link->srtt_ns : 0xffffffffu;
+}
+
 /* The ack and credit every DATA and ACK frame carries. */
 static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 			  u64 now)
@@ -197,6 +217,7 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 	    tb_seq_before(h->ack, link->tx_una - link->cfg.tx_window))
 		return -EBADMSG;
 	if (tb_seq_after(h->ack, link->tx_una)) {
+		tb_link_rtt_sample(link, tb_link_slot(link, h->ack - 1), now);
 		tb_link_put_exts(link, link->tx_una, h->ack);
 		link->tx_una = h->ack;
 		link->progress_ns = now;
@@ -210,6 +231,7 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 	    link->tx_una != link->tx_next) {
 		/* It has the oldest frame, just cannot take it yet: wait. */
 		tb_link_slot(link, link->tx_una)->sent_ns = now;
+		tb_link_slot(link, link->tx_una)->resent = 1;
 		link->rto_ns = link->cfg.rto_min_ns;
 	}
 	if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
@@ -314,8 +336,10 @@ static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
 				  s->has_ext ? &s->ext : NULL);
 	if (ret)
 		return ret;
-	if (s->sent_ns)
+	if (s->sent_ns) {
 		link->stats.retransmits++;
+		s->resent = 1;
+	}
 	s->sent_ns = now;
 	link->ack_pending = 0;
 	return 0;
@@ -459,6 +483,7 @@ static void tb_link_commit(struct tb_link *link, u32 payload_len,
 	tb_link_hdr_encode(s->frame, &h);
 	s->len = TB_LINK_HDR_LEN + payload_len;
 	s->sent_ns = 0;
+	s->resent = 0;
 	s->has_ext = !!ext;
 	if (ext) {
 		s->ext = *ext;

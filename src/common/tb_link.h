@@ -125,7 +125,8 @@ struct tb_link_stats {
 struct tb_link_slot {
 	u64 sent_ns;
 	u32 len;
-	u32 has_ext;
+	u8 has_ext;
+	u8 resent;		/* sent more than once: no round-trip sample */
 	u8 *frame;		/* TBRDMA_FRAME_MAX bytes, then ext_max bytes */
 	struct tb_link_ext ext;
 };
@@ -155,6 +156,7 @@ struct tb_link {
 	u64 peer_seen_ns;	/* last valid frame from the peer */
 	u64 stall_ack_ns;	/* last keep-alive ACK sent while stalled */
 	u64 now_ns;		/* clock of the last tb_link_progress() */
+	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;
 
@@ -212,6 +214,9 @@ u32 tb_link_detach_ext(struct tb_link *link, const void *owner);
 
 /* Takes the link down for good (carrier lost, protocol error, close). */
 void tb_link_fail(struct tb_link *link);
+
+/* Smoothed round trip of DATA frames to their ack; 0 before a sample. */
+u32 tb_link_rtt_ns(const struct tb_link *link);
 
 /* Earliest time tb_link_progress() has timer work to do, 0 if none. */
 u64 tb_link_next_deadline(const struct tb_link *link);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Memory regions. A key is (random generation << index bits) | index, so
- * a lookup is one array access, and a key that outlived its region (or
- * was guessed) fails the generation compare.
+ * Memory regions. A key is (generation << index bits) | index, so a lookup
+ * is one array access, and a key that outlived its region (or was guessed)
+ * fails the generation compare. A slot's first generation is random; each
+ * registration in it takes the next, so a key does not come back before
+ * its slot has been registered 2^(32 - index bits) times.
  */
 #include "tb_engine_priv.h"
 
@@ -63,10 +65,10 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 	}
 	if (!mr)
 		return -ENOSPC;
-	/* Keys never repeat soon and are hard to guess: random generation. */
 	gen_mask = pd->mr_bits >= 32 ? 0 : (u32)(~0u >> pd->mr_bits);
+	gen = mr->key >> pd->mr_bits;
 	do {
-		gen = tb_random_u32() & gen_mask;
+		gen = mr->key ? (gen + 1) & gen_mask : tb_random_u32() & gen_mask;
 	} while (!gen);
 	mr->key = (gen << pd->mr_bits) | i;
 	mr->iova = iova;
@@ -98,6 +100,7 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv)
 	if (priv)
 		*priv = mr->priv;
 	memset(mr, 0, sizeof(*mr));
+	mr->key = key;	/* its generation goes on from there */
 	return 0;
 }
 

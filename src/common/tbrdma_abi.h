@@ -86,6 +86,11 @@ enum tbrdma_link_state {
 	TBRDMA_LINK_UP = 2,
 };
 
+enum tbrdma_link_flags {
+	/* Both ends are in this host (a loop cable): any context reaches any. */
+	TBRDMA_LINK_F_LOCAL = 1u << 0,
+};
+
 /* Submission queue entry: 256 bytes, one per operation. */
 struct tbrdma_sqe {
 	__u8 opcode;		/* enum tbrdma_opcode */
@@ -190,12 +195,15 @@ struct tbrdma_link_attr {
 	__u32 index;		/* in */
 	__u32 state;		/* enum tbrdma_link_state */
 	char name[TBRDMA_LINK_NAME_MAX];
-	__u64 identity;		/* same value at both ends of the cable */
-	__u64 speed_mbps;
-	__u32 latency_ns;
+	__u64 identity;		/* same value at both ends, new at each login */
+	__u64 speed_mbps;	/* transmit rate of this end */
+	__u32 latency_ns;	/* nominal one-way latency */
 	__u32 numa_node;	/* ~0u if unknown */
 	char pci_addr[16];	/* controller "dddd:bb:dd.f", empty if none */
-	__u64 reserved[4];
+	__u64 end_id;		/* this end of the cable; the other end's differs */
+	__u32 flags;		/* enum tbrdma_link_flags */
+	__u32 rtt_ns;		/* measured round trip, 0 before a sample */
+	__u64 reserved[2];
 };
 
 struct tbrdma_reg_mr {

@@ -6,7 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -57,10 +59,29 @@ bool memlock_bounded(std::string *limit)
     return true;
 }
 
+// Posting costs a system call (the doorbell): timed here on the cheapest
+// ioctl, the best of a few so that a preemption does not count.
+uint32_t measure_post_ns(int fd) noexcept
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        tbrdma_query q{};
+        auto t0 = std::chrono::steady_clock::now();
+        do_ioctl(fd, TBRDMA_IOC_QUERY, &q);
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+        best = std::min<uint64_t>(best, static_cast<uint64_t>(ns));
+    }
+    return static_cast<uint32_t>(std::min<uint64_t>(best, UINT32_MAX));
+}
+
 }  // namespace
 
-kernel_device::kernel_device(const open_options &) : owner_pid_(::getpid())
+kernel_device::kernel_device(const open_options &opts) : owner_pid_(::getpid())
 {
+    if (!opts.max_mr)
+        throw error(EINVAL, "kernel device: max_mr must be at least 1");
     fd_.reset(::open(dev_path, O_RDWR | O_CLOEXEC));
     if (!fd_) {
         int err = errno;
@@ -87,12 +108,14 @@ kernel_device::kernel_device(const open_options &) : owner_pid_(::getpid())
                                 ": load the module of the same build");
     info_.kind = "kernel";
     info_.abi_version = q.abi_version;
-    info_.max_mr = q.max_mr;
+    // The module's limit per open file, or the caller's if lower.
+    info_.max_mr = std::min(q.max_mr, opts.max_mr);
     info_.max_contexts = q.max_contexts;
     info_.max_ep = q.max_ep;
     info_.frame_max = q.frame_max;
     info_.inline_max = q.inline_max;
     info_.send_max = q.send_max;
+    info_.post_ns = measure_post_ns(fd_.get());
     max_ring_ = q.max_ring_entries;
 }
 
@@ -100,6 +123,34 @@ bool kernel_device::owner() const noexcept
 {
     return ::getpid() == owner_pid_;
 }
+
+namespace {
+
+// The link at index, or false when there is none (gone since QUERY).
+bool query_link(int fd, uint32_t index, link_info *l)
+{
+    tbrdma_link_attr a{};
+    a.index = index;
+    int rc = do_ioctl(fd, TBRDMA_IOC_QUERY_LINK, &a);
+    if (rc == -EINVAL)
+        return false;
+    if (rc)
+        throw error(-rc, "QUERY_LINK " + std::to_string(index) + ": " + errno_text(-rc));
+    l->index = index;
+    l->name = abi_string(a.name, sizeof(a.name));
+    l->state = a.state;
+    l->identity = a.identity;
+    l->end_id = a.end_id;
+    l->local = a.flags & TBRDMA_LINK_F_LOCAL;
+    l->speed_mbps = a.speed_mbps;
+    l->latency_ns = a.latency_ns;
+    l->rtt_ns = a.rtt_ns;
+    l->numa_node = a.numa_node == ~0u ? -1 : static_cast<int>(a.numa_node);
+    l->pci_addr = abi_string(a.pci_addr, sizeof(a.pci_addr));
+    return true;
+}
+
+}  // namespace
 
 std::vector<link_info> kernel_device::links() const
 {
@@ -110,31 +161,32 @@ std::vector<link_info> kernel_device::links() const
     std::vector<link_info> out;
     out.reserve(q.num_links);
     for (uint32_t i = 0; i < q.num_links; i++) {
-        tbrdma_link_attr a{};
-        a.index = i;
-        rc = do_ioctl(fd_.get(), TBRDMA_IOC_QUERY_LINK, &a);
-        if (rc == -EINVAL)
-            continue;  // gone since QUERY
-        if (rc)
-            throw error(-rc, "QUERY_LINK " + std::to_string(i) + ": " + errno_text(-rc));
         link_info l;
-        l.index = i;
-        l.name = abi_string(a.name, sizeof(a.name));
-        l.state = a.state;
-        l.identity = a.identity;
-        l.speed_mbps = a.speed_mbps;
-        l.latency_ns = a.latency_ns;
-        l.numa_node = a.numa_node == ~0u ? -1 : static_cast<int>(a.numa_node);
-        l.pci_addr = abi_string(a.pci_addr, sizeof(a.pci_addr));
-        out.push_back(std::move(l));
+        if (query_link(fd_.get(), i, &l))
+            out.push_back(std::move(l));
     }
     return out;
+}
+
+link_info kernel_device::link(uint32_t index) const
+{
+    link_info l;
+    if (!query_link(fd_.get(), index, &l))
+        throw error(ENODEV, "link " + std::to_string(index) + " is gone");
+    return l;
 }
 
 uint32_t kernel_device::reg_mr(void *addr, size_t length, uint32_t access)
 {
     if (!addr || !length || !access || (access & ~uint32_t(TBRDMA_ACCESS_ALL)))
         throw error(EINVAL, "reg_mr: needs an address, a length and valid access flags");
+    const std::string what = "reg_mr of " + std::to_string(length) + " bytes: ";
+    if (regions_.fetch_add(1) >= info_.max_mr) {
+        regions_--;
+        throw error(ENOSPC, what + "all " + std::to_string(info_.max_mr) +
+                                " regions of this device are in use (UCX_TB_MAX_MR, or the "
+                                "module parameter max_mr)");
+    }
     tbrdma_reg_mr r{};
     r.addr = reinterpret_cast<uintptr_t>(addr);
     r.length = length;
@@ -142,7 +194,7 @@ uint32_t kernel_device::reg_mr(void *addr, size_t length, uint32_t access)
     int rc = do_ioctl(fd_.get(), TBRDMA_IOC_REG_MR, &r);
     if (!rc)
         return r.key;
-    const std::string what = "reg_mr of " + std::to_string(length) + " bytes: ";
+    regions_--;
     switch (-rc) {
     case ENOMEM: {
         std::string limit;
@@ -172,7 +224,10 @@ int kernel_device::dereg_mr(uint32_t key) noexcept
 {
     tbrdma_dereg_mr d{};
     d.key = key;
-    return do_ioctl(fd_.get(), TBRDMA_IOC_DEREG_MR, &d);
+    int rc = do_ioctl(fd_.get(), TBRDMA_IOC_DEREG_MR, &d);
+    if (!rc)
+        regions_--;
+    return rc;
 }
 
 std::unique_ptr<context> kernel_device::create_context(const context_options &opts)

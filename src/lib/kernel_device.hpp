@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,7 @@ public:
 
     const device_info &info() const noexcept override { return info_; }
     std::vector<link_info> links() const override;
+    link_info link(uint32_t index) const override;
 
     uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
     int dereg_mr(uint32_t key) noexcept override;
@@ -47,6 +49,7 @@ public:
 private:
     unique_fd fd_;
     device_info info_;
+    std::atomic<uint32_t> regions_{0};  // registered now, at most info_.max_mr
     uint32_t max_ring_ = 0;
     pid_t owner_pid_;
 };

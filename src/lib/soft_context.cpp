@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -59,20 +57,12 @@ soft_context::soft_context(soft_device &dev, uint32_t index, const context_optio
     init_ring(&cq_, &cq_mem_, pow2_at_least(opts.cq_entries), sizeof(tbrdma_cqe));
     init_ring(&rq_, &rq_mem_, pow2_at_least(opts.rq_entries), TBRDMA_RQE_SLOT);
 
-    // Event fd: an epoll set of the fabric wake socket (peers' frames),
-    // the device timer (the engine's deadlines) and our own eventfd (the
-    // engine filled our rings while another context ran it).
-    epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    // Event fd: written by the engine when it fills this context's armed
+    // rings. While the application sleeps, the progress thread runs the
+    // engine, so nothing else (acknowledgements, timers) wakes it.
     notify_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!epoll_fd_ || !notify_fd_)
-        throw error(errno, std::string("soft context: epoll/eventfd: ") + std::strerror(errno));
-    for (int fd : {dev.fabric_->wake_fd(), dev.timer_fd_.get(), notify_fd_.get()}) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-            throw error(errno, std::string("soft context: epoll_ctl: ") + std::strerror(errno));
-    }
+    if (!notify_fd_)
+        throw error(errno, std::string("soft context: eventfd: ") + std::strerror(errno));
 
     tb_ctx_config ccfg{};
     ccfg.id = id_;
@@ -226,7 +216,6 @@ bool soft_context::rings_pending() const noexcept
 int soft_context::arm() noexcept
 {
     std::lock_guard<std::mutex> g(dev_.mu_);
-    dev_.drain_wakeups();
     uint64_t n;
     while (::read(notify_fd_.get(), &n, sizeof(n)) > 0)
         ;
@@ -234,8 +223,8 @@ int soft_context::arm() noexcept
     __atomic_store_n(&cq_.ctrl->armed, 1u, __ATOMIC_SEQ_CST);
     __atomic_store_n(&rq_.ctrl->armed, 1u, __ATOMIC_SEQ_CST);
     dev_.set_armed();
-    uint64_t now = tb_now_ns(), deadline = 0;
-    if (rings_pending() || dev_.wire_pending(now, &deadline)) {
+    uint64_t deadline = 0;
+    if (rings_pending() || dev_.wire_pending(tb_now_ns(), &deadline)) {
         if (!dev_.armed_contexts_)
             dev_.disarm();
         return -EAGAIN;
@@ -244,12 +233,9 @@ int soft_context::arm() noexcept
         armed_ = true;
         dev_.armed_contexts_++;
     }
-    itimerspec ts{};
-    if (deadline) {
-        ts.it_value.tv_sec = static_cast<time_t>(deadline / 1000000000ull);
-        ts.it_value.tv_nsec = static_cast<long>(deadline % 1000000000ull);
-    }
-    ::timerfd_settime(dev_.timer_fd_.get(), deadline ? TFD_TIMER_ABSTIME : 0, &ts, nullptr);
+    // The application sleeps: the progress thread takes the engine over
+    // now, and peers' frames wake it (the armed flag).
+    dev_.app_progress_ns_.store(0, std::memory_order_relaxed);
     return 0;
 }
 

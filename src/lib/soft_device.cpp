@@ -3,7 +3,6 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +22,8 @@ constexpr uint32_t start_check_every = 100;
 // reaped): as many as the fabric has ports.
 constexpr uint32_t engine_links = soft_fabric::max_ports;
 constexpr uint64_t default_speed_mbps = 40000;
+// Posting takes the device lock and copies the frame into the cable.
+constexpr uint32_t post_ns = 100;
 constexpr uint32_t default_latency_ns = 1000;
 
 uint32_t pow2_at_least(uint32_t v) noexcept
@@ -73,6 +74,10 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     const soft_link_options &so = opts.soft;
     if (!opts.max_mr || opts.max_mr > (1u << 20))
         throw error(EINVAL, "soft device: max_mr must be from 1 to 2^20");
+    for (double p : {so.loss, so.dup, so.reorder})
+        if (!(p >= 0 && p <= 1))
+            throw error(EINVAL, "soft device: loss, duplication and reordering rates are "
+                                "probabilities, 0 to 1");
     if (so.ring_slots < 2 || so.ring_slots > 65536 || (so.ring_slots & (so.ring_slots - 1)))
         throw error(EINVAL, "soft device: TB_SOFT_SLOTS must be a power of two from 2 to 65536");
     faulty_ = so.reorder > 0;
@@ -93,9 +98,6 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
         throw error(-rc, std::string("soft device: cannot create the domain: ") + std::strerror(-rc));
     contexts_.assign(soft_fabric::max_contexts, nullptr);
 
-    timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!timer_fd_)
-        throw error(errno, std::string("soft device: timerfd: ") + std::strerror(errno));
 
     info_.kind = "soft";
     info_.abi_version = TBRDMA_ABI_VERSION;
@@ -105,12 +107,14 @@ soft_device::soft_device(const open_options &opts) : opts_(opts)
     info_.frame_max = TBRDMA_FRAME_MAX;
     info_.inline_max = TBRDMA_INLINE_MAX;
     info_.send_max = TBRDMA_SEND_MAX;
+    info_.post_ns = post_ns;
 
     link_.index = 0;
     link_.name = opts.fabric;
     link_.state = TBRDMA_LINK_UP;
     // Same for every process of this fabric on this machine, and only there.
     link_.identity = hash64("tb-soft:" + opts.fabric + ":" + machine_id());
+    link_.local = true;
     link_.speed_mbps = so.rate_mbps ? so.rate_mbps : default_speed_mbps;
     uint64_t lat = uint64_t(so.latency_ns) + uint64_t(so.delay_us) * 1000;
     link_.latency_ns = lat ? static_cast<uint32_t>(lat < UINT32_MAX ? lat : UINT32_MAX)
@@ -164,6 +168,13 @@ soft_device::~soft_device()
 std::vector<link_info> soft_device::links() const
 {
     return {link_};
+}
+
+link_info soft_device::link(uint32_t index) const
+{
+    if (index != link_.index)
+        throw error(ENODEV, "soft device: link " + std::to_string(index) + " does not exist");
+    return link_;
 }
 
 uint32_t soft_device::reg_mr(void *addr, size_t length, uint32_t access)
@@ -402,16 +413,6 @@ bool soft_device::wire_pending(uint64_t now, uint64_t *deadline) noexcept
     if (d && (!*deadline || d < *deadline))
         *deadline = d;
     return false;
-}
-
-void soft_device::drain_wakeups() noexcept
-{
-    char buf[64];
-    while (::recv(fabric_->wake_fd(), buf, sizeof(buf), MSG_DONTWAIT) > 0)
-        ;
-    uint64_t ticks;
-    while (::read(timer_fd_.get(), &ticks, sizeof(ticks)) > 0)
-        ;
 }
 
 void soft_device::set_armed() noexcept

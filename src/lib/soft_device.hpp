@@ -39,6 +39,7 @@ public:
 
     const device_info &info() const noexcept override { return info_; }
     std::vector<link_info> links() const override;
+    link_info link(uint32_t index) const override;
 
     uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
     int dereg_mr(uint32_t key) noexcept override;
@@ -75,7 +76,6 @@ private:
     void reap_peers() noexcept;
     // Frames waiting on a cable, or a timer due; *deadline gets the next.
     bool wire_pending(uint64_t now, uint64_t *deadline) noexcept;
-    void drain_wakeups() noexcept;
     void set_armed() noexcept;
     void disarm() noexcept;
     void remove_context(soft_context *c) noexcept;
@@ -108,7 +108,6 @@ private:
     uint64_t next_check_ns_ = 0;
     uint32_t checks_ = 0;
 
-    unique_fd timer_fd_;  // fires at the engine's next deadline
 
     // When an application thread last ran the engine.
     std::atomic<uint64_t> app_progress_ns_{0};
@@ -134,7 +133,7 @@ public:
     const tbrdma_rqe *recv_peek() noexcept override;
     void recv_release() noexcept override;
     int progress() noexcept override;
-    int event_fd() const noexcept override { return epoll_fd_.get(); }
+    int event_fd() const noexcept override { return notify_fd_.get(); }
     int arm() noexcept override;
 
 private:
@@ -159,9 +158,7 @@ private:
     tb_ctx *ctx_ = nullptr;
     bool armed_ = false;
     std::unordered_map<uint32_t, soft_device::peer *> ep_peer_;  // endpoint -> its peer
-    // Its event fd: the fabric wake socket, the device timer and notify_fd_,
-    // which the engine signals when it fills this context's armed rings.
-    unique_fd epoll_fd_;
+    // Its event fd, which the engine signals when it fills its armed rings.
     unique_fd notify_fd_;
 };
 

@@ -10,7 +10,7 @@ top=${TB_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 lib=${TB_UCT_LIB:?TB_UCT_LIB must name libuct_tb.so.0}
 skew=${TB_UCT_SKEW_LIB:-$(dirname "$lib")/libuct_tb_skew.so}
 tbrun="$top/contrib/tbrun"
-export UCX_TB_SOFT_FABRIC="load-$$"
+export UCX_TB_SOFT_FABRIC="load-$$" UCX_TB_DEVICE=soft
 pass=0 fail=0
 
 check() {  # check NAME CONDITION-EXIT-STATUS [DETAILS]

@@ -85,11 +85,20 @@ node::node(const std::string &fabric, const node_options &o)
 {
     // Read by uct_md_config_read below: this process's fabric.
     ::setenv("UCX_TB_SOFT_FABRIC", fabric.c_str(), 1);
+    ::setenv("UCX_TB_DEVICE", "soft", 0);  // unless the kernel device is asked for
     comp_ = find_tb();
     std::string md_name = md_name_of(comp_);
     uct_md_config_t *md_cfg = nullptr;
     must(uct_md_config_read(comp_, nullptr, nullptr, &md_cfg), "uct_md_config_read");
-    ucs_status_t s = uct_md_open(comp_, md_name.c_str(), md_cfg, &md_);
+    ucs_status_t s = UCS_OK;
+    for (const auto &kv : o.md_config) {
+        s = uct_config_modify(md_cfg, kv.first.c_str(), kv.second.c_str());
+        if (s != UCS_OK) {
+            uct_config_release(md_cfg);
+            must(s, ("uct_config_modify " + kv.first).c_str());
+        }
+    }
+    s = uct_md_open(comp_, md_name.c_str(), md_cfg, &md_);
     uct_config_release(md_cfg);
     must(s, "uct_md_open");
     must(uct_md_query(md_, &md_attr_), "uct_md_query");
@@ -209,7 +218,7 @@ void node::destroy_ep(uct_ep_h ep)
     }
 }
 
-buffer &node::alloc(size_t len)
+buffer &node::alloc(size_t len, unsigned access)
 {
     auto b = std::make_unique<buffer>();
     size_t bytes = (len + 4095) & ~size_t(4095);
@@ -217,7 +226,7 @@ buffer &node::alloc(size_t len)
     if (!b->p)
         throw std::runtime_error("out of memory");
     b->len = len;
-    ucs_status_t s = uct_md_mem_reg(md_, b->p, len, UCT_MD_MEM_ACCESS_ALL, &b->memh);
+    ucs_status_t s = uct_md_mem_reg(md_, b->p, len, access, &b->memh);
     if (s != UCS_OK) {
         std::free(b->p);
         must(s, "uct_md_mem_reg");

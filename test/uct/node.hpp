@@ -34,6 +34,8 @@ struct node_options {
     // Interface settings through uct_config_modify ("TX_QUEUE_LEN", "8").
     std::vector<std::pair<std::string, std::string>> iface_config;
     bool err_handler = false;  // install one that records (ep, status)
+    // Memory domain settings, the same way ("RCACHE", "n").
+    std::vector<std::pair<std::string, std::string>> md_config;
 };
 
 // Registered memory, freed with its node.
@@ -76,7 +78,8 @@ public:
     uct_ep_h connect(const iface_address &a);
     void destroy_ep(uct_ep_h ep);  // only for ones connect() made
 
-    buffer &alloc(size_t len);  // page aligned, registered
+    // Page aligned, registered with access (UCT_MD_MEM_ACCESS_*).
+    buffer &alloc(size_t len, unsigned access = UCT_MD_MEM_ACCESS_ALL);
     remote_mem pack(const buffer &b, size_t off = 0) const;
     uct_rkey_t unpack(const remote_mem &m);
 

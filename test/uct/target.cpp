@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <uct/api/v2/uct_v2.h>
+
 namespace uctest {
 
 namespace {
@@ -52,10 +54,23 @@ int serve(channel &c, const std::string &fabric, size_t len, const node_options 
             answer = v;
             break;
         }
-        case cmd_op::dereg:
-            answer = static_cast<uint64_t>(uct_md_mem_dereg(n.md(), b.memh));
+        case cmd_op::dereg: {
+            // With INVALIDATE, as UCP does for a failed peer: the key is
+            // dead once the completion comes, even for a cached region.
+            completion done;
+            uct_md_mem_dereg_params_t p{};
+            p.field_mask = UCT_MD_MEM_DEREG_FIELD_MEMH | UCT_MD_MEM_DEREG_FIELD_FLAGS |
+                           UCT_MD_MEM_DEREG_FIELD_COMPLETION;
+            p.memh = b.memh;
+            p.flags = UCT_MD_MEM_DEREG_FLAG_INVALIDATE;
+            p.comp = &done;
+            ucs_status_t s = uct_md_mem_dereg_v2(n.md(), &p);
             b.memh = nullptr;
+            if (s == UCS_OK && !n.progress_until([&] { return done.done(); }))
+                s = UCS_ERR_TIMED_OUT;
+            answer = static_cast<uint64_t>(s);
             break;
+        }
         case cmd_op::exit:
             c.send<uint64_t>(0);
             return 0;  // the node closes everything on the way out

@@ -21,7 +21,7 @@ enum class cmd_op : uint32_t {
             // (if guards) of the two bytes around it against the last fill
     read64, // the uint64_t at off
     read32, // the uint32_t at off
-    dereg,  // deregisters the buffer; answers the status
+    dereg,  // deregisters the buffer, invalidating it; answers the status
     exit,   // answers 0, closes everything and exits with 0
 };
 

@@ -16,7 +16,7 @@ using namespace uctest;
 
 namespace {
 
-const node_options with_handler{{}, true};
+const node_options with_handler{{}, true, {}};
 constexpr int deadline_ms = 60000;
 
 // What UCP does with a failed endpoint: purge, flush with CANCEL, destroy.
@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(peer_killed_mid_stream)
 // error handler still comes.
 BOOST_AUTO_TEST_CASE(peer_killed_with_pending)
 {
-    rma_pair p(1 << 20, 1 << 20, node_options{{{"TX_QUEUE_LEN", "8"}}, true});
+    rma_pair p(1 << 20, 1 << 20, node_options{{{"TX_QUEUE_LEN", "8"}}, true, {}});
     p.tgt.proc().stop();
     size_t posted = 0;
     while (posted < 1000 &&

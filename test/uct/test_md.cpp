@@ -117,18 +117,68 @@ BOOST_AUTO_TEST_CASE(reg_pack_unpack)
             BOOST_CHECK_EQUAL(uct_md_mem_dereg(n.md(), memh), UCS_OK);
         }
     }
-    // Two registrations of the same memory are two keys.
+}
+
+namespace {
+
+// Registers the same page twice; whether both have the same key.
+bool same_key_twice(node &n, uint8_t *page)
+{
     uct_mem_h a = nullptr, b = nullptr;
-    BOOST_REQUIRE_EQUAL(uct_md_mem_reg(n.md(), mem.data(), 4096, UCT_MD_MEM_ACCESS_ALL, &a),
-                        UCS_OK);
-    BOOST_REQUIRE_EQUAL(uct_md_mem_reg(n.md(), mem.data(), 4096, UCT_MD_MEM_ACCESS_ALL, &b),
-                        UCS_OK);
+    BOOST_REQUIRE_EQUAL(uct_md_mem_reg(n.md(), page, 4096, UCT_MD_MEM_ACCESS_ALL, &a), UCS_OK);
+    BOOST_REQUIRE_EQUAL(uct_md_mem_reg(n.md(), page, 4096, UCT_MD_MEM_ACCESS_ALL, &b), UCS_OK);
     std::vector<uint8_t> ka(n.md_attr().rkey_packed_size), kb(ka.size());
     uct_md_mkey_pack(n.md(), a, ka.data());
     uct_md_mkey_pack(n.md(), b, kb.data());
-    BOOST_CHECK(ka != kb);
     BOOST_CHECK_EQUAL(uct_md_mem_dereg(n.md(), a), UCS_OK);
     BOOST_CHECK_EQUAL(uct_md_mem_dereg(n.md(), b), UCS_OK);
+    return ka == kb;
+}
+
+}  // namespace
+
+// The registration cache hands memory registered again its registration
+// (rendezvous pins once); without it each registration is its own key.
+BOOST_AUTO_TEST_CASE(registration_cache)
+{
+    alignas(4096) static uint8_t page[4096];
+    {
+        node n(unique_fabric());
+        BOOST_CHECK(same_key_twice(n, page));
+        // Far cheaper than pinning: what UCP's rendezvous threshold uses.
+        BOOST_CHECK_LT(n.md_attr().reg_cost.c, 1e-6);
+        BOOST_CHECK_EQUAL(n.md_attr().reg_cost.m, 0);
+    }
+    node_options no_cache;
+    no_cache.md_config = {{"RCACHE", "n"}};
+    node n(unique_fabric(), no_cache);
+    BOOST_CHECK(!same_key_twice(n, page));
+}
+
+// Remote rights are the ones asked for: memory registered for puts only
+// refuses gets and atomics, with the access error the requester sees.
+BOOST_AUTO_TEST_CASE(access_flags_are_enforced)
+{
+    node n(unique_fabric());
+    buffer &local = n.alloc(4096);
+    buffer &put_only = n.alloc(4096, UCT_MD_MEM_ACCESS_REMOTE_PUT);
+    uct_ep_h ep = n.connect(n.address());
+    uct_rkey_t rkey = n.unpack(n.pack(put_only));
+    fill(local.p, 64, 3);
+    BOOST_CHECK_EQUAL(uct_ep_put_short(ep, local.p, 64, put_only.addr(), rkey), UCS_OK);
+    BOOST_REQUIRE_EQUAL(n.flush(ep), UCS_OK);
+    BOOST_CHECK_EQUAL(mismatches(put_only.p, 64, 3), 0u);
+
+    completion c;
+    uct_iov_t iov = local.iov(0, 64);
+    ucs_status_t s = n.wait(uct_ep_get_zcopy(ep, &iov, 1, put_only.addr(), rkey, &c), c);
+    BOOST_CHECK_EQUAL(s, UCS_ERR_INVALID_ADDR);
+    uint64_t old = 0;
+    completion c2;
+    s = n.wait(uct_ep_atomic64_fetch(ep, UCT_ATOMIC_OP_ADD, 1, &old, put_only.addr(), rkey, &c2),
+               c2);
+    BOOST_CHECK_EQUAL(s, UCS_ERR_INVALID_ADDR);
+    BOOST_CHECK_EQUAL(mismatches(put_only.p, 64, 3), 0u);  // the add did not happen
 }
 
 // A key packed by the target works in this process, and stops working

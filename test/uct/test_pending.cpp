@@ -18,7 +18,7 @@ namespace {
 // poll thread does), but without progress no completion is reaped, so the
 // interface's 64 bound NO_RESOURCE whatever the timing (every test below
 // posts more than 64 before it expects NO_RESOURCE).
-const node_options short_queue{{{"TX_QUEUE_LEN", "8"}, {"CQ_LEN", "64"}}, false};
+const node_options short_queue{{{"TX_QUEUE_LEN", "8"}, {"CQ_LEN", "64"}}, false, {}};
 constexpr size_t slot = 8;  // bytes per put
 
 // Puts slot i (bytes pat(seed, i * slot + k)) with put_short.

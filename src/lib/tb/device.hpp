@@ -40,15 +40,19 @@ struct device_info {
     uint32_t frame_max = 0;
     uint32_t inline_max = 0;
     uint32_t send_max = 0;
+    uint32_t post_ns = 0;  // processor time to post an operation
 };
 
 struct link_info {
     uint32_t index = 0;
     std::string name;
     uint32_t state = TBRDMA_LINK_DOWN;
-    uint64_t identity = 0;  // same at both ends: the reachability test
-    uint64_t speed_mbps = 0;
-    uint32_t latency_ns = 0;
+    uint64_t identity = 0;  // same at both ends, 0 until logged in
+    uint64_t end_id = 0;    // this end; the other end's differs
+    bool local = false;     // both ends in this host: any context reaches any
+    uint64_t speed_mbps = 0;  // what this end transmits
+    uint32_t latency_ns = 0;  // nominal one way
+    uint32_t rtt_ns = 0;      // measured round trip, 0 before a sample
     int numa_node = -1;
     std::string pci_addr;  // controller, empty for software links
 };
@@ -141,6 +145,9 @@ public:
 
     virtual const device_info &info() const noexcept = 0;
     virtual std::vector<link_info> links() const = 0;
+    // One link as it is now (identity and rates change with each login);
+    // throws tb::error(ENODEV) when it is gone.
+    virtual link_info link(uint32_t index) const = 0;
 
     // Registers memory for every context of this device; throws tb::error
     // (EINVAL, ENOMEM, EPERM, ...).

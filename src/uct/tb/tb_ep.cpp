@@ -159,9 +159,9 @@ extern "C" ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params
     }
     auto *dev = reinterpret_cast<const uct_tb_device_addr_t *>(params->dev_addr);
     auto *addr = reinterpret_cast<const uct_tb_iface_addr_t *>(params->iface_addr);
-    if (dev->identity != impl.link().identity) {
-        ucs_error("tb: %s does not reach that address (other cable or fabric)",
-                  impl.link().name.c_str());
+    if (!impl.reaches(*dev)) {
+        ucs_error("tb: %s does not reach that address (other cable or fabric, this host, "
+                  "or a link not logged in)", impl.link().name.c_str());
         return UCS_ERR_UNREACHABLE;
     }
     int h = impl.ctx().create_ep(impl.link().index, addr->ctx_id);

@@ -21,17 +21,60 @@ static ucs_config_field_t uct_tb_md_config_table[] = {
     {"DEVICE", "auto",
      "What carries tb: \"kernel\" (the tbrdma module, /dev/tbrdma), \"soft\"\n"
      "(the software link between processes on this machine), or \"auto\"\n"
-     "(kernel when /dev/tbrdma exists, else soft).",
+     "(kernel when /dev/tbrdma exists, else no tb device at all).",
      ucs_offsetof(uct_tb_md_config_t, device), UCS_CONFIG_TYPE_STRING},
+
+    {"MAX_MR", "16384",
+     "Most memory regions registered at once (the kernel device's own limit,\n"
+     "its module parameter max_mr, may be lower).",
+     ucs_offsetof(uct_tb_md_config_t, max_mr), UCS_CONFIG_TYPE_UINT},
+
+    {"RCACHE", "try",
+     "Keep registrations in a registration cache, so that memory registered\n"
+     "again (rendezvous buffers) is not pinned again.",
+     ucs_offsetof(uct_tb_md_config_t, rcache_enable), UCS_CONFIG_TYPE_TERNARY},
+
+    {"", "", NULL, ucs_offsetof(uct_tb_md_config_t, rcache),
+     UCS_CONFIG_TYPE_TABLE(uct_md_config_rcache_table)},
 
     {"SOFT_FABRIC", "soft0",
      "Name of the software fabric: processes using the same name reach each\n"
      "other; it is also the name of its tb device.",
      ucs_offsetof(uct_tb_md_config_t, fabric), UCS_CONFIG_TYPE_STRING},
 
-    {"MAX_MR", "16384",
-     "Most memory regions registered at once.",
-     ucs_offsetof(uct_tb_md_config_t, max_mr), UCS_CONFIG_TYPE_UINT},
+    {"SOFT_LOSS", "0",
+     "Software link: probability that a frame is lost (0 to 1).",
+     ucs_offsetof(uct_tb_md_config_t, soft_loss), UCS_CONFIG_TYPE_DOUBLE},
+
+    {"SOFT_DUP", "0",
+     "Software link: probability that a frame arrives twice (0 to 1).",
+     ucs_offsetof(uct_tb_md_config_t, soft_dup), UCS_CONFIG_TYPE_DOUBLE},
+
+    {"SOFT_REORDER", "0",
+     "Software link: probability that a frame is held back behind later\n"
+     "ones (0 to 1).",
+     ucs_offsetof(uct_tb_md_config_t, soft_reorder), UCS_CONFIG_TYPE_DOUBLE},
+
+    {"SOFT_DELAY_US", "0",
+     "Software link: extra delay of every frame, in microseconds.",
+     ucs_offsetof(uct_tb_md_config_t, soft_delay_us), UCS_CONFIG_TYPE_UINT},
+
+    {"SOFT_RATE_MBPS", "0",
+     "Software link: serialisation rate in Mbit/s (0: unlimited; the device\n"
+     "then reports 40000).",
+     ucs_offsetof(uct_tb_md_config_t, soft_rate_mbps), UCS_CONFIG_TYPE_ULONG},
+
+    {"SOFT_LATENCY_NS", "0",
+     "Software link: one-way latency of every frame, in nanoseconds.",
+     ucs_offsetof(uct_tb_md_config_t, soft_latency_ns), UCS_CONFIG_TYPE_UINT},
+
+    {"SOFT_SEED", "0",
+     "Software link: seed of the fault model (0: random).",
+     ucs_offsetof(uct_tb_md_config_t, soft_seed), UCS_CONFIG_TYPE_ULONG},
+
+    {"SOFT_SLOTS", "64",
+     "Software link: frames per cable direction (a power of two).",
+     ucs_offsetof(uct_tb_md_config_t, soft_slots), UCS_CONFIG_TYPE_UINT},
 
     {NULL}
 };
@@ -60,6 +103,21 @@ static ucs_config_field_t uct_tb_iface_config_table[] = {
     {"TX_BUFS", "256",
      "Number of bcopy buffers per interface.",
      ucs_offsetof(uct_tb_iface_config_t, tx_bufs), UCS_CONFIG_TYPE_UINT},
+
+    {"BW", "auto",
+     "Bandwidth of the link in each direction, shared by every process that\n"
+     "uses it; auto: the link's rate less the frame headers.",
+     ucs_offsetof(uct_tb_iface_config_t, bandwidth), UCS_CONFIG_TYPE_BW},
+
+    {"LATENCY", "auto",
+     "One-way latency of the link; auto: half the round trip the link has\n"
+     "measured, or its nominal latency before the first measurement.",
+     ucs_offsetof(uct_tb_iface_config_t, latency), UCS_CONFIG_TYPE_TIME_UNITS},
+
+    {"OVERHEAD", "auto",
+     "Processor time to post one operation; auto: measured for the kernel\n"
+     "device (a system call) when the memory domain opens.",
+     ucs_offsetof(uct_tb_iface_config_t, overhead), UCS_CONFIG_TYPE_TIME_UNITS},
 
     {NULL}
 };

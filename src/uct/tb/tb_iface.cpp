@@ -4,6 +4,7 @@
 extern "C" {
 #include <ucs/arch/cpu.h>
 #include <ucs/sys/math.h>
+#include <ucs/time/time.h>
 }
 
 #include <algorithm>
@@ -16,9 +17,6 @@ namespace tb_uct {
 
 namespace {
 
-// Per-operation software cost above the wire, for UCP's model.
-constexpr double soft_overhead_s = 60e-9;
-constexpr double kernel_overhead_s = 120e-9;
 // Completions and messages taken per progress call.
 constexpr unsigned progress_batch = 32;
 // How often progress looks at the links of checked endpoints (the link
@@ -63,7 +61,8 @@ void iface_impl::buf_deleter::operator()(uint8_t *p) const noexcept
 iface_impl::iface_impl(uct_tb_iface_t *iface, md_impl &md, const tb::link_info &link,
                        const uct_tb_iface_config_t &cfg)
     : iface_(iface), md_(md), link_(link), tx_queue_len_(cfg.tx_queue_len),
-      seg_size_(cfg.seg_size)
+      seg_size_(cfg.seg_size), bandwidth_(cfg.bandwidth), latency_(cfg.latency),
+      overhead_(cfg.overhead)
 {
     if (seg_size_ < 64 || seg_size_ > TBRDMA_XFER_MAX || !cfg.tx_bufs || !cfg.cq_len ||
         !cfg.tx_queue_len || !cfg.rx_queue_len)
@@ -153,6 +152,41 @@ ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d
     }
     ucs_error("tb: %s refused an operation: %s", link_.name.c_str(), strerror(-rc));
     return UCS_ERR_INVALID_PARAM;
+}
+
+void iface_impl::refresh_link() noexcept
+{
+    try {
+        link_ = md_.dev().link(link_.index);
+    } catch (const std::exception &e) {
+        ucs_debug("tb: %s: %s", link_.name.c_str(), e.what());
+        link_.identity = 0;  // gone: reaches nothing
+    }
+}
+
+perf_model iface_impl::perf() const noexcept
+{
+    perf_model p;
+    // What one frame carries of data: the link's rate less the headers.
+    p.bandwidth = bandwidth_ != UCS_CONFIG_BW_AUTO
+                      ? bandwidth_
+                      : double(link_.speed_mbps) * 1e6 / 8 * TBRDMA_SEND_MAX / TBRDMA_FRAME_MAX;
+    // Half the round trip the link measured (which includes the receiver's
+    // polling), else what the link is nominally.
+    p.latency_s = latency_ != UCS_TIME_AUTO
+                      ? ucs_time_to_sec(latency_)
+                      : (link_.rtt_ns ? link_.rtt_ns / 2 : link_.latency_ns) * 1e-9;
+    p.overhead_s = overhead_ != UCS_TIME_AUTO ? ucs_time_to_sec(overhead_)
+                                              : md_.dev().info().post_ns * 1e-9;
+    return p;
+}
+
+bool iface_impl::reaches(const uct_tb_device_addr_t &a) const noexcept
+{
+    // The other end of this same cable (a link not logged in reaches
+    // nothing); on links within this host, any of its contexts.
+    return link_.identity && a.identity == link_.identity &&
+           (link_.local || a.end_id != link_.end_id);
 }
 
 void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept
@@ -422,8 +456,7 @@ extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_
 {
     auto *iface = ucs_derived_of(tl_iface, uct_tb_iface_t);
     iface_impl &impl = iface_impl::of(tl_iface);
-    const tb::link_info &link = impl.link();
-    bool soft = md_impl::of(iface->super.md).dev().info().kind == "soft";
+    impl.refresh_link();
 
     uct_base_iface_query(&iface->super, attr);
     attr->cap.put.max_short = TBRDMA_INLINE_MAX;
@@ -471,11 +504,12 @@ extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_
     attr->cap.atomic32.fop_flags = attr->cap.atomic64.fop_flags =
         attr->cap.atomic64.op_flags | UCS_BIT(UCT_ATOMIC_OP_SWAP) | UCS_BIT(UCT_ATOMIC_OP_CSWAP);
 
-    // From the link: UCP's lane choice and protocol thresholds use these.
-    attr->overhead = soft ? tb_uct::soft_overhead_s : tb_uct::kernel_overhead_s;
-    attr->latency = ucs_linear_func_make(link.latency_ns * 1e-9, 0);
-    attr->bandwidth.dedicated = double(link.speed_mbps) * 1e6 / 8.0 * 0.95;
-    attr->bandwidth.shared = 0;
+    // UCP's lane choice and protocol thresholds use these.
+    const tb_uct::perf_model p = impl.perf();
+    attr->overhead = p.overhead_s;
+    attr->latency = ucs_linear_func_make(p.latency_s, 0);
+    attr->bandwidth.dedicated = 0;
+    attr->bandwidth.shared = p.bandwidth;  // the cable is shared by every process
     attr->priority = 0;
     return UCS_OK;
 }
@@ -487,8 +521,11 @@ extern "C" ucs_status_t uct_tb_iface_estimate_perf(uct_iface_h iface, uct_perf_a
 
 extern "C" ucs_status_t uct_tb_iface_get_device_address(uct_iface_h iface, uct_device_addr_t *addr)
 {
+    iface_impl &impl = iface_impl::of(iface);
+    impl.refresh_link();
     auto *a = reinterpret_cast<uct_tb_device_addr_t *>(addr);
-    a->identity = iface_impl::of(iface).link().identity;
+    a->identity = impl.link().identity;
+    a->end_id = impl.link().end_id;
     return UCS_OK;
 }
 
@@ -502,9 +539,8 @@ extern "C" ucs_status_t uct_tb_iface_get_address(uct_iface_h iface, uct_iface_ad
 extern "C" int uct_tb_iface_is_reachable(const uct_iface_h iface, const uct_device_addr_t *dev_addr,
                                          const uct_iface_addr_t *iface_addr)
 {
-    // Only the other end of this same cable (or fabric) is reachable.
     auto *d = reinterpret_cast<const uct_tb_device_addr_t *>(dev_addr);
-    return d && iface_addr && d->identity == iface_impl::of(iface).link().identity;
+    return d && iface_addr && iface_impl::of(iface).reaches(*d);
 }
 
 extern "C" unsigned uct_tb_iface_progress(uct_iface_h iface)

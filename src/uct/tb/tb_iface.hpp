@@ -15,6 +15,13 @@ namespace tb_uct {
 // Largest am_zcopy header: header and data travel in one frame.
 constexpr unsigned am_max_hdr = 128;
 
+// What UCP's model of the interface is made of.
+struct perf_model {
+    double bandwidth;   // bytes/s in each direction, shared by the processes
+    double latency_s;   // one way
+    double overhead_s;  // processor time to post one operation
+};
+
 enum class op_kind : uint8_t {
     plain,           // nothing to do at completion but the callback
     get_bcopy,       // unpack the buffer
@@ -54,6 +61,12 @@ public:
 
     tb::context &ctx() noexcept { return *ctx_; }
     const tb::link_info &link() const noexcept { return link_; }
+    // Reads the link again: its identity and rates change at each login.
+    void refresh_link() noexcept;
+    // Whether an interface at device address a is reachable over our link.
+    bool reaches(const uct_tb_device_addr_t &a) const noexcept;
+    // From the link and the device, unless the configuration overrides.
+    perf_model perf() const noexcept;
     ucs_arbiter_t *arbiter() noexcept { return &arbiter_; }
     size_t seg_size() const noexcept { return seg_size_; }
     uint32_t fence_beat() const noexcept { return fence_beat_; }
@@ -134,6 +147,9 @@ private:
     uint32_t outstanding_ = 0;
     uint32_t tx_queue_len_;  // operations in flight per endpoint
     size_t seg_size_;
+    double bandwidth_;       // UCX_TB_BW, or UCS_CONFIG_BW_AUTO
+    ucs_time_t latency_;     // UCX_TB_LATENCY, or UCS_TIME_AUTO
+    ucs_time_t overhead_;    // UCX_TB_OVERHEAD, or UCS_TIME_AUTO
     std::unique_ptr<uint8_t, buf_deleter> bufs_;
     std::vector<int32_t> free_bufs_;
     uint32_t buf_key_ = 0;

@@ -1,24 +1,186 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "tb_md.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdio>
 #include <cstring>
 #include <exception>
 
 extern "C" {
+#include <ucm/api/ucm.h>
 #include <ucs/sys/string.h>
+#include <ucs/sys/sys.h>
 #include <ucs/sys/topo/base/topo.h>
 }
 
 namespace tb_uct {
 
+namespace {
+
+// The software device's options, from UCX's configuration only.
+tb::open_options options_of(const uct_tb_md_config_t &c)
+{
+    tb::open_options o;
+    o.kind = c.device;
+    o.fabric = c.fabric;
+    o.max_mr = c.max_mr;
+    o.soft.loss = c.soft_loss;
+    o.soft.dup = c.soft_dup;
+    o.soft.reorder = c.soft_reorder;
+    o.soft.delay_us = c.soft_delay_us;
+    o.soft.rate_mbps = c.soft_rate_mbps;
+    o.soft.latency_ns = c.soft_latency_ns;
+    o.soft.seed = c.soft_seed;
+    o.soft.ring_slots = c.soft_slots;
+    return o;
+}
+
+}  // namespace
+
+const ucs_rcache_ops_t md_impl::rcache_ops = {
+    md_impl::rcache_reg,
+    md_impl::rcache_dereg,
+    md_impl::rcache_dump,
+};
+
 md_impl::md_impl(const uct_tb_md_config_t &config)
 {
-    tb::open_options o = tb::open_options::from_env();
-    o.kind = config.device;
-    o.fabric = config.fabric;
-    o.max_mr = config.max_mr;
+    tb::open_options o = options_of(config);
+    // The software device is a test and demo fabric: only when asked for,
+    // never in place of a missing module.
+    if (o.kind == "auto") {
+        if (tb::resolve_kind(o.kind) != "kernel")
+            return;
+        o.kind = "kernel";
+    }
     dev_ = tb::device::open(o);
     links_ = dev_->links();
+    bool kernel = dev_->info().kind == "kernel";
+    // Without the cache: a table entry (soft), or pinning (kernel, about
+    // 0.1 us a page).
+    reg_cost_ = ucs_linear_func_make(kernel ? 1e-6 : 1e-7, kernel ? 2.5e-11 : 0);
+    if (config.rcache_enable == UCS_NO)
+        return;
+    ucs_rcache_params_t rp;
+    uct_md_set_rcache_params(&rp, &config.rcache);
+    rp.region_struct_size = sizeof(rcache_region);
+    rp.max_alignment = ucs_get_page_size();
+    rp.ucm_events = UCM_EVENT_VM_UNMAPPED;
+    rp.context = this;
+    rp.ops = &rcache_ops;
+    if (ucs_rcache_create(&rp, "tb", ucs_stats_get_root(), &rcache_) == UCS_OK) {
+        reg_cost_ = ucs_linear_func_make(uct_md_rcache_overhead(&config.rcache), 0);
+        return;
+    }
+    rcache_ = nullptr;
+    if (config.rcache_enable == UCS_YES)
+        throw tb::error(ENOMEM, "cannot create the registration cache (UCX_TB_RCACHE=y)");
+    ucs_debug("tb: no registration cache: registering every time");
+}
+
+md_impl::~md_impl()
+{
+    if (rcache_)
+        ucs_rcache_destroy(rcache_);
+}
+
+uint32_t access_of(unsigned uct_flags) noexcept
+{
+    // Local access to one's own memory is always granted.
+    uint32_t a = TBRDMA_ACCESS_LOCAL;
+    if (uct_flags & UCT_MD_MEM_ACCESS_REMOTE_PUT)
+        a |= TBRDMA_ACCESS_REMOTE_WRITE;
+    if (uct_flags & UCT_MD_MEM_ACCESS_REMOTE_GET)
+        a |= TBRDMA_ACCESS_REMOTE_READ;
+    if (uct_flags & UCT_MD_MEM_ACCESS_REMOTE_ATOMIC)
+        a |= TBRDMA_ACCESS_REMOTE_ATOMIC;
+    return a;
+}
+
+memh *md_impl::reg(void *addr, size_t length, uint32_t access)
+{
+    if (rcache_) {
+        ucs_rcache_region_t *r;
+        ucs_status_t st = ucs_rcache_get(rcache_, addr, length, PROT_READ | PROT_WRITE,
+                                         &access, &r);
+        if (st != UCS_OK)
+            throw tb::error(st == UCS_ERR_NO_MEMORY ? ENOMEM : EFAULT,
+                            std::string("registration cache: ") + ucs_status_string(st));
+        auto *region = ucs_derived_of(r, rcache_region);
+        if ((region->mh.access & access) == access)
+            return &region->mh;
+        // Cached with fewer rights than asked for: a registration of its own.
+        ucs_rcache_region_put(rcache_, r);
+    }
+    auto mh = std::make_unique<memh>();
+    mh->key = dev_->reg_mr(addr, length, access);
+    mh->access = access;
+    mh->cached = false;
+    return mh.release();
+}
+
+namespace {
+
+void invalidated(void *arg) noexcept
+{
+    uct_invoke_completion(static_cast<uct_completion_t *>(arg), UCS_OK);
+}
+
+}  // namespace
+
+void md_impl::dereg(memh *mh, uct_completion_t *comp) noexcept
+{
+    if (mh->cached) {
+        // The cache keeps the region for its next user unless it must go:
+        // then the key dies with the last user, and comp follows.
+        auto *region = ucs_container_of(mh, rcache_region, mh);
+        if (comp)
+            ucs_rcache_region_invalidate(rcache_, &region->super, invalidated, comp);
+        ucs_rcache_region_put(rcache_, &region->super);
+        return;
+    }
+    dev_->dereg_mr(mh->key);
+    delete mh;
+    if (comp)
+        uct_invoke_completion(comp, UCS_OK);
+}
+
+ucs_status_t md_impl::rcache_reg(void *ctx, ucs_rcache_t *, void *arg, ucs_rcache_region_t *r,
+                                 uint16_t flags) noexcept
+{
+    auto *self = static_cast<md_impl *>(ctx);
+    auto *region = ucs_derived_of(r, rcache_region);
+    uint32_t access = *static_cast<const uint32_t *>(arg);
+    try {
+        region->mh.key = self->dev_->reg_mr(reinterpret_cast<void *>(r->super.start),
+                                            r->super.end - r->super.start, access);
+    } catch (const tb::error &e) {
+        ucs_log(flags & UCS_RCACHE_MEM_REG_HIDE_ERRORS ? UCS_LOG_LEVEL_DEBUG
+                                                       : UCS_LOG_LEVEL_ERROR,
+                "tb: cannot register %p length %zu: %s",
+                reinterpret_cast<void *>(r->super.start),
+                static_cast<size_t>(r->super.end - r->super.start), e.what());
+        return e.code() == ENOMEM || e.code() == ENOSPC ? UCS_ERR_NO_MEMORY
+                                                        : UCS_ERR_IO_ERROR;
+    } catch (...) {
+        return UCS_ERR_NO_MEMORY;
+    }
+    region->mh.access = access;
+    region->mh.cached = true;
+    return UCS_OK;
+}
+
+void md_impl::rcache_dereg(void *ctx, ucs_rcache_t *, ucs_rcache_region_t *r) noexcept
+{
+    static_cast<md_impl *>(ctx)->dev_->dereg_mr(ucs_derived_of(r, rcache_region)->mh.key);
+}
+
+void md_impl::rcache_dump(void *, ucs_rcache_t *, ucs_rcache_region_t *r, char *buf,
+                          size_t max) noexcept
+{
+    const memh &mh = ucs_derived_of(r, rcache_region)->mh;
+    std::snprintf(buf, max, "key 0x%x access 0x%x", mh.key, mh.access);
 }
 
 const tb::link_info *md_impl::link_by_name(const char *name) const noexcept
@@ -78,14 +240,15 @@ extern "C" void uct_tb_md_close_impl(uct_tb_md_t *md)
 
 extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
 {
+    md_impl &impl = md_impl::of(md);
     std::memset(attr, 0, sizeof(*attr));
-    attr->cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_NEED_MEMH | UCT_MD_FLAG_NEED_RKEY;
+    if (impl.has_dev())
+        attr->cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_NEED_MEMH | UCT_MD_FLAG_NEED_RKEY |
+                          UCT_MD_FLAG_INVALIDATE;
     attr->cap.max_reg = TBRDMA_XFER_MAX;
-    attr->cap.reg_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+    attr->cap.reg_mem_types = impl.has_dev() ? UCS_BIT(UCS_MEMORY_TYPE_HOST) : 0;
     attr->cap.access_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
-    // Software device: a table entry. Kernel: pinning, about 0.1 us/page.
-    bool kernel = md_impl::of(md).dev().info().kind == "kernel";
-    attr->reg_cost = ucs_linear_func_make(kernel ? 1e-6 : 1e-7, kernel ? 2.5e-11 : 0);
+    attr->reg_cost = impl.reg_cost();
     ucs_strncpy_zero(attr->component_name, UCT_TB_NAME, sizeof(attr->component_name));
     attr->rkey_packed_size = sizeof(uint32_t);
     UCS_CPU_ZERO(&attr->local_cpus);
@@ -97,13 +260,15 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
 extern "C" ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t length,
                                           unsigned flags, uct_mem_h *memh_p)
 {
+    md_impl &impl = md_impl::of(md);
+    if (!impl.has_dev())
+        return UCS_ERR_UNSUPPORTED;
     try {
-        uint32_t key = md_impl::of(md).dev().reg_mr(address, length, TBRDMA_ACCESS_ALL);
-        *memh_p = tb_uct::memh_of_key(key);
+        *memh_p = impl.reg(address, length, tb_uct::access_of(flags));
         return UCS_OK;
     } catch (const tb::error &e) {
-        ucs_log(flags & UCT_MD_MEM_FLAG_HIDE_ERRORS ? UCS_LOG_LEVEL_DEBUG : UCS_LOG_LEVEL_ERROR,
-                "tb: cannot register %p length %zu: %s", address, length, e.what());
+        ucs_log(uct_md_reg_log_lvl(flags), "tb: cannot register %p length %zu: %s", address,
+                length, e.what());
         return e.code() == ENOMEM || e.code() == ENOSPC ? UCS_ERR_NO_MEMORY
                                                         : UCS_ERR_IO_ERROR;
     } catch (...) {
@@ -113,9 +278,12 @@ extern "C" ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t len
 
 extern "C" ucs_status_t uct_tb_md_mem_dereg(uct_md_h md, const uct_md_mem_dereg_params_t *params)
 {
-    UCT_MD_MEM_DEREG_CHECK_PARAMS(params, 0);
-    int rc = md_impl::of(md).dev().dereg_mr(tb_uct::key_of_memh(params->memh));
-    return rc ? UCS_ERR_INVALID_PARAM : UCS_OK;
+    UCT_MD_MEM_DEREG_CHECK_PARAMS(params, 1);
+    bool invalidate = UCT_MD_MEM_DEREG_FIELD_VALUE(params, flags, FIELD_FLAGS, 0) &
+                      UCT_MD_MEM_DEREG_FLAG_INVALIDATE;
+    md_impl::of(md).dereg(static_cast<tb_uct::memh *>(params->memh),
+                          invalidate ? params->comp : nullptr);
+    return UCS_OK;
 }
 
 extern "C" ucs_status_t uct_tb_md_mkey_pack(uct_md_h, uct_mem_h memh,

@@ -2,7 +2,8 @@
 //
 // The memory domain behind UCT's uct_tb_md_t: one tb device (protection
 // domain) for all links, so one registration and one packed rkey serve
-// every rail.
+// every rail. Registrations go through UCX's registration cache unless it
+// is turned off (UCX_TB_RCACHE=n).
 #pragma once
 
 #include <memory>
@@ -12,17 +13,43 @@
 
 extern "C" {
 #include "uct_tb.h"
+#include <ucs/memory/rcache.h>
 }
 
 namespace tb_uct {
 
+// What uct_mem_h points to: a registration and the rights it grants.
+struct memh {
+    uint32_t key;
+    uint32_t access;  // TBRDMA_ACCESS_*
+    bool cached;      // in an rcache region (else allocated on its own)
+};
+
+// A region of the registration cache.
+struct rcache_region {
+    ucs_rcache_region_t super;
+    memh mh;
+};
+
 class md_impl {
 public:
+    // Opens the device config->device asks for; "auto" without the kernel
+    // module opens none (the memory domain then offers no device).
     explicit md_impl(const uct_tb_md_config_t &config);
+    ~md_impl();
+    md_impl(const md_impl &) = delete;
+    md_impl &operator=(const md_impl &) = delete;
 
+    bool has_dev() const noexcept { return dev_ != nullptr; }
     tb::device &dev() noexcept { return *dev_; }
     const std::vector<tb::link_info> &links() const noexcept { return links_; }
     const tb::link_info *link_by_name(const char *name) const noexcept;
+    ucs_rcache_t *rcache() const noexcept { return rcache_; }
+    ucs_linear_func_t reg_cost() const noexcept { return reg_cost_; }
+
+    // Registers [addr, addr + length) with access; throws tb::error.
+    memh *reg(void *addr, size_t length, uint32_t access);
+    void dereg(memh *mh, uct_completion_t *invalidated) noexcept;
 
     static md_impl &of(uct_md_h md) noexcept
     {
@@ -30,19 +57,27 @@ public:
     }
 
 private:
+    static ucs_status_t rcache_reg(void *ctx, ucs_rcache_t *rcache, void *arg,
+                                   ucs_rcache_region_t *region, uint16_t flags) noexcept;
+    static void rcache_dereg(void *ctx, ucs_rcache_t *rcache,
+                             ucs_rcache_region_t *region) noexcept;
+    static void rcache_dump(void *ctx, ucs_rcache_t *rcache, ucs_rcache_region_t *region,
+                            char *buf, size_t max) noexcept;
+    static const ucs_rcache_ops_t rcache_ops;
+
     std::unique_ptr<tb::device> dev_;
     std::vector<tb::link_info> links_;
+    ucs_rcache_t *rcache_ = nullptr;
+    ucs_linear_func_t reg_cost_{};
 };
 
-// A registration is its key; the handle UCX keeps is the key itself.
-inline uct_mem_h memh_of_key(uint32_t key) noexcept
+// The key of a registration (0 for a null handle: no region).
+inline uint32_t key_of_memh(uct_mem_h h) noexcept
 {
-    return reinterpret_cast<uct_mem_h>(static_cast<uintptr_t>(key));
+    return h ? static_cast<const memh *>(h)->key : 0;
 }
 
-inline uint32_t key_of_memh(uct_mem_h memh) noexcept
-{
-    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(memh));
-}
+// UCT access flags as tb's.
+uint32_t access_of(unsigned uct_flags) noexcept;
 
 }  // namespace tb_uct

@@ -19,10 +19,21 @@ extern "C" {
 #endif
 
 typedef struct uct_tb_md_config {
-    uct_md_config_t super;
-    char            *device;      /* auto, soft or kernel */
-    char            *fabric;      /* software fabric name */
-    unsigned        max_mr;
+    uct_md_config_t        super;
+    char                   *device;      /* auto, soft or kernel */
+    unsigned               max_mr;
+    int                    rcache_enable;
+    uct_md_rcache_config_t rcache;
+    /* The software device's fabric and cable (tb::soft_link_options). */
+    char                   *fabric;
+    double                 soft_loss;
+    double                 soft_dup;
+    double                 soft_reorder;
+    unsigned               soft_delay_us;
+    unsigned long          soft_rate_mbps;
+    unsigned               soft_latency_ns;
+    unsigned long          soft_seed;
+    unsigned               soft_slots;
 } uct_tb_md_config_t;
 
 typedef struct uct_tb_md {
@@ -37,6 +48,10 @@ typedef struct uct_tb_iface_config {
     unsigned           rx_queue_len;  /* received messages held */
     size_t             seg_size;      /* bcopy buffer size */
     unsigned           tx_bufs;       /* bcopy buffers */
+    /* Performance model overrides; UCS_CONFIG_BW_AUTO / UCS_TIME_AUTO. */
+    double             bandwidth;
+    ucs_time_t         latency;
+    ucs_time_t         overhead;
 } uct_tb_iface_config_t;
 
 typedef struct uct_tb_iface {
@@ -62,9 +77,14 @@ typedef struct uct_tb_ep {
     ucs_arbiter_group_t arb_group;    /* pending requests */
 } uct_tb_ep_t;
 
-/* Device address: the link identity, the same at both ends of a cable. */
+/*
+ * Device address: the link identity, the same at both ends of a cable (new
+ * at each login), and the end: a peer at the same end of a cable is on
+ * this host and cannot be reached through it.
+ */
 typedef struct uct_tb_device_addr {
     uint64_t identity;
+    uint64_t end_id;
 } UCS_S_PACKED uct_tb_device_addr_t;
 
 /* Interface address: the context id on that link. */
