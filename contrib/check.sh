@@ -50,11 +50,14 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo "================ summary"
-for t in unit/run-unit uct/run-uct fuzz/run-fuzz mpi/run-mpi perf/run-perftest load/run-load vm/run-kernel-tests vm/run-ucx-kernel vm/xdomain-load; do
+for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run-mpi \
+         perf/run-perftest ucx-lanes/run-ucx-lanes load/run-load vm/run-kernel-tests \
+         vm/run-ucx-kernel vm/run-ucx-gtest vm/xdomain-load; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^ *(unit|uct|fuzz|mpi|perftest|multirail|load|kernel|xdomain)( test cases)?:' "$log" |
-            sed "s|^ *|${t%%/*}/|" || echo "$t: no summary line in $log"
+        # "<dir>/<suite>: ...", or "<suite>: ..." where they are the same.
+        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain)( test cases)?:' "$log" |
+            sed -E "s|^ *|${t%%/*}/|; s|^([a-z-]+)/\1:|\1:|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi

@@ -124,12 +124,18 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_query q;
+	u32 i, file_free;
 
 	memset(&q, 0, sizeof(q));
 	q.abi_version = TBRDMA_ABI_VERSION;
 	q.max_contexts = TBRDMA_FILE_CTX_MAX;
 	mutex_lock(&tbrdma.lock);
 	q.num_links = tbrdma_num_links();
+	/* The host's free contexts, or this file's if fewer. */
+	for (i = 0, file_free = TBRDMA_FILE_CTX_MAX; i < TBRDMA_FILE_CTX_MAX; i++)
+		if (fl->ctxs[i])
+			file_free--;
+	q.contexts_free = min(file_free, tb_engine_ctx_free(tbrdma.engine));
 	mutex_unlock(&tbrdma.lock);
 	q.max_mr = tbrdma_max_mr;
 	q.max_ep = tbrdma_max_ep;

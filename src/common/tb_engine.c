@@ -477,6 +477,7 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		ctx->wqe_free = &ctx->wqes[i];
 	}
 	e->ctxs[slot] = ctx;
+	e->nr_ctx++;
 	*out = ctx;
 	return 0;
 }
@@ -493,6 +494,7 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	if (ctx->own_pd)
 		tb_pd_destroy(ctx->pd, release, arg);
 	e->ctxs[ctx->id & (e->cfg.max_ctx - 1)] = NULL;
+	e->nr_ctx--;
 	tb_free(ctx->eps);
 	tb_free(ctx->wqes);
 	tb_free(ctx);
@@ -501,6 +503,11 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 u32 tb_ctx_id(const struct tb_ctx *ctx)
 {
 	return ctx->id;
+}
+
+u32 tb_engine_ctx_free(const struct tb_engine *e)
+{
+	return e->cfg.max_ctx - e->nr_ctx;
 }
 
 u32 tb_ctx_outstanding(const struct tb_ctx *ctx)

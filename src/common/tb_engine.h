@@ -142,6 +142,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 		    void *arg);
 u32 tb_ctx_id(const struct tb_ctx *ctx);
+/* Contexts that can still be created. */
+u32 tb_engine_ctx_free(const struct tb_engine *e);
 
 /* tb_pd_reg_mr() and tb_pd_dereg_mr() on the context's domain. */
 int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,

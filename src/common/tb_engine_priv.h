@@ -172,6 +172,7 @@ struct tb_engine {
 	struct tb_elink *links;
 	u32 links_end;		/* past the last link in use: loops stop here */
 	struct tb_ctx **ctxs;
+	u32 nr_ctx;
 	u32 ctx_gen;
 };
 

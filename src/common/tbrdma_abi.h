@@ -188,7 +188,8 @@ struct tbrdma_query {
 	__u32 frame_max;	/* out */
 	__u32 inline_max;	/* out */
 	__u32 send_max;		/* out */
-	__u32 reserved[7];
+	__u32 contexts_free;	/* out: contexts this file can still create */
+	__u32 reserved[6];
 };
 
 struct tbrdma_link_attr {

@@ -235,4 +235,13 @@ std::unique_ptr<context> kernel_device::create_context(const context_options &op
     return std::make_unique<kernel_context>(*this, opts);
 }
 
+uint32_t kernel_device::contexts_free() const
+{
+    tbrdma_query q{};
+    int rc = do_ioctl(fd_.get(), TBRDMA_IOC_QUERY, &q);
+    if (rc)
+        throw error(-rc, std::string("QUERY on ") + dev_path + ": " + errno_text(-rc));
+    return q.contexts_free;
+}
+
 }  // namespace tb

@@ -38,6 +38,7 @@ public:
     uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
     int dereg_mr(uint32_t key) noexcept override;
     std::unique_ptr<context> create_context(const context_options &opts) override;
+    uint32_t contexts_free() const override;
 
     int fd() const noexcept { return fd_.get(); }
     uint32_t max_ring_entries() const noexcept { return max_ring_; }

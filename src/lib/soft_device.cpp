@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -208,6 +209,12 @@ std::unique_ptr<context> soft_device::create_context(const context_options &opts
         throw error(ENOSPC, "soft device: all " + std::to_string(contexts_.size()) +
                                 " contexts of this process are in use");
     return std::make_unique<soft_context>(*this, index, opts);
+}
+
+uint32_t soft_device::contexts_free() const
+{
+    std::lock_guard<std::mutex> g(mu_);
+    return static_cast<uint32_t>(std::count(contexts_.begin(), contexts_.end(), nullptr));
 }
 
 void soft_device::remove_context(soft_context *c) noexcept

@@ -44,6 +44,7 @@ public:
     uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
     int dereg_mr(uint32_t key) noexcept override;
     std::unique_ptr<context> create_context(const context_options &opts) override;
+    uint32_t contexts_free() const override;
 
     // Counters summed over every cable and link, for tests and tools.
     struct counters {

@@ -70,6 +70,19 @@ completion::completion(int n) : uct_completion_t{}
     status = UCS_OK;
 }
 
+bool on_kernel_device()
+{
+    const char *d = std::getenv("UCX_TB_DEVICE");
+    return d && std::string(d) == "kernel";
+}
+
+boost::test_tools::assertion_result on_soft_device(boost::unit_test::test_unit_id)
+{
+    boost::test_tools::assertion_result r(!on_kernel_device());
+    r.message() << "needs the software device (UCX_TB_DEVICE=kernel)";
+    return r;
+}
+
 std::string status_str(ucs_status_t s)
 {
     return std::string(ucs_status_string(s)) + " (" + std::to_string(int(s)) + ")";

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/test/unit_test.hpp>
 #include <uct/api/uct.h>
 
 namespace uctest {
@@ -55,6 +56,12 @@ struct completion : uct_completion_t {
 };
 
 std::string status_str(ucs_status_t s);
+
+// UCX_TB_DEVICE=kernel: the tests run over the kernel module's loop links.
+bool on_kernel_device();
+// Boost precondition for tests that need the software device (two fabrics
+// for two machines, or a stopped process that nothing serves).
+boost::test_tools::assertion_result on_soft_device(boost::unit_test::test_unit_id);
 // Throws unless s is UCS_OK.
 void must(ucs_status_t s, const char *what);
 

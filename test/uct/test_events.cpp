@@ -116,6 +116,44 @@ struct am_pair {
 
 BOOST_AUTO_TEST_SUITE(events)
 
+// Once arm succeeded the fd stays quiet until something new arrives:
+// acknowledgements, keep-alives and timers of the link wake nobody.
+BOOST_AUTO_TEST_CASE(no_spurious_events)
+{
+    am_pair p([](node &n, uct_ep_h ep, inbox &, channel &c) {
+        for (uint64_t k = 1;; k++) {
+            if (c.recv<uint64_t>(120000) == 0)
+                return 0;
+            if (send_am(n, ep, k, 16) != UCS_OK)
+                return 1;
+            while (n.progress()) {
+            }
+        }
+    });
+    int fd = -1;
+    BOOST_REQUIRE_EQUAL(uct_iface_event_fd_get(p.me.iface(), &fd), UCS_OK);
+    const int rounds = 500;
+    int spurious = 0;
+    for (int k = 1; k <= rounds; k++) {
+        ucs_status_t s;
+        while ((s = uct_iface_event_arm(p.me.iface(), UCT_EVENT_RECV)) == UCS_ERR_BUSY)
+            p.me.progress();
+        BOOST_REQUIRE_EQUAL(s, UCS_OK);
+        pollfd pf{fd, POLLIN, 0};
+        if (::poll(&pf, 1, 0) > 0)
+            spurious++;
+        p.peer.chan().send<uint64_t>(1);  // one message, please
+        pf.revents = 0;
+        BOOST_REQUIRE_EQUAL(::poll(&pf, 1, deadline_ms), 1);
+        BOOST_REQUIRE(p.me.progress_until([&] { return p.in.got == k; }));
+    }
+    p.peer.chan().send<uint64_t>(0);
+    BOOST_CHECK_EQUAL(p.peer.wait(), 0);
+    BOOST_TEST_MESSAGE(spurious << " of " << rounds << " armed waits woke without a message");
+    BOOST_CHECK_EQUAL(spurious, 0);
+    BOOST_CHECK_EQUAL(p.in.bad, 0u);
+}
+
 BOOST_AUTO_TEST_CASE(fd_and_arm_idle)
 {
     node n(unique_fabric());

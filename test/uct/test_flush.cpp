@@ -169,8 +169,38 @@ BOOST_AUTO_TEST_CASE(fence_orders_puts)
         BOOST_CHECK_EQUAL(p.tgt.check(0, 1000, a, 0, false), 0u);
         BOOST_CHECK_EQUAL(p.tgt.check(1184, n - 1184, a, 1184, false), 0u);
     }
-    // The interface-wide fence is accepted too.
-    BOOST_CHECK_EQUAL(uct_iface_fence(p.me.iface(), 0), UCS_OK);
+    BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
+}
+
+// get (large), fence, put to the get's last bytes: the get reads what was
+// there before the put. READ data is read chunk by chunk while later
+// requests already run, so without the fence the put can land first.
+BOOST_AUTO_TEST_CASE(fence_orders_get_before_put)
+{
+    const size_t n = 1 << 20, tail = n - 184;
+    rma_pair p(n, 2 * n);
+    for (unsigned round = 0; round < 10; round++) {
+        unsigned old_seed = 200 + 2 * round, new_seed = old_seed + 1;
+        p.tgt.fill(old_seed);
+        fill(p.local.p + n, 184, new_seed, tail);
+        completion got;
+        uct_iov_t iov = p.local.iov(0, n);
+        BOOST_REQUIRE_EQUAL(uct_ep_get_zcopy(p.ep, &iov, 1, p.raddr(0), p.rkey, &got),
+                            UCS_INPROGRESS);
+        // Every other round through the interface-wide fence.
+        BOOST_REQUIRE_EQUAL(round % 2 ? uct_iface_fence(p.me.iface(), 0) : uct_ep_fence(p.ep, 0),
+                            UCS_OK);
+        ucs_status_t s = UCS_ERR_NO_RESOURCE;
+        BOOST_REQUIRE(p.me.progress_until([&] {
+            return (s = uct_ep_put_short(p.ep, p.local.p + n, 184, p.raddr(tail), p.rkey)) !=
+                   UCS_ERR_NO_RESOURCE;
+        }));
+        BOOST_REQUIRE_EQUAL(s, UCS_OK);
+        BOOST_CHECK_EQUAL(p.me.wait(UCS_INPROGRESS, got), UCS_OK);
+        BOOST_CHECK_EQUAL(p.me.flush(p.ep), UCS_OK);
+        BOOST_CHECK_EQUAL(mismatches(p.local.p, n, old_seed), 0u);
+        BOOST_CHECK_EQUAL(p.tgt.check(tail, 184, new_seed, tail, false), 0u);
+    }
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
 

@@ -66,21 +66,8 @@ BOOST_AUTO_TEST_CASE(query)
                                            n.address().iface)));
 }
 
-namespace {
-
-// Two software fabrics stand for two machines; the kernel's loop links
-// of one host have nothing like it.
-boost::test_tools::assertion_result on_soft_device(boost::unit_test::test_unit_id)
-{
-    const char *d = std::getenv("UCX_TB_DEVICE");
-    boost::test_tools::assertion_result r(!d || std::string(d) != "kernel");
-    r.message() << "needs the software device (UCX_TB_DEVICE=kernel)";
-    return r;
-}
-
-}  // namespace
-
-// Another fabric is another machine: not reachable.
+// Another fabric is another machine: not reachable (the kernel's loop
+// links of one host have nothing like it).
 BOOST_AUTO_TEST_CASE(other_fabric_unreachable, *boost::unit_test::precondition(on_soft_device))
 {
     iface_address theirs;
@@ -153,6 +140,35 @@ BOOST_AUTO_TEST_CASE(registration_cache)
     no_cache.md_config = {{"RCACHE", "n"}};
     node n(unique_fabric(), no_cache);
     BOOST_CHECK(!same_key_twice(n, page));
+}
+
+// UCX_TB_MAX_MR bounds the registrations of a memory domain, on either
+// device; one more is refused, and one less makes room again.
+BOOST_AUTO_TEST_CASE(max_mr_is_enforced)
+{
+    node_options four;
+    four.md_config = {{"MAX_MR", "4"}, {"RCACHE", "n"}};
+    node n(unique_fabric(), four);  // holds none yet: its interface's own
+                                    // bcopy buffers are the first
+    std::vector<uint8_t> mem(8 << 12);
+    std::vector<uct_mem_h> h;
+    ucs_status_t s = UCS_OK;
+    for (size_t i = 0; i < 8 && s == UCS_OK; i++) {
+        uct_mem_h m = nullptr;
+        s = uct_md_mem_reg(n.md(), mem.data() + (i << 12), 4096,
+                           UCT_MD_MEM_ACCESS_ALL | UCT_MD_MEM_FLAG_HIDE_ERRORS, &m);
+        if (s == UCS_OK)
+            h.push_back(m);
+    }
+    BOOST_CHECK_EQUAL(s, UCS_ERR_NO_MEMORY);
+    BOOST_CHECK_EQUAL(h.size(), 3u);  // with the interface's buffers, four
+    BOOST_CHECK_EQUAL(uct_md_mem_dereg(n.md(), h.back()), UCS_OK);
+    h.pop_back();
+    uct_mem_h m = nullptr;
+    BOOST_CHECK_EQUAL(uct_md_mem_reg(n.md(), mem.data(), 4096, UCT_MD_MEM_ACCESS_ALL, &m), UCS_OK);
+    h.push_back(m);
+    for (uct_mem_h x : h)
+        BOOST_CHECK_EQUAL(uct_md_mem_dereg(n.md(), x), UCS_OK);
 }
 
 // Remote rights are the ones asked for: memory registered for puts only

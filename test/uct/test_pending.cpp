@@ -180,6 +180,82 @@ BOOST_AUTO_TEST_CASE(zcopy_until_no_resource)
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
 
+// An endpoint whose own queue is full (its target is stopped) waits alone:
+// another endpoint's pending requests run as its own completions come.
+BOOST_AUTO_TEST_CASE(full_endpoint_does_not_block_others,
+                     *boost::unit_test::precondition(on_soft_device))
+{
+    std::string fabric = unique_fabric();
+    target stalled(fabric, 1 << 20), live(fabric, 1 << 20);
+    // With a handler: on a loaded machine the stalled peer may be silent
+    // long enough for its link to give up, which is no failure here.
+    node_options o = short_queue;
+    o.err_handler = true;
+    node me(fabric, o);
+    kill_first k1{stalled.proc()}, k2{live.proc()};
+    uct_ep_h ep_stalled = me.connect(stalled.address()), ep_live = me.connect(live.address());
+    uct_rkey_t rk_stalled = me.unpack(stalled.mem()), rk_live = me.unpack(live.mem());
+    buffer &local = me.alloc(1 << 20);
+    stalled.hello(me.address());
+    live.hello(me.address());
+    const size_t total = 400;
+    fill(local.p, total * slot, 9);
+    stalled.proc().stop();
+
+    // Both endpoints full, each with a request waiting behind; the
+    // stalled one's first in line.
+    auto fill_ep = [&](uct_ep_h ep, uct_rkey_t rk, uint64_t base) {
+        size_t i = 0;
+        while (uct_ep_put_short(ep, local.p + i * slot, slot, base + i * slot, rk) == UCS_OK)
+            i++;
+        return i;
+    };
+    struct puts {
+        uct_pending_req_t req;
+        uct_ep_h ep;
+        uct_rkey_t rkey;
+        uint64_t base;
+        uint8_t *src;
+        size_t next, end;
+        bool finished = false;
+        static ucs_status_t run(uct_pending_req_t *self)
+        {
+            auto *r = reinterpret_cast<puts *>(self);
+            for (; r->next < r->end; r->next++) {
+                ucs_status_t s = uct_ep_put_short(r->ep, r->src + r->next * slot, slot,
+                                                  r->base + r->next * slot, r->rkey);
+                if (s != UCS_OK)
+                    return s;
+            }
+            r->finished = true;
+            return UCS_OK;
+        }
+    };
+    size_t n_stalled = fill_ep(ep_stalled, rk_stalled, stalled.mem().addr);
+    puts blocked{{puts::run, {}}, ep_stalled, rk_stalled, stalled.mem().addr, local.p,
+                 n_stalled, total};
+    BOOST_REQUIRE_EQUAL(uct_ep_pending_add(ep_stalled, &blocked.req, 0), UCS_OK);
+    size_t n_live = fill_ep(ep_live, rk_live, live.mem().addr);
+    puts flowing{{puts::run, {}}, ep_live, rk_live, live.mem().addr, local.p, n_live, total};
+    ucs_status_t s;
+    while ((s = uct_ep_pending_add(ep_live, &flowing.req, 0)) == UCS_ERR_BUSY)
+        puts::run(&flowing.req);
+    BOOST_REQUIRE(s == UCS_OK || flowing.finished);
+    BOOST_TEST_MESSAGE(n_stalled << " puts fill the stalled endpoint, " << n_live
+                                 << " the live one");
+
+    BOOST_CHECK(me.progress_until([&] { return flowing.finished; }, 30000));
+    BOOST_CHECK(!blocked.finished);
+    BOOST_CHECK_EQUAL(me.flush(ep_live), UCS_OK);
+    BOOST_CHECK_EQUAL(live.check(0, total * slot, 9), 0u);
+    if (!me.errors.empty())
+        return;  // the stalled link gave up (see above)
+    stalled.proc().cont();
+    BOOST_CHECK(me.progress_until([&] { return blocked.finished; }));
+    BOOST_CHECK_EQUAL(me.flush(ep_stalled), UCS_OK);
+    BOOST_CHECK_EQUAL(stalled.check(0, total * slot, 9), 0u);
+}
+
 // pending_purge hands every queued request to its callback and none of
 // them runs afterwards; what was posted still completes.
 BOOST_AUTO_TEST_CASE(purge)

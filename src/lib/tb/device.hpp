@@ -156,6 +156,8 @@ public:
 
     // A new context; throws tb::error. It must not outlive the device.
     virtual std::unique_ptr<context> create_context(const context_options &opts = {}) = 0;
+    // How many more create_context() would give now.
+    virtual uint32_t contexts_free() const = 0;
 };
 
 // "soft", "kernel" or "auto" as open() would resolve it now; throws

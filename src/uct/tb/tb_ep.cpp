@@ -180,6 +180,7 @@ extern "C" ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params
     ep->err_pending = 0;
     ep->watched = 0;
     ep->full = 0;
+    ep->ping_due = 0;
     ep->fail_status = UCS_OK;
     ep->failed_flush = nullptr;
     ucs_arbiter_group_init(&ep->arb_group);
@@ -505,22 +506,7 @@ extern "C" ucs_status_t uct_tb_ep_fence(uct_ep_h tl_ep, unsigned)
 extern "C" ucs_status_t uct_tb_ep_check(uct_ep_h tl_ep, unsigned flags, uct_completion_t *comp)
 {
     uct_tb_ep_t *ep = ep_of(tl_ep);
-    iface_impl &impl = iface_impl::of(ep);
     UCT_EP_KEEPALIVE_CHECK_PARAM(flags, comp);
-    // The link watches its peer (and the software link the peer
-    // process), but nothing reports a link going down under an idle
-    // endpoint: progress watches the link of a checked endpoint from now
-    // on and reports its failure to the error handler.
-    if (impl.ctx().ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN) {
-        impl.fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
-        return UCS_OK;
-    }
-    impl.watch(ep);
-    // The link may be fine and the peer's context gone (the kernel device
-    // serves every process of a host): a zero-length write reaches the
-    // context and touches nothing, and if it is gone the completion fails
-    // the endpoint. Out of resources is fine: UCX checks again later.
-    tbrdma_sqe ping = make_sqe(TBRDMA_OP_WRITE);
-    (void)impl.post(ep, ping, op_desc{}, false);
+    iface_impl::of(ep).check(ep);
     return UCS_OK;
 }

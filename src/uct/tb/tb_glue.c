@@ -217,8 +217,8 @@ static void uct_tb_md_close_cb(uct_md_h md);
 static uct_md_ops_t uct_tb_md_ops = {
     .close                  = uct_tb_md_close_cb,
     .query                  = uct_tb_md_query,
-    .mem_alloc              = (uct_md_mem_alloc_func_t)ucs_empty_function_return_unsupported,
-    .mem_free               = (uct_md_mem_free_func_t)ucs_empty_function_return_unsupported,
+    .mem_alloc              = uct_tb_md_mem_alloc,
+    .mem_free               = uct_tb_md_mem_free,
     .mem_advise             = (uct_md_mem_advise_func_t)ucs_empty_function_return_unsupported,
     .mem_reg                = uct_tb_md_mem_reg,
     .mem_dereg              = uct_tb_md_mem_dereg,

@@ -115,13 +115,13 @@ void iface_impl::put_buf(int32_t b) noexcept
 }
 
 ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
-                              bool keep_order) noexcept
+                              bool ping) noexcept
 {
     if (ucs_status_t st = refusal(ep); st != UCS_OK)
         return st;
-    if (keep_order && has_pending_before(ep))
+    if (!ping && has_pending_before(ep))
         return UCS_ERR_NO_RESOURCE;  // keep order behind queued requests
-    if (ep->outstanding >= tx_queue_len_) {
+    if (!ping && ep->outstanding >= tx_queue_len_) {
         ep->full = 1;  // this endpoint alone waits for its completions
         return UCS_ERR_NO_RESOURCE;
     }
@@ -199,16 +199,39 @@ void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept
     failed_.push_back(ep);  // bounded by the endpoints; reserved ahead
 }
 
-void iface_impl::watch(uct_tb_ep_t *ep) noexcept
+void iface_impl::check(uct_tb_ep_t *ep) noexcept
 {
-    if (ep->watched || ep->failed)
+    if (ep->failed)
         return;
-    try {
-        watched_.push_back(ep);
-        ep->watched = 1;
-    } catch (...) {
-        // No memory: this check goes unwatched; UCP checks again later.
+    // The link watches its peer (and the software link the peer process),
+    // but nothing reports a link going down under an idle endpoint.
+    if (ctx_->ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN) {
+        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
+        return;
     }
+    if (!ep->watched) {
+        try {
+            watched_.push_back(ep);
+            ep->watched = 1;
+        } catch (...) {
+            return;  // no memory: unwatched; UCP checks again later
+        }
+    }
+    ep->ping_due = 1;
+    ping(ep);
+}
+
+void iface_impl::ping(uct_tb_ep_t *ep) noexcept
+{
+    // The link may be fine and the peer's context gone (the kernel device
+    // serves every process of a host): a zero-length write reaches the
+    // context and touches nothing, and if it is gone its completion fails
+    // the endpoint.
+    tbrdma_sqe s;
+    std::memset(&s, 0, offsetof(tbrdma_sqe, inline_data));
+    s.opcode = TBRDMA_OP_WRITE;
+    if (post(ep, s, op_desc{}, true) == UCS_INPROGRESS)
+        ep->ping_due = 0;
 }
 
 void iface_impl::check_watched() noexcept
@@ -220,6 +243,8 @@ void iface_impl::check_watched() noexcept
     for (size_t i = 0; i < watched_.size();) {
         uct_tb_ep_t *ep = watched_[i];
         if (!ep->failed && ctx_->ep_state(ep->handle, nullptr) != TBRDMA_LINK_DOWN) {
+            if (ep->ping_due)
+                ping(ep);
             i++;
             continue;
         }
@@ -334,7 +359,16 @@ void iface_impl::report_failures() noexcept
         if (!ep->err_pending)
             continue;
         ep->err_pending = 0;
-        uct_iface_handle_ep_err(&iface_->super.super, &ep->super.super, ep->fail_status);
+        ucs_status_t status = ep->fail_status;
+        uint32_t remote = ep->remote_ctx;
+        ucs_status_t handled =
+            uct_iface_handle_ep_err(&iface_->super.super, &ep->super.super, status);
+        // As UCX's transports do: a peer that is gone at the configured
+        // failure level (UCX_TB_FAILURE), other errors as errors, and
+        // fatal when nobody handles it.
+        ucs_log(uct_base_iface_failure_log_level(&iface_->super, handled, status),
+                "tb: %s: endpoint %p to context 0x%x failed: %s", link_.name.c_str(),
+                static_cast<void *>(ep), remote, ucs_status_string(status));
     }
 }
 
@@ -488,14 +522,16 @@ extern "C" ucs_status_t uct_tb_iface_query(uct_iface_h tl_iface, uct_iface_attr_
     attr->iface_addr_len = sizeof(uct_tb_iface_addr_t);
     attr->ep_addr_len = 0;
     attr->max_conn_priv = 0;
-    attr->max_num_eps = md_impl::of(iface->super.md).dev().info().max_ep;
+    attr->max_num_eps = std::min<size_t>(attr->max_num_eps,  // UCX_TB_MAX_NUM_EPS
+                                         md_impl::of(iface->super.md).dev().info().max_ep);
     attr->cap.flags = UCT_IFACE_FLAG_AM_SHORT | UCT_IFACE_FLAG_AM_BCOPY |
                       UCT_IFACE_FLAG_AM_ZCOPY | UCT_IFACE_FLAG_PUT_SHORT |
                       UCT_IFACE_FLAG_PUT_BCOPY | UCT_IFACE_FLAG_PUT_ZCOPY |
                       UCT_IFACE_FLAG_GET_BCOPY | UCT_IFACE_FLAG_GET_ZCOPY |
                       UCT_IFACE_FLAG_ATOMIC_DEVICE | UCT_IFACE_FLAG_PENDING |
                       UCT_IFACE_FLAG_CB_SYNC | UCT_IFACE_FLAG_CONNECT_TO_IFACE |
-                      UCT_IFACE_FLAG_ERRHANDLE_PEER_FAILURE | UCT_IFACE_FLAG_EP_CHECK;
+                      UCT_IFACE_FLAG_ERRHANDLE_PEER_FAILURE | UCT_IFACE_FLAG_EP_CHECK |
+                      UCT_IFACE_FLAG_ERRHANDLE_ZCOPY_BUF | UCT_IFACE_FLAG_ERRHANDLE_REMOTE_MEM;
     attr->cap.event_flags = UCT_IFACE_FLAG_EVENT_SEND_COMP | UCT_IFACE_FLAG_EVENT_RECV |
                             UCT_IFACE_FLAG_EVENT_FD;
     attr->cap.atomic32.op_flags = attr->cap.atomic64.op_flags =

@@ -76,9 +76,9 @@ public:
     // Posts sqe for ep, remembering d for its completion. UCS_INPROGRESS
     // when posted; UCS_ERR_NO_RESOURCE (d's buffer stays the caller's);
     // or the status of a failed endpoint whose failure was reported.
-    // keep_order false: may pass requests pending on ep (a ping).
+    // A ping may pass requests pending on ep and its queue limit.
     ucs_status_t post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d,
-                      bool keep_order = true) noexcept;
+                      bool ping = false) noexcept;
 
     // bcopy buffers: index, or -1 when all are in flight.
     int32_t get_buf() noexcept;
@@ -94,8 +94,9 @@ public:
     // nothing refers to it anymore.
     void forget(uct_tb_ep_t *ep) noexcept;
     // uct_ep_check: from now on progress looks at ep's link now and then
-    // and fails ep once it is down, even if nothing is outstanding on it.
-    void watch(uct_tb_ep_t *ep) noexcept;
+    // and fails ep once it is down, even if nothing is outstanding on it;
+    // and the peer's context is pinged (posted as soon as there is room).
+    void check(uct_tb_ep_t *ep) noexcept;
 
     // A new operation on ep may go now: resources, and nothing pending
     // before it (what UCX queued must go first, to keep order).
@@ -126,6 +127,7 @@ private:
     void deliver(const tbrdma_rqe &r) noexcept;
     void report_failures() noexcept;
     void check_watched() noexcept;
+    void ping(uct_tb_ep_t *ep) noexcept;
     static ucs_arbiter_cb_result_t dispatch(ucs_arbiter_t *arbiter, ucs_arbiter_group_t *group,
                                             ucs_arbiter_elem_t *elem, void *arg) noexcept;
 

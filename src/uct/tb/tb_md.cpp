@@ -146,6 +146,37 @@ void md_impl::dereg(memh *mh, uct_completion_t *comp) noexcept
         uct_invoke_completion(comp, UCS_OK);
 }
 
+memh *md_impl::alloc(void **addr, size_t *length, bool fixed, uint32_t access)
+{
+    size_t len = ucs_align_up_pow2(*length ? *length : 1, ucs_get_page_size());
+    void *p = ::mmap(*addr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | (fixed ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+    if (p == MAP_FAILED)
+        throw tb::error(errno, std::string("mmap of ") + std::to_string(len) +
+                                   " bytes: " + std::strerror(errno));
+    try {
+        auto mh = std::make_unique<memh>();
+        mh->key = dev_->reg_mr(p, len, access);
+        mh->access = access;
+        mh->cached = false;
+        mh->mapped = p;
+        mh->mapped_len = len;
+        *addr = p;
+        *length = len;
+        return mh.release();
+    } catch (...) {
+        ::munmap(p, len);
+        throw;
+    }
+}
+
+void md_impl::free(memh *mh) noexcept
+{
+    dev_->dereg_mr(mh->key);
+    ::munmap(mh->mapped, mh->mapped_len);
+    delete mh;
+}
+
 ucs_status_t md_impl::rcache_reg(void *ctx, ucs_rcache_t *, void *arg, ucs_rcache_region_t *r,
                                  uint16_t flags) noexcept
 {
@@ -242,11 +273,14 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
 {
     md_impl &impl = md_impl::of(md);
     std::memset(attr, 0, sizeof(*attr));
-    if (impl.has_dev())
-        attr->cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_NEED_MEMH | UCT_MD_FLAG_NEED_RKEY |
-                          UCT_MD_FLAG_INVALIDATE;
+    if (impl.has_dev()) {
+        attr->cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_ALLOC | UCT_MD_FLAG_NEED_MEMH |
+                          UCT_MD_FLAG_NEED_RKEY | UCT_MD_FLAG_INVALIDATE;
+        attr->cap.max_alloc = TBRDMA_XFER_MAX;
+        attr->cap.reg_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+        attr->cap.alloc_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+    }
     attr->cap.max_reg = TBRDMA_XFER_MAX;
-    attr->cap.reg_mem_types = impl.has_dev() ? UCS_BIT(UCS_MEMORY_TYPE_HOST) : 0;
     attr->cap.access_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
     attr->reg_cost = impl.reg_cost();
     ucs_strncpy_zero(attr->component_name, UCT_TB_NAME, sizeof(attr->component_name));
@@ -276,9 +310,41 @@ extern "C" ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t len
     }
 }
 
+extern "C" ucs_status_t uct_tb_md_mem_alloc(uct_md_h md, size_t *length_p, void **address_p,
+                                            ucs_memory_type_t mem_type, unsigned flags,
+                                            const char *alloc_name, uct_mem_h *memh_p)
+{
+    md_impl &impl = md_impl::of(md);
+    if (!impl.has_dev() || mem_type != UCS_MEMORY_TYPE_HOST)
+        return UCS_ERR_UNSUPPORTED;
+    try {
+        *memh_p = impl.alloc(address_p, length_p, flags & UCT_MD_MEM_FLAG_FIXED,
+                             tb_uct::access_of(flags));
+        return UCS_OK;
+    } catch (const tb::error &e) {
+        ucs_log(uct_md_reg_log_lvl(flags), "tb: cannot allocate %zu bytes for %s: %s",
+                *length_p, alloc_name, e.what());
+        return e.code() == ENOMEM || e.code() == ENOSPC ? UCS_ERR_NO_MEMORY
+                                                        : UCS_ERR_IO_ERROR;
+    } catch (...) {
+        return UCS_ERR_NO_MEMORY;
+    }
+}
+
+extern "C" ucs_status_t uct_tb_md_mem_free(uct_md_h md, uct_mem_h memh)
+{
+    auto *mh = static_cast<tb_uct::memh *>(memh);
+    if (!mh || !mh->mapped)
+        return UCS_ERR_INVALID_PARAM;
+    md_impl::of(md).free(mh);
+    return UCS_OK;
+}
+
 extern "C" ucs_status_t uct_tb_md_mem_dereg(uct_md_h md, const uct_md_mem_dereg_params_t *params)
 {
     UCT_MD_MEM_DEREG_CHECK_PARAMS(params, 1);
+    if (static_cast<tb_uct::memh *>(params->memh)->mapped)
+        return UCS_ERR_INVALID_PARAM;  // allocated here: uct_md_mem_free
     bool invalidate = UCT_MD_MEM_DEREG_FIELD_VALUE(params, flags, FIELD_FLAGS, 0) &
                       UCT_MD_MEM_DEREG_FLAG_INVALIDATE;
     md_impl::of(md).dereg(static_cast<tb_uct::memh *>(params->memh),
@@ -312,11 +378,24 @@ extern "C" ucs_status_t uct_tb_rkey_release(uct_component_t *, uct_rkey_t, void 
 extern "C" ucs_status_t uct_tb_query_devices(uct_md_h md, uct_tl_device_resource_t **devices_p,
                                              unsigned *num_devices_p)
 {
-    const auto &links = md_impl::of(md).links();
+    md_impl &impl = md_impl::of(md);
+    const auto &links = impl.links();
     *devices_p = nullptr;
     *num_devices_p = 0;
     if (links.empty())
         return UCS_OK;
+    // Every interface is a context: offer no device UCP could not open
+    // (a failed interface fails the whole worker).
+    try {
+        if (!impl.dev().contexts_free()) {
+            ucs_diag("tb: no context left on the %s device (module parameter max_contexts)",
+                     impl.dev().info().kind.c_str());
+            return UCS_OK;
+        }
+    } catch (const std::exception &e) {
+        ucs_diag("tb: %s", e.what());
+        return UCS_OK;
+    }
     // UCX frees this array with ucs_free().
     auto *devs = static_cast<uct_tl_device_resource_t *>(
         ucs_calloc(links.size(), sizeof(uct_tl_device_resource_t), "tb devices"));

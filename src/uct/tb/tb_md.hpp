@@ -23,6 +23,9 @@ struct memh {
     uint32_t key;
     uint32_t access;  // TBRDMA_ACCESS_*
     bool cached;      // in an rcache region (else allocated on its own)
+    // Memory the domain allocated itself (uct_md_mem_alloc), else null.
+    void *mapped = nullptr;
+    size_t mapped_len = 0;
 };
 
 // A region of the registration cache.
@@ -50,6 +53,10 @@ public:
     // Registers [addr, addr + length) with access; throws tb::error.
     memh *reg(void *addr, size_t length, uint32_t access);
     void dereg(memh *mh, uct_completion_t *invalidated) noexcept;
+    // Maps *length (rounded up to pages) at *addr (a hint, or where it
+    // must be with fixed) and registers it; throws tb::error.
+    memh *alloc(void **addr, size_t *length, bool fixed, uint32_t access);
+    void free(memh *mh) noexcept;
 
     static md_impl &of(uct_md_h md) noexcept
     {

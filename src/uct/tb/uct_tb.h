@@ -72,6 +72,7 @@ typedef struct uct_tb_ep {
     uint8_t             err_pending;  /* failure not yet reported */
     uint8_t             watched;      /* ep_check asked: its link is watched */
     uint8_t             full;         /* its own queue is full: pending waits */
+    uint8_t             ping_due;     /* ep_check's ping is still to be posted */
     ucs_status_t        fail_status;  /* the one status of a failed endpoint */
     uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
     ucs_arbiter_group_t arb_group;    /* pending requests */
@@ -101,6 +102,10 @@ void uct_tb_md_close_impl(uct_tb_md_t *md);
 ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr);
 ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t length,
                                unsigned flags, uct_mem_h *memh_p);
+ucs_status_t uct_tb_md_mem_alloc(uct_md_h md, size_t *length_p, void **address_p,
+                                 ucs_memory_type_t mem_type, unsigned flags,
+                                 const char *alloc_name, uct_mem_h *memh_p);
+ucs_status_t uct_tb_md_mem_free(uct_md_h md, uct_mem_h memh);
 ucs_status_t uct_tb_md_mem_dereg(uct_md_h md,
                                  const uct_md_mem_dereg_params_t *params);
 ucs_status_t uct_tb_md_mkey_pack(uct_md_h md, uct_mem_h memh,
