@@ -4,11 +4,18 @@
 // in-memory cable: every operation, chunking, ordering, errors and faults.
 #include <boost/test/unit_test.hpp>
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <random>
 
 #include "engine_pair.hpp"
+
+extern "C" {
+#include "tb_engine_priv.h"  // sizeof(struct tb_ep)
+}
 
 using namespace tbtest;
 
@@ -218,6 +225,45 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
     for (auto *c : ctxs)
         tb_ctx_destroy(c, nullptr, nullptr);
     tb_pd_destroy(pd, nullptr, nullptr);
+}
+
+// An endpoint costs its own small struct and a table slot, whatever the
+// queue depth: operations in flight come from the context's pool.
+BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
+{
+    engine_pair p(6);
+    tb_ctx_config cc{};
+    cc.max_mr = 16;
+    cc.max_ep = 4096;
+    cc.sq_depth = 4096;
+    std::vector<uint8_t> cq(256 * sizeof(tbrdma_cqe)), rq(4 * TBRDMA_RQE_SLOT);
+    tbrdma_ring_ctrl cq_ctrl{}, rq_ctrl{};
+    tb_qring_init(&cc.cq, &cq_ctrl, cq.data(), 256, sizeof(tbrdma_cqe));
+    tb_qring_init(&cc.rq, &rq_ctrl, rq.data(), 4, TBRDMA_RQE_SLOT);
+    tb_ctx *ctx = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &ctx), 0);
+    const int n = 2048;
+    std::vector<int> eps;
+    size_t heap0 = mallinfo2().uordblks;
+    for (int i = 0; i < n; i++) {
+        eps.push_back(tb_ep_create(ctx, static_cast<uint32_t>(p.b->link_index), p.a->id()));
+        BOOST_REQUIRE_GE(eps.back(), 0);
+    }
+    double per_ep = double(mallinfo2().uordblks - heap0) / n;
+    BOOST_TEST_MESSAGE("engine endpoint: " << per_ep << " bytes (struct tb_ep is "
+                                           << sizeof(tb_ep) << ")");
+    BOOST_TEST(per_ep < 256.0);
+    // Handles are distinct, and each one is found again.
+    std::vector<int> sorted = eps;
+    std::sort(sorted.begin(), sorted.end());
+    BOOST_TEST((std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end()));
+    uint32_t out = 1;
+    for (int h : eps)
+        BOOST_TEST(tb_ep_state(ctx, static_cast<uint32_t>(h), &out) >= 0);
+    for (int h : eps)
+        BOOST_TEST(tb_ep_destroy(ctx, static_cast<uint32_t>(h)) == 0);
+    BOOST_TEST(tb_ep_state(ctx, static_cast<uint32_t>(eps[0]), &out) == -ENOENT);
+    tb_ctx_destroy(ctx, nullptr, nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
