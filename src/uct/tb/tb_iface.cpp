@@ -44,12 +44,13 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
     case TBRDMA_WC_REM_BOUNDS_ERR:
     case TBRDMA_WC_REM_ACCESS_ERR:
         return UCS_ERR_INVALID_ADDR;
-    case TBRDMA_WC_REM_NO_CTX:
-        return UCS_ERR_CONNECTION_RESET;  // the peer process is gone
     case TBRDMA_WC_CANCELED:
         return UCS_ERR_CANCELED;
     default:
-        return UCS_ERR_ENDPOINT_TIMEOUT;  // the link is down
+        // The link is down, or the peer's context is gone: a peer
+        // failure. UCP's failed endpoints answer with this status, so the
+        // error handler must hear the same one.
+        return UCS_ERR_ENDPOINT_TIMEOUT;
     }
 }
 
