@@ -55,9 +55,9 @@ for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run
          vm/run-ucx-kernel vm/run-ucx-gtest vm/xdomain-load; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
-        # "<dir>/<suite>: ...", or "<suite>: ..." where they are the same.
+        # "<dir>/<suite>: ...", and the ucx-* suites under their own name.
         grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain)( test cases)?:' "$log" |
-            sed -E "s|^ *|${t%%/*}/|; s|^([a-z-]+)/\1:|\1:|" || echo "$t: no summary line in $log"
+            sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi
