@@ -298,16 +298,13 @@ int soft_cable::xmit_faulty(const void *frame, uint32_t len) noexcept
     return 0;
 }
 
-uint64_t soft_cable::progress(uint64_t now) noexcept
+void soft_cable::progress(uint64_t now) noexcept
 {
-    if (!held_len_)
-        return 0;
-    if (now - held_at_ < hold_ns)
-        return held_at_ + hold_ns;
+    if (!held_len_ || now - held_at_ < hold_ns)
+        return;
     put(held_.data(), held_len_, faults_.deliver_at(now, held_len_));
     held_len_ = 0;
     notify();
-    return 0;
 }
 
 int soft_cable::rx_peek(const void **frame, uint32_t *len) noexcept
@@ -346,17 +343,13 @@ void soft_cable::rx_release() noexcept
     stats_.rx_frames++;
 }
 
-bool soft_cable::rx_ready(uint64_t now, uint64_t *deadline) noexcept
+bool soft_cable::rx_ready(uint64_t now) noexcept
 {
     uint32_t avail = rx_->producer.load(std::memory_order_acquire) - rx_head_;
     if (!avail)
         return dead_ || peer_closed();
     uint64_t at = rx_slots_[rx_head_ & (slots_ - 1)].deliver_at_ns;
-    if (!at || at <= now)
-        return true;
-    if (!*deadline || at < *deadline)
-        *deadline = at;
-    return false;
+    return !at || at <= now;
 }
 
 void soft_cable::check_peer(bool check_start) noexcept

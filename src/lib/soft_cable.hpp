@@ -64,15 +64,13 @@ public:
     int rx_peek(const void **frame, uint32_t *len) noexcept;
     void rx_release() noexcept;
 
-    // Sends a held-back frame whose time is up. Returns the next time it
-    // needs to be called, 0 for never.
-    uint64_t progress(uint64_t now) noexcept;
+    // Sends a held-back frame whose time is up.
+    void progress(uint64_t now) noexcept;
     bool needs_progress() const noexcept { return held_len_ != 0; }
 
-    // Whether rx_peek() has something to report now (a frame, or the
-    // peer's end). Otherwise lowers *deadline to when the oldest frame
-    // becomes receivable, if it is delayed.
-    bool rx_ready(uint64_t now, uint64_t *deadline) noexcept;
+    // Whether rx_peek() has something to report now (a frame whose time
+    // has come, or the peer's end).
+    bool rx_ready(uint64_t now) noexcept;
 
     // Checks that the peer process is still the one we cabled to; after a
     // failure the cable reports -ENOTCONN once drained.

@@ -223,8 +223,7 @@ int soft_context::arm() noexcept
     __atomic_store_n(&cq_.ctrl->armed, 1u, __ATOMIC_SEQ_CST);
     __atomic_store_n(&rq_.ctrl->armed, 1u, __ATOMIC_SEQ_CST);
     dev_.set_armed();
-    uint64_t deadline = 0;
-    if (rings_pending() || dev_.wire_pending(tb_now_ns(), &deadline)) {
+    if (rings_pending() || dev_.wire_pending(tb_now_ns())) {
         if (!dev_.armed_contexts_)
             dev_.disarm();
         return -EAGAIN;

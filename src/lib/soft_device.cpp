@@ -401,25 +401,20 @@ int soft_device::progress_locked(uint64_t now) noexcept
     return handled;
 }
 
-bool soft_device::wire_pending(uint64_t now, uint64_t *deadline) noexcept
+bool soft_device::wire_pending(uint64_t now) noexcept
 {
     if (fabric_->doorbell_rang())
         return true;
     for (auto &p : peers_) {
         if (p->link.state == TBRDMA_LINK_DOWN)
             continue;
-        if (p->cable->rx_ready(now, deadline))
+        // (A delayed frame is picked up by the progress thread's tick.)
+        if (p->cable->rx_ready(now))
             return true;
-        uint64_t d = p->cable->progress(now);  // sends a frame held too long
-        if (d && (!*deadline || d < *deadline))
-            *deadline = d;
+        p->cable->progress(now);  // sends a frame held too long
     }
     uint64_t d = tb_engine_next_deadline(engine_.get());
-    if (d && d <= now)
-        return true;
-    if (d && (!*deadline || d < *deadline))
-        *deadline = d;
-    return false;
+    return d && d <= now;
 }
 
 void soft_device::set_armed() noexcept

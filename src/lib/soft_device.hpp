@@ -75,8 +75,8 @@ private:
     void attach_incoming() noexcept;
     void check_peers(uint64_t now) noexcept;
     void reap_peers() noexcept;
-    // Frames waiting on a cable, or a timer due; *deadline gets the next.
-    bool wire_pending(uint64_t now, uint64_t *deadline) noexcept;
+    // Frames waiting on a cable, or a timer due.
+    bool wire_pending(uint64_t now) noexcept;
     void set_armed() noexcept;
     void disarm() noexcept;
     void remove_context(soft_context *c) noexcept;

@@ -126,8 +126,7 @@ void soft_device::progress_thread_step() noexcept
     }
     set_armed();
     // Frames that came in before the flag was up woke nobody.
-    uint64_t deadline = 0;
-    if (wire_pending(tb_now_ns(), &deadline))
+    if (wire_pending(tb_now_ns()))
         progress_locked(tb_now_ns());
 }
 

@@ -27,8 +27,13 @@ grep -q "Transport: tb" <<<"$out" && grep -q "Device: $UCX_TB_SOFT_FABRIC" <<<"$
 check "ucx_info -d through tbrun lists transport tb and its device" $? "$out"
 
 out=$(TB_UCT_LIB=$lib "$tbrun" ucx_info -c 2>&1)
+# Everything tb reads is UCX configuration, the software link's knobs too.
 missing=$(for v in UCX_TB_DEVICE UCX_TB_SOFT_FABRIC UCX_TB_TX_QUEUE_LEN UCX_TB_CQ_LEN \
-                   UCX_TB_RX_QUEUE_LEN UCX_TB_SEG_SIZE UCX_TB_TX_BUFS; do
+                   UCX_TB_RX_QUEUE_LEN UCX_TB_SEG_SIZE UCX_TB_TX_BUFS UCX_TB_MAX_MR \
+                   UCX_TB_RCACHE UCX_TB_BW UCX_TB_LATENCY UCX_TB_OVERHEAD UCX_TB_SOFT_LOSS \
+                   UCX_TB_SOFT_DUP UCX_TB_SOFT_REORDER UCX_TB_SOFT_DELAY_US \
+                   UCX_TB_SOFT_RATE_MBPS UCX_TB_SOFT_LATENCY_NS UCX_TB_SOFT_SEED \
+                   UCX_TB_SOFT_SLOTS; do
               grep -q "^$v=" <<<"$out" || echo "$v"; done)
 [ -z "$missing" ]
 check "ucx_info -c shows the UCX_TB_* settings" $? "missing: $missing"

@@ -47,7 +47,6 @@ public:
     tb::device &dev() noexcept { return *dev_; }
     const std::vector<tb::link_info> &links() const noexcept { return links_; }
     const tb::link_info *link_by_name(const char *name) const noexcept;
-    ucs_rcache_t *rcache() const noexcept { return rcache_; }
     ucs_linear_func_t reg_cost() const noexcept { return reg_cost_; }
 
     // Registers [addr, addr + length) with access; throws tb::error.
