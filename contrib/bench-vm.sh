@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench-vm.sh -- one QEMU VM (test/vm/vm-run.sh) with tbrdma.ko loaded:
-# latency and bandwidth of tb over the kernel device (loop0), of UCX's
-# rc_verbs over soft-RoCE (rdma_rxe) and of UCX's tcp over lo, with the
-# ratios. `make bench-vm` runs it. Not a test: it fails only when the VM or
+# bench-vm.sh -- one QEMU VM (test/vm/vm-run.sh) with tbrdma.ko loaded
+# over the simulated Thunderbolt core (test/vm/tbsim, one cable): latency
+# and bandwidth of tb over the kernel device on a loop cable (loop0) and
+# over the simulated XDomain link (tb0 to tb1, with 6.1's 128 us interrupt
+# moderation, with and without busy polling), of UCX's rc_verbs over
+# soft-RoCE (rdma_rxe) and of UCX's tcp over lo, with the ratios. `make bench-vm` runs it. Not a test: it fails only when the VM or
 # the tb measurements cannot run.
 #
 # Under QEMU's software emulation (TCG) only the ratios within one run mean
@@ -11,8 +13,7 @@
 # Environment: TB_BENCH_SCALE (iteration multiplier, default 1; 0.2 for a
 # quick look), TB_BENCH_REPEAT (runs per value, median shown, default 3),
 # TB_BENCH_TIMEOUT (seconds per ucx_perftest pair, default 120),
-# TB_KMOD (the module, default build/kernel/tbrdma.ko), TB_UCT_LIB (see
-# contrib/tbrun), TB_VM_DIR.
+# TB_UCT_LIB (see contrib/tbrun), TB_VM_DIR.
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,13 +22,14 @@ vmdir=${TB_VM_DIR:-$top/build/vm}
 "$top/test/vm/setup-vm.sh" "$vmdir" > /dev/null || { echo "bench-vm: test/vm/setup-vm.sh failed"; exit 1; }
 kver=$(cat "$vmdir/kernel-version")
 mkdir -p "$top/build/bench-vm"
-ko=$("$top/test/vm/kmod-for-vm.sh" "$kver" "$top/build/bench-vm" "${TB_KMOD:-$top/build/kernel/tbrdma.ko}") ||
-    exit 1
+mods=$("$top/test/vm/tbsim/build-tbsim.sh" "$kver" "$top/build/bench-vm") || exit 1
+{ read -r sim_ko; read -r ko; } <<< "$mods"
 lib=$(TB_UCT_LIB=${TB_UCT_LIB:-} "$top/contrib/tbrun" --lib) || exit 1
 echo "bench-vm: host $(hostname), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); module $ko"
 start=$(date +%s)
 "$top/test/vm/vm-run.sh" --timeout "${TB_BENCH_VM_TIMEOUT:-1800}" --check-dmesg \
-    --modprobe rdma_rxe --modprobe ib_uverbs --insmod "$ko loop=2" \
+    --device edu --device edu --modprobe rdma_rxe --modprobe ib_uverbs \
+    --insmod "$sim_ko cables=1" --insmod "$ko loop=2" \
     --env TB_UCT_LIB="$lib" \
     ${TB_BENCH_SCALE:+--env TB_BENCH_SCALE="$TB_BENCH_SCALE"} \
     ${TB_BENCH_TIMEOUT:+--env TB_BENCH_TIMEOUT="$TB_BENCH_TIMEOUT"} \

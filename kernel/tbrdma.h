@@ -51,6 +51,7 @@ struct tbrdma_dev {
 	struct task_struct *poll_thread;
 	wait_queue_head_t poll_wq;
 	atomic_t kicked;		/* work arrived since the last round */
+	u64 timer_at;			/* the engine deadline of the last round */
 	/* Counters, written by the poll thread only. */
 	u64 rounds;
 	u64 busy_rounds;		/* rounds that handled frames or kicks */
@@ -61,6 +62,13 @@ extern struct tbrdma_dev tbrdma;
 
 /* Wakes the poll thread: a frame was put on a loop link, or work posted. */
 void tbrdma_kick(void);
+/*
+ * Under tbrdma.lock, after engine work outside the poll thread (a post
+ * that sent a frame): wakes the thread if the engine now has a deadline
+ * (a retransmission) before the one it sleeps until. A frame lost on a
+ * cable raises no interrupt that would wake it otherwise.
+ */
+void tbrdma_timer_update(void);
 
 /* A ring mapped into the process: control block page, then entries. */
 struct tbrdma_kring {

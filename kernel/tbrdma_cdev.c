@@ -492,6 +492,8 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 	}
 	/* The slots before it are free once the process sees the index. */
 	smp_store_release(&ctrl->consumer, kc->sq_head);
+	if (posted)
+		tbrdma_timer_update();
 out:
 	mutex_unlock(&tbrdma.lock);
 	if (!posted && ret)

@@ -646,7 +646,7 @@ static const struct attribute_group *tbrdma_loop_groups[] = {
 	NULL,
 };
 
-/* Also the class of XDomain links (tbrdma_xdomain.c). */
+/* Also the class of XDomain links (tbrdma_xd_sysfs.c). */
 struct class tbrdma_class = {
 	.name = "tbrdma",
 };

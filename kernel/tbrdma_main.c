@@ -98,9 +98,24 @@ static int tbrdma_check_params(void)
 
 void tbrdma_kick(void)
 {
-	/* The poll thread clears the flag before each round it runs. */
-	if (!atomic_xchg(&tbrdma.kicked, 1) && current != tbrdma.poll_thread)
+	/*
+	 * The poll thread clears the flag before each round it runs, so it
+	 * needs no wake-up from itself; but an interrupt (start_poll) can
+	 * land on its CPU while it is between its last look and its sleep.
+	 */
+	if (!atomic_xchg(&tbrdma.kicked, 1) &&
+	    !(in_task() && current == tbrdma.poll_thread))
 		wake_up(&tbrdma.poll_wq);
+}
+
+void tbrdma_timer_update(void)
+{
+	u64 deadline;
+
+	lockdep_assert_held(&tbrdma.lock);
+	deadline = tb_engine_next_deadline(tbrdma.engine);
+	if (deadline && deadline < tbrdma.timer_at)
+		tbrdma_kick();
 }
 
 /*
@@ -117,6 +132,7 @@ static u64 tbrdma_round(bool *busy)
 	mutex_lock(&tbrdma.lock);
 	handled = tb_engine_progress(tbrdma.engine, ktime_get_ns());
 	deadline = tb_engine_next_deadline(tbrdma.engine);
+	tbrdma.timer_at = deadline ?: U64_MAX;
 	mutex_unlock(&tbrdma.lock);
 	*busy = handled > 0 || kicked;
 	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);

@@ -61,6 +61,8 @@ pt_wait_listen()
 #   ENV: space-separated VAR=value settings for both processes (may be "")
 #   ARGS: ucx_perftest arguments (test, sizes, transport), the same on both
 # Runs a server in the background and a client connecting to 127.0.0.1.
+# PT_SERVER_ENV: more VAR=value settings for the server alone (the other
+# end of a cable whose two ends are on this host, as UCX_NET_DEVICES).
 # On success returns 0 and sets PT_CSV to the client's final result
 #   iterations,lat_50%,lat_avg,lat_overall,bw_avg,bw_overall,mr_avg,mr_overall
 # (latency in usec, bandwidth in MB/s, message rate in msg/s).
@@ -73,6 +75,8 @@ pt_run_pair()
     local -a envv=()
     [ -n "$envspec" ] && read -r -a envv <<< "$envspec"
     local port srv_rc cli_rc start
+    local -a senvv=()
+    [ -n "${PT_SERVER_ENV:-}" ] && read -r -a senvv <<< "$PT_SERVER_ENV"
     start=$(date +%s)
     PT_SEQ=$((PT_SEQ + 1))
     PT_SERVER_OUT=$PT_WORKDIR/pair$PT_SEQ.server.out
@@ -82,8 +86,8 @@ pt_run_pair()
     # A port can still be taken between the check and bind(): try again.
     for _ in 1 2 3; do
         port=$(pt_free_port)
-        echo "server: ucx_perftest $* -p $port (env: ${envspec:-none})" > "$PT_SERVER_OUT"
-        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "$PT_TBRUN" ucx_perftest "$@" -p "$port" \
+        echo "server: ucx_perftest $* -p $port (env: ${envspec:-none} ${PT_SERVER_ENV:-})" > "$PT_SERVER_OUT"
+        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "${senvv[@]}" "$PT_TBRUN" ucx_perftest "$@" -p "$port" \
             >> "$PT_SERVER_OUT" 2>&1 < /dev/null &
         PT_SERVER_PID=$!
         pt_wait_listen "$port" "$PT_SERVER_PID" && break

@@ -9,6 +9,9 @@
 # Environment:
 #   TB_PERF_TL       UCT transport (default tb)
 #   TB_PERF_DEV      its device (default soft0)
+#   TB_PERF_SERVER_DEV  the server's device, when it differs (the other end
+#                    of a cable whose both ends are on this host): UCP tests
+#                    only, since ucx_perftest's server takes the client's -d
 #   TB_PERF_TLS      UCX_TLS for the UCP tests (default "<TB_PERF_TL>,self";
 #                    "none" skips the UCP tests)
 #   TB_PERF_EXPECT   transport that must appear in the UCP lanes
@@ -50,6 +53,10 @@ only=${TB_PERF_ONLY:-}
 
 PT_TBRUN=$top/contrib/tbrun
 PT_TIMEOUT=${TB_PERF_TIMEOUT:-60}
+if [ -n "${TB_PERF_SERVER_DEV:-}" ]; then
+    PT_SERVER_ENV="UCX_NET_DEVICES=$TB_PERF_SERVER_DEV"
+    levels=ucp
+fi
 PT_WORKDIR=$PWD/perftest-out
 rm -rf "$PT_WORKDIR"
 mkdir -p "$PT_WORKDIR"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Inside the test VM (contrib/bench-vm.sh boots it with tbrdma.ko loop=2,
-# rdma_rxe and ib_uverbs): latency and bandwidth of
+# Inside the test VM (contrib/bench-vm.sh boots it with tbsim.ko, one
+# cable, tbrdma.ko loop=2, rdma_rxe and ib_uverbs): latency and bandwidth of
 #   tb/loop0       the tb transport on the kernel device (UCX_TB_DEVICE=kernel),
 #                  over an in-kernel loop cable
+#   tb/tb0         the same over the simulated XDomain link: client on tb0,
+#                  server on the cable's other end, tb1 (UCP tests only:
+#                  ucx_perftest's server takes the client's UCT device)
 #   rc_verbs/rxe0  UCX's RC over soft-RoCE (rdma_rxe on a dummy netdev)
 #   tcp/lo         UCX's TCP over loopback
 # as ucx_perftest server/client pairs (through contrib/tbrun, server and
@@ -52,11 +55,19 @@ echo "NOTE: under TCG every instruction is emulated: absolute numbers mean nothi
 echo "      only the ratios between transports measured in this one VM run do."
 echo
 
-# tb twice: with the module's default poll_us (the poll thread busy-polls
-# 50 us after activity), and with poll_us=0 (it sleeps at once; each frame
-# wakes it). On 2 vCPUs with both ucx_perftest processes spinning, a
-# busy-polling kernel thread competes with them for the CPUs.
-transports="tb:loop0 tb@poll0:loop0 rc_verbs:rxe0:1 tcp:lo"
+# tb with the module's default poll_us (the poll thread busy-polls 50 us
+# after activity), and with poll_us=0 (it sleeps at once; each frame wakes
+# it). On 2 vCPUs with both ucx_perftest processes spinning, a
+# busy-polling kernel thread competes with them for the CPUs. Over the
+# XDomain link, poll_us=0 means every frame waits for the RX interrupt,
+# moderated at 128 us as on Linux 6.1.
+transports="tb:loop0 tb@poll0:loop0 tb:tb0 tb@poll0:tb0 rc_verbs:rxe0:1 tcp:lo"
+for _ in $(seq 120); do
+    [ "$(cat /sys/class/tbrdma/tb0/state 2>/dev/null)" = up ] &&
+        [ "$(cat /sys/class/tbrdma/tb1/state 2>/dev/null)" = up ] && break
+    sleep 0.5
+done
+echo "simulated cable: tb0 $(cat /sys/class/tbrdma/tb0/state 2>/dev/null), tb1 $(cat /sys/class/tbrdma/tb1/state 2>/dev/null)"
 poll_param=/sys/module/tbrdma/parameters/poll_us
 poll_default=$(cat $poll_param 2>/dev/null || echo 50)
 # key|label|unit|test|size|iters|field|layouts
@@ -70,7 +81,7 @@ metrics=(
     "tag_bw_1m|UCP tag_bw 1 MiB|MB/s|tag_bw|1048576|60|6|ucp"
 )
 
-declare -A val lay runs ctl cdev cpoll ccaps
+declare -A val lay runs ctl cdev cpoll ccaps cserver
 cols=()
 status=0
 for td in $transports; do
@@ -84,6 +95,8 @@ for td in $transports; do
     col=${col:-$tl/$dev}
     cols+=("$col")
     ctl[$col]=$tl cdev[$col]=$dev cpoll[$col]=$poll ccaps[$col]=$caps
+    # The XDomain link's other end, for the server.
+    [ "$dev" = tb0 ] && cserver[$col]=tb1
 done
 
 # The layout of metric m on column c, or nothing when not available.
@@ -95,6 +108,7 @@ layout_for() {  # TEST SIZE LAYOUTS COL
         [ "${ctl[$c]}" != rc_verbs ] && pt_cap_has "${ccaps[$c]}" am_bcopy && echo ucp
         return 0
     fi
+    [ -z "${cserver[$c]:-}" ] || return 0
     for l in $layouts; do
         lim=$(pt_cap_limit "${ccaps[$c]}" "${test%_*}_$l")
         if [ -n "$lim" ] && [ "$lim" -ge "$size" ]; then echo "$l"; return 0; fi
@@ -116,6 +130,7 @@ for m in "${metrics[@]}"; do
             [ -n "$layout" ] && [ "${val[$key,$c]:-}" != FAIL ] || continue
             tl=${ctl[$c]} dev=${cdev[$c]}
             echo "${cpoll[$c]}" > $poll_param 2>/dev/null
+            PT_SERVER_ENV=${cserver[$c]:+UCX_NET_DEVICES=${cserver[$c]}}
             if [ "$layout" = ucp ]; then
                 env="UCX_TLS=$tl,self UCX_NET_DEVICES=$dev"
                 args=(-t "$test" -s "$size" -n "$(iters "$n")")
@@ -146,6 +161,7 @@ echo "$poll_default" > $poll_param 2>/dev/null
 
 # UD over rxe: UCX 1.13.1's ud_verbs (am_lat, one try) for the record.
 PT_TIMEOUT=45
+PT_SERVER_ENV=
 if pt_run_pair "UCX_UD_TIMEOUT=20s" -t am_lat -x ud_verbs -d rxe0:1 -s 8 -n 200; then
     ud="ud_verbs/rxe0:1 am_lat 8 B works: $(pt_field 2) us"
 else
@@ -176,10 +192,12 @@ echo "each value the median of $repeat ucx_perftest runs, the transports taken i
 echo "layouts: s = short, b = bcopy, z = zcopy, u = UCP (UCX_TLS=<tl>,self); - = not available"
 echo "UCP over rc_verbs needs ud_verbs for wire-up: $ud"
 
-ref=tb/loop0
-if [ -n "${val[put_lat,$ref]+x}" ]; then
+# ratios REF: REF's value over every other column's.
+ratios() {
+    local ref=$1 c r o
+    [ -n "${val[tag_lat,$ref]+x}" ] || return 0
     echo
-    echo "ratios $ref / other (latency: > 1 means tb slower; bandwidth, rate: > 1 means tb faster)"
+    echo "ratios $ref / other (latency: > 1 means $ref slower; bandwidth, rate: > 1 means it is faster)"
     printf '%-20s %-6s' metric ""
     for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %19s' "/ $c"; done
     echo
@@ -198,11 +216,16 @@ if [ -n "${val[put_lat,$ref]+x}" ]; then
         done
         echo
     done
-fi
+}
+ratios tb/loop0
+# What 6.1's interrupt moderation costs, and what busy polling wins back.
+ratios "tb/tb0 poll_us=0"
 echo
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 grep -E '^(rounds|busy_rounds|sleeps)' /sys/kernel/debug/tbrdma/status 2>/dev/null | tr '\n' ' ' | sed 's/^/tbrdma poll thread: /'
 echo
-echo "loop0: $(cd /sys/class/tbrdma/loop0/statistics 2>/dev/null && for f in retransmits timeouts rx_dup; do printf '%s %s ' "$f" "$(cat $f)"; done)"
+for l in loop0 tb0 tb1; do
+    echo "$l: $(cd /sys/class/tbrdma/$l/statistics 2>/dev/null && for f in retransmits timeouts rx_dup; do printf '%s %s ' "$f" "$(cat $f)"; done)"
+done
 rm -rf "$PT_WORKDIR"
 exit $status

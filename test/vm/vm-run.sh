@@ -14,6 +14,9 @@
 #   --share DIR       also share DIR writable at the same path (repeatable;
 #                     the project tree always is)
 #   --env NAME=VALUE  set a variable for the command (repeatable)
+#   --device SPEC     add a QEMU device, e.g. edu (repeatable)
+#   --iommu           q35 machine with an emulated Intel IOMMU, enabled
+#                     (bus addresses of PCI devices are then IOVAs)
 #   --check-dmesg     fail if the kernel log shows Oops/BUG/WARNING/KASAN/GPF
 #   --vm-dir DIR      VM files from setup-vm.sh (default $TB_VM_DIR or <repo>/build/vm)
 #
@@ -51,6 +54,8 @@ shares=("$top")
 # A build tree outside the source tree, too.
 case ${TB_TOP_BUILDDIR:-$top} in "$top"|"$top"/*) ;; *) shares+=("$TB_TOP_BUILDDIR") ;; esac
 envs=()
+devices=()
+iommu=no
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -68,6 +73,8 @@ while [ $# -gt 0 ]; do
             shift 2 ;;
         --share) shares+=("$2"); shift 2 ;;
         --env) envs+=("$2"); shift 2 ;;
+        --device) devices+=(-device "$2"); shift 2 ;;
+        --iommu) iommu=yes; shift ;;
         --check-dmesg) check_dmesg=yes; shift ;;
         --vm-dir) vmdir=$2; shift 2 ;;
         --) shift; break ;;
@@ -171,6 +178,12 @@ done
 # clock_gettime() becomes an emulated MMIO read. TB_VM_APPEND adds more.
 append="console=ttyS0,115200 panic=-1 rdinit=/init watchdog_thresh=60 tsc=reliable"
 append+=" ${TB_VM_APPEND:-}"
+machine=()
+if [ "$iommu" = yes ]; then
+    # Interrupt remapping needs a split irqchip, which TCG does not have.
+    machine=(-machine q35 -device intel-iommu,intremap=off)
+    append+=" intel_iommu=on iommu.strict=1"
+fi
 console_log=$ctl/console.log
 # shellcheck disable=SC2054 # the commas are QEMU's
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem"
@@ -178,6 +191,7 @@ qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem"
       -kernel "$kernel" -initrd "$initrd" -append "$append"
       -serial "file:$console_log"
       -chardev stdio,id=out,signal=off -serial chardev:out
+      "${machine[@]+"${machine[@]}"}" "${devices[@]+"${devices[@]}"}"
       "${virtfs[@]}")
 
 start=$(date +%s.%N)

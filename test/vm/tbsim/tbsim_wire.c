@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The DMA engine and the cable. A host's TX engine (a work item) reads each
+ * posted TX descriptor's buffer through the controller's bus address (the
+ * IOMMU's translation when there is one, so a bus address that is not
+ * mapped for the controller faults), completes the descriptor and puts
+ * the frame on the wire of the cable its ring's path leads to. The wire
+ * models rate and latency: a frame arrives when the wire has carried the
+ * ones before it plus latency_ns; at most wire_depth frames are on it, the
+ * rest wait in their TX rings (link-level flow control). On arrival the
+ * frame goes to the RX ring the peer's path names for its HopID, into the
+ * next posted descriptor: dropped if there is none (no E2E), if its SOF
+ * or EOF is not in the ring's masks, or by the loss knob; delivered with
+ * a CRC error flag and a flipped byte by the corruption knob.
+ */
+#include <linux/highmem.h>
+#include <linux/iommu.h>
+#include <linux/prandom.h>
+#include <linux/slab.h>
+
+#include "tbsim.h"
+
+struct tbsim_frame {
+	struct list_head list;
+	u64 arrive;			/* ns */
+	int hopid;
+	u32 len;
+	u8 sof, eof;
+	bool corrupt;
+	u8 data[];
+};
+
+/* Bus address to physical, as the controller's DMA sees it; 0: a fault. */
+static phys_addr_t tbsim_bus_to_phys(struct device *dev, dma_addr_t addr)
+{
+	struct iommu_domain *dom = iommu_get_domain_for_dev(dev);
+
+	if (dom && dom->type != IOMMU_DOMAIN_IDENTITY)
+		return iommu_iova_to_phys(dom, addr);
+	return addr;
+}
+
+/* Copies between a bus address range and buf, page by page. */
+static int tbsim_dma(struct device *dev, dma_addr_t addr, void *buf, u32 len,
+		     bool to_bus)
+{
+	while (len) {
+		u32 n = min_t(u32, len, PAGE_SIZE - offset_in_page(addr));
+		phys_addr_t phys = tbsim_bus_to_phys(dev, addr);
+		void *va;
+
+		if (!phys || !pfn_valid(PHYS_PFN(phys)))
+			return -EFAULT;
+		va = kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
+		if (to_bus)
+			memcpy(va + offset_in_page(phys), buf, n);
+		else
+			memcpy(buf, va + offset_in_page(phys), n);
+		kunmap_local(va);
+		addr += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static bool tbsim_chance(unsigned int ppm)
+{
+	return ppm && get_random_u32_below(1000000) < ppm;
+}
+
+/* Into the next posted RX descriptor of the ring the path names. */
+static void tbsim_receive(struct tbsim_wire *w, struct tbsim_frame *f)
+{
+	struct tbsim_host *h = tbsim.host[!w->from];
+	struct tbsim_xd *sxd;
+	struct tbsim_ring *sr = NULL;
+	struct tb_ring *ring;
+	struct tbsim_desc *d;
+	unsigned long flags;
+	u32 limit, used;
+	int hop;
+
+	spin_lock_irqsave(&h->nhi.lock, flags);
+	sxd = w->cable->end[h->index];
+	hop = sxd ? sxd->rx_ring_of[f->hopid] : -1;
+	if (hop >= 0)
+		sr = h->rx[hop];
+	if (!sr) {
+		w->stats.no_path++;
+		goto out;
+	}
+	ring = &sr->ring;
+	spin_lock(&ring->lock);
+	limit = READ_ONCE(tbsim_knobs.rx_limit);
+	used = (sr->hw - ring->tail + ring->size) % ring->size;
+	if (!(ring->sof_mask & BIT(f->sof)) || !(ring->eof_mask & BIT(f->eof))) {
+		w->stats.bad_pdf++;
+	} else if (!ring->running || sr->hw == ring->head ||
+		   (limit && used >= limit)) {
+		w->stats.no_buffer++;
+	} else {
+		d = &((struct tbsim_desc *)ring->descriptors)[sr->hw];
+		if (tbsim_dma(&h->pdev->dev, d->phys, f->data, f->len, true)) {
+			w->stats.dma_faults++;
+		} else {
+			/* On RX, 0x4 (POSTED when posting) is an overrun. */
+			u32 fl = RING_DESC_COMPLETED;
+
+			if (f->corrupt)
+				fl |= RING_DESC_CRC_ERROR;
+			d->meta = FIELD_PREP(TBSIM_DESC_SIZE, f->len) |
+				  FIELD_PREP(TBSIM_DESC_EOF, f->eof) |
+				  FIELD_PREP(TBSIM_DESC_SOF, f->sof) |
+				  FIELD_PREP(TBSIM_DESC_FLAGS, fl);
+			sr->hw = (sr->hw + 1) % ring->size;
+			w->stats.frames++;
+			w->stats.bytes += f->len;
+			w->stats.corrupted += f->corrupt;
+			tbsim_ring_complete(sr);
+		}
+	}
+	spin_unlock(&ring->lock);
+out:
+	spin_unlock_irqrestore(&h->nhi.lock, flags);
+}
+
+/* Frames whose time has come; the timer for the next one. */
+static void tbsim_wire_deliver(struct work_struct *work)
+{
+	struct tbsim_wire *w = container_of(work, struct tbsim_wire, deliver);
+	struct tbsim_frame *f, *n;
+	unsigned long flags;
+	bool was_full;
+	LIST_HEAD(due);
+	u64 now = ktime_get_ns();
+
+	spin_lock_irqsave(&w->lock, flags);
+	was_full = w->count >= READ_ONCE(tbsim_knobs.wire_depth);
+	list_for_each_entry_safe(f, n, &w->frames, list) {
+		if (f->arrive > now) {
+			hrtimer_start(&w->timer, ns_to_ktime(f->arrive),
+				      HRTIMER_MODE_ABS);
+			break;
+		}
+		list_move_tail(&f->list, &due);
+		w->count--;
+	}
+	spin_unlock_irqrestore(&w->lock, flags);
+	list_for_each_entry_safe(f, n, &due, list) {
+		tbsim_receive(w, f);
+		kfree(f);
+	}
+	if (was_full)
+		tbsim_kick_tx(tbsim.host[w->from]);
+}
+
+static enum hrtimer_restart tbsim_wire_timer(struct hrtimer *t)
+{
+	struct tbsim_wire *w = container_of(t, struct tbsim_wire, timer);
+
+	queue_work(tbsim.wq, &w->deliver);
+	return HRTIMER_NORESTART;
+}
+
+void tbsim_wire_init(struct tbsim_wire *w, struct tbsim_cable *c, int from)
+{
+	spin_lock_init(&w->lock);
+	INIT_LIST_HEAD(&w->frames);
+	hrtimer_init(&w->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	w->timer.function = tbsim_wire_timer;
+	INIT_WORK(&w->deliver, tbsim_wire_deliver);
+	w->cable = c;
+	w->from = from;
+}
+
+/* Unplug: what is on the wire is lost. */
+void tbsim_wire_flush(struct tbsim_wire *w)
+{
+	struct tbsim_frame *f, *n;
+	unsigned long flags;
+	LIST_HEAD(gone);
+
+	hrtimer_cancel(&w->timer);
+	cancel_work_sync(&w->deliver);
+	spin_lock_irqsave(&w->lock, flags);
+	list_splice_init(&w->frames, &gone);
+	w->count = 0;
+	spin_unlock_irqrestore(&w->lock, flags);
+	list_for_each_entry_safe(f, n, &gone, list)
+		kfree(f);
+}
+
+/* Onto the wire: stamps its arrival after the frames before it. */
+static void tbsim_wire_put(struct tbsim_wire *w, struct tbsim_frame *f)
+{
+	unsigned int gbps = READ_ONCE(tbsim_knobs.gbps);
+	u64 now = ktime_get_ns();
+	unsigned long flags;
+	bool first;
+
+	spin_lock_irqsave(&w->lock, flags);
+	w->free_at = max(w->free_at, now);
+	if (gbps)
+		w->free_at += div_u64((u64)f->len * 8, gbps);
+	f->arrive = w->free_at + READ_ONCE(tbsim_knobs.latency_ns);
+	first = list_empty(&w->frames);
+	list_add_tail(&f->list, &w->frames);
+	w->count++;
+	spin_unlock_irqrestore(&w->lock, flags);
+	if (first)
+		hrtimer_start(&w->timer, ns_to_ktime(f->arrive),
+			      HRTIMER_MODE_ABS);
+}
+
+/*
+ * One descriptor of a TX ring, f a buffer for its data. Returns false when
+ * the ring has none posted or its wire is full. Under nhi.lock.
+ */
+static bool tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
+			 struct tbsim_frame *f, bool *used)
+{
+	struct tb_ring *ring = &sr->ring;
+	struct tbsim_wire *w = NULL;
+	struct tbsim_xd *sxd;
+	struct tbsim_desc *d;
+	bool sent = false;
+	u32 meta;
+
+	*used = false;
+	spin_lock(&ring->lock);
+	if (!ring->running || sr->hw == ring->head)
+		goto out;
+	d = &((struct tbsim_desc *)ring->descriptors)[sr->hw];
+	meta = d->meta;
+	sxd = tbsim_tx_path(h, ring->hop, &f->hopid);
+	if (sxd) {
+		w = &sxd->cable->wire[h->index];
+		if (READ_ONCE(w->count) >= READ_ONCE(tbsim_knobs.wire_depth))
+			goto out;	/* the wire drains, then kicks us */
+	}
+	f->len = FIELD_GET(TBSIM_DESC_SIZE, meta) ?: TBSIM_FRAME_MAX;
+	f->sof = FIELD_GET(TBSIM_DESC_SOF, meta);
+	f->eof = FIELD_GET(TBSIM_DESC_EOF, meta);
+	if (tbsim_dma(&h->pdev->dev, d->phys, f->data, f->len, false)) {
+		dev_err_ratelimited(&h->pdev->dev,
+				    "TX ring %d: DMA fault at %pad\n",
+				    ring->hop, &d->phys);
+		if (w)
+			w->stats.dma_faults++;
+		w = NULL;
+	}
+	d->meta = meta | FIELD_PREP(TBSIM_DESC_FLAGS, RING_DESC_COMPLETED);
+	sr->hw = (sr->hw + 1) % ring->size;
+	tbsim_ring_complete(sr);
+	sent = true;
+	if (!w)
+		goto out;	/* no path: into the void */
+	if (tbsim_chance(READ_ONCE(tbsim_knobs.loss_ppm))) {
+		w->stats.lost++;
+		goto out;
+	}
+	if (tbsim_chance(READ_ONCE(tbsim_knobs.corrupt_ppm))) {
+		f->corrupt = true;
+		f->data[get_random_u32_below(f->len)] ^= 0x5a;
+	}
+	tbsim_wire_put(w, f);
+	*used = true;
+out:
+	spin_unlock(&ring->lock);
+	return sent;
+}
+
+/* The TX engine of one host: every ring in turn, a descriptor each. */
+void tbsim_tx_work(struct work_struct *work)
+{
+	struct tbsim_host *h = container_of(work, struct tbsim_host, tx_work);
+	struct tbsim_frame *f = NULL;
+	bool progress = true;
+
+	while (progress) {
+		int hop;
+
+		progress = false;
+		for (hop = TBSIM_FIRST_RING; hop < TBSIM_HOP_COUNT; hop++) {
+			unsigned long flags;
+			bool used;
+
+			if (!f)
+				f = kmalloc(struct_size(f, data, TBSIM_FRAME_MAX),
+					    GFP_KERNEL);
+			if (!f)
+				return;		/* the next enqueue kicks again */
+			f->corrupt = false;
+			spin_lock_irqsave(&h->nhi.lock, flags);
+			if (h->tx[hop] && tbsim_tx_one(h, h->tx[hop], f, &used)) {
+				progress = true;
+				if (used)
+					f = NULL;
+			}
+			spin_unlock_irqrestore(&h->nhi.lock, flags);
+		}
+		cond_resched();
+	}
+	kfree(f);
+}
+
+void tbsim_kick_tx(struct tbsim_host *h)
+{
+	queue_work(tbsim.wq, &h->tx_work);
+}

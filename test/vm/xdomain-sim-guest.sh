@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Runs inside the VM (test/vm/run-xdomain-sim.sh boots it with two edu
+# devices): tbsim.ko with two cables between its two simulated hosts, then
+# the unchanged tbrdma.ko over them, so tb0/tb1 are the two ends of cable 0
+# and tb2/tb3 of cable 1. Checks login, tbrdma-info, ucx_perftest and Open
+# MPI across the cable, UCP striping over both cables, frame loss,
+# corruption and RX starvation, unplug mid-transfer and replug, and unload.
+# Ends with "xdomain-sim: N passed, M failed".
+set -uo pipefail
+
+top=$1 build=$2 sim_ko=$3 ko=$4
+info=$build/src/tools/tbrdma-info
+export TB_DEVICE=kernel TB_TEST_DEVICE=kernel UCX_TB_DEVICE=kernel
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export TB_PERF_TIMEOUT=120 TB_PERF_ITERS=100 TB_MPI_TIMEOUT=600
+# ucx_perftest's server takes the client's UCT device: UCP tests only, the
+# client on host 0's end (tb0), the server on host 1's (tb1). The stream
+# tests hang over XDomain links (left open, see docs/vm.md).
+export TB_PERF_DEV=tb0 TB_PERF_SERVER_DEV=tb1 TB_PERF_ONLY='tag_|ucp_'
+passed=0 failed=0
+pass() { echo "PASS: xdomain-sim: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: xdomain-sim: $*"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+finish() { echo "xdomain-sim: $passed passed, $failed failed"; exit $((failed > 0)); }
+sim=/sys/kernel/debug/tbsim
+param() { echo "$2" > "/sys/module/tbsim/parameters/$1"; }
+stat() { cat "/sys/class/tbrdma/$1/statistics/$2" 2>/dev/null || echo 0; }
+state() { cat "/sys/class/tbrdma/$1/state" 2>/dev/null; }
+# links_up SECONDS LINKS...: every link up within the time.
+links_up() {
+    local t=$1 l ok
+    shift
+    for _ in $(seq $((t * 4))); do
+        ok=1
+        for l in "$@"; do [ "$(state "$l")" = up ] || ok=; done
+        [ -n "$ok" ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+# The two ends of one cable, by the XDomain each link is bound to.
+cable_of() { basename "$(cat "/sys/class/tbrdma/$1/xdomain" 2>/dev/null)" | sed 's/^[0-9]*-//'; }
+# ends_of H: host H's ends of both cables (its XDomains are H-<route>).
+ends_of() {
+    local l out=
+    for l in tb0 tb1 tb2 tb3; do
+        case $(cat "/sys/class/tbrdma/$l/xdomain" 2>/dev/null) in "$1"-*) out+=${out:+,}$l ;; esac
+    done
+    echo "$out"
+}
+counters() {
+    local l
+    for l in tb0 tb1 tb2 tb3; do
+        printf '  %s:' "$l"
+        for c in tx_frames tx_ext tx_ext_dma tx_ext_copied retransmits rx_crc_errors rx_unpaired logins ctrl_requests ctrl_timeouts irqs; do
+            printf ' %s=%s' "$c" "$(stat "$l" "$c")"
+        done
+        echo
+    done
+    cat "$sim"/cable*/stats | sed 's/^/  wire: /'
+}
+
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+check "insmod tbsim.ko cables=2" insmod "$sim_ko" cables=2
+check "thunderbolt bus with 2 domains" test -e /sys/bus/thunderbolt/devices/domain1
+check "insmod tbrdma.ko loop=0" insmod "$ko" loop=0
+[ -c /dev/tbrdma ] || finish
+check "tb0-tb3 log in and come up" links_up 60 tb0 tb1 tb2 tb3
+check "tb0 and tb1 are the ends of one cable" test "$(cable_of tb0)" = "$(cable_of tb1)"
+check "tb0 and tb2 are on two cables" test "$(cable_of tb0)" != "$(cable_of tb2)"
+"$info" | tee /tmp/info.out | grep -E '^link|peer:|speed:|rings:|state:'
+check "tbrdma-info: tb0's peer, UUID and speed" \
+    grep -qE 'peer:.*tbsim-host1 \([0-9a-f-]{36}\)' /tmp/info.out
+check "tbrdma-info: 40000 Mb/s (20 Gb/s x 2 lanes)" grep -q '40000 Mb/s' /tmp/info.out
+dmesg | grep -E 'tbrdma|tbsim' | tail -12 | sed 's/^/  dmesg: /'
+
+echo "== ucx_perftest across cable 0 (client tb0, server tb1)"
+(cd "$build/test/perf" && "$top/test/perf/run-perftest.sh") |
+    tee /tmp/perf.out | grep -E '^(FAIL|perftest:)' | sed 's/^/  [sim] /'
+check "ucx_perftest over tb0/tb1" grep -q '^perftest: [1-9][0-9]* passed, 0 failed' /tmp/perf.out
+check "ext descriptors sent by DMA from registered pages" test "$(stat tb0 tx_ext_dma)" -gt 0
+check "frames were DMA'd by the simulated controllers" grep -q 'host0->host1 frames [1-9]' "$sim"/cable0/stats
+
+echo "== Open MPI at 2 ranks across cable 0"
+# Every rank opens both ends; UCP pairs each with the other end.
+(cd "$build/test/mpi" && UCX_NET_DEVICES=tb0,tb1 TB_MPI_NP=2 TB_MPI_ARGS="--max-size 1048576" \
+    "$top/test/mpi/run-mpi.sh") |
+    tee /tmp/mpi.out | grep -E '^(np=|mpi:)' | sed 's/^/  [sim] /'
+check "MPI np 2 over tb0/tb1" grep -q '^mpi: [1-9][0-9]* passed, 0 failed' /tmp/mpi.out
+
+echo "== multi-rail: UCP stripes 4 MiB over both cables"
+mr=$(mktemp -d)
+(
+    PT_TBRUN=$top/contrib/tbrun PT_WORKDIR=$mr PT_TIMEOUT=300
+    # shellcheck source=../perf/perftest-lib.sh
+    . "$top/test/perf/perftest-lib.sh"
+    trap pt_cleanup EXIT
+    PT_SERVER_ENV="UCX_NET_DEVICES=$(ends_of 1)"
+    pt_run_pair "UCX_TLS=tb,self UCX_NET_DEVICES=$(ends_of 0) UCX_MAX_RNDV_RAILS=2 UCX_LOG_LEVEL=info" \
+        -t tag_bw -s 4194304 -n 10 || { echo "multi-rail: $PT_WHY"; exit 1; }
+    grep -hE 'ep_cfg\[[0-9]+\]:' "$PT_CLIENT_OUT" | head -2
+    lanes=$(grep -hE 'ep_cfg\[[0-9]+\]:' "$PT_CLIENT_OUT" | grep -oE 'tb/tb[0-3]' | sort -u | tr '\n' ' ')
+    c0=$(cable_of tb0) n=0
+    for l in $lanes; do [ "$(cable_of "${l#tb/}")" = "$c0" ] && n=$((n | 1)) || n=$((n | 2)); done
+    [ "$n" = 3 ] || { echo "multi-rail: lanes $lanes are not on both cables"; exit 1; }
+) && pass "UCP uses both cables for one transfer" || fail "UCP uses both cables for one transfer"
+rm -rf "$mr"
+
+echo "== faults: 1% loss, 0.5% corruption, RX rings of 6 buffers"
+before=$(( $(stat tb0 retransmits) + $(stat tb1 retransmits) ))
+param loss_ppm 10000
+param corrupt_ppm 5000
+param rx_limit 6
+(cd "$build/test/perf" && TB_PERF_ONLY='tag_bw|tag_lat|ucp_put_bw|ucp_get|ucp_add|ucp_am_bw' \
+    "$top/test/perf/run-perftest.sh") |
+    tee /tmp/perf-faults.out | grep -E '^(FAIL|perftest:)' | sed 's/^/  [sim] /'
+check "perftest with faults: every operation, correct data" \
+    grep -q '^perftest: [1-9][0-9]* passed, 0 failed' /tmp/perf-faults.out
+after=$(( $(stat tb0 retransmits) + $(stat tb1 retransmits) ))
+check "the link retransmitted ($before -> $after)" test "$after" -gt "$before"
+check "corrupted frames were caught (CRC)" test $(( $(stat tb0 rx_crc_errors) + $(stat tb1 rx_crc_errors) )) -gt 0
+check "RX starvation dropped frames" grep -qE 'no_buffer [1-9]' "$sim"/cable0/stats
+param loss_ppm 0
+param corrupt_ppm 0
+param rx_limit 0
+counters
+
+echo "== unplug cable 0 mid-transfer, then replug"
+# The initiator (client) must fail promptly; ucx_perftest's server, the
+# passive target, only waits (as it would on a second host), so it is
+# killed once the client is gone.
+unplug=$build/test/vm/xdomain-sim-work/unplug
+rm -rf "$unplug"
+mkdir -p "$unplug"
+(cd "$unplug" && PT_TBRUN=$top/contrib/tbrun PT_WORKDIR=$unplug PT_TIMEOUT=120 \
+    PT_SERVER_ENV=UCX_NET_DEVICES=tb1 bash -c ". '$top/test/perf/perftest-lib.sh'; \
+      pt_run_pair 'UCX_TLS=tb,self UCX_NET_DEVICES=tb0' -t ucp_put_bw -s 65536 -n 100000000") \
+    > "$unplug/run.out" 2>&1 &
+bg=$!
+sleep 8
+frames=$(stat tb0 tx_frames)
+sleep 1
+check "traffic flows before the unplug" test "$(stat tb0 tx_frames)" -gt "$frames"
+start=$(date +%s%N)
+echo 0 > "$sim"/cable0/plugged
+for _ in $(seq 100); do pgrep -f 'ucx_perftest 127.0.0.1' > /dev/null || break; sleep 0.1; done
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+pkill -f ucx_perftest
+wait "$bg"
+grep -m1 'failed:' "$unplug/pair1.client.out" | sed 's/^/  client: /'
+check "the initiator's endpoint failed after the unplug" grep -q 'failed: Endpoint timeout' "$unplug/pair1.client.out"
+check "within 5 s ($ms ms)" test "$ms" -lt 5000
+check "tb0 and tb1 gone with the cable" bash -c '! test -e /sys/class/tbrdma/tb0 && ! test -e /sys/class/tbrdma/tb1'
+check "cable 1 still up" links_up 5 tb2 tb3
+echo 1 > "$sim"/cable0/plugged
+check "replug: the links log in again" links_up 60 tb0 tb1
+(cd "$build/test/perf" && TB_PERF_ONLY='tag_lat|ucp_put_bw' "$top/test/perf/run-perftest.sh") |
+    tee /tmp/perf-replug.out |
+    grep -E '^(FAIL|perftest:)' | sed 's/^/  [sim] /'
+check "new endpoints work after the replug" grep -q '^perftest: [1-9][0-9]* passed, 0 failed' /tmp/perf-replug.out
+
+counters
+check "rmmod tbrdma" rmmod tbrdma
+check "rmmod tbsim" rmmod tbsim
+finish
