@@ -97,7 +97,8 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	xl->route = xd->route;
 	uuid_copy(&xl->local_uuid, xd->local_uuid);
 	uuid_copy(&xl->remote_uuid, xd->remote_uuid);
-	xl->dma_dev = &xd->tb->nhi->pdev->dev;
+	/* The host controller: the domain's parent (7.x has no nhi->pdev). */
+	xl->dma_dev = xd->tb->dev.parent;
 	xl->dma_id = -1;
 	xl->in_hopid = -1;
 	xl->out_hopid = -1;

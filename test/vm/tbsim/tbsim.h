@@ -122,6 +122,7 @@ struct tbsim_ring {
 	struct tbsim_host *host;
 	int hw;				/* next descriptor the engine handles */
 	bool irq_masked;
+	bool irq_pending;		/* irq_timer armed; under ring.lock */
 	ktime_t last_irq;
 	struct hrtimer irq_timer;
 	u64 irqs;

@@ -99,6 +99,7 @@ static void tbsim_pci_remove(struct pci_dev *pdev)
 {
 	struct tbsim_host *h = pci_get_drvdata(pdev);
 
+	cancel_work_sync(&h->tx_work);
 	tbsim.host[h->index] = NULL;
 	destroy_workqueue(h->ctl_wq);
 	kfree(h);

@@ -79,6 +79,7 @@ static enum hrtimer_restart tbsim_ring_irq(struct hrtimer *t)
 
 	spin_lock(&sr->host->nhi.lock);
 	spin_lock(&ring->lock);
+	sr->irq_pending = false;
 	if (ring->running && !sr->irq_masked) {
 		sr->last_irq = ktime_get();
 		sr->irqs++;
@@ -102,8 +103,9 @@ void tbsim_ring_complete(struct tbsim_ring *sr)
 {
 	ktime_t at;
 
-	if (sr->irq_masked || hrtimer_active(&sr->irq_timer))
+	if (sr->irq_masked || sr->irq_pending)
 		return;
+	sr->irq_pending = true;
 	at = ktime_add_ns(sr->last_irq, READ_ONCE(tbsim_knobs.moderation_ns));
 	if (ktime_before(at, ktime_get()))
 		at = ktime_get();
@@ -238,6 +240,7 @@ void tb_ring_start(struct tb_ring *ring)
 		ring->tail = 0;
 		sr->hw = 0;
 		sr->irq_masked = false;
+		sr->irq_pending = false;
 		memset(ring->descriptors, 0,
 		       ring->size * sizeof(struct tbsim_desc));
 		ring->running = true;
