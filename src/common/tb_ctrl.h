@@ -86,9 +86,14 @@ extern "C" {
 #endif
 
 #define TB_CTRL_MAGIC 0x74624331u	/* "tbC1" */
-/* Protocol versions this build speaks. */
+/*
+ * Protocol versions this build speaks (a test build of the kernel module
+ * defines others, to see two versions refuse each other).
+ */
+#ifndef TB_CTRL_VERSION_MIN
 #define TB_CTRL_VERSION_MIN 1u
 #define TB_CTRL_VERSION_MAX 1u
+#endif
 /* Highest version whose message layout this code can parse. */
 #define TB_CTRL_LAYOUT_MAX 1u
 

@@ -6,17 +6,9 @@
 # checks. Exit 77 (skip) only when no VM can boot here.
 set -uo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=${TB_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-build=${TB_TOP_BUILDDIR:-$top/build}
-vmdir=${TB_VM_DIR:-$top/build/vm}
-[ -f "$vmdir/kernel-version" ] || "$here/setup-vm.sh" "$vmdir" >&2 ||
-    { echo "xdomain-sim: no VM can boot here"; exit 77; }
-kver=$(cat "$vmdir/kernel-version")
-work=$build/test/vm/xdomain-sim-work
-mods=$("$here/tbsim/build-tbsim.sh" "$kver" "$work") ||
-    { echo "xdomain-sim: 0 passed, 1 failed (could not build the modules)"; exit 1; }
-{ read -r sim_ko; read -r ko; } <<< "$mods"
+suite=xdomain-sim
+# shellcheck source-path=SCRIPTDIR source=tbsim/sim-setup.sh
+. "$(dirname "$0")/tbsim/sim-setup.sh"
 "$here/vm-run.sh" --timeout "${TB_VM_TIMEOUT:-3000}" --check-dmesg --iommu \
     --device edu --device edu --share "$work" \
     -- "$here/xdomain-sim-guest.sh" "$top" "$build" "$sim_ko" "$ko"

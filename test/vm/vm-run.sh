@@ -15,6 +15,9 @@
 #                     the project tree always is)
 #   --env NAME=VALUE  set a variable for the command (repeatable)
 #   --device SPEC     add a QEMU device, e.g. edu (repeatable)
+#   --object SPEC     add a QEMU object, e.g. a shared memory backend (repeatable)
+#   --netdev SPEC     add a QEMU network backend, for a --device virtio-net-pci
+#                     (repeatable; the VM has no network otherwise)
 #   --iommu           q35 machine with an emulated Intel IOMMU, enabled
 #                     (bus addresses of PCI devices are then IOVAs)
 #   --check-dmesg     fail if the kernel log shows Oops/BUG/WARNING/KASAN/GPF
@@ -74,6 +77,8 @@ while [ $# -gt 0 ]; do
         --share) shares+=("$2"); shift 2 ;;
         --env) envs+=("$2"); shift 2 ;;
         --device) devices+=(-device "$2"); shift 2 ;;
+        --object) devices+=(-object "$2"); shift 2 ;;
+        --netdev) devices+=(-netdev "$2"); shift 2 ;;
         --iommu) iommu=yes; shift ;;
         --check-dmesg) check_dmesg=yes; shift ;;
         --vm-dir) vmdir=$2; shift 2 ;;

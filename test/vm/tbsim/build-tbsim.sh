@@ -3,13 +3,14 @@
 #
 #   build-tbsim.sh VM_KERNEL_VERSION WORKDIR
 #
-# Prints two paths: WORKDIR/tbsim/tbsim.ko and WORKDIR/tbrdma-sim/tbrdma.ko.
+# Prints three paths: WORKDIR/tbsim/tbsim.ko, WORKDIR/tbrdma-sim/tbrdma.ko
+# and WORKDIR/tbrdma-v2/tbrdma.ko (the same, speaking protocol version 2).
 # The second is compiled from kernel/ unchanged; only its module version
 # table differs from the hardware build's: modpost takes the CRCs of the
 # Thunderbolt functions from tbsim's Module.symvers (KBUILD_EXTRA_SYMBOLS)
 # instead of thunderbolt.ko's, whose genksyms CRCs cover structures private
 # to drivers/thunderbolt (struct tb_switch, tb_ctl, tb_nhi_ops) that no
-# module outside it can reproduce. Logs: WORKDIR/tbsim.log, WORKDIR/tbrdma-sim.log.
+# module outside it can reproduce. Logs: WORKDIR/<name>.log.
 set -uo pipefail
 
 kver=${1:?usage: build-tbsim.sh VM_KERNEL_VERSION WORKDIR}
@@ -44,5 +45,12 @@ build tbsim "$work/tbsim"
 copy_into "$work/tbrdma-sim" "$top"/kernel/Kbuild "$top"/kernel/*.[ch] || exit 1
 build tbrdma-sim "$work/tbrdma-sim" TB_COMMON="$top/src/common" \
     KBUILD_EXTRA_SYMBOLS="$work/tbsim/Module.symvers"
+# The same module speaking only protocol version 2, as a later tbrdma
+# would: what two hosts with mismatched modules do is tested with it.
+copy_into "$work/tbrdma-v2" "$top"/kernel/Kbuild "$top"/kernel/*.[ch] || exit 1
+build tbrdma-v2 "$work/tbrdma-v2" TB_COMMON="$top/src/common" \
+    KBUILD_EXTRA_SYMBOLS="$work/tbsim/Module.symvers" \
+    KCFLAGS="-DTB_CTRL_VERSION_MIN=2u -DTB_CTRL_VERSION_MAX=2u"
 echo "$work/tbsim/tbsim.ko"
 echo "$work/tbrdma-sim/tbrdma.ko"
+echo "$work/tbrdma-v2/tbrdma.ko"

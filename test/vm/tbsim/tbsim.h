@@ -4,16 +4,19 @@
  *
  * It exports the part of the service API of <linux/thunderbolt.h> that
  * tbrdma.ko calls, with the same prototypes, over simulated hardware: two
- * hosts in this kernel, each with a host controller (NHI) that is a real
- * PCI device of the VM (QEMU's edu or pci-testdev) for DMA mapping, joined
- * by one or two cables. Every cable end is an XDomain on its host, and the
- * services each host offers appear on the other end as tb_service devices
- * on the "thunderbolt" bus.
+ * hosts, each with a host controller (NHI) that is a real PCI device of the
+ * VM (QEMU's edu or pci-testdev) for DMA mapping, joined by one or two
+ * cables. Both hosts live in this kernel, or (pair=0 or 1) this kernel is
+ * one of them and the other is another VM, at the far end of a cable made
+ * of shared memory (QEMU's ivshmem). Every cable end is an XDomain on its
+ * host, and the services each host offers appear on the other end as
+ * tb_service devices on the "thunderbolt" bus.
  *
  * Files: tbsim_main.c (module, PCI devices, knobs), tbsim_bus.c (bus,
  * domains, XDomains, services, property directories), tbsim_msg.c
  * (XDomain messages), tbsim_ring.c (rings, HopIDs, paths, interrupts),
- * tbsim_wire.c (the DMA engine and the cable's wire model).
+ * tbsim_wire.c (the DMA engine and the cable's wire model), tbsim_shm.c
+ * (the shared-memory cable to another VM).
  */
 #ifndef TBSIM_H
 #define TBSIM_H
@@ -41,6 +44,8 @@
 /* The control channel's packet buffer, which a response is copied from. */
 #define TBSIM_MSG_BUF 256
 #define TBSIM_FRAME_MAX 4096
+/* Services a host offers at most (each a property directory). */
+#define TBSIM_OFFERS_MAX 4
 
 struct tbsim_knobs {
 	unsigned int gbps;		/* wire rate per direction */
@@ -64,6 +69,23 @@ struct tbsim_wire_stats {
 	u64 bad_pdf;		/* SOF/EOF not in the RX ring's masks */
 	u64 no_path;		/* no path or ring for the HopID */
 	u64 dma_faults;		/* an address the IOMMU does not map */
+};
+
+/* A frame on the wire. */
+struct tbsim_frame {
+	struct list_head list;
+	u64 arrive;			/* ns */
+	int hopid;
+	u32 len;
+	u8 sof, eof;
+	bool corrupt;
+	u8 data[];
+};
+
+/* A service a host offers: what the peer reads of its directory. */
+struct tbsim_offer {
+	char key[TB_PROPERTY_KEY_SIZE + 1];
+	u32 prtcid, prtcvers, prtcrevs, prtcstns;
 };
 
 /* One direction of a cable: frames in flight, by arrival time. */
@@ -145,6 +167,8 @@ extern struct tbsim {
 	struct tbsim_host *host[TBSIM_HOSTS];
 	struct tbsim_cable cable[TBSIM_CABLES_MAX];
 	int ncables;
+	/* This kernel's host when the other is another VM, else -1. */
+	int pair;
 	struct workqueue_struct *wq;
 } tbsim;
 
@@ -165,16 +189,33 @@ int tbsim_host_register(struct tbsim_host *h);
 void tbsim_host_unregister(struct tbsim_host *h);
 int tbsim_plug(struct tbsim_cable *c);
 void tbsim_unplug(struct tbsim_cable *c);
-struct tbsim_xd *tbsim_peer_xd(struct tbsim_xd *sxd);
+int tbsim_local_offers(struct tbsim_offer *o, int max);
+void tbsim_discover_soon(void);
 
 /* Rings. */
 void tbsim_ring_complete(struct tbsim_ring *sr);
 struct tbsim_xd *tbsim_tx_path(struct tbsim_host *h, int ring, int *hopid);
 
+/* XDomain messages. */
+void tbsim_ctl_arrive(struct tbsim_host *to, struct tbsim_cable *c,
+		      enum tb_cfg_pkg_type type, const void *buf, size_t size);
+
 /* DMA engine and wire. */
+void tbsim_receive(struct tbsim_wire *w, struct tbsim_frame *f);
 void tbsim_wire_init(struct tbsim_wire *w, struct tbsim_cable *c, int from);
 void tbsim_wire_flush(struct tbsim_wire *w);
 void tbsim_tx_work(struct work_struct *work);
 void tbsim_kick_tx(struct tbsim_host *h);
+
+/* The shared-memory cable (pair mode). */
+extern struct pci_driver tbsim_shm_driver;
+int tbsim_shm_start(struct tbsim_host *h, struct tbsim_cable *c);
+void tbsim_shm_stop(void);
+bool tbsim_shm_send(const struct tbsim_frame *f);
+bool tbsim_shm_send_ctl(enum tb_cfg_pkg_type type, const void *buf, size_t size);
+int tbsim_shm_peer_offers(struct tbsim_offer *o, int max);
+void tbsim_shm_publish(void);
+bool tbsim_shm_peer(uuid_t *uuid, char *name, size_t size);
+void tbsim_shm_set_plugged(bool plugged);
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * The "thunderbolt" bus of the simulation: a domain device per host, an
  * XDomain device per plugged cable end, and under it a tb_service for each
- * property directory the peer offers (both hosts live in this kernel, so
- * both offer what is registered here). Services appear a little after a
+ * property directory the peer offers (when both hosts live in this kernel,
+ * both offer what is registered here; a peer in another VM publishes its
+ * offers in the shared memory). Services appear a little after a
  * cable is plugged or a directory registered, as after the XDomain
  * discovery exchange, and go when the directory is unregistered. Unplug
  * removes the XDomain with the domain lock held, as the connection manager
@@ -99,6 +100,47 @@ static u32 tbsim_dir_value(const struct tb_property_dir *dir, const char *key)
 	return 0;
 }
 
+/* What this kernel's hosts offer. Under tbsim.lock. */
+int tbsim_local_offers(struct tbsim_offer *o, int max)
+{
+	struct tbsim_dir *d;
+	int n = 0;
+
+	list_for_each_entry(d, &tbsim_dirs, list) {
+		if (n == max)
+			break;
+		strscpy(o[n].key, d->key, sizeof(o[n].key));
+		o[n].prtcid = tbsim_dir_value(d->dir, "prtcid");
+		o[n].prtcvers = tbsim_dir_value(d->dir, "prtcvers");
+		o[n].prtcrevs = tbsim_dir_value(d->dir, "prtcrevs");
+		o[n].prtcstns = tbsim_dir_value(d->dir, "prtcstns");
+		n++;
+	}
+	return n;
+}
+
+/* What the peer offers. Under tbsim.lock. */
+static int tbsim_peer_offers(struct tbsim_offer *o, int max)
+{
+	if (tbsim.pair >= 0)
+		return tbsim_shm_peer_offers(o, max);
+	return tbsim_local_offers(o, max);
+}
+
+void tbsim_discover_soon(void)
+{
+	mod_delayed_work(tbsim.wq, &tbsim_discovery,
+			 msecs_to_jiffies(TBSIM_DISCOVERY_MS));
+}
+
+static void tbsim_offers_changed(void)
+{
+	if (tbsim.pair >= 0)
+		tbsim_shm_publish();
+	else
+		tbsim_discover_soon();
+}
+
 int tb_register_property_dir(const char *key, struct tb_property_dir *dir)
 {
 	struct tbsim_dir *d, *e;
@@ -106,6 +148,7 @@ int tb_register_property_dir(const char *key, struct tb_property_dir *dir)
 
 	if (!key || strlen(key) > TB_PROPERTY_KEY_SIZE || !dir || !dir->uuid)
 		return -EINVAL;
+	/* (a peer reads at most TBSIM_OFFERS_MAX; tbrdma offers one) */
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
@@ -118,12 +161,12 @@ int tb_register_property_dir(const char *key, struct tb_property_dir *dir)
 	if (!ret)
 		list_add_tail(&d->list, &tbsim_dirs);
 	mutex_unlock(&tbsim.lock);
-	if (ret)
+	if (ret) {
 		kfree(d);
-	else
-		mod_delayed_work(tbsim.wq, &tbsim_discovery,
-				 msecs_to_jiffies(TBSIM_DISCOVERY_MS));
-	return ret;
+		return ret;
+	}
+	tbsim_offers_changed();
+	return 0;
 }
 EXPORT_SYMBOL_GPL(tb_register_property_dir);
 
@@ -139,8 +182,7 @@ void tb_unregister_property_dir(const char *key, struct tb_property_dir *dir)
 		kfree(d);
 	}
 	mutex_unlock(&tbsim.lock);
-	mod_delayed_work(tbsim.wq, &tbsim_discovery,
-			 msecs_to_jiffies(TBSIM_DISCOVERY_MS));
+	tbsim_offers_changed();
 }
 EXPORT_SYMBOL_GPL(tb_unregister_property_dir);
 
@@ -255,24 +297,24 @@ struct device_type tb_service_type = {
 };
 EXPORT_SYMBOL_GPL(tb_service_type);
 
-/* A service on sxd for the peer's directory d. Under tbsim.lock. */
+/* A service on sxd for what the peer offers. Under tbsim.lock. */
 static struct tbsim_service *tbsim_service_new(struct tbsim_xd *sxd,
-					       const struct tbsim_dir *d)
+					       const struct tbsim_offer *o)
 {
 	struct tbsim_service *s = kzalloc(sizeof(*s), GFP_KERNEL);
 
 	if (!s)
 		return NULL;
-	s->svc.key = kstrdup(d->key, GFP_KERNEL);
+	s->svc.key = kstrdup(o->key, GFP_KERNEL);
 	if (!s->svc.key) {
 		kfree(s);
 		return NULL;
 	}
 	s->svc.id = sxd->next_service_id++;
-	s->svc.prtcid = tbsim_dir_value(d->dir, "prtcid");
-	s->svc.prtcvers = tbsim_dir_value(d->dir, "prtcvers");
-	s->svc.prtcrevs = tbsim_dir_value(d->dir, "prtcrevs");
-	s->svc.prtcstns = tbsim_dir_value(d->dir, "prtcstns");
+	s->svc.prtcid = o->prtcid;
+	s->svc.prtcvers = o->prtcvers;
+	s->svc.prtcrevs = o->prtcrevs;
+	s->svc.prtcstns = o->prtcstns;
 	device_initialize(&s->svc.dev);
 	s->svc.dev.bus = &tb_bus_type;
 	s->svc.dev.type = &tb_service_type;
@@ -282,13 +324,14 @@ static struct tbsim_service *tbsim_service_new(struct tbsim_xd *sxd,
 	return s;
 }
 
-static bool tbsim_dir_offered(const char *key)
+static bool tbsim_offered(const struct tbsim_offer *o, int n,
+			  const struct tb_service *svc)
 {
-	struct tbsim_dir *d;
-
-	list_for_each_entry(d, &tbsim_dirs, list)
-		if (!strcmp(d->key, key))
+	while (n--) {
+		if (!strcmp(o[n].key, svc->key) &&
+		    o[n].prtcvers == svc->prtcvers)
 			return true;
+	}
 	return false;
 }
 
@@ -302,14 +345,19 @@ static bool tbsim_has_service(struct tbsim_xd *sxd, const char *key)
 	return false;
 }
 
-/* Takes services off sxd onto del (all, or those no longer offered). */
-static void tbsim_services_take(struct tbsim_xd *sxd, bool all,
+/*
+ * Takes services off sxd onto del: those not among the n offers o (with
+ * the same protocol version: a peer that reloads another version offers a
+ * new service), or all when o is NULL.
+ */
+static void tbsim_services_take(struct tbsim_xd *sxd,
+				const struct tbsim_offer *o, int n,
 				struct list_head *del)
 {
-	struct tbsim_service *s, *n;
+	struct tbsim_service *s, *next;
 
-	list_for_each_entry_safe(s, n, &sxd->services, list) {
-		if (!all && tbsim_dir_offered(s->svc.key))
+	list_for_each_entry_safe(s, next, &sxd->services, list) {
+		if (o && tbsim_offered(o, n, &s->svc))
 			continue;
 		list_del_init(&s->list);
 		list_add_tail(&s->pending, del);
@@ -336,25 +384,26 @@ static void tbsim_services_delete(struct list_head *del)
  */
 static void tbsim_discover(struct work_struct *work)
 {
+	struct tbsim_offer offers[TBSIM_OFFERS_MAX];
 	struct tbsim_service *s, *n;
 	LIST_HEAD(add);
 	LIST_HEAD(del);
-	int c, h;
+	int c, h, i, noffers;
 
 	mutex_lock(&tbsim.topology);
 	mutex_lock(&tbsim.lock);
+	noffers = tbsim_peer_offers(offers, ARRAY_SIZE(offers));
 	for (c = 0; c < tbsim.ncables; c++) {
 		for (h = 0; h < TBSIM_HOSTS; h++) {
 			struct tbsim_xd *sxd = tbsim.cable[c].end[h];
-			struct tbsim_dir *d;
 
 			if (!sxd)
 				continue;
-			tbsim_services_take(sxd, false, &del);
-			list_for_each_entry(d, &tbsim_dirs, list) {
-				if (tbsim_has_service(sxd, d->key))
+			tbsim_services_take(sxd, offers, noffers, &del);
+			for (i = 0; i < noffers; i++) {
+				if (tbsim_has_service(sxd, offers[i].key))
 					continue;
-				s = tbsim_service_new(sxd, d);
+				s = tbsim_service_new(sxd, &offers[i]);
 				if (s)
 					list_add_tail(&s->pending, &add);
 			}
@@ -436,12 +485,6 @@ void tbsim_host_unregister(struct tbsim_host *h)
 	h->registered = false;
 }
 
-struct tbsim_xd *tbsim_peer_xd(struct tbsim_xd *sxd)
-{
-	lockdep_assert_held(&tbsim.lock);
-	return sxd->cable->end[!sxd->host->index];
-}
-
 /* The link as USB4 v1 reports it: 2 lanes of 20 Gb/s. */
 static void tbsim_xd_link(struct tb_xdomain *xd)
 {
@@ -458,18 +501,26 @@ static struct tbsim_xd *tbsim_xd_new(struct tbsim_cable *c, int h)
 {
 	struct tbsim_host *host = tbsim.host[h], *peer = tbsim.host[!h];
 	struct tbsim_xd *sxd = kzalloc(sizeof(*sxd), GFP_KERNEL);
+	char peer_name[sizeof(host->name)];
 	struct tb_xdomain *xd;
 	int i;
 
 	if (!sxd)
 		return NULL;
+	if (peer) {
+		uuid_copy(&sxd->remote_uuid, &peer->uuid);
+		strscpy(peer_name, peer->name, sizeof(peer_name));
+	} else if (!tbsim_shm_peer(&sxd->remote_uuid, peer_name,
+				   sizeof(peer_name))) {
+		kfree(sxd);
+		return NULL;	/* the other VM is gone again */
+	}
 	xd = &sxd->xd;
 	sxd->host = host;
 	sxd->cable = c;
 	INIT_LIST_HEAD(&sxd->services);
 	for (i = 0; i <= TBSIM_MAX_HOPID; i++)
 		sxd->rx_ring_of[i] = -1;
-	uuid_copy(&sxd->remote_uuid, &peer->uuid);
 	xd->tb = &host->tb;
 	xd->remote_uuid = &sxd->remote_uuid;
 	xd->local_uuid = &host->uuid;
@@ -480,7 +531,7 @@ static struct tbsim_xd *tbsim_xd_new(struct tbsim_cable *c, int h)
 	xd->remote_max_hopid = TBSIM_MAX_HOPID;
 	mutex_init(&xd->lock);
 	xd->vendor_name = kstrdup("tbsim", GFP_KERNEL);
-	xd->device_name = kstrdup(peer->name, GFP_KERNEL);
+	xd->device_name = kstrdup(peer_name, GFP_KERNEL);
 	tbsim_xd_link(xd);
 	ida_init(&xd->service_ids);
 	ida_init(&xd->in_hopids);
@@ -497,7 +548,10 @@ static struct tbsim_xd *tbsim_xd_new(struct tbsim_cable *c, int h)
 	return sxd;
 }
 
-/* Both ends of a cable appear; their services follow after discovery. */
+/*
+ * The cable's ends on this kernel's hosts appear (both, or the one of a
+ * pair); their services follow after discovery.
+ */
 int tbsim_plug(struct tbsim_cable *c)
 {
 	struct tbsim_xd *sxd[TBSIM_HOSTS] = { };
@@ -508,6 +562,8 @@ int tbsim_plug(struct tbsim_cable *c)
 	if (c->plugged)
 		goto out;
 	for (h = 0; h < TBSIM_HOSTS && !ret; h++) {
+		if (!tbsim.host[h])
+			continue;
 		sxd[h] = tbsim_xd_new(c, h);
 		ret = sxd[h] ? device_add(&sxd[h]->xd.dev) : -ENOMEM;
 	}
@@ -523,23 +579,24 @@ int tbsim_plug(struct tbsim_cable *c)
 	}
 	mutex_lock(&tbsim.lock);
 	for (h = 0; h < TBSIM_HOSTS; h++) {
+		if (!sxd[h])
+			continue;
 		spin_lock_irqsave(&tbsim.host[h]->nhi.lock, flags);
 		c->end[h] = sxd[h];
 		spin_unlock_irqrestore(&tbsim.host[h]->nhi.lock, flags);
+		pr_info("cable %d plugged: %s, peer %s\n", c->index,
+			dev_name(&sxd[h]->xd.dev), sxd[h]->xd.device_name);
 	}
 	c->plugged = true;
 	mutex_unlock(&tbsim.lock);
-	mod_delayed_work(tbsim.wq, &tbsim_discovery,
-			 msecs_to_jiffies(TBSIM_DISCOVERY_MS));
-	pr_info("cable %d plugged: %s <-> %s\n", c->index,
-		dev_name(&sxd[0]->xd.dev), dev_name(&sxd[1]->xd.dev));
+	tbsim_discover_soon();
 out:
 	mutex_unlock(&tbsim.topology);
 	return ret;
 }
 
 /*
- * Both ends go: what is on the wire is lost, each XDomain is marked
+ * The ends go: what is on the wire is lost, each XDomain is marked
  * unplugged and removed with its domain's lock held, services first.
  */
 void tbsim_unplug(struct tbsim_cable *c)
@@ -555,6 +612,8 @@ void tbsim_unplug(struct tbsim_cable *c)
 	mutex_lock(&tbsim.lock);
 	for (h = 0; h < TBSIM_HOSTS; h++) {
 		sxd[h] = c->end[h];
+		if (!sxd[h])
+			continue;
 		spin_lock_irqsave(&tbsim.host[h]->nhi.lock, flags);
 		c->end[h] = NULL;
 		spin_unlock_irqrestore(&tbsim.host[h]->nhi.lock, flags);
@@ -564,12 +623,15 @@ void tbsim_unplug(struct tbsim_cable *c)
 	for (h = 0; h < TBSIM_HOSTS; h++)
 		tbsim_wire_flush(&c->wire[h]);
 	for (h = 0; h < TBSIM_HOSTS; h++) {
-		struct tb *tb = sxd[h]->xd.tb;
+		struct tb *tb;
 
+		if (!sxd[h])
+			continue;
+		tb = sxd[h]->xd.tb;
 		mutex_lock(&tb->lock);
 		sxd[h]->xd.is_unplugged = true;
 		mutex_lock(&tbsim.lock);
-		tbsim_services_take(sxd[h], true, &del);
+		tbsim_services_take(sxd[h], NULL, 0, &del);
 		mutex_unlock(&tbsim.lock);
 		tbsim_services_delete(&del);
 		device_del(&sxd[h]->xd.dev);

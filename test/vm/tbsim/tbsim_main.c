@@ -2,9 +2,11 @@
 /*
  * tbsim: the module. Two simulated hosts, each taking one of the VM's
  * edu or pci-testdev PCI devices as its host controller, and 1 or 2
- * cables between them, plugged at load. Knobs are module parameters
- * (writable ones take effect at once); debugfs tbsim/cableN/ has "plugged"
- * (write 0 or 1 to unplug or replug) and "stats" (what the wire did).
+ * cables between them, plugged at load; or (pair=0 or 1) one host, whose
+ * one cable leads to the other host in another VM (tbsim_shm.c). Knobs are
+ * module parameters (writable ones take effect at once); debugfs
+ * tbsim/cableN/ has "plugged" (write 0 or 1 to unplug or replug) and
+ * "stats" (what the wire did).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -20,6 +22,7 @@
 struct tbsim tbsim = {
 	.topology = __MUTEX_INITIALIZER(tbsim.topology),
 	.lock = __MUTEX_INITIALIZER(tbsim.lock),
+	.pair = -1,
 };
 
 struct tbsim_knobs tbsim_knobs = {
@@ -32,6 +35,8 @@ struct tbsim_knobs tbsim_knobs = {
 static int tbsim_cables = 1;
 module_param_named(cables, tbsim_cables, int, 0444);
 MODULE_PARM_DESC(cables, "Cables between the two hosts, 1-2 (default 1)");
+module_param_named(pair, tbsim.pair, int, 0444);
+MODULE_PARM_DESC(pair, "This kernel is host 0 or 1 of two VMs joined by QEMU's ivshmem-plain; -1: both hosts here (default)");
 module_param_named(gbps, tbsim_knobs.gbps, uint, 0644);
 MODULE_PARM_DESC(gbps, "Wire rate per cable and direction, Gb/s, 0: unlimited (default 20)");
 module_param_named(latency_ns, tbsim_knobs.latency_ns, uint, 0644);
@@ -60,8 +65,11 @@ static int tbsim_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct tbsim_host *h;
 	int i, ret;
 
-	for (i = 0; i < TBSIM_HOSTS && tbsim.host[i]; i++)
-		;
+	if (tbsim.pair >= 0)
+		i = tbsim.host[tbsim.pair] ? TBSIM_HOSTS : tbsim.pair;
+	else
+		for (i = 0; i < TBSIM_HOSTS && tbsim.host[i]; i++)
+			;
 	if (i == TBSIM_HOSTS)
 		return -ENODEV;		/* enough controllers */
 	ret = pcim_enable_device(pdev);
@@ -128,6 +136,10 @@ static int tbsim_plugged_set(void *data, u64 val)
 {
 	struct tbsim_cable *c = data;
 
+	if (tbsim.pair >= 0) {
+		tbsim_shm_set_plugged(val);
+		return 0;
+	}
 	if (val)
 		return tbsim_plug(c);
 	tbsim_unplug(c);
@@ -176,6 +188,7 @@ static void tbsim_teardown(void)
 	int c, h;
 
 	debugfs_remove_recursive(tbsim_debugfs);
+	tbsim_shm_stop();
 	for (c = 0; c < tbsim.ncables; c++)
 		tbsim_unplug(&tbsim.cable[c]);
 	for (h = 0; h < TBSIM_HOSTS; h++)
@@ -185,45 +198,27 @@ static void tbsim_teardown(void)
 		}
 	tbsim_bus_exit();
 	pci_unregister_driver(&tbsim_pci_driver);
+	if (tbsim.pair >= 0)
+		pci_unregister_driver(&tbsim_shm_driver);
 	if (tbsim.wq)
 		destroy_workqueue(tbsim.wq);
 }
 
 static int __init tbsim_init(void)
 {
-	int c, h, ret;
+	int c, h, hosts = tbsim.pair >= 0 ? 1 : TBSIM_HOSTS, ret;
 
 	if (tbsim_cables < 1 || tbsim_cables > TBSIM_CABLES_MAX) {
 		pr_err("cables=%d: must be 1-%d\n", tbsim_cables,
 		       TBSIM_CABLES_MAX);
 		return -EINVAL;
 	}
-	tbsim.wq = alloc_workqueue("tbsim", WQ_UNBOUND, 0);
-	if (!tbsim.wq)
-		return -ENOMEM;
-	ret = tbsim_bus_init();
-	if (ret) {
-		destroy_workqueue(tbsim.wq);
-		return ret;
-	}
-	ret = pci_register_driver(&tbsim_pci_driver);
-	if (ret) {
-		tbsim_bus_exit();
-		destroy_workqueue(tbsim.wq);
-		return ret;
+	if (tbsim.pair >= TBSIM_HOSTS || (tbsim.pair >= 0 && tbsim_cables > 1)) {
+		pr_err("pair=%d: must be 0 or 1 (or -1), with one cable\n",
+		       tbsim.pair);
+		return -EINVAL;
 	}
 	tbsim.ncables = tbsim_cables;
-	for (h = 0; h < TBSIM_HOSTS; h++) {
-		if (!tbsim.host[h]) {
-			pr_err("needs %d host controllers: QEMU -device edu (or pci-testdev), one per host\n",
-			       TBSIM_HOSTS);
-			ret = -ENODEV;
-			goto fail;
-		}
-		ret = tbsim_host_register(tbsim.host[h]);
-		if (ret)
-			goto fail;
-	}
 	for (c = 0; c < tbsim.ncables; c++) {
 		struct tbsim_cable *cable = &tbsim.cable[c];
 
@@ -234,14 +229,50 @@ static int __init tbsim_init(void)
 			tbsim_wire_init(&cable->wire[h], cable, h);
 		}
 	}
+	tbsim.wq = alloc_workqueue("tbsim", WQ_UNBOUND, 0);
+	if (!tbsim.wq)
+		return -ENOMEM;
+	ret = tbsim_bus_init();
+	if (ret) {
+		destroy_workqueue(tbsim.wq);
+		return ret;
+	}
+	ret = tbsim.pair >= 0 ? pci_register_driver(&tbsim_shm_driver) : 0;
+	if (!ret) {
+		ret = pci_register_driver(&tbsim_pci_driver);
+		if (ret && tbsim.pair >= 0)
+			pci_unregister_driver(&tbsim_shm_driver);
+	}
+	if (ret) {
+		tbsim_bus_exit();
+		destroy_workqueue(tbsim.wq);
+		return ret;
+	}
+	for (h = 0; h < TBSIM_HOSTS; h++) {
+		if (tbsim.pair >= 0 && h != tbsim.pair)
+			continue;
+		if (!tbsim.host[h]) {
+			pr_err("needs %d host controller(s): QEMU -device edu (or pci-testdev), one per host\n",
+			       hosts);
+			ret = -ENODEV;
+			goto fail;
+		}
+		ret = tbsim_host_register(tbsim.host[h]);
+		if (ret)
+			goto fail;
+	}
 	for (c = 0; c < tbsim.ncables; c++) {
-		ret = tbsim_plug(&tbsim.cable[c]);
+		if (tbsim.pair >= 0)
+			ret = tbsim_shm_start(tbsim.host[tbsim.pair],
+					      &tbsim.cable[c]);
+		else
+			ret = tbsim_plug(&tbsim.cable[c]);
 		if (ret)
 			goto fail;
 	}
 	tbsim_debugfs_init();
-	pr_info("%d host(s), %d cable(s), %u Gb/s, %u ns, interrupts every %u ns at most\n",
-		TBSIM_HOSTS, tbsim.ncables, tbsim_knobs.gbps,
+	pr_info("%d host(s) here, %d cable(s), %u Gb/s, %u ns, interrupts every %u ns at most\n",
+		hosts, tbsim.ncables, tbsim_knobs.gbps,
 		tbsim_knobs.latency_ns, tbsim_knobs.moderation_ns);
 	return 0;
 

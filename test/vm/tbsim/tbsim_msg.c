@@ -109,43 +109,53 @@ static void tbsim_packet_work(struct work_struct *work)
 	kfree(p);
 }
 
+/*
+ * A packet for host to, from its end of cable c, into its control
+ * channel: the receiving router writes its route back to the sender.
+ */
+void tbsim_ctl_arrive(struct tbsim_host *to, struct tbsim_cable *c,
+		      enum tb_cfg_pkg_type type, const void *buf, size_t size)
+{
+	struct tbsim_xd *end = c->end[to->index];
+	struct tbsim_packet *p;
+
+	if (!end || size % 4 || size < 4 * TBSIM_XD_HDR_DW ||
+	    size > TBSIM_MSG_MAX ||
+	    (type != TB_CFG_PKG_XDOMAIN_REQ && type != TB_CFG_PKG_XDOMAIN_RESP))
+		return;
+	p = kzalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return;		/* lost, as a packet the router drops */
+	memcpy(p->buf, buf, size);
+	p->size = size;
+	p->type = type;
+	p->cable = c;
+	p->to = to;
+	p->buf[0] = upper_32_bits(end->xd.route) |
+		(type == TB_CFG_PKG_XDOMAIN_RESP ? TBSIM_XD_ROUTE_HI_CM : 0);
+	p->buf[1] = lower_32_bits(end->xd.route);
+	INIT_WORK(&p->work, tbsim_packet_work);
+	queue_work(to->ctl_wq, &p->work);
+}
+
 /* Over the cable to the peer's control channel. */
 static int tbsim_send(struct tb_xdomain *xd, const void *buf, size_t size,
 		      enum tb_cfg_pkg_type type)
 {
-	struct tbsim_xd *sxd = to_sxd(xd), *peer;
-	struct tbsim_packet *p;
-	u64 route;
-	int ret = 0;
+	struct tbsim_xd *sxd = to_sxd(xd);
+	struct tbsim_cable *c = sxd->cable;
+	int peer = !sxd->host->index, ret = 0;
 
 	if (size % 4 || size < 4 * TBSIM_XD_HDR_DW || size > TBSIM_MSG_MAX)
 		return -EINVAL;
-	p = kzalloc(sizeof(*p), GFP_KERNEL);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p->buf, buf, size);
-	p->size = size;
-	p->type = type;
-	p->cable = sxd->cable;
-	INIT_WORK(&p->work, tbsim_packet_work);
-
 	mutex_lock(&tbsim.lock);
-	peer = tbsim_peer_xd(sxd);
-	if (!peer || xd->is_unplugged) {
+	if (xd->is_unplugged || c->end[sxd->host->index] != sxd)
 		ret = -ENOTCONN;
-	} else {
-		/* What the receiving router writes: its route back. */
-		route = peer->xd.route;
-		p->buf[0] = upper_32_bits(route) |
-			(type == TB_CFG_PKG_XDOMAIN_RESP ?
-			 TBSIM_XD_ROUTE_HI_CM : 0);
-		p->buf[1] = lower_32_bits(route);
-		p->to = peer->host;
-		queue_work(peer->host->ctl_wq, &p->work);
-	}
+	else if (tbsim.pair < 0)
+		tbsim_ctl_arrive(tbsim.host[peer], c, type, buf, size);
+	else if (!tbsim_shm_send_ctl(type, buf, size))
+		ret = -ENOBUFS;
 	mutex_unlock(&tbsim.lock);
-	if (ret)
-		kfree(p);
 	return ret;
 }
 

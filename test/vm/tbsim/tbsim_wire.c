@@ -11,7 +11,9 @@
  * frame goes to the RX ring the peer's path names for its HopID, into the
  * next posted descriptor: dropped if there is none (no E2E), if its SOF
  * or EOF is not in the ring's masks, or by the loss knob; delivered with
- * a CRC error flag and a flipped byte by the corruption knob.
+ * a CRC error flag and a flipped byte by the corruption knob. When the
+ * peer is another VM, the arriving frame goes into the shared-memory cable
+ * instead, and that VM's poller puts it into the RX ring.
  */
 #include <linux/highmem.h>
 #include <linux/iommu.h>
@@ -20,15 +22,8 @@
 
 #include "tbsim.h"
 
-struct tbsim_frame {
-	struct list_head list;
-	u64 arrive;			/* ns */
-	int hopid;
-	u32 len;
-	u8 sof, eof;
-	bool corrupt;
-	u8 data[];
-};
+/* How soon a frame the shared-memory cable had no room for tries again. */
+#define TBSIM_SHM_RETRY_NS 20000
 
 /* Bus address to physical, as the controller's DMA sees it; 0: a fault. */
 static phys_addr_t tbsim_bus_to_phys(struct device *dev, dma_addr_t addr)
@@ -69,8 +64,11 @@ static bool tbsim_chance(unsigned int ppm)
 	return ppm && get_random_u32_below(1000000) < ppm;
 }
 
-/* Into the next posted RX descriptor of the ring the path names. */
-static void tbsim_receive(struct tbsim_wire *w, struct tbsim_frame *f)
+/*
+ * Into the next posted RX descriptor of the ring the path names, on the
+ * host w leads to.
+ */
+void tbsim_receive(struct tbsim_wire *w, struct tbsim_frame *f)
 {
 	struct tbsim_host *h = tbsim.host[!w->from];
 	struct tbsim_xd *sxd;
@@ -125,6 +123,15 @@ out:
 	spin_unlock_irqrestore(&h->nhi.lock, flags);
 }
 
+/* At the far end: here, or into the shared-memory cable to the other VM. */
+static bool tbsim_arrive(struct tbsim_wire *w, struct tbsim_frame *f)
+{
+	if (tbsim.pair >= 0)
+		return tbsim_shm_send(f);
+	tbsim_receive(w, f);
+	return true;
+}
+
 /* Frames whose time has come; the timer for the next one. */
 static void tbsim_wire_deliver(struct work_struct *work)
 {
@@ -132,6 +139,7 @@ static void tbsim_wire_deliver(struct work_struct *work)
 	struct tbsim_frame *f, *n;
 	unsigned long flags;
 	bool was_full;
+	u32 back = 0;
 	LIST_HEAD(due);
 	u64 now = ktime_get_ns();
 
@@ -148,8 +156,21 @@ static void tbsim_wire_deliver(struct work_struct *work)
 	}
 	spin_unlock_irqrestore(&w->lock, flags);
 	list_for_each_entry_safe(f, n, &due, list) {
-		tbsim_receive(w, f);
+		if (!tbsim_arrive(w, f))
+			break;
+		list_del(&f->list);
 		kfree(f);
+	}
+	list_for_each_entry(f, &due, list)
+		back++;
+	if (back) {
+		/* No room in the shared memory yet: first in line again. */
+		spin_lock_irqsave(&w->lock, flags);
+		list_splice(&due, &w->frames);
+		w->count += back;
+		spin_unlock_irqrestore(&w->lock, flags);
+		hrtimer_start(&w->timer, ns_to_ktime(now + TBSIM_SHM_RETRY_NS),
+			      HRTIMER_MODE_ABS);
 	}
 	if (was_full)
 		tbsim_kick_tx(tbsim.host[w->from]);
@@ -181,8 +202,10 @@ void tbsim_wire_flush(struct tbsim_wire *w)
 	unsigned long flags;
 	LIST_HEAD(gone);
 
+	/* The work re-arms the timer: stop both, then the timer again. */
 	hrtimer_cancel(&w->timer);
 	cancel_work_sync(&w->deliver);
+	hrtimer_cancel(&w->timer);
 	spin_lock_irqsave(&w->lock, flags);
 	list_splice_init(&w->frames, &gone);
 	w->count = 0;
