@@ -20,14 +20,18 @@
 
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
-#include <linux/scatterlist.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 
 #include "tbrdma.h"
 
+/*
+ * Each page mapped on its own: a frame's chunk lies in one page, and the
+ * DMA API lets a driver sync part of a single mapping, not part of a
+ * scatterlist's segment.
+ */
 struct tbrdma_dma_map {
-	struct sg_table sgt;		/* mapped for the device */
+	unsigned long mapped;		/* pages mapped so far */
 	dma_addr_t page[];		/* bus address of each page */
 };
 
@@ -45,6 +49,14 @@ static struct {
 	.umrs = LIST_HEAD_INIT(dma.umrs),
 };
 
+static void tbrdma_dma_free(struct device *dev, struct tbrdma_dma_map *m)
+{
+	while (m->mapped)
+		dma_unmap_page(dev, m->page[--m->mapped], PAGE_SIZE,
+			       DMA_TO_DEVICE);
+	kvfree(m);
+}
+
 static void tbrdma_dma_unmap(struct tbrdma_umr *umr, int id)
 {
 	struct tbrdma_dma_map *m = umr->map[id];
@@ -52,49 +64,33 @@ static void tbrdma_dma_unmap(struct tbrdma_umr *umr, int id)
 	if (!m)
 		return;
 	WRITE_ONCE(umr->map[id], NULL);
-	dma_unmap_sgtable(dma.devs[id].dev, &m->sgt, DMA_TO_DEVICE, 0);
-	sg_free_table(&m->sgt);
-	kvfree(m);
+	tbrdma_dma_free(dma.devs[id].dev, m);
 }
 
 /* Maps umr for device id; on failure the device copies from it instead. */
 static void tbrdma_dma_map(struct tbrdma_umr *umr, int id)
 {
 	struct device *dev = dma.devs[id].dev;
-	struct sg_dma_page_iter it;
 	struct tbrdma_dma_map *m;
-	unsigned long i = 0;
-	int ret;
 
 	m = kvzalloc(struct_size(m, page, umr->npages), GFP_KERNEL_ACCOUNT);
 	if (!m)
 		goto fail;
-	ret = sg_alloc_table_from_pages(&m->sgt, umr->pages, umr->npages, 0,
-					umr->npages << PAGE_SHIFT,
-					GFP_KERNEL_ACCOUNT);
-	if (ret)
-		goto fail_free;
-	ret = dma_map_sgtable(dev, &m->sgt, DMA_TO_DEVICE, 0);
-	if (ret)
-		goto fail_table;
-	/* Page by page, however the IOMMU merged the segments. */
-	for_each_sgtable_dma_page(&m->sgt, &it, 0) {
-		if (i == umr->npages)
-			break;
-		m->page[i++] = sg_page_iter_dma_address(&it);
-	}
-	if (WARN_ON_ONCE(i != umr->npages)) {
-		dma_unmap_sgtable(dev, &m->sgt, DMA_TO_DEVICE, 0);
-		goto fail_table;
+	for (; m->mapped < umr->npages; m->mapped++) {
+		dma_addr_t a = dma_map_page(dev, umr->pages[m->mapped], 0,
+					    PAGE_SIZE, DMA_TO_DEVICE);
+
+		if (dma_mapping_error(dev, a)) {
+			tbrdma_dma_free(dev, m);
+			goto fail;
+		}
+		m->page[m->mapped] = a;
+		cond_resched();
 	}
 	WRITE_ONCE(umr->map[id], m);
 	dma.maps++;
 	return;
 
-fail_table:
-	sg_free_table(&m->sgt);
-fail_free:
-	kvfree(m);
 fail:
 	dma.map_failures++;
 	dev_warn_ratelimited(dev, "could not map %lu registered pages; frames from them are copied\n",
@@ -186,7 +182,9 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 			 len > PAGE_SIZE - offset_in_page(off)))
 		return -EINVAL;
 	*addr = m->page[off >> PAGE_SHIFT] + offset_in_page(off);
-	dma_sync_single_for_device(dma.devs[id].dev, *addr, len, DMA_TO_DEVICE);
+	dma_sync_single_range_for_device(dma.devs[id].dev,
+					 m->page[off >> PAGE_SHIFT],
+					 offset_in_page(off), len, DMA_TO_DEVICE);
 	return 0;
 }
 
