@@ -66,6 +66,11 @@
 
 /* What QUERY_LINK reports as latency: nominal one-way, not measured. */
 #define TBRDMA_XD_LATENCY_NS 8000
+/*
+ * TX interrupt moderation where rings have none by default (kernels with
+ * tb_ring_throttling()): what Linux 6.1 gives every ring.
+ */
+#define TBRDMA_XD_TX_THROTTLE_NS 128000
 
 /* xl->flags */
 enum {

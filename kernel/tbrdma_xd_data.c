@@ -472,10 +472,14 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	if (!xl->rx_ring)
 		return -ENOMEM;
 #ifdef TBRDMA_HAVE_RING_THROTTLING
-	if (tbrdma_xd_throttle_ns) {
-		tb_ring_throttling(xl->tx_ring, tbrdma_xd_throttle_ns);
+	/*
+	 * These kernels leave rings unmoderated. A TX completion only
+	 * recycles a descriptor: moderate it; RX as asked (0: none).
+	 */
+	tb_ring_throttling(xl->tx_ring,
+			   tbrdma_xd_throttle_ns ?: TBRDMA_XD_TX_THROTTLE_NS);
+	if (tbrdma_xd_throttle_ns)
 		tb_ring_throttling(xl->rx_ring, tbrdma_xd_throttle_ns);
-	}
 #endif
 
 	xl->tx_nfree = 0;
