@@ -66,6 +66,8 @@ static void tbrdma_xd_tx_put(struct tbrdma_xd_link *xl, struct tbrdma_xd_buf *b)
 /*
  * The ext descriptor: straight from the registered pages when they are
  * mapped for this controller, else from a copy in the buffer's own memory.
+ * Upstream drivers only ever give the NHI dword-aligned buffers, so a chunk
+ * at another byte offset is copied too, until hardware shows it need not be.
  */
 static void tbrdma_xd_fill_ext(struct tbrdma_xd_link *xl,
 			       struct tbrdma_xd_buf *b,
@@ -73,7 +75,8 @@ static void tbrdma_xd_fill_ext(struct tbrdma_xd_link *xl,
 {
 	dma_addr_t bus;
 
-	if (!tbrdma_dma_addr(xl->dma_id, ext->dma_cookie, ext->data, ext->len,
+	if (IS_ALIGNED((unsigned long)ext->data, 4) &&
+	    !tbrdma_dma_addr(xl->dma_id, ext->dma_cookie, ext->data, ext->len,
 			     &bus)) {
 		/* Pinned and mapped until the controller has read it. */
 		b->umr = ext->dma_cookie;

@@ -20,6 +20,7 @@ passed=0 failed=0
 pass() { echo "PASS: xdomain-sim: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: xdomain-sim: $*"; failed=$((failed + 1)); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+not_grep() { ! grep -q "$@"; }
 finish() { echo "xdomain-sim: $passed passed, $failed failed"; exit $((failed > 0)); }
 sim=/sys/kernel/debug/tbsim
 param() { echo "$2" > "/sys/module/tbsim/parameters/$1"; }
@@ -159,6 +160,8 @@ check "replug: the links log in again" links_up 60 tb0 tb1
 check "new endpoints work after the replug" grep -q '^perftest: [1-9][0-9]* passed, 0 failed' /tmp/perf-replug.out
 
 counters
+check "the controllers were only given mapped, dword-aligned buffers" \
+    not_grep -E '(dma_faults|unaligned) [1-9]' "$sim"/cable*/stats
 check "rmmod tbrdma" rmmod tbrdma
 check "rmmod tbsim" rmmod tbsim
 finish

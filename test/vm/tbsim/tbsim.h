@@ -69,6 +69,7 @@ struct tbsim_wire_stats {
 	u64 bad_pdf;		/* SOF/EOF not in the RX ring's masks */
 	u64 no_path;		/* no path or ring for the HopID */
 	u64 dma_faults;		/* an address the IOMMU does not map */
+	u64 unaligned;		/* a TX buffer not on a dword: not sent */
 };
 
 /* A frame on the wire. */

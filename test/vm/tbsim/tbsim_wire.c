@@ -265,7 +265,15 @@ static bool tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
 	f->len = FIELD_GET(TBSIM_DESC_SIZE, meta) ?: TBSIM_FRAME_MAX;
 	f->sof = FIELD_GET(TBSIM_DESC_SOF, meta);
 	f->eof = FIELD_GET(TBSIM_DESC_EOF, meta);
-	if (tbsim_dma(&h->pdev->dev, d->phys, f->data, f->len, false)) {
+	if (!IS_ALIGNED(d->phys, 4)) {
+		/* Upstream never hands the NHI one: the pessimistic reading. */
+		dev_err_ratelimited(&h->pdev->dev,
+				    "TX ring %d: buffer at %pad is not dword-aligned\n",
+				    ring->hop, &d->phys);
+		if (w)
+			w->stats.unaligned++;
+		w = NULL;
+	} else if (tbsim_dma(&h->pdev->dev, d->phys, f->data, f->len, false)) {
 		dev_err_ratelimited(&h->pdev->dev,
 				    "TX ring %d: DMA fault at %pad\n",
 				    ring->hop, &d->phys);
