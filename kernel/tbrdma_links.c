@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The links userspace sees, by index: the loop cables, then the XDomain
- * connections (tbrdma_xdomain.h). Everything here runs under tbrdma.lock.
+ * connections (tbrdma_xdomain.h), and the statistics both show in sysfs.
+ * Everything here runs under tbrdma.lock.
  */
+#include <linux/device.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 
 #include "tbrdma.h"
 #include "tbrdma_xdomain.h"
@@ -28,4 +31,68 @@ int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 		return 0;
 	}
 	return tbrdma_xd_lookup(index - tbrdma.nloops, attr, engine_index);
+}
+
+struct tbrdma_link_stat_attr {
+	struct device_attribute attr;
+	size_t offset;			/* in struct tb_link_stats */
+};
+
+static ssize_t tbrdma_link_stat_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	const struct tbrdma_link_stat_attr *sa =
+		container_of(attr, struct tbrdma_link_stat_attr, attr);
+	const struct tb_link *link = dev_get_drvdata(dev);
+	u64 v;
+
+	mutex_lock(&tbrdma.lock);
+	v = *(const u64 *)((const u8 *)&link->stats + sa->offset);
+	mutex_unlock(&tbrdma.lock);
+	return sysfs_emit(buf, "%llu\n", v);
+}
+
+#define TBRDMA_LINK_STAT(_name, _field)					\
+static struct tbrdma_link_stat_attr tbrdma_link_stat_##_name = {	\
+	.attr = __ATTR(_name, 0444, tbrdma_link_stat_show, NULL),	\
+	.offset = offsetof(struct tb_link_stats, _field),		\
+}
+
+TBRDMA_LINK_STAT(tx_frames, tx_frames);
+TBRDMA_LINK_STAT(tx_bytes, tx_bytes);
+TBRDMA_LINK_STAT(rx_frames, rx_frames);
+TBRDMA_LINK_STAT(rx_bytes, rx_bytes);
+TBRDMA_LINK_STAT(tx_acks, tx_acks);
+TBRDMA_LINK_STAT(retransmits, retransmits);
+TBRDMA_LINK_STAT(timeouts, timeouts);
+TBRDMA_LINK_STAT(rx_dup, rx_dup);
+TBRDMA_LINK_STAT(rx_gap, rx_gap);
+TBRDMA_LINK_STAT(rx_bad, rx_bad);
+TBRDMA_LINK_STAT(rx_stalls, rx_stalls);
+TBRDMA_LINK_STAT(tx_ext, tx_ext);
+TBRDMA_LINK_STAT(ext_detached, ext_detached);
+
+static struct attribute *const tbrdma_link_stats[] = {
+	&tbrdma_link_stat_tx_frames.attr.attr,
+	&tbrdma_link_stat_tx_bytes.attr.attr,
+	&tbrdma_link_stat_rx_frames.attr.attr,
+	&tbrdma_link_stat_rx_bytes.attr.attr,
+	&tbrdma_link_stat_tx_acks.attr.attr,
+	&tbrdma_link_stat_retransmits.attr.attr,
+	&tbrdma_link_stat_timeouts.attr.attr,
+	&tbrdma_link_stat_rx_dup.attr.attr,
+	&tbrdma_link_stat_rx_gap.attr.attr,
+	&tbrdma_link_stat_rx_bad.attr.attr,
+	&tbrdma_link_stat_rx_stalls.attr.attr,
+	&tbrdma_link_stat_tx_ext.attr.attr,
+	&tbrdma_link_stat_ext_detached.attr.attr,
+};
+
+void tbrdma_link_stat_attrs(struct attribute **attrs,
+			    struct attribute *const *own, size_t n)
+{
+	BUILD_BUG_ON(ARRAY_SIZE(tbrdma_link_stats) != TBRDMA_LINK_NSTATS);
+	memcpy(attrs, tbrdma_link_stats, sizeof(tbrdma_link_stats));
+	memcpy(attrs + TBRDMA_LINK_NSTATS, own, n * sizeof(*own));
+	attrs[TBRDMA_LINK_NSTATS + n] = NULL;
 }

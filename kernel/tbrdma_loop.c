@@ -553,42 +553,6 @@ static const struct attribute_group tbrdma_loop_group = {
 	.attrs = tbrdma_loop_attrs,
 };
 
-/* statistics/: end A's link counters; they restart when replugged. */
-static ssize_t tbrdma_loop_stat_show(struct device *dev, char *buf,
-				     size_t offset)
-{
-	struct tbrdma_loop *loop = to_loop(dev);
-	u64 v;
-
-	mutex_lock(&tbrdma.lock);
-	v = *(const u64 *)((const u8 *)&loop->end[0].link.stats + offset);
-	mutex_unlock(&tbrdma.lock);
-	return sysfs_emit(buf, "%llu\n", v);
-}
-
-#define TBRDMA_LOOP_STAT(field)						\
-static ssize_t field##_show(struct device *dev,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	return tbrdma_loop_stat_show(dev, buf,				\
-				     offsetof(struct tb_link_stats, field)); \
-}									\
-static DEVICE_ATTR_RO(field)
-
-TBRDMA_LOOP_STAT(tx_frames);
-TBRDMA_LOOP_STAT(tx_bytes);
-TBRDMA_LOOP_STAT(rx_frames);
-TBRDMA_LOOP_STAT(rx_bytes);
-TBRDMA_LOOP_STAT(tx_acks);
-TBRDMA_LOOP_STAT(retransmits);
-TBRDMA_LOOP_STAT(timeouts);
-TBRDMA_LOOP_STAT(rx_dup);
-TBRDMA_LOOP_STAT(rx_gap);
-TBRDMA_LOOP_STAT(rx_bad);
-TBRDMA_LOOP_STAT(rx_stalls);
-TBRDMA_LOOP_STAT(tx_ext);
-TBRDMA_LOOP_STAT(ext_detached);
-
 /* Ext buffers both ends sent, read by bus address (ext_dma) or not. */
 static ssize_t tbrdma_loop_ext_show(struct device *dev, char *buf, bool dma)
 {
@@ -616,24 +580,17 @@ static ssize_t ext_cpu_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(ext_cpu);
 
-static struct attribute *tbrdma_loop_stat_attrs[] = {
-	&dev_attr_tx_frames.attr,
-	&dev_attr_tx_bytes.attr,
-	&dev_attr_rx_frames.attr,
-	&dev_attr_rx_bytes.attr,
-	&dev_attr_tx_acks.attr,
-	&dev_attr_retransmits.attr,
-	&dev_attr_timeouts.attr,
-	&dev_attr_rx_dup.attr,
-	&dev_attr_rx_gap.attr,
-	&dev_attr_rx_bad.attr,
-	&dev_attr_rx_stalls.attr,
-	&dev_attr_tx_ext.attr,
-	&dev_attr_ext_detached.attr,
+/*
+ * statistics/: end A's link counters (they restart when replugged), then
+ * the loop's own.
+ */
+static struct attribute *const tbrdma_loop_own_stats[] = {
 	&dev_attr_ext_dma.attr,
 	&dev_attr_ext_cpu.attr,
-	NULL,
 };
+
+static struct attribute *
+tbrdma_loop_stat_attrs[TBRDMA_LINK_NSTATS + ARRAY_SIZE(tbrdma_loop_own_stats) + 1];
 
 static const struct attribute_group tbrdma_loop_stat_group = {
 	.name = "statistics",
@@ -665,6 +622,7 @@ int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent)
 	loop->dev.class = &tbrdma_class;
 	loop->dev.parent = parent;
 	loop->dev.groups = tbrdma_loop_groups;
+	dev_set_drvdata(&loop->dev, &loop->end[0].link);
 	loop->dev.release = tbrdma_loop_release;
 	ret = dev_set_name(&loop->dev, "loop%u", loop->index);
 	if (!ret)
@@ -719,7 +677,11 @@ static void tbrdma_loop_dma_init(void)
 
 int tbrdma_loop_class_register(u32 nloops)
 {
-	int ret = class_register(&tbrdma_class);
+	int ret;
+
+	tbrdma_link_stat_attrs(tbrdma_loop_stat_attrs, tbrdma_loop_own_stats,
+			       ARRAY_SIZE(tbrdma_loop_own_stats));
+	ret = class_register(&tbrdma_class);
 
 	if (!ret && nloops)
 		tbrdma_loop_dma_init();

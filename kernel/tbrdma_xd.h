@@ -205,6 +205,8 @@ void tbrdma_xd_close(struct tbrdma_xd_link *xl, bool logout);
 
 /* tbrdma_xd_sysfs.c */
 extern const struct attribute_group *tbrdma_xd_groups[];
+/* Fills the statistics group's attributes; before any link is added. */
+void tbrdma_xd_sysfs_init(void);
 extern const char *const tbrdma_xd_state_names[];
 u32 tbrdma_xd_state(const struct tbrdma_xd_link *xl);
 u64 tbrdma_xd_speed_mbps(const struct tbrdma_xd_link *xl);

@@ -269,9 +269,10 @@ static const struct attribute_group tbrdma_xd_group = {
 
 /*
  * statistics/: the link's counters (as for loop cables; they restart with
- * every login), then this connection's own (for its lifetime).
+ * every login and stay after the link goes down), then this connection's
+ * own (for its lifetime).
  */
-enum tbrdma_xd_stat_src { XD_LINK, XD_PHY, XD_CTRL };
+enum tbrdma_xd_stat_src { XD_PHY, XD_CTRL };
 
 struct tbrdma_xd_stat_attr {
 	struct device_attribute attr;
@@ -288,12 +289,6 @@ static ssize_t tbrdma_xd_stat_show(struct device *dev,
 	u64 v = 0;
 
 	switch (sa->src) {
-	case XD_LINK:
-		mutex_lock(&tbrdma.lock);
-		if (xl->attached)
-			v = *(u64 *)((u8 *)&xl->link.stats + sa->offset);
-		mutex_unlock(&tbrdma.lock);
-		break;
 	case XD_PHY:
 		mutex_lock(&tbrdma.lock);
 		v = *(u64 *)((u8 *)&xl->stats + sa->offset);
@@ -315,19 +310,6 @@ static struct tbrdma_xd_stat_attr tbrdma_xd_stat_##_name = {		\
 	.offset = offsetof(_type, _field),				\
 }
 
-TBRDMA_XD_STAT(tx_frames, XD_LINK, struct tb_link_stats, tx_frames);
-TBRDMA_XD_STAT(tx_bytes, XD_LINK, struct tb_link_stats, tx_bytes);
-TBRDMA_XD_STAT(rx_frames, XD_LINK, struct tb_link_stats, rx_frames);
-TBRDMA_XD_STAT(rx_bytes, XD_LINK, struct tb_link_stats, rx_bytes);
-TBRDMA_XD_STAT(tx_acks, XD_LINK, struct tb_link_stats, tx_acks);
-TBRDMA_XD_STAT(retransmits, XD_LINK, struct tb_link_stats, retransmits);
-TBRDMA_XD_STAT(timeouts, XD_LINK, struct tb_link_stats, timeouts);
-TBRDMA_XD_STAT(rx_dup, XD_LINK, struct tb_link_stats, rx_dup);
-TBRDMA_XD_STAT(rx_gap, XD_LINK, struct tb_link_stats, rx_gap);
-TBRDMA_XD_STAT(rx_bad, XD_LINK, struct tb_link_stats, rx_bad);
-TBRDMA_XD_STAT(rx_stalls, XD_LINK, struct tb_link_stats, rx_stalls);
-TBRDMA_XD_STAT(tx_ext, XD_LINK, struct tb_link_stats, tx_ext);
-TBRDMA_XD_STAT(ext_detached, XD_LINK, struct tb_link_stats, ext_detached);
 TBRDMA_XD_STAT(tx_ext_dma, XD_PHY, struct tbrdma_xd_stats, tx_ext_dma);
 TBRDMA_XD_STAT(tx_ext_copied, XD_PHY, struct tbrdma_xd_stats, tx_ext_copied);
 TBRDMA_XD_STAT(rx_unpaired, XD_PHY, struct tbrdma_xd_stats, rx_unpaired);
@@ -345,20 +327,7 @@ TBRDMA_XD_STAT(ctrl_rx_bad, XD_CTRL, struct tb_ctrl_stats, rx_bad);
 TBRDMA_XD_STAT(ctrl_rx_stale, XD_CTRL, struct tb_ctrl_stats, rx_stale);
 TBRDMA_XD_STAT(ctrl_refusals, XD_CTRL, struct tb_ctrl_stats, refusals);
 
-static struct attribute *tbrdma_xd_stat_attrs[] = {
-	&tbrdma_xd_stat_tx_frames.attr.attr,
-	&tbrdma_xd_stat_tx_bytes.attr.attr,
-	&tbrdma_xd_stat_rx_frames.attr.attr,
-	&tbrdma_xd_stat_rx_bytes.attr.attr,
-	&tbrdma_xd_stat_tx_acks.attr.attr,
-	&tbrdma_xd_stat_retransmits.attr.attr,
-	&tbrdma_xd_stat_timeouts.attr.attr,
-	&tbrdma_xd_stat_rx_dup.attr.attr,
-	&tbrdma_xd_stat_rx_gap.attr.attr,
-	&tbrdma_xd_stat_rx_bad.attr.attr,
-	&tbrdma_xd_stat_rx_stalls.attr.attr,
-	&tbrdma_xd_stat_tx_ext.attr.attr,
-	&tbrdma_xd_stat_ext_detached.attr.attr,
+static struct attribute *const tbrdma_xd_own_stats[] = {
 	&tbrdma_xd_stat_tx_ext_dma.attr.attr,
 	&tbrdma_xd_stat_tx_ext_copied.attr.attr,
 	&tbrdma_xd_stat_rx_unpaired.attr.attr,
@@ -375,8 +344,10 @@ static struct attribute *tbrdma_xd_stat_attrs[] = {
 	&tbrdma_xd_stat_ctrl_rx_bad.attr.attr,
 	&tbrdma_xd_stat_ctrl_rx_stale.attr.attr,
 	&tbrdma_xd_stat_ctrl_refusals.attr.attr,
-	NULL,
 };
+
+static struct attribute *
+tbrdma_xd_stat_attrs[TBRDMA_LINK_NSTATS + ARRAY_SIZE(tbrdma_xd_own_stats) + 1];
 
 static const struct attribute_group tbrdma_xd_stat_group = {
 	.name = "statistics",
@@ -388,3 +359,9 @@ const struct attribute_group *tbrdma_xd_groups[] = {
 	&tbrdma_xd_stat_group,
 	NULL,
 };
+
+void tbrdma_xd_sysfs_init(void)
+{
+	tbrdma_link_stat_attrs(tbrdma_xd_stat_attrs, tbrdma_xd_own_stats,
+			       ARRAY_SIZE(tbrdma_xd_own_stats));
+}

@@ -112,6 +112,7 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	xl->dev.class = &tbrdma_class;
 	xl->dev.parent = &svc->dev;
 	xl->dev.groups = tbrdma_xd_groups;
+	dev_set_drvdata(&xl->dev, &xl->link);
 	xl->dev.release = tbrdma_xd_release;
 
 	/* From here on, put_device() frees everything. */
@@ -379,6 +380,7 @@ int tbrdma_xd_init(void)
 	int ret;
 
 	mutex_init(&tbxd.lock);
+	tbrdma_xd_sysfs_init();
 	if (!tbrdma_xd_enable) {
 		pr_info("XDomain links disabled (xdomain=0)\n");
 		return 0;

@@ -11,6 +11,7 @@
 #ifndef TBRDMA_XDOMAIN_H
 #define TBRDMA_XDOMAIN_H
 
+#include <linux/device.h>
 #include <linux/types.h>
 
 struct seq_file;
@@ -70,5 +71,17 @@ u32 tbrdma_num_links(void);
  */
 int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 		       u32 *engine_index);
+
+/*
+ * statistics/ of every link device, /sys/class/tbrdma/<name>/statistics
+ * (tbrdma_links.c): the engine link's counters, the same files for loop
+ * and XDomain links, read from the struct tb_link the device's drvdata
+ * points to (under tbrdma.lock). A device type's statistics group has
+ * TBRDMA_LINK_NSTATS + its own + 1 entries, filled before any device of
+ * the type is added: the link's counters, its own, NULL.
+ */
+#define TBRDMA_LINK_NSTATS 13
+void tbrdma_link_stat_attrs(struct attribute **attrs,
+			    struct attribute *const *own, size_t n);
 
 #endif /* TBRDMA_XDOMAIN_H */
