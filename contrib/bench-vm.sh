@@ -4,8 +4,9 @@
 # and bandwidth of tb over the kernel device on a loop cable (loop0) and
 # over the simulated XDomain link (tb0 to tb1, with 6.1's 128 us interrupt
 # moderation, with and without busy polling), of UCX's rc_verbs over
-# soft-RoCE (rdma_rxe) and of UCX's tcp over lo, with the ratios. `make bench-vm` runs it. Not a test: it fails only when the VM or
-# the tb measurements cannot run.
+# soft-RoCE (rdma_rxe) and of UCX's tcp over lo, with the ratios.
+# `make bench-vm` runs it. Not a test: it fails only when the VM or the
+# tb measurements cannot run.
 #
 # Under QEMU's software emulation (TCG) only the ratios within one run mean
 # something, never the absolute numbers.
