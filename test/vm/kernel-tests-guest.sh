@@ -57,13 +57,8 @@ unload() {
     fi
 }
 
-# Pages pinned with FOLL_PIN host-wide: "acquired released". stat_refresh
-# folds the per-CPU counter deltas first, so the numbers are exact.
-pins() {
-    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null
-    awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 }
-         END { print a + 0, r + 0 }' /proc/vmstat
-}
+# shellcheck source=leak-lib.sh
+. "$(dirname "$0")/leak-lib.sh"
 
 # Every page pinned since the test began is unpinned again.
 check_pins() {
@@ -94,11 +89,7 @@ snapshot() {
     awk 'NR > 2 { print $1, $2, $4 }' /proc/slabinfo > "$work/$1.slab"
     cp /proc/vmallocinfo "$work/$1.vmalloc"
     grep -E '^(MemFree|Slab|SUnreclaim|VmallocUsed):' /proc/meminfo > "$work/$1.meminfo"
-    # With slub_debug=U every live slab object records its allocation
-    # stack. Code of a module that is no longer loaded shows as a bare
-    # address in module space: keep the distinct ones.
-    cat /sys/kernel/debug/slab/*/alloc_traces 2>/dev/null |
-        grep -oE '0xffffffff[c-f][0-9a-f]{7}' | sort -u > "$work/$1.rawaddr"
+    module_addrs > "$work/$1.rawaddr"
 }
 
 vmalloc_summary() {  # areas and kB of vmalloc/vmap in use

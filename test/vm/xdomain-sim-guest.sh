@@ -4,7 +4,8 @@
 # the unchanged tbrdma.ko over them, so tb0/tb1 are the two ends of cable 0
 # and tb2/tb3 of cable 1. Checks login, tbrdma-info, ucx_perftest and Open
 # MPI across the cable, UCP striping over both cables, frame loss,
-# corruption and RX starvation, unplug mid-transfer and replug, and unload.
+# corruption and RX starvation, unplug mid-transfer and replug, unload,
+# and what is left after it (slab objects, vmalloc areas, pinned pages).
 # Ends with "xdomain-sim: N passed, M failed".
 set -uo pipefail
 
@@ -60,7 +61,13 @@ counters() {
     cat "$sim"/cable*/stats | sed 's/^/  wire: /'
 }
 
+# shellcheck source=leak-lib.sh
+. "$(dirname "$0")/leak-lib.sh"
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
+# Before anything is loaded: for the leak checks at the end.
+echo 2 > /proc/sys/vm/drop_caches
+module_addrs > /tmp/base.addrs
+read -r pin_a0 pin_r0 <<< "$(pins)"
 check "insmod tbsim.ko cables=2" insmod "$sim_ko" cables=2
 check "thunderbolt bus with 2 domains" test -e /sys/bus/thunderbolt/devices/domain1
 check "insmod tbrdma.ko loop=0" insmod "$ko" loop=0
@@ -164,4 +171,18 @@ check "the controllers were only given mapped, dword-aligned buffers" \
     not_grep -E '(dma_faults|unaligned) [1-9]' "$sim"/cable*/stats
 check "rmmod tbrdma" rmmod tbrdma
 check "rmmod tbsim" rmmod tbsim
+
+echo "== leaks, with both modules gone (the VM boots with slub_debug=U)"
+sleep 1	# objects freed after an RCU grace period
+echo 2 > /proc/sys/vm/drop_caches
+module_addrs > /tmp/end.addrs
+check "slab: no live object allocated with tbrdma's or tbsim's code on its stack" \
+    test -z "$(comm -13 /tmp/base.addrs /tmp/end.addrs)"
+# (an area whose caller's module is gone names it by a bare address)
+check "vmalloc: no area of either module left" \
+    test -z "$(awk '/\[(tbrdma|tbsim)\]/ || $3 ~ /^0x[0-9a-f]+$/' /proc/vmallocinfo)"
+read -r pin_a pin_r <<< "$(pins)"
+echo "  pinned pages: $((pin_a - pin_a0)) pinned and $((pin_r - pin_r0)) unpinned during the suite"
+check "every page pinned during the suite was unpinned" \
+    test $((pin_a - pin_r)) = $((pin_a0 - pin_r0)) -a $((pin_a - pin_a0)) -gt 0
 finish
