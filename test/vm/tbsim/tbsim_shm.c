@@ -26,8 +26,11 @@
 
 #define TBSIM_SHM_MAGIC 0x7462736d	/* "tbsm" */
 #define TBSIM_SHM_QLEN 128
-/* A peer whose heartbeat stops this long is gone (its VM died). */
-#define TBSIM_SHM_DEAD_MS 1000
+/*
+ * A peer whose heartbeat stops this long is gone (its VM died); long
+ * enough for a VM the host starves for a while under emulation.
+ */
+#define TBSIM_SHM_DEAD_MS 3000
 /* The poller: every 10-20 us while packets come, every 0.5-1 ms after. */
 #define TBSIM_SHM_BUSY_US 20
 #define TBSIM_SHM_IDLE_US 1000
@@ -259,8 +262,9 @@ static void tbsim_shm_take(const struct tbsim_shm_msg *m)
 	switch (READ_ONCE(m->kind)) {
 	case TBSIM_SHM_FRAME:
 		f->hopid = READ_ONCE(m->hopid);
-		f->sof = READ_ONCE(m->sof);
-		f->eof = READ_ONCE(m->eof);
+		/* PDF codes are 4 bits on the wire. */
+		f->sof = READ_ONCE(m->sof) & 0xf;
+		f->eof = READ_ONCE(m->eof) & 0xf;
 		f->corrupt = READ_ONCE(m->corrupt);
 		f->len = len;
 		if (!len || f->hopid > TBSIM_MAX_HOPID)
@@ -289,8 +293,11 @@ static bool tbsim_shm_rx(void)
 
 	if (head == tail)
 		return false;
-	if (head - tail > TBSIM_SHM_QLEN)
-		tail = head;	/* nonsense from the peer: skip it all */
+	if (head - tail > TBSIM_SHM_QLEN) {
+		/* Nonsense from the peer: skip it all. */
+		smp_store_release(&q->tail, head);
+		return true;
+	}
 	for (n = 0; n < TBSIM_SHM_BATCH && tail != head; n++, tail++) {
 		/* Unlinked: the peer's packets have no XDomain to go to. */
 		if (READ_ONCE(shm.linked_boot))
