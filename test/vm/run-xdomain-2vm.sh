@@ -46,6 +46,8 @@ vm() {
         -- "$here/xdomain-2vm-guest.sh" "$side" "$phase" "$top" "$build" "$work" "$ko" "$ko_v2" \
         > "$work/host$side-$phase.log" 2>&1
     echo "xdomain-2vm: host $side boot $phase: VM exit status $?" >> "$work/host$side-$phase.log"
+    # (the guest marks it too, unless it died first: the other stops waiting)
+    : > "$work/sync/host$side-ended-$phase"
 }
 
 start=$(date +%s)
@@ -60,8 +62,12 @@ for log in "$work"/host0-1.log "$work"/host1-1.log "$work"/host1-2.log; do
 done
 passed=$(cat "$work"/host*.log | grep -c '^PASS: ')
 failed=$(cat "$work"/host*.log | grep -c '^FAIL: ')
-# A VM that failed (dmesg problems, timeout, no boot) fails the suite too.
+# A VM that failed (dmesg problems, timeout, no boot) fails the suite too,
+# and so does a side that did not get to its end.
 bad=$(cat "$work"/host*.log | grep -cE 'VM exit status [1-9]')
+for side in 0 1; do
+    [ -e "$work/sync/host$side-done" ] || { echo "xdomain-2vm: host $side did not finish"; bad=$((bad + 1)); }
+done
 echo "run-xdomain-2vm: the VMs ran for $(($(date +%s) - start)) s"
 echo "xdomain-2vm: $((passed)) passed, $((failed + bad)) failed"
 [ $((failed + bad)) = 0 ]

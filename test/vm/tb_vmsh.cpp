@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -114,13 +115,14 @@ void serve_one(int sock)
     if (!recv_string(sock, command, max_string))
         return;
     int out[2];
-    if (pipe(out))
+    if (pipe2(out, O_CLOEXEC))
         return;
     pid_t pid = fork();
     if (pid < 0)
         return;
     if (pid == 0) {
-        setsid();
+        setpgid(0, 0);  // (the parent too: a kill(-pid) finds the group either way)
+        signal(SIGPIPE, SIG_DFL);
         dup2(out[1], 1);
         dup2(out[1], 2);
         close(out[0]);
@@ -131,6 +133,7 @@ void serve_one(int sock)
         execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
         _exit(127);
     }
+    setpgid(pid, pid);
     close(out[1]);
     unique_fd rd(out[0]);
     pollfd p[2] = {{rd.get(), POLLIN, 0}, {sock, POLLIN, 0}};
@@ -164,7 +167,7 @@ void serve_one(int sock)
 
 int serve(const char *port)
 {
-    unique_fd ls(socket(AF_INET, SOCK_STREAM, 0));
+    unique_fd ls(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -175,8 +178,9 @@ int serve(const char *port)
         return 1;
     }
     signal(SIGCHLD, SIG_IGN);  // connection handlers reap themselves
+    signal(SIGPIPE, SIG_IGN);  // a caller gone: write() fails, we kill the command
     for (;;) {
-        unique_fd c(accept(ls.get(), nullptr, nullptr));
+        unique_fd c(accept4(ls.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (c.get() < 0)
             continue;
         if (fork() == 0) {

@@ -72,7 +72,18 @@ serve() {
         ss -Htln "( sport = :$port )" | grep -q . && break
         sleep 0.25
     done
-    echo $port > "$sync/$1"
+    echo $port > "$sync/.$1" && mv "$sync/.$1" "$sync/$1"
+}
+# wait_server: the server's exit status; it is killed if the other VM ends.
+wait_server() {
+    while kill -0 "$server" 2>/dev/null; do
+        if [ -e "$sync/host$((1 - side))-ended-$peer_boot" ]; then
+            pkill -9 -x ucx_perftest
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$server"
 }
 # client NAME ARGS...: after the other VM's server NAME is up.
 client() {
@@ -88,7 +99,7 @@ round() {
         read -r t size <<< "$spec"
         if [ "$side" = 0 ]; then
             serve "$1-$t"
-            wait "$server"
+            wait_server
             check "$1: ucx_perftest $t server" test $? = 0
         else
             client "$1-$t" -t "$t" -s "$size" -n 200
@@ -127,7 +138,7 @@ survive() {
     fi
     grep -m1 'error handler called' "$log" | sed 's/^/  /'
     echo "  the endpoint failed $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s after the $1 was seen"
-    check "UCP reports the endpoint failed within 10 s of the $1" \
+    check "UCP reports the endpoint failed, within 10 s of the $1's marker" \
         awk "BEGIN { exit !($t1 - $t0 < 10) }"
 }
 # Open MPI over both VMs, 2 ranks each, launched through tb_vmsh.

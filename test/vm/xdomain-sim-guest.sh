@@ -67,6 +67,8 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # Before anything is loaded: for the leak checks at the end.
 echo 2 > /proc/sys/vm/drop_caches
 module_addrs > /tmp/base.addrs
+check "slab allocation stacks recorded (slub_debug=U)" \
+    test -n "$(ls /sys/kernel/debug/slab 2>/dev/null)"
 read -r pin_a0 pin_r0 <<< "$(pins)"
 check "insmod tbsim.ko cables=2" insmod "$sim_ko" cables=2
 check "thunderbolt bus with 2 domains" test -e /sys/bus/thunderbolt/devices/domain1

@@ -87,6 +87,7 @@ static struct {
 	spinlock_t tx_lock;		/* our queue's producer end */
 	bool plugged;			/* our end (the debugfs knob) */
 	u32 linked_boot;		/* the peer boot linked to, 0: none */
+	bool resync;			/* the poller drops what is queued */
 	/* The poller's own. */
 	u32 peer_heartbeat;
 	unsigned long peer_seen;	/* jiffies of its last heartbeat */
@@ -220,7 +221,6 @@ static u32 tbsim_shm_wanted(void)
 /* Unplugs from a peer that went, plugs into one that came. */
 static void tbsim_shm_link(struct work_struct *work)
 {
-	struct tbsim_shm_queue *q = &shm.mem->queue[!tbsim.pair];
 	u32 want = tbsim_shm_wanted();
 
 	if (shm.linked_boot && shm.linked_boot != want) {
@@ -234,9 +234,11 @@ static void tbsim_shm_link(struct work_struct *work)
 		tbsim_unplug(shm.cable);
 	}
 	if (want && !shm.linked_boot) {
-		/* Nothing the peer queued before now belongs to this link. */
-		/* (the peer's head as it is now; we own the tail) */
-		smp_store_release(&q->tail, smp_load_acquire(&q->head));
+		/*
+		 * Nothing the peer queued before now belongs to this link:
+		 * the poller, the tail's only writer, drops it.
+		 */
+		WRITE_ONCE(shm.resync, true);
 		WRITE_ONCE(shm.linked_boot, want);
 		if (tbsim_plug(shm.cable))
 			WRITE_ONCE(shm.linked_boot, 0);	/* the poller retries */
@@ -291,6 +293,12 @@ static bool tbsim_shm_rx(void)
 	u32 tail = READ_ONCE(q->tail), head = smp_load_acquire(&q->head);
 	int n;
 
+	if (READ_ONCE(shm.resync)) {
+		WRITE_ONCE(shm.resync, false);
+		/* All the slots up to head are free again. */
+		smp_store_release(&q->tail, head);
+		return false;
+	}
 	if (head == tail)
 		return false;
 	if (head - tail > TBSIM_SHM_QLEN) {
