@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include <ucs/async/async_fwd.h>
 
 namespace uctest {
@@ -21,6 +23,9 @@ uct_iov_t buffer::iov(size_t off, size_t n) const
 }
 
 namespace {
+
+// Set before main(): peer processes are forks of the test process.
+const pid_t test_process = ::getpid();
 
 void count_call(uct_completion_t *self)
 {
@@ -83,6 +88,24 @@ boost::test_tools::assertion_result on_soft_device(boost::unit_test::test_unit_i
     return r;
 }
 
+const ends &test_ends()
+{
+    static const ends e = [] {
+        ends r;
+        const char *v = std::getenv("TB_TEST_ENDS");
+        if (!v || !*v)
+            return r;
+        std::string s(v);
+        size_t comma = s.find(',');
+        if (comma == std::string::npos || comma == 0 || comma + 1 == s.size())
+            throw std::runtime_error("TB_TEST_ENDS must be \"near,far\", not \"" + s + "\"");
+        r.near_dev = s.substr(0, comma);
+        r.far_dev = s.substr(comma + 1);
+        return r;
+    }();
+    return e;
+}
+
 std::string status_str(ucs_status_t s)
 {
     return std::string(ucs_status_string(s)) + " (" + std::to_string(int(s)) + ")";
@@ -119,12 +142,15 @@ node::node(const std::string &fabric, const node_options &o)
     uct_tl_resource_desc_t *res = nullptr;
     unsigned nres = 0;
     must(uct_md_query_tl_resources(md_, &res, &nres), "uct_md_query_tl_resources");
+    const bool far = o.far_end || ::getpid() != test_process;
+    const std::string &want = far ? test_ends().far_dev : test_ends().near_dev;
     for (unsigned i = 0; i < nres && dev_name_.empty(); i++)
-        if (!std::strcmp(res[i].tl_name, "tb"))
+        if (!std::strcmp(res[i].tl_name, "tb") && (want.empty() || want == res[i].dev_name))
             dev_name_ = res[i].dev_name;
     uct_release_tl_resource_list(res);
     if (dev_name_.empty())
-        throw std::runtime_error("the tb memory domain has no tb device");
+        throw std::runtime_error(want.empty() ? "the tb memory domain has no tb device"
+                                              : "the tb memory domain has no device " + want);
 
     // Polled async context: no thread, nothing to go wrong across fork.
     must(ucs_async_context_create(UCS_ASYNC_MODE_POLL, &async_), "ucs_async_context_create");

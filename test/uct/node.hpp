@@ -37,6 +37,9 @@ struct node_options {
     bool err_handler = false;  // install one that records (ep, status)
     // Memory domain settings, the same way ("RCACHE", "n").
     std::vector<std::pair<std::string, std::string>> md_config;
+    // On the far end of the test's link (see test_ends()); a peer
+    // process's nodes always are.
+    bool far_end = false;
 };
 
 // Registered memory, freed with its node.
@@ -59,6 +62,14 @@ std::string status_str(ucs_status_t s);
 
 // UCX_TB_DEVICE=kernel: the tests run over the kernel module's loop links.
 bool on_kernel_device();
+// The devices of the two ends the tests talk across, from TB_TEST_ENDS
+// ("near,far", e.g. "tb0,tb1": the ends of one XDomain cable, which only
+// reach each other). Unset: both are the first tb device (the software
+// fabric or a loop cable, whose every end reaches every other).
+struct ends {
+    std::string near_dev, far_dev;  // empty: the first tb device
+};
+const ends &test_ends();
 // Boost precondition for tests that need the software device (two fabrics
 // for two machines, or a stopped process that nothing serves).
 boost::test_tools::assertion_result on_soft_device(boost::unit_test::test_unit_id);

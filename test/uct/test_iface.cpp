@@ -73,8 +73,12 @@ BOOST_AUTO_TEST_CASE(invalid_am_alignment)
 // am_zcopy refuses a header longer than max_hdr instead of sending it.
 BOOST_AUTO_TEST_CASE(am_zcopy_header_limit)
 {
-    node n(unique_fabric());
-    uct_ep_h ep = n.connect(n.address());
+    const std::string fabric = unique_fabric();
+    node n(fabric);
+    node_options far;
+    far.far_end = true;
+    node target(fabric, far);
+    uct_ep_h ep = n.connect(target.address());
     buffer &b = n.alloc(4096);
     size_t max_hdr = n.attr().cap.am.max_hdr;
     uct_iov_t iov = b.iov(0, 8);
@@ -82,13 +86,18 @@ BOOST_AUTO_TEST_CASE(am_zcopy_header_limit)
                       UCS_ERR_INVALID_PARAM);
 }
 
-// A device address is the cable's identity and this end of it. On links
-// whose ends are both in this host (the software fabric, loop cables)
-// any end reaches any; another identity, or none (a link not logged in),
-// is not reachable.
+// A device address is the cable's identity and this end of it. The far
+// end reaches; so does this end where one device is both ends (the
+// software fabric, a loop cable), but not on an XDomain cable, whose ends
+// are two devices, each only reaching the other. Another identity, or none
+// (a link not logged in), is not reachable.
 BOOST_AUTO_TEST_CASE(reachability)
 {
-    node n(unique_fabric());
+    const std::string fabric = unique_fabric();
+    node n(fabric);
+    node_options far;
+    far.far_end = true;
+    node peer(fabric, far);
     iface_address a = n.address();
     BOOST_REQUIRE_EQUAL(a.dev_len, 16u);  // identity, end
     auto reachable = [&](const iface_address &x) {
@@ -96,7 +105,8 @@ BOOST_AUTO_TEST_CASE(reachability)
                                       reinterpret_cast<const uct_device_addr_t *>(x.dev),
                                       reinterpret_cast<const uct_iface_addr_t *>(x.iface));
     };
-    BOOST_CHECK(reachable(a));
+    BOOST_CHECK(reachable(peer.address()));
+    BOOST_CHECK_EQUAL(reachable(a), peer.dev_name() == n.dev_name());
     iface_address other_end = a;
     other_end.dev[8] ^= 1;
     BOOST_CHECK(reachable(other_end));

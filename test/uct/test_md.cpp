@@ -17,7 +17,8 @@ BOOST_AUTO_TEST_SUITE(md)
 
 BOOST_AUTO_TEST_CASE(query)
 {
-    node n(unique_fabric());
+    const std::string fabric = unique_fabric();
+    node n(fabric);
     const uct_md_attr_t &a = n.md_attr();
     BOOST_CHECK(a.cap.flags & UCT_MD_FLAG_REG);
     BOOST_CHECK(a.cap.flags & UCT_MD_FLAG_NEED_RKEY);
@@ -60,10 +61,12 @@ BOOST_AUTO_TEST_CASE(query)
     // UCP packs these into its worker address: small limits.
     BOOST_CHECK_LE(i.device_addr_len, 31u);
     BOOST_CHECK_LE(i.iface_addr_len, 63u);
+    node_options far;
+    far.far_end = true;
+    const iface_address peer = node(fabric, far).address();
     BOOST_CHECK(uct_iface_is_reachable(n.iface(),
-                                       reinterpret_cast<const uct_device_addr_t *>(n.address().dev),
-                                       reinterpret_cast<const uct_iface_addr_t *>(
-                                           n.address().iface)));
+                                       reinterpret_cast<const uct_device_addr_t *>(peer.dev),
+                                       reinterpret_cast<const uct_iface_addr_t *>(peer.iface)));
 }
 
 // Another fabric is another machine: not reachable (the kernel's loop
@@ -175,11 +178,15 @@ BOOST_AUTO_TEST_CASE(max_mr_is_enforced)
 // refuses gets and atomics, with the access error the requester sees.
 BOOST_AUTO_TEST_CASE(access_flags_are_enforced)
 {
-    node n(unique_fabric());
+    const std::string fabric = unique_fabric();
+    node n(fabric);
+    node_options far;
+    far.far_end = true;
+    node target(fabric, far);
     buffer &local = n.alloc(4096);
-    buffer &put_only = n.alloc(4096, UCT_MD_MEM_ACCESS_REMOTE_PUT);
-    uct_ep_h ep = n.connect(n.address());
-    uct_rkey_t rkey = n.unpack(n.pack(put_only));
+    buffer &put_only = target.alloc(4096, UCT_MD_MEM_ACCESS_REMOTE_PUT);
+    uct_ep_h ep = n.connect(target.address());
+    uct_rkey_t rkey = n.unpack(target.pack(put_only));
     fill(local.p, 64, 3);
     BOOST_CHECK_EQUAL(uct_ep_put_short(ep, local.p, 64, put_only.addr(), rkey), UCS_OK);
     BOOST_REQUIRE_EQUAL(n.flush(ep), UCS_OK);

@@ -127,6 +127,15 @@ bool kernel_under_test()
     return v && std::string(v) == "kernel";
 }
 
+std::string kernel_link0_name()
+{
+    const char *v = std::getenv("TB_TEST_ENDS");
+    if (!v || !*v)
+        return "loop0";
+    std::string ends(v);
+    return ends.substr(0, ends.find(','));
+}
+
 soft_node open_soft(const std::string &fabric, const tb::soft_link_options &soft)
 {
     tb::open_options o;

@@ -73,6 +73,11 @@ std::string unique_fabric(const char *what);
 // host just as the soft link joins the processes of a fabric.
 bool kernel_under_test();
 
+// The name of the kernel's link 0: loop0, or the near end of TB_TEST_ENDS
+// ("tb0,tb1") when the links are the two ends of a simulated XDomain
+// cable in one host, which joins this host's processes the same way.
+std::string kernel_link0_name();
+
 // Precondition of test cases that only make sense on the soft link (fault
 // injection, fabric naming): skipped, saying why, under the kernel device.
 inline boost::test_tools::assertion_result soft_only(boost::unit_test::test_unit_id)

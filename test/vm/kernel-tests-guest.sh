@@ -46,6 +46,7 @@ load() {
     done
     insmod "$ko" loop=2 || { fail "insmod $ko loop=2"; return 1; }
     [ -c /dev/tbrdma ] || { fail "no /dev/tbrdma after insmod"; return 1; }
+    module_ranges tbrdma >> "$work/ranges"
 }
 
 unload() {
@@ -83,8 +84,7 @@ link_stats() {
 # dentries and inodes, which 9p and /proc churn), vmalloc areas, meminfo.
 snapshot() {
     echo 1 > /proc/sys/vm/stat_refresh
-    sync
-    echo 2 > /proc/sys/vm/drop_caches
+    settle
     # name, objects in use, object size
     awk 'NR > 2 { print $1, $2, $4 }' /proc/slabinfo > "$work/$1.slab"
     cp /proc/vmallocinfo "$work/$1.vmalloc"
@@ -103,6 +103,7 @@ test_load() {
     w=$((cycles / 5)); [ "$w" -ge 1 ] || w=1
     m=$(((w + cycles) / 2))
     snapshot base
+    : > "$work/ranges"
     read -r a0 r0 <<< "$(pins)"
     for i in $(seq 1 "$cycles"); do
         load || return
@@ -121,8 +122,6 @@ test_load() {
         cat /sys/kernel/debug/tbrdma/status > /dev/null || fail "cycle $i: debugfs status"
         [ "$i" -eq 1 ] && link_stats
         unload || return
-        # Objects freed after an RCU grace period are gone by the snapshot.
-        [ "$i" -eq "$cycles" ] && sleep 1
         case $i in "$w") snapshot warm ;; "$m") snapshot mid ;; "$cycles") snapshot end ;; esac
     done
     pass "$cycles cycles of insmod loop=2, traffic over loop0/loop1 (VmPin back to 0 in both processes each time), rmmod"
@@ -149,22 +148,15 @@ test_load() {
     # Slab, exact: objects allocated by the module (or with its code
     # anywhere on the allocation stack, e.g. sysfs nodes of its devices)
     # and still alive after it was unloaded.
-    if [ -s "$work/base.rawaddr" ] || [ -d /sys/kernel/debug/slab ]; then
-        local leaked
-        leaked=$(comm -13 "$work/base.rawaddr" "$work/end.rawaddr")
-        if [ -z "$leaked" ]; then
+    if [ -d /sys/kernel/debug/slab ]; then
+        local records
+        leaked_addrs "$work/base.rawaddr" "$work/end.rawaddr" "$work/ranges" > "$work/leaked.rawaddr"
+        records=$(leak_records "$work/leaked.rawaddr")
+        if [ -z "$records" ]; then
             pass "slab (slub_debug=U allocation stacks): no live object allocated with tbrdma code on its stack after the last rmmod"
         else
             fail "slab objects allocated with the unloaded module's code on their stack are still alive:"
-            echo "$leaked" > "$work/leaked.rawaddr"
-            # The allocation records (count, caller, stack) that name them.
-            for f in /sys/kernel/debug/slab/*/alloc_traces; do
-                awk -v cache="$(basename "$(dirname "$f")")" '
-                    NR == FNR { bad[$1] = 1; next }
-                    /^ *[0-9]+ / { if (hit) printf "%s", rec; rec = cache ": " $0 "\n"; hit = 0; next }
-                    { rec = rec $0 "\n"; for (a in bad) if (index($0, a)) hit = 1 }
-                    END { if (hit) printf "%s", rec }' "$work/leaked.rawaddr" "$f"
-            done | head -80
+            echo "$records" | head -80
         fi
     else
         echo "note: boot with slub_debug=U for the exact slab leak check (run-kernel-tests.sh does)"

@@ -9,6 +9,9 @@ set -uo pipefail
 suite=xdomain-sim
 # shellcheck source-path=SCRIPTDIR source=tbsim/sim-setup.sh
 . "$(dirname "$0")/tbsim/sim-setup.sh"
+# slub_debug=U: live slab objects keep their allocation stacks, for the
+# leak check at the end.
+TB_VM_APPEND="slub_debug=U,kmalloc-*,kernfs_node_cache ${TB_VM_APPEND:-}" \
 "$here/vm-run.sh" --timeout "${TB_VM_TIMEOUT:-3000}" --check-dmesg --iommu \
     --device edu --device edu --share "$work" \
     -- "$here/xdomain-sim-guest.sh" "$top" "$build" "$sim_ko" "$ko"

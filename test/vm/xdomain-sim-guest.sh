@@ -2,10 +2,10 @@
 # Runs inside the VM (test/vm/run-xdomain-sim.sh boots it with two edu
 # devices): tbsim.ko with two cables between its two simulated hosts, then
 # the unchanged tbrdma.ko over them, so tb0/tb1 are the two ends of cable 0
-# and tb2/tb3 of cable 1. Checks login, tbrdma-info, ucx_perftest and Open
-# MPI across the cable, UCP striping over both cables, frame loss,
+# and tb2/tb3 of cable 1. Checks login, tbrdma-info, the device-library
+# and UCT suites, ucx_perftest and Open MPI across the cable, UCP striping over both cables, frame loss,
 # corruption and RX starvation, unplug mid-transfer and replug, unload,
-# and what is left after it (vmalloc areas, pinned pages).
+# and what is left after it (slab objects, vmalloc areas, pinned pages).
 # Ends with "xdomain-sim: N passed, M failed".
 set -uo pipefail
 
@@ -65,11 +65,16 @@ counters() {
 . "$(dirname "$0")/leak-lib.sh"
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # Before anything is loaded: for the leak checks at the end.
+leaks=$build/test/vm/xdomain-sim-work/leaks
+mkdir -p "$leaks"
+settle
+module_addrs > "$leaks/base.rawaddr"
 read -r pin_a0 pin_r0 <<< "$(pins)"
 check "insmod tbsim.ko cables=2" insmod "$sim_ko" cables=2
 check "thunderbolt bus with 2 domains" test -e /sys/bus/thunderbolt/devices/domain1
 check "insmod tbrdma.ko loop=0" insmod "$ko" loop=0
 [ -c /dev/tbrdma ] || finish
+module_ranges tbrdma tbsim > "$leaks/ranges"
 check "tb0-tb3 log in and come up" links_up 60 tb0 tb1 tb2 tb3
 check "tb0 and tb1 are the ends of one cable" test "$(cable_of tb0)" = "$(cable_of tb1)"
 check "tb0 and tb2 are on two cables" test "$(cable_of tb0)" != "$(cable_of tb2)"
@@ -85,6 +90,20 @@ echo "== ucx_perftest across cable 0 (client tb0, server tb1)"
 check "ucx_perftest over tb0/tb1" grep -q '^perftest: [1-9][0-9]* passed, 0 failed' /tmp/perf.out
 check "ext descriptors sent by DMA from registered pages" test "$(stat tb0 tx_ext_dma)" -gt 0
 check "frames were DMA'd by the simulated controllers" grep -q 'host0->host1 frames [1-9]' "$sim"/cable0/stats
+
+echo "== the device-library and UCT suites across cable 0"
+# Link 0 is tb0: the device library's processes reach each other through
+# the cable and back; the UCT tests' nodes open tb0, their peers tb1.
+frames=$(stat tb0 tx_frames)
+export TB_TEST_ENDS=tb0,tb1 TB_UCT_LIB=$build/src/uct/tb/.libs/libuct_tb.so.0 TB_UCT_TIMEOUT=1500
+(cd "$build/test/unit" && "$top/test/unit/run-unit.sh") > /tmp/unit.out 2>&1
+(cd "$build/test/uct" && "$top/test/uct/run-uct.sh") > /tmp/uct.out 2>&1
+grep -hE '^(unit|uct)( test cases)?:|: (fatal )?error:' /tmp/unit.out /tmp/uct.out | head -20 | sed 's/^/  [sim] /'
+check "device-library suite over tb0" grep -q '^unit: [1-9][0-9]* passed, 0 failed' /tmp/unit.out
+check "UCT API suite over tb0/tb1" grep -q '^uct: [1-9][0-9]* passed, 0 failed' /tmp/uct.out
+check "their traffic crossed the cable (tb0 tx_frames $frames -> $(stat tb0 tx_frames))" \
+    test "$(stat tb0 tx_frames)" -gt $((frames + 1000))
+unset TB_TEST_ENDS
 
 echo "== Open MPI at 2 ranks across cable 0"
 # Every rank opens both ends; UCP pairs each with the other end.
@@ -171,6 +190,22 @@ check "rmmod tbrdma" rmmod tbrdma
 check "rmmod tbsim" rmmod tbsim
 
 echo "== leaks, with both modules gone"
+settle
+module_addrs > "$leaks/end.rawaddr"
+leaked_addrs "$leaks/base.rawaddr" "$leaks/end.rawaddr" "$leaks/ranges" > "$leaks/leaked.rawaddr"
+leak_records "$leaks/leaked.rawaddr" > "$leaks/records"
+if [ -s "$leaks/records" ]; then
+    head -60 "$leaks/records"
+    echo "  open files in /sys, and the processes left:"
+    ls -l /proc/[0-9]*/fd 2>/dev/null | grep -F ' /sys/' | head -20
+    ps -eo pid,ppid,etimes,args | grep -v '\[' | head -40
+fi
+if [ -d /sys/kernel/debug/slab ]; then
+    check "slab: no live object allocated with either module's code on its stack" \
+        test ! -s "$leaks/records"
+else
+    fail "slab: no allocation stacks to check (the VM boots with slub_debug=U)"
+fi
 # (an area whose caller's module is gone names it by a bare address)
 check "vmalloc: no area of either module left" \
     test -z "$(awk '/\[(tbrdma|tbsim)\]/ || $3 ~ /^0x[0-9a-f]+$/' /proc/vmallocinfo)"
