@@ -199,7 +199,7 @@ ratios() {
     echo
     echo "ratios $ref / other (latency: > 1 means $ref slower; bandwidth, rate: > 1 means it is faster)"
     printf '%-20s %-6s' metric ""
-    for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %19s' "/ $c"; done
+    for c in "${cols[@]}"; do [ "$c" = "$ref" ] || printf ' %21s' "/ $c"; done
     echo
     for m in "${metrics[@]}"; do
         IFS='|' read -r key label _ <<< "$m"
@@ -208,10 +208,10 @@ ratios() {
         for c in "${cols[@]}"; do
             [ "$c" = "$ref" ] && continue
             o=${val[$key,$c]:-}
-            if [[ $r =~ ^[0-9.e+-]+$ && $o =~ ^[0-9.e+-]+$ ]] && awk -v o="$o" 'BEGIN { exit !(o > 0) }'; then
-                printf ' %19s' "$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')"
+            if [[ $r =~ ^[0-9][0-9.e+-]*$ && $o =~ ^[0-9][0-9.e+-]*$ ]] && awk -v o="$o" 'BEGIN { exit !(o > 0) }'; then
+                printf ' %21s' "$(awk -v r="$r" -v o="$o" 'BEGIN { printf "%.2f", r / o }')"
             else
-                printf ' %19s' -
+                printf ' %21s' -
             fi
         done
         echo

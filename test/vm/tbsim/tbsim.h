@@ -50,7 +50,7 @@
 struct tbsim_knobs {
 	unsigned int gbps;		/* wire rate per direction */
 	unsigned int latency_ns;	/* one way */
-	unsigned int moderation_ns;	/* minimum gap between interrupts */
+	unsigned int moderation_ns;	/* the rings' default, as 6.1 has it */
 	unsigned int loss_ppm;
 	unsigned int corrupt_ppm;
 	unsigned int rx_limit;		/* RX buffers the consumer keeps, 0: all */
@@ -146,6 +146,7 @@ struct tbsim_ring {
 	int hw;				/* next descriptor the engine handles */
 	bool irq_masked;
 	bool irq_pending;		/* irq_timer armed; under ring.lock */
+	unsigned int moderation_ns;	/* minimum gap between interrupts */
 	ktime_t last_irq;
 	struct hrtimer irq_timer;
 	u64 irqs;

@@ -42,7 +42,7 @@ MODULE_PARM_DESC(gbps, "Wire rate per cable and direction, Gb/s, 0: unlimited (d
 module_param_named(latency_ns, tbsim_knobs.latency_ns, uint, 0644);
 MODULE_PARM_DESC(latency_ns, "One-way wire latency, ns (default 1000)");
 module_param_named(moderation_ns, tbsim_knobs.moderation_ns, uint, 0644);
-MODULE_PARM_DESC(moderation_ns, "Minimum time between two interrupts of a ring, ns (default 128000, as Linux 6.1)");
+MODULE_PARM_DESC(moderation_ns, "Minimum time between two interrupts of a ring allocated from now on, ns, on kernels without tb_ring_throttling() (default 128000, as Linux 6.1)");
 module_param_named(loss_ppm, tbsim_knobs.loss_ppm, uint, 0644);
 MODULE_PARM_DESC(loss_ppm, "Frames lost on the wire, per million (default 0)");
 module_param_named(corrupt_ppm, tbsim_knobs.corrupt_ppm, uint, 0644);

@@ -8,7 +8,10 @@
  * with the controller's and the ring's locks held, and is drained with
  * tb_ring_poll(). Interrupts are moderated: one per ring per
  * moderation_ns at most. A completion while the interrupt is masked raises
- * none later (the pessimistic reading of the hardware).
+ * none later (the pessimistic reading of the hardware). Where the kernel
+ * has tb_ring_throttling(), rings start unmoderated and it sets a ring's
+ * moderation, as there; elsewhere every ring gets the moderation_ns knob
+ * at allocation, as 6.1 moderates every ring the same.
  */
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
@@ -106,7 +109,7 @@ void tbsim_ring_complete(struct tbsim_ring *sr)
 	if (sr->irq_masked || sr->irq_pending)
 		return;
 	sr->irq_pending = true;
-	at = ktime_add_ns(sr->last_irq, READ_ONCE(tbsim_knobs.moderation_ns));
+	at = ktime_add_ns(sr->last_irq, sr->moderation_ns);
 	if (ktime_before(at, ktime_get()))
 		at = ktime_get();
 	hrtimer_start(&sr->irq_timer, at, HRTIMER_MODE_ABS_HARD);
@@ -176,6 +179,9 @@ static struct tb_ring *tbsim_ring_alloc(struct tb_nhi *nhi, int hop, int size,
 	ring->eof_mask = eof_mask;
 	ring->start_poll = start_poll;
 	ring->poll_data = poll_data;
+#ifndef TBSIM_HAVE_RING_THROTTLING
+	sr->moderation_ns = READ_ONCE(tbsim_knobs.moderation_ns);
+#endif
 	ring->descriptors = dma_alloc_coherent(&nhi->pdev->dev,
 					       size * sizeof(struct tbsim_desc),
 					       &ring->descriptors_dma,
@@ -271,6 +277,25 @@ void tb_ring_stop(struct tb_ring *ring)
 	flush_work(&ring->work);
 }
 EXPORT_SYMBOL_GPL(tb_ring_stop);
+
+#ifdef TBSIM_HAVE_RING_THROTTLING
+/* The ring must be stopped; 0 turns moderation off. */
+int tb_ring_throttling(struct tb_ring *ring, unsigned int interval_nsec)
+{
+	struct tbsim_ring *sr = to_sring(ring);
+	unsigned long flags;
+	int ret = 0;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	if (WARN_ON_ONCE(ring->running))
+		ret = -EBUSY;
+	else
+		sr->moderation_ns = interval_nsec;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tb_ring_throttling);
+#endif
 
 void tb_ring_free(struct tb_ring *ring)
 {
