@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(reachability)
     auto reachable = [&](const iface_address &x) {
         return uct_iface_is_reachable(n.iface(),
                                       reinterpret_cast<const uct_device_addr_t *>(x.dev),
-                                      reinterpret_cast<const uct_iface_addr_t *>(x.iface));
+                                      reinterpret_cast<const uct_iface_addr_t *>(x.iface)) != 0;
     };
     BOOST_CHECK(reachable(peer.address()));
     BOOST_CHECK_EQUAL(reachable(a), peer.dev_name() == n.dev_name());

@@ -3,9 +3,10 @@
 # devices): tbsim.ko with two cables between its two simulated hosts, then
 # the unchanged tbrdma.ko over them, so tb0/tb1 are the two ends of cable 0
 # and tb2/tb3 of cable 1. Checks login, tbrdma-info, the device-library
-# and UCT suites, ucx_perftest and Open MPI across the cable, UCP striping over both cables, frame loss,
-# corruption and RX starvation, unplug mid-transfer and replug, unload,
-# and what is left after it (slab objects, vmalloc areas, pinned pages).
+# and UCT suites, ucx_perftest and Open MPI across the cable, UCP striping
+# over both cables, frame loss, corruption and RX starvation, unplug
+# mid-transfer and replug, unload, and what is left after it (slab
+# objects, vmalloc areas, pinned pages).
 # Ends with "xdomain-sim: N passed, M failed".
 set -uo pipefail
 
@@ -197,7 +198,7 @@ leak_records "$leaks/leaked.rawaddr" > "$leaks/records"
 if [ -s "$leaks/records" ]; then
     head -60 "$leaks/records"
     echo "  open files in /sys, and the processes left:"
-    ls -l /proc/[0-9]*/fd 2>/dev/null | grep -F ' /sys/' | head -20
+    find /proc/[0-9]*/fd -lname '/sys/*' -printf '  %p -> %l\n' 2>/dev/null | head -20
     ps -eo pid,ppid,etimes,args | grep -v '\[' | head -40
 fi
 if [ -d /sys/kernel/debug/slab ]; then
