@@ -57,8 +57,10 @@ struct tbrdma_loop_ring {
 	u32 *len;
 	u32 *ext_len;			/* 0: no ext buffer */
 	u32 slots;
+	/* Slot indices below slots: loop_slots need not be a power of two. */
 	u32 head;			/* next slot the sender fills */
 	u32 tail;			/* oldest slot not yet released */
+	u32 used;			/* slots filled and not yet released */
 	u64 dropped;			/* frames that found every slot full */
 	u64 ext_dma;			/* ext buffers read by bus address */
 	u64 ext_cpu;			/* ext buffers read by CPU address */
@@ -122,11 +124,11 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
 		return -ENOTCONN;
 	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX))
 		return 0;
-	if (r->head - r->tail >= r->slots) {
+	if (r->used == r->slots) {
 		r->dropped++;
 		return 0;
 	}
-	slot = r->head % r->slots;
+	slot = r->head;
 	dst = r->buf + (size_t)slot * TBRDMA_LOOP_SLOT;
 	memcpy(dst, frame, len);
 	r->len[slot] = len;
@@ -135,7 +137,8 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
 		tbrdma_loop_read_ext(r, dst + TBRDMA_FRAME_MAX, ext);
 		r->ext_len[slot] = ext->len;
 	}
-	r->head++;
+	r->head = (slot + 1) % r->slots;
+	r->used++;
 	tbrdma_kick();
 	return 0;
 }
@@ -148,9 +151,9 @@ static int tbrdma_loop_rx_peek(void *phy, struct tb_phy_rx *rx)
 
 	if (!end->loop->plugged)
 		return -ENOTCONN;
-	if (r->head == r->tail)
+	if (!r->used)
 		return 0;
-	slot = r->tail % r->slots;
+	slot = r->tail;
 	rx->frame = r->buf + (size_t)slot * TBRDMA_LOOP_SLOT;
 	rx->len = r->len[slot];
 	rx->ext_len = r->ext_len[slot];
@@ -163,8 +166,10 @@ static void tbrdma_loop_rx_release(void *phy)
 	struct tbrdma_loop_end *end = phy;
 	struct tbrdma_loop_ring *r = end->rx;
 
-	if (r->head != r->tail)
-		r->tail++;
+	if (r->used) {
+		r->tail = (r->tail + 1) % r->slots;
+		r->used--;
+	}
 }
 
 static const struct tb_phy_ops tbrdma_loop_phy_ops = {
@@ -242,6 +247,7 @@ static void tbrdma_loop_detach(struct tbrdma_loop *loop)
 	for (i = 0; i < 2; i++) {
 		loop->ring[i].head = 0;
 		loop->ring[i].tail = 0;
+		loop->ring[i].used = 0;
 	}
 }
 
@@ -406,9 +412,10 @@ void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
 		const struct tb_link *l = &end->link;
 		const struct tbrdma_loop_ring *r = end->rx;
 
-		seq_printf(m, "  end %c: rx ring head %u tail %u slots %u dropped %llu ext_dma %llu ext_cpu %llu\n",
+		seq_printf(m, "  end %c: rx ring head %u tail %u used %u/%u dropped %llu ext_dma %llu ext_cpu %llu\n",
 			   tbrdma_loop_end_name(end), r->head, r->tail,
-			   r->slots, r->dropped, r->ext_dma, r->ext_cpu);
+			   r->used, r->slots, r->dropped, r->ext_dma,
+			   r->ext_cpu);
 		if (!end->attached) {
 			seq_puts(m, "    detached\n");
 			continue;

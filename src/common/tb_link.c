@@ -23,6 +23,14 @@ void tb_link_config_default(struct tb_link_config *cfg)
 	cfg->hello_ns = 5000000ull;		/* 5 ms */
 }
 
+/* The largest power of two not above v (v > 0). */
+static u32 tb_pow2_floor(u32 v)
+{
+	while (v & (v - 1))
+		v &= v - 1;
+	return v;
+}
+
 int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		 const struct tb_phy_ops *phy_ops, void *phy,
 		 const struct tb_link_user_ops *user_ops, void *user)
@@ -36,13 +44,19 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		return -EINVAL;
 	memset(link, 0, sizeof(*link));
 	link->cfg = *cfg;
+	/*
+	 * Slots are indexed by seq % tx_window: only a power of two keeps
+	 * that continuous where the 32-bit sequence wraps (the XDomain
+	 * window is the peer's choice).
+	 */
+	link->cfg.tx_window = tb_pow2_floor(cfg->tx_window);
 	link->phy_ops = phy_ops;
 	link->phy = phy;
 	link->user_ops = user_ops;
 	link->user = user;
 	link->state = TBRDMA_LINK_CONNECTING;
-	link->window = tb_zalloc(sizeof(*link->window) * cfg->tx_window);
-	link->frames = tb_zalloc(stride * cfg->tx_window);
+	link->window = tb_zalloc(sizeof(*link->window) * link->cfg.tx_window);
+	link->frames = tb_zalloc(stride * link->cfg.tx_window);
 	if (!link->window || !link->frames) {
 		tb_free(link->window);
 		tb_free(link->frames);
@@ -50,7 +64,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		link->frames = NULL;
 		return -ENOMEM;
 	}
-	for (i = 0; i < cfg->tx_window; i++)
+	for (i = 0; i < link->cfg.tx_window; i++)
 		link->window[i].frame = link->frames + (size_t)i * stride;
 	do {
 		link->epoch = tb_random_u32();
