@@ -97,8 +97,7 @@ struct tb_link_user_ops {
 
 struct tb_link_config {
 	u32 rx_slots;		/* receive descriptors of this end */
-	u32 tx_window;		/* unacked frames kept for resending; the
-				 * link uses the power of two at or below */
+	u32 tx_window;		/* unacked frames kept: rounded down to 2^n */
 	u64 rto_min_ns;		/* first retransmission timeout */
 	u64 rto_max_ns;		/* cap of the exponential backoff */
 	u64 dead_ns;		/* no progress for this long: link down */
