@@ -57,7 +57,10 @@ struct tbrdma_loop_ring {
 	u32 *len;
 	u32 *ext_len;			/* 0: no ext buffer */
 	u32 slots;
-	/* Slot indices below slots: loop_slots need not be a power of two. */
+	/*
+	 * Slot indices below slots (loop_slots need not be a power of two),
+	 * and the fill count both ends change: under tbrdma.lock.
+	 */
 	u32 head;			/* next slot the sender fills */
 	u32 tail;			/* oldest slot not yet released */
 	u32 used;			/* slots filled and not yet released */
