@@ -154,8 +154,8 @@ void tbrdma_dma_show(struct seq_file *m);
 
 /* tbrdma_mr.c */
 int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
-		  u32 *key);
-int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key);
+		  u64 *key);
+int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key);
 /*
  * A descriptor points into umr's pages / is done with them. Any context:
  * a last put frees the region from a work item on wq, which the caller

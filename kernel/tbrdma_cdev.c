@@ -190,8 +190,6 @@ static long tbrdma_ioc_dereg_mr(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&d, uarg, sizeof(d)))
 		return -EFAULT;
-	if (d.reserved)
-		return -EINVAL;
 	return tbrdma_mr_dereg(fl, d.key);
 }
 
@@ -212,7 +210,8 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 		ret = -ENOTCONN;	/* an XDomain link between logins */
 	} else {
 		ctx_id = tb_ctx_id(kc->ctx);
-		ret = tb_ep_create(kc->ctx, engine_index, c.remote_ctx);
+		ret = tb_ep_create(kc->ctx, engine_index, c.remote_ctx,
+				   c.remote_secret);
 	}
 	mutex_unlock(&tbrdma.lock);
 	if (ret < 0)
@@ -379,7 +378,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 
 	if (copy_from_user(&q, uarg, sizeof(q)))
 		return -EFAULT;
-	if (q.reserved[0] || q.reserved[1] || q.event_fd < -1)
+	if (q.secret || q.event_fd < -1)
 		return -EINVAL;
 	if (tbrdma_ring_size(&q.sq_entries) || tbrdma_ring_size(&q.cq_entries) ||
 	    tbrdma_ring_size(&q.rq_entries))
@@ -414,6 +413,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	if (!ret) {
 		fl->ctxs[h] = kc;
 		q.ctx_id = tb_ctx_id(kc->ctx);
+		q.secret = tb_ctx_secret(kc->ctx);
 	}
 	mutex_unlock(&tbrdma.lock);
 	mutex_unlock(&fl->lock);

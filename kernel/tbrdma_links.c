@@ -71,6 +71,8 @@ TBRDMA_LINK_STAT(rx_bad, rx_bad);
 TBRDMA_LINK_STAT(rx_stalls, rx_stalls);
 TBRDMA_LINK_STAT(tx_ext, tx_ext);
 TBRDMA_LINK_STAT(ext_detached, ext_detached);
+TBRDMA_LINK_STAT(rx_refused, rx_refused);
+TBRDMA_LINK_STAT(rx_throttled, rx_throttled);
 
 static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_tx_frames.attr.attr,
@@ -86,6 +88,8 @@ static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_rx_stalls.attr.attr,
 	&tbrdma_link_stat_tx_ext.attr.attr,
 	&tbrdma_link_stat_ext_detached.attr.attr,
+	&tbrdma_link_stat_rx_refused.attr.attr,
+	&tbrdma_link_stat_rx_throttled.attr.attr,
 };
 
 void tbrdma_link_stat_attrs(struct attribute **attrs,

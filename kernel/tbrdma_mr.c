@@ -101,7 +101,7 @@ fail:
 }
 
 int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
-		  u32 *key)
+		  u64 *key)
 {
 	struct mm_struct *mm = current->mm;
 	struct tbrdma_umr *umr;
@@ -176,7 +176,7 @@ fail_account:
 	return ret;
 }
 
-int tbrdma_mr_dereg(struct tbrdma_file *fl, u32 key)
+int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key)
 {
 	void *priv = NULL;
 	int ret;

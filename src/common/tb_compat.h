@@ -44,6 +44,11 @@ static inline u32 tb_random_u32(void)
 	return get_random_u32();
 }
 
+static inline u64 tb_random_u64(void)
+{
+	return get_random_u64();
+}
+
 static inline u64 tb_now_ns(void)
 {
 	return ktime_get_ns();
@@ -111,6 +116,7 @@ extern "C" {
 void *tb_zalloc(size_t size);
 void tb_free(void *p);
 u32 tb_random_u32(void);
+u64 tb_random_u64(void);
 u64 tb_now_ns(void);
 #ifdef __cplusplus
 }

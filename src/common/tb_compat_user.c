@@ -15,13 +15,26 @@ void tb_free(void *p)
 	free(p);
 }
 
+/* getrandom() never fails for 8 bytes or less once the pool is ready. */
+static void tb_random_fill(void *buf, size_t len)
+{
+	while (getrandom(buf, len, 0) != (ssize_t)len)
+		;
+}
+
 u32 tb_random_u32(void)
 {
-	u32 v = 0;
+	u32 v;
 
-	/* getrandom() never fails for 4 bytes once the pool is ready. */
-	while (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		;
+	tb_random_fill(&v, sizeof(v));
+	return v;
+}
+
+u64 tb_random_u64(void)
+{
+	u64 v;
+
+	tb_random_fill(&v, sizeof(v));
 	return v;
 }
 

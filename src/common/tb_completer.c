@@ -74,6 +74,7 @@ static int tb_comp_nak(struct tb_elink *el, const struct tb_engine_hdr *h)
 {
 	struct tb_msn_ent *ent = tb_comp_ent(el, h->msn);
 	struct tb_wqe *wqe;
+	struct tb_ep *ep;
 
 	/* A NAK always comes before the ack that covers its request. */
 	if (!ent || (!ent->awaiting && !tb_seq_after(h->msn, el->msn_acked)))
@@ -83,10 +84,12 @@ static int tb_comp_nak(struct tb_elink *el, const struct tb_engine_hdr *h)
 		tb_comp_answered(el, ent);
 	if (!wqe)
 		return 0;	/* its operation was cancelled */
+	ep = wqe->ep;		/* settling may complete and free wqe */
 	if (wqe->status == TBRDMA_WC_SUCCESS)
 		wqe->status = h->arg;
 	wqe->sent_all = 1;	/* send no more of a failed operation */
 	tb_comp_settle(wqe);
+	tb_ep_set_error(ep);
 	tb_comp_retire(el);
 	return 0;
 }

@@ -448,6 +448,9 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		return -ENOMEM;
 	ctx->e = e;
 	ctx->id = id;
+	do {
+		ctx->secret = tb_random_u64();
+	} while (!ctx->secret);
 	ctx->cfg = *cfg;
 	ctx->cq = cfg->cq;
 	ctx->rq = cfg->rq;
@@ -503,6 +506,11 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 u32 tb_ctx_id(const struct tb_ctx *ctx)
 {
 	return ctx->id;
+}
+
+u64 tb_ctx_secret(const struct tb_ctx *ctx)
+{
+	return ctx->secret;
 }
 
 u32 tb_engine_ctx_free(const struct tb_engine *e)

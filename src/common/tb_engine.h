@@ -18,6 +18,8 @@
  *   or a NAK with a status, and a NAK becomes an error completion;
  * - when a link goes down every operation on it completes with
  *   TBRDMA_WC_LINK_DOWN, and so does any posted to its endpoints later;
+ * - a NAK puts its endpoint in error: what it had not sent, and anything
+ *   posted to it later, completes with TBRDMA_WC_FLUSH_ERR;
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
@@ -129,9 +131,9 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
  * mapping of the pinned pages in the kernel); priv is the host's.
  */
 int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
-		 void *base, void *priv, u32 *key);
+		 void *base, void *priv, u64 *key);
 /* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
-int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv);
+int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
 
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out);
@@ -142,16 +144,26 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 		    void *arg);
 u32 tb_ctx_id(const struct tb_ctx *ctx);
+/*
+ * 64 random bits that every request to the context must carry: only those
+ * it was handed to reach it, whatever they know of its id.
+ */
+u64 tb_ctx_secret(const struct tb_ctx *ctx);
 /* Contexts that can still be created. */
 u32 tb_engine_ctx_free(const struct tb_engine *e);
 
 /* tb_pd_reg_mr() and tb_pd_dereg_mr() on the context's domain. */
 int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
-		   void *base, void *priv, u32 *key);
-int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv);
+		   void *base, void *priv, u64 *key);
+int tb_mr_deregister(struct tb_ctx *ctx, u64 key, void **priv);
 
-/* Returns the endpoint handle (>= 0) or a negative errno. */
-int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
+/*
+ * Endpoint to the context remote_ctx whose secret is remote_secret (both
+ * from the peer, as tb_ctx_id() and tb_ctx_secret() give them there).
+ * Returns the endpoint handle (>= 0) or a negative errno.
+ */
+int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
+		 u64 remote_secret);
 /* Completes its outstanding operations as CANCELED, then frees it. */
 int tb_ep_destroy(struct tb_ctx *ctx, u32 ep);
 /* Completes every outstanding operation as CANCELED; the ep stays. */

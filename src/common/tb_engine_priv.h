@@ -52,10 +52,12 @@ struct tb_wqe {
 struct tb_ep {
 	u32 handle;
 	u8 failed;		/* its link went down */
+	u8 error;		/* a request was refused: flush the rest */
 	u8 active;		/* on its link's list of endpoints to serve */
 	struct tb_ctx *ctx;
 	struct tb_elink *el;
 	u32 remote_ctx;
+	u64 remote_secret;
 	u32 count;		/* operations not yet completed */
 	/*
 	 * Its operations in posting order: head, the oldest not completed;
@@ -81,7 +83,7 @@ struct tb_rd_res {
 	u32 msn;
 	u32 initiator_ctx;
 	u32 target_ctx;
-	u32 rkey;
+	u64 rkey;
 	u64 addr;
 	u32 len;
 	u32 off;
@@ -98,6 +100,23 @@ struct tb_nak {
 	u32 msn;
 	u32 initiator_ctx;
 	u8 status;
+};
+
+/*
+ * Refusals one initiating context drew from one target id, as a GCRA: each
+ * refusal moves tat (theoretical arrival time) on by one interval; a pair
+ * that runs more than a burst ahead of now is throttled. Per pair, so a
+ * context whose peer died (and refuses everything it had in flight) still
+ * reaches the others.
+ */
+#define TB_REFUSE_PAIRS 8u
+#define TB_REFUSE_INTERVAL_NS (1000000000ull / 16)	/* 16 per second */
+#define TB_REFUSE_BURST_NS (16 * TB_REFUSE_INTERVAL_NS)	/* 16 at once */
+
+struct tb_refuser {
+	u32 src_ctx;
+	u32 dst_ctx;
+	u64 tat;		/* 0: slot unused */
 };
 
 /* The engine's state for one link. */
@@ -127,29 +146,33 @@ struct tb_elink {
 	struct tb_rd_res *rds;	/* rd_max entries */
 	u32 rd_next;		/* round robin over rds */
 	u8 resp_turn;		/* alternate read data and new requests */
+	struct tb_refuser refusers[TB_REFUSE_PAIRS];
 };
 
 struct tb_mr {
+	u64 key;
 	u64 iova;
 	u64 length;
 	u8 *base;
 	void *priv;
-	u32 key;
 	u32 access;
 	u32 tx_refs;		/* unacked frames sent from this region */
+	u32 next_free;		/* free: the next free slot + 1, 0 at the end */
 	u8 in_use;
 };
 
 struct tb_pd {
 	struct tb_engine *e;
 	struct tb_mr *mrs;
+	u32 *index;		/* 2 * max_mr positions: slot + 1, 0 empty */
 	u32 max_mr;
-	u32 mr_bits;
+	u32 free;		/* first free slot + 1, 0 if none */
 };
 
 struct tb_ctx {
 	struct tb_engine *e;
 	u32 id;
+	u64 secret;		/* every request to it carries this */
 	struct tb_ctx_config cfg;
 	struct tb_pd *pd;
 	u8 own_pd;		/* created with the context, freed with it */
@@ -206,16 +229,16 @@ u32 tb_log2(u32 v);
  * Finds key in ctx and checks [addr, addr + len) and the access right.
  * Returns a pointer to the bytes, or NULL with *status set.
  */
-u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
+u8 *tb_mr_access(struct tb_ctx *ctx, u64 key, u64 addr, u64 len, u32 access,
 		 u8 *status);
 /* The same, and *mr is the region found. */
-u8 *tb_mr_access_mr(struct tb_ctx *ctx, u32 key, u64 addr, u64 len,
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
 		    u32 access, u8 *status, struct tb_mr **mr);
 /*
  * Resolves a local buffer of an operation (lkey 0: raw address, and *mr
  * is NULL). mr may be NULL.
  */
-u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len,
+u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,
 		struct tb_mr **mr);
 
 /* tb_ep.c */
@@ -225,6 +248,8 @@ void tb_wqe_update(struct tb_wqe *wqe);
 void tb_ep_complete(struct tb_ep *ep);
 void tb_ep_advance_send(struct tb_ep *ep);
 void tb_elink_fail_eps(struct tb_elink *el);
+/* A request of ep was refused: ep flushes the rest and takes no more. */
+void tb_ep_set_error(struct tb_ep *ep);
 
 /* tb_requester.c */
 /* Sends one request frame from the endpoints of el; 0 if none could go. */

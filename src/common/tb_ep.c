@@ -41,7 +41,8 @@ static int tb_ep_slot(struct tb_ctx *ctx)
 	return (int)(ctx->ep_slots / 2);
 }
 
-int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
+int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
+		 u64 remote_secret)
 {
 	struct tb_engine *e = ctx->e;
 	struct tb_ep *ep;
@@ -67,6 +68,7 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 	ep->ctx = ctx;
 	ep->el = &e->links[link_index];
 	ep->remote_ctx = remote_ctx;
+	ep->remote_secret = remote_secret;
 	ctx->eps[i] = ep;
 	return (int)ep->handle;
 }
@@ -276,10 +278,11 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	memcpy(&wqe->sqe, sqe, copy);
 	wqe->ep = ep;
 	/* As on a verbs QP in error: accepted, and flushed at once. */
-	down = ep->failed || !ep->el->link ||
+	down = ep->failed || ep->error || !ep->el->link ||
 	       ep->el->link->state == TBRDMA_LINK_DOWN;
 	if (down) {
-		wqe->status = TBRDMA_WC_LINK_DOWN;
+		wqe->status = ep->error && !ep->failed ? TBRDMA_WC_FLUSH_ERR :
+							 TBRDMA_WC_LINK_DOWN;
 		wqe->sent_all = 1;
 		wqe->acked = 1;
 	}
@@ -316,6 +319,23 @@ static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
 		wqe->sent_all = 1;
 		wqe->acked = 1;
 		wqe->resp_pending = 0;
+	}
+	ep->send = NULL;
+	tb_ep_clear_active(ep);
+	tb_ep_complete(ep);
+}
+
+void tb_ep_set_error(struct tb_ep *ep)
+{
+	struct tb_wqe *wqe;
+
+	ep->error = 1;
+	/* What has frames on the wire finishes as the peer answers it. */
+	for (wqe = ep->send; wqe; wqe = wqe->next) {
+		if (wqe->status == TBRDMA_WC_SUCCESS)
+			wqe->status = TBRDMA_WC_FLUSH_ERR;
+		wqe->sent_all = 1;
+		tb_wqe_update(wqe);
 	}
 	ep->send = NULL;
 	tb_ep_clear_active(ep);

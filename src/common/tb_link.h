@@ -120,6 +120,8 @@ struct tb_link_stats {
 	u64 rx_stalls;
 	u64 tx_ext;		/* DATA frames sent with an ext buffer */
 	u64 ext_detached;	/* ext buffers copied because their memory went */
+	u64 rx_refused;		/* requests answered REM_ACCESS_ERR */
+	u64 rx_throttled;	/* of those, refused unseen: sender throttled */
 };
 
 struct tb_link_slot {

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Memory regions. A key is (generation << index bits) | index, so a lookup
- * is one array access, and a key that outlived its region (or was guessed)
- * fails the generation compare. A slot's first generation is random; each
- * registration in it takes the next, so a key does not come back before
- * its slot has been registered 2^(32 - index bits) times.
+ * Memory regions. A key is 64 random bits and nothing else, so knowing one
+ * key (or every key ever issued) says nothing about another. Keys are
+ * found through an open-addressing index of twice the domain's size,
+ * probed linearly from the key's low bits; removal shifts the entries after
+ * it back, so lookups never meet a tombstone.
  */
 #include "tb_engine_priv.h"
 
 int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
 {
 	struct tb_pd *pd;
+	u32 i;
 
 	if (!max_mr || (max_mr & (max_mr - 1)) || max_mr > (1u << 20))
 		return -EINVAL;
@@ -18,13 +19,20 @@ int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
 	if (!pd)
 		return -ENOMEM;
 	pd->mrs = tb_zalloc(sizeof(*pd->mrs) * max_mr);
-	if (!pd->mrs) {
+	pd->index = tb_zalloc(sizeof(*pd->index) * 2 * max_mr);
+	if (!pd->mrs || !pd->index) {
+		tb_free(pd->mrs);
+		tb_free(pd->index);
 		tb_free(pd);
 		return -ENOMEM;
 	}
 	pd->e = e;
 	pd->max_mr = max_mr;
-	pd->mr_bits = tb_log2(max_mr);
+	/* Free slots chained through their index field, lowest first. */
+	for (i = max_mr; i-- > 0;) {
+		pd->mrs[i].next_free = pd->free;
+		pd->free = i + 1;
+	}
 	*out = pd;
 	return 0;
 }
@@ -45,66 +53,119 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 			release(arg, pd->mrs[i].priv);
 	}
 	tb_free(pd->mrs);
+	tb_free(pd->index);
 	tb_free(pd);
 }
 
-int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
-		 void *base, void *priv, u32 *key)
+static u32 tb_pd_home(const struct tb_pd *pd, u64 key)
 {
-	u32 i, gen, gen_mask;
-	struct tb_mr *mr = NULL;
+	return (u32)key & (2 * pd->max_mr - 1);
+}
+
+/* The index position holding key, or -1. */
+static s64 tb_pd_pos(const struct tb_pd *pd, u64 key)
+{
+	u32 mask = 2 * pd->max_mr - 1, pos = tb_pd_home(pd, key);
+
+	/* At most half the index is used, so an empty position ends it. */
+	for (; pd->index[pos]; pos = (pos + 1) & mask)
+		if (pd->mrs[pd->index[pos] - 1].key == key)
+			return pos;
+	return -1;
+}
+
+static void tb_pd_index_add(struct tb_pd *pd, u32 slot)
+{
+	u32 mask = 2 * pd->max_mr - 1;
+	u32 pos = tb_pd_home(pd, pd->mrs[slot].key);
+
+	while (pd->index[pos])
+		pos = (pos + 1) & mask;
+	pd->index[pos] = slot + 1;
+}
+
+/* Empties pos and moves back the entries that probed past it. */
+static void tb_pd_index_del(struct tb_pd *pd, u32 pos)
+{
+	u32 mask = 2 * pd->max_mr - 1, next = pos;
+
+	pd->index[pos] = 0;
+	for (;;) {
+		u32 home;
+
+		next = (next + 1) & mask;
+		if (!pd->index[next])
+			return;
+		home = tb_pd_home(pd, pd->mrs[pd->index[next] - 1].key);
+		/* Stays if its home lies cyclically in (pos, next]. */
+		if (((next - home) & mask) < ((next - pos) & mask))
+			continue;
+		pd->index[pos] = pd->index[next];
+		pd->index[next] = 0;
+		pos = next;
+	}
+}
+
+int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
+		 void *base, void *priv, u64 *key)
+{
+	struct tb_mr *mr;
+	u32 slot;
+	u64 k;
 
 	if (!length || !base || (access & ~(u32)TBRDMA_ACCESS_ALL) ||
 	    iova + length < iova)
 		return -EINVAL;
-	for (i = 0; i < pd->max_mr; i++) {
-		if (!pd->mrs[i].in_use) {
-			mr = &pd->mrs[i];
-			break;
-		}
-	}
-	if (!mr)
+	if (!pd->free)
 		return -ENOSPC;
-	gen_mask = pd->mr_bits >= 32 ? 0 : (u32)(~0u >> pd->mr_bits);
-	gen = mr->key >> pd->mr_bits;
 	do {
-		gen = mr->key ? (gen + 1) & gen_mask : tb_random_u32() & gen_mask;
-	} while (!gen);
-	mr->key = (gen << pd->mr_bits) | i;
+		k = tb_random_u64();
+	} while (!k || tb_pd_pos(pd, k) >= 0);
+	slot = pd->free - 1;
+	mr = &pd->mrs[slot];
+	pd->free = mr->next_free;
+	mr->key = k;
 	mr->iova = iova;
 	mr->length = length;
 	mr->access = access;
 	mr->base = base;
 	mr->priv = priv;
 	mr->in_use = 1;
-	*key = mr->key;
+	tb_pd_index_add(pd, slot);
+	*key = k;
 	return 0;
 }
 
-static struct tb_mr *tb_mr_find(struct tb_pd *pd, u32 key)
+static struct tb_mr *tb_mr_find(struct tb_pd *pd, u64 key)
 {
-	struct tb_mr *mr = &pd->mrs[key & (pd->max_mr - 1)];
+	s64 pos = key ? tb_pd_pos(pd, key) : -1;
 
-	return mr->in_use && mr->key == key ? mr : NULL;
+	return pos < 0 ? NULL : &pd->mrs[pd->index[pos] - 1];
 }
 
-int tb_pd_dereg_mr(struct tb_pd *pd, u32 key, void **priv)
+int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
 {
-	struct tb_mr *mr = tb_mr_find(pd, key);
+	s64 pos = key ? tb_pd_pos(pd, key) : -1;
+	struct tb_mr *mr;
+	u32 slot;
 
-	if (!mr)
+	if (pos < 0)
 		return -ENOENT;
+	slot = pd->index[pos] - 1;
+	mr = &pd->mrs[slot];
 	/* Unacked frames sent from it get copies before the memory goes. */
 	if (mr->tx_refs)
 		tb_engine_detach_mr(pd->e, mr);
 	if (priv)
 		*priv = mr->priv;
+	tb_pd_index_del(pd, (u32)pos);
 	memset(mr, 0, sizeof(*mr));
-	mr->key = key;	/* its generation goes on from there */
+	mr->next_free = pd->free;
+	pd->free = slot + 1;
 	return 0;
 }
 
-u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
+u8 *tb_mr_access(struct tb_ctx *ctx, u64 key, u64 addr, u64 len, u32 access,
 		 u8 *status)
 {
 	struct tb_mr *mr;
@@ -112,32 +173,26 @@ u8 *tb_mr_access(struct tb_ctx *ctx, u32 key, u64 addr, u64 len, u32 access,
 	return tb_mr_access_mr(ctx, key, addr, len, access, status, &mr);
 }
 
-u8 *tb_mr_access_mr(struct tb_ctx *ctx, u32 key, u64 addr, u64 len,
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
 		    u32 access, u8 *status, struct tb_mr **out)
 {
 	struct tb_mr *mr = tb_mr_find(ctx->pd, key);
-	u64 off;
 
-	if (!mr) {
-		*status = TBRDMA_WC_REM_KEY_ERR;
-		return NULL;
-	}
-	/* Written so that no sum can wrap around. */
-	if (addr < mr->iova || addr - mr->iova > mr->length ||
-	    len > mr->length - (addr - mr->iova)) {
-		*status = TBRDMA_WC_REM_BOUNDS_ERR;
-		return NULL;
-	}
-	if ((mr->access & access) != access) {
+	/*
+	 * One status for all three, so a failure tells nothing about which.
+	 * Written so that no sum can wrap around.
+	 */
+	if (!mr || addr < mr->iova || addr - mr->iova > mr->length ||
+	    len > mr->length - (addr - mr->iova) ||
+	    (mr->access & access) != access) {
 		*status = TBRDMA_WC_REM_ACCESS_ERR;
 		return NULL;
 	}
-	off = addr - mr->iova;
 	*out = mr;
-	return mr->base + off;
+	return mr->base + (addr - mr->iova);
 }
 
-u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len,
+u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,
 		struct tb_mr **mr)
 {
 	struct tb_mr *found = NULL;
@@ -155,12 +210,12 @@ u8 *tb_mr_local(struct tb_ctx *ctx, u32 lkey, u64 addr, u64 len,
 }
 
 int tb_mr_register(struct tb_ctx *ctx, u64 iova, u64 length, u32 access,
-		   void *base, void *priv, u32 *key)
+		   void *base, void *priv, u64 *key)
 {
 	return tb_pd_reg_mr(ctx->pd, iova, length, access, base, priv, key);
 }
 
-int tb_mr_deregister(struct tb_ctx *ctx, u32 key, void **priv)
+int tb_mr_deregister(struct tb_ctx *ctx, u64 key, void **priv)
 {
 	return tb_pd_dereg_mr(ctx->pd, key, priv);
 }

@@ -37,6 +37,7 @@ static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
 	memset(h, 0, sizeof(*h));
 	h->op = op;
 	h->dst_ctx = wqe->ep->remote_ctx;
+	h->dst_secret = wqe->ep->remote_secret;
 	h->src_ctx = wqe->ep->ctx->id;
 	h->rkey = wqe->sqe.rkey;
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Responder: executes requests from the peer in order and answers them.
- * Every request is checked against the target context's regions before a
- * byte moves; a failure is answered with a NAK. Responses never wait for
+ * Every request is checked against the target context's secret and
+ * regions before a byte moves; a failure is answered with a NAK, the same
+ * REM_ACCESS_ERR for whatever did not match. A sender that draws refusals
+ * from one target faster than TB_REFUSE_INTERVAL_NS is throttled: its
+ * requests to that target are refused unseen until it slows down. Responses never wait for
  * the receive path: their queues are sized by the limits the initiator
  * keeps (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks
  * those limits breaks the link.
@@ -88,6 +91,52 @@ static struct tb_rd_res *tb_resp_free_rd(struct tb_elink *el)
 	return NULL;
 }
 
+static struct tb_refuser *tb_resp_refuser(struct tb_elink *el,
+					  const struct tb_engine_hdr *h)
+{
+	u32 i;
+
+	for (i = 0; i < TB_REFUSE_PAIRS; i++) {
+		struct tb_refuser *r = &el->refusers[i];
+
+		if (r->tat && r->src_ctx == h->src_ctx &&
+		    r->dst_ctx == h->dst_ctx)
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * Charges one refusal to the request's pair. Without a slot of its own it
+ * takes the one whose pair drew least (the earliest tat).
+ */
+static void tb_resp_charge(struct tb_elink *el, const struct tb_engine_hdr *h,
+			   u64 now)
+{
+	struct tb_refuser *r = tb_resp_refuser(el, h);
+	u32 i;
+
+	if (!r) {
+		r = &el->refusers[0];
+		for (i = 1; i < TB_REFUSE_PAIRS; i++)
+			if (el->refusers[i].tat < r->tat)
+				r = &el->refusers[i];
+		r->src_ctx = h->src_ctx;
+		r->dst_ctx = h->dst_ctx;
+		r->tat = 0;
+	}
+	r->tat = (r->tat > now ? r->tat : now) + TB_REFUSE_INTERVAL_NS;
+}
+
+/* The context a request may reach: the right id and the right secret. */
+static struct tb_ctx *tb_resp_target(struct tb_elink *el,
+				     const struct tb_engine_hdr *h)
+{
+	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
+
+	return ctx && ctx->secret == h->dst_secret ? ctx : NULL;
+}
+
 /* Executes one request; returns the NAK status, 0 on success. */
 static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		       const struct tb_engine_hdr *h, const u8 *payload)
@@ -147,14 +196,23 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	       const u8 *payload)
 {
-	struct tb_ctx *ctx;
+	struct tb_refuser *r = tb_resp_refuser(el, h);
+	struct tb_ctx *ctx = NULL;
+	int throttled = 0;
+	u64 now = 0;
 	u8 status;
 
 	if (h->msn != el->resp_done + 1)
 		return -EPROTO;
-	ctx = tb_ctx_lookup(el->e, h->dst_ctx);
+	/* Only a pair refused before pays for the clock. */
+	if (r) {
+		now = tb_now_ns();
+		throttled = r->tat > now + TB_REFUSE_BURST_NS;
+	}
+	if (!throttled)
+		ctx = tb_resp_target(el, h);
 	if (!ctx) {
-		status = TBRDMA_WC_REM_NO_CTX;
+		status = TBRDMA_WC_REM_ACCESS_ERR;
 	} else {
 		/* A full receive ring holds the link until it drains. */
 		if (h->op == TB_EOP_SEND && tb_ctx_rq_full(ctx))
@@ -163,6 +221,13 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	}
 	if (status && tb_resp_nak(el, h, status))
 		return -EPROTO;
+	if (status == TBRDMA_WC_REM_ACCESS_ERR) {
+		el->link->stats.rx_refused++;
+		if (throttled)
+			el->link->stats.rx_throttled++;
+		else
+			tb_resp_charge(el, h, now ? now : tb_now_ns());
+	}
 	el->resp_done = h->msn;
 	return 0;
 }
@@ -219,7 +284,7 @@ int tb_resp_send_read(struct tb_elink *el)
 	struct tb_mr *mr = NULL;
 	struct tb_ctx *ctx;
 	u32 chunk = 0;
-	u8 status = TBRDMA_WC_REM_NO_CTX;
+	u8 status = TBRDMA_WC_REM_ACCESS_ERR;
 	u8 *src = NULL;
 	int ext = 0;
 

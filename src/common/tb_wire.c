@@ -141,7 +141,9 @@ void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
 	put8(&p, h->arg);
 	put32(&p, h->dst_ctx);
 	put32(&p, h->src_ctx);
-	put32(&p, h->rkey);
+	put32(&p, 0);
+	put64(&p, h->dst_secret);
+	put64(&p, h->rkey);
 	put64(&p, h->addr);
 	put32(&p, h->len);
 	put32(&p, h->msn);
@@ -168,8 +170,9 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 	case TB_EOP_ACK:
 		return payload == 0;
 	case TB_EOP_NAK:
-		return payload == 0 && h->arg != TBRDMA_WC_SUCCESS &&
-		       h->arg <= TBRDMA_WC_STATUS_MAX;
+		/* Only the statuses a responder gives. */
+		return payload == 0 && (h->arg == TBRDMA_WC_REM_ACCESS_ERR ||
+					h->arg == TBRDMA_WC_REM_INVALID);
 	default:
 		return 0;
 	}
@@ -178,9 +181,8 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 			 struct tb_engine_hdr *h)
 {
-	u32 data;
-
 	const u8 *p = buf;
+	u32 data, reserved;
 
 	if (payload_len < TB_ENGINE_HDR_LEN ||
 	    payload_len > TBRDMA_FRAME_MAX - TB_LINK_HDR_LEN)
@@ -191,7 +193,9 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	h->arg = get8(&p);
 	h->dst_ctx = get32(&p);
 	h->src_ctx = get32(&p);
-	h->rkey = get32(&p);
+	reserved = get32(&p);
+	h->dst_secret = get64(&p);
+	h->rkey = get64(&p);
 	h->addr = get64(&p);
 	h->len = get32(&p);
 	h->msn = get32(&p);
@@ -199,7 +203,7 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	h->am_id = get32(&p);
 	h->imm = get64(&p);
 	h->compare = get64(&p);
-	if (h->flags & ~TB_EF_ALL)
+	if (reserved || (h->flags & ~TB_EF_ALL))
 		return -EBADMSG;
 	/* Data sits either after the header or in the ext, never in both. */
 	data = payload_len - TB_ENGINE_HDR_LEN;

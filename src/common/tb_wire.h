@@ -2,7 +2,7 @@
 /*
  * Wire format. A frame is at most TBRDMA_FRAME_MAX bytes:
  *
- *   link header (32 bytes) | engine header (56 bytes) | payload
+ *   link header (32 bytes) | engine header (72 bytes) | payload
  *
  * ACK-only and HELLO frames carry the link header alone. All fields are
  * little-endian on the wire and are encoded and decoded field by field, so
@@ -20,9 +20,9 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 2u
+#define TB_WIRE_VERSION 3u
 #define TB_LINK_HDR_LEN 32u
-#define TB_ENGINE_HDR_LEN 56u
+#define TB_ENGINE_HDR_LEN 72u
 #define TB_FRAME_HDRS (TB_LINK_HDR_LEN + TB_ENGINE_HDR_LEN)
 #define TB_PAYLOAD_MAX (TBRDMA_FRAME_MAX - TB_FRAME_HDRS)
 
@@ -87,7 +87,8 @@ struct tb_engine_hdr {
 	u8 arg;			/* ATOMIC: size 4/8; NAK: enum tbrdma_status */
 	u32 dst_ctx;
 	u32 src_ctx;
-	u32 rkey;
+	u64 dst_secret;		/* requests: the target context's secret */
+	u64 rkey;
 	u64 addr;		/* remote address, or READ_RESP offset */
 	u32 len;		/* payload bytes; READ_REQ: bytes asked for */
 	u32 msn;		/* request sequence number on this link */

@@ -14,14 +14,14 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define TBRDMA_ABI_VERSION 1
+#define TBRDMA_ABI_VERSION 2
 
 /* One frame on the wire, headers included (a USB4 ring descriptor). */
 #define TBRDMA_FRAME_MAX 4096u
 /* Payload bytes that fit in an SQE (put_short, am_short). */
-#define TBRDMA_INLINE_MAX 184u
+#define TBRDMA_INLINE_MAX 176u
 /* Largest SEND payload: one frame less the link and engine headers. */
-#define TBRDMA_SEND_MAX 4008u
+#define TBRDMA_SEND_MAX 3992u
 /* Largest single WRITE/READ: bounded so byte counts stay 32-bit. */
 #define TBRDMA_XFER_MAX (1u << 30)
 #define TBRDMA_LINK_NAME_MAX 16
@@ -35,7 +35,7 @@ enum tbrdma_access {
 };
 
 enum tbrdma_opcode {
-	/* A zero-length WRITE checks no key: it pings the remote context. */
+	/* A zero-length WRITE checks no key, only the context: a ping. */
 	TBRDMA_OP_WRITE = 1,
 	TBRDMA_OP_READ = 2,
 	TBRDMA_OP_ATOMIC = 3,
@@ -67,17 +67,23 @@ enum tbrdma_sqe_flags {
 	TBRDMA_SQE_FLAGS_ALL = 0x7,
 };
 
+/*
+ * Every refusal by the remote side is the one status REM_ACCESS_ERR: an
+ * unknown context, a wrong context secret, an unknown key, bytes outside
+ * the region and a missing right look the same, so a failure tells a
+ * guesser nothing. The endpoint that gets it is in error from then on:
+ * what it had not sent yet, and everything posted later, completes with
+ * FLUSH_ERR, and it must be re-created.
+ */
 enum tbrdma_status {
 	TBRDMA_WC_SUCCESS = 0,
 	TBRDMA_WC_LOC_ACCESS_ERR = 1,	/* bad lkey or local bounds */
-	TBRDMA_WC_REM_KEY_ERR = 2,	/* unknown or stale rkey */
-	TBRDMA_WC_REM_BOUNDS_ERR = 3,	/* outside the remote region */
-	TBRDMA_WC_REM_ACCESS_ERR = 4,	/* region lacks the right */
-	TBRDMA_WC_REM_NO_CTX = 5,	/* no such remote context */
-	TBRDMA_WC_REM_INVALID = 6,	/* malformed or misaligned request */
-	TBRDMA_WC_LINK_DOWN = 7,	/* peer unreachable: link failed */
-	TBRDMA_WC_CANCELED = 8,		/* flushed by cancel or ep destroy */
-	TBRDMA_WC_STATUS_MAX = 8,
+	TBRDMA_WC_REM_ACCESS_ERR = 2,	/* the remote side refused access */
+	TBRDMA_WC_REM_INVALID = 3,	/* malformed or misaligned request */
+	TBRDMA_WC_LINK_DOWN = 4,	/* peer unreachable: link failed */
+	TBRDMA_WC_CANCELED = 5,		/* flushed by cancel or ep destroy */
+	TBRDMA_WC_FLUSH_ERR = 6,	/* not executed: the endpoint is in error */
+	TBRDMA_WC_STATUS_MAX = 6,
 };
 
 enum tbrdma_link_state {
@@ -100,10 +106,10 @@ struct tbrdma_sqe {
 	__u32 ep;		/* endpoint handle */
 	__u64 wr_id;		/* returned in the completion */
 	__u64 local_addr;	/* WRITE/SEND source, READ destination */
-	__u32 lkey;
-	__u32 length;
+	__u64 lkey;
 	__u64 remote_addr;
-	__u32 rkey;
+	__u64 rkey;
+	__u32 length;
 	__u32 am_id;		/* SEND: active-message id */
 	__u64 operand;		/* ATOMIC: add/and/or/xor/swap value */
 	__u64 compare;		/* ATOMIC cswap: expected value */
@@ -207,17 +213,17 @@ struct tbrdma_link_attr {
 	__u64 reserved[2];
 };
 
+/* A key is 64 random bits: it cannot be guessed, only handed over. */
 struct tbrdma_reg_mr {
 	__u64 addr;
 	__u64 length;
 	__u32 access;		/* enum tbrdma_access */
-	__u32 key;		/* out: lkey == rkey */
-	__u64 reserved;
+	__u32 reserved;
+	__u64 key;		/* out: lkey == rkey */
 };
 
 struct tbrdma_dereg_mr {
-	__u32 key;
-	__u32 reserved;
+	__u64 key;
 };
 
 struct tbrdma_create_queues {
@@ -227,7 +233,11 @@ struct tbrdma_create_queues {
 	__s32 event_fd;		/* in: eventfd to signal, -1 for none */
 	__u32 ctx;		/* out: handle of the new context */
 	__u32 ctx_id;		/* out: its id on every link */
-	__u32 reserved[2];
+	/*
+	 * out: 64 random bits that every request to this context must carry;
+	 * peers learn it with ctx_id (UCX's interface address carries both).
+	 */
+	__u64 secret;
 	__u64 sq_offset;	/* out: mmap offset and length of each ring */
 	__u64 sq_length;
 	__u64 cq_offset;
@@ -246,6 +256,7 @@ struct tbrdma_create_ep {
 	__u32 link;
 	__u32 remote_ctx;	/* the peer context's ctx_id */
 	__u32 ep;		/* out */
+	__u64 remote_secret;	/* and its secret */
 };
 
 /* DESTROY_EP and CANCEL_EP. */
@@ -299,7 +310,7 @@ TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_reg_mr) == 32, "reg_mr size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_dereg_mr) == 8, "dereg_mr size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_queues) == 80, "queues size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_destroy_queues) == 8, "destroy queues size");
-TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_ep) == 16, "create_ep size");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_create_ep) == 24, "create_ep size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ep_ref) == 8, "ep_ref size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ep_state) == 16, "ep_state size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_doorbell) == 16, "doorbell size");

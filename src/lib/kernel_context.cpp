@@ -83,6 +83,7 @@ kernel_context::kernel_context(kernel_device &dev, const context_options &opts) 
         throw error(-rc, std::string("kernel context: CREATE_QUEUES: ") + std::strerror(-rc));
     handle_ = q.ctx;
     id_ = q.ctx_id;
+    secret_ = q.secret;
     try {
         map_ring(&sq_, q.sq_offset, q.sq_length, q.sq_entries, sizeof(tbrdma_sqe));
         map_ring(&cq_, q.cq_offset, q.cq_length, q.cq_entries, sizeof(tbrdma_cqe));
@@ -134,12 +135,13 @@ void kernel_context::unmap_rings() noexcept
     }
 }
 
-int kernel_context::create_ep(uint32_t link, uint32_t remote_ctx) noexcept
+int kernel_context::create_ep(uint32_t link, uint32_t remote_ctx, uint64_t remote_secret) noexcept
 {
     tbrdma_create_ep c{};
     c.ctx = handle_;
     c.link = link;
     c.remote_ctx = remote_ctx;
+    c.remote_secret = remote_secret;
     int rc = do_ioctl(dev_.fd(), TBRDMA_IOC_CREATE_EP, &c);
     return rc ? rc : static_cast<int>(c.ep);
 }

@@ -176,7 +176,7 @@ link_info kernel_device::link(uint32_t index) const
     return l;
 }
 
-uint32_t kernel_device::reg_mr(void *addr, size_t length, uint32_t access)
+uint64_t kernel_device::reg_mr(void *addr, size_t length, uint32_t access)
 {
     if (!addr || !length || !access || (access & ~uint32_t(TBRDMA_ACCESS_ALL)))
         throw error(EINVAL, "reg_mr: needs an address, a length and valid access flags");
@@ -220,7 +220,7 @@ uint32_t kernel_device::reg_mr(void *addr, size_t length, uint32_t access)
     }
 }
 
-int kernel_device::dereg_mr(uint32_t key) noexcept
+int kernel_device::dereg_mr(uint64_t key) noexcept
 {
     tbrdma_dereg_mr d{};
     d.key = key;

@@ -77,6 +77,7 @@ soft_context::soft_context(soft_device &dev, uint32_t index, const context_optio
     int rc = tb_ctx_create(dev.engine_.get(), &ccfg, &ctx_);
     if (rc)
         throw error(-rc, std::string("soft context: ") + std::strerror(-rc));
+    secret_ = tb_ctx_secret(ctx_);
     dev_.contexts_[index_] = this;
 }
 
@@ -116,7 +117,7 @@ int soft_context::progress() noexcept
     return progress_locked();
 }
 
-int soft_context::create_ep(uint32_t link, uint32_t remote_ctx) noexcept
+int soft_context::create_ep(uint32_t link, uint32_t remote_ctx, uint64_t remote_secret) noexcept
 {
     std::lock_guard<std::mutex> g(dev_.mu_);
     if (link != 0)
@@ -125,7 +126,7 @@ int soft_context::create_ep(uint32_t link, uint32_t remote_ctx) noexcept
     int rc = dev_.find_or_connect(remote_ctx, &index);
     if (rc)
         return rc;
-    int ep = tb_ep_create(ctx_, index, remote_ctx);
+    int ep = tb_ep_create(ctx_, index, remote_ctx, remote_secret);
     if (ep < 0)
         return ep;
     soft_device::peer *p = dev_.by_process_[soft_fabric::process_of(remote_ctx)];

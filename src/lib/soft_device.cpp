@@ -178,12 +178,12 @@ link_info soft_device::link(uint32_t index) const
     return link_;
 }
 
-uint32_t soft_device::reg_mr(void *addr, size_t length, uint32_t access)
+uint64_t soft_device::reg_mr(void *addr, size_t length, uint32_t access)
 {
     std::lock_guard<std::mutex> g(mu_);
     if (!addr || !length || (access & ~uint32_t(TBRDMA_ACCESS_ALL)))
         throw error(EINVAL, "reg_mr: needs an address, a length and valid access flags");
-    uint32_t key = 0;
+    uint64_t key = 0;
     auto base = reinterpret_cast<uintptr_t>(addr);
     int rc = tb_pd_reg_mr(pd_, base, length, access, addr, nullptr, &key);
     if (rc)
@@ -192,7 +192,7 @@ uint32_t soft_device::reg_mr(void *addr, size_t length, uint32_t access)
     return key;
 }
 
-int soft_device::dereg_mr(uint32_t key) noexcept
+int soft_device::dereg_mr(uint64_t key) noexcept
 {
     std::lock_guard<std::mutex> g(mu_);
     void *priv = nullptr;
@@ -331,11 +331,19 @@ void soft_device::attach_incoming() noexcept
             soft_peer sp;
             if (fabric_->lookup_port(port, &sp) || sp.id == fabric_->ctx_id())
                 continue;
-            std::lock_guard<soft_fabric> fg(*fabric_);
-            auto it = by_process_.find(sp.id);
-            // Already ours (we created it, or a repeated announcement).
-            if (it != by_process_.end() && it->second->cable->is_current())
+            // Already ours (we created it, or a repeated announcement):
+            // nothing to do, and no fabric lock to wait for on a peer that
+            // may be stopped holding it.
+            auto current = [&] {
+                auto it = by_process_.find(sp.id);
+                return it != by_process_.end() && it->second->cable->is_current();
+            };
+            if (current())
                 continue;
+            std::lock_guard<soft_fabric> fg(*fabric_);
+            if (current())
+                continue;
+            auto it = by_process_.find(sp.id);
             std::unique_ptr<soft_cable> c;
             if (soft_cable::open(*fabric_, sp, opts_.soft, soft_cable::mode::attach_only, 0, &c))
                 continue;

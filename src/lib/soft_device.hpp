@@ -41,8 +41,8 @@ public:
     std::vector<link_info> links() const override;
     link_info link(uint32_t index) const override;
 
-    uint32_t reg_mr(void *addr, size_t length, uint32_t access) override;
-    int dereg_mr(uint32_t key) noexcept override;
+    uint64_t reg_mr(void *addr, size_t length, uint32_t access) override;
+    int dereg_mr(uint64_t key) noexcept override;
     std::unique_ptr<context> create_context(const context_options &opts) override;
     uint32_t contexts_free() const override;
 
@@ -125,7 +125,8 @@ public:
     ~soft_context() override;
 
     uint32_t id() const noexcept override { return id_; }
-    int create_ep(uint32_t link, uint32_t remote_ctx) noexcept override;
+    uint64_t secret() const noexcept override { return secret_; }
+    int create_ep(uint32_t link, uint32_t remote_ctx, uint64_t remote_secret) noexcept override;
     int destroy_ep(uint32_t ep) noexcept override;
     int cancel_ep(uint32_t ep) noexcept override;
     int ep_state(uint32_t ep, uint32_t *outstanding) noexcept override;
@@ -154,6 +155,7 @@ private:
     soft_device &dev_;
     uint32_t index_;
     uint32_t id_;
+    uint64_t secret_ = 0;
     raw_memory cq_mem_, rq_mem_;
     tb_qring cq_{}, rq_{};
     tb_ctx *ctx_ = nullptr;

@@ -58,6 +58,7 @@
 #define PEER_SEQ0 0x7ffffffcu
 #define CTX_ID 0x00005a03u		/* slot 3 of 4 */
 #define PEER_CTX 0x00000777u
+#define PEER_SECRET 0x5ec2e75ec2e75ec2ull
 #define GUARD 64
 #define PAT 0xc3
 
@@ -113,7 +114,7 @@ struct fz {
 	struct tb_elink *el;
 	struct tb_link link;
 	int ep;
-	u32 keys[NMR];
+	u64 keys[NMR];
 	u8 *dst;		/* DST_LEN bytes, heap: ASan sees overruns */
 	u8 *dst2;
 	u8 *rq_mem;
@@ -249,19 +250,23 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	h.arg = p[3];
 	h.dst_ctx = rd32(p + 4);
 	h.src_ctx = rd32(p + 8);
-	h.rkey = rd32(p + 12);
-	h.addr = rd64(p + 16);
-	h.len = rd32(p + 24);
-	h.msn = rd32(p + 28);
-	h.ack_msn = rd32(p + 32);
-	h.am_id = rd32(p + 36);
-	h.imm = rd64(p + 40);
-	h.compare = rd64(p + 48);
+	h.dst_secret = rd64(p + 16);
+	h.rkey = rd64(p + 24);
+	h.addr = rd64(p + 32);
+	h.len = rd32(p + 40);
+	h.msn = rd32(p + 44);
+	h.ack_msn = rd32(p + 48);
+	h.am_id = rd32(p + 52);
+	h.imm = rd64(p + 56);
+	h.compare = rd64(p + 64);
 
 	if (!h.op || h.op > TB_EOP_MAX)
 		h.op = 1 + h.op % TB_EOP_MAX;
 	if (!(h.dst_ctx & 0x100))	/* else keep it: probably no such ctx */
 		h.dst_ctx = CTX_ID;
+	/* The context's secret, or (bit 0x200) whatever the input says. */
+	if (!(h.dst_ctx & 0x200))
+		h.dst_secret = tb_ctx_secret(f->ctx);
 	k = h.rkey % NMR;
 	if (!(h.rkey & 0x100))
 		h.rkey = f->keys[k];
@@ -394,7 +399,7 @@ static const struct tb_phy_ops fz_phy_ops = {
 	.rx_release = fz_rx_release,
 };
 
-static void post(struct fz *f, u8 op, u32 len, u64 local, u32 lkey,
+static void post(struct fz *f, u8 op, u32 len, u64 local, u64 lkey,
 		 u64 remote, u8 asize, u8 aop)
 {
 	struct tbrdma_sqe s;
@@ -495,19 +500,14 @@ static int all_bytes(const u8 *p, size_t n, u8 v)
 	return 1;
 }
 
-static u32 reg(struct fz *f, int i, void *base, u32 access)
+/* Keys are random; inputs name a region by index, so they replay. */
+static u64 reg(struct fz *f, int i, void *base, u32 access)
 {
-	struct tb_pd *pd = f->ctx->pd;
-	struct tb_mr *mr;
-	u32 key;
+	u64 key;
 
 	CHECK(!tb_mr_register(f->ctx, mr_iova[i], mr_len[i], access, base,
 			      NULL, &key));
-	/* A fixed key instead of the random one, for replayable inputs. */
-	mr = &pd->mrs[key & (pd->max_mr - 1)];
-	CHECK(mr->key == key);
-	mr->key = ((0x5a5u + (u32)i) << pd->mr_bits) | (key & (pd->max_mr - 1));
-	return mr->key;
+	return key;
 }
 
 static void setup(struct fz *f)
@@ -572,7 +572,7 @@ static void setup(struct fz *f)
 	f->keys[MR_DST] = reg(f, MR_DST, f->dst, TBRDMA_ACCESS_LOCAL);
 	f->keys[MR_DST2] = reg(f, MR_DST2, f->dst2, TBRDMA_ACCESS_LOCAL);
 
-	f->ep = tb_ep_create(f->ctx, (u32)idx, PEER_CTX);
+	f->ep = tb_ep_create(f->ctx, (u32)idx, PEER_CTX, PEER_SECRET);
 	CHECK(f->ep >= 0);
 
 	/* The peer's HELLO, answering ours: the link goes UP. */

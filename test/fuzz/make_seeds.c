@@ -19,7 +19,7 @@
 #define LOCAL_SEQ0 0xfffffff8u
 #define PEER_SEQ0 0x7ffffffcu
 #define CTX_ID 0x00005a03u
-#define KEY(i) ((((u32)0x5a5 + (i)) << 3) | (i))	/* fixed keys, max_mr 8 */
+#define KEY(i) ((u64)(i))	/* the harness maps a small key to region i */
 
 #define F_RAW_LINK 0x01
 #define F_REWRITE_ENGINE 0x04
@@ -119,15 +119,15 @@ int main(int argc, char **argv)
 	/* Responses to the setup requests (msn 1..6: WRITE, READ 10000,
 	 * ATOMIC, SEND, READ 16, ATOMIC), engine header rewritten: msn is
 	 * msn_tail (1) + raw msn, ack_msn is msn_acked + raw ack_msn. */
-	h = ehdr(TB_EOP_READ_RESP, 4000, 1);
+	h = ehdr(TB_EOP_READ_RESP, TB_PAYLOAD_MAX, 1);
 	h.addr = 0;
-	data_record(F_REWRITE_ENGINE, 0, &h, 4000, 0x21);
-	h.addr = 4000;
-	data_record(F_REWRITE_ENGINE, 1, &h, 4000, 0x22);
-	h = ehdr(TB_EOP_READ_RESP, 2000, 1);
-	h.addr = 8000;
+	data_record(F_REWRITE_ENGINE, 0, &h, TB_PAYLOAD_MAX, 0x21);
+	h.addr = TB_PAYLOAD_MAX;
+	data_record(F_REWRITE_ENGINE, 1, &h, TB_PAYLOAD_MAX, 0x22);
+	h = ehdr(TB_EOP_READ_RESP, 10000 - 2 * TB_PAYLOAD_MAX, 1);
+	h.addr = 2 * TB_PAYLOAD_MAX;
 	h.flags = TB_EF_LAST;
-	data_record(F_REWRITE_ENGINE, 2, &h, 2000, 0x23);
+	data_record(F_REWRITE_ENGINE, 2, &h, 10000 - 2 * TB_PAYLOAD_MAX, 0x23);
 	h = ehdr(TB_EOP_ATOMIC_RESP, 0, 2);
 	h.imm = 0x1234;
 	data_record(F_REWRITE_ENGINE, 3, &h, 0, 0);

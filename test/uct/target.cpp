@@ -21,6 +21,7 @@ int serve(channel &c, const std::string &fabric, size_t len, const node_options 
     c.send(n.address());
     c.send(n.pack(b));
     n.connect(c.recv<iface_address>());  // both directions exist, as in UCP
+    c.send<uint64_t>(0);                 // connected: hello() returns
     for (;;) {
         unsigned k = n.progress();
         if (!c.readable(k ? 0 : 1))

@@ -42,8 +42,13 @@ public:
     channel &chan() { return proc_.chan(); }
     const iface_address &address() const { return addr_; }
     const remote_mem &mem() const { return mem_; }
-    // Sends our address: the target connects an endpoint back.
-    void hello(const iface_address &ours) { chan().send(ours); }
+    // Sends our address and returns once the target connected an endpoint
+    // back: stopping it later cannot catch it holding the fabric's lock.
+    void hello(const iface_address &ours)
+    {
+        chan().send(ours);
+        chan().recv<uint64_t>();
+    }
 
     uint64_t ask(const cmd &c);
     void fill(unsigned seed) { ask({cmd_op::fill, seed}); }

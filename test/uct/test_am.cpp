@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "target.hpp"
+#include "tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
@@ -41,21 +42,22 @@ std::vector<am_msg> plan(bool copies_only = false, int rounds = 1)
         p.push_back({k, ids[p.size() % 4], seed++, hdr, std::move(iovs)});
     };
     for (int r = 0; r < rounds; r++) {
-        for (size_t n : {0, 1, 100, 175, 176})  // header + payload <= 184
+        const size_t inl = TBRDMA_INLINE_MAX, send = TBRDMA_SEND_MAX;
+        for (size_t n : {size_t(0), size_t(1), size_t(100), inl - 9, inl - 8})  // 8 + n <= inl
             add(am_kind::short_, 8, {n});
         add(am_kind::short_iov, 0, {1});
         add(am_kind::short_iov, 0, {3, 5, 7});
-        add(am_kind::short_iov, 0, {8, 0, 100, 76});
-        add(am_kind::short_iov, 0, {20, 20, 20, 20, 20, 20, 20, 44});
-        for (size_t n : {0, 1, 8, 184, 185, 4007, 4008})
+        add(am_kind::short_iov, 0, {8, 0, 100, inl - 108});  // inl in all
+        add(am_kind::short_iov, 0, {20, 20, 20, 20, 20, 20, 20, inl - 140});  // inl in all
+        for (size_t n : {size_t(0), size_t(1), size_t(8), inl, inl + 1, send - 1, send})
             add(am_kind::bcopy, 0, {n});
         add(am_kind::zcopy, 0, {1});
-        add(am_kind::zcopy, 8, {176});  // 184: fits inline
-        add(am_kind::zcopy, 8, {177});  // 185: does not
+        add(am_kind::zcopy, 8, {inl - 8});  // fits inline
+        add(am_kind::zcopy, 8, {inl - 7});  // does not
         add(am_kind::zcopy, 16, {100, 0, 77});
         add(am_kind::zcopy, 128, {0});
-        add(am_kind::zcopy, 128, std::vector<size_t>(8, 485));  // 4008, 8 iovs
-        add(am_kind::zcopy, 1, {4007});
+        add(am_kind::zcopy, 128, std::vector<size_t>(8, (send - 128) / 8));  // 8 iovs, full
+        add(am_kind::zcopy, 1, {send - 1});
     }
     return p;
 }

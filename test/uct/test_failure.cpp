@@ -11,6 +11,7 @@
 #include <string>
 
 #include "target.hpp"
+#include "tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
@@ -60,7 +61,7 @@ BOOST_AUTO_TEST_CASE(peer_killed_mid_stream)
         BOOST_REQUIRE_EQUAL(s, UCS_INPROGRESS);
     }
     // Ones with no completion of their own.
-    uct_ep_put_short(p.ep, p.local.p, 184, p.raddr(0), p.rkey);
+    uct_ep_put_short(p.ep, p.local.p, TBRDMA_INLINE_MAX, p.raddr(0), p.rkey);
     uct_ep_atomic64_post(p.ep, UCT_ATOMIC_OP_ADD, 1, p.raddr(64), p.rkey);
     BOOST_TEST_MESSAGE(posted << " zcopy operations outstanding");
     p.tgt.proc().kill9();

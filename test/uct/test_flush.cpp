@@ -6,19 +6,23 @@
 #include <boost/test/unit_test.hpp>
 
 #include "target.hpp"
+#include "tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
 namespace {
 
-// Puts count regions of 184 bytes (pat(seed, off + k)) without waiting.
+// The largest put_short.
+constexpr size_t put_max = TBRDMA_INLINE_MAX;
+
+// Puts count regions of put_max bytes (pat(seed, off + k)) without waiting.
 void short_burst(rma_pair &p, size_t count, unsigned seed)
 {
-    fill(p.local.p, count * 184, seed);
+    fill(p.local.p, count * put_max, seed);
     for (size_t i = 0; i < count; i++) {
         ucs_status_t s = UCS_ERR_NO_RESOURCE;
         BOOST_REQUIRE(p.me.progress_until([&] {
-            return (s = uct_ep_put_short(p.ep, p.local.p + i * 184, 184, p.raddr(i * 184),
+            return (s = uct_ep_put_short(p.ep, p.local.p + i * put_max, put_max, p.raddr(i * put_max),
                                          p.rkey)) != UCS_ERR_NO_RESOURCE;
         }));
         BOOST_REQUIRE_EQUAL(s, UCS_OK);
@@ -41,7 +45,7 @@ BOOST_AUTO_TEST_CASE(ep_flush_completion)
             [&] { return (s = uct_ep_flush(p.ep, 0, &c)) != UCS_ERR_NO_RESOURCE; }));
         // Do not progress the target's view first: ask only once flushed.
         BOOST_CHECK_EQUAL(p.me.wait(s, c), UCS_OK);
-        BOOST_CHECK_EQUAL(p.tgt.check(0, 1000 * 184, seed), 0u);
+        BOOST_CHECK_EQUAL(p.tgt.check(0, 1000 * put_max, seed), 0u);
     }
     // Nothing outstanding: done at once.
     completion idle;
@@ -56,10 +60,10 @@ BOOST_AUTO_TEST_CASE(iface_flush_polled)
     short_burst(p, 1000, 30);
     // Also a zcopy in flight: iface flush waits for it too.
     completion z;
-    uct_iov_t iov = p.local.iov(0, 1000 * 184);
+    uct_iov_t iov = p.local.iov(0, 1000 * put_max);
     ucs_status_t zs = UCS_ERR_NO_RESOURCE;
     BOOST_REQUIRE(p.me.progress_until([&] {
-        return (zs = uct_ep_put_zcopy(p.ep, &iov, 1, p.raddr(1000 * 184), p.rkey, &z)) !=
+        return (zs = uct_ep_put_zcopy(p.ep, &iov, 1, p.raddr(1000 * put_max), p.rkey, &z)) !=
                UCS_ERR_NO_RESOURCE;
     }));
     BOOST_REQUIRE(zs == UCS_OK || zs == UCS_INPROGRESS);
@@ -69,8 +73,8 @@ BOOST_AUTO_TEST_CASE(iface_flush_polled)
     BOOST_CHECK_EQUAL(s, UCS_OK);
     BOOST_CHECK(zs == UCS_OK || z.done());
     // Two regions back to back: the guard bytes are each other's.
-    BOOST_CHECK_EQUAL(p.tgt.check(0, 1000 * 184, 30, 0, false), 0u);
-    BOOST_CHECK_EQUAL(p.tgt.check(1000 * 184, 1000 * 184, 30, 0, false), 0u);
+    BOOST_CHECK_EQUAL(p.tgt.check(0, 1000 * put_max, 30, 0, false), 0u);
+    BOOST_CHECK_EQUAL(p.tgt.check(1000 * put_max, 1000 * put_max, 30, 0, false), 0u);
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
 
@@ -128,13 +132,13 @@ BOOST_AUTO_TEST_CASE(cancel_outstanding)
     // still be executed when it resumes (as packets on a wire would); the
     // link is in order, so once the new endpoint's put is done, they are.
     uct_ep_h ep = p.me.connect(p.tgt.address());
-    fill(p.local.p, 184, 41);
-    BOOST_CHECK_EQUAL(uct_ep_put_short(ep, p.local.p, 184, p.raddr(4096), p.rkey), UCS_OK);
+    fill(p.local.p, put_max, 41);
+    BOOST_CHECK_EQUAL(uct_ep_put_short(ep, p.local.p, put_max, p.raddr(4096), p.rkey), UCS_OK);
     BOOST_CHECK_EQUAL(p.me.flush(ep), UCS_OK);
     p.tgt.fill(42);
-    BOOST_CHECK_EQUAL(uct_ep_put_short(ep, p.local.p, 184, p.raddr(4096), p.rkey), UCS_OK);
+    BOOST_CHECK_EQUAL(uct_ep_put_short(ep, p.local.p, put_max, p.raddr(4096), p.rkey), UCS_OK);
     BOOST_CHECK_EQUAL(p.me.flush(ep), UCS_OK);
-    BOOST_CHECK_EQUAL(p.tgt.check(4096, 184, 41), 0u);
+    BOOST_CHECK_EQUAL(p.tgt.check(4096, put_max, 41), 0u);
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
 
@@ -146,7 +150,7 @@ BOOST_AUTO_TEST_CASE(fence_orders_puts)
     for (unsigned round = 0; round < 20; round++) {
         unsigned a = 100 + 2 * round, b = a + 1;
         fill(p.local.p, n, a);
-        fill(p.local.p + n, 184, b);
+        fill(p.local.p + n, put_max, b);
         completion ca;
         uct_iov_t iov = p.local.iov(0, n);
         ucs_status_t s = UCS_ERR_NO_RESOURCE;
@@ -158,16 +162,17 @@ BOOST_AUTO_TEST_CASE(fence_orders_puts)
         BOOST_CHECK_EQUAL(uct_ep_fence(p.ep, 0), UCS_OK);
         ucs_status_t sb = UCS_ERR_NO_RESOURCE;
         BOOST_REQUIRE(p.me.progress_until([&] {
-            return (sb = uct_ep_put_short(p.ep, p.local.p + n, 184, p.raddr(1000), p.rkey)) !=
+            return (sb = uct_ep_put_short(p.ep, p.local.p + n, put_max, p.raddr(1000), p.rkey)) !=
                    UCS_ERR_NO_RESOURCE;
         }));
         BOOST_CHECK_EQUAL(sb, UCS_OK);
         BOOST_CHECK_EQUAL(p.me.flush(p.ep), UCS_OK);
         BOOST_CHECK(s == UCS_OK || ca.done());
-        // B over A in [1000, 1184); A elsewhere.
-        BOOST_CHECK_EQUAL(p.tgt.check(1000, 184, b, 0, false), 0u);
+        // B over A in [1000, 1000 + put_max); A elsewhere.
+        BOOST_CHECK_EQUAL(p.tgt.check(1000, put_max, b, 0, false), 0u);
         BOOST_CHECK_EQUAL(p.tgt.check(0, 1000, a, 0, false), 0u);
-        BOOST_CHECK_EQUAL(p.tgt.check(1184, n - 1184, a, 1184, false), 0u);
+        BOOST_CHECK_EQUAL(p.tgt.check(1000 + put_max, n - 1000 - put_max, a, 1000 + put_max, false),
+                          0u);
     }
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
@@ -177,12 +182,12 @@ BOOST_AUTO_TEST_CASE(fence_orders_puts)
 // requests already run, so without the fence the put can land first.
 BOOST_AUTO_TEST_CASE(fence_orders_get_before_put)
 {
-    const size_t n = 1 << 20, tail = n - 184;
+    const size_t n = 1 << 20, tail = n - put_max;
     rma_pair p(n, 2 * n);
     for (unsigned round = 0; round < 10; round++) {
         unsigned old_seed = 200 + 2 * round, new_seed = old_seed + 1;
         p.tgt.fill(old_seed);
-        fill(p.local.p + n, 184, new_seed, tail);
+        fill(p.local.p + n, put_max, new_seed, tail);
         completion got;
         uct_iov_t iov = p.local.iov(0, n);
         BOOST_REQUIRE_EQUAL(uct_ep_get_zcopy(p.ep, &iov, 1, p.raddr(0), p.rkey, &got),
@@ -192,14 +197,14 @@ BOOST_AUTO_TEST_CASE(fence_orders_get_before_put)
                             UCS_OK);
         ucs_status_t s = UCS_ERR_NO_RESOURCE;
         BOOST_REQUIRE(p.me.progress_until([&] {
-            return (s = uct_ep_put_short(p.ep, p.local.p + n, 184, p.raddr(tail), p.rkey)) !=
+            return (s = uct_ep_put_short(p.ep, p.local.p + n, put_max, p.raddr(tail), p.rkey)) !=
                    UCS_ERR_NO_RESOURCE;
         }));
         BOOST_REQUIRE_EQUAL(s, UCS_OK);
         BOOST_CHECK_EQUAL(p.me.wait(UCS_INPROGRESS, got), UCS_OK);
         BOOST_CHECK_EQUAL(p.me.flush(p.ep), UCS_OK);
         BOOST_CHECK_EQUAL(mismatches(p.local.p, n, old_seed), 0u);
-        BOOST_CHECK_EQUAL(p.tgt.check(tail, 184, new_seed, tail, false), 0u);
+        BOOST_CHECK_EQUAL(p.tgt.check(tail, put_max, new_seed, tail, false), 0u);
     }
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }

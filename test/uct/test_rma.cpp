@@ -10,10 +10,14 @@
 #include <cstring>
 
 #include "target.hpp"
+#include "tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
 namespace {
+
+// The largest put_short.
+constexpr size_t put_max = TBRDMA_INLINE_MAX;
 
 constexpr size_t remote_len = 4 << 20, local_len = 4 << 20;
 
@@ -151,27 +155,27 @@ BOOST_AUTO_TEST_SUITE(rma)
 
 BOOST_AUTO_TEST_CASE(put_short)
 {
-    check_puts(how::short_, {0, 1, 8, 183, 184});
+    check_puts(how::short_, {0, 1, 8, put_max - 1, put_max});
 }
 
 BOOST_AUTO_TEST_CASE(put_bcopy)
 {
-    check_puts(how::bcopy, {1, 184, 185, 4095, 4096, 4097, 8191, 8192});
+    check_puts(how::bcopy, {1, put_max, put_max + 1, 4095, 4096, 4097, 8191, 8192});
 }
 
 BOOST_AUTO_TEST_CASE(put_zcopy)
 {
-    check_puts(how::zcopy, {1, 184, 185, 4095, 4096, 4097, 65536, (1 << 20) + 3});
+    check_puts(how::zcopy, {1, put_max, put_max + 1, 4095, 4096, 4097, 65536, (1 << 20) + 3});
 }
 
 BOOST_AUTO_TEST_CASE(get_bcopy)
 {
-    check_gets(how::bcopy, {1, 8, 184, 185, 4095, 4096, 4097, 8191, 8192});
+    check_gets(how::bcopy, {1, 8, put_max, put_max + 1, 4095, 4096, 4097, 8191, 8192});
 }
 
 BOOST_AUTO_TEST_CASE(get_zcopy)
 {
-    check_gets(how::zcopy, {1, 184, 185, 4095, 4096, 4097, 65536, (1 << 20) + 3});
+    check_gets(how::zcopy, {1, put_max, put_max + 1, 4095, 4096, 4097, 65536, (1 << 20) + 3});
 }
 
 // Many operations of all kinds in flight at once, to distinct places;
@@ -179,7 +183,7 @@ BOOST_AUTO_TEST_CASE(get_zcopy)
 BOOST_AUTO_TEST_CASE(mixed_burst)
 {
     rma_pair p(remote_len, local_len);
-    const size_t sizes[] = {7, 184, 1000, 8192, 5000, 65536, 33};
+    const size_t sizes[] = {7, put_max, 1000, 8192, 5000, 65536, 33};
     const how kinds[] = {how::short_, how::bcopy, how::zcopy};
     struct region {
         size_t off, n;
@@ -193,7 +197,7 @@ BOOST_AUTO_TEST_CASE(mixed_burst)
         how h = kinds[i % 3];
         size_t n = sizes[i % 7];
         if (h == how::short_)
-            n = std::min<size_t>(n, 184);
+            n = std::min<size_t>(n, put_max);
         if (h == how::bcopy)
             n = std::min<size_t>(n, 8192);
         if (off + n + 16 > remote_len)

@@ -41,9 +41,9 @@ engine_host::~engine_host()
     tb_engine_destroy(engine);
 }
 
-uint32_t engine_host::reg(void *p, size_t len, uint32_t access)
+uint64_t engine_host::reg(void *p, size_t len, uint32_t access)
 {
-    uint32_t key = 0;
+    uint64_t key = 0;
     if (tb_mr_register(ctx, reinterpret_cast<uintptr_t>(p), len, access, p, nullptr, &key))
         throw std::runtime_error("tb_mr_register");
     return key;

@@ -23,13 +23,20 @@ public:
     engine_host(const engine_host &) = delete;
     engine_host &operator=(const engine_host &) = delete;
 
-    uint32_t reg(void *p, size_t len, uint32_t access);
-    int ep_to(uint32_t remote_ctx) { return tb_ep_create(ctx, link_index, remote_ctx); }
+    uint64_t reg(void *p, size_t len, uint32_t access);
+    // Endpoint to the peer's context, with its secret (as UCX's address
+    // hands it over), or to any id and secret.
+    int ep_to(const engine_host &peer) { return ep_to(peer.id(), peer.secret()); }
+    int ep_to(uint32_t remote_ctx, uint64_t secret)
+    {
+        return tb_ep_create(ctx, link_index, remote_ctx, secret);
+    }
     std::vector<tbrdma_cqe> drain_cq();
     // The oldest received message, nullptr if none.
     const tbrdma_rqe *rq_peek();
     void rq_release();
     uint32_t id() const { return tb_ctx_id(ctx); }
+    uint64_t secret() const { return tb_ctx_secret(ctx); }
 
     tb_engine *engine = nullptr;
     tb_ctx *ctx = nullptr;

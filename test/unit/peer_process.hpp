@@ -106,7 +106,8 @@ std::vector<tbrdma_cqe> wait_cq(tb::context &ctx, size_t n, int timeout_ms = 600
 // What a peer publishes about a buffer it registered.
 struct remote_buf {
     uint32_t ctx;
-    uint32_t key;
+    uint64_t secret;  // the context's
+    uint64_t key;
     uint64_t addr;
     uint64_t len;
 };

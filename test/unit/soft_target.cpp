@@ -82,8 +82,8 @@ int run_target(channel &c, const target_options &o)
     auto &dev = node.ctx;
     std::vector<uint8_t> mem(o.buf_len + 64, 0);
     uint8_t *base = mem.data() + (8 - reinterpret_cast<uintptr_t>(mem.data()) % 8);
-    uint32_t key = node.dev->reg_mr(base, o.buf_len, o.access);
-    c.send(remote_buf{dev->id(), key, reinterpret_cast<uintptr_t>(base), o.buf_len});
+    uint64_t key = node.dev->reg_mr(base, o.buf_len, o.access);
+    c.send(remote_buf{dev->id(), dev->secret(), key, reinterpret_cast<uintptr_t>(base), o.buf_len});
     // The software device's engine runs here, between commands; the
     // kernel's runs by itself, so this process just sleeps: a WRITE, READ
     // or ATOMIC on its memory needs nothing from it.

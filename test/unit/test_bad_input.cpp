@@ -26,11 +26,11 @@ struct bad_fixture {
     soft_node dev;
     int ep;
     std::vector<uint8_t> local = std::vector<uint8_t>(1 << 16, 0x3c);
-    uint32_t lkey;
+    uint64_t lkey;
 
-    explicit bad_fixture(uint32_t access = TBRDMA_ACCESS_ALL)
+    explicit bad_fixture(uint64_t access = TBRDMA_ACCESS_ALL)
         : target(opts(access)), dev(open_soft(fabric)),
-          ep(dev->create_ep(0, target.buf.ctx)),
+          ep(dev->create_ep(0, target.buf.ctx, target.buf.secret)),
           lkey(dev.dev->reg_mr(local.data(), local.size(), TBRDMA_ACCESS_LOCAL))
     {
         BOOST_REQUIRE_GE(ep, 0);
@@ -43,7 +43,7 @@ struct bad_fixture {
         o.access = access;
         return o;
     }
-    tbrdma_sqe xfer(uint8_t op, uint64_t off, uint32_t len, uint32_t key)
+    tbrdma_sqe xfer(uint8_t op, uint64_t off, uint32_t len, uint64_t key)
     {
         tbrdma_sqe s{};
         s.opcode = op;
@@ -55,7 +55,7 @@ struct bad_fixture {
         s.rkey = key;
         return s;
     }
-    tbrdma_sqe atomic(uint64_t off, uint32_t key)
+    tbrdma_sqe atomic(uint64_t off, uint64_t key)
     {
         tbrdma_sqe s{};
         s.opcode = TBRDMA_OP_ATOMIC;
@@ -67,7 +67,17 @@ struct bad_fixture {
         s.rkey = key;
         return s;
     }
-    uint8_t status(const tbrdma_sqe &s) { return run_op(*dev.ctx, s).status; }
+    // Runs s on an endpoint of its own: a refusal leaves an endpoint in
+    // error, so each probe gets a fresh one.
+    uint8_t status(tbrdma_sqe s)
+    {
+        int e = dev->create_ep(0, target.buf.ctx, target.buf.secret);
+        BOOST_REQUIRE_GE(e, 0);
+        s.ep = static_cast<uint32_t>(e);
+        uint8_t st = run_op(*dev.ctx, s).status;
+        BOOST_TEST(dev->destroy_ep(static_cast<uint32_t>(e)) == 0);
+        return st;
+    }
 };
 
 struct readonly_fixture : bad_fixture {
@@ -80,10 +90,10 @@ BOOST_AUTO_TEST_SUITE(bad_input)
 
 BOOST_FIXTURE_TEST_CASE(wrong_key, bad_fixture)
 {
-    uint32_t k = target.buf.key;
-    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k ^ 0x00100000u)) == TBRDMA_WC_REM_KEY_ERR);
-    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, k + 1)) == TBRDMA_WC_REM_KEY_ERR);
-    BOOST_TEST(status(atomic(0, 0)) == TBRDMA_WC_REM_KEY_ERR);
+    uint64_t k = target.buf.key;
+    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k ^ 0x00100000u)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, k + 1)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(atomic(0, 0)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(target.ask(cmd::load64, 0) == 0u);  // nothing was written
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k)) == TBRDMA_WC_SUCCESS);
     BOOST_TEST(target.finish() == 0);
@@ -91,31 +101,31 @@ BOOST_FIXTURE_TEST_CASE(wrong_key, bad_fixture)
 
 BOOST_FIXTURE_TEST_CASE(stale_key_after_deregistration, bad_fixture)
 {
-    uint32_t k = target.buf.key;
+    uint64_t k = target.buf.key;
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k)) == TBRDMA_WC_SUCCESS);
     BOOST_TEST(target.ask(cmd::dereg) == 0u);
-    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k)) == TBRDMA_WC_REM_KEY_ERR);
-    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, k)) == TBRDMA_WC_REM_KEY_ERR);
-    BOOST_TEST(status(atomic(0, k)) == TBRDMA_WC_REM_KEY_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, k)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, k)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(atomic(0, k)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(target.finish() == 0);
 }
 
 BOOST_FIXTURE_TEST_CASE(out_of_bounds_by_one_byte, bad_fixture)
 {
-    uint32_t k = target.buf.key;
+    uint64_t k = target.buf.key;
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 4096 - 32, 32, k)) == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 4096 - 32, 33, k)) == TBRDMA_WC_REM_BOUNDS_ERR);
-    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 4096 - 32, 33, k)) == TBRDMA_WC_REM_BOUNDS_ERR);
-    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 4096, 1, k)) == TBRDMA_WC_REM_BOUNDS_ERR);
-    BOOST_TEST(status(atomic(4096, k)) == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 4096 - 32, 33, k)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 4096 - 32, 33, k)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(xfer(TBRDMA_OP_READ, 4096, 1, k)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(status(atomic(4096, k)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, static_cast<uint64_t>(-1), 8, k)) ==
-               TBRDMA_WC_REM_BOUNDS_ERR);
+               TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(target.finish() == 0);
 }
 
 BOOST_FIXTURE_TEST_CASE(missing_rights, readonly_fixture)
 {
-    uint32_t k = target.buf.key;
+    uint64_t k = target.buf.key;
     BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 64, k)) == TBRDMA_WC_SUCCESS);
     BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 64, k)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(status(atomic(0, k)) == TBRDMA_WC_REM_ACCESS_ERR);
@@ -126,10 +136,10 @@ BOOST_FIXTURE_TEST_CASE(missing_rights, readonly_fixture)
 BOOST_AUTO_TEST_CASE(unknown_context)
 {
     auto dev = open_soft(unique_fabric("noctx"));
-    int ep = dev->create_ep(0, 0x7654320u);
+    int ep = dev->create_ep(0, 0x7654320u, 0x1234);
     if (kernel_under_test()) {
         // The kernel cannot know which ids the far end holds: the
-        // endpoint is made, and its first request comes back REM_NO_CTX.
+        // endpoint is made, and its first request comes back refused.
         BOOST_REQUIRE_GE(ep, 0);
         tbrdma_sqe w{};
         w.opcode = TBRDMA_OP_WRITE;
@@ -138,13 +148,13 @@ BOOST_AUTO_TEST_CASE(unknown_context)
         w.length = 8;
         w.remote_addr = 4096;
         w.rkey = 1;
-        BOOST_TEST(run_op(*dev.ctx, w).status == TBRDMA_WC_REM_NO_CTX);
+        BOOST_TEST(run_op(*dev.ctx, w).status == TBRDMA_WC_REM_ACCESS_ERR);
     } else {
         // No process holds this id: refused at once, with a clear code.
         BOOST_TEST(ep < 0);
         BOOST_TEST((ep == -ECONNREFUSED || ep == -ENOENT || ep == -EINVAL));
     }
-    BOOST_TEST(dev->create_ep(1000, dev->id()) < 0);  // no such link
+    BOOST_TEST(dev->create_ep(1000, dev->id(), dev->secret()) < 0);  // no such link
     tbrdma_sqe s{};
     s.opcode = TBRDMA_OP_FLUSH;
     s.ep = 12345;
@@ -165,7 +175,7 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
         BOOST_REQUIRE(WIFSTOPPED(st));
     }
     std::vector<uint8_t> big(4 << 20, 0x77);
-    uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     int posted = 0;
     for (int i = 0; i < 32; i++) {
         tbrdma_sqe s = xfer(i % 2 ? TBRDMA_OP_READ : TBRDMA_OP_WRITE, 0, 4096, target.buf.key);
@@ -179,15 +189,15 @@ BOOST_FIXTURE_TEST_CASE(peer_killed_mid_transfer, bad_fixture)
         // The kernel executes them while the target is stopped: true
         // one-sided. Once it is killed, its context is gone (the file is
         // released before the process is reaped): requests to it come
-        // back REM_NO_CTX, the link stays up and the endpoint usable.
+        // back refused, and the link stays up.
         auto got = wait_cq(*dev.ctx, static_cast<size_t>(posted), 30000);
         BOOST_TEST(got.size() == static_cast<size_t>(posted));
         for (auto &c : got)
             BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
         target.proc.kill9();
-        BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, target.buf.key)) == TBRDMA_WC_REM_NO_CTX);
-        BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, target.buf.key)) == TBRDMA_WC_REM_NO_CTX);
-        BOOST_TEST(status(atomic(0, target.buf.key)) == TBRDMA_WC_REM_NO_CTX);
+        BOOST_TEST(status(xfer(TBRDMA_OP_WRITE, 0, 8, target.buf.key)) == TBRDMA_WC_REM_ACCESS_ERR);
+        BOOST_TEST(status(xfer(TBRDMA_OP_READ, 0, 8, target.buf.key)) == TBRDMA_WC_REM_ACCESS_ERR);
+        BOOST_TEST(status(atomic(0, target.buf.key)) == TBRDMA_WC_REM_ACCESS_ERR);
         uint32_t outstanding = 1;
         BOOST_TEST(dev->ep_state(static_cast<uint32_t>(ep), &outstanding) == TBRDMA_LINK_UP);
         BOOST_TEST(outstanding == 0u);
@@ -232,10 +242,10 @@ BOOST_AUTO_TEST_CASE(killed_peer_mid_16MiB_write_fails_every_op)
         s.rate_mbps = 1000;  // 16 MiB takes ~130 ms on this cable
         return s;
     }());
-    int ep = dev->create_ep(0, target.buf.ctx);
+    int ep = dev->create_ep(0, target.buf.ctx, target.buf.secret);
     BOOST_REQUIRE_GE(ep, 0);
     std::vector<uint8_t> big(16u << 20, 1);
-    uint32_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = dev.dev->reg_mr(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
     tbrdma_sqe s{};
     s.opcode = TBRDMA_OP_WRITE;
     s.ep = static_cast<uint32_t>(ep);
@@ -256,7 +266,7 @@ BOOST_AUTO_TEST_CASE(killed_peer_mid_16MiB_write_fails_every_op)
         BOOST_TEST_MESSAGE("16 MiB write: status " << int(got[0].status) << ", flush: status "
                            << int(got[1].status));
         BOOST_TEST((got[0].status == TBRDMA_WC_SUCCESS ||
-                    got[0].status == TBRDMA_WC_REM_NO_CTX));
+                    got[0].status == TBRDMA_WC_REM_ACCESS_ERR));
         BOOST_TEST(got[1].opcode == TBRDMA_OP_FLUSH);
         return;
     }

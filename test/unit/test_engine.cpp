@@ -36,8 +36,8 @@ struct pair_fixture {
     int ep_ba;
     pair_fixture() : p(42)
     {
-        ep_ab = p.a->ep_to(p.b->id());
-        ep_ba = p.b->ep_to(p.a->id());
+        ep_ab = p.a->ep_to(*p.b);
+        ep_ba = p.b->ep_to(*p.a);
         BOOST_REQUIRE_GE(ep_ab, 0);
         BOOST_REQUIRE_GE(ep_ba, 0);
         BOOST_REQUIRE(p.pump_until([&] {
@@ -52,14 +52,14 @@ BOOST_FIXTURE_TEST_SUITE(engine, pair_fixture)
 
 BOOST_AUTO_TEST_CASE(write_then_read_sizes)
 {
-    for (size_t len : {size_t(0), size_t(1), size_t(7), size_t(183), size_t(184), size_t(4007),
-                       size_t(4008), size_t(4009), size_t(8016), size_t(65536), size_t(65537),
-                       size_t(1 << 20) + 3}) {
+    const size_t inl = TBRDMA_INLINE_MAX, send = TBRDMA_SEND_MAX;
+    for (size_t len : {size_t(0), size_t(1), size_t(7), inl - 1, inl, send - 1, send, send + 1,
+                       2 * send, size_t(65536), size_t(65537), size_t(1 << 20) + 3}) {
         auto src = pattern(len + 16, static_cast<uint32_t>(len));
         std::vector<uint8_t> remote(len + 32, 0xee), back(len + 16, 0);
-        uint32_t lkey = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-        uint32_t bkey = p.a->reg(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
-        uint32_t rkey = p.b->reg(remote.data(), remote.size(), TBRDMA_ACCESS_ALL);
+        uint64_t lkey = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+        uint64_t bkey = p.a->reg(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+        uint64_t rkey = p.b->reg(remote.data(), remote.size(), TBRDMA_ACCESS_ALL);
 
         auto w = make_sqe(TBRDMA_OP_WRITE, ep_ab, 1);
         w.local_addr = reinterpret_cast<uintptr_t>(src.data() + 3);
@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(write_then_read_sizes)
 BOOST_AUTO_TEST_CASE(atomics_both_widths)
 {
     alignas(8) uint64_t target[2] = {0, 0};
-    uint32_t rkey = p.b->reg(target, sizeof(target), TBRDMA_ACCESS_ALL);
+    uint64_t rkey = p.b->reg(target, sizeof(target), TBRDMA_ACCESS_ALL);
     struct tcase {
         uint8_t op;
         uint64_t operand, compare;
@@ -186,7 +186,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
     tb_pd *pd = nullptr;
     BOOST_REQUIRE_EQUAL(tb_pd_create(p.b->engine, 64, &pd), 0);
     alignas(8) uint8_t mem[256] = {};
-    uint32_t key = 0;
+    uint64_t key = 0;
     BOOST_REQUIRE_EQUAL(tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(mem), sizeof(mem),
                                      TBRDMA_ACCESS_ALL, mem, nullptr, &key), 0);
     std::vector<std::vector<uint8_t>> rings;
@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
         ctxs.push_back(c);
     }
     for (int i = 0; i < 3; i++) {
-        int ep = p.a->ep_to(tb_ctx_id(ctxs[i]));
+        int ep = p.a->ep_to(tb_ctx_id(ctxs[i]), tb_ctx_secret(ctxs[i]));
         BOOST_REQUIRE_GE(ep, 0);
         auto s = make_sqe(TBRDMA_OP_WRITE, ep, 10 + i);
         s.flags = TBRDMA_SQE_INLINE;
@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
         s.remote_addr = reinterpret_cast<uintptr_t>(mem + i);
         s.rkey = key;
         auto c = p.run(*p.a, s);
-        BOOST_TEST(c.status == (i < 2 ? TBRDMA_WC_SUCCESS : TBRDMA_WC_REM_KEY_ERR));
+        BOOST_TEST(c.status == (i < 2 ? TBRDMA_WC_SUCCESS : TBRDMA_WC_REM_ACCESS_ERR));
     }
     BOOST_TEST(mem[0] == 0xa0);
     BOOST_TEST(mem[1] == 0xa1);
@@ -246,7 +246,8 @@ BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
     std::vector<int> eps;
     size_t heap0 = mallinfo2().uordblks;
     for (int i = 0; i < n; i++) {
-        eps.push_back(tb_ep_create(ctx, static_cast<uint32_t>(p.b->link_index), p.a->id()));
+        eps.push_back(tb_ep_create(ctx, static_cast<uint32_t>(p.b->link_index), p.a->id(),
+                                  p.a->secret()));
         BOOST_REQUIRE_GE(eps.back(), 0);
     }
     double per_ep = double(mallinfo2().uordblks - heap0) / n;

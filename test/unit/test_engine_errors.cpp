@@ -19,18 +19,18 @@ struct err_fixture {
     int ep;
     std::vector<uint8_t> local = std::vector<uint8_t>(8192, 0x11);
     alignas(8) uint8_t remote[4096] = {};
-    uint32_t lkey = 0, rkey_all = 0;
+    uint64_t lkey = 0, rkey_all = 0;
 
     err_fixture()
     {
-        ep = p.a->ep_to(p.b->id());
+        ep = p.a->ep_to(*p.b);
         BOOST_REQUIRE_GE(ep, 0);
         lkey = p.a->reg(local.data(), local.size(), TBRDMA_ACCESS_LOCAL);
         rkey_all = p.b->reg(remote, sizeof(remote), TBRDMA_ACCESS_ALL);
         BOOST_REQUIRE(p.pump_until([&] { return p.a->link.state == TBRDMA_LINK_UP; }));
     }
 
-    tbrdma_sqe write(uint64_t raddr, uint32_t len, uint32_t rkey, uint64_t id = 1)
+    tbrdma_sqe write(uint64_t raddr, uint32_t len, uint64_t rkey, uint64_t id = 1)
     {
         auto s = make_sqe(TBRDMA_OP_WRITE, ep, id);
         s.local_addr = reinterpret_cast<uintptr_t>(local.data());
@@ -40,13 +40,13 @@ struct err_fixture {
         s.rkey = rkey;
         return s;
     }
-    tbrdma_sqe read(uint64_t raddr, uint32_t len, uint32_t rkey, uint64_t id = 2)
+    tbrdma_sqe read(uint64_t raddr, uint32_t len, uint64_t rkey, uint64_t id = 2)
     {
         auto s = write(raddr, len, rkey, id);
         s.opcode = TBRDMA_OP_READ;
         return s;
     }
-    tbrdma_sqe atomic(uint64_t raddr, uint32_t rkey)
+    tbrdma_sqe atomic(uint64_t raddr, uint64_t rkey)
     {
         auto s = make_sqe(TBRDMA_OP_ATOMIC, ep, 3);
         s.atomic_op = TBRDMA_ATOMIC_ADD;
@@ -57,7 +57,18 @@ struct err_fixture {
         return s;
     }
     uint64_t raddr(size_t off = 0) { return reinterpret_cast<uintptr_t>(remote) + off; }
-    // The endpoint still works after an error.
+    // Runs s on an endpoint of its own and returns its status: a refused
+    // request puts its endpoint in error, and the fixture's must stay good.
+    uint8_t probe(tbrdma_sqe s)
+    {
+        int e = p.a->ep_to(*p.b);
+        BOOST_REQUIRE_GE(e, 0);
+        s.ep = static_cast<uint32_t>(e);
+        uint8_t st = p.run(*p.a, s).status;
+        BOOST_TEST(tb_ep_destroy(p.a->ctx, static_cast<uint32_t>(e)) == 0);
+        return st;
+    }
+    // Other endpoints still work after an error.
     void still_works()
     {
         auto c = p.run(*p.a, write(raddr(), 16, rkey_all, 99));
@@ -71,10 +82,11 @@ BOOST_FIXTURE_TEST_SUITE(engine_errors, err_fixture)
 
 BOOST_AUTO_TEST_CASE(wrong_and_guessed_keys)
 {
-    for (uint32_t bad : {0u, rkey_all ^ 0x100000u, rkey_all + 1, 0xffffffffu}) {
-        BOOST_TEST(p.run(*p.a, write(raddr(), 8, bad)).status == TBRDMA_WC_REM_KEY_ERR);
-        BOOST_TEST(p.run(*p.a, read(raddr(), 8, bad)).status == TBRDMA_WC_REM_KEY_ERR);
-        BOOST_TEST(p.run(*p.a, atomic(raddr(), bad)).status == TBRDMA_WC_REM_KEY_ERR);
+    for (uint64_t bad : {uint64_t(0), rkey_all ^ 0x100000u, rkey_all + 1, ~uint64_t(0),
+                         rkey_all ^ (uint64_t(1) << 63)}) {
+        BOOST_TEST(probe(write(raddr(), 8, bad)) == TBRDMA_WC_REM_ACCESS_ERR);
+        BOOST_TEST(probe(read(raddr(), 8, bad)) == TBRDMA_WC_REM_ACCESS_ERR);
+        BOOST_TEST(probe(atomic(raddr(), bad)) == TBRDMA_WC_REM_ACCESS_ERR);
     }
     still_works();
 }
@@ -82,17 +94,16 @@ BOOST_AUTO_TEST_CASE(wrong_and_guessed_keys)
 BOOST_AUTO_TEST_CASE(stale_key_after_deregistration)
 {
     alignas(8) uint8_t other[64] = {};
-    uint32_t k = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
+    uint64_t k = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
     BOOST_TEST(p.run(*p.a, write(reinterpret_cast<uintptr_t>(other), 8, k)).status ==
                TBRDMA_WC_SUCCESS);
     BOOST_REQUIRE_EQUAL(tb_mr_deregister(p.b->ctx, k, nullptr), 0);
     BOOST_TEST(tb_mr_deregister(p.b->ctx, k, nullptr) == -ENOENT);
-    // Same slot registered again gets a new generation: the old key stays dead.
-    uint32_t k2 = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
+    // The same slot registered again gets a new random key: the old one stays dead.
+    uint64_t k2 = p.b->reg(other, sizeof(other), TBRDMA_ACCESS_ALL);
     BOOST_TEST(k2 != k);
     std::memset(other, 0, sizeof(other));
-    BOOST_TEST(p.run(*p.a, write(reinterpret_cast<uintptr_t>(other), 8, k)).status ==
-               TBRDMA_WC_REM_KEY_ERR);
+    BOOST_TEST(probe(write(reinterpret_cast<uintptr_t>(other), 8, k)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(other[0] == 0);
     still_works();
 }
@@ -101,50 +112,63 @@ BOOST_AUTO_TEST_CASE(bounds_off_by_one)
 {
     // Exactly to the end is fine; one byte more is not, at either end.
     BOOST_TEST(p.run(*p.a, write(raddr(4096 - 100), 100, rkey_all)).status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(p.run(*p.a, write(raddr(4096 - 100), 101, rkey_all)).status ==
-               TBRDMA_WC_REM_BOUNDS_ERR);
-    BOOST_TEST(p.run(*p.a, write(raddr() - 1, 8, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(probe(write(raddr(4096 - 100), 101, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(write(raddr() - 1, 8, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(p.run(*p.a, read(raddr(4096 - 64), 64, rkey_all)).status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(p.run(*p.a, read(raddr(4096 - 64), 65, rkey_all)).status ==
-               TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(probe(read(raddr(4096 - 64), 65, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(p.run(*p.a, atomic(raddr(4096 - 8), rkey_all)).status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(p.run(*p.a, atomic(raddr(4096), rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(probe(atomic(raddr(4096), rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
     // A multi-chunk write that runs off the end fails as a whole.
-    BOOST_TEST(p.run(*p.a, write(raddr(), 8192, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(probe(write(raddr(), 8192, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
     // Wrap-around of address + length is not a way in.
-    BOOST_TEST(p.run(*p.a, write(~0ull - 3, 8, rkey_all)).status == TBRDMA_WC_REM_BOUNDS_ERR);
+    BOOST_TEST(probe(write(~0ull - 3, 8, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
     still_works();
 }
 
 BOOST_AUTO_TEST_CASE(missing_rights)
 {
     alignas(8) uint8_t ro[64] = {}, wo[64] = {}, na[64] = {};
-    uint32_t kro = p.b->reg(ro, sizeof(ro), TBRDMA_ACCESS_REMOTE_READ);
-    uint32_t kwo = p.b->reg(wo, sizeof(wo), TBRDMA_ACCESS_REMOTE_WRITE);
-    uint32_t kna = p.b->reg(na, sizeof(na), TBRDMA_ACCESS_LOCAL);
+    uint64_t kro = p.b->reg(ro, sizeof(ro), TBRDMA_ACCESS_REMOTE_READ);
+    uint64_t kwo = p.b->reg(wo, sizeof(wo), TBRDMA_ACCESS_REMOTE_WRITE);
+    uint64_t kna = p.b->reg(na, sizeof(na), TBRDMA_ACCESS_LOCAL);
     auto at = [](uint8_t *x) { return reinterpret_cast<uintptr_t>(x); };
-    BOOST_TEST(p.run(*p.a, write(at(ro), 8, kro)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(write(at(ro), 8, kro)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(p.run(*p.a, read(at(ro), 8, kro)).status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(p.run(*p.a, read(at(wo), 8, kwo)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(read(at(wo), 8, kwo)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(p.run(*p.a, write(at(wo), 8, kwo)).status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(p.run(*p.a, atomic(at(ro), kro)).status == TBRDMA_WC_REM_ACCESS_ERR);
-    BOOST_TEST(p.run(*p.a, atomic(at(wo), kwo)).status == TBRDMA_WC_REM_ACCESS_ERR);
-    BOOST_TEST(p.run(*p.a, write(at(na), 8, kna)).status == TBRDMA_WC_REM_ACCESS_ERR);
-    BOOST_TEST(p.run(*p.a, read(at(na), 8, kna)).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(atomic(at(ro), kro)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(atomic(at(wo), kwo)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(write(at(na), 8, kna)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(probe(read(at(na), 8, kna)) == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(ro[0] == 0);
     still_works();
 }
 
-BOOST_AUTO_TEST_CASE(unknown_context)
+// A context is reached only with its id and its secret; a wrong one of
+// either is refused as a wrong key is, and the endpoint is in error after.
+BOOST_AUTO_TEST_CASE(unknown_context_or_wrong_secret)
 {
-    int bad_ep = tb_ep_create(p.a->ctx, p.a->link_index, p.b->id() ^ 0x40000000u);
-    BOOST_REQUIRE_GE(bad_ep, 0);
-    auto s = write(raddr(), 8, rkey_all);
-    s.ep = static_cast<uint32_t>(bad_ep);
-    BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_REM_NO_CTX);
-    auto sd = make_sqe(TBRDMA_OP_SEND, bad_ep, 5);
-    sd.flags = TBRDMA_SQE_INLINE;
-    BOOST_TEST(p.run(*p.a, sd).status == TBRDMA_WC_REM_NO_CTX);
+    const uint32_t id = p.b->id();
+    const uint64_t secret = p.b->secret();
+    for (auto [to, with] : {std::pair{id ^ 0x40000000u, secret}, std::pair{id, secret ^ 1u},
+                            std::pair{id, ~secret}, std::pair{id, uint64_t(0)}}) {
+        int bad_ep = p.a->ep_to(to, with);
+        BOOST_REQUIRE_GE(bad_ep, 0);
+        auto s = write(raddr(), 8, rkey_all);
+        s.ep = static_cast<uint32_t>(bad_ep);
+        BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_REM_ACCESS_ERR);
+        // In error now: nothing more goes out, whatever it is.
+        auto sd = make_sqe(TBRDMA_OP_SEND, bad_ep, 5);
+        sd.flags = TBRDMA_SQE_INLINE;
+        const uint64_t rx = p.b->link.stats.rx_frames;
+        BOOST_TEST(p.run(*p.a, sd).status == TBRDMA_WC_FLUSH_ERR);
+        s.length = 0;  // not even a ping
+        BOOST_TEST(p.run(*p.a, s).status == TBRDMA_WC_FLUSH_ERR);
+        BOOST_TEST(p.b->link.stats.rx_frames == rx);
+        BOOST_TEST(tb_ep_destroy(p.a->ctx, static_cast<uint32_t>(bad_ep)) == 0);
+    }
+    BOOST_TEST(remote[0] == 0);
+    BOOST_TEST(p.b->link.stats.rx_refused == 4u);
     still_works();
 }
 
@@ -236,7 +260,7 @@ BOOST_AUTO_TEST_CASE(silent_success_loud_failure)
     }));
     BOOST_REQUIRE_EQUAL(got.size(), 2u);
     BOOST_TEST(got[0].wr_id == 2u);
-    BOOST_TEST(got[0].status == TBRDMA_WC_REM_KEY_ERR);
+    BOOST_TEST(got[0].status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(got[1].wr_id == 3u);
     BOOST_TEST(got[1].opcode == TBRDMA_OP_FLUSH);
 }
@@ -244,8 +268,8 @@ BOOST_AUTO_TEST_CASE(silent_success_loud_failure)
 BOOST_AUTO_TEST_CASE(cable_pulled_mid_transfer)
 {
     std::vector<uint8_t> big(16 << 20, 0x5a), dst(16 << 20);
-    uint32_t bk = p.a->reg(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t dk = p.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
+    uint64_t bk = p.a->reg(big.data(), big.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t dk = p.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
     auto s = write(reinterpret_cast<uintptr_t>(dst.data()), static_cast<uint32_t>(big.size()), dk, 1);
     s.local_addr = reinterpret_cast<uintptr_t>(big.data());
     s.lkey = bk;

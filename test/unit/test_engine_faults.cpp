@@ -20,7 +20,7 @@ void mixed_traffic(const cable_faults &f, uint64_t seed, int ops)
     engine_pair p(seed);
     p.ca.set_faults(f);
     p.cb.set_faults(f);
-    int ep = p.a->ep_to(p.b->id());
+    int ep = p.a->ep_to(*p.b);
     BOOST_REQUIRE_GE(ep, 0);
 
     std::vector<uint8_t> src(1 << 20), dst(1 << 20, 0), back(1 << 20, 0);
@@ -28,10 +28,10 @@ void mixed_traffic(const cable_faults &f, uint64_t seed, int ops)
     for (auto &x : src)
         x = static_cast<uint8_t>(rng());
     alignas(8) uint64_t counter = 0;
-    uint32_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t bk = p.a->reg(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t dk = p.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
-    uint32_t ck = p.b->reg(&counter, sizeof(counter), TBRDMA_ACCESS_ALL);
+    uint64_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = p.a->reg(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t dk = p.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
+    uint64_t ck = p.b->reg(&counter, sizeof(counter), TBRDMA_ACCESS_ALL);
 
     std::map<uint64_t, uint8_t> expect_op;
     std::map<uint64_t, int> seen;
@@ -157,9 +157,9 @@ BOOST_AUTO_TEST_CASE(corruption_never_loses_an_operation)
     f.corrupt = 0.02;
     p.ca.set_faults(f);
     p.cb.set_faults(f);
-    int ep = p.a->ep_to(p.b->id());
+    int ep = p.a->ep_to(*p.b);
     alignas(8) uint64_t counter = 0;
-    uint32_t ck = p.b->reg(&counter, sizeof(counter), TBRDMA_ACCESS_ALL);
+    uint64_t ck = p.b->reg(&counter, sizeof(counter), TBRDMA_ACCESS_ALL);
     std::map<uint64_t, int> seen;
     uint64_t posted = 0;
     size_t done = 0;

@@ -77,12 +77,14 @@ struct kctx {
     }
     tbrdma_ring_ctrl *sqc() const { return static_cast<tbrdma_ring_ctrl *>(sq); }
     tbrdma_ring_ctrl *cqc() const { return static_cast<tbrdma_ring_ctrl *>(cq); }
-    int ep_to(uint32_t remote)
+    int ep_to(const kctx &peer) { return ep_to(peer.q.ctx_id, peer.q.secret); }
+    int ep_to(uint32_t remote, uint64_t secret)
     {
         tbrdma_create_ep c{};
         c.ctx = q.ctx;
         c.link = 0;
         c.remote_ctx = remote;
+        c.remote_secret = secret;
         int rc = ioc(fd, TBRDMA_IOC_CREATE_EP, &c);
         return rc ? rc : static_cast<int>(c.ep);
     }
@@ -120,7 +122,7 @@ struct kctx {
     }
 };
 
-tbrdma_sqe inline_write(uint32_t ep, uint64_t addr, uint32_t key, uint64_t id)
+tbrdma_sqe inline_write(uint32_t ep, uint64_t addr, uint64_t key, uint64_t id)
 {
     tbrdma_sqe s{};
     s.opcode = TBRDMA_OP_WRITE;
@@ -185,7 +187,7 @@ BOOST_AUTO_TEST_CASE(context_handles_and_reserved_fields_are_checked)
     dev_fd d;
     kctx c(d.fd);
     auto q = queues();
-    q.reserved[1] = 1;
+    q.secret = 1;  // an output: zero on the way in
     BOOST_TEST(ioc(d.fd, TBRDMA_IOC_CREATE_QUEUES, &q) == -EINVAL);
     q = queues(-2);
     BOOST_TEST(ioc(d.fd, TBRDMA_IOC_CREATE_QUEUES, &q) == -EINVAL);
@@ -258,7 +260,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_keys_and_have_their_own_events)
     r.access = TBRDMA_ACCESS_ALL;
     BOOST_REQUIRE_EQUAL(ioc(d.fd, TBRDMA_IOC_REG_MR, &r), 0);
     // a writes into b's address space (the same process) through loop0.
-    int ep = a.ep_to(b.q.ctx_id);
+    int ep = a.ep_to(b);
     BOOST_REQUIRE_GE(ep, 0);
     __atomic_store_n(&b.cqc()->armed, 1u, __ATOMIC_SEQ_CST);
     __atomic_store_n(&a.cqc()->armed, 1u, __ATOMIC_SEQ_CST);
@@ -277,7 +279,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_keys_and_have_their_own_events)
     // poll() on the file: nothing waiting, then b's completion wakes it.
     pfd = {d.fd, POLLIN, 0};
     BOOST_TEST(::poll(&pfd, 1, 0) == 0);
-    int ep_b = b.ep_to(a.q.ctx_id);
+    int ep_b = b.ep_to(a);
     BOOST_REQUIRE_GE(ep_b, 0);
     BOOST_REQUIRE_EQUAL(b.post({inline_write(static_cast<uint32_t>(ep_b), r.addr + 16, r.key, 43)}),
                         1);
@@ -303,7 +305,7 @@ BOOST_AUTO_TEST_CASE(cancel_ep_completes_everything_outstanding)
     r.length = buf.size();
     r.access = TBRDMA_ACCESS_ALL;
     BOOST_REQUIRE_EQUAL(ioc(d.fd, TBRDMA_IOC_REG_MR, &r), 0);
-    int ep = c.ep_to(c.q.ctx_id);  // to itself, over loop0
+    int ep = c.ep_to(c);  // to itself, over loop0
     BOOST_REQUIRE_GE(ep, 0);
     std::vector<tbrdma_sqe> big;
     for (uint64_t i = 0; i < 16; i++) {
@@ -343,14 +345,13 @@ BOOST_AUTO_TEST_CASE(cancel_ep_completes_everything_outstanding)
 }
 
 // DESTROY_QUEUES with the rings still mapped: the context is gone (its
-// handle refused, peers get REM_NO_CTX), the old mapping stays readable.
+// handle refused, peers are refused), the old mapping stays readable.
 BOOST_AUTO_TEST_CASE(destroy_queues_while_mapped)
 {
     dev_fd d;
     kctx a(d.fd);
     auto b = std::make_unique<kctx>(d.fd);
-    uint32_t b_id = b->q.ctx_id;
-    int ep = a.ep_to(b_id);
+    int ep = a.ep_to(*b);
     BOOST_REQUIRE_GE(ep, 0);
     tbrdma_destroy_queues dq{};
     dq.ctx = b->q.ctx;
@@ -363,7 +364,7 @@ BOOST_AUTO_TEST_CASE(destroy_queues_while_mapped)
     BOOST_REQUIRE_EQUAL(a.post({inline_write(static_cast<uint32_t>(ep), 4096, 1, 1)}), 1);
     auto got = a.wait_cq(1);
     BOOST_REQUIRE_EQUAL(got.size(), 1u);
-    BOOST_TEST(got[0].status == TBRDMA_WC_REM_NO_CTX);
+    BOOST_TEST(got[0].status == TBRDMA_WC_REM_ACCESS_ERR);
 }
 
 // Pinning beyond RLIMIT_MEMLOCK without CAP_IPC_LOCK: the device library

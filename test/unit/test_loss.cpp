@@ -28,14 +28,14 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes,
     o.soft = bad;
     target_handle target(o);
     auto dev = open_soft(fabric, bad);
-    int ep = dev->create_ep(0, target.buf.ctx);
+    int ep = dev->create_ep(0, target.buf.ctx, target.buf.secret);
     BOOST_REQUIRE_GE(ep, 0);
     target.proc.chan().send(command{cmd::recv_check, 0, 500, 0});
 
     std::vector<uint8_t> src(4u << 20), back(4u << 20);
     fill_pattern(src.data(), src.size(), 5);
-    uint32_t sk = dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t bk = dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t sk = dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
     std::set<uint64_t> seen;
     uint64_t sum_fetched = 0, atomics = 0, sends = 0;
     const uint64_t n = 2000;

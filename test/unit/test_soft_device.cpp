@@ -32,7 +32,7 @@ struct initiator {
         : target(make_opts(name, buf_len, access, soft))
     {
         dev = open_soft(fabric_, soft);
-        ep = dev->create_ep(0, target.buf.ctx);
+        ep = dev->create_ep(0, target.buf.ctx, target.buf.secret);
         BOOST_REQUIRE_GE(ep, 0);
     }
     target_options make_opts(const char *name, size_t buf_len, uint32_t access,
@@ -65,10 +65,12 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
     const size_t max = 16u << 20;
     initiator in("putget", max + 64);
     std::vector<uint8_t> src(max + 16), back(max + 16);
-    uint32_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
-    uint32_t bk = in.dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
-    std::vector<size_t> sizes = {1, 2, 3, 7, 8, 9, 63, 64, 65, 183, 184, 185, 1000, 4007,
-                                 4008, 4009, 4096, 8016, 8017, 65535, 65536, 65537,
+    uint64_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = in.dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
+    const size_t inl = TBRDMA_INLINE_MAX, send = TBRDMA_SEND_MAX;
+    std::vector<size_t> sizes = {1, 2, 3, 7, 8, 9, 63, 64, 65, inl - 1, inl, inl + 1, 1000,
+                                 send - 1, send, send + 1, 4096, 2 * send, 2 * send + 1,
+                                 65535, 65536, 65537,
                                  (1u << 20) - 1, (1u << 20) + 5, 3u << 20, max};
     for (size_t len : sizes) {
         size_t soff = len % 13, roff = 3 + len % 5, boff = 1 + len % 7;
@@ -167,7 +169,7 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
     // The target starts receiving and checking while we send.
     in.target.proc.chan().send(command{cmd::recv_check, 0, n, 0});
     std::vector<uint8_t> payload(TBRDMA_SEND_MAX);
-    uint32_t pk = in.dev.dev->reg_mr(payload.data(), payload.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t pk = in.dev.dev->reg_mr(payload.data(), payload.size(), TBRDMA_ACCESS_LOCAL);
     std::vector<tbrdma_cqe> done;
     tbrdma_cqe cq[64];
     for (uint64_t seq = 0; seq < n;) {
@@ -212,7 +214,7 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
     initiator in("flush", 4u << 20);
     std::vector<uint8_t> src(4u << 20);
     fill_pattern(src.data(), src.size(), 77);
-    uint32_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     for (int round = 0; round < 3; round++) {
         // 64 silent writes of 64 KiB, then a FLUSH: when the FLUSH
         // completes every byte must be in the target's memory.
@@ -278,8 +280,8 @@ BOOST_AUTO_TEST_CASE(fork_after_registration)
     std::vector<uint8_t> buf(len), src(len);
     fill_pattern(buf.data(), len, 1);
     fill_pattern(src.data(), len, 2);
-    uint32_t bk = in.dev.dev->reg_mr(buf.data(), len, TBRDMA_ACCESS_LOCAL);
-    uint32_t sk = in.dev.dev->reg_mr(src.data(), len, TBRDMA_ACCESS_LOCAL);
+    uint64_t bk = in.dev.dev->reg_mr(buf.data(), len, TBRDMA_ACCESS_LOCAL);
+    uint64_t sk = in.dev.dev->reg_mr(src.data(), len, TBRDMA_ACCESS_LOCAL);
     auto w = in.op(TBRDMA_OP_WRITE, 1);
     w.local_addr = reinterpret_cast<uintptr_t>(src.data());
     w.lkey = sk;
@@ -334,10 +336,10 @@ BOOST_AUTO_TEST_CASE(contexts_share_registrations)
     auto ctx2 = node.dev->create_context();
     std::vector<uint8_t> src(4096);
     fill_pattern(src.data(), src.size(), 3);
-    uint32_t key = node.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t key = node.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     int i = 0;
     for (tb::context *c : {node.ctx.get(), ctx2.get()}) {
-        int ep = c->create_ep(0, target.buf.ctx);
+        int ep = c->create_ep(0, target.buf.ctx, target.buf.secret);
         BOOST_REQUIRE_GE(ep, 0);
         tbrdma_sqe w{};
         w.opcode = TBRDMA_OP_WRITE;

@@ -38,11 +38,11 @@ std::vector<std::string> cables_of(const std::string &fabric, uint32_t id)
 
 // A peer that opens the fabric, connects to `to` with one write and then
 // reports its own id and waits to be killed.
-int connect_and_wait(channel &c, const std::string &fabric, uint32_t to, uint64_t addr,
-                     uint32_t key)
+int connect_and_wait(channel &c, const std::string &fabric, uint32_t to, uint64_t secret,
+                     uint64_t addr, uint64_t key)
 {
     auto node = open_soft(fabric);
-    int ep = node->create_ep(0, to);
+    int ep = node->create_ep(0, to, secret);
     if (ep < 0)
         return 2;
     tbrdma_sqe s{};
@@ -68,12 +68,12 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
     std::string fabric = unique_fabric("stale");
     auto me = open_soft(fabric);
     alignas(8) uint8_t mem[64] = {};
-    uint32_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
+    uint64_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
     auto addr = reinterpret_cast<uintptr_t>(mem);
     uint32_t self = me->id();
 
     // The first peer connects (a cable appears), then dies without a word.
-    peer_process first([&](channel &c) { return connect_and_wait(c, fabric, self, addr, key); });
+    peer_process first([&](channel &c) { return connect_and_wait(c, fabric, self, me->secret(), addr, key); });
     auto dead = first.chan().recv<uint32_t>();
     BOOST_TEST(cables_of(fabric, dead).size() == 1u);
     first.kill9();
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (rc >= 0 && std::chrono::steady_clock::now() < until) {
         me->progress();
-        rc = me->create_ep(0, dead);
+        rc = me->create_ep(0, dead, 0);
         if (rc >= 0)
             me->destroy_ep(static_cast<uint32_t>(rc));
     }
@@ -92,14 +92,14 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
 
     // The next process takes the dead one's port (the first one free or
     // abandoned): a new generation, so a new id, and the old cable is gone.
-    peer_process second([&](channel &c) { return connect_and_wait(c, fabric, self, addr, key); });
+    peer_process second([&](channel &c) { return connect_and_wait(c, fabric, self, me->secret(), addr, key); });
     auto fresh = second.chan().recv<uint32_t>();
     BOOST_TEST(tb::soft_fabric::port_of(fresh) == tb::soft_fabric::port_of(dead));
     BOOST_TEST(fresh != dead);
     BOOST_TEST(cables_of(fabric, dead).empty());
     BOOST_TEST(cables_of(fabric, fresh).size() == 1u);
-    BOOST_TEST(me->create_ep(0, dead) == -ECONNREFUSED);
-    int ep = me->create_ep(0, fresh);
+    BOOST_TEST(me->create_ep(0, dead, 0) == -ECONNREFUSED);
+    int ep = me->create_ep(0, fresh, 0);
     BOOST_TEST(ep >= 0);
     second.kill9();
 }

@@ -72,7 +72,7 @@ tb_engine_hdr engine_hdr(uint8_t op, uint32_t len)
     if (op == TB_EOP_ATOMIC)
         h.arg = 8;
     if (op == TB_EOP_NAK)
-        h.arg = TBRDMA_WC_REM_KEY_ERR;
+        h.arg = TBRDMA_WC_REM_ACCESS_ERR;
     return h;
 }
 
@@ -86,7 +86,8 @@ bool same(const tb_link_hdr &a, const tb_link_hdr &b)
 bool same(const tb_engine_hdr &a, const tb_engine_hdr &b)
 {
     return a.op == b.op && a.flags == b.flags && a.aop == b.aop && a.arg == b.arg &&
-           a.dst_ctx == b.dst_ctx && a.src_ctx == b.src_ctx && a.rkey == b.rkey &&
+           a.dst_ctx == b.dst_ctx && a.src_ctx == b.src_ctx && a.dst_secret == b.dst_secret &&
+           a.rkey == b.rkey &&
            a.addr == b.addr && a.len == b.len && a.msn == b.msn && a.ack_msn == b.ack_msn &&
            a.am_id == b.am_id && a.imm == b.imm && a.compare == b.compare;
 }
@@ -107,7 +108,8 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
     case TB_EOP_ATOMIC:
         return data == 0 && (h.arg == 4 || h.arg == 8) && h.aop <= TBRDMA_ATOMIC_MAX;
     case TB_EOP_NAK:
-        return data == 0 && h.arg >= 1 && h.arg <= TBRDMA_WC_STATUS_MAX;
+        return data == 0 &&
+               (h.arg == TBRDMA_WC_REM_ACCESS_ERR || h.arg == TBRDMA_WC_REM_INVALID);
     case TB_EOP_ATOMIC_RESP:
     case TB_EOP_ACK:
         return data == 0;
@@ -173,7 +175,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
             h.arg = static_cast<uint8_t>(rng());
             h.dst_ctx = static_cast<uint32_t>(rng());
             h.src_ctx = static_cast<uint32_t>(rng());
-            h.rkey = static_cast<uint32_t>(rng());
+            h.dst_secret = rng();
+            h.rkey = rng();
             h.addr = rng();
             h.len = static_cast<uint32_t>(rng());
             h.msn = static_cast<uint32_t>(rng());
@@ -200,9 +203,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
                 h.aop = static_cast<uint8_t>(i <= TBRDMA_ATOMIC_MAX ? i : rng() % (TBRDMA_ATOMIC_MAX + 1));
                 break;
             case TB_EOP_NAK:
-                h.arg = static_cast<uint8_t>(i < TBRDMA_WC_STATUS_MAX
-                                                 ? i + 1
-                                                 : 1 + rng() % TBRDMA_WC_STATUS_MAX);
+                // The two statuses a responder gives.
+                h.arg = (i & 1) ? TBRDMA_WC_REM_INVALID : TBRDMA_WC_REM_ACCESS_ERR;
                 break;
             default:  // ATOMIC_RESP, ACK: no payload, other fields free
                 break;
@@ -236,7 +238,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x02,                    // version
+        0x03,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -269,7 +271,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_bytes_little_endian)
     h.arg = 8;
     h.dst_ctx = 0x10111213;
     h.src_ctx = 0x20212223;
-    h.rkey = 0x30313233;
+    h.dst_secret = 0xb0b1b2b3b4b5b6b7ull;
+    h.rkey = 0x3031323334353637ull;
     h.addr = 0x4041424344454647ull;
     h.len = 0x50515253;
     h.msn = 0x60616263;
@@ -283,7 +286,9 @@ BOOST_AUTO_TEST_CASE(engine_hdr_bytes_little_endian)
         0x04, 0x01, 0x05, 0x08,                          // op flags aop arg
         0x13, 0x12, 0x11, 0x10,                          // dst_ctx
         0x23, 0x22, 0x21, 0x20,                          // src_ctx
-        0x33, 0x32, 0x31, 0x30,                          // rkey
+        0x00, 0x00, 0x00, 0x00,                          // reserved
+        0xb7, 0xb6, 0xb5, 0xb4, 0xb3, 0xb2, 0xb1, 0xb0,  // dst_secret
+        0x37, 0x36, 0x35, 0x34, 0x33, 0x32, 0x31, 0x30,  // rkey
         0x47, 0x46, 0x45, 0x44, 0x43, 0x42, 0x41, 0x40,  // addr
         0x53, 0x52, 0x51, 0x50,                          // len
         0x63, 0x62, 0x61, 0x60,                          // msn
@@ -365,7 +370,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
         tb_link_hdr h;
         BOOST_TEST(tb_link_hdr_decode(good.data(), TB_LINK_HDR_LEN, &h) == -EBADMSG);
     }
-    // DATA shorter than an engine header; 56 is the minimum.
+    // DATA shorter than an engine header: TB_ENGINE_HDR_LEN is the minimum.
     for (uint16_t len : {uint16_t(0), uint16_t(1), uint16_t(TB_ENGINE_HDR_LEN - 1)}) {
         BOOST_TEST(link_decode(link_frame(link_hdr(TB_LINK_DATA, len))) == -EBADMSG, "len " << len);
     }
@@ -383,6 +388,12 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
     // Unknown ops.
     for (uint8_t op : {0, 9, 0x7f, 255})
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 0), 0)) == -EBADMSG, "op " << int(op));
+    // The reserved word after src_ctx, on an otherwise valid ACK.
+    for (size_t at = 12; at < 16; at++) {
+        bytes f = engine_frame(engine_hdr(TB_EOP_ACK, 0), 0);
+        f[at] = 1;
+        BOOST_TEST(engine_decode(f) == -EBADMSG, "reserved byte " << at);
+    }
     // Unknown flags, on an otherwise valid ACK.
     for (uint8_t fl : {uint8_t(2), uint8_t(0x80), uint8_t(0xff)}) {
         tb_engine_hdr h = engine_hdr(TB_EOP_ACK, 0);
@@ -419,11 +430,11 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
         BOOST_TEST(engine_decode(engine_frame(h, 0)) == -EBADMSG, "aop " << int(aop));
     }
     BOOST_TEST(engine_decode(engine_frame(engine_hdr(TB_EOP_ATOMIC, 0), 8)) == -EBADMSG);
-    // NAK: a real error status, no payload.
+    // NAK: a status a responder gives (one for every refusal), no payload.
     for (unsigned st = 0; st < 256; st++) {
         tb_engine_hdr h = engine_hdr(TB_EOP_NAK, 0);
         h.arg = static_cast<uint8_t>(st);
-        int want = (st >= 1 && st <= TBRDMA_WC_STATUS_MAX) ? 0 : -EBADMSG;
+        int want = (st == TBRDMA_WC_REM_ACCESS_ERR || st == TBRDMA_WC_REM_INVALID) ? 0 : -EBADMSG;
         BOOST_TEST(engine_decode(engine_frame(h, 0)) == want, "status " << st);
     }
     BOOST_TEST(engine_decode(engine_frame(engine_hdr(TB_EOP_NAK, 0), 1)) == -EBADMSG);
@@ -455,7 +466,7 @@ BOOST_AUTO_TEST_CASE(single_byte_corruptions)
     for (uint8_t op : {uint8_t(TB_EOP_WRITE), uint8_t(TB_EOP_READ_REQ), uint8_t(TB_EOP_NAK)}) {
         uint32_t data = op == TB_EOP_WRITE ? 40 : 0;
         tb_engine_hdr eh = engine_hdr(op, op == TB_EOP_READ_REQ ? 4096 : data);
-        eh.arg = op == TB_EOP_NAK ? TBRDMA_WC_REM_BOUNDS_ERR : 0;
+        eh.arg = op == TB_EOP_NAK ? TBRDMA_WC_REM_ACCESS_ERR : 0;
         bytes payload = engine_frame(eh, data);
         tb_link_hdr lh = link_hdr(TB_LINK_DATA, static_cast<uint16_t>(payload.size()));
         bytes good = link_frame(lh);
@@ -494,7 +505,10 @@ BOOST_AUTO_TEST_CASE(single_byte_corruptions)
                     BOOST_REQUIRE(engine_lengths_ok(e, h.len));
                     BOOST_REQUIRE_EQUAL(e.flags & ~TB_EF_ALL, 0);
                 } else {
-                    BOOST_REQUIRE(!engine_lengths_ok(e, h.len) || (e.flags & ~TB_EF_ALL));
+                    // Bytes 12-15 are reserved: zero, or the frame is refused.
+                    const bool reserved = ef[12] | ef[13] | ef[14] | ef[15];
+                    BOOST_REQUIRE(!engine_lengths_ok(e, h.len) || (e.flags & ~TB_EF_ALL) ||
+                                  reserved);
                 }
             }
         }

@@ -43,7 +43,7 @@ vm() {
         --netdev "socket,id=net0,udp=127.0.0.1:${port[1 - side]},localaddr=127.0.0.1:${port[side]}" \
         --device "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:0$side" \
         --share "$work" --insmod "$sim_ko pair=$side" \
-        -- "$here/xdomain-2vm-guest.sh" "$side" "$phase" "$top" "$build" "$work" "$ko" "$ko_v2" \
+        -- "$here/xdomain-2vm-guest.sh" "$side" "$phase" "$top" "$build" "$work" "$ko" "$ko_next" \
         > "$work/host$side-$phase.log" 2>&1
     echo "xdomain-2vm: host $side boot $phase: VM exit status $?" >> "$work/host$side-$phase.log"
     # (the guest marks it too, unless it died first: the other stops waiting)

@@ -96,6 +96,7 @@ struct mapping {
 struct fctx {
 	int live;
 	uint32_t h, id;
+	uint64_t secret;
 	struct tbrdma_create_queues q;
 	struct tbrdma_ring_ctrl *sqc, *cqc, *rqc;	/* mapped, or NULL */
 	uint32_t sq_prod;
@@ -107,7 +108,7 @@ struct fctx {
 struct ffile {
 	int fd;
 	struct fctx c[NCTX];
-	uint32_t keys[NKEYS];
+	uint64_t keys[NKEYS];
 	int nkeys;
 	/* A forked child used it: its contexts may have been re-created. */
 	int shared;
@@ -343,7 +344,7 @@ static struct fctx *pick_ctx(struct ffile *f)
 	return NULL;
 }
 
-static uint32_t pick_key(struct ffile *f)
+static uint64_t pick_key(struct ffile *f)
 {
 	if (f->nkeys && !chance(6))
 		return f->keys[rndn((uint32_t)f->nkeys)];
@@ -488,10 +489,8 @@ static void act_dereg(struct ffile *f)
 		i = (int)rndn((uint32_t)f->nkeys);
 		d.key = f->keys[i];
 	} else {
-		d.key = (uint32_t)rnd();
+		d.key = chance(2) ? f->keys[rndn(NKEYS)] ^ (1ull << rndn(64)) : rnd();
 	}
-	if (chance(20))
-		d.reserved = 1;
 	ret = raw_ioctl(f->fd, TBRDMA_IOC_DEREG_MR, chance(10) ? place_arg((enum argkind)rndn(ARG_NKINDS), &d, sizeof(d)) : &d);
 	count_err(ret);
 	if (i >= 0 && (ret == 0 || ret == -ENOENT))
@@ -522,15 +521,22 @@ static void *try_map(int fd, uint64_t off, size_t len, int prot, int flags)
 	return p;
 }
 
-static uint32_t pick_remote_id(void)
+/*
+ * The target of an endpoint: our own contexts, other files' contexts (with
+ * their secret, or a near miss of it), or anything.
+ */
+static void pick_remote(struct tbrdma_create_ep *e)
 {
-	/* Our own contexts, other files' contexts, or anything. */
 	struct ffile *g = &files[rndn(NFILES)];
 	struct fctx *y = g->fd >= 0 ? pick_ctx(g) : NULL;
 
-	if (y && !chance(4))
-		return y->id;
-	return chance(2) ? rndn(64) : (uint32_t)rnd();
+	if (y && !chance(4)) {
+		e->remote_ctx = y->id;
+		e->remote_secret = chance(4) ? y->secret ^ (1ull << rndn(64)) : y->secret;
+		return;
+	}
+	e->remote_ctx = chance(2) ? rndn(64) : (uint32_t)rnd();
+	e->remote_secret = rnd();
 }
 
 static void act_create_queues(struct ffile *f)
@@ -555,7 +561,7 @@ static void act_create_queues(struct ffile *f)
 	default: q.event_fd = -1; break;
 	}
 	if (chance(16))
-		q.reserved[rndn(2)] = (uint32_t)rnd();
+		q.secret = rnd();	/* an output: must be zero on the way in */
 	/* Keep the kernel's memory bounded: the RQ is 4 KiB per entry. */
 	kmem = (size_t)(q.sq_entries % 70000) * 256 + (size_t)(q.cq_entries % 70000) * 32 +
 	       (size_t)(q.rq_entries % 70000) * 4096;
@@ -583,6 +589,7 @@ static void act_create_queues(struct ffile *f)
 	x->q = q;
 	x->h = q.ctx;
 	x->id = q.ctx_id;
+	x->secret = q.secret;
 	x->kmem = q.sq_length + q.cq_length + q.rq_length;
 	kmem_total += x->kmem;
 	if (!chance(8)) {
@@ -598,11 +605,12 @@ static void act_create_queues(struct ffile *f)
 	}
 	/* Endpoints right away, so that doorbells have something to post on. */
 	for (int n = 1 + (int)rndn(2); n > 0; n--) {
-		struct tbrdma_create_ep e = { .ctx = x->h, .link = rndn(2), .remote_ctx = pick_remote_id() };
+		struct tbrdma_create_ep e = { .ctx = x->h, .link = rndn(2) };
 		size_t cost = (size_t)x->q.sq_entries * 320;
 
 		if (kmem_total + cost > KMEM_BUDGET || x->neps >= NEPS)
 			break;
+		pick_remote(&e);
 		if (raw_ioctl(f->fd, TBRDMA_IOC_CREATE_EP, &e) == 0) {
 			x->eps[x->neps++] = (int)e.ep;
 			x->kmem += cost;
@@ -646,7 +654,7 @@ static void act_ep(struct ffile *f)
 
 		e.ctx = ctx;
 		e.link = chance(6) ? (uint32_t)rnd() : rndn(3);
-		e.remote_ctx = pick_remote_id();
+		pick_remote(&e);
 		/* Each endpoint holds sq_entries operations of ~300 bytes. */
 		cost = x ? (size_t)x->q.sq_entries * 320 : 0;
 		if (x && (x->neps >= NEPS || kmem_total + cost > KMEM_BUDGET))
@@ -996,7 +1004,7 @@ static void *racer_reg(void *arg)
 {
 	uint64_t r = (uint64_t)(uintptr_t)arg;
 	int fd = tbk_open();
-	uint32_t key;
+	uint64_t key;
 
 	while (!stop) {
 		uint8_t *p = mmap(NULL, RACE_LEN, PROT_READ | PROT_WRITE,
@@ -1052,7 +1060,7 @@ static void *racer_post(void *arg)
 	struct tbrdma_cqe cqe;
 	struct tbrdma_sqe s;
 	struct tbk_ctx c;
-	uint32_t key = 0;
+	uint64_t key = 0;
 	int ep = -1;
 
 	memset(&c, 0, sizeof(c));
@@ -1064,7 +1072,7 @@ static void *racer_post(void *arg)
 				tbk_ctx_unmap(&c);
 			fd = tbk_open();
 			if (tbk_ctx_create(fd, &c, 16, 32, 4) || tbk_reg(fd, buf, RACE_LEN, TBRDMA_ACCESS_ALL, &key) ||
-			    (ep = tbk_ep(&c, 0, c.ctx_id)) < 0) {
+			    (ep = tbk_ep(&c, 0, c.ctx_id, c.secret)) < 0) {
 				close(fd);
 				continue;
 			}
@@ -1109,7 +1117,7 @@ static int sanity(void)
 	struct tbrdma_sqe s;
 	struct tbrdma_cqe cqe;
 	struct tbk_ctx c;
-	uint32_t key;
+	uint64_t key;
 	int fd = tbk_open(), ep, ret;
 
 	for (int i = 0; i < 65536; i++)
@@ -1117,7 +1125,7 @@ static int sanity(void)
 	memset(a + 65536, 0, 65536);
 	if ((ret = tbk_ctx_create(fd, &c, 8, 8, 4)) || (ret = tbk_reg(fd, a, 128 << 10, TBRDMA_ACCESS_ALL, &key)))
 		return printf("fuzz: sanity: set-up failed: %s\n", strerror(-ret)), -1;
-	if ((ep = tbk_ep(&c, 0, c.ctx_id)) < 0)
+	if ((ep = tbk_ep(&c, 0, c.ctx_id, c.secret)) < 0)
 		return printf("fuzz: sanity: CREATE_EP: %s\n", strerror(-ep)), -1;
 	/* WRITE the first half onto the second, READ it back into the first. */
 	tbk_sqe_rw(&s, TBRDMA_OP_WRITE, (uint32_t)ep, 1, a, key, 65536, (uintptr_t)a + 65536, key);

@@ -12,7 +12,8 @@
  * at any moment. Once traffic flows, the victim (A or B) gets SIGKILL.
  * It must die promptly; the survivor then stops posting and must get a
  * completion for every operation it had outstanding (success or an error
- * such as REM_NO_CTX: never a hang), EP_STATE must show nothing
+ * such as REM_ACCESS_ERR, or FLUSH_ERR once the endpoint is in error:
+ * never a hang), EP_STATE must show nothing
  * outstanding, a new WRITE to the dead peer must complete with an error,
  * and a WRITE to itself over the same link must still succeed.
  *
@@ -44,7 +45,8 @@ struct shared {
 };
 
 struct info {
-	uint32_t ctx_id, key;
+	uint32_t ctx_id;
+	uint64_t secret, key;
 	uint64_t addr, len;
 };
 
@@ -71,7 +73,7 @@ static int side(int role, int wr, int rd, size_t len)
 	struct tbrdma_ep_state es;
 	struct tbk_ctx c;
 	uint8_t *mem;
-	uint32_t key;
+	uint64_t key;
 	uint64_t seq = 0;
 	double t0;
 	int fd, ep, self_ep, ret;
@@ -87,13 +89,14 @@ static int side(int role, int wr, int rd, size_t len)
 	if ((ret = tbk_reg(fd, mem, len, TBRDMA_ACCESS_ALL, &key)))
 		tbk_die("REG_MR: %s", strerror(-ret));
 	me.ctx_id = c.ctx_id;
+	me.secret = c.secret;
 	me.key = key;
 	me.addr = (uintptr_t)mem;
 	me.len = len;
 	tbk_write_all(wr, &me, sizeof(me));
 	if (!tbk_read_all(rd, &peer, sizeof(peer)))
 		tbk_die("peer went away during set-up");
-	if ((ep = tbk_ep(&c, 0, peer.ctx_id)) < 0 || (self_ep = tbk_ep(&c, 0, c.ctx_id)) < 0)
+	if ((ep = tbk_ep(&c, 0, peer.ctx_id, peer.secret)) < 0 || (self_ep = tbk_ep(&c, 0, c.ctx_id, c.secret)) < 0)
 		tbk_die("CREATE_EP failed");
 	sh->ready[role] = 1;
 
@@ -175,11 +178,13 @@ static int side(int role, int wr, int rd, size_t len)
 			return 1;
 		}
 		say(role, "%s survived: %lu operations outstanding at the kill all completed in %.2f s "
-		    "(SUCCESS %lu, REM_NO_CTX %lu, LINK_DOWN %lu, other %lu); EP_STATE 0 outstanding; "
-		    "a new WRITE to the dead peer: %s; a WRITE to itself: SUCCESS",
-		    name, outstanding, tbk_now() - t0, st[TBRDMA_WC_SUCCESS], st[TBRDMA_WC_REM_NO_CTX],
-		    st[TBRDMA_WC_LINK_DOWN],
-		    outstanding - st[TBRDMA_WC_SUCCESS] - st[TBRDMA_WC_REM_NO_CTX] - st[TBRDMA_WC_LINK_DOWN],
+		    "(SUCCESS %lu, REM_ACCESS_ERR %lu, FLUSH_ERR %lu, LINK_DOWN %lu, other %lu); "
+		    "EP_STATE 0 outstanding; a new WRITE to the dead peer: %s; "
+		    "a WRITE to itself: SUCCESS",
+		    name, outstanding, tbk_now() - t0, st[TBRDMA_WC_SUCCESS],
+		    st[TBRDMA_WC_REM_ACCESS_ERR], st[TBRDMA_WC_FLUSH_ERR], st[TBRDMA_WC_LINK_DOWN],
+		    outstanding - st[TBRDMA_WC_SUCCESS] - st[TBRDMA_WC_REM_ACCESS_ERR] -
+		    st[TBRDMA_WC_FLUSH_ERR] - st[TBRDMA_WC_LINK_DOWN],
 		    tbk_status_name(st_new));
 	}
 	tbk_ctx_unmap(&c);
@@ -215,7 +220,7 @@ static int pinning(size_t len)
 		tbk_die_errno("fork");
 	if (!pid) {
 		uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		uint32_t key;
+		uint64_t key;
 		int fd = tbk_open();
 
 		if (mem == MAP_FAILED)

@@ -39,7 +39,7 @@ static void fail(const char *fmt, ...)
 }
 
 /* WRITE from one region of fd into another, through a context of fd. */
-static void transfer(int fd, uint8_t *src, uint32_t skey, uint8_t *dst, uint32_t dkey, uint32_t len)
+static void transfer(int fd, uint8_t *src, uint64_t skey, uint8_t *dst, uint64_t dkey, uint32_t len)
 {
 	struct tbrdma_sqe s;
 	struct tbrdma_cqe cqe;
@@ -48,7 +48,7 @@ static void transfer(int fd, uint8_t *src, uint32_t skey, uint8_t *dst, uint32_t
 
 	if ((ret = tbk_ctx_create(fd, &c, 4, 4, 2)))
 		fail("CREATE_QUEUES: %s", strerror(-ret));
-	if ((ep = tbk_ep(&c, 0, c.ctx_id)) < 0)
+	if ((ep = tbk_ep(&c, 0, c.ctx_id, c.secret)) < 0)
 		fail("CREATE_EP: %s", strerror(-ep));
 	memset(src, 0xa5, len);
 	memset(dst, 0, len);
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 {
 	int capable_mode = argc > 1 && !strcmp(argv[1], "-c");
 	struct rlimit rl;
-	uint32_t keys[4096], key;
+	uint64_t keys[4096], key;
 	unsigned int n = 0, max;
 	long limit_kb, pin;
 	uint8_t *buf;

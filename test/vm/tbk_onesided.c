@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * tbk_onesided: true one-sided RDMA through tbrdma.ko. The target process
- * registers memory, publishes {ctx_id, address, key} through a pipe and
+ * registers memory, publishes {ctx_id, secret, address, key} through a pipe and
  * then sleeps (sleep(), no call into the device at all) while another
  * process WRITEs (inline and from a region, 1 B to 64 KiB), READs, and
  * runs every ATOMIC at both widths (add, and, or, xor, swap, cswap that
@@ -36,7 +36,8 @@
 #define FADD_CHAIN 16
 
 struct info {
-	uint32_t ctx_id, key;
+	uint32_t ctx_id;
+	uint64_t secret, key;
 	uint64_t addr;
 };
 
@@ -132,13 +133,13 @@ static int reap(struct tbk_ctx *c, struct report *r, uint64_t base, int n, uint6
 }
 
 static int initiator_ops(struct tbk_ctx *c, uint32_t link, const struct info *t,
-			 uint8_t *local, uint32_t lkey, struct report *r)
+			 uint8_t *local, uint64_t lkey, struct report *r)
 {
 	struct tbrdma_sqe s;
 	uint64_t res[64];
 	int ep, ret, n;
 
-	ep = tbk_ep(c, link, t->ctx_id);
+	ep = tbk_ep(c, link, t->ctx_id, t->secret);
 	if (ep < 0)
 		return fail(r, "CREATE_EP: %s", strerror(-ep));
 	r->t_first_post = tbk_now();
@@ -323,7 +324,8 @@ static int check_target(const uint8_t *m, const struct tbk_ctx *c, char *err, si
 int main(int argc, char **argv)
 {
 	int p2c[2], c2p[2], opt, fd, ret, status;
-	uint32_t link = 0, key;
+	uint32_t link = 0;
+	uint64_t key;
 	unsigned int nap = 2;
 	double t_sleep, t_wake;
 	struct report rep;
@@ -353,7 +355,7 @@ int main(int argc, char **argv)
 		/* The initiator: set up first, then wait for the target's region. */
 		uint8_t *local = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
 				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		uint32_t lkey;
+		uint64_t lkey;
 		char ready = 'r';
 
 		tbk_prog = "tbk_onesided(initiator)";
@@ -403,6 +405,7 @@ int main(int argc, char **argv)
 			tbk_die("initiator failed during its set-up");
 	}
 	info.ctx_id = c.ctx_id;
+	info.secret = c.secret;
 	info.key = key;
 	info.addr = (uintptr_t)mem;
 	tbk_write_all(p2c[1], &info, sizeof(info));

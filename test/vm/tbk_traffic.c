@@ -7,7 +7,7 @@
  *
  * The parent is the initiator; a forked child is the target. The target
  * opens /dev/tbrdma, registers a buffer for remote read and write, creates
- * its queues and sends {ctx_id, addr, key} through a pipe, then blocks on
+ * its queues and sends {ctx_id, secret, addr, key} through a pipe, then blocks on
  * the pipe. The initiator writes patterns of several sizes into it and
  * reads them back into a second buffer, ROUNDS times. At the end both
  * sides check their memory, deregister, unmap and close, and VmPin must be
@@ -26,7 +26,8 @@
 #define TGT_LEN (1u << 20)
 
 struct tgt_info {
-	uint32_t ctx_id, key;
+	uint32_t ctx_id;
+	uint64_t secret, key;
 	uint64_t addr;
 };
 
@@ -91,6 +92,7 @@ static int target(int wr, int rd)
 		tbk_die("REG_MR: %s", strerror(-ret));
 	expect_pin("target", "after REG_MR", pin0 + TGT_LEN / 1024);
 	info.ctx_id = c.ctx_id;
+	info.secret = c.secret;
 	info.addr = (uintptr_t)buf;
 	tbk_write_all(wr, &info, sizeof(info));
 	/* Asleep in read() while the initiator works on our memory. */
@@ -109,7 +111,8 @@ static int target(int wr, int rd)
 int main(int argc, char **argv)
 {
 	int t2i[2], i2t[2], opt, fd, ep, ret, status;
-	uint32_t link = 0, rounds = 3, r, k, skey, dkey;
+	uint32_t link = 0, rounds = 3, r, k;
+	uint64_t skey, dkey;
 	struct tgt_info info;
 	struct ini_done done;
 	struct tbrdma_sqe sqe;
@@ -157,7 +160,7 @@ int main(int argc, char **argv)
 	expect_pin("initiator", "after REG_MR", pin0 + 2 * TGT_LEN / 1024);
 	if (!tbk_read_all(t2i[0], &info, sizeof(info)))
 		tbk_die("target failed before publishing its region");
-	ep = tbk_ep(&c, link, info.ctx_id);
+	ep = tbk_ep(&c, link, info.ctx_id, info.secret);
 	if (ep < 0)
 		tbk_die("CREATE_EP link %u ctx %u: %s", link, info.ctx_id, strerror(-ep));
 

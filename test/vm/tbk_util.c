@@ -57,7 +57,7 @@ int tbk_ioctl(int fd, unsigned long cmd, void *arg)
 	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
 }
 
-int tbk_reg(int fd, const void *addr, uint64_t len, uint32_t access, uint32_t *key)
+int tbk_reg(int fd, const void *addr, uint64_t len, uint32_t access, uint64_t *key)
 {
 	struct tbrdma_reg_mr r;
 	int ret;
@@ -72,7 +72,7 @@ int tbk_reg(int fd, const void *addr, uint64_t len, uint32_t access, uint32_t *k
 	return ret;
 }
 
-int tbk_dereg(int fd, uint32_t key)
+int tbk_dereg(int fd, uint64_t key)
 {
 	struct tbrdma_dereg_mr d = { .key = key };
 
@@ -101,6 +101,7 @@ int tbk_ctx_create(int fd, struct tbk_ctx *c, uint32_t sq, uint32_t cq, uint32_t
 		return ret;
 	c->ctx = c->q.ctx;
 	c->ctx_id = c->q.ctx_id;
+	c->secret = c->q.secret;
 	c->sqc = tbk_map(fd, c->q.sq_offset, c->q.sq_length);
 	c->cqc = tbk_map(fd, c->q.cq_offset, c->q.cq_length);
 	c->rqc = tbk_map(fd, c->q.rq_offset, c->q.rq_length);
@@ -129,7 +130,7 @@ void tbk_ctx_unmap(struct tbk_ctx *c)
 	c->sqc = c->cqc = c->rqc = NULL;
 }
 
-int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id)
+int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id, uint64_t remote_secret)
 {
 	struct tbrdma_create_ep e;
 	int ret;
@@ -138,6 +139,7 @@ int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id)
 	e.ctx = c->ctx;
 	e.link = link;
 	e.remote_ctx = remote_ctx_id;
+	e.remote_secret = remote_secret;
 	ret = tbk_ioctl(c->fd, TBRDMA_IOC_CREATE_EP, &e);
 	return ret ? ret : (int)e.ep;
 }
@@ -220,8 +222,8 @@ int tbk_post(struct tbk_ctx *c, const struct tbrdma_sqe *sqe, tbk_cqe_fn fn,
 }
 
 void tbk_sqe_rw(struct tbrdma_sqe *s, uint8_t op, uint32_t ep, uint64_t wr_id,
-		const void *local, uint32_t lkey, uint32_t len,
-		uint64_t raddr, uint32_t rkey)
+		const void *local, uint64_t lkey, uint32_t len,
+		uint64_t raddr, uint64_t rkey)
 {
 	memset(s, 0, sizeof(*s));
 	s->opcode = op;
@@ -235,7 +237,7 @@ void tbk_sqe_rw(struct tbrdma_sqe *s, uint8_t op, uint32_t ep, uint64_t wr_id,
 }
 
 void tbk_sqe_atomic(struct tbrdma_sqe *s, uint32_t ep, uint64_t wr_id,
-		    uint8_t aop, uint8_t size, uint64_t raddr, uint32_t rkey,
+		    uint8_t aop, uint8_t size, uint64_t raddr, uint64_t rkey,
 		    uint64_t operand, uint64_t compare)
 {
 	memset(s, 0, sizeof(*s));
@@ -276,9 +278,8 @@ double tbk_now(void)
 const char *tbk_status_name(unsigned int status)
 {
 	static const char *const names[] = {
-		"SUCCESS", "LOC_ACCESS_ERR", "REM_KEY_ERR", "REM_BOUNDS_ERR",
-		"REM_ACCESS_ERR", "REM_NO_CTX", "REM_INVALID", "LINK_DOWN",
-		"CANCELED",
+		"SUCCESS", "LOC_ACCESS_ERR", "REM_ACCESS_ERR", "REM_INVALID",
+		"LINK_DOWN", "CANCELED", "FLUSH_ERR",
 	};
 
 	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "?";

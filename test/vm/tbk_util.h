@@ -26,6 +26,7 @@ struct tbk_ctx {
 	int fd;
 	uint32_t ctx;			/* handle in the file */
 	uint32_t ctx_id;		/* id on the links */
+	uint64_t secret;		/* what requests to it carry */
 	struct tbrdma_create_queues q;
 	struct tbrdma_ring_ctrl *sqc, *cqc, *rqc;
 	struct tbrdma_sqe *sq;
@@ -43,15 +44,15 @@ int tbk_open(void);			/* dies on failure */
 int tbk_ioctl(int fd, unsigned long cmd, void *arg);
 
 /* REG_MR; returns 0 or -errno. */
-int tbk_reg(int fd, const void *addr, uint64_t len, uint32_t access, uint32_t *key);
-int tbk_dereg(int fd, uint32_t key);
+int tbk_reg(int fd, const void *addr, uint64_t len, uint32_t access, uint64_t *key);
+int tbk_dereg(int fd, uint64_t key);
 
 /* CREATE_QUEUES + mmap of the rings; returns 0 or -errno. */
 int tbk_ctx_create(int fd, struct tbk_ctx *c, uint32_t sq, uint32_t cq, uint32_t rq);
 /* Unmaps the rings (the context lives on until DESTROY_QUEUES or close). */
 void tbk_ctx_unmap(struct tbk_ctx *c);
 /* CREATE_EP; returns the endpoint handle or -errno. */
-int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id);
+int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id, uint64_t remote_secret);
 
 /*
  * Writes one SQE into the SQ and rings the doorbell. While the SQ or the
@@ -75,10 +76,10 @@ int tbk_cq_wait(struct tbk_ctx *c, struct tbrdma_cqe *out, int timeout_ms);
 
 /* Simple SQE builders (ep, wr_id set by the caller as needed). */
 void tbk_sqe_rw(struct tbrdma_sqe *s, uint8_t op, uint32_t ep, uint64_t wr_id,
-		const void *local, uint32_t lkey, uint32_t len,
-		uint64_t raddr, uint32_t rkey);
+		const void *local, uint64_t lkey, uint32_t len,
+		uint64_t raddr, uint64_t rkey);
 void tbk_sqe_atomic(struct tbrdma_sqe *s, uint32_t ep, uint64_t wr_id,
-		    uint8_t aop, uint8_t size, uint64_t raddr, uint32_t rkey,
+		    uint8_t aop, uint8_t size, uint64_t raddr, uint64_t rkey,
 		    uint64_t operand, uint64_t compare);
 
 /* "VmPin" of /proc/self/status in kB, or -1. */

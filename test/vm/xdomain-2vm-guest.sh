@@ -11,7 +11,10 @@
 # Prints "PASS: ..."/"FAIL: ..." lines; the host side counts them.
 set -uo pipefail
 
-side=$1 phase=$2 top=$3 build=$4 work=$5 ko=$6 ko_v2=$7
+side=$1 phase=$2 top=$3 build=$4 work=$5 ko=$6 ko_next=$7
+# The protocol version of this tree, and the one ko_next speaks instead.
+cur=$("$top/test/vm/tbsim/ctrl-version.sh" "$top") || exit 1
+next=$((cur + 1))
 sync=$work/sync
 out=$work/out	# ucx_perftest's output, $me-{client,server}-NAME.out
 info=$build/src/tools/tbrdma-info
@@ -211,24 +214,24 @@ if [ "$phase" = 1 ]; then
         wait "$server"
         check "rmmod tbrdma" rmmod tbrdma
         mark reload
-        echo "== tbrdma speaking protocol version 2 on host 0"
-        check "insmod tbrdma.ko (version 2)" load_tbrdma "$ko_v2"
-        mark v2
-        await v2-refused
-        check "version 2 refused too" in_dmesg 'refused: .*speaks tbrdma protocol 1-1, this module 2-2'
-        check "rmmod tbrdma (version 2)" rmmod tbrdma
-        check "insmod tbrdma.ko (version 1) again" load_tbrdma "$ko"
-        mark v1
+        echo "== tbrdma speaking protocol version $next on host 0"
+        check "insmod tbrdma.ko (version $next)" load_tbrdma "$ko_next"
+        mark next
+        await next-refused
+        check "version $next refused too" in_dmesg "refused: .*speaks tbrdma protocol $cur-$cur, this module $next-$next"
+        check "rmmod tbrdma (version $next)" rmmod tbrdma
+        check "insmod tbrdma.ko (version $cur) again" load_tbrdma "$ko"
+        mark cur
     else
         survive "unload" reload
-        await v2
-        refusal='refused: .*speaks tbrdma protocol 2-2, this module 1-1'
+        await next
+        refusal="refused: .*speaks tbrdma protocol $next-$next, this module $cur-$cur"
         for _ in $(seq 80); do in_dmesg "$refusal" && break; sleep 0.25; done
         dmesg | grep -E 'refused' | tail -2 | sed 's/^/  dmesg: /'
-        check "a peer speaking version 2 is refused, with the versions" in_dmesg "$refusal"
+        check "a peer speaking version $next is refused, with the versions" in_dmesg "$refusal"
         check "and the link stays down" test "$(state)" != up
-        mark v2-refused
-        await v1
+        mark next-refused
+        await cur
     fi
     check "the link logs in again" up_within 120
     round again

@@ -101,12 +101,14 @@ class context {
 public:
     virtual ~context() = default;
 
-    // The id peers use to reach this context.
+    // The id peers use to reach this context, and the secret without
+    // which it refuses them: peers need both.
     virtual uint32_t id() const noexcept = 0;
+    virtual uint64_t secret() const noexcept = 0;
 
-    // Endpoint to context remote_ctx at the other end of link. Returns a
-    // handle (>= 0) or -errno.
-    virtual int create_ep(uint32_t link, uint32_t remote_ctx) noexcept = 0;
+    // Endpoint to context remote_ctx (with remote_secret) at the other end
+    // of link. Returns a handle (>= 0) or -errno.
+    virtual int create_ep(uint32_t link, uint32_t remote_ctx, uint64_t remote_secret) noexcept = 0;
     virtual int destroy_ep(uint32_t ep) noexcept = 0;
     virtual int cancel_ep(uint32_t ep) noexcept = 0;
     // Link state of the endpoint (enum tbrdma_link_state) or -errno.
@@ -151,8 +153,9 @@ public:
 
     // Registers memory for every context of this device; throws tb::error
     // (EINVAL, ENOMEM, EPERM, ...).
-    virtual uint32_t reg_mr(void *addr, size_t length, uint32_t access) = 0;
-    virtual int dereg_mr(uint32_t key) noexcept = 0;
+    // The key is 64 random bits.
+    virtual uint64_t reg_mr(void *addr, size_t length, uint32_t access) = 0;
+    virtual int dereg_mr(uint64_t key) noexcept = 0;
 
     // A new context; throws tb::error. It must not outlive the device.
     virtual std::unique_ptr<context> create_context(const context_options &opts = {}) = 0;

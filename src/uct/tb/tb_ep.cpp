@@ -123,7 +123,7 @@ ucs_status_t rma_zcopy(uint8_t opcode, uct_ep_h tl_ep, const uct_iov_t *iov, siz
     s.lkey = tb_uct::key_of_memh(iov->memh);
     s.length = static_cast<uint32_t>(uct_iov_get_length(iov));
     s.remote_addr = remote_addr;
-    s.rkey = static_cast<uint32_t>(rkey);
+    s.rkey = rkey;
     op_desc d;
     d.comp = comp;
     return iface_impl::of(ep).post(ep, s, d);
@@ -139,7 +139,7 @@ ucs_status_t atomic(uct_tb_ep_t *ep, unsigned op, uint8_t size, uint64_t value,
     s.operand = value;
     s.compare = compare;
     s.remote_addr = remote_addr;
-    s.rkey = static_cast<uint32_t>(rkey);
+    s.rkey = rkey;
     op_desc d;
     d.comp = comp;
     d.arg = result;
@@ -164,7 +164,7 @@ extern "C" ucs_status_t uct_tb_ep_init_impl(uct_tb_ep_t *ep, const uct_ep_params
                   "or a link not logged in)", impl.link().name.c_str());
         return UCS_ERR_UNREACHABLE;
     }
-    int h = impl.ctx().create_ep(impl.link().index, addr->ctx_id);
+    int h = impl.ctx().create_ep(impl.link().index, addr->ctx_id, addr->secret);
     if (h < 0) {
         ucs_error("tb: cannot connect to context 0x%x over %s: %s", addr->ctx_id,
                   impl.link().name.c_str(), strerror(-h));
@@ -211,7 +211,7 @@ extern "C" ucs_status_t uct_tb_ep_put_short(uct_ep_h tl_ep, const void *buffer, 
     s.length = length;
     std::memcpy(s.inline_data, buffer, length);
     s.remote_addr = remote_addr;
-    s.rkey = static_cast<uint32_t>(rkey);
+    s.rkey = rkey;
     return done_locally(iface_impl::of(ep).post(ep, s, op_desc{}));
 }
 
@@ -229,7 +229,7 @@ extern "C" ssize_t uct_tb_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_
     op_desc d;
     attach_payload(impl, s, d, b, len);
     s.remote_addr = remote_addr;
-    s.rkey = static_cast<uint32_t>(rkey);
+    s.rkey = rkey;
     st = post_with_buf(impl, ep, s, d);
     return st == UCS_INPROGRESS ? static_cast<ssize_t>(len) : static_cast<ssize_t>(st);
 }
@@ -257,7 +257,7 @@ extern "C" ucs_status_t uct_tb_ep_get_bcopy(uct_ep_h tl_ep, uct_unpack_callback_
     s.lkey = impl.buf_key();
     s.length = static_cast<uint32_t>(length);
     s.remote_addr = remote_addr;
-    s.rkey = static_cast<uint32_t>(rkey);
+    s.rkey = rkey;
     op_desc d;
     d.comp = comp;
     d.kind = op_kind::get_bcopy;

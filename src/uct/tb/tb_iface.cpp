@@ -40,16 +40,17 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
     case TBRDMA_WC_LOC_ACCESS_ERR:
     case TBRDMA_WC_REM_INVALID:
         return UCS_ERR_INVALID_PARAM;
-    case TBRDMA_WC_REM_KEY_ERR:
-    case TBRDMA_WC_REM_BOUNDS_ERR:
     case TBRDMA_WC_REM_ACCESS_ERR:
-        return UCS_ERR_INVALID_ADDR;
+        // The peer refused: its context is gone, or the key, the bounds or
+        // the rights were wrong; it does not say which. As UCX's verbs
+        // transports report a remote access error.
+        return UCS_ERR_CONNECTION_RESET;
     case TBRDMA_WC_CANCELED:
+    case TBRDMA_WC_FLUSH_ERR:
         return UCS_ERR_CANCELED;
     default:
-        // The link is down, or the peer's context is gone: a peer
-        // failure. UCP's failed endpoints answer with this status, so the
-        // error handler must hear the same one.
+        // The link is down: a peer failure. UCP's failed endpoints answer
+        // with this status, so the error handler must hear the same one.
         return UCS_ERR_ENDPOINT_TIMEOUT;
     }
 }
@@ -318,9 +319,12 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
     uct_tb_ep_t *ep = d.ep;
     ep->outstanding--;
     outstanding_--;
-    // A broken link, a peer whose context is gone, or an error nobody
-    // else would hear of, fails the endpoint (as a verbs QP goes to error).
-    if (c.status == TBRDMA_WC_LINK_DOWN || c.status == TBRDMA_WC_REM_NO_CTX ||
+    // A broken link, a refusal by the peer (the device's endpoint is in
+    // error from then on), or an error nobody else would hear of, fails
+    // the endpoint (as a verbs QP goes to error).
+    const bool refused =
+        c.status == TBRDMA_WC_REM_ACCESS_ERR || c.status == TBRDMA_WC_REM_INVALID;
+    if (c.status == TBRDMA_WC_LINK_DOWN || refused ||
         (status != UCS_OK && status != UCS_ERR_CANCELED && !d.comp))
         fail(ep, status);
     if (ep->failed && status != UCS_OK && status != UCS_ERR_CANCELED)
@@ -570,6 +574,7 @@ extern "C" ucs_status_t uct_tb_iface_get_address(uct_iface_h iface, uct_iface_ad
 {
     auto *a = reinterpret_cast<uct_tb_iface_addr_t *>(addr);
     a->ctx_id = iface_impl::of(iface).ctx().id();
+    a->secret = iface_impl::of(iface).ctx().secret();
     return UCS_OK;
 }
 

@@ -84,7 +84,7 @@ public:
     int32_t get_buf() noexcept;
     void put_buf(int32_t b) noexcept;
     uint8_t *buf(int32_t b) noexcept { return bufs_.get() + size_t(b) * seg_size_; }
-    uint32_t buf_key() const noexcept { return buf_key_; }
+    uint64_t buf_key() const noexcept { return buf_key_; }
 
     // Failure of ep, told to UCX from progress (never from inside a call
     // UCX made into the endpoint). The first status is the endpoint's
@@ -154,7 +154,7 @@ private:
     ucs_time_t overhead_;    // UCX_TB_OVERHEAD, or UCS_TIME_AUTO
     std::unique_ptr<uint8_t, buf_deleter> bufs_;
     std::vector<int32_t> free_bufs_;
-    uint32_t buf_key_ = 0;
+    uint64_t buf_key_ = 0;
     ucs_arbiter_t arbiter_;
     std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
     std::vector<uct_tb_ep_t *> watched_;  // checked endpoints, link not yet down

@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -211,7 +212,7 @@ void md_impl::rcache_dump(void *, ucs_rcache_t *, ucs_rcache_region_t *r, char *
                           size_t max) noexcept
 {
     const memh &mh = ucs_derived_of(r, rcache_region)->mh;
-    std::snprintf(buf, max, "key 0x%x access 0x%x", mh.key, mh.access);
+    std::snprintf(buf, max, "key 0x%" PRIx64 " access 0x%x", mh.key, mh.access);
 }
 
 const tb::link_info *md_impl::link_by_name(const char *name) const noexcept
@@ -284,7 +285,7 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
     attr->cap.access_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
     attr->reg_cost = impl.reg_cost();
     ucs_strncpy_zero(attr->component_name, UCT_TB_NAME, sizeof(attr->component_name));
-    attr->rkey_packed_size = sizeof(uint32_t);
+    attr->rkey_packed_size = sizeof(uint64_t);
     UCS_CPU_ZERO(&attr->local_cpus);
     for (int i = 0; i < UCS_CPU_SETSIZE; i++)
         UCS_CPU_SET(i, &attr->local_cpus);
@@ -355,7 +356,7 @@ extern "C" ucs_status_t uct_tb_md_mem_dereg(uct_md_h md, const uct_md_mem_dereg_
 extern "C" ucs_status_t uct_tb_md_mkey_pack(uct_md_h, uct_mem_h memh,
                                             const uct_md_mkey_pack_params_t *, void *rkey_buffer)
 {
-    uint32_t key = tb_uct::key_of_memh(memh);
+    uint64_t key = tb_uct::key_of_memh(memh);
     std::memcpy(rkey_buffer, &key, sizeof(key));
     return UCS_OK;
 }
@@ -363,7 +364,7 @@ extern "C" ucs_status_t uct_tb_md_mkey_pack(uct_md_h, uct_mem_h memh,
 extern "C" ucs_status_t uct_tb_rkey_unpack(uct_component_t *, const void *rkey_buffer,
                                            uct_rkey_t *rkey_p, void **handle_p)
 {
-    uint32_t key;
+    uint64_t key;
     std::memcpy(&key, rkey_buffer, sizeof(key));
     *rkey_p = key;
     *handle_p = nullptr;

@@ -20,7 +20,7 @@ namespace tb_uct {
 
 // What uct_mem_h points to: a registration and the rights it grants.
 struct memh {
-    uint32_t key;
+    uint64_t key;
     uint32_t access;  // TBRDMA_ACCESS_*
     bool cached;      // in an rcache region (else allocated on its own)
     // Memory the domain allocated itself (uct_md_mem_alloc), else null.
@@ -78,7 +78,7 @@ private:
 };
 
 // The key of a registration (0 for a null handle: no region).
-inline uint32_t key_of_memh(uct_mem_h h) noexcept
+inline uint64_t key_of_memh(uct_mem_h h) noexcept
 {
     return h ? static_cast<const memh *>(h)->key : 0;
 }

@@ -88,9 +88,13 @@ typedef struct uct_tb_device_addr {
     uint64_t end_id;
 } UCS_S_PACKED uct_tb_device_addr_t;
 
-/* Interface address: the context id on that link. */
+/*
+ * Interface address: the context id on that link, and the secret without
+ * which the context refuses every request (as a DC target's access key).
+ */
 typedef struct uct_tb_iface_addr {
     uint32_t ctx_id;
+    uint64_t secret;
 } UCS_S_PACKED uct_tb_iface_addr_t;
 
 extern uct_component_t uct_tb_component;

@@ -4,7 +4,8 @@
 #   build-tbsim.sh VM_KERNEL_VERSION WORKDIR
 #
 # Prints three paths: WORKDIR/tbsim/tbsim.ko, WORKDIR/tbrdma-sim/tbrdma.ko
-# and WORKDIR/tbrdma-v2/tbrdma.ko (the same, speaking protocol version 2).
+# and WORKDIR/tbrdma-next/tbrdma.ko (the same, speaking only the protocol
+# version after this build's).
 # The second is compiled from kernel/ unchanged; only its module version
 # table differs from the hardware build's: modpost takes the CRCs of the
 # Thunderbolt functions from tbsim's Module.symvers (KBUILD_EXTRA_SYMBOLS)
@@ -45,12 +46,14 @@ build tbsim "$work/tbsim"
 copy_into "$work/tbrdma-sim" "$top"/kernel/Kbuild "$top"/kernel/*.[ch] || exit 1
 build tbrdma-sim "$work/tbrdma-sim" TB_COMMON="$top/src/common" \
     KBUILD_EXTRA_SYMBOLS="$work/tbsim/Module.symvers"
-# The same module speaking only protocol version 2, as a later tbrdma
-# would: what two hosts with mismatched modules do is tested with it.
-copy_into "$work/tbrdma-v2" "$top"/kernel/Kbuild "$top"/kernel/*.[ch] || exit 1
-build tbrdma-v2 "$work/tbrdma-v2" TB_COMMON="$top/src/common" \
+
+# The same module speaking only the next protocol version, as a later
+# tbrdma would: what two hosts with mismatched modules do is tested with it.
+next=$(( $("$top/test/vm/tbsim/ctrl-version.sh" "$top") + 1 ))
+copy_into "$work/tbrdma-next" "$top"/kernel/Kbuild "$top"/kernel/*.[ch] || exit 1
+build tbrdma-next "$work/tbrdma-next" TB_COMMON="$top/src/common" \
     KBUILD_EXTRA_SYMBOLS="$work/tbsim/Module.symvers" \
-    KCFLAGS="-DTB_CTRL_VERSION_MIN=2u -DTB_CTRL_VERSION_MAX=2u"
+    KCFLAGS="-DTB_CTRL_VERSION_MIN=${next}u -DTB_CTRL_VERSION_MAX=${next}u"
 echo "$work/tbsim/tbsim.ko"
 echo "$work/tbrdma-sim/tbrdma.ko"
-echo "$work/tbrdma-v2/tbrdma.ko"
+echo "$work/tbrdma-next/tbrdma.ko"
