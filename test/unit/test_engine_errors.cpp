@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// Bad input at the engine: wrong, stale and guessed keys, bounds off by
-// one, missing rights, unknown contexts, malformed posts, full queues, a
-// cable pulled mid-transfer. Each must end in a clear error completion or
-// return code, and the endpoint must keep working where that makes sense.
+// Bad input at the engine: wrong, stale and guessed keys and secrets,
+// bounds off by one, missing rights, unknown contexts, malformed posts,
+// full queues, a cable pulled mid-transfer. Each must end in a clear error
+// completion or return code; every refusal looks the same, puts its
+// endpoint in error, and leaves the other endpoints working.
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "engine_pair.hpp"
 
@@ -170,6 +173,27 @@ BOOST_AUTO_TEST_CASE(unknown_context_or_wrong_secret)
     BOOST_TEST(remote[0] == 0);
     BOOST_TEST(p.b->link.stats.rx_refused == 4u);
     still_works();
+}
+
+// Guessing costs time: past a burst of 16 refusals, a sender is refused
+// unseen (even with the right key) until it has waited its turn (16 per
+// second), and the link counts both.
+BOOST_AUTO_TEST_CASE(refusals_are_rate_limited)
+{
+    const uint64_t refused0 = p.b->link.stats.rx_refused;
+    for (int i = 0; i < 24; i++)
+        BOOST_TEST(probe(write(raddr(), 8, rkey_all ^ (uint64_t(i + 1) << 20))) ==
+                   TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(p.b->link.stats.rx_refused - refused0 == 24u);
+    BOOST_TEST(p.b->link.stats.rx_throttled >= 7u);
+    // Throttled: the right key is refused too, unseen, and nothing written.
+    BOOST_TEST(probe(write(raddr(), 8, rkey_all)) == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(remote[0] == 0);
+    // The pair's burst is spent in under a second of real time; two
+    // seconds later it has room again.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    BOOST_TEST(probe(write(raddr(), 8, rkey_all)) == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(remote[0] == 0x11);
 }
 
 BOOST_AUTO_TEST_CASE(local_errors)
