@@ -378,7 +378,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 
 	if (copy_from_user(&q, uarg, sizeof(q)))
 		return -EFAULT;
-	if (q.secret || q.event_fd < -1)
+	if (q.event_fd < -1)
 		return -EINVAL;
 	if (tbrdma_ring_size(&q.sq_entries) || tbrdma_ring_size(&q.cq_entries) ||
 	    tbrdma_ring_size(&q.rq_entries))

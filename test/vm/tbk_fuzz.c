@@ -561,7 +561,7 @@ static void act_create_queues(struct ffile *f)
 	default: q.event_fd = -1; break;
 	}
 	if (chance(16))
-		q.secret = rnd();	/* an output: must be zero on the way in */
+		q.secret = rnd();	/* an output: ignored on the way in */
 	/* Keep the kernel's memory bounded: the RQ is 4 KiB per entry. */
 	kmem = (size_t)(q.sq_entries % 70000) * 256 + (size_t)(q.cq_entries % 70000) * 32 +
 	       (size_t)(q.rq_entries % 70000) * 4096;
