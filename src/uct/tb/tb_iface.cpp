@@ -46,8 +46,11 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
         // transports report a remote access error.
         return UCS_ERR_CONNECTION_RESET;
     case TBRDMA_WC_CANCELED:
-    case TBRDMA_WC_FLUSH_ERR:
         return UCS_ERR_CANCELED;
+    case TBRDMA_WC_FLUSH_ERR:
+        // Not executed: the endpoint failed before. Reported as an error,
+        // so that the endpoint's one status replaces it.
+        return UCS_ERR_IO_ERROR;
     default:
         // The link is down: a peer failure. UCP's failed endpoints answer
         // with this status, so the error handler must hear the same one.
