@@ -28,7 +28,7 @@ int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
 	}
 	pd->e = e;
 	pd->max_mr = max_mr;
-	/* Free slots chained through their index field, lowest first. */
+	/* Free slots chained through next_free, lowest first. */
 	for (i = max_mr; i-- > 0;) {
 		pd->mrs[i].next_free = pd->free;
 		pd->free = i + 1;
