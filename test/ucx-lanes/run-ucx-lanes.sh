@@ -91,9 +91,12 @@ export UCX_TB_DEVICE=soft
 out=$("$PT_TBRUN" ucx_info -d 2>&1)
 figures=$(grep -A10 "Device: $UCX_TB_SOFT_FABRIC" <<<"$out" | grep -E 'bandwidth|latency|overhead')
 echo "$figures"
-# 40 Gb/s, 4008 data bytes in every 4096-byte frame, in MB (2^20 B) per
-# second per process; 1 us nominal latency; 100 ns to post.
-bw=$(awk 'BEGIN { printf "%.2f", 40e9 / 8 * 4008 / 4096 / 1048576 }')
+# 40 Gb/s, TBRDMA_SEND_MAX data bytes in every TBRDMA_FRAME_MAX-byte
+# frame, in MB (2^20 B) per second per process; 1 us nominal latency; 100
+# ns to post.
+abi_const() { sed -nE "s/^#define $1 ([0-9]+)u$/\1/p" "$top/src/common/tbrdma_abi.h"; }
+bw=$(awk -v d="$(abi_const TBRDMA_SEND_MAX)" -v f="$(abi_const TBRDMA_FRAME_MAX)" \
+    'BEGIN { printf "%.2f", 40e9 / 8 * d / f / 1048576 }')
 grep -q "bandwidth: $bw/ppn + 0.00 MB/sec" <<<"$figures" &&
     grep -q "latency: 1000 nsec" <<<"$figures" && grep -q "overhead: 100 nsec" <<<"$figures"
 check "ucx_info -d shows what tb reports: $bw MB/s shared per process, 1000 ns, 100 ns" $? "$out"

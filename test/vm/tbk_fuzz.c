@@ -705,7 +705,8 @@ static void act_ep(struct ffile *f)
 /* A plausible SQE: real endpoint and keys, random everything else. */
 static void mutated_sqe(struct ffile *f, struct fctx *x, struct tbrdma_sqe *s)
 {
-	static const uint32_t lens[] = { 0, 1, 7, 8, 64, 184, 185, 4008, 4009, 4096, 65536,
+	static const uint32_t lens[] = { 0, 1, 7, 8, 64, TBRDMA_INLINE_MAX, TBRDMA_INLINE_MAX + 1,
+					 TBRDMA_SEND_MAX, TBRDMA_SEND_MAX + 1, 4096, 65536,
 					 1u << 20, TBRDMA_XFER_MAX, TBRDMA_XFER_MAX + 1 };
 
 	memset(s, 0, sizeof(*s));

@@ -337,7 +337,7 @@ extern "C" ssize_t uct_tb_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id, uct_pack_callb
 }
 
 // The header and the data must reach the handler as one message, so they
-// are gathered into one frame (at most 4008 bytes); the user's buffers
+// are gathered into one frame (at most TBRDMA_SEND_MAX bytes); the user's buffers
 // are free again at once, so no completion follows.
 extern "C" ucs_status_t uct_tb_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id, const void *header,
                                            unsigned header_length, const uct_iov_t *iov,

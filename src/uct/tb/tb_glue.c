@@ -97,7 +97,7 @@ static ucs_config_field_t uct_tb_iface_config_table[] = {
 
     {"SEG_SIZE", "8k",
      "Size of the buffers of put and get bcopy; active messages are further\n"
-     "limited to one frame (4008 bytes).",
+     "limited to one frame (3992 bytes).",
      ucs_offsetof(uct_tb_iface_config_t, seg_size), UCS_CONFIG_TYPE_MEMUNITS},
 
     {"TX_BUFS", "256",

@@ -40,11 +40,6 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
     case TBRDMA_WC_LOC_ACCESS_ERR:
     case TBRDMA_WC_REM_INVALID:
         return UCS_ERR_INVALID_PARAM;
-    case TBRDMA_WC_REM_ACCESS_ERR:
-        // The peer refused: its context is gone, or the key, the bounds or
-        // the rights were wrong; it does not say which. As UCX's verbs
-        // transports report a remote access error.
-        return UCS_ERR_CONNECTION_RESET;
     case TBRDMA_WC_CANCELED:
         return UCS_ERR_CANCELED;
     case TBRDMA_WC_FLUSH_ERR:
@@ -52,8 +47,11 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
         // so that the endpoint's one status replaces it.
         return UCS_ERR_IO_ERROR;
     default:
-        // The link is down: a peer failure. UCP's failed endpoints answer
-        // with this status, so the error handler must hear the same one.
+        // The link is down, or the peer refused (REM_ACCESS_ERR: its
+        // context is gone, or the key, bounds or rights were wrong; the
+        // device does not say which, and a dead peer is the usual cause).
+        // Either fails the endpoint, and UCP's failed endpoints answer
+        // with this status: the error handler must hear the same one.
         return UCS_ERR_ENDPOINT_TIMEOUT;
     }
 }
