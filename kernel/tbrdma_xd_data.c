@@ -446,6 +446,14 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	int ret;
 	u32 i;
 
+	/*
+	 * The control protocol hands out one UP per DOWN: a link left over
+	 * would leak its HopID and rings and be attached twice.
+	 */
+	if (WARN_ON_ONCE(xl->attached || xl->tx_ring || xl->rx_ring ||
+			 xl->in_hopid >= 0))
+		return -EBUSY;
+
 	xl->e2e = a->caps & TB_CTRL_CAP_E2E;
 	if (xl->e2e)
 		flags |= RING_FLAG_E2E;

@@ -258,33 +258,43 @@ int tb_ctrl_init(struct tb_ctrl *c, const struct tb_ctrl_config *cfg)
 	return 0;
 }
 
-static void tb_ctrl_push(struct tb_ctrl *c, const struct tb_ctrl_action *a)
-{
-	if (c->act_tail - c->act_head >= TB_CTRL_MAX_ACTIONS) {
-		c->stats.act_overflow++;
-		return;
-	}
-	c->actions[c->act_tail % TB_CTRL_MAX_ACTIONS] = *a;
-	c->act_tail++;
-}
-
-static void tb_ctrl_push_simple(struct tb_ctrl *c, u32 type, u32 reason)
-{
-	struct tb_ctrl_action a;
-
-	memset(&a, 0, sizeof(a));
-	a.type = type;
-	a.reason = reason;
-	tb_ctrl_push(c, &a);
-}
-
 int tb_ctrl_next_action(struct tb_ctrl *c, struct tb_ctrl_action *act)
 {
-	if (c->act_head == c->act_tail)
-		return 0;
-	*act = c->actions[c->act_head % TB_CTRL_MAX_ACTIONS];
-	c->act_head++;
-	return 1;
+	memset(act, 0, sizeof(*act));
+	if (c->host_up &&
+	    (c->state != TB_CTRL_S_UP || c->host_gen != c->link_gen)) {
+		c->host_up = 0;
+		act->type = TB_CTRL_ACT_DOWN;
+		act->reason = c->down_reason;
+		return 1;
+	}
+	if (c->refusal_due) {
+		c->refusal_due = 0;
+		*act = c->refusal;
+		return 1;
+	}
+	if (c->logged_out_due) {
+		c->logged_out_due = 0;
+		act->type = TB_CTRL_ACT_LOGGED_OUT;
+		act->reason = TB_CTRL_R_LOGOUT;
+		return 1;
+	}
+	if (!c->host_up && c->state == TB_CTRL_S_UP) {
+		c->host_up = 1;
+		c->host_gen = c->link_gen;
+		*act = c->up;
+		return 1;
+	}
+	return 0;
+}
+
+/* The current link (if up) goes: the host hears why, if it holds it. */
+static void tb_ctrl_link_gone(struct tb_ctrl *c, u32 reason)
+{
+	if (c->state != TB_CTRL_S_UP)
+		return;
+	if (c->host_up && c->host_gen == c->link_gen)
+		c->down_reason = reason;
 }
 
 static u32 tb_ctrl_common_version(u32 amin, u32 amax, u32 bmin, u32 bmax)
@@ -319,7 +329,7 @@ static void tb_ctrl_down(struct tb_ctrl *c, u32 reason)
 {
 	if (c->state != TB_CTRL_S_UP)
 		return;
-	tb_ctrl_push_simple(c, TB_CTRL_ACT_DOWN, reason);
+	tb_ctrl_link_gone(c, reason);
 	tb_ctrl_new_session(c);
 	c->state = TB_CTRL_S_LOGIN;
 }
@@ -334,32 +344,32 @@ static void tb_ctrl_send_soon(struct tb_ctrl *c, u64 now_ns)
 
 static void tb_ctrl_try_up(struct tb_ctrl *c)
 {
-	struct tb_ctrl_action a;
+	struct tb_ctrl_action *a = &c->up;
 
 	if (c->state != TB_CTRL_S_LOGIN || !c->acked || !c->peer_known)
 		return;
 	if (c->acked_boot != c->peer_boot ||
 	    c->acked_session != c->peer_session)
 		return;
-	memset(&a, 0, sizeof(a));
-	a.type = TB_CTRL_ACT_UP;
-	a.version = tb_ctrl_common_version(c->cfg.ver_min, c->cfg.ver_max,
-					   c->peer_ver_min, c->peer_ver_max);
-	a.caps = c->cfg.local.caps & c->peer.caps;
-	a.peer = c->peer;
-	a.identity = tb_ctrl_mix(c->cfg.boot, c->session) ^
-		     tb_ctrl_mix(c->peer_boot, c->peer_session);
-	if (!a.identity)
-		a.identity = 1;
-	a.peer_ver_min = c->peer_ver_min;
-	a.peer_ver_max = c->peer_ver_max;
-	c->version = a.version;
-	c->identity = a.identity;
+	memset(a, 0, sizeof(*a));
+	a->type = TB_CTRL_ACT_UP;
+	a->version = tb_ctrl_common_version(c->cfg.ver_min, c->cfg.ver_max,
+					    c->peer_ver_min, c->peer_ver_max);
+	a->caps = c->cfg.local.caps & c->peer.caps;
+	a->peer = c->peer;
+	a->identity = tb_ctrl_mix(c->cfg.boot, c->session) ^
+		      tb_ctrl_mix(c->peer_boot, c->peer_session);
+	if (!a->identity)
+		a->identity = 1;
+	a->peer_ver_min = c->peer_ver_min;
+	a->peer_ver_max = c->peer_ver_max;
+	c->version = a->version;
+	c->identity = a->identity;
 	c->state = TB_CTRL_S_UP;
 	c->tries = 0;
 	c->backoff_ns = c->cfg.retry_min_ns;
 	c->stats.logins++;
-	tb_ctrl_push(c, &a);
+	c->link_gen++;
 }
 
 /*
@@ -416,7 +426,7 @@ static void tb_ctrl_fill(const struct tb_ctrl *c, struct tb_ctrl_msg *m,
 static void tb_ctrl_refuse(struct tb_ctrl *c, u32 reason, u32 by_peer,
 			   u64 boot, u32 session, u32 ver_min, u32 ver_max)
 {
-	struct tb_ctrl_action a;
+	struct tb_ctrl_action *a = &c->refusal;
 
 	c->peer_known = 0;
 	c->acked = 0;
@@ -429,13 +439,13 @@ static void tb_ctrl_refuse(struct tb_ctrl *c, u32 reason, u32 by_peer,
 	c->refused_boot = boot;
 	c->refused_session = session;
 	c->stats.refusals++;
-	memset(&a, 0, sizeof(a));
-	a.type = TB_CTRL_ACT_REFUSED;
-	a.reason = reason;
-	a.peer_ver_min = ver_min;
-	a.peer_ver_max = ver_max;
-	a.by_peer = by_peer;
-	tb_ctrl_push(c, &a);
+	memset(a, 0, sizeof(*a));
+	a->type = TB_CTRL_ACT_REFUSED;
+	a->reason = reason;
+	a->peer_ver_min = ver_min;
+	a->peer_ver_max = ver_max;
+	a->by_peer = by_peer;
+	c->refusal_due = 1;
 }
 
 static u32 tb_ctrl_on_login(struct tb_ctrl *c, u64 now_ns,
@@ -651,7 +661,7 @@ u64 tb_ctrl_next_deadline(const struct tb_ctrl *c)
 static void tb_ctrl_logged_out(struct tb_ctrl *c)
 {
 	c->state = TB_CTRL_S_IDLE;
-	tb_ctrl_push_simple(c, TB_CTRL_ACT_LOGGED_OUT, TB_CTRL_R_LOGOUT);
+	c->logged_out_due = 1;
 }
 
 /* The next request after the current backoff, which doubles. */
@@ -819,8 +829,7 @@ void tb_ctrl_logout(struct tb_ctrl *c, u64 now_ns)
 {
 	if (c->state == TB_CTRL_S_IDLE || c->state == TB_CTRL_S_LOGOUT)
 		return;
-	if (c->state == TB_CTRL_S_UP)
-		tb_ctrl_push_simple(c, TB_CTRL_ACT_DOWN, TB_CTRL_R_LOGOUT);
+	tb_ctrl_link_gone(c, TB_CTRL_R_LOGOUT);
 	c->peer_known = 0;
 	c->acked = 0;
 	if (!c->seen) {
@@ -835,8 +844,7 @@ void tb_ctrl_logout(struct tb_ctrl *c, u64 now_ns)
 
 void tb_ctrl_stop(struct tb_ctrl *c)
 {
-	if (c->state == TB_CTRL_S_UP)
-		tb_ctrl_push_simple(c, TB_CTRL_ACT_DOWN, TB_CTRL_R_STOP);
+	tb_ctrl_link_gone(c, TB_CTRL_R_STOP);
 	c->state = TB_CTRL_S_IDLE;
 	c->peer_known = 0;
 	c->acked = 0;

@@ -253,10 +253,7 @@ struct tb_ctrl_stats {
 	u64 rx_dup;		/* repeated LOGIN of the current session */
 	u64 logins;		/* times the link came up */
 	u64 refusals;
-	u64 act_overflow;	/* actions lost: the host did not pop them */
 };
-
-#define TB_CTRL_MAX_ACTIONS 8
 
 struct tb_ctrl {
 	struct tb_ctrl_config cfg;
@@ -303,9 +300,21 @@ struct tb_ctrl {
 	u32 version;
 	u64 identity;
 
-	struct tb_ctrl_action actions[TB_CTRL_MAX_ACTIONS];
-	u32 act_head;		/* next to pop */
-	u32 act_tail;		/* next free */
+	/*
+	 * What the host is owed, kept as state rather than queued, so that
+	 * no number of peer messages between two tb_ctrl_next_action() calls
+	 * can lose one or repeat one: a DOWN for the link the host holds
+	 * once it is no longer the current one, the newest refusal, a
+	 * finished logout, then an UP for the current link.
+	 */
+	u32 link_gen;		/* counts the UPs decided */
+	struct tb_ctrl_action up;	/* the current link's, while S_UP */
+	int host_up;		/* the host holds an UP without its DOWN */
+	u32 host_gen;		/* link_gen of the UP the host holds */
+	u32 down_reason;	/* why that link is no longer current */
+	int refusal_due;
+	struct tb_ctrl_action refusal;
+	int logged_out_due;
 
 	struct tb_ctrl_stats stats;
 };
@@ -352,7 +361,11 @@ void tb_ctrl_logout(struct tb_ctrl *c, u64 now_ns);
 /* Stops at once, without messages (unplug, suspend): link down, IDLE. */
 void tb_ctrl_stop(struct tb_ctrl *c);
 
-/* Pops the oldest action; returns 1, or 0 when there is none. */
+/*
+ * The next thing the host must do, in the order DOWN, REFUSED,
+ * LOGGED_OUT, UP; returns 1, or 0 when there is none. An UP is never
+ * handed out while the host holds one without its DOWN.
+ */
 int tb_ctrl_next_action(struct tb_ctrl *c, struct tb_ctrl_action *act);
 
 /*

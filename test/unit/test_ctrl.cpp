@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -39,6 +40,7 @@ struct host {
     uint64_t pending_deadline = 0;
     uint32_t pending_seq = 0;
     bool link_up = false;
+    bool stalled = false;	// the host pops no actions (its work item waits)
     tb_ctrl_action up_action{};
     int ups = 0;
     int downs = 0;
@@ -182,12 +184,19 @@ struct fabric {
         }
     }
 
+    // Carries out up to n of side i's actions.
+    void pop(int i, int n)
+    {
+        tb_ctrl_action a;
+        while (n-- > 0 && tb_ctrl_next_action(&h[i].c, &a))
+            apply(i, a);
+    }
+
     void drain(int i)
     {
         host &x = h[i];
-        tb_ctrl_action a;
-        while (tb_ctrl_next_action(&x.c, &a))
-            apply(i, a);
+        if (!x.stalled)
+            pop(i, INT_MAX);
         uint32_t buf[TB_CTRL_MSG_MAX_DW];
         uint32_t n = 0;
         if (x.pending) {
@@ -202,8 +211,8 @@ struct fabric {
             x.requests_sent.emplace_back(buf, buf + n);
             send(i, false, buf, n);
         }
-        while (tb_ctrl_next_action(&x.c, &a))
-            apply(i, a);
+        if (!x.stalled)
+            pop(i, INT_MAX);
     }
 
     void deliver(const event &e)
@@ -1087,6 +1096,60 @@ BOOST_AUTO_TEST_CASE(stop_and_start)
 // Random restarts, link failures, logouts and stops on a faulty transport:
 // whatever happened, once both sides run again they end up up, agreeing,
 // and stay up.
+// A peer floods LOGINs, each from a fresh boot so that each is news
+// (mostly with parameters we refuse, so each is a refusal to report),
+// around real logins, while our work item is held up (in the kernel it
+// waits in tb_xdomain_request) and carries out an action only now and
+// then. However many arrive in between, the host never gets an UP for a
+// link while it holds one, nor a DOWN for a link it does not hold, and
+// once the flood ends it holds the link the protocol has.
+BOOST_AUTO_TEST_CASE(login_flood)
+{
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        fabric net(seed);
+        std::mt19937_64 rng(seed * 104729);
+        net.start_both();
+        BOOST_REQUIRE(net.run_until([&] { return net.both_up(); }, 60000 * ms));
+        host &x = net.h[1];
+        tb_ctrl_msg m = sample_login();
+        for (int i = 0; i < 4; i++) {
+            m.sender_uuid[i] = net.h[0].cfg.local_uuid[i];
+            m.target_uuid[i] = x.cfg.local_uuid[i];
+        }
+        m.ver_min = TB_CTRL_VERSION_MIN;
+        m.ver_max = TB_CTRL_VERSION_MAX;
+        m.target_boot = 0;
+        m.target_session = 0;
+        x.stalled = true;
+        uint64_t forged = 0;
+        for (int round = 0; round < 40; round++) {
+            for (int k = rng() % 24; k > 0; k--) {
+                m.seq = static_cast<uint32_t>(rng());
+                m.sender_boot = rng() | 1;
+                m.sender_session = 1 + rng() % 1000;
+                m.params.rx_slots = rng() % 4 ? 1 : 64;
+                uint32_t buf[TB_CTRL_MSG_MAX_DW], resp[TB_CTRL_MSG_MAX_DW], rn;
+                uint32_t n = tb_ctrl_encode(&m, buf);
+                BOOST_REQUIRE_EQUAL(tb_ctrl_handle_request(&x.c, net.now, buf, n, resp, &rn), 1);
+                forged++;
+            }
+            uint64_t until = net.now + (rng() % 2000) * ms;
+            while (net.now < until && net.step()) {
+            }
+            net.pop(1, rng() % 3);
+        }
+        BOOST_CHECK(x.c.stats.refusals > 8);
+        x.stalled = false;
+        net.drain(1);
+        BOOST_CHECK_EQUAL(x.link_up, x.c.state == TB_CTRL_S_UP);
+        bool ok = net.run_until([&] { return net.both_up(); }, 600000 * ms);
+        BOOST_REQUIRE_MESSAGE(ok, "seed " << seed << " after " << forged << " forged LOGINs");
+        net.check_consistent();
+        for (const host &y : net.h)
+            BOOST_CHECK_EQUAL(y.ups, y.downs + 1);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(chaos)
 {
     for (uint64_t seed = 1; seed <= 200; seed++) {
