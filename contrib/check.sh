@@ -53,11 +53,11 @@ echo "================ summary"
 for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run-mpi \
          perf/run-perftest ucx-lanes/run-ucx-lanes load/run-load vm/run-kernel-tests \
          vm/run-ucx-kernel vm/run-ucx-gtest vm/xdomain-load vm/run-xdomain-sim \
-         vm/run-xdomain-2vm; do
+         vm/run-xdomain-2vm vm/run-security; do
     log=build/test/$t.sh.log
     if [ -f "$log" ]; then
         # "<dir>/<suite>: ...", and the ucx-* suites under their own name.
-        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm)( test cases)?:' "$log" |
+        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security)( test cases)?:' "$log" |
             sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"

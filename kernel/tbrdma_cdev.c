@@ -599,6 +599,9 @@ static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* Rings hold data, never code: not now, nor after mprotect(). */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
 	mutex_lock(&fl->lock);
 	kc = h < TBRDMA_FILE_CTX_MAX ? tbrdma_kctx_get(fl, h) : NULL;
 	if (!kc)
@@ -613,6 +616,11 @@ static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 		goto out;
 	if (size > r->len)
 		goto out;
+#ifdef TBRDMA_HAVE_VM_FLAGS_CLEAR
+	vm_flags_clear(vma, VM_MAYEXEC);
+#else
+	vma->vm_flags &= ~VM_MAYEXEC;
+#endif
 	ret = remap_vmalloc_range(vma, r->mem, 0);
 out:
 	mutex_unlock(&fl->lock);

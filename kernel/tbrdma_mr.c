@@ -134,10 +134,13 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	INIT_WORK(&umr->free_work, tbrdma_umr_free_work);
 	/*
 	 * A region the engine may write: destination of a READ (local
-	 * access) or target of a remote WRITE or ATOMIC. A region only read
-	 * remotely is pinned read-only (FOLL_LONGTERM unshares COW pages).
+	 * access) or target of a remote WRITE or ATOMIC. Any other is
+	 * pinned and mapped read-only (FOLL_LONGTERM unshares COW pages), so
+	 * that not even an engine bug could write it.
 	 */
-	umr->writable = access != TBRDMA_ACCESS_REMOTE_READ;
+	umr->writable = !!(access & (TBRDMA_ACCESS_LOCAL |
+				     TBRDMA_ACCESS_REMOTE_WRITE |
+				     TBRDMA_ACCESS_REMOTE_ATOMIC));
 	umr->mm = mm;
 	mmgrab(mm);
 	ret = tbrdma_account(mm, npages);
@@ -146,7 +149,8 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	ret = tbrdma_pin(umr, start);
 	if (ret)
 		goto fail_pin;
-	umr->vaddr = vmap(umr->pages, npages, VM_MAP, PAGE_KERNEL);
+	umr->vaddr = vmap(umr->pages, npages, VM_MAP,
+			  umr->writable ? PAGE_KERNEL : PAGE_KERNEL_RO);
 	if (!umr->vaddr) {
 		ret = -ENOMEM;
 		goto fail_map;

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * tbk_attack: a second local user against a first one's memory, through
+ * tbrdma.ko (vm/security, test/vm/security-guest.sh runs both roles).
+ *
+ *   tbk_attack victim INFO_FILE
+ *       Registers a region, publishes {context id, address, length} in
+ *       INFO_FILE (but neither its secret nor its key), and runs traffic
+ *       of its own (WRITE, READ back, fetch-add, each verified) to that
+ *       context until INFO_FILE.done appears. Then checks that the region
+ *       is unchanged, its receive ring empty, and its traffic all good.
+ *   tbk_attack attacker INFO_FILE
+ *       Knows what the victim published and tries every way in: pings
+ *       to 511 low context ids and the victim's, with guessed
+ *       secrets; 2000 endpoints with guessed secrets and random keys,
+ *       each trying WRITE, READ, ATOMIC and SEND; the statuses of its own
+ *       second context, which it may reach, for a wrong key, bounds,
+ *       rights, secret and id (all must look alike); an executable ring
+ *       mapping; read-only memory registered for writing. Then creates
+ *       INFO_FILE.done.
+ *
+ * Each role prints "PASS: ..." / "FAIL: ..." lines and exits 0 only if
+ * every check passed.
+ */
+#define _GNU_SOURCE
+#include "tbk_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define LINK 0u			/* loop0: reaches every context of the host */
+#define REGION (64u * 1024)
+#define TRAFFIC_OFF (32u * 1024) /* the victim's own traffic goes here */
+#define PROBE_IDS 512u
+#define GUESSES 2000u
+#define WAIT_MS 5000
+
+struct info {
+	uint32_t ctx_id;
+	uint64_t addr;
+	uint64_t len;
+};
+
+static int failures;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: ", ok ? "PASS" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	failures += !ok;
+}
+
+static void pattern(uint8_t *p, uint32_t len, uint8_t seed)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i * 13 + (i >> 9));
+}
+
+/* Posts n SQEs and waits for their n completions; statuses into st. */
+static int run_ops(struct tbk_ctx *c, const struct tbrdma_sqe *s, unsigned int n,
+		   uint8_t *st)
+{
+	struct tbrdma_cqe cqe;
+
+	for (unsigned int i = 0; i < n; i++)
+		if (tbk_post(c, &s[i], NULL, NULL, WAIT_MS))
+			return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		if (!tbk_cq_wait(c, &cqe, WAIT_MS))
+			return -1;
+		if (cqe.wr_id < n)
+			st[cqe.wr_id] = cqe.status;
+	}
+	return 0;
+}
+
+static uint8_t run_one(struct tbk_ctx *c, const struct tbrdma_sqe *s)
+{
+	uint8_t st = 0xff;
+
+	return run_ops(c, s, 1, &st) ? 0xff : st;
+}
+
+static void destroy_ep(struct tbk_ctx *c, int ep)
+{
+	struct tbrdma_ep_ref r = { .ctx = c->ctx, .ep = (uint32_t)ep };
+
+	tbk_ioctl(c->fd, TBRDMA_IOC_DESTROY_EP, &r);
+}
+
+static void ping(struct tbrdma_sqe *s, int ep)
+{
+	tbk_sqe_rw(s, TBRDMA_OP_WRITE, (uint32_t)ep, 0, NULL, 0, 0, 0, 0);
+}
+
+/* ---- the victim ---------------------------------------------------------- */
+
+static int victim(const char *info_path)
+{
+	struct tbk_ctx v, w;
+	uint64_t key, lkey, adds = 0, ops = 0, bad = 0;
+	char done_path[512], tmp_path[512];
+	uint8_t *mem, *local, want[REGION];
+	struct info info;
+	int fd, ret, ep;
+	FILE *f;
+
+	mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	local = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || local == MAP_FAILED)
+		tbk_die_errno("mmap");
+	pattern(mem, TRAFFIC_OFF, 42);
+	memcpy(want, mem, TRAFFIC_OFF);
+	fd = tbk_open();
+	if ((ret = tbk_ctx_create(fd, &v, 4, 4, 16)) || (ret = tbk_ctx_create(fd, &w, 16, 16, 4)))
+		tbk_die("CREATE_QUEUES: %s", strerror(-ret));
+	if ((ret = tbk_reg(fd, mem, REGION, TBRDMA_ACCESS_REMOTE_READ | TBRDMA_ACCESS_REMOTE_WRITE |
+			   TBRDMA_ACCESS_REMOTE_ATOMIC, &key)) ||
+	    (ret = tbk_reg(fd, local, REGION, TBRDMA_ACCESS_LOCAL, &lkey)))
+		tbk_die("REG_MR: %s", strerror(-ret));
+	ep = tbk_ep(&w, LINK, v.ctx_id, v.secret);
+	if (ep < 0)
+		tbk_die("CREATE_EP: %s", strerror(-ep));
+
+	info.ctx_id = v.ctx_id;
+	info.addr = (uintptr_t)mem;
+	info.len = REGION;
+	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", info_path);
+	snprintf(done_path, sizeof(done_path), "%s.done", info_path);
+	f = fopen(tmp_path, "w");
+	if (!f || fprintf(f, "%u %llu %llu\n", info.ctx_id, (unsigned long long)info.addr,
+			  (unsigned long long)info.len) < 0 || fclose(f) ||
+	    rename(tmp_path, info_path))
+		tbk_die_errno("publishing %s", info_path);
+
+	/* Its own traffic, verified, until the attacker is done (or 10 min). */
+	for (double t0 = tbk_now(); access(done_path, F_OK) && tbk_now() - t0 < 600;) {
+		struct tbrdma_sqe s[3];
+		uint8_t st[3] = { 0xff, 0xff, 0xff };
+		uint64_t before;
+
+		pattern(local, 4096, (uint8_t)ops);
+		tbk_sqe_rw(&s[0], TBRDMA_OP_WRITE, (uint32_t)ep, 0, local, lkey, 4096,
+			   info.addr + TRAFFIC_OFF, key);
+		tbk_sqe_rw(&s[1], TBRDMA_OP_READ, (uint32_t)ep, 1, local + 8192, lkey, 4096,
+			   info.addr + TRAFFIC_OFF, key);
+		s[1].flags = TBRDMA_SQE_FENCE;
+		memcpy(&before, mem + TRAFFIC_OFF + 16384, 8);
+		tbk_sqe_atomic(&s[2], (uint32_t)ep, 2, TBRDMA_ATOMIC_ADD, 8,
+			       info.addr + TRAFFIC_OFF + 16384, key, 1, 0);
+		if (run_ops(&w, s, 3, st) || st[0] || st[1] || st[2] ||
+		    memcmp(local, local + 8192, 4096)) {
+			if (bad++ < 3)
+				printf("victim: operation %llu failed: %s %s %s\n",
+				       (unsigned long long)ops, tbk_status_name(st[0]),
+				       tbk_status_name(st[1]), tbk_status_name(st[2]));
+		}
+		ops += 3;
+		adds++;
+	}
+	{
+		uint64_t counter;
+
+		memcpy(&counter, mem + TRAFFIC_OFF + 16384, 8);
+		check(ops > 0 && !bad && counter == adds,
+		      "the victim's own traffic during the attack: %llu operations (WRITE, fenced "
+		      "READ back, fetch-add), %llu failed, counter %llu of %llu",
+		      (unsigned long long)ops, (unsigned long long)bad,
+		      (unsigned long long)counter, (unsigned long long)adds);
+	}
+	check(!memcmp(mem, want, TRAFFIC_OFF), "the victim's region is unchanged");
+	check(__atomic_load_n(&v.rqc->producer, __ATOMIC_ACQUIRE) == 0,
+	      "nothing reached the victim's receive ring");
+	return failures ? 1 : 0;
+}
+
+/* ---- the attacker -------------------------------------------------------- */
+
+/* Pings context ids with guessed secrets. */
+static void probe_ids(struct tbk_ctx *a, const struct info *info, uint64_t *rng)
+{
+	unsigned int refused = 0, other = 0;
+	uint8_t victim_st = 0xff;
+
+	for (uint32_t i = 0; i < PROBE_IDS; i++) {
+		/* The low ids, and the victim's last. */
+		uint32_t id = i + 1 < PROBE_IDS ? i : info->ctx_id;
+		struct tbrdma_sqe s;
+		int ep = tbk_ep(a, LINK, id, tbk_rand64(rng));
+		uint8_t st;
+
+		if (ep < 0) {
+			other++;
+			continue;
+		}
+		ping(&s, ep);
+		st = run_one(a, &s);
+		if (id == info->ctx_id)
+			victim_st = st;
+		if (st == TBRDMA_WC_REM_ACCESS_ERR)
+			refused++;
+		else
+			other++;
+		destroy_ep(a, ep);
+	}
+	check(refused == PROBE_IDS && victim_st == TBRDMA_WC_REM_ACCESS_ERR,
+	      "pings with guessed secrets to context ids 0-%u and to the victim's, %u: "
+	      "%u refused alike (REM_ACCESS_ERR), %u otherwise",
+	      PROBE_IDS - 2, info->ctx_id, refused, other);
+}
+
+/* Endpoints with guessed secrets, each trying every operation with a guessed key. */
+static void guess(struct tbk_ctx *a, const struct info *info, uint8_t *local, uint64_t lkey,
+		  uint64_t *rng)
+{
+	unsigned int first_refused = 0, rest_flushed = 0, wrong = 0;
+	int untouched = 1;
+
+	memset(local, 0, 4096);
+	for (unsigned int i = 0; i < GUESSES; i++) {
+		/* The obvious guesses first, then random ones. */
+		uint64_t secret = i == 0 ? 0 : i == 1 ? ~0ull : i == 2 ? info->ctx_id : tbk_rand64(rng);
+		uint64_t rkey = i < 3 ? i : tbk_rand64(rng);
+		uint64_t raddr = info->addr + (tbk_rand64(rng) % info->len & ~7ull);
+		int ep = tbk_ep(a, LINK, info->ctx_id, secret);
+		struct tbrdma_sqe s[4];
+		uint8_t st[4] = { 0xff, 0xff, 0xff, 0xff };
+
+		if (ep < 0) {
+			wrong++;
+			continue;
+		}
+		tbk_sqe_rw(&s[0], TBRDMA_OP_WRITE, (uint32_t)ep, 0, local, lkey, 1, raddr, rkey);
+		tbk_sqe_rw(&s[1], TBRDMA_OP_READ, (uint32_t)ep, 1, local, lkey, 64, raddr, rkey);
+		tbk_sqe_atomic(&s[2], (uint32_t)ep, 2, TBRDMA_ATOMIC_ADD, 8, raddr, rkey, 1, 0);
+		tbk_sqe_rw(&s[3], TBRDMA_OP_SEND, (uint32_t)ep, 3, local, lkey, 64, 0, 0);
+		/* Rotate which operation goes first. */
+		if (i % 4) {
+			struct tbrdma_sqe t = s[0];
+
+			s[0] = s[i % 4];
+			s[i % 4] = t;
+			s[0].wr_id = 0;
+			s[i % 4].wr_id = i % 4;
+		}
+		if (run_ops(a, s, 4, st)) {
+			wrong++;
+		} else {
+			first_refused += st[0] == TBRDMA_WC_REM_ACCESS_ERR;
+			for (int k = 1; k < 4; k++) {
+				/* Already sent before the NAK came back, or flushed after. */
+				if (st[k] == TBRDMA_WC_FLUSH_ERR || st[k] == TBRDMA_WC_REM_ACCESS_ERR)
+					rest_flushed++;
+				else
+					wrong++;
+			}
+			wrong += st[0] != TBRDMA_WC_REM_ACCESS_ERR;
+		}
+		destroy_ep(a, ep);
+	}
+	for (int k = 0; k < 4096; k++)
+		untouched &= !local[k];
+	check(first_refused == GUESSES && !wrong && untouched,
+	      "%u endpoints to the victim's context with guessed secrets (0, ~0, its id, random) "
+	      "and keys, each trying WRITE, READ, ATOMIC and SEND: %u refused (REM_ACCESS_ERR), "
+	      "%u others refused or flushed, %u otherwise; nothing read into our buffer",
+	      GUESSES, first_refused, rest_flushed, wrong);
+}
+
+/*
+ * Against our own second context, where we know the secret and the key:
+ * a wrong key, bytes out of bounds, a missing right, a wrong secret and
+ * an id that does not exist must all come back as the same status.
+ */
+static void uniform_refusals(struct tbk_ctx *a, uint8_t *local, uint64_t lkey, uint64_t *rng)
+{
+	static const char *const what[] = { "wrong key", "out of bounds", "no write right",
+					    "wrong secret", "no such context" };
+	uint8_t *mine = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t st[5], good = 0xff;
+	struct tbrdma_sqe s;
+	struct tbk_ctx b;
+	uint64_t key;
+	int ret, ok = 1;
+
+	if (mine == MAP_FAILED)
+		tbk_die_errno("mmap");
+	pattern(mine, 4096, 9);
+	if ((ret = tbk_ctx_create(a->fd, &b, 4, 4, 4)))
+		tbk_die("CREATE_QUEUES: %s", strerror(-ret));
+	if ((ret = tbk_reg(a->fd, mine, 4096, TBRDMA_ACCESS_REMOTE_READ, &key)))
+		tbk_die("REG_MR: %s", strerror(-ret));
+	for (int k = 0; k <= 5; k++) {
+		uint32_t id = k == 4 ? b.ctx_id ^ 0x40000000u : b.ctx_id;
+		uint64_t secret = k == 3 ? b.secret ^ 1 : b.secret;
+		int ep = tbk_ep(a, LINK, id, secret);
+
+		if (ep < 0)
+			tbk_die("CREATE_EP: %s", strerror(-ep));
+		if (k == 2)
+			tbk_sqe_rw(&s, TBRDMA_OP_WRITE, (uint32_t)ep, 0, local, lkey, 8,
+				   (uintptr_t)mine, key);
+		else
+			tbk_sqe_rw(&s, TBRDMA_OP_READ, (uint32_t)ep, 0, local, lkey, 8,
+				   (uintptr_t)mine + (k == 1 ? 4092 : 0),
+				   k == 0 ? key ^ (1ull << (tbk_rand64(rng) % 64)) : key);
+		if (k < 5) {
+			st[k] = run_one(a, &s);
+			ok &= st[k] == TBRDMA_WC_REM_ACCESS_ERR;
+		} else {
+			good = run_one(a, &s);
+		}
+		destroy_ep(a, ep);
+	}
+	for (int k = 0; k < 5; k++)
+		printf("    %s: %s\n", what[k], tbk_status_name(st[k]));
+	check(ok && good == TBRDMA_WC_SUCCESS && !memcmp(local, mine, 8),
+	      "our own context: wrong key, bounds, rights, secret and id all refused with the one "
+	      "status REM_ACCESS_ERR; the right READ succeeds (%s)", tbk_status_name(good));
+	tbk_dereg(a->fd, key);
+	munmap(mine, 4096);
+}
+
+/* What the rings and regions may not become. */
+static void hardening(struct tbk_ctx *a)
+{
+	uint8_t *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *x;
+	uint64_t key;
+	int r1, r2;
+
+	errno = 0;
+	r1 = mprotect(a->sqc, a->q.sq_length, PROT_READ | PROT_WRITE | PROT_EXEC);
+	check(r1 == -1 && errno == EACCES, "mprotect(PROT_EXEC) on the mapped SQ refused (%s)",
+	      r1 ? strerror(errno) : "allowed");
+	x = mmap(NULL, a->q.cq_length, PROT_READ | PROT_EXEC, MAP_SHARED, a->fd, (off_t)a->q.cq_offset);
+	check(x == MAP_FAILED, "mmap(PROT_EXEC) of the CQ refused (%s)",
+	      x == MAP_FAILED ? strerror(errno) : "allowed");
+	if (x != MAP_FAILED)
+		munmap(x, a->q.cq_length);
+
+	if (ro == MAP_FAILED)
+		tbk_die_errno("mmap");
+	r1 = tbk_reg(a->fd, ro, 4096, TBRDMA_ACCESS_REMOTE_READ, &key);
+	if (!r1)
+		tbk_dereg(a->fd, key);
+	r2 = tbk_reg(a->fd, ro, 4096, TBRDMA_ACCESS_REMOTE_WRITE, &key);
+	if (!r2)
+		tbk_dereg(a->fd, key);
+	check(!r1 && r2 < 0, "read-only memory registers for remote READ (%s), not for remote WRITE (%s)",
+	      strerror(-r1), r2 ? strerror(-r2) : "allowed");
+	munmap(ro, 4096);
+}
+
+static int attacker(const char *info_path)
+{
+	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(tbk_now() * 1e9);
+	char done_path[512];
+	unsigned long long addr, len;
+	struct info info;
+	struct tbk_ctx a;
+	uint8_t *local;
+	uint64_t lkey;
+	int fd, ret;
+	FILE *f;
+
+	f = fopen(info_path, "r");
+	if (!f || fscanf(f, "%u %llu %llu", &info.ctx_id, &addr, &len) != 3)
+		tbk_die("cannot read %s", info_path);
+	fclose(f);
+	info.addr = addr;
+	info.len = len;
+	printf("attacker: uid %u; victim context %u, region 0x%llx + %llu\n", getuid(),
+	       info.ctx_id, addr, len);
+
+	local = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (local == MAP_FAILED)
+		tbk_die_errno("mmap");
+	fd = tbk_open();
+	if ((ret = tbk_ctx_create(fd, &a, 16, 16, 4)))
+		tbk_die("CREATE_QUEUES: %s", strerror(-ret));
+	if ((ret = tbk_reg(fd, local, 8192, TBRDMA_ACCESS_LOCAL, &lkey)))
+		tbk_die("REG_MR: %s", strerror(-ret));
+
+	probe_ids(&a, &info, &rng);
+	guess(&a, &info, local, lkey, &rng);
+	uniform_refusals(&a, local + 4096, lkey, &rng);
+	hardening(&a);
+
+	snprintf(done_path, sizeof(done_path), "%s.done", info_path);
+	f = fopen(done_path, "w");
+	if (!f || fclose(f))
+		tbk_die_errno("creating %s", done_path);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "victim")) {
+		tbk_prog = "tbk_attack(victim)";
+		return victim(argv[2]);
+	}
+	if (argc == 3 && !strcmp(argv[1], "attacker")) {
+		tbk_prog = "tbk_attack(attacker)";
+		return attacker(argv[2]);
+	}
+	fprintf(stderr, "usage: %s victim|attacker INFO_FILE\n", argv[0]);
+	return 2;
+}
