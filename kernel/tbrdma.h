@@ -29,6 +29,7 @@ extern unsigned int tbrdma_loop_slots;
 extern unsigned int tbrdma_max_mr;		/* per open file, power of two */
 extern unsigned int tbrdma_max_ep;		/* per context, power of two */
 extern unsigned int tbrdma_max_ring;		/* ring entries, power of two */
+extern unsigned int tbrdma_max_user_contexts;	/* contexts per user */
 extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
 
 /* The host's one engine and everything that runs it. */
@@ -70,22 +71,44 @@ void tbrdma_kick(void);
  */
 void tbrdma_timer_update(void);
 
+struct tbrdma_ring_mem;
+
 /* A ring mapped into the process: control block page, then entries. */
 struct tbrdma_kring {
-	void *mem;			/* vmalloc_user(), NULL until created */
+	void *mem;			/* the kernel's view, NULL until created */
+	struct tbrdma_ring_mem *rm;	/* its pages (tbrdma_ring.c) */
 	size_t len;			/* bytes mapped, page multiple */
 	u32 entries;
 	u32 entry_size;
 };
 
+/* Charged to the process; n is a power of two of at most max_ring. */
+int tbrdma_kring_alloc(struct tbrdma_kring *r, u32 n, u32 entry_size);
+void tbrdma_kring_free(struct tbrdma_kring *r);
+/* mmap() of the ring: never executable, holds the pages while mapped. */
+int tbrdma_kring_mmap(const struct tbrdma_kring *r, struct vm_area_struct *vma);
+
+/* vma->vm_flags is changed through helpers since 6.3. */
+static inline void tbrdma_vm_flags_mod(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
+{
+#ifdef TBRDMA_HAVE_VM_FLAGS_MOD
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
+
 /* Contexts per open file (TBRDMA_IOC_CREATE_QUEUES). */
 #define TBRDMA_FILE_CTX_MAX 16
 
 struct tbrdma_file;
+struct tbrdma_user;
 
 /* One context of an open file: an address on every link, with its rings. */
 struct tbrdma_kctx {
 	struct tbrdma_file *fl;
+	struct tbrdma_user *user;	/* whose count of contexts it is in */
 	struct tb_ctx *ctx;		/* the engine's */
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under tbrdma.lock */
@@ -156,6 +179,12 @@ void tbrdma_dma_show(struct seq_file *m);
 int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 		  u64 *key);
 int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key);
+/*
+ * Charges npages to mm's pinned_vm: -ENOMEM past RLIMIT_MEMLOCK, unless
+ * the caller has CAP_IPC_LOCK. Registered regions and rings share it.
+ */
+int tbrdma_account_pinned(struct mm_struct *mm, unsigned long npages);
+void tbrdma_unaccount_pinned(struct mm_struct *mm, unsigned long npages);
 /*
  * A descriptor points into umr's pages / is done with them. Any context:
  * a last put frees the region from a work item on wq, which the caller

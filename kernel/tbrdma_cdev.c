@@ -13,6 +13,8 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
@@ -22,7 +24,6 @@
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 
 #include "tbrdma.h"
 #include "tbrdma_xdomain.h"
@@ -58,16 +59,62 @@ static int tbrdma_open(struct inode *inode, struct file *file)
 	return nonseekable_open(inode, file);
 }
 
-static void tbrdma_kring_free(struct tbrdma_kring *r)
+/*
+ * Contexts per user (max_user_contexts), so that one user cannot take every
+ * context of the host; CAP_SYS_RESOURCE lifts it, as it lifts rlimits.
+ */
+struct tbrdma_user {
+	struct list_head node;
+	kuid_t uid;
+	unsigned int contexts;
+};
+
+static LIST_HEAD(tbrdma_users);
+static DEFINE_MUTEX(tbrdma_users_lock);
+
+/* Counts a new context of the caller's user: -EMFILE past the limit. */
+static struct tbrdma_user *tbrdma_user_charge(void)
 {
-	vfree(r->mem);
-	r->mem = NULL;
+	kuid_t uid = current_uid();
+	struct tbrdma_user *u;
+
+	mutex_lock(&tbrdma_users_lock);
+	list_for_each_entry(u, &tbrdma_users, node)
+		if (uid_eq(u->uid, uid))
+			goto found;
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u) {
+		u = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	u->uid = uid;
+	list_add(&u->node, &tbrdma_users);
+found:
+	/* A new entry has none yet, and the limit is at least 1. */
+	if (u->contexts >= tbrdma_max_user_contexts &&
+	    !capable(CAP_SYS_RESOURCE))
+		u = ERR_PTR(-EMFILE);
+	else
+		u->contexts++;
+out:
+	mutex_unlock(&tbrdma_users_lock);
+	return u;
+}
+
+static void tbrdma_user_uncharge(struct tbrdma_user *u)
+{
+	mutex_lock(&tbrdma_users_lock);
+	if (!--u->contexts) {
+		list_del(&u->node);
+		kfree(u);
+	}
+	mutex_unlock(&tbrdma_users_lock);
 }
 
 /*
  * Frees a context that is out of the engine and out of its file. Pages of
- * its rings that the process still maps stay allocated (the mapping holds
- * a reference to each) until it unmaps them; nothing writes them anymore.
+ * its rings that the process still maps stay allocated, and charged, until
+ * it unmaps them; nothing writes them anymore.
  */
 static void tbrdma_kctx_free(struct tbrdma_kctx *kc)
 {
@@ -76,6 +123,8 @@ static void tbrdma_kctx_free(struct tbrdma_kctx *kc)
 	tbrdma_kring_free(&kc->sq);
 	tbrdma_kring_free(&kc->cq);
 	tbrdma_kring_free(&kc->rq);
+	if (kc->user)
+		tbrdma_user_uncharge(kc->user);
 	kfree(kc);
 }
 
@@ -93,7 +142,7 @@ static struct tbrdma_kctx *tbrdma_kctx_get(struct tbrdma_file *fl, u32 h)
 /*
  * Last reference to the file: no ioctl, poll or mapping is left. The
  * contexts' operations end without completions, peers' requests for them
- * are answered with TBRDMA_WC_REM_NO_CTX, then the regions are unpinned.
+ * are refused (TBRDMA_WC_REM_ACCESS_ERR), then the regions are unpinned.
  */
 static int tbrdma_release(struct inode *inode, struct file *file)
 {
@@ -266,20 +315,6 @@ static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
 }
 
-/* Ring sizes are checked: n is a power of two of at most max_ring. */
-static int tbrdma_kring_alloc(struct tbrdma_kring *r, u32 n, u32 entry_size)
-{
-	size_t len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
-
-	r->mem = vmalloc_user(len);
-	if (!r->mem)
-		return -ENOMEM;
-	r->len = len;
-	r->entries = n;
-	r->entry_size = entry_size;
-	return 0;
-}
-
 static int tbrdma_ring_size(u32 *n)
 {
 	if (*n < 1 || *n > tbrdma_max_ring)
@@ -312,6 +347,12 @@ static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 	if (!kc)
 		return ERR_PTR(-ENOMEM);
 	kc->fl = fl;
+	kc->user = tbrdma_user_charge();
+	if (IS_ERR(kc->user)) {
+		ret = PTR_ERR(kc->user);
+		kc->user = NULL;
+		goto fail;
+	}
 	if (q->event_fd != -1) {
 		kc->event = eventfd_ctx_fdget(q->event_fd);
 		if (IS_ERR(kc->event)) {
@@ -588,7 +629,6 @@ static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
 static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct tbrdma_file *fl = file->private_data;
-	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long h = vma->vm_pgoff >> (TBRDMA_MMAP_CTX_SHIFT - PAGE_SHIFT);
 	u64 ring = (u64)(vma->vm_pgoff &
 			 ((1ul << (TBRDMA_MMAP_CTX_SHIFT - PAGE_SHIFT)) - 1))
@@ -599,9 +639,6 @@ static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	/* Rings hold data, never code: not now, nor after mprotect(). */
-	if (vma->vm_flags & VM_EXEC)
-		return -EPERM;
 	mutex_lock(&fl->lock);
 	kc = h < TBRDMA_FILE_CTX_MAX ? tbrdma_kctx_get(fl, h) : NULL;
 	if (!kc)
@@ -614,14 +651,7 @@ static int tbrdma_mmap(struct file *file, struct vm_area_struct *vma)
 		r = &kc->rq;
 	else
 		goto out;
-	if (size > r->len)
-		goto out;
-#ifdef TBRDMA_HAVE_VM_FLAGS_CLEAR
-	vm_flags_clear(vma, VM_MAYEXEC);
-#else
-	vma->vm_flags &= ~VM_MAYEXEC;
-#endif
-	ret = remap_vmalloc_range(vma, r->mem, 0);
+	ret = tbrdma_kring_mmap(r, vma);
 out:
 	mutex_unlock(&fl->lock);
 	return ret;

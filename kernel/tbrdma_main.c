@@ -47,6 +47,10 @@ static unsigned int tbrdma_max_contexts = 256;
 module_param_named(max_contexts, tbrdma_max_contexts, uint, 0444);
 MODULE_PARM_DESC(max_contexts, "Contexts (files with queues) in the host, rounded up to a power of two, 2-65536 (default 256)");
 
+unsigned int tbrdma_max_user_contexts = 64;
+module_param_named(max_user_contexts, tbrdma_max_user_contexts, uint, 0444);
+MODULE_PARM_DESC(max_user_contexts, "Contexts one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 64)");
+
 unsigned int tbrdma_max_ring = 4096;
 module_param_named(max_ring_entries, tbrdma_max_ring, uint, 0444);
 MODULE_PARM_DESC(max_ring_entries, "Largest SQ, CQ or RQ ring, entries, rounded up to a power of two, 2-65536 (default 4096)");
@@ -83,9 +87,11 @@ static int tbrdma_check_params(void)
 	if (!tbrdma_max_mr || tbrdma_max_mr > (1u << 20) ||
 	    !tbrdma_max_ep || tbrdma_max_ep > (1u << 16) ||
 	    tbrdma_max_contexts < 2 || tbrdma_max_contexts > (1u << 16) ||
+	    !tbrdma_max_user_contexts ||
+	    tbrdma_max_user_contexts > (1u << 16) ||
 	    tbrdma_max_ring < 2 || tbrdma_max_ring > (1u << 16) ||
 	    !tbrdma_mr_max_mb || tbrdma_mr_max_mb > (1u << 20)) {
-		pr_err("max_mr, max_ep, max_contexts, max_ring_entries or mr_max_mb out of range\n");
+		pr_err("max_mr, max_ep, max_contexts, max_user_contexts, max_ring_entries or mr_max_mb out of range\n");
 		return -EINVAL;
 	}
 	tbrdma_max_mr = roundup_pow_of_two(tbrdma_max_mr);

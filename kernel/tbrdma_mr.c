@@ -23,7 +23,7 @@
 /* Pages pinned per call, like the array's one page of pointers. */
 #define TBRDMA_PIN_BATCH (PAGE_SIZE / sizeof(struct page *))
 
-static int tbrdma_account(struct mm_struct *mm, unsigned long npages)
+int tbrdma_account_pinned(struct mm_struct *mm, unsigned long npages)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 	s64 pinned = atomic64_add_return(npages, &mm->pinned_vm);
@@ -35,13 +35,18 @@ static int tbrdma_account(struct mm_struct *mm, unsigned long npages)
 	return 0;
 }
 
+void tbrdma_unaccount_pinned(struct mm_struct *mm, unsigned long npages)
+{
+	atomic64_sub(npages, &mm->pinned_vm);
+}
+
 static void tbrdma_umr_free(struct tbrdma_umr *umr)
 {
 	tbrdma_dma_remove_umr(umr);
 	if (umr->vaddr)
 		vunmap(umr->vaddr);
 	unpin_user_pages_dirty_lock(umr->pages, umr->npages, umr->writable);
-	atomic64_sub(umr->npages, &umr->mm->pinned_vm);
+	tbrdma_unaccount_pinned(umr->mm, umr->npages);
 	mmdrop(umr->mm);
 	kvfree(umr->pages);
 	kfree(umr);
@@ -143,7 +148,7 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 				     TBRDMA_ACCESS_REMOTE_ATOMIC));
 	umr->mm = mm;
 	mmgrab(mm);
-	ret = tbrdma_account(mm, npages);
+	ret = tbrdma_account_pinned(mm, npages);
 	if (ret)
 		goto fail_account;
 	ret = tbrdma_pin(umr, start);
@@ -172,7 +177,7 @@ fail_reg:
 fail_map:
 	unpin_user_pages(umr->pages, npages);
 fail_pin:
-	atomic64_sub(npages, &mm->pinned_vm);
+	tbrdma_unaccount_pinned(mm, npages);
 fail_account:
 	mmdrop(mm);
 	kvfree(umr->pages);

@@ -18,7 +18,7 @@ if [ ! -f "$ko" ] || [ ! -x "$bindir/tbk_attack" ]; then
 fi
 log=$bindir/security.out
 "$here/vm-run.sh" --timeout "${TB_VM_TIMEOUT:-1200}" --check-dmesg \
-    --insmod "$ko loop=2" -- "$here/security-guest.sh" "$bindir" > "$log" 2>&1
+    --insmod "$ko loop=2 max_user_contexts=12" -- "$here/security-guest.sh" "$bindir" > "$log" 2>&1
 rc=$?
 cat "$log"
 [ $rc -eq 125 ] && ! command -v qemu-system-x86_64 > /dev/null && exit 77

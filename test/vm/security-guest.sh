@@ -34,6 +34,9 @@ if [ -s "$info" ]; then
     as_user nobody nogroup timeout -s KILL 600 "$bin/tbk_attack" attacker "$info" 2>&1
     rc=$?
     [ $rc -eq 0 ] || echo "attacker: exit status $rc"
+    # And what bounds the attacker's memory and contexts.
+    as_user nobody nogroup timeout -s KILL 300 "$bin/tbk_attack" limits 2>&1 ||
+        echo "limits: exit status $?"
     # The victim stops once the attacker is done, whatever happened to it.
     touch "$info.done"
 else

@@ -19,6 +19,13 @@
  *       mapping; read-only memory registered for writing. Then creates
  *       INFO_FILE.done.
  *
+ *   tbk_attack limits
+ *       What one user's memory and contexts are bounded by: ring pages
+ *       count against RLIMIT_MEMLOCK (set to 256 KiB here) with VmPin,
+ *       queues destroyed while still mapped keep their charge (so they
+ *       cannot be re-created past it) until unmapped, and contexts stop
+ *       at the module's max_user_contexts with EMFILE.
+ *
  * Each role prints "PASS: ..." / "FAIL: ..." lines and exits 0 only if
  * every check passed.
  */
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define LINK 0u			/* loop0: reaches every context of the host */
@@ -363,6 +371,84 @@ static void hardening(struct tbk_ctx *a)
 	munmap(ro, 4096);
 }
 
+static int destroy_queues(struct tbk_ctx *c)
+{
+	struct tbrdma_destroy_queues d = { .ctx = c->ctx };
+
+	return tbk_ioctl(c->fd, TBRDMA_IOC_DESTROY_QUEUES, &d);
+}
+
+/* Ring memory against RLIMIT_MEMLOCK, and the trick of destroying it mapped. */
+static void ring_memory(void)
+{
+	const struct rlimit rl = { 256 << 10, 256 << 10 };
+	struct tbk_ctx c[8], extra;
+	long per = 0, pin;
+	int fd, n, ret = 0;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		tbk_die_errno("setrlimit(RLIMIT_MEMLOCK)");
+	fd = tbk_open();
+	for (n = 0; n < 8 && !(ret = tbk_ctx_create(fd, &c[n], 4, 4, 16)); n++)
+		per = tbk_ctx_ring_kb(&c[n]);
+	pin = tbk_vmpin_kb();
+	check(n > 0 && n == 256 / per && ret == -ENOMEM && pin == n * per,
+	      "RLIMIT_MEMLOCK 256 KiB: %d contexts with %ld KiB of rings each, the next refused (%s), "
+	      "VmPin %ld KiB", n, per, ret ? strerror(-ret) : "allowed", pin);
+
+	for (int k = 0; k < n; k++)
+		if ((ret = destroy_queues(&c[k])))
+			tbk_die("DESTROY_QUEUES: %s", strerror(-ret));
+	ret = tbk_ctx_create(fd, &extra, 4, 4, 16);
+	pin = tbk_vmpin_kb();
+	check(ret == -ENOMEM && pin == n * per,
+	      "queues destroyed but still mapped keep their pages charged: creating them again is "
+	      "refused (%s), VmPin %ld KiB", ret ? strerror(-ret) : "allowed", pin);
+	if (!ret)
+		tbk_ctx_unmap(&extra);
+
+	for (int k = 0; k < n; k++)
+		tbk_ctx_unmap(&c[k]);
+	pin = tbk_vmpin_kb();
+	ret = tbk_ctx_create(fd, &extra, 4, 4, 16);
+	check(pin == 0 && !ret, "once unmapped they are freed (VmPin %ld KiB) and new queues fit (%s)",
+	      pin, strerror(-ret));
+	if (!ret)
+		tbk_ctx_unmap(&extra);
+	close(fd);
+}
+
+/* Contexts per user: max_user_contexts, across files. */
+static void user_contexts(void)
+{
+	unsigned int max = 0, n = 0;
+	struct tbk_ctx c;
+	int fds[8], ret = 0;
+	FILE *f = fopen("/sys/module/tbrdma/parameters/max_user_contexts", "r");
+
+	if (!f || fscanf(f, "%u", &max) != 1 || !max || max > 8 * 16)
+		tbk_die("max_user_contexts: unreadable or too large for this test (%u)", max);
+	fclose(f);
+	for (int i = 0; i < 8; i++)
+		fds[i] = tbk_open();
+	/* Spread over files: the limit is the user's, not the file's. */
+	while (n <= max && !(ret = tbk_ctx_create(fds[n % 8], &c, 2, 2, 2))) {
+		tbk_ctx_unmap(&c);
+		n++;
+	}
+	check(n == max && ret == -EMFILE,
+	      "max_user_contexts %u: %u contexts over 8 files, the next refused (%s)", max, n,
+	      ret ? strerror(-ret) : "allowed");
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	fds[0] = tbk_open();
+	ret = tbk_ctx_create(fds[0], &c, 2, 2, 2);
+	check(!ret, "with those files closed the user creates contexts again (%s)", strerror(-ret));
+	if (!ret)
+		tbk_ctx_unmap(&c);
+	close(fds[0]);
+}
+
 static int attacker(const char *info_path)
 {
 	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(tbk_now() * 1e9);
@@ -412,10 +498,16 @@ int main(int argc, char **argv)
 		tbk_prog = "tbk_attack(victim)";
 		return victim(argv[2]);
 	}
+	if (argc == 2 && !strcmp(argv[1], "limits")) {
+		tbk_prog = "tbk_attack(limits)";
+		user_contexts();
+		ring_memory();	/* lowers RLIMIT_MEMLOCK for good */
+		return failures ? 1 : 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "attacker")) {
 		tbk_prog = "tbk_attack(attacker)";
 		return attacker(argv[2]);
 	}
-	fprintf(stderr, "usage: %s victim|attacker INFO_FILE\n", argv[0]);
+	fprintf(stderr, "usage: %s victim|attacker INFO_FILE | limits\n", argv[0]);
 	return 2;
 }

@@ -59,7 +59,11 @@ static void transfer(int fd, uint8_t *src, uint64_t skey, uint8_t *dst, uint64_t
 		fail("WRITE between two regions registered under the limit did not complete well");
 	if (memcmp(src, dst, len))
 		fail("WRITE between two regions: data differs");
+	/* Its rings were charged too, until destroyed and unmapped. */
 	tbk_ctx_unmap(&c);
+	if ((ret = tbk_ioctl(fd, TBRDMA_IOC_DESTROY_QUEUES,
+			     &(struct tbrdma_destroy_queues){ .ctx = c.ctx })))
+		fail("DESTROY_QUEUES: %s", strerror(-ret));
 }
 
 int main(int argc, char **argv)
@@ -150,12 +154,17 @@ int main(int argc, char **argv)
 	if ((pin = tbk_vmpin_kb()) != limit_kb - CHUNK / 1024 + 8)
 		fail("a refused REG_MR left VmPin at %ld kB", pin);
 
-	/* What was registered before works. */
+	/* What was registered before works, given room for the context's rings. */
+	for (int k = 0; k < 2; k++)
+		if ((ret = tbk_dereg(fd, keys[--n])))
+			fail("DEREG_MR: %s", strerror(-ret));
 	transfer(fd, buf, keys[0], buf + CHUNK, keys[1], CHUNK);
+	if ((pin = tbk_vmpin_kb()) != limit_kb - 3 * CHUNK / 1024 + 8)
+		fail("VmPin %ld kB after a context came and went", pin);
 
 	/* close() releases everything, with no DEREG_MR. */
 	close(fd2);
-	if ((pin = tbk_vmpin_kb()) != limit_kb - CHUNK / 1024)
+	if ((pin = tbk_vmpin_kb()) != limit_kb - 3 * CHUNK / 1024)
 		fail("closing the second file left VmPin at %ld kB", pin);
 	close(fd);
 	if ((pin = tbk_vmpin_kb()) != 0)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * tbk_traffic: WRITE + READ between two processes over a loop link of
- * tbrdma.ko, with the pinned-page accounting (VmPin) checked at every step.
+ * tbrdma.ko, with the pinned-page accounting (VmPin: registered regions and
+ * rings) checked at every step.
  *
  *   tbk_traffic [-l LINK] [-n ROUNDS]
  *
@@ -90,7 +91,7 @@ static int target(int wr, int rd)
 		      TBRDMA_ACCESS_REMOTE_READ | TBRDMA_ACCESS_REMOTE_WRITE, &info.key);
 	if (ret)
 		tbk_die("REG_MR: %s", strerror(-ret));
-	expect_pin("target", "after REG_MR", pin0 + TGT_LEN / 1024);
+	expect_pin("target", "after REG_MR", pin0 + tbk_ctx_ring_kb(&c) + TGT_LEN / 1024);
 	info.ctx_id = c.ctx_id;
 	info.secret = c.secret;
 	info.addr = (uintptr_t)buf;
@@ -157,7 +158,7 @@ int main(int argc, char **argv)
 	    (ret = tbk_reg(fd, dst, TGT_LEN, TBRDMA_ACCESS_LOCAL, &dkey)))
 		tbk_die("REG_MR: %s", strerror(-ret));
 	pin_reg = tbk_vmpin_kb();
-	expect_pin("initiator", "after REG_MR", pin0 + 2 * TGT_LEN / 1024);
+	expect_pin("initiator", "after REG_MR", pin0 + tbk_ctx_ring_kb(&c) + 2 * TGT_LEN / 1024);
 	if (!tbk_read_all(t2i[0], &info, sizeof(info)))
 		tbk_die("target failed before publishing its region");
 	ep = tbk_ep(&c, link, info.ctx_id, info.secret);
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
 
 	if ((ret = tbk_dereg(fd, skey)))
 		tbk_die("DEREG_MR: %s", strerror(-ret));
-	expect_pin("initiator", "after one DEREG_MR", pin0 + TGT_LEN / 1024);
+	expect_pin("initiator", "after one DEREG_MR", pin0 + tbk_ctx_ring_kb(&c) + TGT_LEN / 1024);
 	/* dst stays registered: close must release it. */
 	tbk_ctx_unmap(&c);
 	close(fd);

@@ -130,6 +130,11 @@ void tbk_ctx_unmap(struct tbk_ctx *c)
 	c->sqc = c->cqc = c->rqc = NULL;
 }
 
+long tbk_ctx_ring_kb(const struct tbk_ctx *c)
+{
+	return (long)((c->q.sq_length + c->q.cq_length + c->q.rq_length) / 1024);
+}
+
 int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id, uint64_t remote_secret)
 {
 	struct tbrdma_create_ep e;

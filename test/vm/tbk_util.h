@@ -51,6 +51,8 @@ int tbk_dereg(int fd, uint64_t key);
 int tbk_ctx_create(int fd, struct tbk_ctx *c, uint32_t sq, uint32_t cq, uint32_t rq);
 /* Unmaps the rings (the context lives on until DESTROY_QUEUES or close). */
 void tbk_ctx_unmap(struct tbk_ctx *c);
+/* kB of ring pages, which count in VmPin until destroyed and unmapped. */
+long tbk_ctx_ring_kb(const struct tbk_ctx *c);
 /* CREATE_EP; returns the endpoint handle or -errno. */
 int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id, uint64_t remote_secret);
 
