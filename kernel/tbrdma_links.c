@@ -73,6 +73,7 @@ TBRDMA_LINK_STAT(tx_ext, tx_ext);
 TBRDMA_LINK_STAT(ext_detached, ext_detached);
 TBRDMA_LINK_STAT(rx_refused, rx_refused);
 TBRDMA_LINK_STAT(rx_throttled, rx_throttled);
+TBRDMA_LINK_STAT(rx_rnr, rx_rnr);
 
 static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_tx_frames.attr.attr,
@@ -90,6 +91,7 @@ static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_ext_detached.attr.attr,
 	&tbrdma_link_stat_rx_refused.attr.attr,
 	&tbrdma_link_stat_rx_throttled.attr.attr,
+	&tbrdma_link_stat_rx_rnr.attr.attr,
 };
 
 void tbrdma_link_stat_attrs(struct attribute **attrs,

@@ -59,6 +59,10 @@ static unsigned int tbrdma_mr_max_mb = 16384;
 module_param_named(mr_max_mb, tbrdma_mr_max_mb, uint, 0444);
 MODULE_PARM_DESC(mr_max_mb, "Largest memory region, MiB, 1-1048576 (default 16384)");
 
+static unsigned int tbrdma_rnr_timeout_ms = TB_RNR_TIMEOUT_NS / 1000000;
+module_param_named(rnr_timeout_ms, tbrdma_rnr_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(rnr_timeout_ms, "A SEND to a full receive queue is resent this long, then fails, ms, 1-3600000 (default 30000)");
+
 static unsigned int tbrdma_ext_min = TB_EXT_MIN;
 module_param_named(ext_min, tbrdma_ext_min, uint, 0444);
 MODULE_PARM_DESC(ext_min, "Data chunks of at least this many bytes go from registered memory as a second descriptor instead of being copied into the frame, on links that can; 0 copies always (default 1024)");
@@ -78,6 +82,11 @@ static int tbrdma_check_params(void)
 	}
 	if (tbrdma_loop_slots < 2 || tbrdma_loop_slots > 1024) {
 		pr_err("loop_slots=%u: must be 2-1024\n", tbrdma_loop_slots);
+		return -EINVAL;
+	}
+	if (!tbrdma_rnr_timeout_ms || tbrdma_rnr_timeout_ms > 3600000) {
+		pr_err("rnr_timeout_ms=%u: must be 1-3600000\n",
+		       tbrdma_rnr_timeout_ms);
 		return -EINVAL;
 	}
 	if (tbrdma_poll_us > 100000) {
@@ -238,6 +247,7 @@ static int __init tbrdma_init(void)
 	cfg.max_links = max(2 * tbrdma_nloops + tbrdma_xd_max_links(), 1u);
 	cfg.max_ctx = tbrdma_max_contexts;
 	cfg.ext_min = tbrdma_ext_min;
+	cfg.rnr_timeout_ns = (u64)tbrdma_rnr_timeout_ms * NSEC_PER_MSEC;
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
 	if (ret)
 		goto fail;

@@ -80,7 +80,7 @@ int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
  * TBRDMA_LINK_NSTATS + its own + 1 entries, filled before any device of
  * the type is added: the link's counters, its own, NULL.
  */
-#define TBRDMA_LINK_NSTATS 15
+#define TBRDMA_LINK_NSTATS 16
 void tbrdma_link_stat_attrs(struct attribute **attrs,
 			    struct attribute *const *own, size_t n);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Completer: takes what the responder sends back (ack_msn, NAK, READ data,
- * ATOMIC results) to the operations waiting for it. Everything from the
+ * Completer: takes what the responder sends back (ack_msn, NAK, RNR_NAK,
+ * READ data, ATOMIC results) to the operations waiting for it. Everything from the
  * wire is checked against what is really outstanding; anything else is a
  * protocol error that takes the link down rather than touching memory.
  */
@@ -94,6 +94,24 @@ static int tb_comp_nak(struct tb_elink *el, const struct tb_engine_hdr *h)
 	return 0;
 }
 
+static int tb_comp_rnr(struct tb_elink *el, const struct tb_engine_hdr *h)
+{
+	struct tb_msn_ent *ent = tb_comp_ent(el, h->msn);
+	struct tb_wqe *wqe;
+
+	/* Like a NAK, it always comes before the ack that covers it. */
+	if (!ent || (!ent->awaiting && !tb_seq_after(h->msn, el->msn_acked)))
+		return -EPROTO;
+	wqe = ent->wqe;
+	if (ent->awaiting)
+		tb_comp_answered(el, ent);
+	/* Requests after the first of an endpoint's were forgotten. */
+	if (wqe)
+		tb_ep_rnr(wqe->ep, wqe, el->link->now_ns);
+	tb_comp_retire(el);
+	return 0;
+}
+
 static int tb_comp_read_resp(struct tb_elink *el,
 			     const struct tb_engine_hdr *h, const u8 *payload)
 {
@@ -152,6 +170,8 @@ int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	switch (h->op) {
 	case TB_EOP_NAK:
 		return tb_comp_nak(el, h);
+	case TB_EOP_RNR_NAK:
+		return tb_comp_rnr(el, h);
 	case TB_EOP_READ_RESP:
 		return tb_comp_read_resp(el, h, payload);
 	case TB_EOP_ATOMIC_RESP:

@@ -27,6 +27,7 @@ void tb_engine_config_default(struct tb_engine_config *cfg)
 	cfg->msn_window = 1024;
 	cfg->rd_max = 16;
 	cfg->ext_min = TB_EXT_MIN;
+	cfg->rnr_timeout_ns = TB_RNR_TIMEOUT_NS;
 }
 
 int tb_engine_create(struct tb_engine **out, const struct tb_engine_config *cfg)
@@ -306,6 +307,8 @@ int tb_engine_progress(struct tb_engine *e, u64 now_ns)
 		if (!el->link || el->link->state == TBRDMA_LINK_DOWN)
 			continue;
 		handled += tb_link_progress(el->link, now_ns);
+		if (el->rnr_wake_ns && now_ns >= el->rnr_wake_ns)
+			tb_elink_rnr_wake(el, now_ns);
 		if (el->link->state == TBRDMA_LINK_UP)
 			tb_elink_tx(el);
 	}
@@ -336,6 +339,9 @@ u64 tb_engine_next_deadline(struct tb_engine *e)
 		d = tb_link_next_deadline(e->links[i].link);
 		if (d && (!best || d < best))
 			best = d;
+		d = e->links[i].rnr_wake_ns;
+		if (d && (!best || d < best))
+			best = d;
 	}
 	return best;
 }
@@ -362,6 +368,7 @@ void tb_qring_init(struct tb_qring *r, struct tbrdma_ring_ctrl *ctrl,
  */
 static void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r)
 {
+	/* Release: the entries are written before the index says so. */
 	smp_store_release(&r->ctrl->producer, r->head);
 	tb_smp_mb();
 	if (READ_ONCE(r->ctrl->armed)) {
@@ -385,6 +392,7 @@ int tb_ctx_rq_full(struct tb_ctx *ctx)
 {
 	struct tb_qring *r = &ctx->rq;
 
+	/* Acquire: the process is done with the slots it released. */
 	return r->head - smp_load_acquire(&r->ctrl->consumer) > r->mask;
 }
 

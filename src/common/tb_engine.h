@@ -51,7 +51,17 @@ struct tb_engine_config {
 	 * copied into the frame. 0: always copy.
 	 */
 	u32 ext_min;
+	/*
+	 * A SEND to a full receive queue is resent with backoff (from
+	 * TB_RNR_DELAY_MIN_NS, doubling to TB_RNR_DELAY_MAX_NS) for this
+	 * long, then fails with TBRDMA_WC_RNR_RETRY_EXC_ERR.
+	 */
+	u64 rnr_timeout_ns;
 };
+
+#define TB_RNR_DELAY_MIN_NS 10000ull		/* 10 us */
+#define TB_RNR_DELAY_MAX_NS 10000000ull		/* 10 ms */
+#define TB_RNR_TIMEOUT_NS 30000000000ull	/* 30 s */
 
 /*
  * Default ext_min: below this a second descriptor costs more than copying

@@ -60,6 +60,17 @@ struct tb_ep {
 	u64 remote_secret;
 	u32 count;		/* operations not yet completed */
 	/*
+	 * Receiver not ready: the operation being resent (NULL: none), when
+	 * its first RNR_NAK came, the current backoff, and when the
+	 * endpoint may send again (0: now). resume: its next request
+	 * frame carries TB_EF_RESUME.
+	 */
+	struct tb_wqe *rnr_wqe;
+	u64 rnr_since;
+	u64 rnr_delay;
+	u64 rnr_until;
+	u8 rnr_resume;
+	/*
 	 * Its operations in posting order: head, the oldest not completed;
 	 * send, the first with frames still to transmit (NULL: none); tail,
 	 * the newest.
@@ -99,7 +110,26 @@ struct tb_atomic_res {
 struct tb_nak {
 	u32 msn;
 	u32 initiator_ctx;
-	u8 status;
+	u8 op;			/* TB_EOP_NAK or TB_EOP_RNR_NAK */
+	u8 status;		/* NAK */
+};
+
+/*
+ * An initiator endpoint whose SEND found the receive queue full: its
+ * later requests are not executed (RNR_NAK) until one comes with
+ * TB_EF_RESUME. A hold is over once msn_window requests have been
+ * executed after it: by then the initiator has seen its RNR_NAK (the ack
+ * that let it send that far covers it), so whatever the endpoint sent
+ * before that has arrived, and what it sends after starts with RESUME.
+ * Without a free slot the link holds the SEND until one frees up.
+ */
+#define TB_RNR_HOLDS 16u
+
+struct tb_rnr_hold {
+	u32 src_ctx;
+	u32 src_ep;
+	u32 msn;		/* the request that was not ready */
+	u8 used;
 };
 
 /*
@@ -133,6 +163,7 @@ struct tb_elink {
 	u32 rd_outstanding;
 	struct tb_ep *active_head;
 	struct tb_ep *active_tail;
+	u64 rnr_wake_ns;	/* earliest rnr_until of its endpoints, 0: none */
 
 	/* Responder. */
 	u32 resp_done;		/* last request executed */
@@ -147,6 +178,7 @@ struct tb_elink {
 	u32 rd_next;		/* round robin over rds */
 	u8 resp_turn;		/* alternate read data and new requests */
 	struct tb_refuser refusers[TB_REFUSE_PAIRS];
+	struct tb_rnr_hold holds[TB_RNR_HOLDS];
 };
 
 struct tb_mr {
@@ -250,6 +282,15 @@ void tb_ep_advance_send(struct tb_ep *ep);
 void tb_elink_fail_eps(struct tb_elink *el);
 /* A request of ep was refused: ep flushes the rest and takes no more. */
 void tb_ep_set_error(struct tb_ep *ep);
+/*
+ * The target was not ready for wqe (its receive queue was full), so
+ * neither wqe nor anything of ep after it ran. It goes again from wqe
+ * after a backoff, the first frame with TB_EF_RESUME; after the engine's
+ * rnr_timeout it fails instead and ep goes to error.
+ */
+void tb_ep_rnr(struct tb_ep *ep, struct tb_wqe *wqe, u64 now);
+/* Endpoints of el whose backoff ended at now may send again. */
+void tb_elink_rnr_wake(struct tb_elink *el, u64 now);
 
 /* tb_requester.c */
 /* Sends one request frame from the endpoints of el; 0 if none could go. */

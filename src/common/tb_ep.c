@@ -122,26 +122,31 @@ static int tb_wqe_finished(const struct tb_wqe *wqe)
 	return wqe->sent_all && wqe->acked && !wqe->resp_pending;
 }
 
-/*
- * Back to the pool. Request frames of it that the link still remembers
- * must not lead to it anymore: another operation reuses it.
- */
-static void tb_wqe_free(struct tb_ctx *ctx, struct tb_wqe *wqe)
+/* Request frames of wqe that the link still remembers lead nowhere now. */
+static void tb_wqe_forget_msns(struct tb_wqe *wqe)
 {
 	struct tb_elink *el = wqe->ep->el;
 	u32 m;
 
-	if (wqe->has_msn && el->msn_ring) {
-		m = tb_seq_before(wqe->first_msn, el->msn_tail) ? el->msn_tail :
-								  wqe->first_msn;
-		for (; m != el->msn_next && !tb_seq_after(m, wqe->last_msn); m++) {
-			struct tb_msn_ent *ent =
-				&el->msn_ring[m & (el->e->cfg.msn_window - 1)];
+	if (!wqe->has_msn || !el->msn_ring)
+		return;
+	m = tb_seq_before(wqe->first_msn, el->msn_tail) ? el->msn_tail :
+							  wqe->first_msn;
+	for (; m != el->msn_next && !tb_seq_after(m, wqe->last_msn); m++) {
+		struct tb_msn_ent *ent =
+			&el->msn_ring[m & (el->e->cfg.msn_window - 1)];
 
-			if (ent->msn == m && ent->wqe == wqe)
-				ent->wqe = NULL;
-		}
+		if (ent->msn == m && ent->wqe == wqe)
+			ent->wqe = NULL;
 	}
+}
+
+/* Back to the pool: another operation reuses it. */
+static void tb_wqe_free(struct tb_ctx *ctx, struct tb_wqe *wqe)
+{
+	tb_wqe_forget_msns(wqe);
+	if (wqe->ep->rnr_wqe == wqe)
+		wqe->ep->rnr_wqe = NULL;
 	wqe->ep = NULL;
 	wqe->next = ctx->wqe_free;
 	ctx->wqe_free = wqe;
@@ -250,6 +255,7 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	struct tb_ep *ep = tb_ep_find(ctx, sqe->ep);
 	struct tb_qring *cq = &ctx->cq;
 	struct tb_wqe *wqe;
+	u32 consumed;
 	size_t copy;
 	int down;
 
@@ -259,12 +265,13 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		return -EINVAL;
 	if (ep->count >= ctx->cfg.sq_depth)
 		return -EAGAIN;
+	/* Acquire: the process is done with the entries it released. */
+	consumed = smp_load_acquire(&cq->ctrl->consumer);
 	/*
 	 * Every operation in flight owns a completion slot, so the pool (one
 	 * operation per slot) is never empty here.
 	 */
-	if ((u64)ctx->outstanding + (u32)(cq->head -
-	    smp_load_acquire(&cq->ctrl->consumer)) > cq->mask ||
+	if ((u64)ctx->outstanding + (u32)(cq->head - consumed) > cq->mask ||
 	    TB_WARN_ON(!ctx->wqe_free))
 		return -EAGAIN;
 
@@ -321,6 +328,7 @@ static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
 		wqe->resp_pending = 0;
 	}
 	ep->send = NULL;
+	ep->rnr_until = 0;
 	tb_ep_clear_active(ep);
 	tb_ep_complete(ep);
 }
@@ -338,8 +346,67 @@ void tb_ep_set_error(struct tb_ep *ep)
 		tb_wqe_update(wqe);
 	}
 	ep->send = NULL;
+	ep->rnr_until = 0;
 	tb_ep_clear_active(ep);
 	tb_ep_complete(ep);
+}
+
+void tb_ep_rnr(struct tb_ep *ep, struct tb_wqe *wqe, u64 now)
+{
+	struct tb_elink *el = ep->el;
+	struct tb_wqe *w;
+
+	/* Nothing of it or after it ran: every frame sent goes again. */
+	for (w = wqe; w; w = w->next) {
+		if (!w->has_msn)
+			continue;
+		tb_wqe_forget_msns(w);
+		w->sent = 0;
+		w->recvd = 0;
+		w->resp_pending = 0;
+		w->has_msn = 0;
+		w->sent_all = 0;
+		w->acked = 0;
+	}
+	ep->send = wqe;
+	if (ep->rnr_wqe != wqe) {
+		ep->rnr_wqe = wqe;
+		ep->rnr_since = now;
+		ep->rnr_delay = TB_RNR_DELAY_MIN_NS;
+	} else if (ep->rnr_delay < TB_RNR_DELAY_MAX_NS) {
+		ep->rnr_delay *= 2;
+	}
+	if (ep->error || now - ep->rnr_since >= el->e->cfg.rnr_timeout_ns) {
+		if (wqe->status == TBRDMA_WC_SUCCESS)
+			wqe->status = ep->error ? TBRDMA_WC_FLUSH_ERR :
+						  TBRDMA_WC_RNR_RETRY_EXC_ERR;
+		wqe->sent_all = 1;
+		tb_wqe_update(wqe);
+		tb_ep_set_error(ep);
+		return;
+	}
+	ep->rnr_resume = 1;
+	ep->rnr_until = now + ep->rnr_delay;
+	if (!el->rnr_wake_ns || ep->rnr_until < el->rnr_wake_ns)
+		el->rnr_wake_ns = ep->rnr_until;
+	tb_ep_set_active(ep);
+}
+
+void tb_elink_rnr_wake(struct tb_elink *el, u64 now)
+{
+	struct tb_ep *ep;
+	u64 next = 0;
+
+	/* Waiting endpoints have work, so they are on the active list. */
+	for (ep = el->active_head; ep; ep = ep->next_active) {
+		if (!ep->rnr_until)
+			continue;
+		if (ep->rnr_until <= now)
+			ep->rnr_until = 0;
+		else if (!next || ep->rnr_until < next)
+			next = ep->rnr_until;
+	}
+	el->rnr_wake_ns = next;
 }
 
 int tb_ep_cancel(struct tb_ctx *ctx, u32 handle)

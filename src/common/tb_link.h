@@ -122,6 +122,7 @@ struct tb_link_stats {
 	u64 ext_detached;	/* ext buffers copied because their memory went */
 	u64 rx_refused;		/* requests answered REM_ACCESS_ERR */
 	u64 rx_throttled;	/* of those, refused unseen: sender throttled */
+	u64 rx_rnr;		/* requests answered RNR_NAK (receiver not ready) */
 };
 
 struct tb_link_slot {

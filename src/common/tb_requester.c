@@ -2,7 +2,8 @@
 /*
  * Requester: cuts posted operations into request frames. Endpoints with
  * work are served round robin, one frame each, so a small message on one
- * endpoint waits for at most one chunk of a large transfer on another.
+ * endpoint waits for at most one chunk of a large transfer on another. An
+ * endpoint backing off after an RNR_NAK is passed over until it may send.
  */
 #include "tb_engine_priv.h"
 
@@ -31,15 +32,23 @@ static u32 tb_req_take_msn(struct tb_elink *el, struct tb_wqe *wqe,
 	return msn;
 }
 
+/* The header of a request frame that is about to go out. */
 static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
 		       u8 op)
 {
+	struct tb_ep *ep = wqe->ep;
+
 	memset(h, 0, sizeof(*h));
 	h->op = op;
-	h->dst_ctx = wqe->ep->remote_ctx;
-	h->dst_secret = wqe->ep->remote_secret;
-	h->src_ctx = wqe->ep->ctx->id;
+	h->dst_ctx = ep->remote_ctx;
+	h->dst_secret = ep->remote_secret;
+	h->src_ctx = ep->ctx->id;
+	h->src_ep = ep->handle;
 	h->rkey = wqe->sqe.rkey;
+	if (ep->rnr_resume) {
+		h->flags = TB_EF_RESUME;
+		ep->rnr_resume = 0;
+	}
 }
 
 /*
@@ -181,7 +190,7 @@ static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 	u64 frames = el->link->tx_next;
 	u8 op = wqe->sqe.opcode;
 
-	if (!tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
+	if (ep->rnr_until || !tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
 		return 0;
 	if ((op == TBRDMA_OP_READ || op == TBRDMA_OP_ATOMIC) &&
 	    el->rd_outstanding >= el->e->cfg.rd_max)

@@ -5,10 +5,13 @@
  * regions before a byte moves; a failure is answered with a NAK, the same
  * REM_ACCESS_ERR for whatever did not match. A sender that draws refusals
  * from one target faster than TB_REFUSE_INTERVAL_NS is throttled: its
- * requests to that target are refused unseen until it slows down. Responses never wait for
- * the receive path: their queues are sized by the limits the initiator
- * keeps (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks
- * those limits breaks the link.
+ * requests to that target are refused unseen until it slows down. A SEND
+ * to a full receive queue is answered with RNR_NAK, and so is every later
+ * request of its endpoint until the endpoint resends (TB_EF_RESUME): the
+ * link and every other endpoint go on. Responses never wait for the
+ * receive path: their queues are sized by the limits the initiator keeps
+ * (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks those
+ * limits breaks the link.
  */
 #include "tb_engine_priv.h"
 
@@ -28,10 +31,12 @@ void tb_resp_reset(struct tb_elink *el)
 	el->ares_head = el->ares_tail;
 	for (i = 0; el->rds && i < el->e->cfg.rd_max; i++)
 		el->rds[i].active = 0;
+	memset(el->holds, 0, sizeof(el->holds));
 }
 
+/* Queues a NAK (with status) or an RNR_NAK for request h. */
 static int tb_resp_nak(struct tb_elink *el, const struct tb_engine_hdr *h,
-		       u8 status)
+		       u8 op, u8 status)
 {
 	struct tb_nak *n;
 
@@ -40,8 +45,52 @@ static int tb_resp_nak(struct tb_elink *el, const struct tb_engine_hdr *h,
 	n = &el->naks[el->nak_tail++ & (el->e->cfg.msn_window - 1)];
 	n->msn = h->msn;
 	n->initiator_ctx = h->src_ctx;
+	n->op = op;
 	n->status = status;
 	return 0;
+}
+
+/* A hold still stands until msn_window requests ran after it. */
+static int tb_resp_hold_live(const struct tb_elink *el,
+			     const struct tb_rnr_hold *hold)
+{
+	return hold->used &&
+	       el->resp_done - hold->msn < el->e->cfg.msn_window;
+}
+
+static struct tb_rnr_hold *tb_resp_hold(struct tb_elink *el,
+					const struct tb_engine_hdr *h)
+{
+	u32 i;
+
+	for (i = 0; i < TB_RNR_HOLDS; i++) {
+		struct tb_rnr_hold *hold = &el->holds[i];
+
+		if (tb_resp_hold_live(el, hold) &&
+		    hold->src_ctx == h->src_ctx && hold->src_ep == h->src_ep)
+			return hold;
+	}
+	return NULL;
+}
+
+/* Holds h's endpoint from h on; NULL when every slot is taken. */
+static struct tb_rnr_hold *tb_resp_new_hold(struct tb_elink *el,
+					    const struct tb_engine_hdr *h)
+{
+	u32 i;
+
+	for (i = 0; i < TB_RNR_HOLDS; i++) {
+		struct tb_rnr_hold *hold = &el->holds[i];
+
+		if (!tb_resp_hold_live(el, hold)) {
+			hold->used = 1;
+			hold->src_ctx = h->src_ctx;
+			hold->src_ep = h->src_ep;
+			hold->msn = h->msn;
+			return hold;
+		}
+	}
+	return NULL;
 }
 
 static u64 tb_resp_atomic_exec(u8 *p, const struct tb_engine_hdr *h)
@@ -197,6 +246,7 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	       const u8 *payload)
 {
 	struct tb_refuser *r = tb_resp_refuser(el, h);
+	struct tb_rnr_hold *hold;
 	struct tb_ctx *ctx = NULL;
 	int throttled = 0;
 	u64 now = 0;
@@ -214,12 +264,27 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	if (!ctx) {
 		status = TBRDMA_WC_REM_ACCESS_ERR;
 	} else {
-		/* A full receive ring holds the link until it drains. */
-		if (h->op == TB_EOP_SEND && tb_ctx_rq_full(ctx))
-			return -EAGAIN;
+		hold = tb_resp_hold(el, h);
+		if (hold && (h->flags & TB_EF_RESUME)) {
+			hold->used = 0;
+			hold = NULL;
+		}
+		if (!hold && h->op == TB_EOP_SEND && tb_ctx_rq_full(ctx)) {
+			hold = tb_resp_new_hold(el, h);
+			/* No slot: the link holds the SEND until one frees. */
+			if (!hold)
+				return -EAGAIN;
+		}
+		if (hold) {
+			if (tb_resp_nak(el, h, TB_EOP_RNR_NAK, 0))
+				return -EPROTO;
+			el->link->stats.rx_rnr++;
+			el->resp_done = h->msn;
+			return 0;
+		}
 		status = tb_resp_exec(el, ctx, h, payload);
 	}
-	if (status && tb_resp_nak(el, h, status))
+	if (status && tb_resp_nak(el, h, TB_EOP_NAK, status))
 		return -EPROTO;
 	if (status == TBRDMA_WC_REM_ACCESS_ERR) {
 		el->link->stats.rx_refused++;
@@ -241,7 +306,7 @@ int tb_resp_send_urgent(struct tb_elink *el)
 		struct tb_nak *n =
 			&el->naks[el->nak_head++ & (el->e->cfg.msn_window - 1)];
 
-		h.op = TB_EOP_NAK;
+		h.op = n->op;
 		h.dst_ctx = n->initiator_ctx;
 		h.msn = n->msn;
 		h.arg = n->status;

@@ -141,7 +141,7 @@ void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
 	put8(&p, h->arg);
 	put32(&p, h->dst_ctx);
 	put32(&p, h->src_ctx);
-	put32(&p, 0);
+	put32(&p, h->src_ep);
 	put64(&p, h->dst_secret);
 	put64(&p, h->rkey);
 	put64(&p, h->addr);
@@ -151,6 +151,12 @@ void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
 	put32(&p, h->am_id);
 	put64(&p, h->imm);
 	put64(&p, h->compare);
+}
+
+static int tb_engine_op_is_request(u8 op)
+{
+	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND;
 }
 
 /* What each op may carry after the engine header. */
@@ -168,6 +174,7 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 		       h->aop <= TBRDMA_ATOMIC_MAX;
 	case TB_EOP_ATOMIC_RESP:
 	case TB_EOP_ACK:
+	case TB_EOP_RNR_NAK:
 		return payload == 0;
 	case TB_EOP_NAK:
 		/* Only the statuses a responder gives. */
@@ -182,7 +189,7 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 			 struct tb_engine_hdr *h)
 {
 	const u8 *p = buf;
-	u32 data, reserved;
+	u32 data;
 
 	if (payload_len < TB_ENGINE_HDR_LEN ||
 	    payload_len > TBRDMA_FRAME_MAX - TB_LINK_HDR_LEN)
@@ -193,7 +200,7 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	h->arg = get8(&p);
 	h->dst_ctx = get32(&p);
 	h->src_ctx = get32(&p);
-	reserved = get32(&p);
+	h->src_ep = get32(&p);
 	h->dst_secret = get64(&p);
 	h->rkey = get64(&p);
 	h->addr = get64(&p);
@@ -203,7 +210,9 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	h->am_id = get32(&p);
 	h->imm = get64(&p);
 	h->compare = get64(&p);
-	if (reserved || (h->flags & ~TB_EF_ALL))
+	if ((h->flags & ~TB_EF_ALL) ||
+	    (h->flags & TB_EF_RESUME && !tb_engine_op_is_request(h->op)) ||
+	    (h->src_ep && !tb_engine_op_is_request(h->op)))
 		return -EBADMSG;
 	/* Data sits either after the header or in the ext, never in both. */
 	data = payload_len - TB_ENGINE_HDR_LEN;

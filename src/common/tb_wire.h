@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 3u
+#define TB_WIRE_VERSION 4u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
 #define TB_FRAME_HDRS (TB_LINK_HDR_LEN + TB_ENGINE_HDR_LEN)
@@ -69,12 +69,20 @@ enum tb_engine_op {
 	TB_EOP_SEND = 6,
 	TB_EOP_ACK = 7,		/* carries ack_msn only */
 	TB_EOP_NAK = 8,		/* request msn failed with status */
-	TB_EOP_MAX = 8,
+	/*
+	 * Request msn was not executed, nor will any later request of its
+	 * endpoint be until one comes with TB_EF_RESUME: the target's
+	 * receive queue was full (receiver not ready). Resend from msn.
+	 */
+	TB_EOP_RNR_NAK = 9,
+	TB_EOP_MAX = 9,
 };
 
 enum tb_engine_flags {
 	TB_EF_LAST = 1u << 0,	/* READ_RESP: last chunk of this request */
-	TB_EF_ALL = 0x1,
+	/* A request: its endpoint's first since an RNR_NAK. */
+	TB_EF_RESUME = 1u << 1,
+	TB_EF_ALL = 0x3,
 };
 
 /* Largest READ_REQ; bigger reads are cut into several requests. */
@@ -87,6 +95,7 @@ struct tb_engine_hdr {
 	u8 arg;			/* ATOMIC: size 4/8; NAK: enum tbrdma_status */
 	u32 dst_ctx;
 	u32 src_ctx;
+	u32 src_ep;		/* requests: the initiator's endpoint */
 	u64 dst_secret;		/* requests: the target context's secret */
 	u64 rkey;
 	u64 addr;		/* remote address, or READ_RESP offset */

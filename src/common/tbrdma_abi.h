@@ -83,7 +83,13 @@ enum tbrdma_status {
 	TBRDMA_WC_LINK_DOWN = 4,	/* peer unreachable: link failed */
 	TBRDMA_WC_CANCELED = 5,		/* flushed by cancel or ep destroy */
 	TBRDMA_WC_FLUSH_ERR = 6,	/* not executed: the endpoint is in error */
-	TBRDMA_WC_STATUS_MAX = 6,
+	/*
+	 * A SEND whose target's receive queue stayed full for the engine's
+	 * rnr_timeout, resent with backoff all along; the endpoint is in
+	 * error after it.
+	 */
+	TBRDMA_WC_RNR_RETRY_EXC_ERR = 7,
+	TBRDMA_WC_STATUS_MAX = 7,
 };
 
 enum tbrdma_link_state {

@@ -153,13 +153,28 @@ static int engine_lengths_ok(const struct tb_engine_hdr *h, u32 payload_len)
 		return !data && (h->arg == 4 || h->arg == 8) &&
 		       h->aop <= TBRDMA_ATOMIC_MAX;
 	case TB_EOP_NAK:
-		return !data && h->arg && h->arg <= TBRDMA_WC_STATUS_MAX;
+		return !data && (h->arg == TBRDMA_WC_REM_ACCESS_ERR ||
+				 h->arg == TBRDMA_WC_REM_INVALID);
 	case TB_EOP_ATOMIC_RESP:
 	case TB_EOP_ACK:
+	case TB_EOP_RNR_NAK:
 		return !data;
 	default:
 		return 0;
 	}
+}
+
+static int is_request(u8 op)
+{
+	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND;
+}
+
+/* Known flags only; RESUME and an endpoint only on requests. */
+static int engine_shape_ok(const struct tb_engine_hdr *h)
+{
+	return !(h->flags & ~TB_EF_ALL) &&
+	       (is_request(h->op) || (!(h->flags & TB_EF_RESUME) && !h->src_ep));
 }
 
 /*
@@ -175,7 +190,7 @@ static int check_decoders(const u8 *buf, u32 len)
 	/* The engine decoder alone, on the same bytes. */
 	if (!tb_engine_hdr_decode(buf, len, 0, &eh)) {
 		CHECK(len >= TB_ENGINE_HDR_LEN);
-		CHECK(engine_lengths_ok(&eh, len));
+		CHECK(engine_lengths_ok(&eh, len) && engine_shape_ok(&eh));
 		tb_engine_hdr_encode(re, &eh);
 		CHECK(!memcmp(re, buf, TB_ENGINE_HDR_LEN));
 	}
@@ -195,7 +210,7 @@ static int check_decoders(const u8 *buf, u32 len)
 	CHECK(h.len >= TB_ENGINE_HDR_LEN);
 	if (tb_engine_hdr_decode(buf + TB_LINK_HDR_LEN, h.len, 0, &eh))
 		return 0;
-	CHECK(engine_lengths_ok(&eh, h.len) && !(eh.flags & ~TB_EF_ALL));
+	CHECK(engine_lengths_ok(&eh, h.len) && engine_shape_ok(&eh));
 	tb_engine_hdr_encode(re, &eh);
 	CHECK(!memcmp(re, buf + TB_LINK_HDR_LEN, TB_ENGINE_HDR_LEN));
 	return 1;
@@ -245,11 +260,15 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	u32 k, span;
 
 	h.op = p[0];
-	h.flags = p[1] & TB_EF_ALL;
+	if (!h.op || h.op > TB_EOP_MAX)
+		h.op = 1 + h.op % TB_EOP_MAX;
+	h.flags = p[1] & (is_request(h.op) ? TB_EF_ALL : TB_EF_LAST);
 	h.aop = p[2];
 	h.arg = p[3];
 	h.dst_ctx = rd32(p + 4);
 	h.src_ctx = rd32(p + 8);
+	/* A few endpoints, so that receiver-not-ready holds meet again. */
+	h.src_ep = is_request(h.op) ? rd32(p + 12) % 4 : 0;
 	h.dst_secret = rd64(p + 16);
 	h.rkey = rd64(p + 24);
 	h.addr = rd64(p + 32);
@@ -260,8 +279,6 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	h.imm = rd64(p + 56);
 	h.compare = rd64(p + 64);
 
-	if (!h.op || h.op > TB_EOP_MAX)
-		h.op = 1 + h.op % TB_EOP_MAX;
 	if (!(h.dst_ctx & 0x100))	/* else keep it: probably no such ctx */
 		h.dst_ctx = CTX_ID;
 	/* The context's secret, or (bit 0x200) whatever the input says. */
@@ -298,8 +315,8 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 		h.msn = pick(el->msn_tail, span, h.msn);
 		break;
 	case TB_EOP_NAK:
-		if (!h.arg || h.arg > TBRDMA_WC_STATUS_MAX)
-			h.arg = 1 + h.arg % TBRDMA_WC_STATUS_MAX;
+		h.arg = (h.arg & 1) ? TBRDMA_WC_REM_ACCESS_ERR :
+				      TBRDMA_WC_REM_INVALID;
 		h.msn = pick(el->msn_tail, span, h.msn);
 		break;
 	default:

@@ -131,29 +131,35 @@ int main(int argc, char **argv)
 	h = ehdr(TB_EOP_ATOMIC_RESP, 0, 2);
 	h.imm = 0x1234;
 	data_record(F_REWRITE_ENGINE, 3, &h, 0, 0);
+	h = ehdr(TB_EOP_RNR_NAK, 0, 4);
+	data_record(F_REWRITE_ENGINE, 4, &h, 0, 0);
 	h = ehdr(TB_EOP_NAK, 0, 4);
 	h.arg = TBRDMA_WC_REM_ACCESS_ERR;
-	data_record(F_REWRITE_ENGINE, 4, &h, 0, 0);
+	data_record(F_REWRITE_ENGINE, 5, &h, 0, 0);
 	h = ehdr(TB_EOP_ACK, 0, 0);
 	h.ack_msn = 6;
-	data_record(F_REWRITE_ENGINE, 5, &h, 0, 0);
+	data_record(F_REWRITE_ENGINE, 6, &h, 0, 0);
 	err |= save(dir, "responses");
 
 	/* Requests through the rewriter: SENDs past the 2-entry receive
-	 * ring (held, then drained), READ_REQ and ATOMIC, then timers. */
+	 * ring (the third not ready, then resent with RESUME), READ_REQ and
+	 * ATOMIC, then timers. */
 	for (int i = 0; i < 3; i++) {
 		h = ehdr(TB_EOP_SEND, 200, 0);
 		data_record(F_REWRITE_ENGINE, (u32)i, &h, 200, (u8)i);
 	}
+	h = ehdr(TB_EOP_SEND, 200, 0);
+	h.flags = TB_EF_RESUME;
+	data_record(F_REWRITE_ENGINE, 3, &h, 200, 3);
 	h = ehdr(TB_EOP_READ_REQ, 5000, 0);
-	data_record(F_REWRITE_ENGINE, 3, &h, 0, 0);
+	data_record(F_REWRITE_ENGINE, 4, &h, 0, 0);
 	h = ehdr(TB_EOP_ATOMIC, 0, 0);
 	h.rkey = 2;
 	h.addr = 16;
-	data_record(F_REWRITE_ENGINE, 4, &h, 0, 0);
+	data_record(F_REWRITE_ENGINE, 5, &h, 0, 0);
 	h = ehdr(TB_EOP_WRITE, 10, 0);
 	h.rkey = 1;		/* the read-only region: NAK */
-	data_record(F_REWRITE_ENGINE | F_JUMP, 5, &h, 10, 0x99);
+	data_record(F_REWRITE_ENGINE | F_JUMP, 6, &h, 10, 0x99);
 	err |= save(dir, "requests");
 
 	/* Junk, a truncated header, more operations posted. */

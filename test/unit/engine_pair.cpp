@@ -6,22 +6,10 @@
 
 namespace tbtest {
 
-engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_entries,
-                         uint32_t sq_depth, const tb_link_config *lcfg)
+engine_ctx::engine_ctx(tb_engine *engine, uint32_t cq_entries, uint32_t rq_entries,
+                       uint32_t sq_depth)
     : cq_mem_(cq_entries * sizeof(tbrdma_cqe)), rq_mem_(rq_entries * TBRDMA_RQE_SLOT)
 {
-    tb_engine_config ecfg;
-    tb_engine_config_default(&ecfg);
-    ecfg.msn_window = 256;
-    if (tb_engine_create(&engine, &ecfg))
-        throw std::runtime_error("tb_engine_create");
-    tb_link_config cfg;
-    tb_link_config_default(&cfg);
-    if (lcfg)
-        cfg = *lcfg;
-    if (tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops, engine))
-        throw std::runtime_error("tb_link_init");
-    link_index = tb_engine_add_link(engine, &link);
     tb_ctx_config cc{};
     cc.max_mr = 64;
     cc.max_ep = 16;
@@ -33,15 +21,12 @@ engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_en
         throw std::runtime_error("tb_ctx_create");
 }
 
-engine_host::~engine_host()
+engine_ctx::~engine_ctx()
 {
     tb_ctx_destroy(ctx, nullptr, nullptr);
-    tb_engine_remove_link(engine, &link);
-    tb_link_destroy(&link);
-    tb_engine_destroy(engine);
 }
 
-uint64_t engine_host::reg(void *p, size_t len, uint32_t access)
+uint64_t engine_ctx::reg(void *p, size_t len, uint32_t access)
 {
     uint64_t key = 0;
     if (tb_mr_register(ctx, reinterpret_cast<uintptr_t>(p), len, access, p, nullptr, &key))
@@ -49,7 +34,7 @@ uint64_t engine_host::reg(void *p, size_t len, uint32_t access)
     return key;
 }
 
-std::vector<tbrdma_cqe> engine_host::drain_cq()
+std::vector<tbrdma_cqe> engine_ctx::drain_cq()
 {
     std::vector<tbrdma_cqe> out;
     uint32_t prod = __atomic_load_n(&cq_ctrl_.producer, __ATOMIC_ACQUIRE);
@@ -63,7 +48,7 @@ std::vector<tbrdma_cqe> engine_host::drain_cq()
     return out;
 }
 
-const tbrdma_rqe *engine_host::rq_peek()
+const tbrdma_rqe *engine_ctx::rq_peek()
 {
     uint32_t prod = __atomic_load_n(&rq_ctrl_.producer, __ATOMIC_ACQUIRE);
     if (prod == rq_ctrl_.consumer)
@@ -72,9 +57,36 @@ const tbrdma_rqe *engine_host::rq_peek()
         rq_mem_.data() + (rq_ctrl_.consumer & (rq_ctrl_.entries - 1)) * TBRDMA_RQE_SLOT);
 }
 
-void engine_host::rq_release()
+void engine_ctx::rq_release()
 {
     __atomic_store_n(&rq_ctrl_.consumer, rq_ctrl_.consumer + 1, __ATOMIC_RELEASE);
+}
+
+engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_entries,
+                         uint32_t sq_depth, const tb_link_config *lcfg)
+{
+    tb_engine_config ecfg;
+    tb_engine_config_default(&ecfg);
+    ecfg.msn_window = 256;
+    if (tb_engine_create(&engine, &ecfg))
+        throw std::runtime_error("tb_engine_create");
+    tb_link_config cfg;
+    tb_link_config_default(&cfg);
+    if (lcfg)
+        cfg = *lcfg;
+    if (tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops, engine))
+        throw std::runtime_error("tb_link_init");
+    link_index = tb_engine_add_link(engine, &link);
+    own_ = std::make_unique<engine_ctx>(engine, cq_entries, rq_entries, sq_depth);
+    ctx = own_->ctx;
+}
+
+engine_host::~engine_host()
+{
+    own_.reset();
+    tb_engine_remove_link(engine, &link);
+    tb_link_destroy(&link);
+    tb_engine_destroy(engine);
 }
 
 engine_pair::engine_pair(uint64_t seed, size_t slots, const tb_link_config *lcfg)

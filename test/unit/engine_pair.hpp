@@ -15,6 +15,32 @@ extern "C" {
 
 namespace tbtest {
 
+// A context of an engine with its completion and receive rings in this
+// process.
+class engine_ctx {
+public:
+    explicit engine_ctx(tb_engine *engine, uint32_t cq_entries = 1024, uint32_t rq_entries = 64,
+                        uint32_t sq_depth = 256);
+    ~engine_ctx();
+    engine_ctx(const engine_ctx &) = delete;
+    engine_ctx &operator=(const engine_ctx &) = delete;
+
+    uint64_t reg(void *p, size_t len, uint32_t access);
+    std::vector<tbrdma_cqe> drain_cq();
+    // The oldest received message, nullptr if none.
+    const tbrdma_rqe *rq_peek();
+    void rq_release();
+    uint32_t id() const { return tb_ctx_id(ctx); }
+    uint64_t secret() const { return tb_ctx_secret(ctx); }
+
+    tb_ctx *ctx = nullptr;
+
+private:
+    std::vector<uint8_t> cq_mem_, rq_mem_;
+    tbrdma_ring_ctrl cq_ctrl_{}, rq_ctrl_{};
+};
+
+// An engine with one link and one context.
 class engine_host {
 public:
     engine_host(mem_cable_end &end, uint32_t cq_entries = 1024, uint32_t rq_entries = 64,
@@ -23,7 +49,7 @@ public:
     engine_host(const engine_host &) = delete;
     engine_host &operator=(const engine_host &) = delete;
 
-    uint64_t reg(void *p, size_t len, uint32_t access);
+    uint64_t reg(void *p, size_t len, uint32_t access) { return own_->reg(p, len, access); }
     // Endpoint to the peer's context, with its secret (as UCX's address
     // hands it over), or to any id and secret.
     int ep_to(const engine_host &peer) { return ep_to(peer.id(), peer.secret()); }
@@ -31,12 +57,11 @@ public:
     {
         return tb_ep_create(ctx, link_index, remote_ctx, secret);
     }
-    std::vector<tbrdma_cqe> drain_cq();
-    // The oldest received message, nullptr if none.
-    const tbrdma_rqe *rq_peek();
-    void rq_release();
-    uint32_t id() const { return tb_ctx_id(ctx); }
-    uint64_t secret() const { return tb_ctx_secret(ctx); }
+    std::vector<tbrdma_cqe> drain_cq() { return own_->drain_cq(); }
+    const tbrdma_rqe *rq_peek() { return own_->rq_peek(); }
+    void rq_release() { own_->rq_release(); }
+    uint32_t id() const { return own_->id(); }
+    uint64_t secret() const { return own_->secret(); }
 
     tb_engine *engine = nullptr;
     tb_ctx *ctx = nullptr;
@@ -44,8 +69,7 @@ public:
     int link_index = -1;
 
 private:
-    std::vector<uint8_t> cq_mem_, rq_mem_;
-    tbrdma_ring_ctrl cq_ctrl_{}, rq_ctrl_{};
+    std::unique_ptr<engine_ctx> own_;
 };
 
 struct engine_pair {

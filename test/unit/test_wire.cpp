@@ -112,10 +112,24 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
                (h.arg == TBRDMA_WC_REM_ACCESS_ERR || h.arg == TBRDMA_WC_REM_INVALID);
     case TB_EOP_ATOMIC_RESP:
     case TB_EOP_ACK:
+    case TB_EOP_RNR_NAK:
         return data == 0;
     default:
         return false;
     }
+}
+
+bool is_request(uint8_t op)
+{
+    return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ || op == TB_EOP_ATOMIC ||
+           op == TB_EOP_SEND;
+}
+
+// Known flags only; RESUME and an endpoint only on requests.
+bool engine_shape_ok(const tb_engine_hdr &h)
+{
+    return !(h.flags & ~TB_EF_ALL) &&
+           (is_request(h.op) || (!(h.flags & TB_EF_RESUME) && !h.src_ep));
 }
 
 }  // namespace
@@ -170,11 +184,12 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
         for (int i = 0; i < 3000; i++) {
             tb_engine_hdr h{};
             h.op = op;
-            h.flags = static_cast<uint8_t>(rng() & TB_EF_ALL);
+            h.flags = static_cast<uint8_t>(rng() & (is_request(op) ? TB_EF_ALL : TB_EF_LAST));
             h.aop = static_cast<uint8_t>(rng());
             h.arg = static_cast<uint8_t>(rng());
             h.dst_ctx = static_cast<uint32_t>(rng());
             h.src_ctx = static_cast<uint32_t>(rng());
+            h.src_ep = is_request(op) ? static_cast<uint32_t>(rng()) : 0;
             h.dst_secret = rng();
             h.rkey = rng();
             h.addr = rng();
@@ -206,7 +221,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
                 // The two statuses a responder gives.
                 h.arg = (i & 1) ? TBRDMA_WC_REM_INVALID : TBRDMA_WC_REM_ACCESS_ERR;
                 break;
-            default:  // ATOMIC_RESP, ACK: no payload, other fields free
+            default:  // ATOMIC_RESP, ACK, RNR_NAK: no payload, other fields free
                 break;
             }
             bytes f = engine_frame(h, payload);
@@ -238,7 +253,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x03,                    // version
+        0x04,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -271,6 +286,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_bytes_little_endian)
     h.arg = 8;
     h.dst_ctx = 0x10111213;
     h.src_ctx = 0x20212223;
+    h.src_ep = 0xc0c1c2c3;
     h.dst_secret = 0xb0b1b2b3b4b5b6b7ull;
     h.rkey = 0x3031323334353637ull;
     h.addr = 0x4041424344454647ull;
@@ -286,7 +302,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_bytes_little_endian)
         0x04, 0x01, 0x05, 0x08,                          // op flags aop arg
         0x13, 0x12, 0x11, 0x10,                          // dst_ctx
         0x23, 0x22, 0x21, 0x20,                          // src_ctx
-        0x00, 0x00, 0x00, 0x00,                          // reserved
+        0xc3, 0xc2, 0xc1, 0xc0,                          // src_ep
         0xb7, 0xb6, 0xb5, 0xb4, 0xb3, 0xb2, 0xb1, 0xb0,  // dst_secret
         0x37, 0x36, 0x35, 0x34, 0x33, 0x32, 0x31, 0x30,  // rkey
         0x47, 0x46, 0x45, 0x44, 0x43, 0x42, 0x41, 0x40,  // addr
@@ -386,19 +402,27 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
 BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
 {
     // Unknown ops.
-    for (uint8_t op : {0, 9, 0x7f, 255})
+    for (uint8_t op : {0, 10, 0x7f, 255})
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 0), 0)) == -EBADMSG, "op " << int(op));
-    // The reserved word after src_ctx, on an otherwise valid ACK.
+    // An endpoint (the word after src_ctx) only on requests.
     for (size_t at = 12; at < 16; at++) {
         bytes f = engine_frame(engine_hdr(TB_EOP_ACK, 0), 0);
         f[at] = 1;
-        BOOST_TEST(engine_decode(f) == -EBADMSG, "reserved byte " << at);
+        BOOST_TEST(engine_decode(f) == -EBADMSG, "src_ep byte " << at << " on an ACK");
+        f = engine_frame(engine_hdr(TB_EOP_READ_REQ, 8), 0);
+        f[at] = 1;
+        BOOST_TEST(engine_decode(f) == 0, "src_ep byte " << at << " on a READ_REQ");
     }
-    // Unknown flags, on an otherwise valid ACK.
-    for (uint8_t fl : {uint8_t(2), uint8_t(0x80), uint8_t(0xff)}) {
+    // Unknown flags, on an otherwise valid ACK; RESUME only on requests.
+    for (uint8_t fl : {uint8_t(TB_EF_RESUME), uint8_t(4), uint8_t(0x80), uint8_t(0xff)}) {
         tb_engine_hdr h = engine_hdr(TB_EOP_ACK, 0);
         h.flags = fl;
         BOOST_TEST(engine_decode(engine_frame(h, 0)) == -EBADMSG, "flags " << int(fl));
+    }
+    {
+        tb_engine_hdr h = engine_hdr(TB_EOP_SEND, 4);
+        h.flags = TB_EF_RESUME;
+        BOOST_TEST(engine_decode(engine_frame(h, 4)) == 0);
     }
     // Data-carrying ops: len must equal the payload.
     for (uint8_t op : {uint8_t(TB_EOP_WRITE), uint8_t(TB_EOP_SEND), uint8_t(TB_EOP_READ_RESP)}) {
@@ -441,6 +465,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
     // ATOMIC_RESP and ACK: no payload.
     BOOST_TEST(engine_decode(engine_frame(engine_hdr(TB_EOP_ATOMIC_RESP, 0), 8)) == -EBADMSG);
     BOOST_TEST(engine_decode(engine_frame(engine_hdr(TB_EOP_ACK, 0), 1)) == -EBADMSG);
+    BOOST_TEST(engine_decode(engine_frame(engine_hdr(TB_EOP_RNR_NAK, 0), 1)) == -EBADMSG);
     // Shorter than the engine header (exact-size buffers).
     for (uint32_t n : {0u, 1u, TB_ENGINE_HDR_LEN - 1}) {
         bytes f = engine_frame(engine_hdr(TB_EOP_ACK, 0), 0);
@@ -503,12 +528,9 @@ BOOST_AUTO_TEST_CASE(single_byte_corruptions)
                 if (tb_engine_hdr_decode(ef.data(), h.len, 0, &e) == 0) {
                     accepted_engine++;
                     BOOST_REQUIRE(engine_lengths_ok(e, h.len));
-                    BOOST_REQUIRE_EQUAL(e.flags & ~TB_EF_ALL, 0);
+                    BOOST_REQUIRE(engine_shape_ok(e));
                 } else {
-                    // Bytes 12-15 are reserved: zero, or the frame is refused.
-                    const bool reserved = ef[12] | ef[13] | ef[14] | ef[15];
-                    BOOST_REQUIRE(!engine_lengths_ok(e, h.len) || (e.flags & ~TB_EF_ALL) ||
-                                  reserved);
+                    BOOST_REQUIRE(!engine_lengths_ok(e, h.len) || !engine_shape_ok(e));
                 }
             }
         }

@@ -47,11 +47,12 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
         // so that the endpoint's one status replaces it.
         return UCS_ERR_IO_ERROR;
     default:
-        // The link is down, or the peer refused (REM_ACCESS_ERR: its
-        // context is gone, or the key, bounds or rights were wrong; the
-        // device does not say which, and a dead peer is the usual cause).
-        // Either fails the endpoint, and UCP's failed endpoints answer
-        // with this status: the error handler must hear the same one.
+        // The link is down, the peer refused (REM_ACCESS_ERR: its context
+        // is gone, or the key, bounds or rights were wrong; the device
+        // does not say which, and a dead peer is the usual cause), or its
+        // receive queue stayed full (RNR_RETRY_EXC_ERR). Each fails the
+        // endpoint, and UCP's failed endpoints answer with this status:
+        // the error handler must hear the same one.
         return UCS_ERR_ENDPOINT_TIMEOUT;
     }
 }
@@ -320,11 +321,12 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
     uct_tb_ep_t *ep = d.ep;
     ep->outstanding--;
     outstanding_--;
-    // A broken link, a refusal by the peer (the device's endpoint is in
-    // error from then on), or an error nobody else would hear of, fails
-    // the endpoint (as a verbs QP goes to error).
-    const bool refused =
-        c.status == TBRDMA_WC_REM_ACCESS_ERR || c.status == TBRDMA_WC_REM_INVALID;
+    // A broken link, a refusal or a receiver never ready (the device's
+    // endpoint is in error from then on), or an error nobody else would
+    // hear of, fails the endpoint (as a verbs QP goes to error).
+    const bool refused = c.status == TBRDMA_WC_REM_ACCESS_ERR ||
+                         c.status == TBRDMA_WC_REM_INVALID ||
+                         c.status == TBRDMA_WC_RNR_RETRY_EXC_ERR;
     if (c.status == TBRDMA_WC_LINK_DOWN || refused ||
         (status != UCS_OK && status != UCS_ERR_CANCELED && !d.comp))
         fail(ep, status);
