@@ -166,6 +166,13 @@ struct tbrdma_xd_table {
 	bool handler_registered;
 	bool driver_registered;
 	struct workqueue_struct *wq;
+	/*
+	 * Protocol handler calls in flight: the core calls the handler
+	 * without a lock that unregistering it waits for, so unloading
+	 * waits for them here.
+	 */
+	atomic_t handler_calls;
+	wait_queue_head_t handler_wq;
 };
 
 extern struct tbrdma_xd_table tbxd;

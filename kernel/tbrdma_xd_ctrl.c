@@ -218,7 +218,7 @@ void tbrdma_xd_work(struct work_struct *work)
  * Requests are answered here at once; responses are left to the core,
  * which hands them to the request waiting in tbrdma_xd_request().
  */
-static int tbrdma_xd_handle_packet(const void *buf, size_t size, void *data)
+static int tbrdma_xd_dispatch(const void *buf, size_t size)
 {
 	u32 resp[TBRDMA_XD_PKT_DW], sender[4], target[4];
 	struct tbrdma_xd_link *xl = NULL;
@@ -274,6 +274,18 @@ static int tbrdma_xd_handle_packet(const void *buf, size_t size, void *data)
 	}
 	put_device(&xl->dev);
 	return 1;
+}
+
+static int tbrdma_xd_handle_packet(const void *buf, size_t size, void *data)
+{
+	int ret;
+
+	/* Counted, so that unloading waits (see tbxd.handler_calls). */
+	atomic_inc(&tbxd.handler_calls);
+	ret = tbrdma_xd_dispatch(buf, size);
+	if (atomic_dec_and_test(&tbxd.handler_calls))
+		wake_up(&tbxd.handler_wq);
+	return ret;
 }
 
 struct tb_protocol_handler tbrdma_xd_handler = {

@@ -380,6 +380,8 @@ int tbrdma_xd_init(void)
 	int ret;
 
 	mutex_init(&tbxd.lock);
+	atomic_set(&tbxd.handler_calls, 0);
+	init_waitqueue_head(&tbxd.handler_wq);
 	tbrdma_xd_sysfs_init();
 	if (!tbrdma_xd_enable) {
 		pr_info("XDomain links disabled (xdomain=0)\n");
@@ -438,8 +440,10 @@ void tbrdma_xd_exit(void)
 	if (tbxd.dir_registered)
 		tb_unregister_property_dir(TBRDMA_XD_KEY, tbxd.dir);
 	tbxd.dir_registered = false;
-	if (tbxd.handler_registered)
+	if (tbxd.handler_registered) {
 		tb_unregister_protocol_handler(&tbrdma_xd_handler);
+		wait_event(tbxd.handler_wq, !atomic_read(&tbxd.handler_calls));
+	}
 	tbxd.handler_registered = false;
 	if (tbxd.dir)
 		tb_property_free_dir(tbxd.dir);

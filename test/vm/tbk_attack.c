@@ -7,7 +7,8 @@
  *       Registers a region, publishes {context id, address, length} in
  *       INFO_FILE (but neither its secret nor its key), and runs traffic
  *       of its own (WRITE, READ back, fetch-add, each verified) to that
- *       context until INFO_FILE.done appears. Then checks that the region
+ *       context until INFO_FILE.done appears, counting its rounds in
+ *       INFO_FILE.progress. Then checks that the region
  *       is unchanged, its receive ring empty, and its traffic all good.
  *   tbk_attack attacker INFO_FILE
  *       Knows what the victim published and tries every way in: pings
@@ -16,8 +17,9 @@
  *       each trying WRITE, READ, ATOMIC and SEND; the statuses of its own
  *       second context, which it may reach, for a wrong key, bounds,
  *       rights, secret and id (all must look alike); an executable ring
- *       mapping; read-only memory registered for writing. Then creates
- *       INFO_FILE.done.
+ *       mapping; read-only memory registered for writing; and a receive
+ *       queue of its own kept full on the same link, which must not stop
+ *       the victim's traffic. Then creates INFO_FILE.done.
  *
  *   tbk_attack limits
  *       What one user's memory and contexts are bounded by: ring pages
@@ -47,6 +49,7 @@
 #define PROBE_IDS 512u
 #define GUESSES 2000u
 #define WAIT_MS 5000
+#define HELD_SENDS 32u		/* to a receive queue of 2 */
 
 struct info {
 	uint32_t ctx_id;
@@ -118,10 +121,10 @@ static int victim(const char *info_path)
 {
 	struct tbk_ctx v, w;
 	uint64_t key, lkey, adds = 0, ops = 0, bad = 0;
-	char done_path[512], tmp_path[512];
+	char done_path[512], tmp_path[512], progress_path[512];
 	uint8_t *mem, *local, want[REGION];
 	struct info info;
-	int fd, ret, ep;
+	int fd, ret, ep, progress;
 	FILE *f;
 
 	mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -146,6 +149,10 @@ static int victim(const char *info_path)
 	info.len = REGION;
 	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", info_path);
 	snprintf(done_path, sizeof(done_path), "%s.done", info_path);
+	snprintf(progress_path, sizeof(progress_path), "%s.progress", info_path);
+	progress = open(progress_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (progress < 0)
+		tbk_die_errno("creating %s", progress_path);
 	f = fopen(tmp_path, "w");
 	if (!f || fprintf(f, "%u %llu %llu\n", info.ctx_id, (unsigned long long)info.addr,
 			  (unsigned long long)info.len) < 0 || fclose(f) ||
@@ -176,6 +183,8 @@ static int victim(const char *info_path)
 		}
 		ops += 3;
 		adds++;
+		if (pwrite(progress, &adds, sizeof(adds), 0) != sizeof(adds))
+			tbk_die_errno("writing %s", progress_path);
 	}
 	{
 		uint64_t counter;
@@ -371,6 +380,85 @@ static void hardening(struct tbk_ctx *a)
 	munmap(ro, 4096);
 }
 
+static uint64_t victim_rounds(const char *info_path)
+{
+	char path[512];
+	uint64_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.progress", info_path);
+	f = fopen(path, "r");
+	if (!f || fread(&n, sizeof(n), 1, f) != 1)
+		n = 0;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * Keeps a receive queue of our own full with SENDs on the victim's link
+ * for a while: only our endpoint may wait (receiver not ready), not the
+ * link, so the victim's traffic goes on; then drains it, and every SEND
+ * arrives.
+ */
+static void fill_receive_queue(const char *info_path)
+{
+	struct tbk_ctx t, s;
+	struct tbrdma_sqe sqe;
+	struct tbrdma_cqe cqe;
+	struct tbrdma_rqe rqe;
+	unsigned int done = 0, good = 0, got = 0, in_order = 1;
+	uint64_t before, after;
+	int fd = tbk_open(), ep, ret;
+
+	if ((ret = tbk_ctx_create(fd, &t, 4, 4, 2)) ||
+	    (ret = tbk_ctx_create(fd, &s, 2 * HELD_SENDS, 2 * HELD_SENDS, 2)))
+		tbk_die("CREATE_QUEUES: %s", strerror(-ret));
+	ep = tbk_ep(&s, LINK, t.ctx_id, t.secret);
+	if (ep < 0)
+		tbk_die("CREATE_EP: %s", strerror(-ep));
+	for (uint32_t i = 0; i < HELD_SENDS; i++) {
+		memset(&sqe, 0, sizeof(sqe));
+		sqe.opcode = TBRDMA_OP_SEND;
+		sqe.flags = TBRDMA_SQE_INLINE;
+		sqe.ep = (uint32_t)ep;
+		sqe.wr_id = i;
+		sqe.imm = i;
+		sqe.length = 8;
+		if ((ret = tbk_post(&s, &sqe, NULL, NULL, WAIT_MS)))
+			tbk_die("post SEND: %s", strerror(-ret));
+	}
+	before = victim_rounds(info_path);
+	for (double t0 = tbk_now(); tbk_now() - t0 < 2;)
+		usleep(10000);
+	after = victim_rounds(info_path);
+	while (tbk_cq_take(&s, &cqe)) {
+		done++;
+		good += cqe.status == TBRDMA_WC_SUCCESS;
+	}
+	check(done <= 2 && after > before,
+	      "our own receive queue (2 entries) kept full by %u SENDs for 2 s on the same link: "
+	      "%u of them completed, and the victim's traffic went on (%llu rounds meanwhile)",
+	      HELD_SENDS, done, (unsigned long long)(after - before));
+
+	for (double t0 = tbk_now(); (got < HELD_SENDS || done < HELD_SENDS) &&
+				    tbk_now() - t0 < 20;) {
+		while (tbk_rq_take(&t, &rqe))
+			in_order &= rqe.imm == got++;
+		while (tbk_cq_take(&s, &cqe)) {
+			done++;
+			good += cqe.status == TBRDMA_WC_SUCCESS;
+		}
+		usleep(1000);
+	}
+	check(got == HELD_SENDS && in_order && good == HELD_SENDS,
+	      "once drained, all %u SENDs arrived in order (%u received) and completed "
+	      "successfully (%u of %u)", HELD_SENDS, got, good, done);
+	tbk_ctx_unmap(&t);
+	tbk_ctx_unmap(&s);
+	close(fd);
+}
+
 static int destroy_queues(struct tbk_ctx *c)
 {
 	struct tbrdma_destroy_queues d = { .ctx = c->ctx };
@@ -479,6 +567,7 @@ static int attacker(const char *info_path)
 	if ((ret = tbk_reg(fd, local, 8192, TBRDMA_ACCESS_LOCAL, &lkey)))
 		tbk_die("REG_MR: %s", strerror(-ret));
 
+	fill_receive_queue(info_path);
 	probe_ids(&a, &info, &rng);
 	guess(&a, &info, local, lkey, &rng);
 	uniform_refusals(&a, local + 4096, lkey, &rng);

@@ -149,6 +149,18 @@ int tbk_ep(struct tbk_ctx *c, uint32_t link, uint32_t remote_ctx_id, uint64_t re
 	return ret ? ret : (int)e.ep;
 }
 
+int tbk_rq_take(struct tbk_ctx *c, struct tbrdma_rqe *out)
+{
+	uint32_t prod = __atomic_load_n(&c->rqc->producer, __ATOMIC_ACQUIRE);
+
+	if (prod == c->rq_cons)
+		return 0;
+	memcpy(out, c->rq + (size_t)(c->rq_cons & c->rq_mask) * TBRDMA_RQE_SLOT, sizeof(*out));
+	c->rq_cons++;
+	__atomic_store_n(&c->rqc->consumer, c->rq_cons, __ATOMIC_RELEASE);
+	return 1;
+}
+
 int tbk_cq_take(struct tbk_ctx *c, struct tbrdma_cqe *out)
 {
 	uint32_t prod = __atomic_load_n(&c->cqc->producer, __ATOMIC_ACQUIRE);

@@ -66,6 +66,9 @@ typedef void (*tbk_cqe_fn)(const struct tbrdma_cqe *cqe, void *arg);
 int tbk_post(struct tbk_ctx *c, const struct tbrdma_sqe *sqe, tbk_cqe_fn fn,
 	     void *arg, int timeout_ms);
 
+/* Takes the oldest received message's header if there is one (1), else 0. */
+int tbk_rq_take(struct tbk_ctx *c, struct tbrdma_rqe *out);
+
 /*
  * Takes one CQE if there is one (1), else 0. Never blocks.
  */

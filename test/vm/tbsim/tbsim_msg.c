@@ -64,13 +64,21 @@ EXPORT_SYMBOL_GPL(tb_unregister_protocol_handler);
 
 static void tbsim_handle_request(struct tbsim_packet *p)
 {
-	struct tb_protocol_handler *handler;
+	struct tb_protocol_handler *handler, *next;
+	int ret;
 
 	mutex_lock(&tbsim_handlers_lock);
-	list_for_each_entry(handler, &tbsim_handlers, list) {
+	list_for_each_entry_safe(handler, next, &tbsim_handlers, list) {
 		if (memcmp(&p->buf[3], handler->uuid, sizeof(uuid_t)))
 			continue;
-		if (handler->callback(p->buf, p->size, handler->data))
+		/*
+		 * As the Thunderbolt core does: the handler runs without the
+		 * lock, so unregistering it does not wait for this call.
+		 */
+		mutex_unlock(&tbsim_handlers_lock);
+		ret = handler->callback(p->buf, p->size, handler->data);
+		mutex_lock(&tbsim_handlers_lock);
+		if (ret)
 			break;
 	}
 	mutex_unlock(&tbsim_handlers_lock);
