@@ -60,7 +60,7 @@
  *
  *    0 magic TB_CTRL_MAGIC     1 ver_min    2 ver_max     3 type
  *    4 ndw (words in the message)           5 seq         6 status
- *    7 flags (0 in version 1)
+ *    7 flags (0 in versions 1 and 2)
  *    8-11  sender UUID         12-15 target UUID (host UUIDs, each as
  *          four little-endian words of its 16 bytes)
  *   16-17 sender boot (lo, hi) 18 sender session
@@ -88,14 +88,17 @@ extern "C" {
 #define TB_CTRL_MAGIC 0x74624331u	/* "tbC1" */
 /*
  * Protocol versions this build speaks (a test build of the kernel module
- * defines others, to see two versions refuse each other).
+ * defines others, to see two versions refuse each other). A version names
+ * the data link's frames too: 2 carries engine frames of wire version 4
+ * (context secrets, 64-bit keys, receiver not ready), which version 1's
+ * wire version 3 cannot read, so the two refuse each other at login.
  */
 #ifndef TB_CTRL_VERSION_MIN
-#define TB_CTRL_VERSION_MIN 1u
-#define TB_CTRL_VERSION_MAX 1u
+#define TB_CTRL_VERSION_MIN 2u
+#define TB_CTRL_VERSION_MAX 2u
 #endif
 /* Highest version whose message layout this code can parse. */
-#define TB_CTRL_LAYOUT_MAX 1u
+#define TB_CTRL_LAYOUT_MAX 2u
 
 /* (252 - 28) / 4: what fits after the XDomain header and protocol UUID. */
 #define TB_CTRL_MSG_MAX_DW 56u

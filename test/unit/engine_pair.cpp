@@ -7,10 +7,11 @@
 namespace tbtest {
 
 engine_ctx::engine_ctx(tb_engine *engine, uint32_t cq_entries, uint32_t rq_entries,
-                       uint32_t sq_depth)
+                       uint32_t sq_depth, tb_pd *pd)
     : cq_mem_(cq_entries * sizeof(tbrdma_cqe)), rq_mem_(rq_entries * TBRDMA_RQE_SLOT)
 {
     tb_ctx_config cc{};
+    cc.pd = pd;
     cc.max_mr = 64;
     cc.max_ep = 16;
     cc.sq_depth = sq_depth;

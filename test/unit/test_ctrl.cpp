@@ -348,8 +348,8 @@ tb_ctrl_msg sample_login()
 {
     tb_ctrl_msg m;
     std::memset(&m, 0, sizeof(m));
-    m.ver_min = 1;
-    m.ver_max = 1;
+    m.ver_min = TB_CTRL_VERSION_MIN;
+    m.ver_max = TB_CTRL_VERSION_MAX;
     m.type = TB_CTRL_LOGIN;
     m.seq = 0x12345678;
     for (int i = 0; i < 4; i++) {
@@ -436,20 +436,20 @@ BOOST_AUTO_TEST_CASE(codec_rejects)
     std::memcpy(longer, buf, n * 4);
     longer[4] = n + 3;
     BOOST_CHECK_EQUAL(tb_ctrl_decode(longer, n + 3, &d), -EINVAL);
-    longer[2] = 2;
+    longer[2] = TB_CTRL_LAYOUT_MAX + 1;
     BOOST_CHECK_EQUAL(tb_ctrl_decode(longer, n + 3, &d), 0);
     BOOST_CHECK_EQUAL(d.params.hopid, 8u);
 
     // A layout this code cannot read: the frozen words only.
     std::memcpy(longer, buf, n * 4);
-    longer[1] = 2;
-    longer[2] = 3;
-    longer[7] = 0xdeadbeef;	// whatever version 2 means by it
+    longer[1] = TB_CTRL_LAYOUT_MAX + 1;
+    longer[2] = TB_CTRL_LAYOUT_MAX + 2;
+    longer[7] = 0xdeadbeef;	// whatever that version means by it
     BOOST_CHECK_EQUAL(tb_ctrl_decode(longer, n, &d), -EPROTONOSUPPORT);
     BOOST_CHECK_EQUAL(d.type, (uint32_t)TB_CTRL_LOGIN);
     BOOST_CHECK_EQUAL(d.seq, 0x12345678u);
     BOOST_CHECK_EQUAL(d.sender_uuid[0], 0x2000u);
-    BOOST_CHECK_EQUAL(d.ver_min, 2u);
+    BOOST_CHECK_EQUAL(d.ver_min, TB_CTRL_LAYOUT_MAX + 1);
 
     // LOGIN_RESP's flags word.
     tb_ctrl_msg r = sample_login();
@@ -555,7 +555,7 @@ BOOST_AUTO_TEST_CASE(clean_login)
     net.start_both();
     BOOST_REQUIRE(net.run_until([&] { return net.both_up(); }, 10 * ms));
     net.check_consistent();
-    BOOST_CHECK_EQUAL(net.h[0].up_action.version, 1u);
+    BOOST_CHECK_EQUAL(net.h[0].up_action.version, TB_CTRL_VERSION_MAX);
     BOOST_CHECK_EQUAL(net.h[0].up_action.caps, (uint32_t)TB_CTRL_CAP_E2E);
     // Then nothing more is sent: no keep-alive traffic on the control path.
     uint64_t before = net.messages;
@@ -670,10 +670,11 @@ BOOST_AUTO_TEST_CASE(version_mismatch)
         fabric net(seed);
         net.f.loss = seed > 1 ? 0.2 : 0;
         net.f.dup = seed > 1 ? 0.2 : 0;
-        // Side 1 speaks only version 2, whose layout starts like ours
-        // (this build's layout is version 1, so it cannot read side 1's
-        // messages: side 1 must be refused by its frozen words alone).
-        net.init(1, 0xb00700f1ull, 2, 2);
+        // Side 1 speaks only the next version, whose layout starts like
+        // ours (this build cannot read its messages: side 1 must be
+        // refused by its frozen words alone).
+        const uint32_t next = TB_CTRL_LAYOUT_MAX + 1;
+        net.init(1, 0xb00700f1ull, next, next);
         net.start_both();
         net.settle(600000 * ms);
         for (int i = 0; i < 2; i++) {
@@ -687,10 +688,10 @@ BOOST_AUTO_TEST_CASE(version_mismatch)
             BOOST_CHECK_EQUAL(x.refused[0].reason, (uint32_t)TB_CTRL_R_VERSION);
         }
         // Each side names the other's range.
-        BOOST_CHECK_EQUAL(net.h[0].refused[0].peer_ver_min, 2u);
-        BOOST_CHECK_EQUAL(net.h[0].refused[0].peer_ver_max, 2u);
-        BOOST_CHECK_EQUAL(net.h[1].refused[0].peer_ver_min, 1u);
-        BOOST_CHECK_EQUAL(net.h[1].refused[0].peer_ver_max, 1u);
+        BOOST_CHECK_EQUAL(net.h[0].refused[0].peer_ver_min, next);
+        BOOST_CHECK_EQUAL(net.h[0].refused[0].peer_ver_max, next);
+        BOOST_CHECK_EQUAL(net.h[1].refused[0].peer_ver_min, TB_CTRL_VERSION_MIN);
+        BOOST_CHECK_EQUAL(net.h[1].refused[0].peer_ver_max, TB_CTRL_VERSION_MAX);
         // Quiet: nothing scheduled any more.
         uint64_t before = net.messages;
         net.settle(60000 * ms);
@@ -1116,8 +1117,6 @@ BOOST_AUTO_TEST_CASE(login_flood)
             m.sender_uuid[i] = net.h[0].cfg.local_uuid[i];
             m.target_uuid[i] = x.cfg.local_uuid[i];
         }
-        m.ver_min = TB_CTRL_VERSION_MIN;
-        m.ver_max = TB_CTRL_VERSION_MAX;
         m.target_boot = 0;
         m.target_session = 0;
         x.stalled = true;

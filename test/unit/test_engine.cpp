@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 
@@ -224,6 +226,72 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
     BOOST_TEST(mem[2] == 0);
     for (auto *c : ctxs)
         tb_ctx_destroy(c, nullptr, nullptr);
+    tb_pd_destroy(pd, nullptr, nullptr);
+}
+
+// The key index (open addressing, backward-shift deletion, a free list of
+// slots) against a reference map: random registrations, deregistrations
+// and lookups of live, dead and never-seen keys, with the table filled
+// to the last slot again and again, so that probe chains collide, wrap
+// and are cut by deletions.
+BOOST_AUTO_TEST_CASE(key_index_against_a_map)
+{
+    engine_pair p(8);
+    const uint32_t max_mr = 64;
+    tb_pd *pd = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_pd_create(p.b->engine, max_mr, &pd), 0);
+    auto c = std::make_unique<engine_ctx>(p.b->engine, 64, 4, 16, pd);
+    std::vector<uint8_t> mem(max_mr * 16);
+    std::map<uint64_t, uint32_t> live;  // key -> region number
+    std::vector<uint64_t> dead;
+    std::mt19937_64 rng(0xd1c7);
+    auto region = [&](uint32_t i) { return mem.data() + i * 16; };
+    uint32_t next_region = 0, fills = 0;
+    for (int step = 0; step < 200000; step++) {
+        const auto r = rng() % 100;
+        if (r < 45) {
+            uint64_t key = 0;
+            uint32_t i = next_region++ % max_mr;
+            int ret = tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(region(i)), 16,
+                                   TBRDMA_ACCESS_REMOTE_READ, region(i), nullptr, &key);
+            if (live.size() == max_mr) {
+                BOOST_REQUIRE_EQUAL(ret, -ENOSPC);
+                fills++;
+                continue;
+            }
+            BOOST_REQUIRE_EQUAL(ret, 0);
+            BOOST_REQUIRE(key != 0);
+            BOOST_REQUIRE(live.emplace(key, i).second);
+        } else if (r < 85 && !live.empty()) {
+            auto it = live.begin();
+            std::advance(it, rng() % live.size());
+            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, it->first, nullptr), 0);
+            dead.push_back(it->first);
+            live.erase(it);
+        } else {
+            // Dead and never-seen keys are unknown; 0 is never a key.
+            uint64_t k = dead.empty() || (rng() & 1) ? rng() : dead[rng() % dead.size()];
+            if (live.count(k))
+                continue;
+            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, k, nullptr), -ENOENT);
+            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, 0, nullptr), -ENOENT);
+        }
+        // Every live key finds its own region, on every tenth step.
+        if (step % 10)
+            continue;
+        for (const auto &kv : live) {
+            uint8_t st = 0;
+            const uint8_t *at = tb_mr_access(c->ctx, kv.first,
+                                             reinterpret_cast<uintptr_t>(region(kv.second)), 16,
+                                             TBRDMA_ACCESS_REMOTE_READ, &st);
+            BOOST_REQUIRE(at == region(kv.second));
+        }
+    }
+    BOOST_TEST(fills > 100u);  // the table was full many times
+    BOOST_TEST(dead.size() > 50000u);
+    for (const auto &kv : live)
+        BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, kv.first, nullptr), 0);
+    c.reset();
     tb_pd_destroy(pd, nullptr, nullptr);
 }
 
