@@ -489,9 +489,14 @@ static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,
 	return tbrdma_kctx_destroy(fl, d.ctx, NULL);
 }
 
+/* SQEs posted per hold of the engine lock: other users get in between. */
+#define TBRDMA_DOORBELL_BATCH 64
+
 /*
  * Posts the SQEs from the kernel's consumer index up to sq_producer, in
- * order, and stops at the first one refused. Returns how many went.
+ * order, and stops at the first one refused. Returns how many went. The
+ * file's lock keeps the context alive while the engine lock is let go
+ * between batches.
  */
 static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 {
@@ -507,6 +512,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		return -EFAULT;
 	if (db.reserved)
 		return -EINVAL;
+	mutex_lock(&fl->lock);
 	mutex_lock(&tbrdma.lock);
 	kc = tbrdma_kctx_get(fl, db.ctx);
 	if (!kc) {
@@ -530,6 +536,12 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 			break;
 		kc->sq_head++;
 		posted++;
+		if (posted % TBRDMA_DOORBELL_BATCH == 0 && posted < n) {
+			tbrdma_timer_update();
+			mutex_unlock(&tbrdma.lock);
+			cond_resched();
+			mutex_lock(&tbrdma.lock);
+		}
 	}
 	/* The slots before it are free once the process sees the index. */
 	smp_store_release(&ctrl->consumer, kc->sq_head);
@@ -537,6 +549,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		tbrdma_timer_update();
 out:
 	mutex_unlock(&tbrdma.lock);
+	mutex_unlock(&fl->lock);
 	if (!posted && ret)
 		return ret;
 	db.posted = posted;

@@ -33,8 +33,8 @@
  * Invariants checked on the way (a violation is a failure): no pointer
  * into the kernel or into unmapped memory is ever accepted, no region over
  * unmapped, PROT_NONE or kernel memory and no writable one over read-only
- * memory, no private or oversized ring mapping and no growing one, unknown
- * commands get ENOTTY. At the end, with every file closed: VmPin is 0, and
+ * memory, no private, oversized or executable ring mapping and no growing
+ * one, unknown commands get ENOTTY. At the end, with every file closed: VmPin is 0, and
  * a fresh file still moves data over link 0 (WRITE + READ, 64 KiB).
  * Prints "fuzz: ..." lines; exit 0 = pass.
  */
@@ -836,7 +836,7 @@ static void act_mmap(struct ffile *f)
 	case 0: off += PG * (1 + rndn(4)); bad = 1; break;
 	case 1: off = rnd() & ~(PG - 1); break;
 	case 2: flags = MAP_PRIVATE; bad = 1; break;
-	case 3: prot |= PROT_EXEC; break;
+	case 3: prot |= PROT_EXEC; break;	/* refused whatever else */
 	default: break;
 	}
 	switch (rndn(4)) {
@@ -845,6 +845,8 @@ static void act_mmap(struct ffile *f)
 	default: len = rlen; break;
 	}
 	p = try_map(f->fd, off, len, prot, flags);
+	if (p && (prot & PROT_EXEC))
+		violation("mmap of a ring accepted PROT_EXEC");
 	/*
 	 * Without a tracked context, or after a child used the file, the
 	 * offset may name a context a child made (same handle, other sizes).
@@ -871,6 +873,9 @@ static void act_mmap(struct ffile *f)
 
 		if (maps[i].p && chance(3))
 			mprotect(maps[i].p, maps[i].len, PROT_READ);
+		if (maps[i].p && chance(3) &&
+		    !mprotect(maps[i].p, maps[i].len, PROT_READ | PROT_EXEC))
+			violation("mprotect made a ring mapping executable");
 		map_drop(i);
 	}
 }
