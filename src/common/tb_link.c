@@ -433,7 +433,13 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 
 	if (link->state == TBRDMA_LINK_DOWN)
 		return 0;
-	link->now_ns = now_ns;
+	/*
+	 * Hosts may call with a time read before they took their lock, so
+	 * an earlier one than the last call's: the link's clock never goes
+	 * back (the engine measures the receiver-not-ready timeout on it).
+	 */
+	if (now_ns > link->now_ns)
+		link->now_ns = now_ns;
 	for (budget = link->cfg.rx_slots; budget; budget--) {
 		struct tb_phy_rx rx;
 		int ret = link->phy_ops->rx_peek(link->phy, &rx);

@@ -158,7 +158,7 @@ struct tb_link {
 	u64 progress_ns;	/* link start, or last time the peer acked anything new */
 	u64 peer_seen_ns;	/* last valid frame from the peer */
 	u64 stall_ack_ns;	/* last keep-alive ACK sent while stalled */
-	u64 now_ns;		/* clock of the last tb_link_progress() */
+	u64 now_ns;		/* latest clock tb_link_progress() was given */
 	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;

@@ -193,6 +193,27 @@ BOOST_AUTO_TEST_CASE(gives_up_after_rnr_timeout)
     BOOST_TEST(next == rq_entries + 1);
 }
 
+// A host may pass progress a time read before it took its lock, older
+// than the last call's (the soft device's application and progress
+// threads do). The link's clock, on which a SEND waiting on a full queue
+// measures its timeout, must not go back with it: the wait would come out
+// negative, as a huge unsigned number, and the SEND would fail at once.
+BOOST_AUTO_TEST_CASE(link_clock_never_goes_back)
+{
+    post_sends(ep_ab, 0, rq_entries + 1);
+    BOOST_REQUIRE(p.pump_until([&] { return p.b->link.stats.rx_rnr > 0; }));
+    const uint64_t t = p.a->link.now_ns;
+    tb_engine_progress(p.a->engine, t - 1000000000ull);
+    BOOST_TEST(p.a->link.now_ns == t);
+    uint64_t next = 0;
+    BOOST_REQUIRE(p.pump_until([&] {
+        receive(&next);
+        return next == rq_entries + 1 && completed(*p.a) == rq_entries + 1;
+    }));
+    for (const auto &e : cqes)
+        BOOST_TEST(e.status == TBRDMA_WC_SUCCESS);
+}
+
 // More endpoints not ready at once than the responder keeps holds for:
 // the ones beyond wait on the link (as before holds existed), and all of
 // it is delivered, in order per endpoint, once the receiver drains.

@@ -30,6 +30,26 @@ uint64_t now_ns() noexcept
                                      .count());
 }
 
+// Why the device failed an endpoint, for the log.
+const char *cause_text(uint8_t wc_status) noexcept
+{
+    switch (wc_status) {
+    case TBRDMA_WC_LINK_DOWN:
+        return "the link went down";
+    case TBRDMA_WC_REM_ACCESS_ERR:
+        return "the peer refused a request: its context is gone, or a secret, key, "
+               "bound or right did not match";
+    case TBRDMA_WC_REM_INVALID:
+        return "the peer refused a malformed request";
+    case TBRDMA_WC_RNR_RETRY_EXC_ERR:
+        return "the peer's receive queue stayed full";
+    case TBRDMA_WC_LOC_ACCESS_ERR:
+        return "a local buffer is not registered";
+    default:
+        return "an operation failed";
+    }
+}
+
 }  // namespace
 
 ucs_status_t status_of(uint8_t wc_status) noexcept
@@ -193,12 +213,13 @@ bool iface_impl::reaches(const uct_tb_device_addr_t &a) const noexcept
            (link_.local || a.end_id != link_.end_id);
 }
 
-void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept
+void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status, uint8_t cause) noexcept
 {
     if (ep->failed)
         return;
     ep->failed = 1;
     ep->fail_status = status;
+    ep->fail_cause = cause;
     ep->err_pending = 1;
     failed_.push_back(ep);  // bounded by the endpoints; reserved ahead
 }
@@ -210,7 +231,7 @@ void iface_impl::check(uct_tb_ep_t *ep) noexcept
     // The link watches its peer (and the software link the peer process),
     // but nothing reports a link going down under an idle endpoint.
     if (ctx_->ep_state(ep->handle, nullptr) == TBRDMA_LINK_DOWN) {
-        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);
+        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT, TBRDMA_WC_LINK_DOWN);
         return;
     }
     if (!ep->watched) {
@@ -252,7 +273,7 @@ void iface_impl::check_watched() noexcept
             i++;
             continue;
         }
-        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT);  // no-op if already failed
+        fail(ep, UCS_ERR_ENDPOINT_TIMEOUT, TBRDMA_WC_LINK_DOWN);  // no-op if failed
         ep->watched = 0;
         watched_[i] = watched_.back();
         watched_.pop_back();
@@ -329,7 +350,7 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
                          c.status == TBRDMA_WC_RNR_RETRY_EXC_ERR;
     if (c.status == TBRDMA_WC_LINK_DOWN || refused ||
         (status != UCS_OK && status != UCS_ERR_CANCELED && !d.comp))
-        fail(ep, status);
+        fail(ep, status, c.status);
     if (ep->failed && status != UCS_OK && status != UCS_ERR_CANCELED)
         status = ep->fail_status;
     if (ep->full && ep->outstanding < tx_queue_len_) {
@@ -375,8 +396,9 @@ void iface_impl::report_failures() noexcept
         // failure level (UCX_TB_FAILURE), other errors as errors, and
         // fatal when nobody handles it.
         ucs_log(uct_base_iface_failure_log_level(&iface_->super, handled, status),
-                "tb: %s: endpoint %p to context 0x%x failed: %s", link_.name.c_str(),
-                static_cast<void *>(ep), remote, ucs_status_string(status));
+                "tb: %s: endpoint %p to context 0x%x failed: %s (%s)", link_.name.c_str(),
+                static_cast<void *>(ep), remote, ucs_status_string(status),
+                cause_text(ep->fail_cause));
     }
 }
 

@@ -88,8 +88,9 @@ public:
 
     // Failure of ep, told to UCX from progress (never from inside a call
     // UCX made into the endpoint). The first status is the endpoint's
-    // for good: the error handler and every later operation see it.
-    void fail(uct_tb_ep_t *ep, ucs_status_t status) noexcept;
+    // for good: the error handler and every later operation see it. cause
+    // is the device's (enum tbrdma_status), for the log.
+    void fail(uct_tb_ep_t *ep, ucs_status_t status, uint8_t cause) noexcept;
     // The endpoint goes away: its operations complete as canceled and
     // nothing refers to it anymore.
     void forget(uct_tb_ep_t *ep) noexcept;

@@ -74,6 +74,7 @@ typedef struct uct_tb_ep {
     uint8_t             full;         /* its own queue is full: pending waits */
     uint8_t             ping_due;     /* ep_check's ping is still to be posted */
     ucs_status_t        fail_status;  /* the one status of a failed endpoint */
+    uint8_t             fail_cause;   /* the device's status that failed it */
     uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
     ucs_arbiter_group_t arb_group;    /* pending requests */
 } uct_tb_ep_t;
