@@ -155,21 +155,23 @@ struct tbrdma_umr {
 
 /* tbrdma_dma.c */
 /*
- * A controller that will send from registered memory: maps every region
- * for it. Returns its id (the same for the same device, counted), or
- * -ENOSPC. Sleeps.
+ * A controller that will send from registered memory: every region gets a
+ * table of its pages' bus addresses for it, filled as pages are sent.
+ * Returns its id (the same for the same device, counted), or -ENOSPC.
+ * Sleeps.
  */
 int tbrdma_dma_add_dev(struct device *dev);
 /* Its last user is gone (no link of it is up): unmaps everything. */
 void tbrdma_dma_put_dev(int id);
-/* A new region, before the engine knows it: map it for every device. */
+/* A new region, before the engine knows it: its table for every device. */
 void tbrdma_dma_add_umr(struct tbrdma_umr *umr);
 /* A region the engine no longer knows: unmap it. */
 void tbrdma_dma_remove_umr(struct tbrdma_umr *umr);
 /*
  * Under tbrdma.lock, from a phy: the bus address for device id of the len
  * bytes at data (within one page) in the region cookie (ext->dma_cookie),
- * synced for the device. -ENOENT: not mapped for it, copy instead.
+ * its page mapped the first time, synced for the device. -ENOENT: it
+ * cannot be mapped for it, copy instead.
  */
 int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 		    dma_addr_t *addr);

@@ -5,16 +5,19 @@
  * A "DMA device" is a controller whose phy sends ext buffers (the data
  * chunks of WRITEs and READ responses) straight from registered pages:
  * the NHI of a Thunderbolt/USB4 host controller, or the loop cables' own.
- * Every region is mapped for every DMA device once, when the region is
- * registered or when the device appears, never per frame; a phy then looks
- * up the bus address of a chunk and syncs just those bytes for the device
- * (free on coherent x86, a bounce-buffer copy under swiotlb).
+ * A page of a region is mapped for a device the first time a frame is sent
+ * from it through that device, and stays mapped until the region or the
+ * device goes: a controller reaches only the pages sent through it, not
+ * every region of every process, and nothing is mapped per frame. A phy
+ * looks up the bus address of a chunk and syncs just those bytes for the
+ * device (free on coherent x86, a bounce-buffer copy under swiotlb).
  *
  * Locks: dma.lock (a mutex; nothing takes tbrdma.lock while holding it)
- * guards the device table and the list of regions. umr->map[id] changes
- * only while no link of device id can see the region: before the region
- * is registered with the engine or after it is gone from it, or while the
- * device has no link up. So phys read it under tbrdma.lock alone.
+ * guards the device table and the list of regions. umr->map[id] is set up
+ * and torn down only while no link of device id can see the region:
+ * before the region is registered with the engine or after it is gone
+ * from it, or while the device has no link up. Its pages are mapped by
+ * phys, under tbrdma.lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -31,8 +34,8 @@
  * scatterlist's segment.
  */
 struct tbrdma_dma_map {
-	unsigned long mapped;		/* pages mapped so far */
-	dma_addr_t page[];		/* bus address of each page */
+	unsigned long npages;
+	dma_addr_t page[];		/* DMA_MAPPING_ERROR: not mapped yet */
 };
 
 static struct {
@@ -42,8 +45,8 @@ static struct {
 		u32 users;
 	} devs[TBRDMA_DMA_DEVS];
 	struct list_head umrs;		/* every registered region */
-	u64 maps;			/* region mappings made */
-	u64 map_failures;		/* left unmapped: that device copies */
+	atomic64_t pages_mapped;
+	atomic64_t map_failures;	/* left unmapped: that chunk is copied */
 } dma = {
 	.lock = __MUTEX_INITIALIZER(dma.lock),
 	.umrs = LIST_HEAD_INIT(dma.umrs),
@@ -51,9 +54,15 @@ static struct {
 
 static void tbrdma_dma_free(struct device *dev, struct tbrdma_dma_map *m)
 {
-	while (m->mapped)
-		dma_unmap_page(dev, m->page[--m->mapped], PAGE_SIZE,
-			       DMA_TO_DEVICE);
+	unsigned long i;
+
+	for (i = 0; i < m->npages; i++) {
+		if (m->page[i] != DMA_MAPPING_ERROR)
+			dma_unmap_page(dev, m->page[i], PAGE_SIZE,
+				       DMA_TO_DEVICE);
+		if (!(i % 1024))
+			cond_resched();
+	}
 	kvfree(m);
 }
 
@@ -67,34 +76,21 @@ static void tbrdma_dma_unmap(struct tbrdma_umr *umr, int id)
 	tbrdma_dma_free(dma.devs[id].dev, m);
 }
 
-/* Maps umr for device id; on failure the device copies from it instead. */
+/* umr's table for device id; without memory for it the device copies. */
 static void tbrdma_dma_map(struct tbrdma_umr *umr, int id)
 {
-	struct device *dev = dma.devs[id].dev;
 	struct tbrdma_dma_map *m;
+	unsigned long i;
 
-	m = kvzalloc(struct_size(m, page, umr->npages), GFP_KERNEL_ACCOUNT);
-	if (!m)
-		goto fail;
-	for (; m->mapped < umr->npages; m->mapped++) {
-		dma_addr_t a = dma_map_page(dev, umr->pages[m->mapped], 0,
-					    PAGE_SIZE, DMA_TO_DEVICE);
-
-		if (dma_mapping_error(dev, a)) {
-			tbrdma_dma_free(dev, m);
-			goto fail;
-		}
-		m->page[m->mapped] = a;
-		cond_resched();
+	m = kvmalloc(struct_size(m, page, umr->npages), GFP_KERNEL_ACCOUNT);
+	if (!m) {
+		atomic64_inc(&dma.map_failures);
+		return;
 	}
+	m->npages = umr->npages;
+	for (i = 0; i < m->npages; i++)
+		m->page[i] = DMA_MAPPING_ERROR;
 	WRITE_ONCE(umr->map[id], m);
-	dma.maps++;
-	return;
-
-fail:
-	dma.map_failures++;
-	dev_warn_ratelimited(dev, "could not map %lu registered pages; frames from them are copied\n",
-			     umr->npages);
 }
 
 int tbrdma_dma_add_dev(struct device *dev)
@@ -168,11 +164,14 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 		    dma_addr_t *addr)
 {
 	const struct tbrdma_umr *umr = cookie;
-	const struct tbrdma_dma_map *m;
+	struct tbrdma_dma_map *m;
+	struct device *dev;
 	unsigned long off;
+	dma_addr_t *page;
 
 	if (id < 0 || id >= TBRDMA_DMA_DEVS || !umr)
 		return -ENOENT;
+	dev = dma.devs[id].dev;
 	m = READ_ONCE(umr->map[id]);
 	if (!m)
 		return -ENOENT;
@@ -181,10 +180,21 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 	if (WARN_ON_ONCE(off >= umr->npages << PAGE_SHIFT || !len ||
 			 len > PAGE_SIZE - offset_in_page(off)))
 		return -EINVAL;
-	*addr = m->page[off >> PAGE_SHIFT] + offset_in_page(off);
-	dma_sync_single_range_for_device(dma.devs[id].dev,
-					 m->page[off >> PAGE_SHIFT],
-					 offset_in_page(off), len, DMA_TO_DEVICE);
+	page = &m->page[off >> PAGE_SHIFT];
+	if (*page == DMA_MAPPING_ERROR) {
+		dma_addr_t a = dma_map_page(dev, umr->pages[off >> PAGE_SHIFT],
+					    0, PAGE_SIZE, DMA_TO_DEVICE);
+
+		if (dma_mapping_error(dev, a)) {
+			atomic64_inc(&dma.map_failures);
+			return -ENOENT;
+		}
+		*page = a;
+		atomic64_inc(&dma.pages_mapped);
+	}
+	*addr = *page + offset_in_page(off);
+	dma_sync_single_range_for_device(dev, *page, offset_in_page(off), len,
+					 DMA_TO_DEVICE);
 	return 0;
 }
 
@@ -193,8 +203,9 @@ void tbrdma_dma_show(struct seq_file *m)
 	int id;
 
 	mutex_lock(&dma.lock);
-	seq_printf(m, "dma: region mappings %llu, failures %llu\n", dma.maps,
-		   dma.map_failures);
+	seq_printf(m, "dma: pages mapped %lld, failures %lld\n",
+		   (long long)atomic64_read(&dma.pages_mapped),
+		   (long long)atomic64_read(&dma.map_failures));
 	for (id = 0; id < TBRDMA_DMA_DEVS; id++)
 		if (dma.devs[id].dev)
 			seq_printf(m, "  dma device %d: %s (%u users)\n", id,

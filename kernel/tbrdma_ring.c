@@ -70,8 +70,10 @@ int tbrdma_kring_alloc(struct tbrdma_kring *r, u32 n, u32 entry_size)
 	rm->mm = current->mm;
 	mmgrab(rm->mm);
 	kref_init(&rm->ref);
+	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
 	for (i = 0; i < rm->npages; i++) {
-		rm->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		rm->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+					  __GFP_RETRY_MAYFAIL);
 		if (!rm->pages[i])
 			goto fail;
 	}

@@ -228,7 +228,7 @@ test_onesided() {
         local st=/sys/class/tbrdma/loop$l/statistics dma cpu
         dma=$(cat $st/ext_dma); cpu=$(cat $st/ext_cpu)
         if [ "$dma" -gt 0 ] && [ "$cpu" -eq 0 ]; then
-            pass "loop$l: $dma data chunks sent from registered memory by bus address (DMA-mapped at registration), $(cat $st/tx_ext) ext frames, none copied"
+            pass "loop$l: $dma data chunks sent from registered memory by bus address (each page DMA-mapped at its first use), $(cat $st/tx_ext) ext frames, none copied"
         else
             fail "loop$l: ext buffers by bus address $dma, by CPU address $cpu"
         fi

@@ -47,6 +47,19 @@ rc=$?
 sed 's/^\(PASS\|FAIL\): /\1: [victim] /' "$work/victim.log"
 [ $rc -eq 0 ] || echo "victim: exit status $rc"
 
+# Ring pages are charged to the memory cgroup: as root, with no
+# RLIMIT_MEMLOCK to stop it, a cgroup's memory.max still does.
+cg=/sys/fs/cgroup
+mount -t cgroup2 none "$cg" 2>/dev/null
+if echo +memory > "$cg/cgroup.subtree_control" && mkdir -p "$cg/tbk" &&
+    echo $((32 << 20)) > "$cg/tbk/memory.max"; then
+    (echo "$BASHPID" > "$cg/tbk/cgroup.procs" && exec "$bin/tbk_attack" memcg 32) 2>&1 ||
+        echo "memcg: exit status $?"
+    rmdir "$cg/tbk"
+else
+    fail "no memory cgroup to run the ring charge check in"
+fi
+
 if rmmod tbrdma; then
     pass "rmmod tbrdma after the attack"
 else

@@ -21,6 +21,10 @@
  *       queue of its own kept full on the same link, which must not stop
  *       the victim's traffic. Then creates INFO_FILE.done.
  *
+ *   tbk_attack memcg MAX_MIB
+ *       Run as root inside a memory cgroup whose memory.max is MAX_MIB
+ *       (no RLIMIT_MEMLOCK applies): creating contexts with 4 MiB rings
+ *       fails with ENOMEM before they pass the cgroup's limit.
  *   tbk_attack limits
  *       What one user's memory and contexts are bounded by: ring pages
  *       count against RLIMIT_MEMLOCK (set to 256 KiB here) with VmPin,
@@ -537,6 +541,29 @@ static void user_contexts(void)
 	close(fds[0]);
 }
 
+/* Ring pages are charged to the memory cgroup of the process. */
+static void memcg_rings(unsigned int max_mib)
+{
+	enum { FILES = 8, PER_FILE = 16 };
+	struct tbk_ctx c;
+	int fds[FILES], n = 0, ret = 0;
+	long per = 0;
+
+	for (int i = 0; i < FILES; i++)
+		fds[i] = tbk_open();
+	while (n < FILES * PER_FILE &&
+	       !(ret = tbk_ctx_create(fds[n / PER_FILE], &c, 2, 2, 1024))) {
+		per = tbk_ctx_ring_kb(&c);
+		n++;
+	}
+	check(n > 0 && ret == -ENOMEM && n * per < (long)max_mib * 1024,
+	      "in a memory cgroup of %u MiB, as root (RLIMIT_MEMLOCK does not apply): %d contexts "
+	      "with %ld KiB of rings each, the next refused (%s): ring pages are charged to the cgroup",
+	      max_mib, n, per, ret ? strerror(-ret) : "allowed");
+	for (int i = 0; i < FILES; i++)
+		close(fds[i]);
+}
+
 static int attacker(const char *info_path)
 {
 	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(tbk_now() * 1e9);
@@ -587,6 +614,11 @@ int main(int argc, char **argv)
 		tbk_prog = "tbk_attack(victim)";
 		return victim(argv[2]);
 	}
+	if (argc == 3 && !strcmp(argv[1], "memcg")) {
+		tbk_prog = "tbk_attack(memcg)";
+		memcg_rings((unsigned int)atoi(argv[2]));
+		return failures ? 1 : 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "limits")) {
 		tbk_prog = "tbk_attack(limits)";
 		user_contexts();
@@ -597,6 +629,6 @@ int main(int argc, char **argv)
 		tbk_prog = "tbk_attack(attacker)";
 		return attacker(argv[2]);
 	}
-	fprintf(stderr, "usage: %s victim|attacker INFO_FILE | limits\n", argv[0]);
+	fprintf(stderr, "usage: %s victim|attacker INFO_FILE | limits | memcg MAX_MIB\n", argv[0]);
 	return 2;
 }
