@@ -77,7 +77,7 @@ static void tbrdma_dma_unmap(struct tbrdma_umr *umr, int id)
 }
 
 /* umr's table for device id; without memory for it the device copies. */
-static void tbrdma_dma_map(struct tbrdma_umr *umr, int id)
+static void tbrdma_dma_prepare(struct tbrdma_umr *umr, int id)
 {
 	struct tbrdma_dma_map *m;
 	unsigned long i;
@@ -116,7 +116,7 @@ int tbrdma_dma_add_dev(struct device *dev)
 	dma.devs[id].dev = get_device(dev);
 	dma.devs[id].users = 1;
 	list_for_each_entry(umr, &dma.umrs, node)
-		tbrdma_dma_map(umr, id);
+		tbrdma_dma_prepare(umr, id);
 	mutex_unlock(&dma.lock);
 	return id;
 }
@@ -144,7 +144,7 @@ void tbrdma_dma_add_umr(struct tbrdma_umr *umr)
 	mutex_lock(&dma.lock);
 	for (id = 0; id < TBRDMA_DMA_DEVS; id++)
 		if (dma.devs[id].dev)
-			tbrdma_dma_map(umr, id);
+			tbrdma_dma_prepare(umr, id);
 	list_add_tail(&umr->node, &dma.umrs);
 	mutex_unlock(&dma.lock);
 }

@@ -20,6 +20,9 @@
  *   TBRDMA_WC_LINK_DOWN, and so does any posted to its endpoints later;
  * - a NAK puts its endpoint in error: what it had not sent, and anything
  *   posted to it later, completes with TBRDMA_WC_FLUSH_ERR;
+ * - a SEND to a context whose receive ring is full waits on its endpoint
+ *   alone and is resent with backoff; after rnr_timeout_ns it completes
+ *   with TBRDMA_WC_RNR_RETRY_EXC_ERR and the endpoint is in error;
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
