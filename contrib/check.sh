@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Same set-up as quickstart.sh, then every test (make check). This is what
-# CI runs (.ci/run). TB_FUZZ_SECONDS sets the fuzzing time (default 60).
+# Same set-up as quickstart.sh, then every test (make check), then the same
+# on the other Debian releases (test/distro). This is what CI runs
+# (.ci/run). TB_FUZZ_SECONDS sets the fuzzing time (default 60);
+# TB_CHECK_DISTROS the other releases, NAME:SUITE each (default
+# "debian-13:trixie debian-unstable:unstable"; empty: none).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# This machine's release names its summary lines, e.g. debian-12/unit/...
+# shellcheck source=/dev/null
+here=$(. /etc/os-release && echo "$ID-${VERSION_ID:-unstable}")
+# How long each part took, for the summary.
+times=()
+part_start=$SECONDS
+part_done() { times+=("time: $1 $((SECONDS - part_start)) s"); part_start=$SECONDS; }
 
 # The kernel-module tests (test/vm) boot Debian's 6.1 kernel in QEMU: install
 # it and its headers first, so that configure finds them and builds tbrdma.ko.
@@ -12,6 +22,7 @@ test/vm/setup-vm.sh ||
     echo "check: WARNING: test/vm/setup-vm.sh failed: the VM tests will fail or be skipped" >&2
 
 contrib/setup.sh
+part_done "set-up and build"
 
 # Drop the logs of the previous run, so a suite that cannot even be built
 # is not reported with old results.
@@ -20,6 +31,7 @@ rm -f build/test/*/*.log build/test/*/*.trs
 # -k: run the fuzz suite even if the unit suite failed, so one run shows all.
 status=0
 make -k -C build -j2 check || status=$?
+part_done "make check"
 
 # The unit tests again, built with AddressSanitizer and UBSan (the engine,
 # the device library and the tests; UCX itself is not instrumented).
@@ -38,7 +50,21 @@ if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
     done
     [ "$asan_status" -eq 0 ] && { make -C build-asan/test/unit check || asan_status=$?; }
     [ "$asan_status" -eq 0 ] || status=$asan_status
+    part_done "unit (asan+ubsan)"
 fi
+
+# The other releases, one after another (each boots its own kernel in a
+# VM): their lines are kept for the summary. A root that cannot be made
+# is a skip (exit 77), not a failure.
+distro_lines=()
+for d in ${TB_CHECK_DISTROS-debian-13:trixie debian-unstable:unstable}; do
+    rc=0
+    out=$(test/distro/run-distro.sh "${d%%:*}" "${d#*:}") || rc=$?
+    echo "$out"
+    mapfile -t -O "${#distro_lines[@]}" distro_lines < <(grep -E "^${d%%:*}/" <<< "$out")
+    case $rc in 0|77) ;; *) status=$rc ;; esac
+    part_done "${d%%:*}"
+done
 
 if [ "$status" -ne 0 ]; then
     # Show the logs of failed suites here, so CI output alone explains it.
@@ -50,26 +76,15 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo "================ summary"
-for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run-mpi \
-         perf/run-perftest ucx-lanes/run-ucx-lanes load/run-load vm/run-kernel-tests \
-         vm/run-ucx-kernel vm/run-ucx-gtest vm/xdomain-load vm/run-xdomain-sim \
-         vm/run-xdomain-2vm vm/run-security; do
-    log=build/test/$t.sh.log
-    if [ -f "$log" ]; then
-        # "<dir>/<suite>: ...", and the ucx-* suites under their own name.
-        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security)( test cases)?:' "$log" |
-            sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|" || echo "$t: no summary line in $log"
-    else
-        echo "${t%%/*}: did not run (build failed? see the errors above)"
-    fi
-done
+contrib/summary.sh build | sed "s|^|$here/|"
 if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
     log=build-asan/test/unit/run-unit.sh.log
     if [ -f "$log" ]; then
         grep -E '^unit( test cases)?:' "$log" | sed 's/^unit/unit (asan+ubsan)/'
     else
         echo "unit (asan+ubsan): did not run (build failed? see the errors above)"
-    fi
+    fi | sed "s|^|$here/|"
 fi
+printf '%s\n' "${distro_lines[@]}" "${times[@]}"
 echo "check: $([ "$status" -eq 0 ] && echo PASSED || echo "FAILED (make exit status $status)")"
 exit "$status"

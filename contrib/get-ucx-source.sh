@@ -13,8 +13,10 @@ src=$deps/ucx-src
 
 die() { echo "get-ucx-source: $*" >&2; exit 1; }
 
-ver=$(dpkg-query -W -f='${Version}' libucx0 2>/dev/null) ||
-    die "libucx0 is not installed (apt-get install libucx-dev ucx-utils)"
+# The source version: a binary-only rebuild (+bN) has the source of its
+# version without the suffix.
+ver=$(dpkg-query -W -f='${source:Version}' libucx-dev 2>/dev/null) ||
+    die "libucx-dev is not installed (apt-get install libucx-dev ucx-utils)"
 command -v ucx_info >/dev/null || die "ucx_info not found (apt-get install ucx-utils)"
 mkdir -p "$deps"
 

@@ -6,7 +6,7 @@ set -uo pipefail
 
 if [ "${TB_HAVE_LIBFUZZER:-no}" != yes ]; then
     echo "SKIP: fuzz: no libFuzzer (configure found no clang accepting -fsanitize=fuzzer)."
-    echo "      Install it with: apt-get install clang libclang-rt-14-dev, then re-run configure."
+    echo "      Install it with: apt-get install clang libclang-rt-dev, then re-run configure."
     echo "fuzz: 0 passed, 0 failed, 1 skipped"
     exit 77
 fi

@@ -14,7 +14,9 @@
 #   TB_MPI_TIMEOUT  seconds allowed per mpirun (default 600)
 #   TB_MPI_TEST     the tb_mpi_test binary (default ./tb_mpi_test, else
 #                   build/test/mpi/tb_mpi_test of the source tree)
-#   MPIRUN          mpirun to use (default mpirun)
+#   MPIRUN          mpirun to use (default mpirun; "no": configure found
+#                   none, skip)
+#   TB_MPICXX       configure's mpicxx ("no": tb_mpi_test not built, skip)
 #   TB_UCT_LIB      passed on to contrib/tbrun ("none": no tb library)
 #   TB_EXPECT_UCT   "yes": a missing libuct_tb.so.0 is a failure (set by make
 #                   when the transport is built); otherwise the runs that
@@ -48,6 +50,10 @@ mpirun=${MPIRUN:-mpirun}
 
 summary() { echo "mpi: $1 passed, $2 failed"; }
 
+if [ "${TB_MPICXX:-}" = no ] || [ "$mpirun" = no ]; then
+    echo "run-mpi: SKIP: configure found no $([ "$mpirun" = no ] && echo mpirun || echo mpicxx) (apt-get install libopenmpi-dev openmpi-bin)"
+    exit 77
+fi
 test_bin=${TB_MPI_TEST:-}
 if [ -z "$test_bin" ]; then
     for c in ./tb_mpi_test "$top/build/test/mpi/tb_mpi_test"; do

@@ -15,7 +15,8 @@
 # Ends with "ucx-lanes: N passed, M failed".
 #
 # Environment: TB_UCT_LIB (the module), TB_MPI_TEST (tb_mpi_test binary),
-# MPIRUN, TB_LANES_TIMEOUT (seconds per run, default 300).
+# MPIRUN, TB_MPICXX (configure's; "no" skips), TB_LANES_TIMEOUT (seconds per
+# run, default 300).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,10 @@ mkdir -p "$PT_WORKDIR"
 trap pt_cleanup EXIT
 mpi_test=${TB_MPI_TEST:-$PWD/../mpi/tb_mpi_test}
 mpirun=${MPIRUN:-mpirun}
+if [ "${TB_MPICXX:-}" = no ] || [ "$mpirun" = no ] || ! command -v ucx_perftest > /dev/null; then
+    echo "ucx-lanes: SKIP: needs mpicxx, mpirun and ucx_perftest (apt-get install libopenmpi-dev openmpi-bin ucx-utils)"
+    exit 77
+fi
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export UCX_TLS=all UCX_TB_SOFT_FABRIC=lanes$$ UCX_WARN_UNUSED_ENV_VARS=n
 

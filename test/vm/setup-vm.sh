@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the test VM (see docs/vm.md): installs what is missing (as root)
 # and writes the VM directory:
-#   kernel-version       e.g. 6.1.0-56-amd64
+#   kernel-version       e.g. 6.1.0-56-amd64 (Debian 12), 6.12.117+deb13-amd64
 #   vmlinuz              symlink to /boot/vmlinuz-<version>
 #   vmlinux              the same kernel uncompressed (boots in half the time)
 #   initramfs.cpio.gz    busybox + our /init + the 9p/virtio modules
@@ -9,9 +9,11 @@
 #
 # Usage: test/vm/setup-vm.sh [VMDIR]   (default $TB_VM_DIR, else <repo>/build/vm)
 #
-# The kernel is Debian's linux-image-6.1.0-NN-amd64 with the newest NN that
-# has both an image and a headers package in apt (the module is built against
-# the headers, so both must be the same NN). TB_VM_KVER=6.1.0-NN-amd64 pins it.
+# The kernel is the running distribution's own: the linux-image-<release>
+# that its linux-image-amd64 depends on, or an older release of the same
+# series when apt has no headers package for that one yet (the module is
+# built against the headers, so both must be the same release).
+# TB_VM_KVER=<release> pins it.
 # Safe to run again: it installs only what is missing and rebuilds the
 # initramfs (under a second).
 set -euo pipefail
@@ -49,14 +51,21 @@ need() {
         install -y -q --no-install-recommends "${missing[@]}" >&2
 }
 
-# The newest 6.1.0-NN-amd64 that apt has both an image and headers for.
+# The newest release of the distribution's kernel that apt has both an
+# image and headers for: the one linux-image-amd64 depends on, else an
+# older one of the same major.minor and flavour (headers can lag behind).
 newest_kernel() {
-    local nn
-    for nn in $(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' |
-                sed -n 's/^linux-image-6\.1\.0-\([0-9]*\)-amd64 .*/\1/p' | sort -rn); do
-        if apt-cache policy "linux-headers-6.1.0-$nn-amd64" |
+    local dep mm k
+    dep=$(apt-cache depends linux-image-amd64 2>/dev/null |
+          sed -n 's/^ *Depends: linux-image-\(.*-amd64\)$/\1/p' | head -n1)
+    [ -n "$dep" ] || return 1
+    mm=$(echo "$dep" | cut -d. -f1,2)
+    # Same flavour: a digit before "-amd64" (not -rt-amd64, -cloud-amd64).
+    for k in $dep $(apt-cache search --names-only "^linux-image-${mm/./\\.}\\..*[0-9]-amd64\$" |
+                    sed -n 's/^linux-image-\([^ ]*\) .*/\1/p' | sort -rV); do
+        if apt-cache policy "linux-headers-$k" |
                 sed -n 's/^ *Candidate: *//p' | grep -qv '(none)'; then
-            echo "6.1.0-$nn-amd64"
+            echo "$k"
             return 0
         fi
     done
@@ -66,9 +75,9 @@ newest_kernel() {
 # --- 1. packages --------------------------------------------------------------
 # qemu-system-x86: the VM; busybox-static: the initramfs' userland;
 # cpio: packs it; kmod: modprobe/depmod on the host and (same files) in the VM;
-# iproute2: ip and rdma (rxe set-up) inside the VM; rdma-core, ibverbs-*:
+# xz-utils, zstd: unpack the kernel and compressed modules; iproute2: ip and rdma (rxe set-up) inside the VM; rdma-core, ibverbs-*:
 # soft-RoCE user space (ibv_devices) for the baseline runs.
-need qemu-system-x86 busybox-static cpio kmod iproute2 \
+need qemu-system-x86 busybox-static cpio kmod iproute2 xz-utils zstd \
      rdma-core ibverbs-utils libibverbs1 ibverbs-providers
 
 kver=${TB_VM_KVER:-}
@@ -80,12 +89,12 @@ if [ -z "$kver" ]; then
     fi
     if [ -z "$kver" ]; then
         # No apt data (offline?): fall back to the newest kernel already here.
-        kver=$(find /boot -maxdepth 1 -name 'vmlinuz-6.1.0-*-amd64' -printf '%f\n' |
+        kver=$(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' -printf '%f\n' |
                sed 's/^vmlinuz-//' | sort -V | tail -n1)
     fi
-    [ -n "$kver" ] || die "no linux-image-6.1.0-*-amd64 available from apt"
+    [ -n "$kver" ] || die "no linux-image-*-amd64 with headers available from apt"
 fi
-case $kver in 6.1.0-*-amd64) ;; *) die "unexpected kernel version '$kver'";; esac
+case $kver in *-amd64) ;; *) die "unexpected kernel release '$kver'";; esac
 
 # The image is only used as files (/boot and /lib/modules): the host never
 # boots it. Its package also runs depmod, which modprobe in the VM relies on.
