@@ -92,6 +92,7 @@ cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null
 # goes to the log next to the root.
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
     TB_FUZZ_SECONDS="${TB_FUZZ_SECONDS:-20}" TBK_FUZZ_SECONDS="${TBK_FUZZ_SECONDS:-30}" \
+    TB_PKG_SUITE="$suite" \
     bash /srv/tb/test/distro/distro-guest.sh > "$cache/$name.out" 2>&1
 rc=$?
 grep -E '^TB-SUMMARY ' "$cache/$name.out" | sed "s|^TB-SUMMARY |$name/|"

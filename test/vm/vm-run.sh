@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs one command inside a fresh QEMU VM (Debian 6.1 kernel, host root over
-# 9p read-only, the project tree writable) and returns its exit status.
+# Runs one command inside a fresh QEMU VM (the kernel of setup-vm.sh, the
+# host root over 9p read-only, the project tree writable) and returns its
+# exit status.
 # See docs/vm.md.
 #
 # vm-run.sh [options] -- command [args...]
@@ -22,6 +23,9 @@
 #                     (bus addresses of PCI devices are then IOVAs)
 #   --check-dmesg     fail if the kernel log shows Oops/BUG/WARNING/KASAN/GPF
 #   --vm-dir DIR      VM files from setup-vm.sh (default $TB_VM_DIR or <repo>/build/vm)
+#   --root DIR        the VM's read-only root instead of the host's / (a root
+#                     with the same kernel's modules; the shares' mount points
+#                     are made in it, so it must be writable here)
 #
 # The command runs in the caller's working directory with PATH,
 # LD_LIBRARY_PATH and every TB_*/UCX_*/OMPI_* variable passed on. Its stdout
@@ -59,6 +63,7 @@ case ${TB_TOP_BUILDDIR:-$top} in "$top"|"$top"/*) ;; *) shares+=("$TB_TOP_BUILDD
 envs=()
 devices=()
 iommu=no
+root=/
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -82,6 +87,7 @@ while [ $# -gt 0 ]; do
         --iommu) iommu=yes; shift ;;
         --check-dmesg) check_dmesg=yes; shift ;;
         --vm-dir) vmdir=$2; shift 2 ;;
+        --root) root=$(realpath "$2"); shift 2 ;;
         --) shift; break ;;
         -h|--help) usage ;;
         *) say "unknown option: $1"; usage ;;
@@ -144,7 +150,7 @@ done
 hostname > "$ctl/hostname"
 
 # Writable shares: each at the same path inside as outside.
-virtfs=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+virtfs=(-virtfs "local,path=$root,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
         -virtfs "local,path=$ctl,mount_tag=tbctl,security_model=none")
 : > "$ctl/mounts"
 i=0
@@ -153,6 +159,7 @@ for d in "${shares[@]}"; do
     d=$(realpath "$d")
     case $d in *[[:space:]]*) die "share path with spaces: $d" ;; esac
     [ "$d" != / ] || die "cannot share / writable"
+    [ "$root" = / ] || mkdir -p "$root$d"
     virtfs+=(-virtfs "local,path=$d,mount_tag=work$i,security_model=none,multidevs=remap")
     echo "work$i $d" >> "$ctl/mounts"
     i=$((i + 1))
