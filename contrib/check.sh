@@ -16,8 +16,9 @@ times=()
 part_start=$SECONDS
 part_done() { times+=("time: $1 $((SECONDS - part_start)) s"); part_start=$SECONDS; }
 
-# The kernel-module tests (test/vm) boot Debian's 6.1 kernel in QEMU: install
-# it and its headers first, so that configure finds them and builds tbrdma.ko.
+# The kernel-module tests (test/vm) boot this release's kernel in QEMU:
+# install it and its headers first, so that configure finds them and builds
+# tbrdma.ko.
 test/vm/setup-vm.sh ||
     echo "check: WARNING: test/vm/setup-vm.sh failed: the VM tests will fail or be skipped" >&2
 

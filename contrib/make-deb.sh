@@ -9,10 +9,10 @@
 #   contrib/make-deb.sh [OUTDIR]     (default: build/deb)
 #
 # Builds with dpkg-buildpackage in a copy of the source (OUTDIR/tb-VERSION),
-# installing the build dependencies first when run as root. Without the
-# UCX source of contrib/get-ucx-source.sh only tbrdma-dkms is built (build
-# profile pkg.tb.nouct). Prints the paths of the packages and lintian's
-# findings.
+# installing the build dependencies, fakeroot and lintian first when they
+# are missing (as root). Without the UCX source of contrib/get-ucx-source.sh
+# only tbrdma-dkms is built (build profile pkg.tb.nouct). Prints the paths
+# of the packages and lintian's findings.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,15 +44,19 @@ tb ($version) unstable; urgency=medium
  -- tb developers <maintainers@tb-rdma.org>  $(date -R)
 CHANGELOG
 
-if [ "$(id -u)" = 0 ]; then
-    deps=$(cd "$src" && dpkg-checkbuilddeps "${profiles[@]/--build-profiles=/-P}" 2>&1 |
-           sed -n 's/.*Unmet build dependencies: //p' | sed -E 's/\([^)]*\)//g; s/ \| [^ ]*//g')
-    if [ -n "$deps" ]; then
-        say "installing the build dependencies: $deps"
-        # shellcheck disable=SC2086  # a list of package names
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
-            --no-install-recommends $deps dpkg-dev fakeroot lintian >&2
-    fi
+# The build dependencies (dpkg-checkbuilddeps fails while some are unmet)
+# and the tools, installed when missing if we are root.
+unmet=$(cd "$src" && dpkg-checkbuilddeps "${profiles[@]/--build-profiles=/-P}" 2>&1) || true
+deps=$(sed -n 's/.*Unmet build dependencies: //p' <<< "$unmet" | sed -E 's/\([^)]*\)//g; s/ \| [^ ]*//g')
+for tool in fakeroot lintian; do
+    command -v "$tool" > /dev/null || deps+=" $tool"
+done
+if [ -n "${deps// /}" ]; then
+    [ "$(id -u)" = 0 ] || { say "missing: $deps (apt-get install them, or run as root)"; exit 1; }
+    say "installing:$deps"
+    # shellcheck disable=SC2086  # a list of package names
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        --no-install-recommends $deps >&2
 fi
 (cd "$src" && dpkg-buildpackage -b -uc -us "${profiles[@]}") > "$out/build.log" 2>&1 || {
     tail -n 30 "$out/build.log" >&2
@@ -60,6 +64,4 @@ fi
     exit 1
 }
 ls "$out"/*.deb
-if command -v lintian > /dev/null; then
-    lintian --tag-display-limit 0 "$out"/*.deb | sed 's/^/lintian: /' || true
-fi
+lintian --tag-display-limit 0 "$out"/*.deb | sed 's/^/lintian: /' || true

@@ -45,18 +45,9 @@ fresh() {
         [ -z "$(find "$root/.tb-root" -mtime +"$max_days")" ]
 }
 
-# The root's mounts, undone on every exit.
-mounts=()
-# shellcheck disable=SC2317  # called by the EXIT trap
-unmount() {
-    local i
-    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -R "${mounts[i]}" 2>/dev/null; done
-    mounts=()
-}
-trap unmount EXIT
-bind() {  # bind SRC DIR: recursive, and slave so unmounting never propagates back
-    mount --rbind "$1" "$2" && mount --make-rslave "$2" && mounts+=("$2")
-}
+# shellcheck source-path=SCRIPTDIR source=root-lib.sh
+. "$here/root-lib.sh"
+trap unmount_all EXIT
 
 start=$SECONDS
 if ! fresh; then
@@ -68,10 +59,7 @@ if ! fresh; then
         rm -rf "$tmp"
         skip "debootstrap of $suite failed, the archive may be mid-update (log: $log)"
     fi
-    # The archive served here is a snapshot: a release's Release file may be
-    # past its Valid-Until date (unstable's is a week). Signatures are still
-    # checked.
-    echo 'Acquire::Check-Valid-Until "false";' > "$tmp/etc/apt/apt.conf.d/90tb-snapshot"
+    apt_snapshot "$tmp"
     echo "$stamp" > "$tmp/.tb-root"
     [ -d "$root" ] && mv "$root" "$root.old"
     mv "$tmp" "$root" && rm -rf "$root.old"
@@ -86,8 +74,7 @@ rm -rf "$dst" && mkdir -p "$dst" || skip "cannot write $dst"
 (cd "$top" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -c --no-recursion) | tar -x -C "$dst" ||
     skip "cannot copy the project into $dst"
 
-for d in proc sys dev; do bind "/$d" "$root/$d" || skip "cannot mount /$d in $root"; done
-cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null
+mount_system "$root" || skip "cannot mount /proc, /sys and /dev in $root"
 # The guest's summary lines become NAME/<suite>: ...; everything else
 # goes to the log next to the root.
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \

@@ -23,6 +23,9 @@ mirror=${TB_DISTRO_MIRROR:-http://deb.debian.org/debian}
 suite=${TB_PKG_SUITE:-$(. /etc/os-release && echo "$VERSION_CODENAME")}
 work=$PWD/pkg-work
 passed=0 failed=0
+# shellcheck source-path=SCRIPTDIR source=root-lib.sh
+. "$here/root-lib.sh"
+trap unmount_all EXIT
 
 pass() { echo "PASS: packages: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: packages: $*"; failed=$((failed + 1)); }
@@ -59,7 +62,8 @@ done
 # --- a fresh root with the VM's kernel -------------------------------------------
 base=$cache/$suite-$kver
 if [ ! -f "$base/.tb-root" ]; then
-    rm -rf "$base.new"
+    # Roots of this release's earlier kernels are of no more use.
+    rm -rf "$base.new" "$cache/$suite"-*
     mkdir -p "$cache"
     command -v debootstrap > /dev/null ||
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap > /dev/null 2>&1
@@ -69,12 +73,11 @@ if [ ! -f "$base/.tb-root" ]; then
         rm -rf "$base.new"
         skip "debootstrap of $suite failed (log: $work/debootstrap.log)"
     fi
-    # This system's apt sources (its kernel may come from the security or
-    # updates suites) and, as test/distro/run-distro.sh, no Valid-Until
-    # check: the archive here is a snapshot.
+    # This system's apt sources: its kernel may come from the security or
+    # updates suites.
     rm -f "$base.new/etc/apt/sources.list"
     cp -r /etc/apt/sources.list* "$base.new/etc/apt/" 2>/dev/null
-    echo 'Acquire::Check-Valid-Until "false";' > "$base.new/etc/apt/apt.conf.d/90tb-snapshot"
+    apt_snapshot "$base.new"
     cp /etc/resolv.conf "$base.new/etc/resolv.conf" 2>/dev/null
     if ! { chroot "$base.new" apt-get update -q &&
            chroot "$base.new" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
@@ -89,21 +92,13 @@ if [ ! -f "$base/.tb-root" ]; then
 fi
 root=$work/root
 mkdir -p "$work/upper" "$work/ovl" "$root"
-mounts=()
-# shellcheck disable=SC2317  # called by the EXIT trap
-unmount() {
-    local i
-    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -R "${mounts[i]}" 2>/dev/null; done
-    mounts=()
+# The cached root, read-only, under this run's changes.
+mount_overlay() {
+    mount -t overlay overlay -o "lowerdir=$base,upperdir=$work/upper,workdir=$work/ovl" "$root" &&
+        mounts+=("$root")
 }
-trap unmount EXIT
-mount -t overlay overlay -o "lowerdir=$base,upperdir=$work/upper,workdir=$work/ovl" "$root" &&
-    mounts+=("$root") || skip "cannot mount an overlay on $base"
-for d in proc sys dev; do
-    mount --rbind "/$d" "$root/$d" && mount --make-rslave "$root/$d" && mounts+=("$root/$d") ||
-        skip "cannot mount /$d in $root"
-done
-cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null
+mount_overlay || skip "cannot mount an overlay on $base"
+mount_system "$root" || skip "cannot mount /proc, /sys and /dev in $root"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 
 # --- install: apt resolves the dependencies, DKMS builds for the VM's kernel -----
@@ -128,12 +123,11 @@ else
     fail "DKMS built no tbrdma.ko for $kver (log: $work/apt.log)"
     finish
 fi
-unmount
+unmount_all
 
 # --- boot the root: the installed module and programs only --------------------------
 # The overlay again, without the host's /proc, /sys and /dev (the guest's own).
-mount -t overlay overlay -o "lowerdir=$base,upperdir=$work/upper,workdir=$work/ovl" "$root" &&
-    mounts+=("$root") || skip "cannot mount the overlay again"
+mount_overlay || skip "cannot mount the overlay on $base again"
 cat > "$root/root/packages-check.sh" <<'EOF'
 #!/bin/bash
 # In the VM booted on the packages' root (test/distro/run-packages.sh).
