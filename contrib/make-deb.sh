@@ -47,7 +47,7 @@ CHANGELOG
 # The build dependencies (dpkg-checkbuilddeps fails while some are unmet)
 # and the tools, installed when missing if we are root.
 unmet=$(cd "$src" && dpkg-checkbuilddeps "${profiles[@]/--build-profiles=/-P}" 2>&1) || true
-deps=$(sed -n 's/.*Unmet build dependencies: //p' <<< "$unmet" | sed -E 's/\([^)]*\)//g; s/ \| [^ ]*//g')
+deps=$(sed -n 's/.*[Uu]nmet build dependencies: //p' <<< "$unmet" | sed -E 's/\([^)]*\)//g; s/ \| [^ ]*//g')
 for tool in fakeroot lintian; do
     command -v "$tool" > /dev/null || deps+=" $tool"
 done
