@@ -13,7 +13,7 @@
 # set-up scripts install what that release needs. Every line of its summary
 # is printed as NAME/<suite>: ...; a root that cannot be made (the archive
 # of a moving release may be momentarily inconsistent) turns into
-# "NAME/root: SKIP (reason)" and exit 77. Exit 1 when a suite failed.
+# "NAME/root: SKIP (reason)" and exit 77. Exit non-zero when a suite failed.
 set -uo pipefail
 
 name=${1:?usage: run-distro.sh NAME SUITE}
