@@ -45,7 +45,7 @@ if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
         (cd build-asan && ../configure --enable-sanitizers --without-kernel-headers >configure.out) ||
             asan_status=$?
     fi
-    for d in src/common src/lib test/unit; do
+    for d in src/common src/lib test/common test/unit; do
         [ "$asan_status" -eq 0 ] || break
         make -C "build-asan/$d" -j2 >/dev/null || asan_status=$?
     done

@@ -6,7 +6,8 @@
 #   sudo contrib/dkms-install.sh --remove    dkms remove, delete the copy
 #
 # The DKMS source tree is /usr/src/tbrdma-<version>/ (see kernel/dkms.conf):
-# kernel/* at its top, src/common/*.[ch] and engine-sources.mk in common/.
+# kernel/* at its top, below it src/common/*.[ch] with engine-sources.mk and
+# include/uapi/rdma/tbrdma_abi.h, as in the project's tree.
 # Needs dkms and the headers of the running kernel (apt-get install dkms linux-headers-$(uname -r)).
 # Then: modprobe tbrdma (udev also loads it when a peer host offers the
 # tbrdma service), and optionally the udev rule and the modprobe options of
@@ -37,9 +38,10 @@ fi
 
 dkms remove "$name/$version" --all > /dev/null 2>&1 || true
 rm -rf "$src"
-mkdir -p "$src/common"
+mkdir -p "$src/src/common" "$src/include/uapi/rdma"
 cp "$top"/kernel/Kbuild "$top"/kernel/Makefile "$top"/kernel/*.c "$top"/kernel/*.h "$src/"
-cp "$top"/src/common/*.c "$top"/src/common/*.h "$top"/src/common/engine-sources.mk "$src/common/"
+cp "$top"/src/common/*.c "$top"/src/common/*.h "$top"/src/common/engine-sources.mk "$src/src/common/"
+cp "$top"/include/uapi/rdma/tbrdma_abi.h "$src/include/uapi/rdma/"
 sed "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$version\"/" "$top/kernel/dkms.conf" > "$src/dkms.conf"
 dkms add "$name/$version"
 dkms build "$name/$version" "${kargs[@]}"

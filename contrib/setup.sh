@@ -7,10 +7,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-# 1. Debian packages: toolchain, autotools, UCX (+ ucx_info), Boost.Test,
-#    hwloc, Open MPI (for the MPI job and tests), clang + compiler-rt
-#    (libFuzzer) and dpkg-dev (dpkg-source, for the UCX source package).
-pkgs=(build-essential autoconf automake libtool pkg-config libboost-test-dev
+# 1. Debian packages: toolchain, autotools with autoconf-archive, UCX (+
+#    ucx_info), Boost.Test, hwloc, Open MPI (for the MPI job and tests),
+#    clang + compiler-rt (libFuzzer) and dpkg-dev (dpkg-source, for the UCX
+#    source package).
+pkgs=(build-essential autoconf autoconf-archive automake libtool pkg-config libboost-test-dev
       libhwloc-dev hwloc libucx-dev ucx-utils libopenmpi-dev openmpi-bin
       clang libclang-rt-dev dpkg-dev)
 missing=()

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/tbrdma: the ABI of tbrdma_abi.h. Each open file is a protection
+ * /dev/tbrdma: the ABI of rdma/tbrdma_abi.h. Each open file is a protection
  * domain with up to TBRDMA_FILE_CTX_MAX contexts (TBRDMA_IOC_CREATE_QUEUES),
  * each with its submission, completion and receive rings mapped into the
  * process and optionally an eventfd that the engine signals.

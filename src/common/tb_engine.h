@@ -7,7 +7,7 @@
  * running the software device). Work is posted as struct tbrdma_sqe; the
  * results come back as struct tbrdma_cqe in the context's completion ring
  * and received messages as struct tbrdma_rqe in its receive ring, in the
- * layout of tbrdma_abi.h, so a process cannot tell the kernel engine from
+ * layout of rdma/tbrdma_abi.h, so a process cannot tell the kernel engine from
  * an in-process one.
  *
  * Semantics:
@@ -74,7 +74,7 @@ struct tb_engine_config {
 
 void tb_engine_config_default(struct tb_engine_config *cfg);
 
-/* A ring in memory owned by the host, laid out as in tbrdma_abi.h. */
+/* A ring in memory owned by the host, laid out as in rdma/tbrdma_abi.h. */
 struct tb_qring {
 	struct tbrdma_ring_ctrl *ctrl;
 	u8 *entries;

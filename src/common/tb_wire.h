@@ -13,7 +13,7 @@
 #define TB_WIRE_H
 
 #include "tb_compat.h"
-#include "tbrdma_abi.h"
+#include "rdma/tbrdma_abi.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // The kernel device: tb::device and tb::context over /dev/tbrdma, the
-// tbrdma module's ABI (tbrdma_abi.h, docs/kernel.md). The open file is
+// tbrdma module's ABI (rdma/tbrdma_abi.h, docs/kernel.md). The open file is
 // the protection domain; each kernel_context is one context of it
 // (TBRDMA_IOC_CREATE_QUEUES) with its three rings mapped into the process.
 //

@@ -3,7 +3,7 @@
  * Writes the seed inputs of fuzz_frame into a directory (default: seeds).
  * Not built by make; run by hand after changing the harness's input format:
  *
- *   cc -I src/common test/fuzz/make_seeds.c src/common/tb_wire.c \
+ *   cc -I include/uapi -I src/common test/fuzz/make_seeds.c src/common/tb_wire.c \
  *      -o /tmp/make_seeds && /tmp/make_seeds test/fuzz/seeds
  *
  * Records are "u16 len | u8 flags | frame" as fuzz_frame.c reads them; the

@@ -103,7 +103,7 @@ int target::finish()
 
 rma_pair::rma_pair(size_t remote_len, size_t local_len, const node_options &mine,
                    const node_options &theirs)
-    : fabric(unique_fabric()),
+    : fabric(unique_fabric("uct")),
       tgt(fabric, remote_len, theirs),  // forks before this process opens UCT
       me(fabric, mine),
       ep(me.connect(tgt.address())),

@@ -10,9 +10,12 @@
 #include <string>
 
 #include "node.hpp"
+#include "pattern.hpp"
 #include "process.hpp"
 
 namespace uctest {
+
+using namespace tbtest;  // test/common: processes, channel, pattern
 
 // Commands to the target, answered with one uint64_t.
 enum class cmd_op : uint32_t {

@@ -10,7 +10,7 @@
 #include <numeric>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
@@ -171,7 +171,7 @@ ucs_status_t send(uct_ep_h ep, const am_msg &m, buffer &b, completion &c, node *
 // out of resources (or has sent everything).
 void exchange(const std::vector<am_msg> &msgs, bool hold)
 {
-    std::string fabric = unique_fabric();
+    std::string fabric = unique_fabric("uct");
     peer_process peer([&](channel &c) { return receiver(c, fabric, msgs, hold); });
     node me(fabric);
     kill_first k{peer};

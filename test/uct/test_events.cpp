@@ -87,7 +87,7 @@ ucs_status_t send_am(node &n, uct_ep_h ep, uint64_t hdr, size_t len)
 // Set-up of both AM tests: a peer running fn(node, ep to us, channel) and
 // this process's node with an AM handler, connected to it.
 struct am_pair {
-    std::string fabric = unique_fabric();
+    std::string fabric = unique_fabric("uct");
     peer_process peer;
     node me;
     inbox in;
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(no_spurious_events)
 
 BOOST_AUTO_TEST_CASE(fd_and_arm_idle)
 {
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     int fd = -1;
     BOOST_REQUIRE_EQUAL(uct_iface_event_fd_get(n.iface(), &fd), UCS_OK);
     BOOST_CHECK_GE(fd, 0);

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 

@@ -6,7 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 

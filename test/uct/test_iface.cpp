@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_SUITE(iface)
 // An impossible AM alignment is refused, not ignored.
 BOOST_AUTO_TEST_CASE(invalid_am_alignment)
 {
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     uct_iface_params_t p{};
     p.field_mask = UCT_IFACE_PARAM_FIELD_AM_ALIGNMENT;
     for (size_t bad : {0, 3, 12}) {
@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(invalid_am_alignment)
 // am_zcopy refuses a header longer than max_hdr instead of sending it.
 BOOST_AUTO_TEST_CASE(am_zcopy_header_limit)
 {
-    const std::string fabric = unique_fabric();
+    const std::string fabric = unique_fabric("uct");
     node n(fabric);
     node_options far;
     far.far_end = true;
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(am_zcopy_header_limit)
 // (a link not logged in), is not reachable.
 BOOST_AUTO_TEST_CASE(reachability)
 {
-    const std::string fabric = unique_fabric();
+    const std::string fabric = unique_fabric("uct");
     node n(fabric);
     node_options far;
     far.far_end = true;
@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(reachability)
 // and the cost of posting; UCX_TB_BW/LATENCY/OVERHEAD replace them.
 BOOST_AUTO_TEST_CASE(performance_model)
 {
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     const uct_iface_attr_t &a = n.attr();
     BOOST_TEST_MESSAGE("bandwidth shared " << a.bandwidth.shared / 1e6 << " MB/s, dedicated "
                                            << a.bandwidth.dedicated << ", latency "
@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(performance_model)
     // 4096 bytes are data.
     BOOST_CHECK_CLOSE(a.bandwidth.shared, 40e9 / 8 * TBRDMA_SEND_MAX / 4096, 0.01);
     node_options o{{{"BW", "100MBs"}, {"LATENCY", "5us"}, {"OVERHEAD", "2us"}}, false, {}};
-    node m(unique_fabric(), o);
+    node m(unique_fabric("uct"), o);
     BOOST_CHECK_CLOSE(m.attr().bandwidth.shared, 100.0 * 1024 * 1024, 0.01);
     BOOST_CHECK_CLOSE(m.attr().latency.c, 5e-6, 1);
     BOOST_CHECK_CLOSE(m.attr().overhead, 2e-6, 1);
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(performance_model)
 // would fail the whole worker). Endpoints per interface are reported.
 BOOST_AUTO_TEST_CASE(limits_are_reported)
 {
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     BOOST_CHECK_GE(n.attr().max_num_eps, 2048u);
     const size_t devices = tb_devices(n);  // soft0, or the kernel's loops
     BOOST_REQUIRE_GE(devices, 1u);

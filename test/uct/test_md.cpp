@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 
@@ -18,7 +18,7 @@ BOOST_AUTO_TEST_SUITE(md)
 
 BOOST_AUTO_TEST_CASE(query)
 {
-    const std::string fabric = unique_fabric();
+    const std::string fabric = unique_fabric("uct");
     node n(fabric);
     const uct_md_attr_t &a = n.md_attr();
     BOOST_CHECK(a.cap.flags & UCT_MD_FLAG_REG);
@@ -76,10 +76,10 @@ BOOST_AUTO_TEST_CASE(other_fabric_unreachable, *boost::unit_test::precondition(o
 {
     iface_address theirs;
     {
-        node other(unique_fabric());
+        node other(unique_fabric("uct"));
         theirs = other.address();
     }
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     BOOST_CHECK(!uct_iface_is_reachable(n.iface(),
                                         reinterpret_cast<const uct_device_addr_t *>(theirs.dev),
                                         reinterpret_cast<const uct_iface_addr_t *>(theirs.iface)));
@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(other_fabric_unreachable, *boost::unit_test::precondition(o
 
 BOOST_AUTO_TEST_CASE(reg_pack_unpack)
 {
-    node n(unique_fabric());
+    node n(unique_fabric("uct"));
     std::vector<uint8_t> mem(3 << 20);
     // Unaligned starts and lengths, one byte to more than a megabyte.
     const size_t cases[][2] = {{0, 1}, {1, 4095}, {4096, 4096}, {3, (1 << 20) + 3}, {7, 2 << 20}};
@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(registration_cache)
 {
     alignas(4096) static uint8_t page[4096];
     {
-        node n(unique_fabric());
+        node n(unique_fabric("uct"));
         BOOST_CHECK(same_key_twice(n, page));
         // Far cheaper than pinning: what UCP's rendezvous threshold uses.
         BOOST_CHECK_LT(n.md_attr().reg_cost.c, 1e-6);
@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(registration_cache)
     }
     node_options no_cache;
     no_cache.md_config = {{"RCACHE", "n"}};
-    node n(unique_fabric(), no_cache);
+    node n(unique_fabric("uct"), no_cache);
     BOOST_CHECK(!same_key_twice(n, page));
 }
 
@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(max_mr_is_enforced)
 {
     node_options four;
     four.md_config = {{"MAX_MR", "4"}, {"RCACHE", "n"}};
-    node n(unique_fabric(), four);  // holds none yet: its interface's own
+    node n(unique_fabric("uct"), four);  // holds none yet: its interface's own
                                     // bcopy buffers are the first
     std::vector<uint8_t> mem(8 << 12);
     std::vector<uct_mem_h> h;
@@ -180,7 +180,7 @@ BOOST_AUTO_TEST_CASE(max_mr_is_enforced)
 // refusal gets, and its endpoint fails (as a verbs QP goes to error).
 BOOST_AUTO_TEST_CASE(access_flags_are_enforced)
 {
-    const std::string fabric = unique_fabric();
+    const std::string fabric = unique_fabric("uct");
     node_options mine;
     mine.err_handler = true;
     node n(fabric, mine);

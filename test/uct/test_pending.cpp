@@ -185,7 +185,7 @@ BOOST_AUTO_TEST_CASE(zcopy_until_no_resource)
 BOOST_AUTO_TEST_CASE(full_endpoint_does_not_block_others,
                      *boost::unit_test::precondition(on_soft_device))
 {
-    std::string fabric = unique_fabric();
+    std::string fabric = unique_fabric("uct");
     target stalled(fabric, 1 << 20), live(fabric, 1 << 20);
     // With a handler: on a loaded machine the stalled peer may be silent
     // long enough for its link to give up, which is no failure here.

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "target.hpp"
-#include "tbrdma_abi.h"  // the limits the transport reports
+#include "rdma/tbrdma_abi.h"  // the limits the transport reports
 
 using namespace uctest;
 

@@ -99,7 +99,7 @@ echo "$figures"
 # 40 Gb/s, TBRDMA_SEND_MAX data bytes in every TBRDMA_FRAME_MAX-byte
 # frame, in MB (2^20 B) per second per process; 1 us nominal latency; 100
 # ns to post.
-abi_const() { sed -nE "s/^#define $1 ([0-9]+)u$/\1/p" "$top/src/common/tbrdma_abi.h"; }
+abi_const() { sed -nE "s/^#define $1 ([0-9]+)u$/\1/p" "$top/include/uapi/rdma/tbrdma_abi.h"; }
 bw=$(awk -v d="$(abi_const TBRDMA_SEND_MAX)" -v f="$(abi_const TBRDMA_FRAME_MAX)" \
     'BEGIN { printf "%.2f", 40e9 / 8 * d / f / 1048576 }')
 grep -q "bandwidth: $bw/ppn + 0.00 MB/sec" <<<"$figures" &&

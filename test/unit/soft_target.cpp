@@ -9,30 +9,7 @@
 
 namespace tbtest {
 
-uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-void fill_pattern(uint8_t *p, size_t n, uint64_t seq)
-{
-    uint64_t x = seq * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        p[i] = static_cast<uint8_t>(x);
-    }
-}
-
 namespace {
-
-bool command_ready(channel &c, int timeout_ms)
-{
-    pollfd pfd{c.fd(), POLLIN, 0};
-    return ::poll(&pfd, 1, timeout_ms) > 0;
-}
 
 // Nothing received yet. The software device runs its engine; with the
 // kernel device there is nothing to run, so sleep on the context's event
@@ -52,7 +29,6 @@ void wait_for_message(tb::context &dev)
 // Receives n messages, in order, each with its pattern; 0 if all good.
 uint64_t receive_checked(tb::context &dev, uint64_t n)
 {
-    std::vector<uint8_t> expect(TBRDMA_SEND_MAX);
     uint64_t got = 0, bad = 0;
     while (got < n) {
         const tbrdma_rqe *r = dev.recv_peek();
@@ -60,9 +36,8 @@ uint64_t receive_checked(tb::context &dev, uint64_t n)
             wait_for_message(dev);
             continue;
         }
-        fill_pattern(expect.data(), r->length, r->imm);
         if (r->imm != got || r->am_id != (got % 64) ||
-            std::memcmp(r + 1, expect.data(), r->length) != 0) {
+            mismatches(r + 1, r->length, r->imm, 0, "target: message") != 0) {
             if (bad++ < 5)
                 std::fprintf(stderr, "target: message %lu wrong (imm %lu, len %u)\n",
                              static_cast<unsigned long>(got),
@@ -92,7 +67,7 @@ int run_target(channel &c, const target_options &o)
         if (!kernel)
             for (int i = 0; i < 64; i++)
                 dev->progress();
-        if (!command_ready(c, kernel ? 1000 : 0))
+        if (!c.readable(kernel ? 1000 : 0))
             continue;
         auto m = c.recv<command>();
         uint64_t reply = 0;

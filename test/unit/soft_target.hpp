@@ -8,7 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "peer_process.hpp"
+#include "device_under_test.hpp"
+#include "pattern.hpp"
 
 namespace tbtest {
 
@@ -26,10 +27,6 @@ struct command {
     uint32_t pad;
     uint64_t a, b;
 };
-
-uint64_t fnv1a(const uint8_t *p, size_t n);
-// The bytes the sender puts in message or transfer number seq.
-void fill_pattern(uint8_t *p, size_t n, uint64_t seq);
 
 struct target_options {
     std::string fabric;

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "engine_pair.hpp"
+#include "pattern.hpp"
 
 extern "C" {
 #include "tb_engine_priv.h"  // sizeof(struct tb_ep)
@@ -23,12 +24,10 @@ using namespace tbtest;
 
 namespace {
 
-std::vector<uint8_t> pattern(size_t n, uint32_t seed)
+std::vector<uint8_t> pattern(size_t n, uint64_t seed)
 {
     std::vector<uint8_t> v(n);
-    std::mt19937 rng(seed);
-    for (auto &x : v)
-        x = static_cast<uint8_t>(rng());
+    fill(v.data(), n, seed);
     return v;
 }
 
@@ -57,7 +56,7 @@ BOOST_AUTO_TEST_CASE(write_then_read_sizes)
     const size_t inl = TBRDMA_INLINE_MAX, send = TBRDMA_SEND_MAX;
     for (size_t len : {size_t(0), size_t(1), size_t(7), inl - 1, inl, send - 1, send, send + 1,
                        2 * send, size_t(65536), size_t(65537), size_t(1 << 20) + 3}) {
-        auto src = pattern(len + 16, static_cast<uint32_t>(len));
+        auto src = pattern(len + 16, len);
         std::vector<uint8_t> remote(len + 32, 0xee), back(len + 16, 0);
         uint64_t lkey = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
         uint64_t bkey = p.a->reg(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);

@@ -20,7 +20,7 @@
 #include <cstring>
 #include <vector>
 
-#include "peer_process.hpp"
+#include "device_under_test.hpp"
 
 using namespace tbtest;
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mem_cable.hpp"
+#include "pattern.hpp"
 
 using namespace tbtest;
 
@@ -37,11 +38,6 @@ uint32_t payload_len(uint32_t n)
     return TB_ENGINE_HDR_LEN + (n * 2654435761u) % span;
 }
 
-uint8_t pattern_byte(uint32_t n, uint32_t i)
-{
-    return static_cast<uint8_t>((n * 31u + i * 7u) ^ (n >> 8) ^ (i >> 8));
-}
-
 // Ext buffer of frame n when frames go with one: 1 .. TB_EXT_MAX bytes.
 uint32_t ext_len_of(uint32_t n)
 {
@@ -54,7 +50,7 @@ uint32_t build_payload(uint32_t n, uint8_t *p)
     for (int k = 0; k < 4; k++)
         p[k] = static_cast<uint8_t>(n >> (8 * k));
     for (uint32_t i = 4; i < len; i++)
-        p[i] = pattern_byte(n, i);
+        p[i] = pat(n, i);
     return len;
 }
 
@@ -111,7 +107,7 @@ struct link_end {
         sources.emplace_back(ext_len_of(n));
         auto &src = sources.back();
         for (uint32_t i = 0; i < src.size(); i++)
-            src[i] = pattern_byte(n, i);
+            src[i] = pat(n, i);
         tb_link_ext ext{};
         ext.data = src.data();
         ext.len = static_cast<uint32_t>(src.size());
@@ -140,12 +136,12 @@ struct link_end {
             const auto *x = static_cast<const uint8_t *>(ext);
             ok = len == TB_ENGINE_HDR_LEN && n % 4 != 3 && ext_len == ext_len_of(n);
             for (uint32_t i = 0; ok && i < ext_len; i++)
-                ok = x[i] == pattern_byte(n, i);
+                ok = x[i] == pat(n, i);
             self->ext_frames++;
         } else {
             ok = len >= 4 && len == payload_len(n);
             for (uint32_t i = 4; ok && i < len; i++)
-                ok = p[i] == pattern_byte(n, i);
+                ok = p[i] == pat(n, i);
         }
         if (!ok)
             self->bad_payloads++;

@@ -33,7 +33,7 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes,
     target.proc.chan().send(command{cmd::recv_check, 0, 500, 0});
 
     std::vector<uint8_t> src(4u << 20), back(4u << 20);
-    fill_pattern(src.data(), src.size(), 5);
+    fill(src.data(), src.size(), 5);
     uint64_t sk = dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     uint64_t bk = dev.dev->reg_mr(back.data(), back.size(), TBRDMA_ACCESS_LOCAL);
     std::set<uint64_t> seen;
@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(one_percent_loss_dup_reorder_between_processes,
             s.imm = sends;
             s.am_id = static_cast<uint32_t>(sends % 64);
             s.length = static_cast<uint32_t>(sends % (TBRDMA_INLINE_MAX + 1));
-            fill_pattern(s.inline_data, s.length, sends);
+            fill(s.inline_data, s.length, sends);
             break;
         }
         // Writes must not touch the counter the atomics use.

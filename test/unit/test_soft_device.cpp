@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
                                  (1u << 20) - 1, (1u << 20) + 5, 3u << 20, max};
     for (size_t len : sizes) {
         size_t soff = len % 13, roff = 3 + len % 5, boff = 1 + len % 7;
-        fill_pattern(src.data() + soff, len, len);
+        fill(src.data() + soff, len, len);
         auto w = in.op(TBRDMA_OP_WRITE, len);
         w.local_addr = reinterpret_cast<uintptr_t>(src.data() + soff);
         w.lkey = sk;
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(put_get_1B_to_16MiB)
         auto w = in.op(TBRDMA_OP_WRITE, 7);
         w.flags = TBRDMA_SQE_INLINE;
         w.length = len;
-        fill_pattern(w.inline_data, len, 1000 + len);
+        fill(w.inline_data, len, 1000 + len);
         w.remote_addr = in.target.buf.addr + 11;
         w.rkey = in.target.buf.key;
         BOOST_TEST(run_op(*in.dev.ctx, w).status == TBRDMA_WC_SUCCESS);
@@ -180,9 +180,9 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
         s.length = len;
         if (len <= TBRDMA_INLINE_MAX && seq % 2) {
             s.flags = TBRDMA_SQE_INLINE;
-            fill_pattern(s.inline_data, len, seq);
+            fill(s.inline_data, len, seq);
         } else {
-            fill_pattern(payload.data(), len, seq);
+            fill(payload.data(), len, seq);
             s.local_addr = reinterpret_cast<uintptr_t>(payload.data());
             s.lkey = pk;
         }
@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
 {
     initiator in("flush", 4u << 20);
     std::vector<uint8_t> src(4u << 20);
-    fill_pattern(src.data(), src.size(), 77);
+    fill(src.data(), src.size(), 77);
     uint64_t sk = in.dev.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     for (int round = 0; round < 3; round++) {
         // 64 silent writes of 64 KiB, then a FLUSH: when the FLUSH
@@ -234,7 +234,7 @@ BOOST_AUTO_TEST_CASE(flush_means_placed)
         BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
         BOOST_TEST(c.wr_id == 999u);
         BOOST_TEST(in.target.ask(cmd::hash, 0, src.size()) == fnv1a(src.data(), src.size()));
-        fill_pattern(src.data(), src.size(), 78 + round);
+        fill(src.data(), src.size(), 78 + round);
     }
     BOOST_TEST(in.target.finish() == 0);
 }
@@ -278,8 +278,8 @@ BOOST_AUTO_TEST_CASE(fork_after_registration)
     initiator in("fork");
     const size_t len = 64 * 1024;
     std::vector<uint8_t> buf(len), src(len);
-    fill_pattern(buf.data(), len, 1);
-    fill_pattern(src.data(), len, 2);
+    fill(buf.data(), len, 1);
+    fill(src.data(), len, 2);
     uint64_t bk = in.dev.dev->reg_mr(buf.data(), len, TBRDMA_ACCESS_LOCAL);
     uint64_t sk = in.dev.dev->reg_mr(src.data(), len, TBRDMA_ACCESS_LOCAL);
     auto w = in.op(TBRDMA_OP_WRITE, 1);
@@ -298,12 +298,12 @@ BOOST_AUTO_TEST_CASE(fork_after_registration)
     if (pid == 0) {
         // Scribble on our copy, let the parent read into its own, then
         // check that ours did not change under us.
-        fill_pattern(buf.data(), len, 3);
+        fill(buf.data(), len, 3);
         char c = 'w';
         if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1)
             ::_exit(2);
         std::vector<uint8_t> mine(len);
-        fill_pattern(mine.data(), len, 3);
+        fill(mine.data(), len, 3);
         ::_exit(std::memcmp(buf.data(), mine.data(), len) ? 1 : 0);
     }
     char c;
@@ -335,7 +335,7 @@ BOOST_AUTO_TEST_CASE(contexts_share_registrations)
     auto node = open_soft(fabric);
     auto ctx2 = node.dev->create_context();
     std::vector<uint8_t> src(4096);
-    fill_pattern(src.data(), src.size(), 3);
+    fill(src.data(), src.size(), 3);
     uint64_t key = node.dev->reg_mr(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
     int i = 0;
     for (tb::context *c : {node.ctx.get(), ctx2.get()}) {

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "peer_process.hpp"
+#include "device_under_test.hpp"
 #include "soft_fabric.hpp"
 
 using namespace tbtest;

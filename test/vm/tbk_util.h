@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Small helpers for the kernel-module test programs of test/vm: the raw
- * /dev/tbrdma ABI (src/common/tbrdma_abi.h), no device library, so the
+ * /dev/tbrdma ABI (include/uapi/rdma/tbrdma_abi.h), no device library, so the
  * tests see exactly what the module does.
  */
 #ifndef TBK_UTIL_H
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "tbrdma_abi.h"
+#include "rdma/tbrdma_abi.h"
 
 #define TBK_DEV "/dev/tbrdma"
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 extern "C" {
-#include "tbrdma_abi.h"
+#include "rdma/tbrdma_abi.h"
 }
 
 namespace tb {

@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace uctest {
+namespace tbtest {
 
 void channel::send_bytes(const void *p, size_t n)
 {
@@ -138,31 +138,10 @@ void peer_process::kill9()
     pid_ = -1;
 }
 
-std::string unique_fabric()
+std::string unique_fabric(const char *what)
 {
     static std::atomic<int> n{0};
-    return "tu" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-}
-
-void fill(void *p, size_t n, unsigned seed, size_t base)
-{
-    auto *c = static_cast<unsigned char *>(p);
-    for (size_t k = 0; k < n; k++)
-        c[k] = pat(seed, base + k);
-}
-
-size_t mismatches(const void *p, size_t n, unsigned seed, size_t base, const char *what)
-{
-    auto *c = static_cast<const unsigned char *>(p);
-    size_t bad = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (c[k] == pat(seed, base + k))
-            continue;
-        if (!bad++)
-            std::fprintf(stderr, "%s: byte %zu of %zu is 0x%02x, expected 0x%02x\n", what, k, n,
-                         c[k], pat(seed, base + k));
-    }
-    return bad;
+    return std::string("t") + what + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
 }
 
 bool peer_check(bool cond, const char *what, long a, long b)
@@ -172,4 +151,4 @@ bool peer_check(bool cond, const char *what, long a, long b)
     return cond;
 }
 
-}  // namespace uctest
+}  // namespace tbtest

@@ -1,71 +1,20 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// Tests between real processes: fork a peer that runs a function and talks
-// to the test over a socketpair. The peer reports failure through its exit
-// status (Boost.Test's state does not survive fork), the test checks it.
+// The device the unit suite's two-process tests run on, and what they
+// post and poll through it; the processes themselves are test/common's.
 #pragma once
 
 #include <cstdint>
-#include <cstring>
-#include <functional>
-#include <stdexcept>
+#include <memory>
 #include <string>
-#include <type_traits>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
+#include "process.hpp"
 #include "tb/device.hpp"
 
 namespace tbtest {
-
-// A message channel to the other process. recv() gives up after a
-// deadline so that a dead or stuck peer fails the test instead of hanging.
-class channel {
-public:
-    explicit channel(int fd = -1) : fd_(fd) {}
-    template <class T> void send(const T &v)
-    {
-        static_assert(std::is_trivially_copyable_v<T>);
-        send_bytes(&v, sizeof(v));
-    }
-    template <class T> T recv(int timeout_ms = 60000)
-    {
-        T v;
-        recv_bytes(&v, sizeof(v), timeout_ms);
-        return v;
-    }
-    void send_bytes(const void *p, size_t n);
-    void recv_bytes(void *p, size_t n, int timeout_ms);
-    int fd() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-class peer_process {
-public:
-    // Forks; the child runs fn(channel) and exits with its return value
-    // (or 99 on an exception, after printing it).
-    explicit peer_process(const std::function<int(channel &)> &fn);
-    ~peer_process();
-    peer_process(const peer_process &) = delete;
-    peer_process &operator=(const peer_process &) = delete;
-
-    channel &chan() { return chan_; }
-    // Exit status (0..255), or 128 + signal; waits at most timeout_ms,
-    // then kills the child and returns -1.
-    int wait(int timeout_ms = 120000);
-    void kill9();
-    int pid() const { return pid_; }
-
-private:
-    int pid_ = -1;
-    int fd_ = -1;
-    channel chan_;
-};
-
-// A fabric name no other test run uses, so runs never meet.
-std::string unique_fabric(const char *what);
 
 // The device the two-process tests run on: the software device, or with
 // TB_TEST_DEVICE=kernel the kernel device (/dev/tbrdma, e.g. in the VM
@@ -111,8 +60,5 @@ struct remote_buf {
     uint64_t addr;
     uint64_t len;
 };
-
-// A peer check: prints and returns false when cond is false.
-bool peer_check(bool cond, const char *what, long a = 0, long b = 0);
 
 }  // namespace tbtest

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// Two-process tests: fork a peer that runs a function and talks to the test
-// over a socketpair. The peer's checks cannot reach Boost.Test (its state
-// does not survive fork), so the peer prints what failed, answers over the
-// channel and reports through its exit status.
+// Tests between real processes, shared by the unit and UCT suites: fork a
+// peer that runs a function and talks to the test over a socketpair. The
+// peer's checks cannot reach Boost.Test (its state does not survive fork),
+// so the peer prints what failed and reports through its exit status.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,7 @@
 #include <string>
 #include <type_traits>
 
-namespace uctest {
+namespace tbtest {
 
 // Messages to the other process. recv() gives up after a deadline so that
 // a dead or stuck peer fails the test instead of hanging it.
@@ -52,7 +52,7 @@ public:
     channel &chan() { return chan_; }
     // Exit status, 128 + signal, or -1 if it did not end in timeout_ms
     // (then it is killed).
-    int wait(int timeout_ms = 60000);
+    int wait(int timeout_ms = 120000);
     void stop();   // SIGSTOP, returns once it is stopped
     void cont();   // SIGCONT
     void kill9();  // SIGKILL and reap: the pid is gone afterwards
@@ -64,31 +64,18 @@ private:
     channel chan_;
 };
 
-// Declared after this process's node, kills the peer before the node
-// closes when a test ends early: the node's close then sees the peer gone
-// and removes the fabric's shared memory (a live peer would keep it).
+// Declared after this process's device, kills the peer before the device
+// closes when a test ends early: the close then sees the peer gone and
+// removes the fabric's shared memory (a live peer would keep it).
 struct kill_first {
     peer_process &p;
     ~kill_first() { p.kill9(); }
 };
 
-// A software fabric name no other test or run uses.
-std::string unique_fabric();
-
-// Test-data bytes: pat(seed, i) for position i. Not periodic over small
-// strides, so misplaced or shifted bytes show.
-inline unsigned char pat(unsigned seed, size_t i)
-{
-    size_t x = (i + 1) * 0x9e3779b1u + seed * 0x85ebca6bu;
-    x ^= x >> 13;
-    return static_cast<unsigned char>(x ^ (x >> 7) ^ (i >> 8));
-}
-void fill(void *p, size_t n, unsigned seed, size_t base = 0);
-// How many of p[k] differ from pat(seed, base + k); prints the first one.
-size_t mismatches(const void *p, size_t n, unsigned seed, size_t base = 0,
-                  const char *what = "data");
+// A software fabric name no other test or run uses, so runs never meet.
+std::string unique_fabric(const char *what);
 
 // A check in the peer: prints and returns false when cond is false.
 bool peer_check(bool cond, const char *what, long a = 0, long b = 0);
 
-}  // namespace uctest
+}  // namespace tbtest
