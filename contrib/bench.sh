@@ -2,7 +2,8 @@
 # bench.sh -- compare tb with UCX's own transports on this machine, in one
 # run: latency, bandwidth and message rate from ucx_perftest pairs (server and
 # client on this machine, through contrib/tbrun), as one table, then the
-# ratios of tb to each other transport. `make bench` runs it.
+# ratios of tb to each other transport. `make bench` runs it. First, the
+# engine's own cost per operation against its budget (tb-engine-bench).
 #
 # The tb numbers come from the software link (soft0): a shared-memory
 # emulation of the Thunderbolt DMA rings. They measure tb's software path
@@ -16,6 +17,7 @@
 #   TB_BENCH_TIMEOUT     seconds allowed per pair (default 60)
 #   TB_BENCH_CSV         also write "metric,transport,value" lines to this file
 #   TB_BENCH_KEEP        "yes": keep the ucx_perftest outputs (path printed)
+#   TB_ENGINE_BENCH      the engine-cost program (default: build/src/tools/tb-engine-bench)
 #   TB_UCT_LIB           passed on to contrib/tbrun
 #
 # Exit status: 0 if every measurement of the reference transport worked.
@@ -49,6 +51,7 @@ trap finish EXIT
 
 command -v ucx_perftest > /dev/null || { echo "bench: ucx_perftest not found (apt-get install ucx-utils)"; exit 1; }
 [ -n "$csv" ] && : > "$csv"
+ref_fail=0
 
 iters() { awk -v n="$1" -v s="$scale" 'BEGIN { n = int(n * s); print (n < 10 ? 10 : n) }'; }
 
@@ -165,6 +168,15 @@ if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > c / 2) }'; then
     echo "WARNING: the machine is busy; server and client each need a CPU, numbers will be off"
 fi
 echo
+
+# The engine alone: two engines in one thread, no processes or devices.
+engine_bench=${TB_ENGINE_BENCH:-$top/build/src/tools/tb-engine-bench}
+if [ -x "$engine_bench" ]; then
+    "$engine_bench" ${csv:+--csv "$csv"} || ref_fail=1
+else
+    echo "engine cost: $engine_bench not built (make -C build)"
+fi
+echo
 echo "NOTE: tb runs here over its software link (soft0), a shared-memory emulation"
 echo "      of the Thunderbolt/USB4 DMA rings inside each process. These numbers"
 echo "      compare software paths on one machine; they are NOT hardware numbers."
@@ -172,7 +184,6 @@ echo
 
 cols=()
 declare -A value note
-ref_fail=0
 for td in $transports; do
     tl=${td%%:*} dev=${td#*:}
     caps=$(pt_caps "$tl" "$dev")

@@ -9,7 +9,8 @@ set -uo pipefail
 build=${1:?usage: summary.sh BUILD_DIR}
 # The suites that load the UCT transport: configure leaves them out
 # without the installed UCX's source (Makefile.am, test/vm/Makefile.am).
-needs_uct=(uct/run-uct ucx-gtest/run-ucx-gtest mpi/run-mpi perf/run-perftest ucx-lanes/run-ucx-lanes
+# (Without it the MPI suite runs over UCX's tcp, as mpi-tcp.)
+needs_uct=(uct/run-uct ucx-gtest/run-ucx-gtest perf/run-perftest ucx-lanes/run-ucx-lanes
            load/run-load vm/run-ucx-kernel vm/run-ucx-gtest vm/run-xdomain-sim vm/run-xdomain-2vm)
 have_uct=yes
 grep -qE '^UCX_SRC_DIR = .' "$build/Makefile" || have_uct=no
@@ -25,7 +26,7 @@ for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run
     fi
     log=$build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security|packages)( test cases)?:' "$log" |
+        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|mpi-tcp|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security|packages)( test cases)?:' "$log" |
             sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|; s|^distro/packages:|packages:|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"

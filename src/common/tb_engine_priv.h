@@ -175,10 +175,14 @@ struct tb_elink {
 	u32 ares_head;
 	u32 ares_tail;
 	struct tb_rd_res *rds;	/* rd_max entries */
+	u32 rd_active;		/* of them sending data: none spares the scan */
 	u32 rd_next;		/* round robin over rds */
 	u8 resp_turn;		/* alternate read data and new requests */
 	struct tb_refuser refusers[TB_REFUSE_PAIRS];
+	u8 refused;		/* a refuser was ever charged: else none to look up */
 	struct tb_rnr_hold holds[TB_RNR_HOLDS];
+	u8 held;		/* a hold was made since the last reset */
+	u32 hold_newest;	/* msn of the newest hold: once it lapsed, all did */
 };
 
 struct tb_mr {

@@ -79,9 +79,9 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	return 0;
 }
 
-static struct tb_link_slot *tb_link_slot(struct tb_link *link, u32 seq)
+static struct tb_link_slot *tb_link_slot(const struct tb_link *link, u32 seq)
 {
-	return &link->window[seq % link->cfg.tx_window];
+	return &link->window[seq & (link->cfg.tx_window - 1)];
 }
 
 /* Slot s no longer refers to its ext's owner. */
@@ -565,7 +565,7 @@ u64 tb_link_next_deadline(const struct tb_link *link)
 	if (link->ack_pending || link->tx_resend != link->tx_next)
 		return 1;
 	if (link->tx_una != link->tx_next)
-		return link->window[link->tx_una % link->cfg.tx_window].sent_ns +
+		return tb_link_slot(link, link->tx_una)->sent_ns +
 		       link->rto_ns;
 	return 0;
 }

@@ -31,7 +31,9 @@ void tb_resp_reset(struct tb_elink *el)
 	el->ares_head = el->ares_tail;
 	for (i = 0; el->rds && i < el->e->cfg.rd_max; i++)
 		el->rds[i].active = 0;
+	el->rd_active = 0;
 	memset(el->holds, 0, sizeof(el->holds));
+	el->held = 0;
 }
 
 /* Queues a NAK (with status) or an RNR_NAK for request h. */
@@ -63,6 +65,9 @@ static struct tb_rnr_hold *tb_resp_hold(struct tb_elink *el,
 {
 	u32 i;
 
+	if (!el->held ||
+	    el->resp_done - el->hold_newest >= el->e->cfg.msn_window)
+		return NULL;
 	for (i = 0; i < TB_RNR_HOLDS; i++) {
 		struct tb_rnr_hold *hold = &el->holds[i];
 
@@ -87,6 +92,8 @@ static struct tb_rnr_hold *tb_resp_new_hold(struct tb_elink *el,
 			hold->src_ctx = h->src_ctx;
 			hold->src_ep = h->src_ep;
 			hold->msn = h->msn;
+			el->held = 1;
+			el->hold_newest = h->msn;
 			return hold;
 		}
 	}
@@ -145,7 +152,7 @@ static struct tb_refuser *tb_resp_refuser(struct tb_elink *el,
 {
 	u32 i;
 
-	for (i = 0; i < TB_REFUSE_PAIRS; i++) {
+	for (i = 0; el->refused && i < TB_REFUSE_PAIRS; i++) {
 		struct tb_refuser *r = &el->refusers[i];
 
 		if (r->tat && r->src_ctx == h->src_ctx &&
@@ -175,6 +182,7 @@ static void tb_resp_charge(struct tb_elink *el, const struct tb_engine_hdr *h,
 		r->tat = 0;
 	}
 	r->tat = (r->tat > now ? r->tat : now) + TB_REFUSE_INTERVAL_NS;
+	el->refused = 1;
 }
 
 /* The context a request may reach: the right id and the right secret. */
@@ -213,6 +221,7 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		if (!rd)
 			return TBRDMA_WC_REM_INVALID;
 		rd->active = 1;
+		el->rd_active++;
 		rd->msn = h->msn;
 		rd->initiator_ctx = h->src_ctx;
 		rd->target_ctx = h->dst_ctx;
@@ -329,17 +338,25 @@ int tb_resp_send_urgent(struct tb_elink *el)
 
 static struct tb_rd_res *tb_resp_next_rd(struct tb_elink *el)
 {
-	u32 i, n = el->e->cfg.rd_max;
+	u32 i, n = el->e->cfg.rd_max, k = el->rd_next;
 
-	for (i = 0; i < n; i++) {
-		struct tb_rd_res *rd = &el->rds[(el->rd_next + i) % n];
+	for (i = 0; el->rd_active && i < n; i++) {
+		struct tb_rd_res *rd = &el->rds[k];
 
+		if (++k == n)
+			k = 0;
 		if (rd->active) {
-			el->rd_next = (el->rd_next + i + 1) % n;
+			el->rd_next = k;
 			return rd;
 		}
 	}
 	return NULL;
+}
+
+static void tb_resp_rd_done(struct tb_elink *el, struct tb_rd_res *rd)
+{
+	rd->active = 0;
+	el->rd_active--;
 }
 
 int tb_resp_send_read(struct tb_elink *el)
@@ -370,7 +387,7 @@ int tb_resp_send_read(struct tb_elink *el)
 	if (!src) {
 		h.op = TB_EOP_NAK;
 		h.arg = status;
-		rd->active = 0;
+		tb_resp_rd_done(el, rd);
 		tb_elink_send(el, &h, 0);
 		return 1;
 	}
@@ -380,7 +397,7 @@ int tb_resp_send_read(struct tb_elink *el)
 	rd->off += chunk;
 	if (rd->off == rd->len) {
 		h.flags = TB_EF_LAST;
-		rd->active = 0;
+		tb_resp_rd_done(el, rd);
 	}
 	if (ext) {
 		tb_elink_send_ext(el, &h, mr, src);

@@ -2,7 +2,7 @@
 # Runs tb_mpi_test under mpirun with Open MPI's pml ucx and osc ucx, through
 # contrib/tbrun, for 2 and 4 ranks, and checks from UCX's own log that the
 # requested transport carried the traffic. Ends with one summary line
-# "mpi: N passed, M failed" (checks summed over all runs; a run that crashes,
+# "<name>: N passed, M failed" (checks summed over all runs; a run that crashes,
 # times out or used the wrong transport counts as one failure).
 #
 # Environment:
@@ -21,14 +21,19 @@
 #   TB_EXPECT_UCT   "yes": a missing libuct_tb.so.0 is a failure (set by make
 #                   when the transport is built); otherwise the runs that
 #                   need tb are skipped (exit status 77)
+#   TB_MPI_NAME     name of the closing line (default "mpi"; make uses
+#                   "mpi-tcp" where the transport is not built and the
+#                   suite runs over UCX's tcp through tbrun)
 #
 # Full mpirun output of each run is kept in ./run-mpi-np<N>.out.
 #
-# How the transport check works (UCX 1.13): with UCX_LOG_LEVEL=info every
-# UCP worker logs one line per endpoint configuration, e.g.
+# How the transport check works: with UCX_LOG_LEVEL=info every UCP worker
+# logs one line per endpoint configuration, naming transport/device of each
+# lane, e.g.
 #   [..] [host:pid :0]   ucp_worker.c:1763 UCX  INFO    ep_cfg[1]: tag(tcp/lo); rma(tcp/lo) ...
-# naming transport/device of each lane. Each rank must log at least one such
-# line with "<expected transport>/".
+#   [..] [host:pid:0]    ucp_worker.c:1903 UCX  INFO    ucp_context_0 intra-node cfg#1 tag(tcp/lo)
+# (UCX 1.13, and 1.18 and later). Each rank must log at least one such line
+# with "<expected transport>/".
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +53,8 @@ args=${TB_MPI_ARGS:-}
 limit=${TB_MPI_TIMEOUT:-600}
 mpirun=${MPIRUN:-mpirun}
 
-summary() { echo "mpi: $1 passed, $2 failed"; }
+name=${TB_MPI_NAME:-mpi}
+summary() { echo "$name: $1 passed, $2 failed"; }
 
 if [ "${TB_MPICXX:-}" = no ] || [ "$mpirun" = no ]; then
     echo "run-mpi: SKIP: configure found no $([ "$mpirun" = no ] && echo mpirun || echo mpicxx) (apt-get install libopenmpi-dev openmpi-bin)"
@@ -81,7 +87,7 @@ if [[ ",$tls," == *,tb,* ]] && ! "$tbrun" --lib > /dev/null 2>&1; then
 fi
 
 # The software device unless another is asked for (UCX's auto is the kernel).
-export UCX_TB_DEVICE=${UCX_TB_DEVICE:-soft}
+[[ ",$tls," == *,tb,* ]] && export UCX_TB_DEVICE=${UCX_TB_DEVICE:-soft}
 
 if [ "$(id -u)" = 0 ]; then
     # CI runs as root; Open MPI refuses that unless told twice.
@@ -124,9 +130,9 @@ for np in $nps; do
     fi
 
     # Lanes chosen by UCP: one line per endpoint configuration per worker.
-    lanes=$(grep -E 'UCX +INFO +ep_cfg\[[0-9]+\]:' "$out" || true)
+    lanes=$(grep -E 'UCX +INFO +(ep_cfg\[[0-9]+\]:| *[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ )' "$out" || true)
     echo "  UCX lanes seen (distinct):"
-    echo "$lanes" | sed -nE 's/.*UCX +INFO +(ep_cfg\[[0-9]+\]: .*)$/\1/p' | sed -E 's/^ep_cfg\[[0-9]+\]: //' |
+    echo "$lanes" | sed -E 's/.*UCX +INFO +(ep_cfg\[[0-9]+\]: | *[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ )//' |
         sort | uniq -c | sed 's/^/    /'
     # Ranks (host:pid) with at least one lane on the expected transport.
     ranks_on=$(echo "$lanes" | grep -E "[( ]$expect/" | sed -nE 's/^\[[^]]*\] \[([^ :]+:[0-9]+) *:.*/\1/p' | sort -u | wc -l)
