@@ -18,6 +18,8 @@
 #   TB_BENCH_CSV         also write "metric,transport,value" lines to this file
 #   TB_BENCH_KEEP        "yes": keep the ucx_perftest outputs (path printed)
 #   TB_ENGINE_BENCH      the engine-cost program (default: build/src/tools/tb-engine-bench)
+#   TB_BENCH_LOSS        fault rate of the lossy tb rows (default 0.01: 1% of
+#                        frames lost, 1% duplicated, 1% reordered; 0: none)
 #   TB_UCT_LIB           passed on to contrib/tbrun
 #
 # Exit status: 0 if every measurement of the reference transport worked.
@@ -95,10 +97,13 @@ measure()
             layout=$(pick_layout "$caps" am 8 short)
             args=(-t am_lat -x "$tl" -d "$dev" -D short -s 8 -n "$(iters 20000)")
             field=2 ;;
-        uct_put_lat)
+        uct_put_lat|uct_put_lat_avg)
             layout=$(pick_layout "$caps" put 8 short bcopy zcopy)
             args=(-t put_lat -x "$tl" -d "$dev" -D "$layout" -s 8 -n "$(iters 20000)")
-            field=2 ;;
+            # The median, or the mean over all round trips (which is
+            # where recovery from loss shows).
+            field=2
+            [ "$key" = uct_put_lat_avg ] && field=4 ;;
         uct_put_bw_64k|uct_put_bw_1m)
             local size=65536 n=4000
             [ "$key" = uct_put_bw_1m ] && size=1048576 n=400
@@ -136,7 +141,7 @@ measure()
     local -a vals=()
     local retried=0
     while [ ${#vals[@]} -lt "$repeat" ]; do
-        if ! pt_run_pair "$ucp_env" "${args[@]}"; then
+        if ! pt_run_pair "$ucp_env ${BENCH_FAULTS:-}" "${args[@]}"; then
             if [ "$retried" = 1 ]; then
                 echo "fail $PT_WHY"
                 return
@@ -183,7 +188,7 @@ echo "      compare software paths on one machine; they are NOT hardware numbers
 echo
 
 cols=()
-declare -A value note
+declare -A value note caps_of
 for td in $transports; do
     tl=${td%%:*} dev=${td#*:}
     caps=$(pt_caps "$tl" "$dev")
@@ -195,6 +200,7 @@ for td in $transports; do
         continue
     fi
     cols+=("$tl/$dev")
+    caps_of[$tl/$dev]=$caps
     echo -n "measuring $tl/$dev:"
     for m in "${metrics[@]}"; do
         key=${m%%|*}
@@ -211,6 +217,29 @@ for td in $transports; do
     echo
 done
 [ ${#cols[@]} -gt 0 ] || { echo "bench: nothing could be measured"; exit 1; }
+
+# tb on a lossy software link: the soft cable's fault model each way, the
+# lossless figures beside them (the link recovers by fast retransmit on a
+# gap and a timeout that follows the round trip: docs/engine.md).
+loss=${TB_BENCH_LOSS:-0.01}
+declare -A faulty
+loss_keys=(uct_put_lat_avg uct_put_bw_1m)
+if [ -n "${caps_of[tb/soft0]:-}" ] && [ "$loss" != 0 ]; then
+    echo -n "measuring tb/soft0 without and with $loss loss, duplication and reordering:"
+    for key in "${loss_keys[@]}"; do
+        for faults in 0 "$loss"; do
+            read -r v rest <<< "$(BENCH_FAULTS="UCX_TB_SOFT_LOSS=$faults UCX_TB_SOFT_DUP=$faults UCX_TB_SOFT_REORDER=$faults" \
+                                  measure "$key" tb soft0 "${caps_of[tb/soft0]}")"
+            faulty[$key,$faults]=$v
+            case $v in
+                fail) echo; echo "  $key with faults $faults: FAILED: $rest"; ref_fail=1 ;;
+                *) echo -n " ."
+                   [ -n "$csv" ] && echo "${key}_faults_$faults,tb/soft0,$v" >> "$csv" ;;
+            esac
+        done
+    done
+    echo
+fi
 
 # ---------------------------------------------------------------------------
 # Tables
@@ -275,6 +304,22 @@ if [ -n "$ref_col" ] && [ ${#cols[@]} -gt 1 ]; then
         done
         echo
     done
+fi
+
+if [ ${#faulty[@]} -gt 0 ]; then
+    echo
+    printf '%-22s %-13s %12s %12s %8s\n' "tb/soft0 under faults" unit lossless "$loss faults" ratio
+    for key in "${loss_keys[@]}"; do
+        label="UCT put_lat 8 B, mean" unit=us
+        [ "$key" = uct_put_bw_1m ] && label="UCT put_bw 1 MiB" unit=MB/s
+        a=${faulty[$key,0]} b=${faulty[$key,$loss]}
+        r=-
+        if [[ $a =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ ]]; then
+            r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')
+        fi
+        printf '%-22s %-13s %12s %12s %8s\n' "$label" "$unit" "$a" "$b" "$r"
+    done
+    echo "(ratio: lossy / lossless; goal: latency <= 2, bandwidth >= 0.8)"
 fi
 
 echo

@@ -13,11 +13,28 @@ static u32 tb_link_rx_reserve(const struct tb_link *link)
 	return r ? r : 1;
 }
 
+/*
+ * The retransmission timeout while nothing is being resent: the smoothed
+ * round trip plus four deviations (as TCP), within the configured bounds;
+ * before any round trip was measured, rto_init_ns.
+ */
+static u64 tb_link_rto_base(const struct tb_link *link)
+{
+	u64 rto = link->srtt_ns + 4 * link->rttvar_ns;
+
+	if (!link->srtt_ns)
+		rto = link->cfg.rto_init_ns;
+	if (rto < link->cfg.rto_min_ns)
+		rto = link->cfg.rto_min_ns;
+	return rto < link->cfg.rto_max_ns ? rto : link->cfg.rto_max_ns;
+}
+
 void tb_link_config_default(struct tb_link_config *cfg)
 {
 	cfg->rx_slots = 64;
 	cfg->tx_window = 64;
-	cfg->rto_min_ns = 2000000ull;		/* 2 ms */
+	cfg->rto_init_ns = 2000000ull;		/* 2 ms */
+	cfg->rto_min_ns = 50000ull;		/* 50 us */
 	cfg->rto_max_ns = 200000000ull;		/* 200 ms */
 	cfg->dead_ns = 10000000000ull;		/* 10 s */
 	cfg->hello_ns = 5000000ull;		/* 5 ms */
@@ -73,7 +90,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->tx_una = link->tx_next;
 	link->tx_resend = link->tx_next;
 	link->tx_credit = link->tx_next;
-	link->rto_ns = cfg->rto_min_ns;
+	link->rto_ns = tb_link_rto_base(link);
 	link->progress_ns = tb_now_ns();
 	link->peer_seen_ns = link->progress_ns;
 	return 0;
@@ -210,12 +227,19 @@ static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
 static void tb_link_rtt_sample(struct tb_link *link,
 			       const struct tb_link_slot *s, u64 now)
 {
-	u64 rtt;
+	u64 rtt, dev;
 
 	if (s->resent || !s->sent_ns || now < s->sent_ns)
 		return;
 	rtt = now - s->sent_ns;
-	link->srtt_ns = link->srtt_ns ? (7 * link->srtt_ns + rtt) / 8 : rtt;
+	if (!link->srtt_ns) {
+		link->srtt_ns = rtt ? rtt : 1;
+		link->rttvar_ns = rtt / 2;
+		return;
+	}
+	dev = rtt > link->srtt_ns ? rtt - link->srtt_ns : link->srtt_ns - rtt;
+	link->rttvar_ns = (3 * link->rttvar_ns + dev) / 4;
+	link->srtt_ns = (7 * link->srtt_ns + rtt) / 8;
 }
 
 u32 tb_link_rtt_ns(const struct tb_link *link)
@@ -235,7 +259,7 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 		tb_link_put_exts(link, link->tx_una, h->ack);
 		link->tx_una = h->ack;
 		link->progress_ns = now;
-		link->rto_ns = link->cfg.rto_min_ns;
+		link->rto_ns = tb_link_rto_base(link);
 		if (tb_seq_before(link->tx_resend, link->tx_una))
 			link->tx_resend = link->tx_una;
 	}
@@ -243,10 +267,15 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 		link->tx_credit = h->credit;
 	if ((h->flags & TB_LINK_F_STALL) && h->ack == link->tx_una &&
 	    link->tx_una != link->tx_next) {
-		/* It has the oldest frame, just cannot take it yet: wait. */
+		/*
+		 * It has the oldest frame, just cannot take it yet: wait,
+		 * longer than it takes to say so again.
+		 */
 		tb_link_slot(link, link->tx_una)->sent_ns = now;
 		tb_link_slot(link, link->tx_una)->resent = 1;
-		link->rto_ns = link->cfg.rto_min_ns;
+		link->rto_ns = tb_link_rto_base(link);
+		if (link->rto_ns < link->cfg.rto_init_ns)
+			link->rto_ns = link->cfg.rto_init_ns;
 	}
 	if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
 	    h->ack != link->gap_acked) {
@@ -456,7 +485,7 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 			 * more often than its retransmission timeout.
 			 */
 			if (tb_link_since(now_ns, link->stall_ack_ns) >=
-			    link->cfg.rto_min_ns / 2) {
+			    link->cfg.rto_init_ns / 2) {
 				link->stall_ack_ns = now_ns;
 				tb_link_send_ctrl(link, TB_LINK_ACK,
 						  TB_LINK_F_STALL);

@@ -98,8 +98,9 @@ struct tb_link_user_ops {
 struct tb_link_config {
 	u32 rx_slots;		/* receive descriptors of this end */
 	u32 tx_window;		/* unacked frames kept: rounded down to 2^n */
-	u64 rto_min_ns;		/* first retransmission timeout */
-	u64 rto_max_ns;		/* cap of the exponential backoff */
+	u64 rto_init_ns;	/* retransmission timeout before an RTT sample */
+	u64 rto_min_ns;		/* floor of the one derived from the RTT */
+	u64 rto_max_ns;		/* cap of that and of the exponential backoff */
 	u64 dead_ns;		/* no progress for this long: link down */
 	u64 hello_ns;		/* HELLO period while connecting */
 };
@@ -160,6 +161,7 @@ struct tb_link {
 	u64 stall_ack_ns;	/* last keep-alive ACK sent while stalled */
 	u64 now_ns;		/* latest clock tb_link_progress() was given */
 	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
+	u64 rttvar_ns;		/* and its mean deviation */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;
 
