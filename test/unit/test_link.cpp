@@ -546,6 +546,33 @@ BOOST_AUTO_TEST_CASE(peer_restart_takes_link_down)
     BOOST_TEST(p.b.states == only_up);
 }
 
+// The retransmission timeout follows the round trip: after traffic it is
+// far below the initial 2 ms, and a lost last frame (no later frame shows
+// the hole) is resent after that, not after rto_init_ns.
+BOOST_AUTO_TEST_CASE(rto_follows_round_trip)
+{
+    link_pair p(77);
+    p.bring_up();
+    exchange(p, 200);
+    p.settle();
+    const tb_link &l = p.a.link;
+    BOOST_TEST(l.srtt_ns > 0u);
+    BOOST_TEST(l.rto_ns >= p.cfg.rto_min_ns);
+    BOOST_TEST(l.rto_ns < p.cfg.rto_init_ns);
+
+    const uint64_t timeouts = l.stats.timeouts;
+    const size_t got = p.b.got.size();
+    p.a.cable.set_faults({1.0, 0, 0, 0});
+    p.a.to_send++;
+    BOOST_REQUIRE(p.pump_until([&] { return p.a.next_tx == p.a.to_send; }));
+    p.a.cable.set_faults({});
+    const uint64_t lost_at = p.now;
+    BOOST_REQUIRE(p.pump_until([&] { return p.b.got.size() == got + 1; }));
+    BOOST_TEST(p.now - lost_at < p.cfg.rto_init_ns);
+    BOOST_TEST(l.stats.timeouts == timeouts + 1);
+    BOOST_TEST(p.b.got.back() == static_cast<uint32_t>(got));
+}
+
 // A peer that stops answering while frames are in flight: DOWN after
 // dead_ns of virtual time without progress, and not a moment before.
 BOOST_AUTO_TEST_CASE(dead_peer_after_dead_ns)
