@@ -239,7 +239,8 @@ static void tb_link_rtt_sample(struct tb_link *link,
 	}
 	dev = rtt > link->srtt_ns ? rtt - link->srtt_ns : link->srtt_ns - rtt;
 	link->rttvar_ns = (3 * link->rttvar_ns + dev) / 4;
-	link->srtt_ns = (7 * link->srtt_ns + rtt) / 8;
+	/* 0 means "no sample yet": a zero round trip must not read as one. */
+	link->srtt_ns = (7 * link->srtt_ns + rtt) / 8 ? : 1;
 }
 
 u32 tb_link_rtt_ns(const struct tb_link *link)
