@@ -44,6 +44,7 @@ struct tbrdma_dev {
 	struct tb_engine *engine;
 	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
 	u32 nloops;			/* userspace links 0..nloops-1 */
+	bool loop_pending;		/* a loop frame waits to be received */
 
 	struct miscdevice misc;
 	struct dentry *debugfs;
@@ -61,15 +62,17 @@ struct tbrdma_dev {
 
 extern struct tbrdma_dev tbrdma;
 
-/* Wakes the poll thread: a frame was put on a loop link, or work posted. */
-void tbrdma_kick(void);
 /*
- * Under tbrdma.lock, after engine work outside the poll thread (a post
- * that sent a frame): wakes the thread if the engine now has a deadline
- * (a retransmission) before the one it sleeps until. A frame lost on a
- * cable raises no interrupt that would wake it otherwise.
+ * Every hold of tbrdma.lock. The unlock first receives at the other end
+ * what loop cables carry (tbrdma_loop_rx()), then wakes the poll
+ * thread if the engine now has a deadline (a retransmission, an ack owed)
+ * before the one it sleeps until: a frame lost on a cable raises no
+ * interrupt that would wake it otherwise.
  */
-void tbrdma_timer_update(void);
+void tbrdma_lock(void);
+void tbrdma_unlock(void);
+/* Wakes the poll thread: an XDomain ring interrupt, a carrier change. */
+void tbrdma_kick(void);
 
 struct tbrdma_ring_mem;
 
@@ -207,6 +210,13 @@ void tbrdma_cdev_unregister(void);
 int tbrdma_loop_create(u32 index, struct tbrdma_loop **out);
 int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent);
 void tbrdma_loop_destroy(struct tbrdma_loop *loop);
+/*
+ * Under tbrdma.lock, while loop_pending: runs the ends of the loop cables
+ * that have frames waiting, as the core polling a DMA ring would, until
+ * no frame is left (letting the lock go between passes), or hands the
+ * rest to the poll thread.
+ */
+void tbrdma_loop_rx(void);
 /* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,

@@ -48,9 +48,9 @@ static int tbrdma_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&fl->lock);
 	init_waitqueue_head(&fl->wq);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, &fl->pd);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret) {
 		kfree(fl);
 		return ret;
@@ -152,7 +152,7 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	LIST_HEAD(mrs);
 	u32 i;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 		gone[i] = fl->ctxs[i];
 		fl->ctxs[i] = NULL;
@@ -161,7 +161,7 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	}
 	tb_pd_destroy(fl->pd, tbrdma_mr_collect, &mrs);
 	fl->pd = NULL;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	tbrdma_mr_free_list(&mrs);
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++)
 		if (gone[i])
@@ -179,14 +179,14 @@ static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 	memset(&q, 0, sizeof(q));
 	q.abi_version = TBRDMA_ABI_VERSION;
 	q.max_contexts = TBRDMA_FILE_CTX_MAX;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	q.num_links = tbrdma_num_links();
 	/* The host's free contexts, or this file's if fewer. */
 	for (i = 0, file_free = TBRDMA_FILE_CTX_MAX; i < TBRDMA_FILE_CTX_MAX; i++)
 		if (fl->ctxs[i])
 			file_free--;
 	q.contexts_free = min(file_free, tb_engine_ctx_free(tbrdma.engine));
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	q.max_mr = tbrdma_max_mr;
 	q.max_ep = tbrdma_max_ep;
 	q.max_ring_entries = tbrdma_max_ring;
@@ -207,9 +207,9 @@ static long tbrdma_ioc_query_link(void __user *uarg)
 	index = a.index;
 	memset(&a, 0, sizeof(a));
 	a.index = index;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tbrdma_link_lookup(index, &a, &engine_index);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret)
 		return ret;
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
@@ -252,7 +252,7 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, c.ctx);
 	if (!kc || tbrdma_link_lookup(c.link, NULL, &engine_index)) {
 		ret = -EINVAL;
@@ -263,17 +263,17 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 		ret = tb_ep_create(kc->ctx, engine_index, c.remote_ctx,
 				   c.remote_secret);
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret < 0)
 		return ret;
 	c.ep = ret;
 	if (copy_to_user(uarg, &c, sizeof(c))) {
 		/* Unless another thread replaced the context meanwhile. */
-		mutex_lock(&tbrdma.lock);
+		tbrdma_lock();
 		kc = tbrdma_kctx_get(fl, c.ctx);
 		if (kc && tb_ctx_id(kc->ctx) == ctx_id)
 			tb_ep_destroy(kc->ctx, c.ep);
-		mutex_unlock(&tbrdma.lock);
+		tbrdma_unlock();
 		return -EFAULT;
 	}
 	return 0;
@@ -289,10 +289,10 @@ static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
 
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, r.ctx);
 	ret = kc ? fn(kc->ctx, r.ep) : -EINVAL;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return ret;
 }
 
@@ -305,10 +305,10 @@ static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, s.ctx);
 	ret = kc ? tb_ep_state(kc->ctx, s.ep, &outstanding) : -EINVAL;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret < 0)
 		return ret;
 	s.link_state = ret;
@@ -393,7 +393,7 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 	struct tbrdma_kctx *kc;
 
 	mutex_lock(&fl->lock);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, h);
 	if (expect && kc != expect)
 		kc = NULL;
@@ -401,7 +401,7 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 		tb_ctx_destroy(kc->ctx, NULL, NULL);
 		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	mutex_unlock(&fl->lock);
 	if (!kc)
 		return -EINVAL;
@@ -445,7 +445,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	cfg.notify_arg = kc;
 
 	mutex_lock(&fl->lock);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	for (h = 0; h < TBRDMA_FILE_CTX_MAX && fl->ctxs[h]; h++)
 		;
 	if (h == TBRDMA_FILE_CTX_MAX)
@@ -457,7 +457,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 		q.ctx_id = tb_ctx_id(kc->ctx);
 		q.secret = tb_ctx_secret(kc->ctx);
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	mutex_unlock(&fl->lock);
 	if (ret) {
 		tbrdma_kctx_free(kc);
@@ -514,7 +514,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 	if (db.reserved)
 		return -EINVAL;
 	mutex_lock(&fl->lock);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, db.ctx);
 	if (!kc) {
 		ret = -EINVAL;
@@ -538,18 +538,15 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		kc->sq_head++;
 		posted++;
 		if (posted % TBRDMA_DOORBELL_BATCH == 0 && posted < n) {
-			tbrdma_timer_update();
-			mutex_unlock(&tbrdma.lock);
+			tbrdma_unlock();
 			cond_resched();
-			mutex_lock(&tbrdma.lock);
+			tbrdma_lock();
 		}
 	}
 	/* The slots before it are free once the process sees the index. */
 	smp_store_release(&ctrl->consumer, kc->sq_head);
-	if (posted)
-		tbrdma_timer_update();
 out:
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	mutex_unlock(&fl->lock);
 	if (!posted && ret)
 		return ret;
@@ -611,7 +608,7 @@ static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
 	u32 i;
 
 	poll_wait(file, &fl->wq, wait);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 		kc = fl->ctxs[i];
 		if (!kc)
@@ -632,7 +629,7 @@ static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
 			WRITE_ONCE(((struct tbrdma_ring_ctrl *)kc->rq.mem)->armed, 1);
 		}
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return mask;
 }
 

@@ -46,9 +46,9 @@ static ssize_t tbrdma_link_stat_show(struct device *dev,
 	const struct tb_link *link = dev_get_drvdata(dev);
 	u64 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = *(const u64 *)((const u8 *)&link->stats + sa->offset);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%llu\n", v);
 }
 

@@ -22,6 +22,12 @@
  * Where bus addresses are not CPU physical ones (an IOMMU), the loop
  * reads through the CPU mapping instead.
  *
+ * A frame put on a cable is received by whoever holds tbrdma.lock when it
+ * lets it go (tbrdma_unlock()): the process that posted it, the poll
+ * thread that resent it. So a loop delivers as a ring polled by a
+ * spinning core would, without waking a thread per frame; the loopback
+ * netdev works this way too.
+ *
  * Everything here runs under tbrdma.lock: the phy callbacks are called by
  * the engine, the rest by module set-up, sysfs and debugfs.
  */
@@ -142,7 +148,7 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
 	}
 	r->head = (slot + 1) % r->slots;
 	r->used++;
-	tbrdma_kick();
+	tbrdma.loop_pending = true;
 	return 0;
 }
 
@@ -173,6 +179,60 @@ static void tbrdma_loop_rx_release(void *phy)
 		r->tail = (r->tail + 1) % r->slots;
 		r->used--;
 	}
+}
+
+/*
+ * Passes of tbrdma_loop_rx() before the poll thread takes over: each moves
+ * up to a window of frames (64 by default, 256 KiB), so a caller carries
+ * about 2 MiB for others at most, like NAPI's budget.
+ */
+#define TBRDMA_LOOP_RX_PASSES 8
+
+/* Runs every end with frames waiting; true if one still has some. */
+static bool tbrdma_loop_rx_pass(void)
+{
+	u64 now = ktime_get_ns();
+	bool waiting = false;
+	u32 i, j;
+
+	tbrdma.loop_pending = false;
+	for (i = 0; i < tbrdma.nloops; i++) {
+		struct tbrdma_loop *loop = tbrdma.loops[i];
+
+		for (j = 0; loop && j < 2; j++) {
+			struct tbrdma_loop_end *end = &loop->end[j];
+
+			if (!end->attached || !end->rx->used)
+				continue;
+			tb_engine_progress_link(tbrdma.engine, end->link.index,
+						now);
+			waiting |= end->rx->used != 0;
+		}
+	}
+	return waiting;
+}
+
+void tbrdma_loop_rx(void)
+{
+	bool waiting = false;
+	u32 pass;
+
+	lockdep_assert_held(&tbrdma.lock);
+	for (pass = 0; pass < TBRDMA_LOOP_RX_PASSES; pass++) {
+		waiting = tbrdma_loop_rx_pass();
+		if (!tbrdma.loop_pending)
+			break;
+		/* Other contexts get the engine between passes. */
+		mutex_unlock(&tbrdma.lock);
+		cond_resched();
+		mutex_lock(&tbrdma.lock);
+	}
+	/*
+	 * Frames the engine cannot take yet (a full receive queue), or more
+	 * than this caller should carry: the poll thread keeps at them.
+	 */
+	if (waiting || tbrdma.loop_pending)
+		tbrdma_kick();
 }
 
 static const struct tb_phy_ops tbrdma_loop_phy_ops = {
@@ -328,9 +388,9 @@ int tbrdma_loop_create(u32 index, struct tbrdma_loop **out)
 		loop->end[i].rx = &loop->ring[i];
 		loop->end[i].tx = &loop->ring[!i];
 	}
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tbrdma_loop_attach(loop);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret) {
 		tbrdma_loop_free(loop);
 		return ret;
@@ -348,10 +408,10 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop)
 	/* No sysfs reader or writer once this returns. */
 	if (loop->dev_added)
 		device_del(&loop->dev);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	loop->closing = true;
 	tbrdma_loop_detach(loop);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (!loop->dev_init) {
 		tbrdma_loop_free(loop);
 		return;
@@ -470,9 +530,9 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 {
 	u32 state;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	state = tbrdma_loop_state(to_loop(dev));
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%s\n", tbrdma_state_name(state));
 }
 static DEVICE_ATTR_RO(state);
@@ -496,9 +556,9 @@ static ssize_t carrier_show(struct device *dev, struct device_attribute *attr,
 {
 	bool on;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	on = to_loop(dev)->plugged;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%d\n", on);
 }
 
@@ -517,7 +577,7 @@ static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 	ret = kstrtobool(buf, &on);
 	if (ret)
 		return ret;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	if (!on) {
 		if (loop->plugged) {
 			loop->plugged = false;
@@ -530,7 +590,7 @@ static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 		tbrdma_loop_detach(loop);
 		ret = tbrdma_loop_attach(loop);
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return ret ? ret : count;
 }
 static DEVICE_ATTR_RW(carrier);
@@ -541,9 +601,9 @@ static ssize_t cable_drops_show(struct device *dev,
 	struct tbrdma_loop *loop = to_loop(dev);
 	u64 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = loop->ring[0].dropped + loop->ring[1].dropped;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%llu\n", v);
 }
 static DEVICE_ATTR_RO(cable_drops);
@@ -569,10 +629,10 @@ static ssize_t tbrdma_loop_ext_show(struct device *dev, char *buf, bool dma)
 	struct tbrdma_loop *loop = to_loop(dev);
 	u64 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = dma ? loop->ring[0].ext_dma + loop->ring[1].ext_dma :
 		  loop->ring[0].ext_cpu + loop->ring[1].ext_cpu;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%llu\n", v);
 }
 

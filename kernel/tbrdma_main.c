@@ -123,14 +123,21 @@ void tbrdma_kick(void)
 		wake_up(&tbrdma.poll_wq);
 }
 
-void tbrdma_timer_update(void)
+void tbrdma_lock(void)
+{
+	mutex_lock(&tbrdma.lock);
+}
+
+void tbrdma_unlock(void)
 {
 	u64 deadline;
 
-	lockdep_assert_held(&tbrdma.lock);
-	deadline = tb_engine_next_deadline(tbrdma.engine);
+	if (tbrdma.loop_pending)
+		tbrdma_loop_rx();
+	deadline = tbrdma.engine ? tb_engine_next_deadline(tbrdma.engine) : 0;
 	if (deadline && deadline < tbrdma.timer_at)
 		tbrdma_kick();
+	mutex_unlock(&tbrdma.lock);
 }
 
 /*
@@ -144,11 +151,13 @@ static u64 tbrdma_round(bool *busy)
 	u64 deadline;
 	int handled;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	handled = tb_engine_progress(tbrdma.engine, ktime_get_ns());
+	if (tbrdma.loop_pending)
+		tbrdma_loop_rx();
 	deadline = tb_engine_next_deadline(tbrdma.engine);
 	tbrdma.timer_at = deadline ?: U64_MAX;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	*busy = handled > 0 || kicked;
 	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
 	if (*busy)
@@ -190,7 +199,7 @@ static int tbrdma_status_show(struct seq_file *m, void *unused)
 {
 	u32 i;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	seq_printf(m, "loops %u\npoll_us %u\nrounds %llu\nbusy_rounds %llu\nsleeps %llu\n",
 		   tbrdma.nloops, READ_ONCE(tbrdma_poll_us),
 		   READ_ONCE(tbrdma.rounds), READ_ONCE(tbrdma.busy_rounds),
@@ -198,7 +207,7 @@ static int tbrdma_status_show(struct seq_file *m, void *unused)
 	for (i = 0; i < tbrdma.nloops; i++)
 		tbrdma_loop_show(m, tbrdma.loops[i]);
 	tbrdma_xd_show(m);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	tbrdma_dma_show(m);
 	return 0;
 }

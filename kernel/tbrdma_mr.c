@@ -163,10 +163,10 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	/* For the controllers, before the engine can send from it. */
 	tbrdma_dma_add_umr(umr);
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tb_pd_reg_mr(fl->pd, addr, length, access,
 			   (u8 *)umr->vaddr + offset_in_page(addr), umr, key);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret)
 		goto fail_reg;
 	return 0;
@@ -190,9 +190,9 @@ int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key)
 	void *priv = NULL;
 	int ret;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tb_pd_dereg_mr(fl->pd, key, &priv);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret)
 		return ret;
 	/*

@@ -280,7 +280,7 @@ void tbrdma_xd_idle(void)
 
 	if (!tbrdma_xd_enable)
 		return;
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	for (i = 0; i < TBRDMA_XD_MAX; i++) {
 		struct tbrdma_xd_link *xl = tbxd.slot[i];
 		struct tbrdma_xd_buf **next;
@@ -305,7 +305,7 @@ void tbrdma_xd_idle(void)
 				tbrdma_kick();
 		}
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 }
 
 /* The engine's link callbacks. */
@@ -392,7 +392,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 {
 	bool was_up;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	was_up = xl->attached;
 	if (xl->attached) {
 		xl->detaching = true;
@@ -407,7 +407,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 	xl->rx_ext = NULL;
 	xl->rx_paired = false;
 	xl->identity = 0;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 
 	/*
 	 * Rings before paths, as the kernel's own service drivers do: no
@@ -518,7 +518,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	tb_link_config_default(&cfg);
 	cfg.rx_slots = xl->rx_slots;
 	cfg.tx_window = min(xl->tx_slots, a->peer.rx_slots);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	ret = tb_link_init(&xl->link, &cfg, &tbrdma_xd_phy_ops, xl,
 			   &tbrdma_xd_link_ops, tbrdma.engine);
 	if (!ret) {
@@ -537,7 +537,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 		xl->version = a->version;
 		xl->stats.logins++;
 	}
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	if (ret)
 		return ret;
 	tbrdma_kick();		/* HELLO now */

@@ -64,9 +64,9 @@ static ssize_t index_show(struct device *dev, struct device_attribute *attr,
 {
 	u32 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = tbrdma_xd_index(to_xl(dev));
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%u\n", v);
 }
 static DEVICE_ATTR_RO(index);
@@ -76,9 +76,9 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 {
 	u32 state;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	state = tbrdma_xd_state(to_xl(dev));
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%s\n", tbrdma_xd_state_names[state]);
 }
 static DEVICE_ATTR_RO(state);
@@ -105,9 +105,9 @@ static ssize_t identity_show(struct device *dev,
 {
 	u64 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = to_xl(dev)->identity;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "0x%016llx\n", v);
 }
 static DEVICE_ATTR_RO(identity);
@@ -213,9 +213,9 @@ static ssize_t protocol_show(struct device *dev, struct device_attribute *attr,
 {
 	u32 v;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	v = to_xl(dev)->attached ? to_xl(dev)->version : 0;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return sysfs_emit(buf, "%u\n", v);
 }
 static DEVICE_ATTR_RO(protocol);
@@ -227,7 +227,7 @@ static ssize_t rings_show(struct device *dev, struct device_attribute *attr,
 	struct tbrdma_xd_link *xl = to_xl(dev);
 	ssize_t ret;
 
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	if (xl->rings_live)
 		ret = sysfs_emit(buf, "%d %d %d %d %u %u %d\n", xl->out_hopid,
 				 xl->in_hopid, xl->tx_ring->hop,
@@ -236,7 +236,7 @@ static ssize_t rings_show(struct device *dev, struct device_attribute *attr,
 	else
 		ret = sysfs_emit(buf, "%d - - - %u %u -\n", xl->out_hopid,
 				 xl->tx_slots, xl->rx_slots);
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	return ret;
 }
 static DEVICE_ATTR_RO(rings);
@@ -290,9 +290,9 @@ static ssize_t tbrdma_xd_stat_show(struct device *dev,
 
 	switch (sa->src) {
 	case XD_PHY:
-		mutex_lock(&tbrdma.lock);
+		tbrdma_lock();
 		v = *(u64 *)((u8 *)&xl->stats + sa->offset);
-		mutex_unlock(&tbrdma.lock);
+		tbrdma_unlock();
 		break;
 	case XD_CTRL:
 		mutex_lock(&xl->ctrl_lock);

@@ -172,9 +172,9 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	}
 	xl->dev_added = true;
 	/* Visible to the handler and to userspace (under tbrdma.lock). */
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	tbxd.slot[slot] = xl;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	mutex_unlock(&tbxd.lock);
 
 	tb_service_set_drvdata(svc, xl);
@@ -195,9 +195,9 @@ fail:
 static void tbrdma_xd_unlist(struct tbrdma_xd_link *xl)
 {
 	mutex_lock(&tbxd.lock);
-	mutex_lock(&tbrdma.lock);
+	tbrdma_lock();
 	tbxd.slot[xl->slot] = NULL;
-	mutex_unlock(&tbrdma.lock);
+	tbrdma_unlock();
 	mutex_unlock(&tbxd.lock);
 }
 

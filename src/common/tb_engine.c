@@ -296,23 +296,35 @@ void tb_elink_tx(struct tb_elink *el)
 	tb_link_flush_ack(link);
 }
 
+static int tb_elink_progress(struct tb_elink *el, u64 now_ns)
+{
+	int handled;
+
+	if (!el->link || el->link->state == TBRDMA_LINK_DOWN)
+		return 0;
+	handled = tb_link_progress(el->link, now_ns);
+	if (el->rnr_wake_ns && now_ns >= el->rnr_wake_ns)
+		tb_elink_rnr_wake(el, now_ns);
+	if (el->link->state == TBRDMA_LINK_UP)
+		tb_elink_tx(el);
+	return handled;
+}
+
 int tb_engine_progress(struct tb_engine *e, u64 now_ns)
 {
 	int handled = 0;
 	u32 i;
 
-	for (i = 0; i < e->links_end; i++) {
-		struct tb_elink *el = &e->links[i];
-
-		if (!el->link || el->link->state == TBRDMA_LINK_DOWN)
-			continue;
-		handled += tb_link_progress(el->link, now_ns);
-		if (el->rnr_wake_ns && now_ns >= el->rnr_wake_ns)
-			tb_elink_rnr_wake(el, now_ns);
-		if (el->link->state == TBRDMA_LINK_UP)
-			tb_elink_tx(el);
-	}
+	for (i = 0; i < e->links_end; i++)
+		handled += tb_elink_progress(&e->links[i], now_ns);
 	return handled;
+}
+
+int tb_engine_progress_link(struct tb_engine *e, u32 link_index, u64 now_ns)
+{
+	if (link_index >= e->links_end)
+		return 0;
+	return tb_elink_progress(&e->links[link_index], now_ns);
 }
 
 void tb_engine_kick(struct tb_engine *e, u32 link_index)

@@ -125,6 +125,8 @@ extern const struct tb_link_user_ops tb_engine_link_ops;
  * Returns how many frames were handled.
  */
 int tb_engine_progress(struct tb_engine *e, u64 now_ns);
+/* The same for one link, where its frames arrived. */
+int tb_engine_progress_link(struct tb_engine *e, u32 link_index, u64 now_ns);
 /* Transmits what is queued on one link (after posting). */
 void tb_engine_kick(struct tb_engine *e, u32 link_index);
 /* Earliest timer deadline over all links, 0 if none. */
