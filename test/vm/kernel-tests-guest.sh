@@ -2,7 +2,7 @@
 # The kernel-module tests, inside the test VM: run-kernel-tests.sh boots one
 # VM per test (test/vm/vm-run.sh --check-dmesg) and runs this script in it.
 #
-#   kernel-tests-guest.sh load|onesided|fuzz|limits|kill
+#   kernel-tests-guest.sh load|onesided|fuzz|limits|kill|hammer
 #
 # Environment (set by run-kernel-tests.sh through vm-run.sh --env):
 #   TBK_BIN            directory of the test programs (tbk_*)
@@ -17,7 +17,7 @@
 # the exit status is 0 only if everything passed.
 set -uo pipefail
 
-test=${1:?usage: kernel-tests-guest.sh load|onesided|fuzz|limits|kill}
+test=${1:?usage: kernel-tests-guest.sh load|onesided|fuzz|limits|kill|hammer}
 bin=${TBK_BIN:?}
 ko=${TBK_KO:?}
 work=${TBK_WORK:-/tmp}
@@ -310,12 +310,45 @@ test_kill() {
     check_pins
 }
 
+# Four processes hammer both loops while a fifth is killed again and
+# again; then nothing of theirs may be left: pins, and (slub_debug=U)
+# no slab object allocated by tbrdma code once it is unloaded.
+test_hammer() {
+    local records
+    snapshot hbase
+    load || return
+    ulimit -l unlimited
+    if timeout -s KILL 300 "$bin/tbk_hammer" -s 30 -k 6; then
+        pass "four processes over loop0 and loop1, a fifth killed 6 times"
+    else
+        fail "hammer (exit $?)"
+    fi
+    link_stats
+    unload || return
+    check_pins
+    snapshot hend
+    leaked_addrs "$work/hbase.rawaddr" "$work/hend.rawaddr" "$work/ranges" > "$work/hleaked.rawaddr"
+    # What module init allocated (sysfs nodes of the loops, freed as their
+    # dentries go) is the load test's, over many cycles: here, what the
+    # processes made.
+    records=$(leak_records "$work/hleaked.rawaddr" |
+              awk '/^[^ ]+: +[0-9]+ / { if (rec !~ /do_init_module/) printf "%s", rec; rec = "" }
+                   { rec = rec $0 "\n" } END { if (rec !~ /do_init_module/) printf "%s", rec }')
+    if [ -z "$records" ]; then
+        pass "slab (slub_debug=U): no live object allocated by the processes' use of tbrdma after rmmod"
+    else
+        fail "slab objects allocated with the unloaded module's code on their stack are still alive:"
+        echo "$records" | head -80
+    fi
+}
+
 case $test in
     load) test_load ;;
     onesided) test_onesided ;;
     fuzz) test_fuzz ;;
     limits) test_limits ;;
     kill) test_kill ;;
+    hammer) test_hammer ;;
     *) echo "unknown test $test"; exit 2 ;;
 esac
 # Whatever happened, the module must go (a failed test may have left it).

@@ -15,8 +15,11 @@
 #   limits    RLIMIT_MEMLOCK without CAP_IPC_LOCK, and with it
 #   kill      SIGKILL of the initiator, then of the target, mid-transfer;
 #             SIGKILL while pinning
+#   hammer    four processes, two links, every operation checked, with
+#             registrations and a fifth process killed again and again;
+#             red zones and poisoning on, leaks checked after rmmod
 #
-# Environment: TBK_TESTS (default "load onesided fuzz limits kill"),
+# Environment: TBK_TESTS (default "load onesided fuzz limits kill hammer"),
 # TBK_FUZZ_SECONDS (default 60), TBK_FUZZ_SEED (default: from the clock,
 # printed), TBK_LOAD_CYCLES (default 20), TB_KMOD (the module; default
 # <top builddir>/kernel/tbrdma.ko), TB_VM_DIR (see vm-run.sh).
@@ -32,7 +35,7 @@ topbuild=${TB_TOP_BUILDDIR:-$top/build}
 vmrun=$here/vm-run.sh
 vmdir=${TB_VM_DIR:-$top/build/vm}
 work=$builddir/kt-work
-tests=${TBK_TESTS:-load onesided fuzz limits kill}
+tests=${TBK_TESTS:-load onesided fuzz limits kill hammer}
 fuzz_seconds=${TBK_FUZZ_SECONDS:-60}
 fuzz_seed=${TBK_FUZZ_SEED:-$(( $(date +%s%N) % 1000000007 ))}
 passed=0
@@ -71,7 +74,7 @@ case $(realpath "$work") in
     "$(realpath "$top")"/build/*) ;;
     *) share=(--share "$builddir") ;;
 esac
-for p in tbk_traffic tbk_onesided tbk_fuzz tbk_memlock tbk_kill; do
+for p in tbk_traffic tbk_onesided tbk_fuzz tbk_memlock tbk_kill tbk_hammer; do
     if [ ! -x "$builddir/$p" ]; then
         say "FAIL: $builddir/$p was not built (make check builds it)"
         echo "kernel: 0 passed, 1 failed"
@@ -140,6 +143,7 @@ for t in $tests; do
         fuzz) run_test fuzz $((fuzz_seconds + 300)) "slub_debug=FZP,kmalloc-*" ;;
         limits) run_test limits 300 ;;
         kill) run_test kill 400 ;;
+        hammer) run_test hammer 400 "slub_debug=FZPU,kmalloc-*" ;;
         *) say "unknown test $t"; failed=$((failed + 1)) ;;
     esac
 done
