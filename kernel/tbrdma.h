@@ -213,8 +213,8 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop);
 /*
  * Under tbrdma.lock, while loop_pending: runs the ends of the loop cables
  * that have frames waiting, as the core polling a DMA ring would, until
- * no frame is left (letting the lock go between passes), or hands the
- * rest to the poll thread.
+ * no frame is left (letting the lock go between passes when the scheduler
+ * asks), or hands the rest to the poll thread.
  */
 void tbrdma_loop_rx(void);
 /* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */

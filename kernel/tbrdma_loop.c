@@ -222,10 +222,12 @@ void tbrdma_loop_rx(void)
 		waiting = tbrdma_loop_rx_pass();
 		if (!tbrdma.loop_pending)
 			break;
-		/* Other contexts get the engine between passes. */
-		mutex_unlock(&tbrdma.lock);
-		cond_resched();
-		mutex_lock(&tbrdma.lock);
+		/* Others get the engine and the CPU when the scheduler asks. */
+		if (need_resched()) {
+			mutex_unlock(&tbrdma.lock);
+			cond_resched();
+			mutex_lock(&tbrdma.lock);
+		}
 	}
 	/*
 	 * Frames the engine cannot take yet (a full receive queue), or more

@@ -70,15 +70,15 @@ done
 echo "simulated cable: tb0 $(cat /sys/class/tbrdma/tb0/state 2>/dev/null), tb1 $(cat /sys/class/tbrdma/tb1/state 2>/dev/null)"
 poll_param=/sys/module/tbrdma/parameters/poll_us
 poll_default=$(cat $poll_param 2>/dev/null || echo 50)
-# key|label|unit|test|size|iters|field|layouts
+# key (the metric of TB_BENCH_CSV)|label|unit|test|size|iters|field|layouts
 metrics=(
-    "put_lat|UCT put_lat 8 B|us|put_lat|8|2000|2|short bcopy zcopy"
-    "am_lat|UCT am_lat 8 B|us|am_lat|8|2000|2|short bcopy"
-    "put_bw_64k|UCT put_bw 64 KiB|MB/s|put_bw|65536|400|6|zcopy bcopy"
-    "put_bw_1m|UCT put_bw 1 MiB|MB/s|put_bw|1048576|60|6|zcopy bcopy"
+    "put_lat_8|UCT put_lat 8 B|us|put_lat|8|2000|2|short bcopy zcopy"
+    "am_lat_8|UCT am_lat 8 B|us|am_lat|8|2000|2|short bcopy"
+    "put_bw_64K|UCT put_bw 64 KiB|MB/s|put_bw|65536|400|6|zcopy bcopy"
+    "put_bw_1M|UCT put_bw 1 MiB|MB/s|put_bw|1048576|60|6|zcopy bcopy"
     "am_bw_8|UCT am_bw 8 B|msg/s|am_bw|8|20000|8|short bcopy"
-    "tag_lat|UCP tag_lat 8 B|us|tag_lat|8|2000|2|ucp"
-    "tag_bw_1m|UCP tag_bw 1 MiB|MB/s|tag_bw|1048576|60|6|ucp"
+    "tag_lat_8|UCP tag_lat 8 B|us|tag_lat|8|2000|2|ucp"
+    "tag_bw_1M|UCP tag_bw 1 MiB|MB/s|tag_bw|1048576|60|6|ucp"
 )
 
 declare -A val lay runs ctl cdev cpoll ccaps cserver
@@ -108,7 +108,13 @@ layout_for() {  # TEST SIZE LAYOUTS COL
         [ "${ctl[$c]}" != rc_verbs ] && pt_cap_has "${ccaps[$c]}" am_bcopy && echo ucp
         return 0
     fi
-    [ -z "${cserver[$c]:-}" ] || return 0
+    # Over the XDomain link, UCP's counterpart of the UCT test (ucp_put_lat,
+    # ucp_am_bw, ...): ucx_perftest's UCT server would open the client's
+    # device, tb0, and both ends of this cable are in this host.
+    if [ -n "${cserver[$c]:-}" ]; then
+        pt_cap_has "${ccaps[$c]}" am_bcopy && echo ucp
+        return 0
+    fi
     for l in $layouts; do
         lim=$(pt_cap_limit "${ccaps[$c]}" "${test%_*}_$l")
         if [ -n "$lim" ] && [ "$lim" -ge "$size" ]; then echo "$l"; return 0; fi
@@ -133,7 +139,9 @@ for m in "${metrics[@]}"; do
             PT_SERVER_ENV=${cserver[$c]:+UCX_NET_DEVICES=${cserver[$c]}}
             if [ "$layout" = ucp ]; then
                 env="UCX_TLS=$tl,self UCX_NET_DEVICES=$dev"
-                args=(-t "$test" -s "$size" -n "$(iters "$n")")
+                t=$test
+                [[ $t = tag_* ]] || t=ucp_$t
+                args=(-t "$t" -s "$size" -n "$(iters "$n")")
             else
                 env=
                 args=(-t "$test" -x "$tl" -d "$dev" -D "$layout" -s "$size" -n "$(iters "$n")")
@@ -189,13 +197,24 @@ for m in "${metrics[@]}"; do
 done
 echo "latency: one way, median of the run (us); bandwidth: MB/s; rate: msg/s;"
 echo "each value the median of $repeat ucx_perftest runs, the transports taken in turn"
-echo "layouts: s = short, b = bcopy, z = zcopy, u = UCP (UCX_TLS=<tl>,self); - = not available"
+echo "layouts: s = short, b = bcopy, z = zcopy, u = UCP (UCX_TLS=<tl>,self; for a UCT test, its ucp_ counterpart); - = not available"
 echo "UCP over rc_verbs needs ud_verbs for wire-up: $ud"
+# For TB_BENCH_CSV (contrib/bench-vm.sh picks these lines out): metric,
+# transport (the column, without rxe's port; " poll_us=0" as "@poll_us=0"),
+# value, for every number measured.
+for m in "${metrics[@]}"; do
+    IFS='|' read -r key _ <<< "$m"
+    for c in "${cols[@]}"; do
+        [[ ${val[$key,$c]:-} =~ ^[0-9] ]] || continue
+        t=${c%:1}
+        echo "bench-csv: $key,${t/ poll_us=0/@poll_us=0},${val[$key,$c]}"
+    done
+done
 
 # ratios REF: REF's value over every other column's.
 ratios() {
     local ref=$1 c r o
-    [ -n "${val[tag_lat,$ref]+x}" ] || return 0
+    [ -n "${val[tag_lat_8,$ref]+x}" ] || return 0
     echo
     echo "ratios $ref / other (latency: > 1 means $ref slower; bandwidth, rate: > 1 means it is faster)"
     printf '%-20s %-6s' metric ""
@@ -218,8 +237,7 @@ ratios() {
     done
 }
 ratios tb/loop0
-# What 6.1's interrupt moderation costs, and what busy polling wins back.
-ratios "tb/tb0 poll_us=0"
+ratios tb/tb0
 echo
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 grep -E '^(rounds|busy_rounds|sleeps)' /sys/kernel/debug/tbrdma/status 2>/dev/null | tr '\n' ' ' | sed 's/^/tbrdma poll thread: /'
