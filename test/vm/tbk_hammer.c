@@ -230,6 +230,21 @@ static void write_read(struct waiter *w, uint32_t ep, const struct shared *info,
 	}
 }
 
+/* A context with rq_entries receive slots and a region; returns the fd. */
+static int open_region(struct tbk_ctx *c, uint8_t **mem, uint64_t *key, uint32_t rq_entries)
+{
+	int fd;
+
+	*mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*mem == MAP_FAILED)
+		tbk_die_errno("mmap");
+	fd = tbk_open();
+	if (tbk_ctx_create(fd, c, 64, 256, rq_entries) ||
+	    tbk_reg(fd, *mem, REGION, TBRDMA_ACCESS_ALL, key))
+		tbk_die("CREATE_QUEUES or REG_MR failed");
+	return fd;
+}
+
 static int worker(int me, unsigned int seconds)
 {
 	struct peer_msgs msgs = { 0 };
@@ -243,13 +258,7 @@ static int worker(int me, unsigned int seconds)
 	double end;
 	int fd, i, l, ret;
 
-	mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		tbk_die_errno("mmap");
-	fd = tbk_open();
-	ret = tbk_ctx_create(fd, &c, 64, 256, 64);
-	if (ret || tbk_reg(fd, mem, REGION, TBRDMA_ACCESS_ALL, &key))
-		tbk_die("CREATE_QUEUES or REG_MR failed");
+	fd = open_region(&c, &mem, &key, 64);
 	sh->w[me].ctx_id = c.ctx_id;
 	sh->w[me].secret = c.secret;
 	sh->w[me].key = key;
@@ -338,14 +347,9 @@ static int victim(unsigned int incarnation)
 	struct waiter w = { 0 };
 	struct tbk_ctx c;
 	uint8_t *mem;
-	int fd, i, l, ret;
+	int i, l, ret;
 
-	mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		tbk_die_errno("mmap");
-	fd = tbk_open();
-	if (tbk_ctx_create(fd, &c, 64, 256, 4) || tbk_reg(fd, mem, REGION, TBRDMA_ACCESS_ALL, &key))
-		tbk_die("CREATE_QUEUES or REG_MR failed");
+	open_region(&c, &mem, &key, 4);
 	for (i = 0; i < WORKERS; i++)
 		for (l = 0; l < LINKS; l++) {
 			ret = tbk_ep(&c, l, sh->w[i].ctx_id, sh->w[i].secret);
@@ -384,10 +388,7 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED)
-		tbk_die_errno("mmap");
-	memset(sh, 0, sizeof(*sh));
+	sh = tbk_shared_zalloc(sizeof(*sh));
 	for (i = 0; i < WORKERS; i++) {
 		pid[i] = fork();
 		if (pid[i] < 0)

@@ -276,10 +276,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED)
-		tbk_die_errno("mmap");
-	memset(sh, 0, sizeof(*sh));
+	sh = tbk_shared_zalloc(sizeof(*sh));
 	if (victim < 0)
 		return pinning(len);
 

@@ -339,3 +339,13 @@ int tbk_read_all(int fd, void *buf, size_t len)
 	}
 	return 1;
 }
+
+void *tbk_shared_zalloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		tbk_die_errno("mmap");
+	memset(p, 0, len);
+	return p;
+}

@@ -87,6 +87,9 @@ void tbk_sqe_atomic(struct tbrdma_sqe *s, uint32_t ep, uint64_t wr_id,
 		    uint8_t aop, uint8_t size, uint64_t raddr, uint64_t rkey,
 		    uint64_t operand, uint64_t compare);
 
+/* Zeroed memory that forked children share with their parent; dies on failure. */
+void *tbk_shared_zalloc(size_t len);
+
 /* "VmPin" of /proc/self/status in kB, or -1. */
 long tbk_vmpin_kb(void);
 /* Monotonic seconds. */
