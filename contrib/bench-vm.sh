@@ -17,6 +17,7 @@
 # quick look), TB_BENCH_REPEAT (runs per value, median shown, default 3),
 # TB_BENCH_TIMEOUT (seconds per ucx_perftest pair, default 120),
 # TB_BENCH_CSV (also write "metric,transport,value" lines to this file),
+# TB_BENCH_TRANSPORTS (the columns, see test/vm/bench-vm-guest.sh),
 # TB_UCT_LIB (see contrib/tbrun), TB_VM_DIR.
 set -uo pipefail
 
@@ -40,6 +41,7 @@ out=$(mktemp)
     ${TB_BENCH_SCALE:+--env TB_BENCH_SCALE="$TB_BENCH_SCALE"} \
     ${TB_BENCH_TIMEOUT:+--env TB_BENCH_TIMEOUT="$TB_BENCH_TIMEOUT"} \
     ${TB_BENCH_REPEAT:+--env TB_BENCH_REPEAT="$TB_BENCH_REPEAT"} \
+    ${TB_BENCH_TRANSPORTS:+--env TB_BENCH_TRANSPORTS="$TB_BENCH_TRANSPORTS"} \
     -- "$top/test/vm/bench-vm-guest.sh" "$top" | tee "$out"
 rc=${PIPESTATUS[0]}
 [ -n "$csv" ] && tr -d '\r' < "$out" | sed -n 's/^bench-csv: //p' > "$csv"

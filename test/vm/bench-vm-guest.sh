@@ -16,7 +16,9 @@
 #   bench-vm-guest.sh TOP_SRCDIR
 # Environment: TB_BENCH_SCALE (iteration multiplier, default 1),
 # TB_BENCH_REPEAT (runs per measurement, the median is shown; default 3),
-# TB_BENCH_TIMEOUT (seconds per pair, default 120), TB_UCT_LIB.
+# TB_BENCH_TIMEOUT (seconds per pair, default 120), TB_BENCH_TRANSPORTS
+# (the columns, default all: tb:loop0 tb@poll0:loop0 tb:tb0 tb@poll0:tb0
+# rc_verbs:rxe0:1 tcp:lo), TB_UCT_LIB.
 set -uo pipefail
 
 top=${1:?usage: bench-vm-guest.sh TOP_SRCDIR}
@@ -61,7 +63,7 @@ echo
 # busy-polling kernel thread competes with them for the CPUs. Over the
 # XDomain link, poll_us=0 means every frame waits for the RX interrupt,
 # moderated at 128 us as on Linux 6.1.
-transports="tb:loop0 tb@poll0:loop0 tb:tb0 tb@poll0:tb0 rc_verbs:rxe0:1 tcp:lo"
+transports=${TB_BENCH_TRANSPORTS:-tb:loop0 tb@poll0:loop0 tb:tb0 tb@poll0:tb0 rc_verbs:rxe0:1 tcp:lo}
 for _ in $(seq 120); do
     [ "$(cat /sys/class/tbrdma/tb0/state 2>/dev/null)" = up ] &&
         [ "$(cat /sys/class/tbrdma/tb1/state 2>/dev/null)" = up ] && break
@@ -245,5 +247,6 @@ echo
 for l in loop0 tb0 tb1; do
     echo "$l: $(cd /sys/class/tbrdma/$l/statistics 2>/dev/null && for f in retransmits timeouts rx_dup; do printf '%s %s ' "$f" "$(cat $f)"; done)"
 done
+sed 's/^/simulated cable: /' /sys/kernel/debug/tbsim/cable0/stats 2>/dev/null
 rm -rf "$PT_WORKDIR"
 exit $status

@@ -70,6 +70,7 @@ struct tbsim_wire_stats {
 	u64 no_path;		/* no path or ring for the HopID */
 	u64 dma_faults;		/* an address the IOMMU does not map */
 	u64 unaligned;		/* a TX buffer not on a dword: not sent */
+	u64 by_poster;		/* moved in the poster's context */
 };
 
 /* A frame on the wire. */
@@ -91,9 +92,11 @@ struct tbsim_offer {
 
 /* One direction of a cable: frames in flight, by arrival time. */
 struct tbsim_wire {
-	spinlock_t lock;		/* frames, count, free_at */
+	spinlock_t lock;		/* frames to free_at */
 	struct list_head frames;
 	u32 count;
+	bool draining;			/* one delivers at a time, in order */
+	bool drain_again;		/* frames came while it did */
 	u64 free_at;			/* ns: when the wire is idle again */
 	struct hrtimer timer;		/* the next arrival */
 	struct work_struct deliver;
@@ -208,6 +211,7 @@ void tbsim_wire_init(struct tbsim_wire *w, struct tbsim_cable *c, int from);
 void tbsim_wire_flush(struct tbsim_wire *w);
 void tbsim_tx_work(struct work_struct *work);
 void tbsim_kick_tx(struct tbsim_host *h);
+void tbsim_tx_posted(struct tb_ring *ring);
 
 /* The shared-memory cable (pair mode). */
 extern struct pci_driver tbsim_shm_driver;

@@ -156,10 +156,10 @@ static int tbsim_stats_show(struct seq_file *m, void *v)
 	for (h = 0; h < TBSIM_HOSTS; h++) {
 		const struct tbsim_wire_stats *s = &c->wire[h].stats;
 
-		seq_printf(m, "host%d->host%d frames %llu bytes %llu lost %llu corrupted %llu no_buffer %llu bad_pdf %llu no_path %llu dma_faults %llu unaligned %llu\n",
+		seq_printf(m, "host%d->host%d frames %llu bytes %llu lost %llu corrupted %llu no_buffer %llu bad_pdf %llu no_path %llu dma_faults %llu unaligned %llu by_poster %llu\n",
 			   h, !h, s->frames, s->bytes, s->lost, s->corrupted,
 			   s->no_buffer, s->bad_pdf, s->no_path,
-			   s->dma_faults, s->unaligned);
+			   s->dma_faults, s->unaligned, s->by_poster);
 	}
 	return 0;
 }

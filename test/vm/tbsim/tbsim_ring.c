@@ -29,8 +29,11 @@ static bool tbsim_ring_full(const struct tb_ring *ring)
 	return (ring->head + 1) % ring->size == ring->tail;
 }
 
-/* Moves queued frames into free descriptors. Under ring->lock. */
-static void tbsim_ring_write(struct tb_ring *ring)
+/*
+ * Moves queued frames into free descriptors. Under ring->lock. Returns
+ * whether it posted TX descriptors.
+ */
+static bool tbsim_ring_write(struct tb_ring *ring)
 {
 	struct tbsim_desc *d = tbsim_descs(ring);
 	bool any = false;
@@ -53,8 +56,7 @@ static void tbsim_ring_write(struct tb_ring *ring)
 		ring->head = (ring->head + 1) % ring->size;
 		any = true;
 	}
-	if (any && ring->is_tx)
-		tbsim_kick_tx(to_sring(ring)->host);
+	return any && ring->is_tx;
 }
 
 /* The oldest frame in flight, done: what the engine wrote for an RX one. */
@@ -133,7 +135,8 @@ static void tbsim_ring_work(struct work_struct *work)
 	} else {
 		while (ring->tail != sr->hw)
 			list_move_tail(&tbsim_ring_take(ring)->list, &done);
-		tbsim_ring_write(ring);
+		if (tbsim_ring_write(ring))
+			tbsim_kick_tx(sr->host);
 	}
 	spin_unlock_irqrestore(&ring->lock, flags);
 	list_for_each_entry_safe(f, n, &done, list) {
@@ -326,16 +329,19 @@ EXPORT_SYMBOL_GPL(tb_ring_free);
 int __tb_ring_enqueue(struct tb_ring *ring, struct ring_frame *frame)
 {
 	unsigned long flags;
+	bool posted = false;
 	int ret = 0;
 
 	spin_lock_irqsave(&ring->lock, flags);
 	if (ring->running) {
 		list_add_tail(&frame->list, &ring->queue);
-		tbsim_ring_write(ring);
+		posted = tbsim_ring_write(ring);
 	} else {
 		ret = -ESHUTDOWN;
 	}
 	spin_unlock_irqrestore(&ring->lock, flags);
+	if (posted)
+		tbsim_tx_posted(ring);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(__tb_ring_enqueue);
@@ -350,7 +356,8 @@ struct ring_frame *tb_ring_poll(struct tb_ring *ring)
 	if (ring->running && ring->tail != sr->hw) {
 		f = tbsim_ring_take(ring);
 		list_del_init(&f->list);
-		tbsim_ring_write(ring);
+		if (tbsim_ring_write(ring))
+			tbsim_kick_tx(sr->host);
 	}
 	spin_unlock_irqrestore(&ring->lock, flags);
 	return f;

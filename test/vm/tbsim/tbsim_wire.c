@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The DMA engine and the cable. A host's TX engine (a work item) reads each
- * posted TX descriptor's buffer through the controller's bus address (the
+ * The DMA engine and the cable. A host's TX engine reads each posted TX
+ * descriptor's buffer through the controller's bus address (the
  * IOMMU's translation when there is one, so a bus address that is not
  * mapped for the controller faults), completes the descriptor and puts
  * the frame on the wire of the cable its ring's path leads to. The wire
@@ -14,6 +14,13 @@
  * a CRC error flag and a flipped byte by the corruption knob. When the
  * peer is another VM, the arriving frame goes into the shared-memory cable
  * instead, and that VM's poller puts it into the RX ring.
+ *
+ * A DMA engine needs no CPU to be scheduled: the TX engine runs in the
+ * context that posts the descriptor, and with the wire model off
+ * (gbps=0 latency_ns=0) frames arrive in that context too. A work item
+ * runs what the poster leaves: TX completions that free ring space, the
+ * wire draining, a poster's budget used up. Timers deliver what the wire
+ * model delays.
  */
 #include <linux/highmem.h>
 #include <linux/iommu.h>
@@ -132,48 +139,69 @@ static bool tbsim_arrive(struct tbsim_wire *w, struct tbsim_frame *f)
 	return true;
 }
 
-/* Frames whose time has come; the timer for the next one. */
-static void tbsim_wire_deliver(struct work_struct *work)
+/*
+ * Frames whose time has come, in the order they went on the wire; the
+ * timer for the next one. One caller at a time delivers: the others leave
+ * their frames to it, and it looks again before it stops.
+ */
+static void tbsim_wire_drain(struct tbsim_wire *w)
 {
-	struct tbsim_wire *w = container_of(work, struct tbsim_wire, deliver);
 	struct tbsim_frame *f, *n;
 	unsigned long flags;
-	bool was_full;
-	u32 back = 0;
-	LIST_HEAD(due);
-	u64 now = ktime_get_ns();
+	bool was_full, again = true;
+	u32 back;
 
-	spin_lock_irqsave(&w->lock, flags);
-	was_full = w->count >= READ_ONCE(tbsim_knobs.wire_depth);
-	list_for_each_entry_safe(f, n, &w->frames, list) {
-		if (f->arrive > now) {
-			hrtimer_start(&w->timer, ns_to_ktime(f->arrive),
-				      HRTIMER_MODE_ABS);
-			break;
-		}
-		list_move_tail(&f->list, &due);
-		w->count--;
-	}
-	spin_unlock_irqrestore(&w->lock, flags);
-	list_for_each_entry_safe(f, n, &due, list) {
-		if (!tbsim_arrive(w, f))
-			break;
-		list_del(&f->list);
-		kfree(f);
-	}
-	list_for_each_entry(f, &due, list)
-		back++;
-	if (back) {
-		/* No room in the shared memory yet: first in line again. */
+	while (again) {
+		LIST_HEAD(due);
+		u64 now = ktime_get_ns();
+
 		spin_lock_irqsave(&w->lock, flags);
-		list_splice(&due, &w->frames);
-		w->count += back;
+		if (w->draining) {
+			w->drain_again = true;
+			spin_unlock_irqrestore(&w->lock, flags);
+			return;
+		}
+		w->draining = true;
+		w->drain_again = false;
+		was_full = w->count >= READ_ONCE(tbsim_knobs.wire_depth);
+		list_for_each_entry_safe(f, n, &w->frames, list) {
+			if (f->arrive > now) {
+				hrtimer_start(&w->timer, ns_to_ktime(f->arrive),
+					      HRTIMER_MODE_ABS);
+				break;
+			}
+			list_move_tail(&f->list, &due);
+			w->count--;
+		}
 		spin_unlock_irqrestore(&w->lock, flags);
-		hrtimer_start(&w->timer, ns_to_ktime(now + TBSIM_SHM_RETRY_NS),
-			      HRTIMER_MODE_ABS);
+		list_for_each_entry_safe(f, n, &due, list) {
+			if (!tbsim_arrive(w, f))
+				break;
+			list_del(&f->list);
+			kfree(f);
+		}
+		back = list_count_nodes(&due);
+		spin_lock_irqsave(&w->lock, flags);
+		if (back) {
+			/* No room in the shared memory yet: first in line again. */
+			list_splice(&due, &w->frames);
+			w->count += back;
+			hrtimer_start(&w->timer,
+				      ns_to_ktime(now + TBSIM_SHM_RETRY_NS),
+				      HRTIMER_MODE_ABS);
+			w->drain_again = false;
+		}
+		again = w->drain_again;
+		w->draining = false;
+		spin_unlock_irqrestore(&w->lock, flags);
+		if (was_full)
+			tbsim_kick_tx(tbsim.host[w->from]);
 	}
-	if (was_full)
-		tbsim_kick_tx(tbsim.host[w->from]);
+}
+
+static void tbsim_wire_deliver(struct work_struct *work)
+{
+	tbsim_wire_drain(container_of(work, struct tbsim_wire, deliver));
 }
 
 static enum hrtimer_restart tbsim_wire_timer(struct hrtimer *t)
@@ -214,8 +242,12 @@ void tbsim_wire_flush(struct tbsim_wire *w)
 		kfree(f);
 }
 
-/* Onto the wire: stamps its arrival after the frames before it. */
-static void tbsim_wire_put(struct tbsim_wire *w, struct tbsim_frame *f)
+/*
+ * Onto the wire: stamps its arrival after the frames before it. Returns
+ * true when it arrives at once (the wire model off): the caller drains the
+ * wire, no timer does.
+ */
+static bool tbsim_wire_put(struct tbsim_wire *w, struct tbsim_frame *f)
 {
 	unsigned int gbps = READ_ONCE(tbsim_knobs.gbps);
 	u64 now = ktime_get_ns();
@@ -231,40 +263,58 @@ static void tbsim_wire_put(struct tbsim_wire *w, struct tbsim_frame *f)
 	list_add_tail(&f->list, &w->frames);
 	w->count++;
 	spin_unlock_irqrestore(&w->lock, flags);
+	if (f->arrive <= now)
+		return true;
 	if (first)
 		hrtimer_start(&w->timer, ns_to_ktime(f->arrive),
 			      HRTIMER_MODE_ABS);
+	return false;
 }
 
 /*
- * One descriptor of a TX ring, f a buffer for its data. Returns false when
- * the ring has none posted or its wire is full. Under nhi.lock.
+ * One descriptor of a TX ring. Returns 1 if it took one, 0 if the ring has
+ * none posted or its wire is full, -ENOMEM if there was no memory for the
+ * frame, nor a *reserve (a frame of TBSIM_FRAME_MAX, taken when used);
+ * *due is the wire to drain when the frame arrives at once. Under
+ * nhi.lock.
  */
-static bool tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
-			 struct tbsim_frame *f, bool *used)
+static int tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
+			struct tbsim_frame **reserve, struct tbsim_wire **due)
 {
 	struct tb_ring *ring = &sr->ring;
+	struct tbsim_frame *f = NULL;
 	struct tbsim_wire *w = NULL;
 	struct tbsim_xd *sxd;
 	struct tbsim_desc *d;
-	bool sent = false;
-	u32 meta;
+	int hopid, ret = 0;
+	u32 meta, len;
 
-	*used = false;
+	*due = NULL;
 	spin_lock(&ring->lock);
 	if (!ring->running || sr->hw == ring->head)
 		goto out;
 	d = &((struct tbsim_desc *)ring->descriptors)[sr->hw];
 	meta = d->meta;
-	sxd = tbsim_tx_path(h, ring->hop, &f->hopid);
+	sxd = tbsim_tx_path(h, ring->hop, &hopid);
 	if (sxd) {
 		w = &sxd->cable->wire[h->index];
 		if (READ_ONCE(w->count) >= READ_ONCE(tbsim_knobs.wire_depth))
 			goto out;	/* the wire drains, then kicks us */
 	}
-	f->len = FIELD_GET(TBSIM_DESC_SIZE, meta) ?: TBSIM_FRAME_MAX;
+	len = FIELD_GET(TBSIM_DESC_SIZE, meta) ?: TBSIM_FRAME_MAX;
+	f = kmalloc(struct_size(f, data, len), GFP_ATOMIC | __GFP_NOWARN);
+	if (!f) {
+		swap(f, *reserve);
+		if (!f) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	f->hopid = hopid;
+	f->len = len;
 	f->sof = FIELD_GET(TBSIM_DESC_SOF, meta);
 	f->eof = FIELD_GET(TBSIM_DESC_EOF, meta);
+	f->corrupt = false;
 	if (!IS_ALIGNED(d->phys, 4)) {
 		/* Upstream never hands the NHI one: the pessimistic reading. */
 		dev_err_ratelimited(&h->pdev->dev,
@@ -284,7 +334,7 @@ static bool tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
 	d->meta = meta | FIELD_PREP(TBSIM_DESC_FLAGS, RING_DESC_COMPLETED);
 	sr->hw = (sr->hw + 1) % ring->size;
 	tbsim_ring_complete(sr);
-	sent = true;
+	ret = 1;
 	if (!w)
 		goto out;	/* no path: into the void */
 	if (tbsim_chance(READ_ONCE(tbsim_knobs.loss_ppm))) {
@@ -295,48 +345,88 @@ static bool tbsim_tx_one(struct tbsim_host *h, struct tbsim_ring *sr,
 		f->corrupt = true;
 		f->data[get_random_u32_below(f->len)] ^= 0x5a;
 	}
-	tbsim_wire_put(w, f);
-	*used = true;
+	if (tbsim_wire_put(w, f))
+		*due = w;
+	f = NULL;
 out:
 	spin_unlock(&ring->lock);
-	return sent;
+	kfree(f);
+	return ret;
+}
+
+/*
+ * The TX engine on one ring: descriptor after descriptor until none is
+ * posted, its wire is full or budget frames went. Frames that arrive at
+ * once are delivered here, outside the host's lock, so that no two hosts'
+ * locks are ever held together. Each frame is allocated at its size, in
+ * atomic context; when that fails, the work item (not the poster) gets a
+ * full-size one the way that may sleep. Returns how many it took, or
+ * -ENOMEM.
+ */
+static int tbsim_tx_ring(struct tbsim_host *h, int hop, int budget,
+			 bool poster)
+{
+	struct tbsim_frame *reserve = NULL;
+	int n = 0, ret = 1;
+
+	while (ret && n < budget) {
+		struct tbsim_wire *due = NULL;
+		unsigned long flags;
+
+		if (ret == -ENOMEM) {
+			if (!poster)
+				reserve = kmalloc(struct_size(reserve, data,
+							      TBSIM_FRAME_MAX),
+						  GFP_KERNEL);
+			if (!reserve)
+				return -ENOMEM;
+		}
+		spin_lock_irqsave(&h->nhi.lock, flags);
+		ret = h->tx[hop] ? tbsim_tx_one(h, h->tx[hop], &reserve, &due) :
+				   0;
+		if (due && poster)
+			due->stats.by_poster++;
+		spin_unlock_irqrestore(&h->nhi.lock, flags);
+		if (due)
+			tbsim_wire_drain(due);
+		if (ret > 0)
+			n++;
+	}
+	kfree(reserve);
+	return n;
 }
 
 /* The TX engine of one host: every ring in turn, a descriptor each. */
 void tbsim_tx_work(struct work_struct *work)
 {
 	struct tbsim_host *h = container_of(work, struct tbsim_host, tx_work);
-	struct tbsim_frame *f = NULL;
 	bool progress = true;
 
 	while (progress) {
 		int hop;
 
 		progress = false;
-		for (hop = TBSIM_FIRST_RING; hop < TBSIM_HOP_COUNT; hop++) {
-			unsigned long flags;
-			bool used;
-
-			if (!f)
-				f = kmalloc(struct_size(f, data, TBSIM_FRAME_MAX),
-					    GFP_KERNEL);
-			if (!f)
-				return;		/* the next enqueue kicks again */
-			f->corrupt = false;
-			spin_lock_irqsave(&h->nhi.lock, flags);
-			if (h->tx[hop] && tbsim_tx_one(h, h->tx[hop], f, &used)) {
-				progress = true;
-				if (used)
-					f = NULL;
-			}
-			spin_unlock_irqrestore(&h->nhi.lock, flags);
-		}
+		for (hop = TBSIM_FIRST_RING; hop < TBSIM_HOP_COUNT; hop++)
+			progress |= tbsim_tx_ring(h, hop, 1, false) > 0;
 		cond_resched();
 	}
-	kfree(f);
 }
 
 void tbsim_kick_tx(struct tbsim_host *h)
 {
 	queue_work(tbsim.wq, &h->tx_work);
+}
+
+/*
+ * A frame was posted on ring: the TX engine runs it now, in the poster's
+ * context (a DMA engine needs no CPU to be scheduled), for up to as many
+ * frames as the ring holds; what is left goes to the work item.
+ */
+void tbsim_tx_posted(struct tb_ring *ring)
+{
+	struct tbsim_host *h = to_sring(ring)->host;
+	int n = tbsim_tx_ring(h, ring->hop, ring->size, true);
+
+	if (n < 0 || n == ring->size)
+		tbsim_kick_tx(h);
 }
