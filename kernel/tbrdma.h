@@ -45,6 +45,7 @@ struct tbrdma_dev {
 	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
 	u32 nloops;			/* userspace links 0..nloops-1 */
 	bool loop_pending;		/* a loop frame waits to be received */
+	bool xd_sent;			/* a frame went out on an XDomain link */
 
 	struct miscdevice misc;
 	struct dentry *debugfs;
@@ -64,7 +65,8 @@ extern struct tbrdma_dev tbrdma;
 
 /*
  * Every hold of tbrdma.lock. The unlock first receives at the other end
- * what loop cables carry (tbrdma_loop_rx()), then wakes the poll
+ * what loop cables carry, and polls the XDomain RX rings after an XDomain
+ * transmission (tbrdma_rx_now()), then wakes the poll
  * thread if the engine now has a deadline (a retransmission, an ack owed)
  * before the one it sleeps until: a frame lost on a cable raises no
  * interrupt that would wake it otherwise.
@@ -211,12 +213,11 @@ int tbrdma_loop_create(u32 index, struct tbrdma_loop **out);
 int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent);
 void tbrdma_loop_destroy(struct tbrdma_loop *loop);
 /*
- * Under tbrdma.lock, while loop_pending: runs the ends of the loop cables
- * that have frames waiting, as the core polling a DMA ring would, until
- * no frame is left (letting the lock go between passes when the scheduler
- * asks), or hands the rest to the poll thread.
+ * Under tbrdma.lock: runs the ends of the loop cables that have frames
+ * waiting, once, and clears loop_pending. True if an end still has frames
+ * (its receiver could not take them yet).
  */
-void tbrdma_loop_rx(void);
+bool tbrdma_loop_rx_pass(u64 now);
 /* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,

@@ -181,17 +181,8 @@ static void tbrdma_loop_rx_release(void *phy)
 	}
 }
 
-/*
- * Passes of tbrdma_loop_rx() before the poll thread takes over: each moves
- * up to a window of frames (64 by default, 256 KiB), so a caller carries
- * about 2 MiB for others at most, like NAPI's budget.
- */
-#define TBRDMA_LOOP_RX_PASSES 8
-
-/* Runs every end with frames waiting; true if one still has some. */
-static bool tbrdma_loop_rx_pass(void)
+bool tbrdma_loop_rx_pass(u64 now)
 {
-	u64 now = ktime_get_ns();
 	bool waiting = false;
 	u32 i, j;
 
@@ -210,31 +201,6 @@ static bool tbrdma_loop_rx_pass(void)
 		}
 	}
 	return waiting;
-}
-
-void tbrdma_loop_rx(void)
-{
-	bool waiting = false;
-	u32 pass;
-
-	lockdep_assert_held(&tbrdma.lock);
-	for (pass = 0; pass < TBRDMA_LOOP_RX_PASSES; pass++) {
-		waiting = tbrdma_loop_rx_pass();
-		if (!tbrdma.loop_pending)
-			break;
-		/* Others get the engine and the CPU when the scheduler asks. */
-		if (need_resched()) {
-			mutex_unlock(&tbrdma.lock);
-			cond_resched();
-			mutex_lock(&tbrdma.lock);
-		}
-	}
-	/*
-	 * Frames the engine cannot take yet (a full receive queue), or more
-	 * than this caller should carry: the poll thread keeps at them.
-	 */
-	if (waiting || tbrdma.loop_pending)
-		tbrdma_kick();
 }
 
 static const struct tb_phy_ops tbrdma_loop_phy_ops = {

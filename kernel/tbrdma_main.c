@@ -128,12 +128,58 @@ void tbrdma_lock(void)
 	mutex_lock(&tbrdma.lock);
 }
 
+/*
+ * Passes of tbrdma_rx_now() before the poll thread takes over: each moves
+ * up to a window of frames per link (64 by default, 256 KiB), so a caller
+ * carries about 2 MiB for others at most, like NAPI's budget.
+ */
+#define TBRDMA_RX_NOW_PASSES 8
+
+/*
+ * Before the engine lock goes, what this holder's transmissions started
+ * runs on at once: frames on loop cables are received, as the core
+ * polling a DMA ring would; after a frame went out on an XDomain link,
+ * the XDomain RX rings are polled, as a socket's busy polling does, so
+ * that what is already there needs no interrupt and no poll thread. Pass
+ * after pass while a pass sends more, letting the lock go between passes
+ * when the scheduler asks; what is left goes to the poll thread.
+ */
+static void tbrdma_rx_now(void)
+{
+	bool waiting = false;
+	u32 pass;
+
+	for (pass = 0; pass < TBRDMA_RX_NOW_PASSES; pass++) {
+		u64 now;
+
+		if (!tbrdma.loop_pending && !tbrdma.xd_sent)
+			break;
+		now = ktime_get_ns();
+		if (tbrdma.loop_pending)
+			waiting = tbrdma_loop_rx_pass(now);
+		if (tbrdma.xd_sent)
+			tbrdma_xd_rx_pass(now);
+		/* Others get the engine and the CPU when the scheduler asks. */
+		if (need_resched()) {
+			mutex_unlock(&tbrdma.lock);
+			cond_resched();
+			mutex_lock(&tbrdma.lock);
+		}
+	}
+	/*
+	 * Loop frames the engine cannot take yet (a full receive queue), or
+	 * more than this caller should carry: the poll thread keeps at them.
+	 * An XDomain ring left with frames raises its interrupt.
+	 */
+	if (waiting || tbrdma.loop_pending)
+		tbrdma_kick();
+}
+
 void tbrdma_unlock(void)
 {
 	u64 deadline;
 
-	if (tbrdma.loop_pending)
-		tbrdma_loop_rx();
+	tbrdma_rx_now();
 	deadline = tbrdma.engine ? tb_engine_next_deadline(tbrdma.engine) : 0;
 	if (deadline && deadline < tbrdma.timer_at)
 		tbrdma_kick();
@@ -153,8 +199,7 @@ static u64 tbrdma_round(bool *busy)
 
 	tbrdma_lock();
 	handled = tb_engine_progress(tbrdma.engine, ktime_get_ns());
-	if (tbrdma.loop_pending)
-		tbrdma_loop_rx();
+	tbrdma_rx_now();
 	deadline = tb_engine_next_deadline(tbrdma.engine);
 	tbrdma.timer_at = deadline ?: U64_MAX;
 	tbrdma_unlock();

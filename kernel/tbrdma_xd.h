@@ -33,7 +33,9 @@
  *   poll thread, which then drains the ring with tb_ring_poll() in every
  *   round while it busy-polls, and re-enables the interrupt when it goes
  *   to sleep (tbrdma_xd_idle()). So 6.1's fixed interrupt moderation only
- *   costs latency on the first frame after an idle period;
+ *   costs latency on the first frame after an idle period. Whoever
+ *   transmitted on an XDomain link also polls the RX rings before letting
+ *   the engine lock go (tbrdma_xd_rx_pass()), as socket busy polling does;
  * - unplug, peer unload (LOGOUT), peer reload (a new LOGIN), suspend and
  *   our own unload take the link down at once: its endpoints fail, and the
  *   next login brings a fresh link up on the same slot.

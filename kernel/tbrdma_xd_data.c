@@ -127,6 +127,7 @@ static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len,
 		tbrdma_xd_tx_put(xl, e);
 		return -ENOTCONN;
 	}
+	tbrdma.xd_sent = true;
 	return 0;
 }
 
@@ -306,6 +307,21 @@ void tbrdma_xd_idle(void)
 		}
 	}
 	tbrdma_unlock();
+}
+
+void tbrdma_xd_rx_pass(u64 now)
+{
+	u32 i;
+
+	lockdep_assert_held(&tbrdma.lock);
+	tbrdma.xd_sent = false;
+	for (i = 0; i < TBRDMA_XD_MAX; i++) {
+		struct tbrdma_xd_link *xl = tbxd.slot[i];
+
+		if (xl && xl->attached && xl->rings_live)
+			tb_engine_progress_link(tbrdma.engine, xl->link.index,
+						now);
+	}
 }
 
 /* The engine's link callbacks. */
