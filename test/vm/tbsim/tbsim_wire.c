@@ -32,6 +32,12 @@
 /* How soon a frame the shared-memory cable had no room for tries again. */
 #define TBSIM_SHM_RETRY_NS 20000
 
+/*
+ * Rounds one caller drains for others that keep posting before the work
+ * item takes over, so that no poster delivers everyone's frames forever.
+ */
+#define TBSIM_DRAIN_ROUNDS 16
+
 /* Bus address to physical, as the controller's DMA sees it; 0: a fault. */
 static phys_addr_t tbsim_bus_to_phys(struct device *dev, dma_addr_t addr)
 {
@@ -149,6 +155,7 @@ static void tbsim_wire_drain(struct tbsim_wire *w)
 	struct tbsim_frame *f, *n;
 	unsigned long flags;
 	bool was_full, again = true;
+	int rounds = TBSIM_DRAIN_ROUNDS;
 	u32 back;
 
 	while (again) {
@@ -196,6 +203,10 @@ static void tbsim_wire_drain(struct tbsim_wire *w)
 		spin_unlock_irqrestore(&w->lock, flags);
 		if (was_full)
 			tbsim_kick_tx(tbsim.host[w->from]);
+		if (again && !--rounds) {
+			queue_work(tbsim.wq, &w->deliver);
+			return;
+		}
 	}
 }
 
