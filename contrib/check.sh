@@ -87,5 +87,16 @@ if [ "${TB_CHECK_SANITIZERS:-1}" = 1 ]; then
     fi | sed "s|^|$here/|"
 fi
 printf '%s\n' "${distro_lines[@]}" "${times[@]}"
+if [ "$status" -ne 0 ]; then
+    # Last, where a shortened CI log still shows it: what each failed suite
+    # said about its failure.
+    grep -lE '^:test-result: (FAIL|ERROR)' build/test/*/*.trs build-asan/test/unit/*.trs 2>/dev/null |
+        while read -r trs; do
+            log=${trs%.trs}.log
+            echo "failed: $log"
+            grep -E 'FAILED|[1-9][0-9]* failed|[Ee]rror|timed out|[Tt]imeout|Oops|BUG|WARNING' "$log" |
+                tail -n 20 | sed 's/^/  /'
+        done
+fi
 echo "check: $([ "$status" -eq 0 ] && echo PASSED || echo "FAILED (make exit status $status)")"
 exit "$status"

@@ -46,6 +46,8 @@ struct tbrdma_dev {
 	u32 nloops;			/* userspace links 0..nloops-1 */
 	bool loop_pending;		/* a loop frame waits to be received */
 	bool xd_sent;			/* a frame went out on an XDomain link */
+	struct list_head sqs;		/* every context's SQ (tbrdma_sq.c) */
+	bool sq_polling;		/* the poll thread takes SQEs of sq_poll SQs */
 
 	struct miscdevice misc;
 	struct dentry *debugfs;
@@ -59,6 +61,7 @@ struct tbrdma_dev {
 	u64 rounds;
 	u64 busy_rounds;		/* rounds that handled frames or kicks */
 	u64 sleeps;
+	u64 sq_polled;			/* SQEs it took without a doorbell */
 };
 
 extern struct tbrdma_dev tbrdma;
@@ -117,8 +120,31 @@ struct tbrdma_kctx {
 	struct tb_ctx *ctx;		/* the engine's */
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under tbrdma.lock */
+	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.lock */
 	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
 };
+
+/*
+ * Submission rings (tbrdma_sq.c), under tbrdma.lock. tbrdma_sq_take()
+ * posts kc's SQEs from the kernel's consumer index up to producer, at most
+ * max, in order, and returns how many it took; a full queue stops it with
+ * the SQE left in the ring, and so does another refusal unless async, where
+ * the SQE completes with TBRDMA_WC_REFUSED instead. *err is the refusal it
+ * stopped at, or 0.
+ */
+u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
+		   bool async, int *err);
+/* Before an ioctl acts on kc: what its polled SQ holds goes first. */
+void tbrdma_sq_flush(struct tbrdma_kctx *kc);
+void tbrdma_sq_add(struct tbrdma_kctx *kc);
+void tbrdma_sq_del(struct tbrdma_kctx *kc);
+/* A poll round: a batch from every polled SQ. Returns SQEs taken. */
+u32 tbrdma_sq_poll(void);
+/*
+ * The poll thread turns SQ polling on when busy, off before it sleeps;
+ * returns what the last look at the SQs took on the way off.
+ */
+u32 tbrdma_sq_polling(bool on);
 
 /* One open file of /dev/tbrdma: a protection domain and its contexts. */
 struct tbrdma_file {

@@ -156,8 +156,10 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 		gone[i] = fl->ctxs[i];
 		fl->ctxs[i] = NULL;
-		if (gone[i])
+		if (gone[i]) {
+			tbrdma_sq_del(gone[i]);
 			tb_ctx_destroy(gone[i]->ctx, NULL, NULL);
+		}
 	}
 	tb_pd_destroy(fl->pd, tbrdma_mr_collect, &mrs);
 	fl->pd = NULL;
@@ -291,6 +293,8 @@ static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
 		return -EFAULT;
 	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, r.ctx);
+	if (kc)
+		tbrdma_sq_flush(kc);
 	ret = kc ? fn(kc->ctx, r.ep) : -EINVAL;
 	tbrdma_unlock();
 	return ret;
@@ -307,6 +311,8 @@ static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 		return -EFAULT;
 	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, s.ctx);
+	if (kc)
+		tbrdma_sq_flush(kc);
 	ret = kc ? tb_ep_state(kc->ctx, s.ep, &outstanding) : -EINVAL;
 	tbrdma_unlock();
 	if (ret < 0)
@@ -398,6 +404,7 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 	if (expect && kc != expect)
 		kc = NULL;
 	if (kc) {
+		tbrdma_sq_del(kc);
 		tb_ctx_destroy(kc->ctx, NULL, NULL);
 		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
 	}
@@ -454,6 +461,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 		ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
 	if (!ret) {
 		fl->ctxs[h] = kc;
+		tbrdma_sq_add(kc);
 		q.ctx_id = tb_ctx_id(kc->ctx);
 		q.secret = tb_ctx_secret(kc->ctx);
 	}
@@ -495,23 +503,20 @@ static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,
 
 /*
  * Posts the SQEs from the kernel's consumer index up to sq_producer, in
- * order, and stops at the first one refused. Returns how many went. The
- * file's lock keeps the context alive while the engine lock is let go
- * between batches.
+ * order, and stops at the first one refused (with TBRDMA_DOORBELL_ASYNC,
+ * at a full queue only). Returns how many went. The file's lock keeps the
+ * context alive while the engine lock is let go between batches.
  */
 static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_doorbell db;
-	struct tbrdma_ring_ctrl *ctrl;
 	struct tbrdma_kctx *kc;
-	struct tbrdma_sqe sqe;
-	const u8 *entries;
-	u32 n, posted = 0;
+	u32 taken, posted = 0;
 	int ret = 0;
 
 	if (copy_from_user(&db, uarg, sizeof(db)))
 		return -EFAULT;
-	if (db.reserved)
+	if (db.flags & ~(u32)TBRDMA_DOORBELL_ASYNC)
 		return -EINVAL;
 	mutex_lock(&fl->lock);
 	tbrdma_lock();
@@ -520,31 +525,17 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		ret = -EINVAL;
 		goto out;
 	}
-	n = db.sq_producer - kc->sq_head;
-	if (n > kc->sq.entries) {
-		ret = -EINVAL;
-		goto out;
-	}
-	ctrl = kc->sq.mem;
-	entries = (const u8 *)kc->sq.mem + TBRDMA_RING_DATA_OFFSET;
-	while (posted < n) {
-		u32 slot = kc->sq_head & (kc->sq.entries - 1);
-
-		/* Copy first: the process may rewrite the slot meanwhile. */
-		memcpy(&sqe, entries + (size_t)slot * sizeof(sqe), sizeof(sqe));
-		ret = tb_post(kc->ctx, &sqe);
-		if (ret)
+	for (;;) {
+		taken = tbrdma_sq_take(kc, db.sq_producer, TBRDMA_DOORBELL_BATCH,
+				       db.flags & TBRDMA_DOORBELL_ASYNC, &ret);
+		posted += taken;
+		if (ret || taken < TBRDMA_DOORBELL_BATCH ||
+		    kc->sq_head == db.sq_producer)
 			break;
-		kc->sq_head++;
-		posted++;
-		if (posted % TBRDMA_DOORBELL_BATCH == 0 && posted < n) {
-			tbrdma_unlock();
-			cond_resched();
-			tbrdma_lock();
-		}
+		tbrdma_unlock();
+		cond_resched();
+		tbrdma_lock();
 	}
-	/* The slots before it are free once the process sees the index. */
-	smp_store_release(&ctrl->consumer, kc->sq_head);
 out:
 	tbrdma_unlock();
 	mutex_unlock(&fl->lock);

@@ -188,8 +188,8 @@ void tbrdma_unlock(void)
 
 /*
  * One round: every link receives, executes, completes, retransmits and
- * transmits. Returns the engine's next timer deadline (0: none, 1: at
- * once) and whether the round found work.
+ * transmits, and the polled SQs are taken. Returns the engine's next timer
+ * deadline (0: none, 1: at once) and whether the round found work.
  */
 static u64 tbrdma_round(bool *busy)
 {
@@ -198,7 +198,9 @@ static u64 tbrdma_round(bool *busy)
 	int handled;
 
 	tbrdma_lock();
-	handled = tb_engine_progress(tbrdma.engine, ktime_get_ns());
+	tbrdma_sq_polling(true);
+	handled = tbrdma_sq_poll();
+	handled += tb_engine_progress(tbrdma.engine, ktime_get_ns());
 	tbrdma_rx_now();
 	deadline = tb_engine_next_deadline(tbrdma.engine);
 	tbrdma.timer_at = deadline ?: U64_MAX;
@@ -208,6 +210,17 @@ static u64 tbrdma_round(bool *busy)
 	if (*busy)
 		WRITE_ONCE(tbrdma.busy_rounds, tbrdma.busy_rounds + 1);
 	return deadline;
+}
+
+/* Turns SQ polling off; true if the last look took SQEs. */
+static bool tbrdma_sq_stop(void)
+{
+	u32 taken;
+
+	tbrdma_lock();
+	taken = tbrdma_sq_polling(false);
+	tbrdma_unlock();
+	return taken;
 }
 
 static int tbrdma_poll_fn(void *unused)
@@ -225,10 +238,19 @@ static int tbrdma_poll_fn(void *unused)
 			busy_until = now + (u64)READ_ONCE(tbrdma_poll_us) *
 					   NSEC_PER_USEC;
 		if ((deadline && deadline <= now) || now < busy_until) {
-			/* Polling: a frame may be due any moment. */
+			/*
+			 * Polling: a frame may be due any moment. While the
+			 * CPU is away, SQ polling is off: an SQE would wait
+			 * for this thread's next turn rather than a doorbell.
+			 */
+			if (need_resched())
+				tbrdma_sq_stop();
 			cond_resched();
 			continue;
 		}
+		/* Processes ring the doorbell again, after a last look. */
+		if (tbrdma_sq_stop())
+			continue;
 		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
 		tbrdma_xd_idle();	/* XDomain RX interrupts back on */
 		WRITE_ONCE(tbrdma.sleeps, tbrdma.sleeps + 1);
@@ -245,10 +267,10 @@ static int tbrdma_status_show(struct seq_file *m, void *unused)
 	u32 i;
 
 	tbrdma_lock();
-	seq_printf(m, "loops %u\npoll_us %u\nrounds %llu\nbusy_rounds %llu\nsleeps %llu\n",
+	seq_printf(m, "loops %u\npoll_us %u\nrounds %llu\nbusy_rounds %llu\nsleeps %llu\nsq_polled %llu\n",
 		   tbrdma.nloops, READ_ONCE(tbrdma_poll_us),
 		   READ_ONCE(tbrdma.rounds), READ_ONCE(tbrdma.busy_rounds),
-		   READ_ONCE(tbrdma.sleeps));
+		   READ_ONCE(tbrdma.sleeps), tbrdma.sq_polled);
 	for (i = 0; i < tbrdma.nloops; i++)
 		tbrdma_loop_show(m, tbrdma.loops[i]);
 	tbrdma_xd_show(m);
@@ -291,6 +313,7 @@ static int __init tbrdma_init(void)
 	if (ret)
 		return ret;
 	mutex_init(&tbrdma.lock);
+	INIT_LIST_HEAD(&tbrdma.sqs);
 	init_waitqueue_head(&tbrdma.poll_wq);
 	atomic_set(&tbrdma.kicked, 0);
 

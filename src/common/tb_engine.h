@@ -193,6 +193,17 @@ int tb_ep_state(struct tb_ctx *ctx, u32 ep, u32 *outstanding);
  * the operation completes at once with TBRDMA_WC_LINK_DOWN.
  */
 int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
+/*
+ * Whether tb_post() accepts the SQE's form (opcode, flags, lengths,
+ * alignment): a host that hands SQEs over to be posted later checks first.
+ */
+int tb_sqe_valid(const struct tbrdma_sqe *sqe);
+/*
+ * Completes an SQE that tb_post() refused with TBRDMA_WC_REFUSED, for a
+ * host that took it from a ring no caller waits on. Returns 0, or -EAGAIN
+ * when the completion ring has no room.
+ */
+int tb_post_refused(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
 
 /* Operations posted and not yet completed. */
 u32 tb_ctx_outstanding(const struct tb_ctx *ctx);

@@ -222,7 +222,7 @@ void tb_ep_advance_send(struct tb_ep *ep)
 	tb_ep_complete(ep);
 }
 
-static int tb_sqe_valid(const struct tbrdma_sqe *sqe)
+int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 {
 	int inl = sqe->flags & TBRDMA_SQE_INLINE;
 
@@ -250,12 +250,20 @@ static int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	}
 }
 
+/* Whether one more completion fits beside those of the operations in flight. */
+static int tb_ctx_cq_room(struct tb_ctx *ctx)
+{
+	struct tb_qring *cq = &ctx->cq;
+	/* Acquire: the process is done with the entries it released. */
+	u32 consumed = smp_load_acquire(&cq->ctrl->consumer);
+
+	return (u64)ctx->outstanding + (u32)(cq->head - consumed) <= cq->mask;
+}
+
 int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 {
 	struct tb_ep *ep = tb_ep_find(ctx, sqe->ep);
-	struct tb_qring *cq = &ctx->cq;
 	struct tb_wqe *wqe;
-	u32 consumed;
 	size_t copy;
 	int down;
 
@@ -265,14 +273,11 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		return -EINVAL;
 	if (ep->count >= ctx->cfg.sq_depth)
 		return -EAGAIN;
-	/* Acquire: the process is done with the entries it released. */
-	consumed = smp_load_acquire(&cq->ctrl->consumer);
 	/*
 	 * Every operation in flight owns a completion slot, so the pool (one
 	 * operation per slot) is never empty here.
 	 */
-	if ((u64)ctx->outstanding + (u32)(cq->head - consumed) > cq->mask ||
-	    TB_WARN_ON(!ctx->wqe_free))
+	if (!tb_ctx_cq_room(ctx) || TB_WARN_ON(!ctx->wqe_free))
 		return -EAGAIN;
 
 	wqe = ctx->wqe_free;
@@ -305,6 +310,21 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	tb_ep_advance_send(ep);
 	if (!down && ep->el->link->state == TBRDMA_LINK_UP)
 		tb_elink_tx(ep->el);
+	return 0;
+}
+
+int tb_post_refused(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
+{
+	struct tbrdma_cqe cqe;
+
+	if (!tb_ctx_cq_room(ctx))
+		return -EAGAIN;
+	memset(&cqe, 0, sizeof(cqe));
+	cqe.wr_id = sqe->wr_id;
+	cqe.ep = sqe->ep;
+	cqe.status = TBRDMA_WC_REFUSED;
+	cqe.opcode = sqe->opcode;
+	tb_ctx_push_cqe(ctx, &cqe);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "kernel_device.hpp"
+#include "tb_engine.h"
 
 namespace tb {
 
@@ -48,6 +49,11 @@ uint32_t load_relaxed(const uint32_t &v) noexcept
 void store_release(uint32_t &v, uint32_t x) noexcept
 {
     __atomic_store_n(&v, x, __ATOMIC_RELEASE);
+}
+
+void store_relaxed(uint32_t &v, uint32_t x) noexcept
+{
+    __atomic_store_n(&v, x, __ATOMIC_RELAXED);
 }
 
 }  // namespace
@@ -95,6 +101,8 @@ kernel_context::kernel_context(kernel_device &dev, const context_options &opts) 
         do_ioctl(dev.fd(), TBRDMA_IOC_DESTROY_QUEUES, &d);
         throw;
     }
+    // The poll thread may take SQEs without a doorbell (post()).
+    store_release(sq_.ctrl->sq_poll, 1);
 }
 
 kernel_context::~kernel_context()
@@ -143,13 +151,28 @@ int kernel_context::create_ep(uint32_t link, uint32_t remote_ctx, uint64_t remot
     c.remote_ctx = remote_ctx;
     c.remote_secret = remote_secret;
     int rc = do_ioctl(dev_.fd(), TBRDMA_IOC_CREATE_EP, &c);
-    return rc ? rc : static_cast<int>(c.ep);
+    if (rc)
+        return rc;
+    std::lock_guard<std::mutex> g(sq_mu_);
+    try {
+        eps_.insert(c.ep);
+    } catch (const std::bad_alloc &) {
+        tbrdma_ep_ref r{handle_, c.ep};
+        do_ioctl(dev_.fd(), TBRDMA_IOC_DESTROY_EP, &r);
+        return -ENOMEM;
+    }
+    return static_cast<int>(c.ep);
 }
 
 int kernel_context::destroy_ep(uint32_t ep) noexcept
 {
     tbrdma_ep_ref r{handle_, ep};
-    return do_ioctl(dev_.fd(), TBRDMA_IOC_DESTROY_EP, &r);
+    int rc = do_ioctl(dev_.fd(), TBRDMA_IOC_DESTROY_EP, &r);
+    if (!rc) {
+        std::lock_guard<std::mutex> g(sq_mu_);
+        eps_.erase(ep);
+    }
+    return rc;
 }
 
 int kernel_context::cancel_ep(uint32_t ep) noexcept
@@ -171,35 +194,82 @@ int kernel_context::ep_state(uint32_t ep, uint32_t *outstanding) noexcept
     return static_cast<int>(s.link_state);
 }
 
-// Writes the batch into the SQ from the kernel's consumer index on, then
-// one doorbell. Every earlier post() ended with the kernel consuming all
-// it accepted, so the whole ring is free: a batch larger than the ring is
-// cut to the ring (and reported as partly accepted).
+// Writes the batch into the SQ after what earlier calls handed to it.
+// While the kernel's poll thread polls the SQ (sq_polled) that is all: it
+// takes them. Otherwise a doorbell posts them and says at once what it
+// refused; the poll thread must not take them meanwhile (sq_poll off), or
+// they would be refused twice.
 int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
 {
     if (!n)
         return 0;
     std::lock_guard<std::mutex> g(sq_mu_);
-    const uint32_t head = load_acquire(sq_.ctrl->consumer);
-    const uint32_t count = std::min<uint32_t>(n, sq_.mask + 1);
+    tbrdma_ring_ctrl *c = sq_.ctrl;
+    if (sq_tail_ != load_acquire(c->consumer) && !load_acquire(c->sq_polled))
+        doorbell_async();
+    const uint32_t old_tail = sq_tail_;
+    const uint32_t room = sq_.mask + 1 - (old_tail - load_acquire(c->consumer));
+    uint32_t count = std::min<uint32_t>(n, room);
+    if (!count)
+        return -EAGAIN;  // earlier SQEs wait for a full queue to drain
+    // What the kernel would refuse is refused here, at once, as a doorbell
+    // would: a polled SQ could only complete it with an error.
+    for (uint32_t i = 0; i < count; i++) {
+        int why = !eps_.count(sqes[i].ep) ? -ENOENT : !tb_sqe_valid(&sqes[i]) ? -EINVAL : 0;
+        if (why) {
+            if (!i)
+                return why;
+            count = i;
+        }
+    }
     for (uint32_t i = 0; i < count; i++)
-        std::memcpy(sq_.slot(head + i), &sqes[i], sizeof(tbrdma_sqe));
-    store_release(sq_.ctrl->producer, head + count);  // informational
+        std::memcpy(sq_.slot(old_tail + i), &sqes[i], sizeof(tbrdma_sqe));
+    sq_tail_ = old_tail + count;
+    store_release(c->producer, sq_tail_);
+    // Pairs with the poll thread's barrier before its last look (tbrdma_abi.h).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (load_relaxed(c->sq_polled) == 1)
+        return static_cast<int>(count);
+
+    store_relaxed(c->sq_poll, 0);
     tbrdma_doorbell db{};
     db.ctx = handle_;
-    db.sq_producer = head + count;
+    db.sq_producer = sq_tail_;
     int rc = do_ioctl(dev_.fd(), TBRDMA_IOC_DOORBELL, &db);
-    if (rc)
-        return rc;  // the first SQE was refused, nothing consumed
-    // A refused SQE and the ones after it stay where they are (not
-    // consumed); the producer index follows the consumer back down.
-    if (db.posted != count)
-        store_release(sq_.ctrl->producer, head + db.posted);
-    return static_cast<int>(db.posted);
+    // The kernel takes SQEs in order: what it took of this batch comes
+    // after all earlier ones (negative: an earlier one waits for a full
+    // queue). A refused SQE and the ones after it are not handed over.
+    const int32_t took = std::max<int32_t>(int32_t(load_acquire(c->consumer) - old_tail), 0);
+    if (uint32_t(took) < count) {
+        sq_tail_ = old_tail + uint32_t(took);
+        store_release(c->producer, sq_tail_);
+    }
+    store_release(c->sq_poll, 1);
+    if (took)
+        return took;
+    return rc ? rc : -EAGAIN;
+}
+
+void kernel_context::doorbell_async() noexcept
+{
+    tbrdma_doorbell db{};
+    db.ctx = handle_;
+    db.sq_producer = sq_tail_;
+    db.flags = TBRDMA_DOORBELL_ASYNC;
+    do_ioctl(dev_.fd(), TBRDMA_IOC_DOORBELL, &db);
 }
 
 unsigned kernel_context::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
 {
+    // SQEs handed to a polled SQ and left there when polling stopped, or
+    // found a queue full: they go now, since the caller waits for them.
+    tbrdma_ring_ctrl *sqc = sq_.ctrl;
+    if (load_acquire(sqc->producer) != load_acquire(sqc->consumer) &&
+        !load_acquire(sqc->sq_polled) && sq_mu_.try_lock()) {
+        if (sq_tail_ != load_acquire(sqc->consumer))
+            doorbell_async();
+        sq_mu_.unlock();
+    }
     std::lock_guard<std::mutex> g(cq_mu_);
     tbrdma_ring_ctrl *c = cq_.ctrl;
     const uint32_t cons = load_relaxed(c->consumer);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "tb/device.hpp"
@@ -93,6 +94,8 @@ private:
 
     void map_ring(ring *r, uint64_t offset, uint64_t length, uint32_t entries,
                   uint32_t entry_size);
+    // Posts what the SQ holds; refusals become error completions.
+    void doorbell_async() noexcept;
     void unmap_rings() noexcept;
 
     kernel_device &dev_;
@@ -100,6 +103,8 @@ private:
     uint32_t id_ = 0;      // its id on the links
     uint64_t secret_ = 0;  // and what peers must present with it
     ring sq_, cq_, rq_;
+    uint32_t sq_tail_ = 0;  // SQEs handed to the SQ, under sq_mu_
+    std::unordered_set<uint32_t> eps_;  // endpoints alive, under sq_mu_
     unique_fd event_fd_;
     // Each ring has one user at a time: the SQ's producer, the CQ's and
     // the RQ's consumer.

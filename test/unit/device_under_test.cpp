@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "device_under_test.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -48,7 +49,11 @@ std::vector<tbrdma_cqe> wait_cq(tb::context &dev, size_t n, int timeout_ms)
 
 tbrdma_cqe run_op(tb::context &dev, const tbrdma_sqe &sqe, int timeout_ms)
 {
-    int r = dev.post(&sqe, 1);
+    // A full queue (operations posted before, still queued) drains by itself.
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    int r;
+    while ((r = dev.post(&sqe, 1)) == -EAGAIN && std::chrono::steady_clock::now() < end)
+        dev.progress();
     if (r != 1)
         throw std::runtime_error("post failed: " + std::to_string(r));
     auto got = wait_cq(dev, 1, timeout_ms);

@@ -244,6 +244,35 @@ BOOST_AUTO_TEST_CASE(malformed_posts_are_refused)
     still_works();
 }
 
+// What a host that took SQEs from a polled ring does with one tb_post()
+// refused: a completion with the SQE's wr_id, in a slot of its own.
+BOOST_AUTO_TEST_CASE(refused_posts_complete_when_the_host_asks)
+{
+    auto s = write(raddr(), 8, rkey_all, 41);
+    s.opcode = 77;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), -EINVAL);
+    BOOST_REQUIRE_EQUAL(tb_post_refused(p.a->ctx, &s), 0);
+    auto got = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 41u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_REFUSED);
+    BOOST_TEST(got[0].opcode == 77);
+    BOOST_TEST(got[0].ep == s.ep);
+    BOOST_TEST(tb_ctx_outstanding(p.a->ctx) == 0u);
+
+    // A full completion ring takes no refusal either: it waits (EAGAIN).
+    tbtest::engine_ctx small(p.a->engine, 2);
+    int sep = tb_ep_create(small.ctx, p.a->link_index, p.b->id(), p.b->secret());
+    BOOST_REQUIRE_GE(sep, 0);
+    s.ep = static_cast<uint32_t>(sep);
+    BOOST_TEST(tb_post_refused(small.ctx, &s) == 0);
+    BOOST_TEST(tb_post_refused(small.ctx, &s) == 0);
+    BOOST_TEST(tb_post_refused(small.ctx, &s) == -EAGAIN);
+    BOOST_TEST(small.drain_cq().size() == 2u);
+    BOOST_TEST(tb_post_refused(small.ctx, &s) == 0);
+    still_works();
+}
+
 BOOST_AUTO_TEST_CASE(full_queues_say_eagain)
 {
     // The send queue holds 256 operations; with the peer not running,

@@ -186,11 +186,12 @@ BOOST_AUTO_TEST_CASE(send_order_and_payload)
             s.local_addr = reinterpret_cast<uintptr_t>(payload.data());
             s.lkey = pk;
         }
-        // The payload buffer is reused, so wait for each bcopy-style send.
+        // The payload buffer is reused, so wait for each bcopy-style send
+        // to complete (in order: after every send before it).
         if (in.dev->post(&s, 1) == 1) {
             seq++;
             if (!(s.flags & TBRDMA_SQE_INLINE)) {
-                auto c = wait_cq(*in.dev.ctx, 1);
+                auto c = wait_cq(*in.dev.ctx, seq - done.size());
                 done.insert(done.end(), c.begin(), c.end());
                 continue;
             }

@@ -234,6 +234,20 @@ test_onesided() {
         fi
     done
     grep -E '^(dma|  dma device)' /sys/kernel/debug/tbrdma/status
+    # SQ polling: the poll thread, kept busy 100 ms after activity, takes
+    # SQEs without a doorbell.
+    local pu=/sys/module/tbrdma/parameters/poll_us was before after out
+    was=$(cat $pu)
+    echo 100000 > $pu
+    before=$(awk '$1 == "sq_polled" {print $2}' /sys/kernel/debug/tbrdma/status)
+    if out=$("$bin/tbk_sqpoll" -l 0); then pass "${out#sqpoll: PASS: }"; else fail "$out"; fi
+    after=$(awk '$1 == "sq_polled" {print $2}' /sys/kernel/debug/tbrdma/status)
+    if [ "$after" -gt "$before" ]; then
+        pass "the poll thread took $((after - before)) SQEs without a doorbell (status: sq_polled)"
+    else
+        fail "status sq_polled went from $before to $after"
+    fi
+    echo "$was" > $pu
     unload
     check_pins
 }

@@ -600,8 +600,11 @@ static void act_create_queues(struct ffile *f)
 		x->rqc = try_map(f->fd, q.rq_offset, q.rq_length, PROT_READ | PROT_WRITE, MAP_SHARED);
 		if (!x->sqc || !x->cqc || !x->rqc)
 			violation("mmap of a ring as CREATE_QUEUES returned it failed: %s", strerror(errno));
-		if (x->sqc)
+		if (x->sqc) {
 			x->sq_prod = x->sqc->consumer;
+			/* Most SQs are polled: the poll thread reads them too. */
+			x->sqc->sq_poll = chance(4) ? (uint32_t)rnd() : 1;
+		}
 	}
 	/* Endpoints right away, so that doorbells have something to post on. */
 	for (int n = 1 + (int)rndn(2); n > 0; n--) {
@@ -797,12 +800,17 @@ static void act_doorbell(struct ffile *f)
 		}
 		st.sqes += n;
 		db.sq_producer = chance(16) ? (uint32_t)rnd() : x->sq_prod + n;
+		/* The poll thread may take them before the doorbell, or see garbage. */
+		__atomic_store_n(&x->sqc->producer, chance(16) ? (uint32_t)rnd() : db.sq_producer,
+				 __ATOMIC_RELEASE);
+		if (chance(20))
+			x->sqc->sq_polled = (uint32_t)rnd();
 	} else {
 		db.sq_producer = (uint32_t)rnd();
 	}
 	db.ctx = chance(16) ? rndn(20) : x->h;
 	if (chance(30))
-		db.reserved = 1;
+		db.flags = chance(2) ? TBRDMA_DOORBELL_ASYNC : 2;
 	st.doorbells++;
 	arg = chance(12) ? place_arg((enum argkind)rndn(ARG_NKINDS), &db, sizeof(db)) : &db;
 	ret = raw_ioctl(f->fd, TBRDMA_IOC_DOORBELL, arg);

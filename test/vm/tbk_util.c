@@ -297,6 +297,7 @@ const char *tbk_status_name(unsigned int status)
 	static const char *const names[] = {
 		"SUCCESS", "LOC_ACCESS_ERR", "REM_ACCESS_ERR", "REM_INVALID",
 		"LINK_DOWN", "CANCELED", "FLUSH_ERR", "RNR_RETRY_EXC_ERR",
+		"REFUSED",
 	};
 
 	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "?";

@@ -89,7 +89,13 @@ enum tbrdma_status {
 	 * error after it.
 	 */
 	TBRDMA_WC_RNR_RETRY_EXC_ERR = 7,
-	TBRDMA_WC_STATUS_MAX = 7,
+	/*
+	 * An SQE the kernel took from a polled SQ (no doorbell) and refused:
+	 * malformed, or for no endpoint of the context. It completes at once,
+	 * ahead of its endpoint's operations in flight.
+	 */
+	TBRDMA_WC_REFUSED = 8,
+	TBRDMA_WC_STATUS_MAX = 8,
 };
 
 enum tbrdma_link_state {
@@ -157,6 +163,15 @@ struct tbrdma_rqe {
  * full memory barrier and looks at producer once more. The producer stores
  * producer, issues a full barrier and reads armed; if set, it clears it
  * and signals the context's eventfd. So either side sees the other.
+ *
+ * SQ polling (SQ): a process that sets sq_poll = 1 lets the kernel take
+ * SQEs up to producer without a doorbell while its poll thread is busy,
+ * which it shows with sq_polled = 1. The process stores producer, issues a
+ * full barrier and reads sq_polled: 0 means it must ring the doorbell. The
+ * poll thread about to go idle clears sq_polled, issues a full barrier and
+ * takes what producer shows once more. An SQE it refuses completes with
+ * TBRDMA_WC_REFUSED, and one that finds a queue full waits in the ring
+ * for the next doorbell.
  */
 struct tbrdma_ring_ctrl {
 	__u32 producer;
@@ -166,7 +181,9 @@ struct tbrdma_ring_ctrl {
 	__u32 entries;		/* power of two */
 	__u32 entry_size;
 	__u32 armed;		/* consumer asks for a wakeup on new entries */
-	__u32 pad2[13];
+	__u32 sq_poll;		/* SQ, process: the kernel may poll it */
+	__u32 sq_polled;	/* SQ, kernel: it is polling, no doorbell needed */
+	__u32 pad2[11];
 };
 
 /* The ring entries start this many bytes after the control block. */
@@ -278,11 +295,19 @@ struct tbrdma_ep_state {
 	__u32 outstanding;	/* out: operations not yet completed */
 };
 
+enum tbrdma_doorbell_flags {
+	/*
+	 * Refusals other than a full queue complete with TBRDMA_WC_REFUSED
+	 * instead of ending the call: for SQEs already handed to a polled SQ.
+	 */
+	TBRDMA_DOORBELL_ASYNC = 1 << 0,
+};
+
 struct tbrdma_doorbell {
 	__u32 ctx;
 	__u32 sq_producer;	/* in: post every SQE before this index */
 	__u32 posted;		/* out: how many were accepted */
-	__u32 reserved;
+	__u32 flags;		/* in: enum tbrdma_doorbell_flags */
 };
 
 #define TBRDMA_IOC_MAGIC 0xB7

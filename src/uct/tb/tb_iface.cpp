@@ -45,6 +45,8 @@ const char *cause_text(uint8_t wc_status) noexcept
         return "the peer's receive queue stayed full";
     case TBRDMA_WC_LOC_ACCESS_ERR:
         return "a local buffer is not registered";
+    case TBRDMA_WC_REFUSED:
+        return "the device refused a malformed request";
     default:
         return "an operation failed";
     }
@@ -59,6 +61,7 @@ ucs_status_t status_of(uint8_t wc_status) noexcept
         return UCS_OK;
     case TBRDMA_WC_LOC_ACCESS_ERR:
     case TBRDMA_WC_REM_INVALID:
+    case TBRDMA_WC_REFUSED:
         return UCS_ERR_INVALID_PARAM;
     case TBRDMA_WC_CANCELED:
         return UCS_ERR_CANCELED;

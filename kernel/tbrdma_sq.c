@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Submission rings: the SQEs of a context are taken by its doorbell
+ * (TBRDMA_IOC_DOORBELL) or, while the poll thread is busy, by the poll
+ * thread itself from every SQ whose process asked for it (sq_poll), as
+ * io_uring's SQ polling does: a process posting while traffic flows needs
+ * no system call. The protocol on sq_polled is in tbrdma_abi.h.
+ */
+
+#include "tbrdma.h"
+
+/* SQEs taken from one SQ per poll round: the other SQs get their turn. */
+#define TBRDMA_SQ_POLL_BATCH 64
+
+static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
+{
+	return kc->sq.mem;
+}
+
+u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
+		   bool async, int *err)
+{
+	const struct tbrdma_sqe *ring = (const void *)((const u8 *)kc->sq.mem +
+						       TBRDMA_RING_DATA_OFFSET);
+	u32 n = producer - kc->sq_head, taken = 0;
+	struct tbrdma_sqe sqe;
+	int ret = 0;
+
+	lockdep_assert_held(&tbrdma.lock);
+	if (n > kc->sq.entries) {
+		*err = -EINVAL;
+		return 0;
+	}
+	n = min(n, max);
+	while (taken < n) {
+		/* Copy first: the process may rewrite the slot meanwhile. */
+		memcpy(&sqe, &ring[kc->sq_head & (kc->sq.entries - 1)],
+		       sizeof(sqe));
+		ret = tb_post(kc->ctx, &sqe);
+		if (ret && ret != -EAGAIN && async)
+			ret = tb_post_refused(kc->ctx, &sqe);
+		if (ret)
+			break;
+		kc->sq_head++;
+		taken++;
+	}
+	if (taken) {
+		/* Release: the slots before it are free, their copies done. */
+		smp_store_release(&tbrdma_sq_ctrl(kc)->consumer, kc->sq_head);
+	}
+	*err = ret;
+	return taken;
+}
+
+/* What a polled SQ holds now: its producer index, read once (acquire). */
+static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max)
+{
+	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
+	int err;
+
+	if (READ_ONCE(ctrl->sq_poll) != 1)
+		return 0;
+	/* Acquire: the SQEs before producer are written. */
+	return tbrdma_sq_take(kc, smp_load_acquire(&ctrl->producer), max,
+			      true, &err);
+}
+
+void tbrdma_sq_flush(struct tbrdma_kctx *kc)
+{
+	tbrdma_sq_take_polled(kc, kc->sq.entries);
+}
+
+void tbrdma_sq_add(struct tbrdma_kctx *kc)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, tbrdma.sq_polling);
+	list_add_tail(&kc->sq_node, &tbrdma.sqs);
+}
+
+void tbrdma_sq_del(struct tbrdma_kctx *kc)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	list_del(&kc->sq_node);
+}
+
+u32 tbrdma_sq_poll(void)
+{
+	struct tbrdma_kctx *kc;
+	u32 taken = 0;
+
+	lockdep_assert_held(&tbrdma.lock);
+	if (!tbrdma.sq_polling)
+		return 0;
+	list_for_each_entry(kc, &tbrdma.sqs, sq_node)
+		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+	tbrdma.sq_polled += taken;
+	return taken;
+}
+
+u32 tbrdma_sq_polling(bool on)
+{
+	struct tbrdma_kctx *kc;
+	u32 taken;
+
+	lockdep_assert_held(&tbrdma.lock);
+	if (tbrdma.sq_polling == on)
+		return 0;
+	list_for_each_entry(kc, &tbrdma.sqs, sq_node)
+		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, on);
+	if (on) {
+		tbrdma.sq_polling = true;
+		return 0;
+	}
+	/*
+	 * Pairs with the process's barrier between its producer store and
+	 * its sq_polled load: either it rings the doorbell or the last pass
+	 * below sees its SQEs.
+	 */
+	smp_mb();
+	taken = tbrdma_sq_poll();
+	tbrdma.sq_polling = false;
+	return taken;
+}
