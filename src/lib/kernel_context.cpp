@@ -220,6 +220,7 @@ int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
             if (!i)
                 return why;
             count = i;
+            break;
         }
     }
     for (uint32_t i = 0; i < count; i++)
