@@ -219,8 +219,9 @@ done
 [ ${#cols[@]} -gt 0 ] || { echo "bench: nothing could be measured"; exit 1; }
 
 # tb on a lossy software link: the soft cable's fault model each way, the
-# lossless figures beside them (the link recovers by fast retransmit on a
-# gap and a timeout that follows the round trip: docs/engine.md).
+# lossless figures beside them (the link resends what a selective ack shows
+# missing, and probes after a timeout that follows the round trip:
+# docs/engine.md).
 loss=${TB_BENCH_LOSS:-0.01}
 declare -A faulty
 loss_keys=(uct_put_lat_avg uct_put_bw_1m)

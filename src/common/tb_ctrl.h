@@ -60,7 +60,7 @@
  *
  *    0 magic TB_CTRL_MAGIC     1 ver_min    2 ver_max     3 type
  *    4 ndw (words in the message)           5 seq         6 status
- *    7 flags (0 in versions 1 and 2)
+ *    7 flags (0 in versions 1 to 3)
  *    8-11  sender UUID         12-15 target UUID (host UUIDs, each as
  *          four little-endian words of its 16 bytes)
  *   16-17 sender boot (lo, hi) 18 sender session
@@ -89,16 +89,17 @@ extern "C" {
 /*
  * Protocol versions this build speaks (a test build of the kernel module
  * defines others, to see two versions refuse each other). A version names
- * the data link's frames too: 2 carries engine frames of wire version 4
- * (context secrets, 64-bit keys, receiver not ready), which version 1's
- * wire version 3 cannot read, so the two refuse each other at login.
+ * the data link's frames too, so hosts whose frames differ refuse each
+ * other at login: 2 carries wire version 4 (context secrets, 64-bit keys,
+ * receiver not ready), 3 wire version 5 (selective acks). The message
+ * layout is the same in both.
  */
 #ifndef TB_CTRL_VERSION_MIN
-#define TB_CTRL_VERSION_MIN 2u
-#define TB_CTRL_VERSION_MAX 2u
+#define TB_CTRL_VERSION_MIN 3u
+#define TB_CTRL_VERSION_MAX 3u
 #endif
 /* Highest version whose message layout this code can parse. */
-#define TB_CTRL_LAYOUT_MAX 2u
+#define TB_CTRL_LAYOUT_MAX 3u
 
 /* (252 - 28) / 4: what fits after the XDomain header and protocol UUID. */
 #define TB_CTRL_MSG_MAX_DW 56u

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Link protocol: go-back-N over an unreliable frame pipe, with receiver
- * credits and epoch-checked bring-up. See tb_link.h for the contract.
+ * Link protocol: selective repeat over an unreliable frame pipe, with
+ * receiver credits and epoch-checked bring-up. See tb_link.h for the
+ * contract.
  */
-#include "tb_link.h"
+#include "tb_link_priv.h"
 
 /* Receive slots kept back from credits for ACK and HELLO frames. */
 static u32 tb_link_rx_reserve(const struct tb_link *link)
@@ -18,7 +19,7 @@ static u32 tb_link_rx_reserve(const struct tb_link *link)
  * round trip plus four deviations (as TCP), within the configured bounds;
  * before any round trip was measured, rto_init_ns.
  */
-static u64 tb_link_rto_base(const struct tb_link *link)
+u64 tb_link_rto_base(const struct tb_link *link)
 {
 	u64 rto = link->srtt_ns + 4 * link->rttvar_ns;
 
@@ -48,6 +49,31 @@ static u32 tb_pow2_floor(u32 v)
 	return v;
 }
 
+/*
+ * Frames kept after a gap: as many as the peer may send ahead of the
+ * next expected one (its credit), at most what a selective ack can name.
+ */
+static u32 tb_link_ooo_slots(u32 rx_slots)
+{
+	u32 n = tb_pow2_floor(rx_slots);
+
+	if (n < rx_slots)
+		n *= 2;
+	return n < TB_LINK_SACK_BITS ? n : TB_LINK_SACK_BITS;
+}
+
+static void tb_link_free(struct tb_link *link)
+{
+	tb_free(link->window);
+	tb_free(link->frames);
+	tb_free(link->ooo);
+	tb_free(link->ooo_frames);
+	link->window = NULL;
+	link->frames = NULL;
+	link->ooo = NULL;
+	link->ooo_frames = NULL;
+}
+
 int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 		 const struct tb_phy_ops *phy_ops, void *phy,
 		 const struct tb_link_user_ops *user_ops, void *user)
@@ -72,17 +98,19 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->user_ops = user_ops;
 	link->user = user;
 	link->state = TBRDMA_LINK_CONNECTING;
+	link->ooo_slots = tb_link_ooo_slots(cfg->rx_slots);
 	link->window = tb_zalloc(sizeof(*link->window) * link->cfg.tx_window);
 	link->frames = tb_zalloc(stride * link->cfg.tx_window);
-	if (!link->window || !link->frames) {
-		tb_free(link->window);
-		tb_free(link->frames);
-		link->window = NULL;
-		link->frames = NULL;
+	link->ooo = tb_zalloc(sizeof(*link->ooo) * link->ooo_slots);
+	link->ooo_frames = tb_zalloc(stride * link->ooo_slots);
+	if (!link->window || !link->frames || !link->ooo || !link->ooo_frames) {
+		tb_link_free(link);
 		return -ENOMEM;
 	}
 	for (i = 0; i < link->cfg.tx_window; i++)
 		link->window[i].frame = link->frames + (size_t)i * stride;
+	for (i = 0; i < link->ooo_slots; i++)
+		link->ooo[i].frame = link->ooo_frames + (size_t)i * stride;
 	do {
 		link->epoch = tb_random_u32();
 	} while (!link->epoch);
@@ -90,15 +118,11 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->tx_una = link->tx_next;
 	link->tx_resend = link->tx_next;
 	link->tx_credit = link->tx_next;
+	link->sack_marked = link->tx_next;
 	link->rto_ns = tb_link_rto_base(link);
 	link->progress_ns = tb_now_ns();
 	link->peer_seen_ns = link->progress_ns;
 	return 0;
-}
-
-static struct tb_link_slot *tb_link_slot(const struct tb_link *link, u32 seq)
-{
-	return &link->window[seq & (link->cfg.tx_window - 1)];
 }
 
 /* Slot s no longer refers to its ext's owner. */
@@ -111,14 +135,18 @@ static void tb_link_put_ext(struct tb_link *link, struct tb_link_slot *s)
 	s->ext.dma_cookie = NULL;
 }
 
-/* Frames [from, to) were acked, or will never be sent again. */
-static void tb_link_put_exts(struct tb_link *link, u32 from, u32 to)
+void tb_link_release(struct tb_link *link, u32 from, u32 to)
 {
-	if (!link->window || !link->phy_ops->ext_max)
+	if (!link->window)
 		return;
 	for (; tb_seq_before(from, to); from++) {
 		struct tb_link_slot *s = tb_link_slot(link, from);
 
+		if (s->lost) {
+			s->lost = 0;
+			link->nlost--;
+		}
+		s->sacked = 0;
 		tb_link_put_ext(link, s);
 		s->has_ext = 0;
 	}
@@ -126,11 +154,8 @@ static void tb_link_put_exts(struct tb_link *link, u32 from, u32 to)
 
 void tb_link_destroy(struct tb_link *link)
 {
-	tb_link_put_exts(link, link->tx_una, link->tx_next);
-	tb_free(link->window);
-	tb_free(link->frames);
-	link->window = NULL;
-	link->frames = NULL;
+	tb_link_release(link, link->tx_una, link->tx_next);
+	tb_link_free(link);
 	link->state = TBRDMA_LINK_DOWN;
 }
 
@@ -152,11 +177,11 @@ void tb_link_fail(struct tb_link *link)
 		return;
 	link->state = TBRDMA_LINK_DOWN;
 	/* Nothing is sent again: let go of the user's memory now. */
-	tb_link_put_exts(link, link->tx_una, link->tx_next);
+	tb_link_release(link, link->tx_una, link->tx_next);
 	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_DOWN);
 }
 
-static void tb_link_set_up(struct tb_link *link, u64 now)
+void tb_link_set_up(struct tb_link *link, u64 now)
 {
 	if (link->state != TBRDMA_LINK_CONNECTING)
 		return;
@@ -165,10 +190,9 @@ static void tb_link_set_up(struct tb_link *link, u64 now)
 	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_UP);
 }
 
-/* Sends a header-only frame; losing it is harmless, so -EAGAIN is too. */
-static void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
+void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 {
-	u8 buf[TB_LINK_HDR_LEN];
+	u8 buf[TB_LINK_HDR_LEN + TB_LINK_SACK_LEN];
 	struct tb_link_hdr h;
 	int ret;
 
@@ -176,8 +200,14 @@ static void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 	h.flags = flags;
 	if (type == TB_LINK_HELLO)
 		h.seq = link->tx_una;
+	if (type == TB_LINK_ACK && link->ooo_count) {
+		h.flags |= TB_LINK_F_SACK;
+		h.len = TB_LINK_SACK_LEN;
+		h.sack = tb_link_sack_map(link);
+	}
 	tb_link_hdr_encode(buf, &h);
-	ret = link->phy_ops->xmit(link->phy, buf, sizeof(buf), NULL);
+	ret = link->phy_ops->xmit(link->phy, buf, TB_LINK_HDR_LEN + h.len,
+				  NULL);
 	if (ret == -ENOTCONN) {
 		tb_link_fail(link);
 		return;
@@ -193,172 +223,6 @@ void tb_link_flush_ack(struct tb_link *link)
 {
 	if (link->state == TBRDMA_LINK_UP && link->ack_pending)
 		tb_link_send_ctrl(link, TB_LINK_ACK, 0);
-}
-
-/* HELLO: learn the peer's epoch and first sequence number, answer. */
-static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
-			     u64 now)
-{
-	int learned = 0;
-
-	if (link->peer_epoch && h->epoch_src != link->peer_epoch) {
-		/* The peer restarted: everything in flight is lost. */
-		tb_link_fail(link);
-		return;
-	}
-	if (!link->peer_epoch) {
-		link->peer_epoch = h->epoch_src;
-		link->rx_next = h->seq;
-		learned = 1;
-	}
-	if (h->epoch_dst == link->epoch) {
-		if (tb_seq_after(h->credit, link->tx_credit))
-			link->tx_credit = h->credit;
-		tb_link_set_up(link, now);
-	}
-	if (learned || !(h->flags & TB_LINK_F_HELLO_REPLY))
-		tb_link_send_ctrl(link, TB_LINK_HELLO, TB_LINK_F_HELLO_REPLY);
-}
-
-/*
- * Round trip of the newest frame an ack covers, unless it was sent more
- * than once (Karn: its ack may be for either copy); smoothed as TCP does.
- */
-static void tb_link_rtt_sample(struct tb_link *link,
-			       const struct tb_link_slot *s, u64 now)
-{
-	u64 rtt, dev;
-
-	if (s->resent || !s->sent_ns || now < s->sent_ns)
-		return;
-	rtt = now - s->sent_ns;
-	if (!link->srtt_ns) {
-		link->srtt_ns = rtt ? rtt : 1;
-		link->rttvar_ns = rtt / 2;
-		return;
-	}
-	dev = rtt > link->srtt_ns ? rtt - link->srtt_ns : link->srtt_ns - rtt;
-	link->rttvar_ns = (3 * link->rttvar_ns + dev) / 4;
-	/* 0 means "no sample yet": a zero round trip must not read as one. */
-	link->srtt_ns = (7 * link->srtt_ns + rtt) / 8 ? : 1;
-}
-
-u32 tb_link_rtt_ns(const struct tb_link *link)
-{
-	return link->srtt_ns < 0xffffffffu ? (u32)link->srtt_ns : 0xffffffffu;
-}
-
-/* The ack and credit every DATA and ACK frame carries. */
-static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
-			  u64 now)
-{
-	if (tb_seq_after(h->ack, link->tx_next) ||
-	    tb_seq_before(h->ack, link->tx_una - link->cfg.tx_window))
-		return -EBADMSG;
-	if (tb_seq_after(h->ack, link->tx_una)) {
-		tb_link_rtt_sample(link, tb_link_slot(link, h->ack - 1), now);
-		tb_link_put_exts(link, link->tx_una, h->ack);
-		link->tx_una = h->ack;
-		link->progress_ns = now;
-		link->rto_ns = tb_link_rto_base(link);
-		if (tb_seq_before(link->tx_resend, link->tx_una))
-			link->tx_resend = link->tx_una;
-	}
-	if (tb_seq_after(h->credit, link->tx_credit))
-		link->tx_credit = h->credit;
-	if ((h->flags & TB_LINK_F_STALL) && h->ack == link->tx_una &&
-	    link->tx_una != link->tx_next) {
-		/*
-		 * It has the oldest frame, just cannot take it yet: wait,
-		 * longer than it takes to say so again.
-		 */
-		tb_link_slot(link, link->tx_una)->sent_ns = now;
-		tb_link_slot(link, link->tx_una)->resent = 1;
-		link->rto_ns = tb_link_rto_base(link);
-		if (link->rto_ns < link->cfg.rto_init_ns)
-			link->rto_ns = link->cfg.rto_init_ns;
-	}
-	if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
-	    h->ack != link->gap_acked) {
-		/* Fast retransmit, once per hole. */
-		link->gap_acked = h->ack;
-		link->tx_resend = link->tx_una;
-		link->stats.retransmits++;
-	}
-	return 0;
-}
-
-/*
- * Handles one received frame. Returns 0 when it may be released, or
- * -EAGAIN when the user could not take it yet.
- */
-static int tb_link_rx_frame(struct tb_link *link, const struct tb_phy_rx *rx,
-			    u64 now)
-{
-	const u8 *frame = rx->frame;
-	struct tb_link_hdr h;
-	int ret;
-
-	if (tb_link_hdr_decode(frame, rx->len, &h)) {
-		link->stats.rx_bad++;
-		return 0;
-	}
-	/*
-	 * The ext buffer must be the one the header announces: one lost or
-	 * cut short on the cable makes the frame as good as lost.
-	 */
-	if ((h.flags & TB_LINK_F_EXT) ?
-	    !rx->ext || rx->ext_len != h.ext_len : !!rx->ext) {
-		link->stats.rx_bad++;
-		return 0;
-	}
-	if (h.type == TB_LINK_HELLO) {
-		tb_link_rx_hello(link, &h, now);
-		link->peer_seen_ns = now;
-		return 0;
-	}
-	/* Frames of another incarnation of either end are not ours. */
-	if (!link->peer_epoch || h.epoch_src != link->peer_epoch ||
-	    h.epoch_dst != link->epoch) {
-		link->stats.rx_bad++;
-		return 0;
-	}
-	link->peer_seen_ns = now;
-	tb_link_set_up(link, now);
-	if (tb_link_rx_ack(link, &h, now)) {
-		link->stats.rx_bad++;
-		return 0;
-	}
-	if (h.type == TB_LINK_ACK)
-		return 0;
-
-	if (h.seq != link->rx_next) {
-		if (tb_seq_before(h.seq, link->rx_next)) {
-			link->stats.rx_dup++;
-			link->ack_pending = 1;
-		} else {
-			link->stats.rx_gap++;
-			if (link->rx_gap_sent != link->rx_next) {
-				link->rx_gap_sent = link->rx_next;
-				tb_link_send_ctrl(link, TB_LINK_ACK,
-						  TB_LINK_F_GAP);
-			}
-		}
-		return 0;
-	}
-	ret = link->user_ops->deliver(link->user, link,
-				      frame + TB_LINK_HDR_LEN, h.len,
-				      rx->ext, rx->ext ? rx->ext_len : 0);
-	if (ret == -EAGAIN) {
-		link->stats.rx_stalls++;
-		return -EAGAIN;
-	}
-	/* Delivered, or refused as garbage: either way it is consumed. */
-	link->rx_next++;
-	link->ack_pending = 1;
-	link->stats.rx_frames++;
-	link->stats.rx_bytes += rx->len + (rx->ext ? rx->ext_len : 0);
-	return 0;
 }
 
 /* Puts window slot seq on the cable, with our current ack and credit. */
@@ -384,13 +248,41 @@ static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
 		link->stats.retransmits++;
 		s->resent = 1;
 	}
+	if (s->lost) {
+		s->lost = 0;
+		link->nlost--;
+	}
 	s->sent_ns = now;
 	link->ack_pending = 0;
 	return 0;
 }
 
+/* Resends the frames a selective ack showed lost; -EAGAIN: not all. */
+static int tb_link_resend_lost(struct tb_link *link, u64 now)
+{
+	u32 seq;
+
+	for (seq = link->tx_una; link->nlost && link->state == TBRDMA_LINK_UP &&
+	     tb_seq_before(seq, link->tx_resend); seq++) {
+		int ret;
+
+		if (!tb_link_slot(link, seq)->lost)
+			continue;
+		ret = tb_link_xmit_slot(link, seq, now);
+		if (ret == -EAGAIN)
+			return -EAGAIN;
+		if (ret) {
+			tb_link_fail(link);
+			return -ENOTCONN;
+		}
+	}
+	return 0;
+}
+
 static void tb_link_resend(struct tb_link *link, u64 now)
 {
+	if (link->nlost && tb_link_resend_lost(link, now))
+		return;
 	while (link->state == TBRDMA_LINK_UP &&
 	       tb_seq_before(link->tx_resend, link->tx_next)) {
 		int ret = tb_link_xmit_slot(link, link->tx_resend, now);
@@ -404,14 +296,6 @@ static void tb_link_resend(struct tb_link *link, u64 now)
 		link->tx_resend++;
 	}
 }
-
-/* Time since then, 0 if then is in the future (clocks of two callers). */
-static u64 tb_link_since(u64 now, u64 then)
-{
-	return now > then ? now - then : 0;
-}
-
-static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now);
 
 /* Resends the oldest unacked frame only. */
 static void tb_link_probe(struct tb_link *link, u64 now)
@@ -449,6 +333,8 @@ static void tb_link_timers(struct tb_link *link, u64 now)
 	if (tb_link_since(now, tb_link_slot(link, link->tx_una)->sent_ns) >=
 	    link->rto_ns) {
 		link->stats.timeouts++;
+		/* What a selective ack shows missing now is resent again. */
+		link->sack_marked = link->tx_una;
 		tb_link_probe(link, now);
 		link->rto_ns *= 2;
 		if (link->rto_ns > link->cfg.rto_max_ns)
@@ -458,8 +344,7 @@ static void tb_link_timers(struct tb_link *link, u64 now)
 
 int tb_link_progress(struct tb_link *link, u64 now_ns)
 {
-	int handled = 0;
-	u32 budget;
+	int handled;
 
 	if (link->state == TBRDMA_LINK_DOWN)
 		return 0;
@@ -470,34 +355,9 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 	 */
 	if (now_ns > link->now_ns)
 		link->now_ns = now_ns;
-	for (budget = link->cfg.rx_slots; budget; budget--) {
-		struct tb_phy_rx rx;
-		int ret = link->phy_ops->rx_peek(link->phy, &rx);
-
-		if (ret < 0) {
-			tb_link_fail(link);
-			return handled;
-		}
-		if (ret == 0)
-			break;
-		if (tb_link_rx_frame(link, &rx, now_ns) == -EAGAIN) {
-			/*
-			 * Alive but full: tell the peer it need not resend,
-			 * more often than its retransmission timeout.
-			 */
-			if (tb_link_since(now_ns, link->stall_ack_ns) >=
-			    link->cfg.rto_init_ns / 2) {
-				link->stall_ack_ns = now_ns;
-				tb_link_send_ctrl(link, TB_LINK_ACK,
-						  TB_LINK_F_STALL);
-			}
-			break;
-		}
-		link->phy_ops->rx_release(link->phy);
-		handled++;
-		if (link->state == TBRDMA_LINK_DOWN)
-			return handled;
-	}
+	handled = tb_link_receive(link, now_ns);
+	if (link->state == TBRDMA_LINK_DOWN)
+		return handled;
 	tb_link_timers(link, now_ns);
 	tb_link_resend(link, now_ns);
 	return handled;
@@ -592,7 +452,8 @@ u64 tb_link_next_deadline(const struct tb_link *link)
 		return 0;
 	if (link->state == TBRDMA_LINK_CONNECTING)
 		return link->last_hello_ns + link->cfg.hello_ns;
-	if (link->ack_pending || link->tx_resend != link->tx_next)
+	if (link->ack_pending || link->tx_resend != link->tx_next ||
+	    link->nlost)
 		return 1;
 	if (link->tx_una != link->tx_next)
 		return tb_link_slot(link, link->tx_una)->sent_ns +

@@ -4,15 +4,18 @@
  * in-kernel loop cable, or shared-memory cable) into a reliable, in-order,
  * flow-controlled one.
  *
- * - every DATA frame has a sequence number; the receiver accepts only the
- *   next expected one (go-back-N) and drops duplicates and gaps;
+ * - every DATA frame has a sequence number; the receiver delivers them in
+ *   order, keeps up to TB_LINK_SACK_BITS frames that came after a gap
+ *   until it is filled, and drops duplicates;
  * - acks are cumulative and ride on every frame; a standalone ACK is sent
- *   when nothing else carries it, and at once when a gap is seen;
+ *   when nothing else carries it, and at once when a new gap is seen, with
+ *   a bitmap of the frames kept behind it (selective ack);
  * - the receiver grants credits for its receive slots, so the sender never
  *   overruns it;
  * - unacked frames are kept in a window; a timeout resends the oldest one
  *   (a probe: the receiver may just be slow, its slots still full of the
- *   rest), a gap reported by the receiver resends all from there;
+ *   rest), a gap reported by the receiver resends the frames it lacks
+ *   before the newest it holds (selective repeat);
  * - a receiver that cannot take a frame yet keeps the peer informed with
  *   ACKs, so a slow peer is never mistaken for a dead one;
  * - HELLO frames exchange per-incarnation epochs, so frames from a previous
@@ -131,8 +134,19 @@ struct tb_link_slot {
 	u32 len;
 	u8 has_ext;
 	u8 resent;		/* sent more than once: no round-trip sample */
+	u8 sacked;		/* the receiver holds it behind a gap */
+	u8 lost;		/* a selective ack showed it missing: resend */
 	u8 *frame;		/* TBRDMA_FRAME_MAX bytes, then ext_max bytes */
 	struct tb_link_ext ext;
+};
+
+/* A received frame kept until the frames before it arrive. */
+struct tb_link_kept {
+	u8 *frame;		/* TBRDMA_FRAME_MAX bytes, then ext_max bytes */
+	u32 seq;
+	u32 len;
+	u32 ext_len;		/* 0: none */
+	u8 present;
 };
 
 struct tb_link {
@@ -155,6 +169,8 @@ struct tb_link {
 	u32 tx_credit;		/* peer accepts sequence numbers before this */
 	u32 tx_resend;		/* next frame to send again (go-back-N) */
 	u32 gap_acked;		/* ack value of the last GAP we acted on */
+	u32 sack_marked;	/* frames before it were marked lost already */
+	u32 nlost;		/* slots marked lost */
 	u64 rto_ns;
 	u64 progress_ns;	/* link start, or last time the peer acked anything new */
 	u64 peer_seen_ns;	/* last valid frame from the peer */
@@ -167,6 +183,16 @@ struct tb_link {
 
 	/* Receive side. */
 	u32 rx_next;		/* next expected sequence number */
+	/*
+	 * Frames that came after a gap, at seq % ooo_slots: ooo_count of
+	 * them, the newest ooo_high; ooo_dropped: one came beyond them.
+	 */
+	struct tb_link_kept *ooo;
+	u8 *ooo_frames;
+	u32 ooo_slots;
+	u32 ooo_count;
+	u32 ooo_high;
+	u8 ooo_dropped;
 	u32 rx_gap_sent;	/* rx_next when we last sent a GAP ack */
 	int ack_pending;	/* the peer should hear our rx_next/credit */
 	u32 credit_sent;	/* last credit we advertised */

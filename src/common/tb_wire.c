@@ -70,6 +70,8 @@ void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h)
 	put32(&p, h->epoch_dst);
 	put16(&p, h->ext_len);
 	put16(&p, 0);		/* reserved */
+	if (h->flags & TB_LINK_F_SACK)
+		put64(&p, h->sack);
 }
 
 int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
@@ -89,6 +91,7 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	h->epoch_src = get32(&p);
 	h->epoch_dst = get32(&p);
 	h->ext_len = get16(&p);
+	h->sack = 0;
 	if (get16(&p) != 0)
 		return -EBADMSG;
 	if (h->flags & ~TB_LINK_F_ALL)
@@ -105,12 +108,17 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	}
 	switch (h->type) {
 	case TB_LINK_DATA:
-		if (h->len < TB_ENGINE_HDR_LEN)
+		if (h->len < TB_ENGINE_HDR_LEN || (h->flags & TB_LINK_F_SACK))
 			return -EBADMSG;
 		break;
 	case TB_LINK_ACK:
+		if (h->len != ((h->flags & TB_LINK_F_SACK) ? TB_LINK_SACK_LEN : 0))
+			return -EBADMSG;
+		if (h->flags & TB_LINK_F_SACK)
+			h->sack = get64(&p);
+		break;
 	case TB_LINK_HELLO:
-		if (h->len != 0)
+		if (h->len != 0 || (h->flags & TB_LINK_F_SACK))
 			return -EBADMSG;
 		break;
 	default:

@@ -4,7 +4,8 @@
  *
  *   link header (32 bytes) | engine header (72 bytes) | payload
  *
- * ACK-only and HELLO frames carry the link header alone. All fields are
+ * HELLO frames carry the link header alone, ACK frames that too or an
+ * 8-byte selective ack (TB_LINK_F_SACK). All fields are
  * little-endian on the wire and are encoded and decoded field by field, so
  * no struct layout or host byte order leaks onto the cable. Decoding checks
  * everything a receiver relies on and rejects the frame otherwise.
@@ -20,9 +21,11 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 4u
+#define TB_WIRE_VERSION 5u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
+#define TB_LINK_SACK_LEN 8u	/* an ACK's bitmap after the link header */
+#define TB_LINK_SACK_BITS 64u
 #define TB_FRAME_HDRS (TB_LINK_HDR_LEN + TB_ENGINE_HDR_LEN)
 #define TB_PAYLOAD_MAX (TBRDMA_FRAME_MAX - TB_FRAME_HDRS)
 
@@ -41,11 +44,17 @@ enum tb_link_type {
 };
 
 enum tb_link_flags {
-	TB_LINK_F_GAP = 1u << 0,	/* ACK: receiver saw a gap, resend now */
+	/*
+	 * ACK: the receiver lacks frame `ack` but holds later ones: with
+	 * TB_LINK_F_SACK, resend what the bitmap does not mark below the
+	 * newest it marks; without, everything from `ack`.
+	 */
+	TB_LINK_F_GAP = 1u << 0,
 	TB_LINK_F_HELLO_REPLY = 1u << 1,
 	TB_LINK_F_STALL = 1u << 2,	/* ACK: holding frame `ack`, not taken yet */
 	TB_LINK_F_EXT = 1u << 3,	/* DATA: an ext buffer of ext_len follows */
-	TB_LINK_F_ALL = 0xf,
+	TB_LINK_F_SACK = 1u << 4,	/* ACK: sack follows the header */
+	TB_LINK_F_ALL = 0x1f,
 };
 
 struct tb_link_hdr {
@@ -58,6 +67,8 @@ struct tb_link_hdr {
 	u32 epoch_src;		/* sender's link incarnation */
 	u32 epoch_dst;		/* receiver's incarnation as the sender knows it */
 	u16 ext_len;		/* TB_LINK_F_EXT: bytes of the ext buffer */
+	/* TB_LINK_F_SACK: bit i set, the receiver holds frame ack + 1 + i */
+	u64 sack;
 };
 
 enum tb_engine_op {
@@ -107,8 +118,12 @@ struct tb_engine_hdr {
 	u64 compare;		/* ATOMIC cswap */
 };
 
+/* With TB_LINK_F_SACK, writes the bitmap behind the header too. */
 void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h);
-/* Returns 0, or -EBADMSG if the header is malformed for a frame of len. */
+/*
+ * Returns 0, or -EBADMSG if the header (and with TB_LINK_F_SACK, the
+ * bitmap behind it) is malformed for a frame of len.
+ */
 int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h);
 
 /*

@@ -26,6 +26,8 @@ constexpr uint64_t default_speed_mbps = 40000;
 // Posting takes the device lock and copies the frame into the cable.
 constexpr uint32_t post_ns = 100;
 constexpr uint32_t default_latency_ns = 1000;
+// Floor of the retransmission timeout, a few of the cable's round trips.
+constexpr uint64_t soft_rto_min_ns = 10000;
 
 uint32_t pow2_at_least(uint32_t v) noexcept
 {
@@ -242,6 +244,9 @@ int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexce
     tb_link_config_default(&cfg);
     // Credits for exactly the slots of our receive ring.
     cfg.rx_slots = cable->rx_slots();
+    // Both ends poll their rings in their own processes, so the round
+    // trip is the cable's; a probe sent early costs one duplicate.
+    cfg.rto_min_ns = soft_rto_min_ns;
     int rc = tb_link_init(&p->link, &cfg, &soft_cable::phy_ops, cable.get(), &tb_engine_link_ops,
                           engine_.get());
     int index = rc ? rc : tb_engine_add_link(engine_.get(), &p->link);

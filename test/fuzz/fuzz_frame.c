@@ -11,7 +11,8 @@
  *     few operations are posted first, so that responses (READ_RESP,
  *     ATOMIC_RESP, NAK, ACK) can match outstanding requests. Each frame's
  *     link header is then rewritten to the values the link expects (its
- *     sequence number, epochs, an ack in range) unless the input says to
+ *     sequence number or now and then a later one, epochs, an ack in
+ *     range) unless the input says to
  *     keep it raw, and its engine header can be pointed at the context's
  *     real regions and request numbers, so most inputs reach the
  *     responder and completer instead of dying at the link's checks.
@@ -186,6 +187,7 @@ static int check_decoders(const u8 *buf, u32 len)
 	struct tb_link_hdr h;
 	struct tb_engine_hdr eh;
 	u8 re[TB_ENGINE_HDR_LEN];
+	u32 sack;
 
 	/* The engine decoder alone, on the same bytes. */
 	if (!tb_engine_hdr_decode(buf, len, 0, &eh)) {
@@ -199,12 +201,16 @@ static int check_decoders(const u8 *buf, u32 len)
 	CHECK(len >= TB_LINK_HDR_LEN && len <= TBRDMA_FRAME_MAX);
 	CHECK(TB_LINK_HDR_LEN + (u32)h.len == len);
 	CHECK(h.epoch_src != 0 && !(h.flags & ~TB_LINK_F_ALL));
-	/* Everything in an accepted header is meaningful: it re-encodes. */
+	/*
+	 * Everything in an accepted header is meaningful: it re-encodes, a
+	 * selective ack with it; that is all an ACK or HELLO carries.
+	 */
+	sack = (h.flags & TB_LINK_F_SACK) ? TB_LINK_SACK_LEN : 0;
 	tb_link_hdr_encode(re, &h);
-	CHECK(!memcmp(re, buf, TB_LINK_HDR_LEN));
+	CHECK(!memcmp(re, buf, TB_LINK_HDR_LEN + sack));
 	if (h.type != TB_LINK_DATA) {
-		CHECK((h.type == TB_LINK_ACK || h.type == TB_LINK_HELLO) &&
-		      !h.len);
+		CHECK((h.type == TB_LINK_ACK || (h.type == TB_LINK_HELLO && !sack)) &&
+		      h.len == sack);
 		return 1;
 	}
 	CHECK(h.len >= TB_ENGINE_HDR_LEN);
@@ -234,7 +240,20 @@ static void rewrite_link_hdr(struct fz *f, u8 *fr, u32 len, u8 flags)
 		h.type = TB_LINK_DATA;
 	h.len = (u16)(len - TB_LINK_HDR_LEN);
 	h.flags = (u16)(rd16(fr + 6) & TB_LINK_F_ALL);
-	h.seq = h.type == TB_LINK_DATA ? l->rx_next : rd32(fr + 8);
+	if ((h.flags & TB_LINK_F_SACK) &&
+	    len >= TB_LINK_HDR_LEN + TB_LINK_SACK_LEN)
+		h.sack = rd32(fr + TB_LINK_HDR_LEN) |
+			 (u64)rd32(fr + TB_LINK_HDR_LEN + 4) << 32;
+	else
+		h.flags &= (u16)~TB_LINK_F_SACK;
+	h.seq = rd32(fr + 8);
+	/*
+	 * DATA: the next frame, or one of every 8 after a gap of up to
+	 * beyond what the link keeps.
+	 */
+	if (h.type == TB_LINK_DATA)
+		h.seq = l->rx_next +
+			(h.seq % 8 == 7 ? 1 + (h.seq >> 3) % (TB_LINK_SACK_BITS + 6) : 0);
 	h.ack = rd32(fr + 12);
 	h.credit = rd32(fr + 16);
 	if (!(flags & 0x02)) {

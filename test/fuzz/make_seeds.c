@@ -62,6 +62,25 @@ static void data_record(u8 flags, u32 n, const struct tb_engine_hdr *eh,
 	record(flags, f, TB_FRAME_HDRS + payload);
 }
 
+/* An ACK as the peer would send it: frames ack + 1 + i it keeps in sack. */
+static void sack_record(u32 ack, u64 sack)
+{
+	u8 f[TB_LINK_HDR_LEN + TB_LINK_SACK_LEN];
+	struct tb_link_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = TB_LINK_ACK;
+	h.flags = TB_LINK_F_GAP | TB_LINK_F_SACK;
+	h.len = TB_LINK_SACK_LEN;
+	h.ack = ack;
+	h.credit = ack + 16;
+	h.epoch_src = PEER_EPOCH;
+	h.epoch_dst = LOCAL_EPOCH;
+	h.sack = sack;
+	tb_link_hdr_encode(f, &h);
+	record(F_RAW_LINK, f, sizeof(f));
+}
+
 static struct tb_engine_hdr ehdr(u8 op, u32 len, u32 msn)
 {
 	struct tb_engine_hdr h;
@@ -171,6 +190,21 @@ int main(int argc, char **argv)
 	record(0x10 | 0x60, junk, 2);		/* post a SEND */
 	record(F_JUMP, junk, 0);
 	err |= save(dir, "junk_and_posts");
+
+	/*
+	 * Frames after a gap, kept until it is filled, and a selective ack
+	 * of our setup frames showing the third missing.
+	 */
+	h = ehdr(TB_EOP_SEND, 16, 2);
+	data_record(F_RAW_LINK, 1, &h, 16, 0x32);
+	h = ehdr(TB_EOP_WRITE, 64, 3);
+	h.rkey = KEY(0);
+	h.addr = 0x100000 + 128;
+	data_record(F_RAW_LINK, 2, &h, 64, 0x33);
+	h = ehdr(TB_EOP_SEND, 16, 1);
+	data_record(F_RAW_LINK, 0, &h, 16, 0x31);
+	sack_record(LOCAL_SEQ0 + 2, 0x3);
+	err |= save(dir, "out_of_order");
 
 	/* A request executed, then the cable loses carrier. */
 	h = ehdr(TB_EOP_WRITE, 8, 0);

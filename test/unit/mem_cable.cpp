@@ -38,7 +38,7 @@ void mem_cable_end::put(const void *bytes, uint32_t len, bool ext)
     desc d;
     d.ext = ext;
     d.bytes.assign(static_cast<const uint8_t *>(bytes), static_cast<const uint8_t *>(bytes) + len);
-    if (chance(faults_.loss)) {
+    if (lose.erase(sent) || chance(faults_.loss)) {
         dropped++;
         return;
     }

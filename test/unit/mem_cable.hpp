@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <random>
+#include <set>
 #include <vector>
 
 extern "C" {
@@ -34,6 +35,9 @@ public:
     static const tb_phy_ops ext_ops;
 
     uint64_t dropped = 0, sent = 0, ext_sent = 0, unpaired = 0;
+    // Descriptors to lose, by their number: the value `sent` takes as each
+    // is put on the cable.
+    std::set<uint64_t> lose;
 
 private:
     static int xmit(void *phy, const void *frame, uint32_t len, const tb_link_ext *ext) noexcept;

@@ -410,6 +410,69 @@ BOOST_AUTO_TEST_CASE(in_order_exactly_once_heavy_loss)
     BOOST_TEST(p.a.cable.dropped > 500u);  // the faults really happened
 }
 
+// Selective repeat: two frames lost in one window are resent, and nothing
+// else; the receiver keeps what came after each gap, and no timer runs.
+// Once more while the receiver cannot take frames for a while: what it
+// kept waits, in order, and nothing is lost or delivered twice.
+BOOST_AUTO_TEST_CASE(only_lost_frames_are_resent)
+{
+    for (bool stall : {false, true}) {
+        BOOST_TEST_CONTEXT("stall " << stall)
+        {
+            link_pair p(91);
+            p.bring_up();
+            exchange(p, 10);
+            p.settle();
+            const tb_link_stats before = p.a.link.stats;
+            const uint64_t sent = p.a.cable.sent;
+            p.a.cable.lose = {sent + 3, sent + 10};
+            p.a.to_send += 40;
+            p.step();
+            BOOST_REQUIRE(p.a.cable.sent == sent + 40);
+            BOOST_REQUIRE(p.b.link.ooo_count == 36u);
+            p.b.stall = stall;
+            for (int i = 0; i < 50; i++)
+                p.step();
+            if (stall)
+                BOOST_TEST(p.b.link.ooo_count > 0u);
+            p.b.stall = false;
+            BOOST_REQUIRE(p.pump_until([&] { return p.b.got.size() == 50u && p.a.all_acked(); }));
+            BOOST_TEST(p.b.got == iota_n(50));
+            BOOST_TEST(p.b.bad_payloads == 0u);
+            const tb_link_stats &s = p.a.link.stats;
+            BOOST_TEST(s.retransmits - before.retransmits == 2u);
+            BOOST_TEST(s.timeouts == before.timeouts);
+            BOOST_TEST(p.b.link.stats.rx_dup == 0u);
+            BOOST_TEST(p.b.link.ooo_count == 0u);
+            BOOST_TEST(p.a.link.nlost == 0u);
+        }
+    }
+}
+
+// A receiver that may be sent more frames ahead than a selective ack can
+// name keeps the first ones after a gap and drops the rest; once the gap
+// is filled it asks for the rest again, and no timer runs.
+BOOST_AUTO_TEST_CASE(frames_beyond_those_kept_are_asked_for_again)
+{
+    tb_link_config cfg = default_cfg();
+    cfg.rx_slots = 256;
+    cfg.tx_window = 256;
+    link_pair p(92, cfg, 256);
+    p.bring_up();
+    exchange(p, 10);
+    p.settle();
+    const uint64_t timeouts = p.a.link.stats.timeouts;
+    p.a.cable.lose = {p.a.cable.sent + 1};
+    p.a.to_send += 150;
+    BOOST_REQUIRE(p.pump_until([&] { return p.b.got.size() == 160u && p.a.all_acked(); }));
+    BOOST_TEST(p.b.got == iota_n(160));
+    BOOST_TEST(p.b.link.ooo_slots == TB_LINK_SACK_BITS);
+    BOOST_TEST(p.b.link.stats.rx_gap > TB_LINK_SACK_BITS);
+    BOOST_TEST(p.a.link.stats.timeouts == timeouts);
+    BOOST_TEST(p.b.link.ooo_count == 0u);
+    BOOST_TEST(p.b.link.ooo_dropped == 0);
+}
+
 // Sequence numbers wrap around 2^32 in the middle of a lossy transfer,
 // with the default window and with one that is not a power of two (an
 // XDomain peer chooses it), where slot seq % window would jump at the wrap

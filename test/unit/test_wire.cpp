@@ -80,7 +80,7 @@ bool same(const tb_link_hdr &a, const tb_link_hdr &b)
 {
     return a.type == b.type && a.len == b.len && a.flags == b.flags && a.seq == b.seq &&
            a.ack == b.ack && a.credit == b.credit && a.epoch_src == b.epoch_src &&
-           a.epoch_dst == b.epoch_dst && a.ext_len == b.ext_len;
+           a.epoch_dst == b.epoch_dst && a.ext_len == b.ext_len && a.sack == b.sack;
 }
 
 bool same(const tb_engine_hdr &a, const tb_engine_hdr &b)
@@ -148,11 +148,18 @@ BOOST_AUTO_TEST_CASE(link_hdr_round_trip_random)
                                             rng() % (link_payload_max - TB_ENGINE_HDR_LEN + 1))
                     : 0;
         h.flags = static_cast<uint16_t>(rng() & TB_LINK_F_ALL);
-        // An ext is announced by DATA only, with its length.
+        // An ext is announced by DATA only, with its length; a selective
+        // ack comes with ACKs only, in the 8 bytes behind the header.
         if (h.type != TB_LINK_DATA)
             h.flags &= static_cast<uint16_t>(~TB_LINK_F_EXT);
+        if (h.type != TB_LINK_ACK)
+            h.flags &= static_cast<uint16_t>(~TB_LINK_F_SACK);
         if (h.flags & TB_LINK_F_EXT)
             h.ext_len = static_cast<uint16_t>(1 + rng() % TB_EXT_MAX);
+        if (h.flags & TB_LINK_F_SACK) {
+            h.len = TB_LINK_SACK_LEN;
+            h.sack = rng();
+        }
         h.seq = static_cast<uint32_t>(rng());
         h.ack = static_cast<uint32_t>(rng());
         h.credit = static_cast<uint32_t>(rng());
@@ -253,7 +260,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x04,                    // version
+        0x05,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -274,6 +281,26 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     std::memcpy(frame.data(), want, sizeof(want));
     tb_link_hdr d;
     BOOST_REQUIRE_EQUAL(link_decode(frame, &d), 0);
+    BOOST_TEST(same(h, d));
+}
+
+BOOST_AUTO_TEST_CASE(link_sack_bytes_little_endian)
+{
+    tb_link_hdr h = link_hdr(TB_LINK_ACK, TB_LINK_SACK_LEN);
+    h.flags = TB_LINK_F_GAP | TB_LINK_F_SACK;
+    h.sack = 0x8877665544332211ull;
+    bytes f(TB_LINK_HDR_LEN + TB_LINK_SACK_LEN + 4, 0xee);
+    tb_link_hdr_encode(f.data(), &h);
+    BOOST_TEST(f[6] == 0x11);  // flags
+    BOOST_TEST(f[7] == 0x00);
+    const uint8_t want[TB_LINK_SACK_LEN] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+    BOOST_TEST(std::memcmp(f.data() + TB_LINK_HDR_LEN, want, sizeof(want)) == 0);
+    for (size_t i = TB_LINK_HDR_LEN + TB_LINK_SACK_LEN; i < f.size(); i++)
+        BOOST_TEST(f[i] == 0xee);  // and nothing after the bitmap
+
+    f.resize(TB_LINK_HDR_LEN + TB_LINK_SACK_LEN);
+    tb_link_hdr d;
+    BOOST_REQUIRE_EQUAL(link_decode(f, &d), 0);
     BOOST_TEST(same(h, d));
 }
 
@@ -334,6 +361,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
     BOOST_TEST(link_decode(mutated(1, 0x00)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(2, 0)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(2, 1)) == -EBADMSG);
+    BOOST_TEST(link_decode(mutated(2, TB_WIRE_VERSION - 1)) == -EBADMSG);
     BOOST_TEST(link_decode(mutated(2, 0xff)) == -EBADMSG);
     // Unknown types (payload-free frames so only the type is wrong).
     for (uint8_t t : {0, 4, 5, 0x80, 0xff}) {
@@ -396,6 +424,24 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
         BOOST_TEST(link_decode(link_frame(link_hdr(t, 0))) == 0);
         BOOST_TEST(link_decode(link_frame(link_hdr(t, 1))) == -EBADMSG);
         BOOST_TEST(link_decode(link_frame(link_hdr(t, TB_ENGINE_HDR_LEN))) == -EBADMSG);
+    }
+    // A selective ack: on ACKs only, exactly its 8 bytes.
+    BOOST_TEST(link_decode(link_frame(link_hdr(TB_LINK_ACK, TB_LINK_SACK_LEN))) == -EBADMSG);
+    for (uint16_t len : {uint16_t(0), uint16_t(TB_LINK_SACK_LEN - 1), uint16_t(TB_LINK_SACK_LEN),
+                         uint16_t(TB_LINK_SACK_LEN + 1)}) {
+        tb_link_hdr h = link_hdr(TB_LINK_ACK, len);
+        h.flags = TB_LINK_F_SACK;
+        bytes f(TB_LINK_HDR_LEN + len, 0);
+        tb_link_hdr_encode(f.data(), &h);
+        BOOST_TEST(link_decode(f) == (len == TB_LINK_SACK_LEN ? 0 : -EBADMSG), "len " << len);
+    }
+    for (uint8_t t : {uint8_t(TB_LINK_DATA), uint8_t(TB_LINK_HELLO)}) {
+        tb_link_hdr h = link_hdr(t, t == TB_LINK_DATA ? TB_ENGINE_HDR_LEN : 0);
+        h.flags = TB_LINK_F_SACK;
+        bytes f(TB_LINK_HDR_LEN + h.len + TB_LINK_SACK_LEN, 0);
+        tb_link_hdr_encode(f.data(), &h);
+        f.resize(TB_LINK_HDR_LEN + h.len);
+        BOOST_TEST(link_decode(f) == -EBADMSG, "type " << int(t));
     }
 }
 
