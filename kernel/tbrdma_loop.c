@@ -193,11 +193,12 @@ bool tbrdma_loop_rx_pass(u64 now)
 		for (j = 0; loop && j < 2; j++) {
 			struct tbrdma_loop_end *end = &loop->end[j];
 
-			if (!end->attached || !end->rx->used)
+			if (!end->attached ||
+			    (!end->rx->used && !tb_link_rx_held(&end->link)))
 				continue;
 			tb_engine_progress_link(tbrdma.engine, end->link.index,
 						now);
-			waiting |= end->rx->used != 0;
+			waiting |= end->rx->used || tb_link_rx_held(&end->link);
 		}
 	}
 	return waiting;

@@ -175,7 +175,7 @@ struct tb_link {
 	u64 progress_ns;	/* link start, or last time the peer acked anything new */
 	u64 peer_seen_ns;	/* last valid frame from the peer */
 	u64 stall_ack_ns;	/* last keep-alive ACK sent while stalled */
-	u64 now_ns;		/* latest clock tb_link_progress() was given */
+	u64 now_ns;		/* latest clock given: DATA frames are stamped with it */
 	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
 	u64 rttvar_ns;		/* and its mean deviation */
 	struct tb_link_slot *window;	/* tx_window slots */
@@ -211,6 +211,19 @@ void tb_link_destroy(struct tb_link *link);
  * frames as needed. Returns the number of frames handled.
  */
 int tb_link_progress(struct tb_link *link, u64 now_ns);
+
+/*
+ * Moves the link's clock on to now_ns (it never goes back): DATA frames
+ * committed from now on are stamped with it. tb_link_progress() does this
+ * too; a user that sends outside it calls this first.
+ */
+void tb_link_clock(struct tb_link *link, u64 now_ns);
+
+/*
+ * A frame kept after a gap is next in order and waits for the user to take
+ * it (the phy's ring may be empty meanwhile).
+ */
+int tb_link_rx_held(const struct tb_link *link);
 
 /* Sends a standalone ACK if one is owed. */
 void tb_link_flush_ack(struct tb_link *link);

@@ -78,14 +78,15 @@ u32 tb_link_rtt_ns(const struct tb_link *link)
  * The peer keeps the frames sack marks after ack: those it lacks before
  * the newest it keeps are lost (or overtaken), and are resent once.
  */
-static void tb_link_rx_sack(struct tb_link *link, u32 ack, u64 sack)
+static void tb_link_rx_sack(struct tb_link *link, const struct tb_link_hdr *h)
 {
 	u32 seq, high = link->tx_una, i;
+	u64 sack = h->sack;
 
 	for (i = 0; i < TB_LINK_SACK_BITS; i++) {
 		if (!((sack >> i) & 1))
 			continue;
-		seq = ack + 1 + i;
+		seq = h->ack + 1 + i;
 		if (!tb_seq_before(seq, link->tx_next))
 			break;		/* never sent: not ours to believe */
 		if (tb_seq_before(seq, link->tx_una))
@@ -93,8 +94,10 @@ static void tb_link_rx_sack(struct tb_link *link, u32 ack, u64 sack)
 		tb_link_slot(link, seq)->sacked = 1;
 		high = seq;
 	}
-	if (tb_seq_before(link->sack_marked, link->tx_una))
-		link->sack_marked = link->tx_una;
+	/* STALL: it holds frame ack too, and just cannot take it yet. */
+	if ((h->flags & TB_LINK_F_STALL) && h->ack == link->tx_una &&
+	    link->sack_marked == link->tx_una)
+		link->sack_marked++;
 	for (seq = link->sack_marked; tb_seq_before(seq, high); seq++) {
 		struct tb_link_slot *s = tb_link_slot(link, seq);
 
@@ -125,6 +128,8 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 		link->rto_ns = tb_link_rto_base(link);
 		if (tb_seq_before(link->tx_resend, link->tx_una))
 			link->tx_resend = link->tx_una;
+		if (tb_seq_before(link->sack_marked, link->tx_una))
+			link->sack_marked = link->tx_una;
 	}
 	if (tb_seq_after(h->credit, link->tx_credit))
 		link->tx_credit = h->credit;
@@ -141,7 +146,7 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 			link->rto_ns = link->cfg.rto_init_ns;
 	}
 	if (h->flags & TB_LINK_F_SACK) {
-		tb_link_rx_sack(link, h->ack, h->sack);
+		tb_link_rx_sack(link, h);
 	} else if ((h->flags & TB_LINK_F_GAP) && h->ack != link->tx_next &&
 		   h->ack != link->gap_acked) {
 		/* It kept nothing after the hole: all again, once per hole. */
@@ -196,8 +201,10 @@ static void tb_link_rx_keep(struct tb_link *link, const struct tb_phy_rx *rx,
 	link->stats.rx_gap++;
 	if (seq - link->rx_next >= link->ooo_slots ||
 	    ext_len > link->phy_ops->ext_max) {
-		link->ooo_dropped = 1;
-		if (!link->ooo_count)
+		/* Asked for again once what is kept went up, or now. */
+		if (link->ooo_count)
+			link->ooo_dropped = 1;
+		else
 			tb_link_send_gap(link);
 		return;
 	}
@@ -230,7 +237,8 @@ static int tb_link_rx_drain(struct tb_link *link, int moved)
 	while (link->ooo_count) {
 		struct tb_link_kept *k = tb_link_kept(link, link->rx_next);
 
-		if (!k->present)
+		/* A delivery can take the link down: nothing more goes up. */
+		if (!k->present || link->state == TBRDMA_LINK_DOWN)
 			break;
 		if (tb_link_deliver(link, k->frame, k->len,
 				    k->ext_len ? k->frame + TBRDMA_FRAME_MAX :
@@ -240,7 +248,7 @@ static int tb_link_rx_drain(struct tb_link *link, int moved)
 		link->ooo_count--;
 		moved = 1;
 	}
-	if (!moved)
+	if (!moved || link->state == TBRDMA_LINK_DOWN)
 		return 0;
 	if (link->ooo_count) {
 		tb_link_send_ctrl(link, TB_LINK_ACK, TB_LINK_F_GAP);
@@ -324,6 +332,11 @@ static void tb_link_rx_stalled(struct tb_link *link, u64 now)
 	}
 }
 
+int tb_link_rx_held(const struct tb_link *link)
+{
+	return link->ooo_count && tb_link_kept(link, link->rx_next)->present;
+}
+
 int tb_link_receive(struct tb_link *link, u64 now)
 {
 	int handled = 0;
@@ -338,6 +351,8 @@ int tb_link_receive(struct tb_link *link, u64 now)
 			tb_link_rx_stalled(link, now);
 			break;
 		}
+		if (link->state == TBRDMA_LINK_DOWN)
+			break;
 		ret = link->phy_ops->rx_peek(link->phy, &rx);
 		if (ret < 0) {
 			tb_link_fail(link);

@@ -573,6 +573,7 @@ static void setup(struct fz *f)
 	/* Fixed instead of random; nothing was sent yet. */
 	f->link.epoch = LOCAL_EPOCH;
 	f->link.tx_next = f->link.tx_una = f->link.tx_resend = LOCAL_SEQ0;
+	f->link.sack_marked = LOCAL_SEQ0;
 	f->link.tx_credit = LOCAL_SEQ0;
 	f->link.progress_ns = f->now;
 	idx = tb_engine_add_link(f->e, &f->link);

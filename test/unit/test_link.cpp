@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -146,6 +147,8 @@ struct link_end {
         if (!ok)
             self->bad_payloads++;
         self->got.push_back(n);
+        if (self->fail_after && n == *self->fail_after)
+            tb_link_fail(&self->link);
         return 0;
     }
     static void state_changed(void *user, tb_link *, uint32_t state)
@@ -176,6 +179,9 @@ struct link_end {
     uint32_t next_tx = 0, to_send = 0;
     uint64_t bad_payloads = 0, stalled_calls = 0;
     bool stall = false;   // deliver() refuses with -EAGAIN
+    // deliver() takes the link down after this frame, as the engine does
+    // on a protocol error.
+    std::optional<uint32_t> fail_after;
     bool frozen = false;  // never progressed: a peer that stopped answering
 };
 
@@ -449,6 +455,23 @@ BOOST_AUTO_TEST_CASE(only_lost_frames_are_resent)
     }
 }
 
+// The user takes the link down while kept frames go up: the rest stay.
+BOOST_AUTO_TEST_CASE(kept_frames_stop_when_the_link_fails)
+{
+    link_pair p(93);
+    p.bring_up();
+    exchange(p, 10);
+    p.settle();
+    p.a.cable.lose = {p.a.cable.sent + 3};
+    p.b.fail_after = 14;
+    p.a.to_send += 10;
+    BOOST_REQUIRE(p.pump_until([&] { return p.b.link.state == TBRDMA_LINK_DOWN; }));
+    for (int i = 0; i < 20; i++)
+        p.step();
+    BOOST_TEST(p.b.got == iota_n(15));
+    BOOST_TEST(p.b.states == up_then_down);
+}
+
 // A receiver that may be sent more frames ahead than a selective ack can
 // name keeps the first ones after a gap and drops the rest; once the gap
 // is filled it asks for the rest again, and no timer runs.
@@ -486,7 +509,7 @@ BOOST_AUTO_TEST_CASE(sequence_wrap)
         link_pair p(13, cfg);
         for (link_end *e : {&p.a, &p.b}) {
             tb_link &l = e->link;
-            l.tx_next = l.tx_una = l.tx_resend = l.tx_credit = 0xffffff00u;
+            l.tx_next = l.tx_una = l.tx_resend = l.tx_credit = l.sack_marked = 0xffffff00u;
         }
         cable_faults f;
         f.loss = 0.02;
