@@ -334,8 +334,10 @@ void tb_engine_kick(struct tb_engine *e, u32 link_index)
 	if (link_index >= e->cfg.max_links)
 		return;
 	el = &e->links[link_index];
-	if (el->link && el->link->state == TBRDMA_LINK_UP)
+	if (el->link && el->link->state == TBRDMA_LINK_UP) {
+		tb_link_clock(el->link, tb_now_ns());
 		tb_elink_tx(el);
+	}
 }
 
 u64 tb_engine_next_deadline(struct tb_engine *e)

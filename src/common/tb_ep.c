@@ -308,8 +308,10 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	ep->count++;
 	ctx->outstanding++;
 	tb_ep_advance_send(ep);
-	if (!down && ep->el->link->state == TBRDMA_LINK_UP)
+	if (!down && ep->el->link->state == TBRDMA_LINK_UP) {
+		tb_link_clock(ep->el->link, tb_now_ns());
 		tb_elink_tx(ep->el);
+	}
 	return 0;
 }
 

@@ -122,6 +122,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 	link->rto_ns = tb_link_rto_base(link);
 	link->progress_ns = tb_now_ns();
 	link->peer_seen_ns = link->progress_ns;
+	link->now_ns = link->progress_ns;
 	return 0;
 }
 
@@ -342,6 +343,12 @@ static void tb_link_timers(struct tb_link *link, u64 now)
 	}
 }
 
+void tb_link_clock(struct tb_link *link, u64 now_ns)
+{
+	if (now_ns > link->now_ns)
+		link->now_ns = now_ns;
+}
+
 int tb_link_progress(struct tb_link *link, u64 now_ns)
 {
 	int handled;
@@ -353,8 +360,7 @@ int tb_link_progress(struct tb_link *link, u64 now_ns)
 	 * an earlier one than the last call's: the link's clock never goes
 	 * back (the engine measures the receiver-not-ready timeout on it).
 	 */
-	if (now_ns > link->now_ns)
-		link->now_ns = now_ns;
+	tb_link_clock(link, now_ns);
 	handled = tb_link_receive(link, now_ns);
 	if (link->state == TBRDMA_LINK_DOWN)
 		return handled;
@@ -380,11 +386,8 @@ static void tb_link_commit(struct tb_link *link, u32 payload_len,
 {
 	struct tb_link_slot *s = tb_link_slot(link, link->tx_next);
 	struct tb_link_hdr h;
-	u64 now = tb_now_ns();
+	u64 now = link->now_ns;
 
-	/* Progress may run on a clock ahead of ours (tests do). */
-	if (now < link->now_ns)
-		now = link->now_ns;
 	if (link->tx_una == link->tx_next)
 		link->progress_ns = now;	/* first frame in flight */
 	tb_link_fill_hdr(link, &h, TB_LINK_DATA);
