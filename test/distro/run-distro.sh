@@ -83,6 +83,11 @@ chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LAN
     bash /srv/tb/test/distro/distro-guest.sh > "$cache/$name.out" 2>&1
 rc=$?
 grep -E '^TB-SUMMARY ' "$cache/$name.out" | sed "s|^TB-SUMMARY |$name/|"
-[ "$rc" = 0 ] || tail -n 40 "$cache/$name.out" | sed "s/^/$name: /"
+# A failure shows what each failed test said, with the lines around it
+# (the whole output stays in $cache, which the CI record does not hold).
+if [ "$rc" != 0 ]; then
+    grep -E -B8 -A4 '^(FAIL|ERROR):|^kernel problems' "$cache/$name.out" | head -n 200 | sed "s/^/$name: /"
+    tail -n 10 "$cache/$name.out" | sed "s/^/$name: /"
+fi
 echo "$name/time: total $((SECONDS - start)) s (output: $cache/$name.out)"
 exit "$rc"
