@@ -68,11 +68,13 @@
 
 /* What QUERY_LINK reports as latency: nominal one-way, not measured. */
 #define TBRDMA_XD_LATENCY_NS 8000
+/* The interrupt moderation Linux 6.1 gives every ring. */
+#define TBRDMA_XD_MODERATION_NS 128000
 /*
  * TX interrupt moderation where rings have none by default (kernels with
- * tb_ring_throttling()): what Linux 6.1 gives every ring.
+ * tb_ring_throttling()): 6.1's.
  */
-#define TBRDMA_XD_TX_THROTTLE_NS 128000
+#define TBRDMA_XD_TX_THROTTLE_NS TBRDMA_XD_MODERATION_NS
 
 /* xl->flags */
 enum {
