@@ -85,14 +85,17 @@ void tbrdma_sq_del(struct tbrdma_kctx *kc)
 
 u32 tbrdma_sq_poll(void)
 {
+	u32 at = ktime_get_ns() >> TBRDMA_SQ_POLLED_SHIFT;
 	struct tbrdma_kctx *kc;
 	u32 taken = 0;
 
 	lockdep_assert_held(&tbrdma.lock);
 	if (!tbrdma.sq_polling)
 		return 0;
-	list_for_each_entry(kc, &tbrdma.sqs, sq_node)
+	list_for_each_entry(kc, &tbrdma.sqs, sq_node) {
+		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled_at, at);
 		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+	}
 	tbrdma.sq_polled += taken;
 	return taken;
 }

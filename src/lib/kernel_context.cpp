@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,19 @@ void store_release(uint32_t &v, uint32_t x) noexcept
 void store_relaxed(uint32_t &v, uint32_t x) noexcept
 {
     __atomic_store_n(&v, x, __ATOMIC_RELAXED);
+}
+
+// The poll thread polls this SQ now: it says so, and its last round is
+// recent (a thread off its CPU leaves the flag set, tbrdma_abi.h).
+bool sq_polled_now(const tbrdma_ring_ctrl &c) noexcept
+{
+    if (load_relaxed(c.sq_polled) != 1)
+        return false;
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+    const uint32_t age = uint32_t(now >> TBRDMA_SQ_POLLED_SHIFT) - load_relaxed(c.sq_polled_at);
+    return age <= TBRDMA_SQ_POLLED_FRESH;
 }
 
 }  // namespace
@@ -195,7 +209,7 @@ int kernel_context::ep_state(uint32_t ep, uint32_t *outstanding) noexcept
 }
 
 // Writes the batch into the SQ after what earlier calls handed to it.
-// While the kernel's poll thread polls the SQ (sq_polled) that is all: it
+// While the kernel's poll thread polls the SQ (sq_polled_now) that is all: it
 // takes them. Otherwise a doorbell posts them and says at once what it
 // refused; the poll thread must not take them meanwhile (sq_poll off), or
 // they would be refused twice.
@@ -205,7 +219,7 @@ int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
         return 0;
     std::lock_guard<std::mutex> g(sq_mu_);
     tbrdma_ring_ctrl *c = sq_.ctrl;
-    if (sq_tail_ != load_acquire(c->consumer) && !load_acquire(c->sq_polled))
+    if (sq_tail_ != load_acquire(c->consumer) && !sq_polled_now(*c))
         doorbell_async();
     const uint32_t old_tail = sq_tail_;
     const uint32_t room = sq_.mask + 1 - (old_tail - load_acquire(c->consumer));
@@ -229,7 +243,7 @@ int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
     store_release(c->producer, sq_tail_);
     // Pairs with the poll thread's barrier before its last look (tbrdma_abi.h).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (load_relaxed(c->sq_polled) == 1)
+    if (sq_polled_now(*c))
         return static_cast<int>(count);
 
     store_relaxed(c->sq_poll, 0);
@@ -266,7 +280,7 @@ unsigned kernel_context::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
     // found a queue full: they go now, since the caller waits for them.
     tbrdma_ring_ctrl *sqc = sq_.ctrl;
     if (load_acquire(sqc->producer) != load_acquire(sqc->consumer) &&
-        !load_acquire(sqc->sq_polled) && sq_mu_.try_lock()) {
+        !sq_polled_now(*sqc) && sq_mu_.try_lock()) {
         if (sq_tail_ != load_acquire(sqc->consumer))
             doorbell_async();
         sq_mu_.unlock();

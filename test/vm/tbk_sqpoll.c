@@ -11,8 +11,9 @@
  * Checks: every WRITE completes and lands; a malformed SQE handed over
  * without a doorbell completes with TBRDMA_WC_REFUSED and its wr_id; a
  * context that did not set sq_poll is never polled (its SQE waits for its
- * doorbell). Prints how many SQEs needed a doorbell: that is timing (the
- * thread stops polling when it gives its CPU away), and not checked.
+ * doorbell); the poll rounds stamp sq_polled_at. Prints how many SQEs
+ * needed a doorbell: that is timing (the thread stops polling when it
+ * gives its CPU away), and not checked.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -31,7 +32,12 @@
  * (8 windows): it hands the rest to the poll thread, which gets busy.
  */
 #define KICK (4u << 20)
-#define IN_FLIGHT 200
+/*
+ * Fewer than an endpoint may have outstanding (its context's 64 SQ
+ * entries): a doorbell never finds the endpoint full and fails EAGAIN.
+ */
+#define SQ_ENTRIES 64
+#define IN_FLIGHT 48
 #define BAD_WR_ID 0xbadbadull
 
 static unsigned int doorbells, kicks, done;
@@ -108,10 +114,32 @@ static void until_polled(struct tbk_ctx *c, const struct tbrdma_sqe *kick)
 	while (load(&c->sqc->sq_polled) != 1) {
 		if (tbk_now() > end)
 			fail("the poll thread did not poll the SQs in 10 s");
-		if (tbk_post(c, kick, NULL, NULL, 1000) || !tbk_cq_wait(c, &cqe, 1000) || cqe.status)
+		if (tbk_post(c, kick, NULL, NULL, 10000) || !tbk_cq_wait(c, &cqe, 10000) || cqe.status)
 			fail("a WRITE to wake the poll thread failed");
 		kicks++;
 	}
+}
+
+/*
+ * Each poll round stamps sq_polled_at: seen polled, the stamp moves on
+ * while the flag stays set. Returns the tries it took (the thread may
+ * stop polling before its next round).
+ */
+static unsigned int stamp_moves(struct tbk_ctx *c, const struct tbrdma_sqe *kick)
+{
+	unsigned int tries;
+
+	for (tries = 1; tries <= 100; tries++) {
+		uint32_t first;
+		double end;
+
+		until_polled(c, kick);
+		first = load(&c->sqc->sq_polled_at);
+		for (end = tbk_now() + 1; tbk_now() < end && load(&c->sqc->sq_polled) == 1;)
+			if (load(&c->sqc->sq_polled_at) != first)
+				return tries;
+	}
+	fail("in 100 tries sq_polled_at never moved while the SQ was polled");
 }
 
 int main(int argc, char **argv)
@@ -123,7 +151,7 @@ int main(int argc, char **argv)
 	uint64_t lkey, rkey;
 	uint8_t *src, *dst;
 	bool quiet_bad = false;
-	unsigned int tries;
+	unsigned int tries, stamp_tries;
 	size_t len;
 	uint32_t link = 0;
 	int fd, ep, qep, ret, opt;
@@ -148,7 +176,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < len; i++)
 		src[i] = (uint8_t)(i * 7 + i / 251);
 	fd = tbk_open();
-	if ((ret = tbk_ctx_create(fd, &a, 64, 256, 4)) || (ret = tbk_ctx_create(fd, &t, 4, 4, 4)) ||
+	if ((ret = tbk_ctx_create(fd, &a, SQ_ENTRIES, 256, 4)) || (ret = tbk_ctx_create(fd, &t, 4, 4, 4)) ||
 	    (ret = tbk_ctx_create(fd, &quiet, 4, 4, 4)))
 		tbk_die("CREATE_QUEUES: %s", strerror(-ret));
 	if ((ret = tbk_reg(fd, src, len, TBRDMA_ACCESS_LOCAL, &lkey)) ||
@@ -199,6 +227,8 @@ int main(int argc, char **argv)
 	if (memcmp(src, dst, (size_t)n * CHUNK))
 		fail("the target region differs from what was written");
 
+	stamp_tries = stamp_moves(&a, &kick);
+
 	/* A context that did not ask is not polled: its SQE waits for the doorbell. */
 	until_polled(&a, &kick);
 	tbk_sqe_rw(&s, TBRDMA_OP_WRITE, (uint32_t)qep, 7, src, lkey, CHUNK, (uintptr_t)dst, rkey);
@@ -213,7 +243,8 @@ int main(int argc, char **argv)
 
 	printf("sqpoll: PASS: %u WRITEs over link %u completed and landed, %u handed over with a "
 	       "doorbell (%u more to wake the poll thread); a malformed SQE handed over without one "
-	       "completed REFUSED (try %u); an SQ without sq_poll was left alone\n",
-	       n, link, doorbells, kicks, tries - 1);
+	       "completed REFUSED (try %u); sq_polled_at moved while polled (try %u); an SQ "
+	       "without sq_poll was left alone\n",
+	       n, link, doorbells, kicks, tries - 1, stamp_tries);
 	return 0;
 }

@@ -171,8 +171,15 @@ struct tbrdma_rqe {
  * poll thread about to go idle clears sq_polled, issues a full barrier and
  * takes what producer shows once more. An SQE it refuses completes with
  * TBRDMA_WC_REFUSED, and one that finds a queue full waits in the ring
- * for the next doorbell.
+ * for the next doorbell. Each poll round stamps sq_polled_at; a thread
+ * the scheduler took off its CPU leaves sq_polled set and the stamp
+ * ageing, so a process may ring anyway when the stamp is older than
+ * TBRDMA_SQ_POLLED_FRESH (a doorbell is never wrong, only slower).
  */
+/* sq_polled_at units: CLOCK_MONOTONIC ns >> 10 (about a microsecond). */
+#define TBRDMA_SQ_POLLED_SHIFT 10
+/* A stamp at most this many units old says the thread is polling now. */
+#define TBRDMA_SQ_POLLED_FRESH 32u
 struct tbrdma_ring_ctrl {
 	__u32 producer;
 	__u32 pad0[15];
@@ -183,7 +190,8 @@ struct tbrdma_ring_ctrl {
 	__u32 armed;		/* consumer asks for a wakeup on new entries */
 	__u32 sq_poll;		/* SQ, process: the kernel may poll it */
 	__u32 sq_polled;	/* SQ, kernel: it is polling, no doorbell needed */
-	__u32 pad2[11];
+	__u32 sq_polled_at;	/* SQ, kernel: its last poll round (modulo 2^32) */
+	__u32 pad2[10];
 };
 
 /* The ring entries start this many bytes after the control block. */
