@@ -32,7 +32,7 @@ MODULE_PARM_DESC(xd_e2e, "Ask for end-to-end flow control on XDomain rings; used
 
 unsigned int tbrdma_xd_throttle_ns;
 module_param_named(xd_throttle_ns, tbrdma_xd_throttle_ns, uint, 0444);
-MODULE_PARM_DESC(xd_throttle_ns, "Ring interrupt moderation, ns, on kernels with tb_ring_throttling(); 0: none on RX, 128 us on TX (default 0)");
+MODULE_PARM_DESC(xd_throttle_ns, "Ring interrupt moderation, ns, on kernels with tb_ring_throttling(); 0: none on RX, 128 us on TX (default 0); above 128 us it also raises the retransmission timeout floor");
 
 unsigned int tbrdma_xd_timeout_ms = 500;
 module_param_named(xd_timeout_ms, tbrdma_xd_timeout_ms, uint, 0644);

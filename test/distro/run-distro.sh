@@ -83,10 +83,16 @@ chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LAN
     bash /srv/tb/test/distro/distro-guest.sh > "$cache/$name.out" 2>&1
 rc=$?
 grep -E '^TB-SUMMARY ' "$cache/$name.out" | sed "s|^TB-SUMMARY |$name/|"
-# A failure shows what each failed test said, with the lines around it
-# (the whole output stays in $cache, which the CI record does not hold).
+# A failure shows what each failed test said, with the lines around it,
+# from the suites' logs in the root (the CI record holds only what is
+# printed here).
 if [ "$rc" != 0 ]; then
-    grep -E -B8 -A4 '^(FAIL|ERROR):|^kernel problems' "$cache/$name.out" | head -n 200 | sed "s/^/$name: /"
+    failed_re='^(FAIL|ERROR):|^kernel problems'
+    for f in "$dst"/build/test/*/*.log; do
+        [ "${f##*/}" != test-suite.log ] && grep -qE "$failed_re" "$f" || continue
+        echo "$name: ================ ${f#"$dst"/}"
+        grep -E -B8 -A4 "$failed_re" "$f" | head -n 100 | sed "s/^/$name: /"
+    done
     tail -n 10 "$cache/$name.out" | sed "s/^/$name: /"
 fi
 echo "$name/time: total $((SECONDS - start)) s (output: $cache/$name.out)"
