@@ -89,7 +89,8 @@ grep -E '^TB-SUMMARY ' "$cache/$name.out" | sed "s|^TB-SUMMARY |$name/|"
 if [ "$rc" != 0 ]; then
     failed_re='^(FAIL|ERROR):|^kernel problems'
     for f in "$dst"/build/test/*/*.log; do
-        [ "${f##*/}" != test-suite.log ] && grep -qE "$failed_re" "$f" || continue
+        [ "${f##*/}" = test-suite.log ] && continue
+        grep -qE "$failed_re" "$f" || continue
         echo "$name: ================ ${f#"$dst"/}"
         grep -E -B8 -A4 "$failed_re" "$f" | head -n 100 | sed "s/^/$name: /"
     done
