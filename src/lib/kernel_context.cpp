@@ -66,8 +66,7 @@ bool sq_polled_now(const tbrdma_ring_ctrl &c) noexcept
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const uint64_t now = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-    const uint32_t age = uint32_t(now >> TBRDMA_SQ_POLLED_SHIFT) - load_relaxed(c.sq_polled_at);
-    return age <= TBRDMA_SQ_POLLED_FRESH;
+    return tbrdma_sq_polled_fresh(uint32_t(now >> TBRDMA_SQ_POLLED_SHIFT), load_relaxed(c.sq_polled_at));
 }
 
 }  // namespace

@@ -121,15 +121,15 @@ static void until_polled(struct tbk_ctx *c, const struct tbrdma_sqe *kick)
 	}
 }
 
-/* How old a stamp is by this process's CLOCK_MONOTONIC, as the device library reads it. */
-static int32_t stamp_age(uint32_t stamp)
+/* Whether a stamp is fresh by this process's CLOCK_MONOTONIC, as the device library reads it. */
+static bool stamp_fresh(uint32_t stamp)
 {
 	struct timespec ts;
 	uint64_t now;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	return (int32_t)((uint32_t)(now >> TBRDMA_SQ_POLLED_SHIFT) - stamp);
+	return tbrdma_sq_polled_fresh((uint32_t)(now >> TBRDMA_SQ_POLLED_SHIFT), stamp);
 }
 
 /*
@@ -145,7 +145,6 @@ static unsigned int stamp_moves(struct tbk_ctx *c, const struct tbrdma_sqe *kick
 
 	for (tries = 1; tries <= 100; tries++) {
 		uint32_t first, stamp;
-		int32_t age;
 		double end;
 
 		until_polled(c, kick);
@@ -154,8 +153,7 @@ static unsigned int stamp_moves(struct tbk_ctx *c, const struct tbrdma_sqe *kick
 			stamp = load(&c->sqc->sq_polled_at);
 			if (stamp == first)
 				continue;
-			age = stamp_age(stamp);
-			if (age >= -1 && age <= (int32_t)TBRDMA_SQ_POLLED_FRESH)
+			if (stamp_fresh(stamp))
 				return tries;
 			break;
 		}

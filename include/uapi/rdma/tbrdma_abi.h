@@ -180,6 +180,17 @@ struct tbrdma_rqe {
 #define TBRDMA_SQ_POLLED_SHIFT 10
 /* A stamp at most this many units old says the thread is polling now. */
 #define TBRDMA_SQ_POLLED_FRESH 32u
+
+/*
+ * Whether a stamp is fresh at now (both in sq_polled_at units): one unit
+ * ahead is, as a round may stamp between the reader's clock and its load
+ * (the + 1 takes that age, 2^32 - 1, to 0).
+ */
+static inline int tbrdma_sq_polled_fresh(__u32 now, __u32 stamp)
+{
+	return now - stamp + 1u <= TBRDMA_SQ_POLLED_FRESH + 1u;
+}
+
 struct tbrdma_ring_ctrl {
 	__u32 producer;
 	__u32 pad0[15];
