@@ -19,6 +19,7 @@
 #include <linux/atomic.h>
 #include <linux/build_bug.h>
 #include <linux/compiler.h>
+#include <linux/spinlock.h>
 
 #define tb_static_assert(cond, msg) static_assert(cond, msg)
 
@@ -60,6 +61,27 @@ static inline void tb_smp_mb(void)
 	smp_mb();
 }
 
+/* The engine's own locks guard what links share (tb_engine.h). */
+struct tb_lock {
+	spinlock_t sl;	/* held for a few stores, in process context only */
+};
+
+#define tb_lock_init(l) spin_lock_init(&(l)->sl)
+
+static inline void tb_lock_destroy(struct tb_lock *l)
+{
+}
+
+static inline void tb_lock(struct tb_lock *l)
+{
+	spin_lock(&l->sl);
+}
+
+static inline void tb_unlock(struct tb_lock *l)
+{
+	spin_unlock(&l->sl);
+}
+
 #else /* userspace */
 
 #include <stdint.h>
@@ -67,6 +89,7 @@ static inline void tb_smp_mb(void)
 #include <string.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <pthread.h>
 #include <linux/types.h>
 
 typedef uint8_t u8;
@@ -107,6 +130,31 @@ static inline int tb_warn_on(int cond)
 static inline void tb_smp_mb(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* A thread holding one may be preempted: a mutex, not a spinning lock. */
+struct tb_lock {
+	pthread_mutex_t m;
+};
+
+static inline void tb_lock_init(struct tb_lock *l)
+{
+	pthread_mutex_init(&l->m, NULL);
+}
+
+static inline void tb_lock_destroy(struct tb_lock *l)
+{
+	pthread_mutex_destroy(&l->m);
+}
+
+static inline void tb_lock(struct tb_lock *l)
+{
+	pthread_mutex_lock(&l->m);
+}
+
+static inline void tb_unlock(struct tb_lock *l)
+{
+	pthread_mutex_unlock(&l->m);
 }
 
 #ifdef __cplusplus

@@ -124,6 +124,7 @@ void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link)
 	el = &e->links[link->index];
 	tb_link_fail(link);
 	tb_elink_fail_eps(el);
+	tb_elink_drop_eps(el);
 	tb_elink_free(el);
 	while (e->links_end && !e->links[e->links_end - 1].link)
 		e->links_end--;
@@ -190,8 +191,8 @@ static void tb_engine_ext_put(void *user, const struct tb_link_ext *ext)
 	struct tb_mr *mr = ext->owner;
 
 	(void)user;	/* regions know their counts */
-	if (!TB_WARN_ON(!mr->tx_refs))
-		mr->tx_refs--;
+	if (TB_WARN_ON(!tb_atomic_fetch_add32(&mr->tx_refs, (u32)-1)))
+		tb_atomic_fetch_add32(&mr->tx_refs, 1);
 }
 
 const struct tb_link_user_ops tb_engine_link_ops = {
@@ -249,7 +250,7 @@ void tb_elink_send_ext(struct tb_elink *el, struct tb_engine_hdr *h,
 	h->ack_msn = tb_resp_ack_value(el);
 	el->ack_sent = h->ack_msn;
 	tb_engine_hdr_encode(tb_link_tx_buf(el->link), h);
-	mr->tx_refs++;
+	tb_atomic_fetch_add32(&mr->tx_refs, 1);
 	tb_link_tx_commit_ext(el->link, TB_ENGINE_HDR_LEN, &ext);
 }
 
@@ -257,10 +258,10 @@ void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
 {
 	u32 i;
 
-	for (i = 0; i < e->links_end && mr->tx_refs; i++)
+	for (i = 0; i < e->links_end && READ_ONCE(mr->tx_refs); i++)
 		if (e->links[i].link)
 			tb_link_detach_ext(e->links[i].link, mr);
-	TB_WARN_ON(mr->tx_refs);
+	TB_WARN_ON(READ_ONCE(mr->tx_refs));
 }
 
 /*
@@ -402,21 +403,20 @@ void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe)
 	tb_qring_publish(ctx, r);
 }
 
-int tb_ctx_rq_full(struct tb_ctx *ctx)
+int tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
+		    const struct tb_engine_hdr *h, const void *data)
 {
 	struct tb_qring *r = &ctx->rq;
-
-	/* Acquire: the process is done with the slots it released. */
-	return r->head - smp_load_acquire(&r->ctrl->consumer) > r->mask;
-}
-
-void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
-		     const struct tb_engine_hdr *h, const void *data)
-{
-	struct tb_qring *r = &ctx->rq;
-	u8 *slot = r->entries + (size_t)(r->head & r->mask) * r->entry_size;
 	struct tbrdma_rqe rqe;
+	u8 *slot;
 
+	tb_lock(&ctx->lock);
+	/* Acquire: the process is done with the slots it released. */
+	if (r->head - smp_load_acquire(&r->ctrl->consumer) > r->mask) {
+		tb_unlock(&ctx->lock);
+		return -EAGAIN;
+	}
+	slot = r->entries + (size_t)(r->head & r->mask) * r->entry_size;
 	memset(&rqe, 0, sizeof(rqe));
 	rqe.link = link_label;
 	rqe.src_ctx = h->src_ctx;
@@ -427,11 +427,14 @@ void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
 	memcpy(slot + sizeof(rqe), data, h->len);
 	r->head++;
 	tb_qring_publish(ctx, r);
+	tb_unlock(&ctx->lock);
+	return 0;
 }
 
+/* Lock-free: destroying a context needs every link's lock (tb_engine.h). */
 struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
 {
-	struct tb_ctx *ctx = e->ctxs[id & (e->cfg.max_ctx - 1)];
+	struct tb_ctx *ctx = smp_load_acquire(&e->ctxs[id & (e->cfg.max_ctx - 1)]);
 
 	return ctx && ctx->id == id ? ctx : NULL;
 }
@@ -501,8 +504,10 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		ctx->wqes[i].next = ctx->wqe_free;
 		ctx->wqe_free = &ctx->wqes[i];
 	}
-	e->ctxs[slot] = ctx;
-	e->nr_ctx++;
+	tb_lock_init(&ctx->lock);
+	/* Release: a link that finds it sees it whole. */
+	smp_store_release(&e->ctxs[slot], ctx);
+	WRITE_ONCE(e->nr_ctx, e->nr_ctx + 1);
 	*out = ctx;
 	return 0;
 }
@@ -518,8 +523,9 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 			tb_ep_destroy(ctx, ctx->eps[i]->handle);
 	if (ctx->own_pd)
 		tb_pd_destroy(ctx->pd, release, arg);
-	e->ctxs[ctx->id & (e->cfg.max_ctx - 1)] = NULL;
-	e->nr_ctx--;
+	WRITE_ONCE(e->ctxs[ctx->id & (e->cfg.max_ctx - 1)], NULL);
+	WRITE_ONCE(e->nr_ctx, e->nr_ctx - 1);
+	tb_lock_destroy(&ctx->lock);
 	tb_free(ctx->eps);
 	tb_free(ctx->wqes);
 	tb_free(ctx);
@@ -537,10 +543,10 @@ u64 tb_ctx_secret(const struct tb_ctx *ctx)
 
 u32 tb_engine_ctx_free(const struct tb_engine *e)
 {
-	return e->cfg.max_ctx - e->nr_ctx;
+	return e->cfg.max_ctx - READ_ONCE(e->nr_ctx);
 }
 
 u32 tb_ctx_outstanding(const struct tb_ctx *ctx)
 {
-	return ctx->outstanding;
+	return READ_ONCE(ctx->outstanding);
 }

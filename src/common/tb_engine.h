@@ -26,7 +26,20 @@
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
- * The engine does no locking; its host serialises all calls on one engine.
+ * Locking: links run concurrently, each under a lock of the host's.
+ * - Link: everything that runs one link (tb_engine_progress_link(),
+ *   tb_engine_kick(), the link's own calls and callbacks) holds its lock.
+ * - Context: tb_post(), tb_post_refused() and tb_ep_*() on one context are
+ *   serialised; those on an endpoint also hold the lock of its link
+ *   (tb_ep_link(); tb_ep_create() names the link).
+ * - Engine: adding and removing links, destroying contexts and domains,
+ *   and deregistering regions hold every link's lock; these, creating
+ *   contexts and domains, and calls over all links (tb_engine_progress(),
+ *   tb_engine_next_deadline()) are serialised among themselves.
+ * Registering a region needs no lock of the host's. What links share the
+ * engine locks itself, as leaves: a context's completion and receive
+ * rings and its pool of operations, and a domain's table of regions. A
+ * context's notify runs under its lock.
  */
 #ifndef TB_ENGINE_H
 #define TB_ENGINE_H
@@ -181,6 +194,8 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 		 u64 remote_secret);
 /* Completes its outstanding operations as CANCELED, then frees it. */
 int tb_ep_destroy(struct tb_ctx *ctx, u32 ep);
+/* Index of the endpoint's link (whose lock to hold), -ENOENT if none. */
+int tb_ep_link(struct tb_ctx *ctx, u32 ep);
 /* Completes every outstanding operation as CANCELED; the ep stays. */
 int tb_ep_cancel(struct tb_ctx *ctx, u32 ep);
 /* Link state of the endpoint's link, -ENOENT for a bad handle. */

@@ -80,6 +80,13 @@ struct tb_ep {
 	struct tb_wqe *tail;
 	struct tb_ep *next_active;
 	struct tb_ep *prev_active;
+	/*
+	 * On its link's list of all its endpoints, for a link failure, until
+	 * the link is removed (its slot may then serve another link).
+	 */
+	struct tb_ep *link_next;
+	struct tb_ep *link_prev;
+	u8 on_link;
 };
 
 struct tb_msn_ent {
@@ -163,6 +170,7 @@ struct tb_elink {
 	u32 rd_outstanding;
 	struct tb_ep *active_head;
 	struct tb_ep *active_tail;
+	struct tb_ep *eps;	/* every endpoint on the link */
 	u64 rnr_wake_ns;	/* earliest rnr_until of its endpoints, 0: none */
 
 	/* Responder. */
@@ -192,13 +200,14 @@ struct tb_mr {
 	u8 *base;
 	void *priv;
 	u32 access;
-	u32 tx_refs;		/* unacked frames sent from this region */
+	u32 tx_refs;		/* unacked frames sent from it: atomic, any link */
 	u32 next_free;		/* free: the next free slot + 1, 0 at the end */
 	u8 in_use;
 };
 
 struct tb_pd {
 	struct tb_engine *e;
+	struct tb_lock lock;		/* the table: links look keys up concurrently */
 	struct tb_mr *mrs;
 	u32 *index;		/* 2 * max_mr positions: slot + 1, 0 empty */
 	u32 max_mr;
@@ -220,6 +229,12 @@ struct tb_ctx {
 	u32 ep_gen;
 	u32 ep_next;		/* where the search for a free slot starts */
 	struct tb_wqe *wqes;	/* the operation pool: one per CQ entry */
+	/*
+	 * Its endpoints may use different links, so what they share is
+	 * under lock: the pool, the count of operations in flight, and the
+	 * producer side of both rings.
+	 */
+	struct tb_lock lock;
 	struct tb_wqe *wqe_free;
 	u32 outstanding;
 	struct tb_qring cq;
@@ -237,10 +252,11 @@ struct tb_engine {
 
 /* tb_engine.c */
 struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id);
+/* Under ctx->lock. */
 void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe);
-int tb_ctx_rq_full(struct tb_ctx *ctx);
-void tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
-		     const struct tb_engine_hdr *h, const void *data);
+/* Takes ctx->lock; -EAGAIN when the receive ring is full. */
+int tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
+		    const struct tb_engine_hdr *h, const void *data);
 void tb_elink_tx(struct tb_elink *el);
 /* Encodes h (with the current ack_msn) and sends payload_len bytes. */
 void tb_elink_send(struct tb_elink *el, struct tb_engine_hdr *h,
@@ -284,6 +300,8 @@ void tb_wqe_update(struct tb_wqe *wqe);
 void tb_ep_complete(struct tb_ep *ep);
 void tb_ep_advance_send(struct tb_ep *ep);
 void tb_elink_fail_eps(struct tb_elink *el);
+/* The link goes: its endpoints, failed, leave its list. */
+void tb_elink_drop_eps(struct tb_elink *el);
 /* A request of ep was refused: ep flushes the rest and takes no more. */
 void tb_ep_set_error(struct tb_ep *ep);
 /*

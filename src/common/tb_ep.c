@@ -69,6 +69,11 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 	ep->el = &e->links[link_index];
 	ep->remote_ctx = remote_ctx;
 	ep->remote_secret = remote_secret;
+	ep->link_next = ep->el->eps;
+	if (ep->link_next)
+		ep->link_next->link_prev = ep;
+	ep->el->eps = ep;
+	ep->on_link = 1;
 	ctx->eps[i] = ep;
 	return (int)ep->handle;
 }
@@ -141,7 +146,7 @@ static void tb_wqe_forget_msns(struct tb_wqe *wqe)
 	}
 }
 
-/* Back to the pool: another operation reuses it. */
+/* Back to the pool (under ctx->lock): another operation reuses it. */
 static void tb_wqe_free(struct tb_ctx *ctx, struct tb_wqe *wqe)
 {
 	tb_wqe_forget_msns(wqe);
@@ -158,6 +163,7 @@ void tb_ep_complete(struct tb_ep *ep)
 	struct tb_ctx *ctx = ep->ctx;
 	struct tb_wqe *wqe;
 
+	tb_lock(&ctx->lock);
 	while ((wqe = ep->head) && wqe != ep->send) {
 		struct tbrdma_cqe cqe;
 
@@ -186,6 +192,7 @@ void tb_ep_complete(struct tb_ep *ep)
 		ctx->outstanding--;
 		tb_wqe_free(ctx, wqe);
 	}
+	tb_unlock(&ctx->lock);
 }
 
 static int tb_op_needs_frames(const struct tbrdma_sqe *sqe)
@@ -250,7 +257,10 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	}
 }
 
-/* Whether one more completion fits beside those of the operations in flight. */
+/*
+ * Whether one more completion fits beside those of the operations in
+ * flight (under ctx->lock).
+ */
 static int tb_ctx_cq_room(struct tb_ctx *ctx)
 {
 	struct tb_qring *cq = &ctx->cq;
@@ -277,11 +287,15 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	 * Every operation in flight owns a completion slot, so the pool (one
 	 * operation per slot) is never empty here.
 	 */
-	if (!tb_ctx_cq_room(ctx) || TB_WARN_ON(!ctx->wqe_free))
+	tb_lock(&ctx->lock);
+	if (!tb_ctx_cq_room(ctx) || TB_WARN_ON(!ctx->wqe_free)) {
+		tb_unlock(&ctx->lock);
 		return -EAGAIN;
-
+	}
 	wqe = ctx->wqe_free;
 	ctx->wqe_free = wqe->next;
+	ctx->outstanding++;
+	tb_unlock(&ctx->lock);
 	copy = offsetof(struct tbrdma_sqe, inline_data);
 	if (sqe->flags & TBRDMA_SQE_INLINE)
 		copy += sqe->length;
@@ -306,7 +320,6 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	if (!ep->send)
 		ep->send = wqe;
 	ep->count++;
-	ctx->outstanding++;
 	tb_ep_advance_send(ep);
 	if (!down && ep->el->link->state == TBRDMA_LINK_UP) {
 		tb_link_clock(ep->el->link, tb_now_ns());
@@ -319,14 +332,18 @@ int tb_post_refused(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 {
 	struct tbrdma_cqe cqe;
 
-	if (!tb_ctx_cq_room(ctx))
-		return -EAGAIN;
 	memset(&cqe, 0, sizeof(cqe));
 	cqe.wr_id = sqe->wr_id;
 	cqe.ep = sqe->ep;
 	cqe.status = TBRDMA_WC_REFUSED;
 	cqe.opcode = sqe->opcode;
+	tb_lock(&ctx->lock);
+	if (!tb_ctx_cq_room(ctx)) {
+		tb_unlock(&ctx->lock);
+		return -EAGAIN;
+	}
 	tb_ctx_push_cqe(ctx, &cqe);
+	tb_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -448,10 +465,25 @@ int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
 	if (!ep)
 		return -ENOENT;
 	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
+	if (ep->on_link) {
+		if (ep->link_prev)
+			ep->link_prev->link_next = ep->link_next;
+		else
+			ep->el->eps = ep->link_next;
+		if (ep->link_next)
+			ep->link_next->link_prev = ep->link_prev;
+	}
 	ctx->eps[handle & (ctx->cfg.max_ep - 1)] = NULL;
 	ctx->nr_eps--;
 	tb_free(ep);
 	return 0;
+}
+
+int tb_ep_link(struct tb_ctx *ctx, u32 handle)
+{
+	struct tb_ep *ep = tb_ep_find(ctx, handle);
+
+	return ep ? (int)ep->el->index : -ENOENT;
 }
 
 int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
@@ -470,22 +502,26 @@ int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
 /* The link died: every endpoint on it fails everything it has. */
 void tb_elink_fail_eps(struct tb_elink *el)
 {
-	struct tb_engine *e = el->e;
-	u32 c, i;
+	struct tb_ep *ep;
 
-	for (c = 0; c < e->cfg.max_ctx; c++) {
-		struct tb_ctx *ctx = e->ctxs[c];
-
-		for (i = 0; ctx && i < ctx->ep_slots; i++) {
-			struct tb_ep *ep = ctx->eps[i];
-
-			if (!ep || ep->el != el)
-				continue;
-			ep->failed = 1;
-			tb_ep_abort(ep, TBRDMA_WC_LINK_DOWN, 0);
-		}
+	for (ep = el->eps; ep; ep = ep->link_next) {
+		ep->failed = 1;
+		tb_ep_abort(ep, TBRDMA_WC_LINK_DOWN, 0);
 	}
 	tb_resp_reset(el);
 	el->rd_outstanding = 0;
 	el->msn_tail = el->msn_next;
+}
+
+void tb_elink_drop_eps(struct tb_elink *el)
+{
+	struct tb_ep *ep, *next;
+
+	for (ep = el->eps; ep; ep = next) {
+		next = ep->link_next;
+		ep->link_next = NULL;
+		ep->link_prev = NULL;
+		ep->on_link = 0;
+	}
+	el->eps = NULL;
 }

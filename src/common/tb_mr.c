@@ -5,6 +5,10 @@
  * found through an open-addressing index of twice the domain's size,
  * probed linearly from the key's low bits; removal shifts the entries after
  * it back, so lookups never meet a tombstone.
+ *
+ * Links look keys up concurrently, under the domain's lock. The memory
+ * found stays valid while the caller holds its link's lock: deregistering
+ * holds every link's lock (tb_engine.h).
  */
 #include "tb_engine_priv.h"
 
@@ -27,6 +31,7 @@ int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
 		return -ENOMEM;
 	}
 	pd->e = e;
+	tb_lock_init(&pd->lock);
 	pd->max_mr = max_mr;
 	/* Free slots chained through next_free, lowest first. */
 	for (i = max_mr; i-- > 0;) {
@@ -52,6 +57,7 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 		if (release)
 			release(arg, pd->mrs[i].priv);
 	}
+	tb_lock_destroy(&pd->lock);
 	tb_free(pd->mrs);
 	tb_free(pd->index);
 	tb_free(pd);
@@ -116,8 +122,11 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 	if (!length || !base || (access & ~(u32)TBRDMA_ACCESS_ALL) ||
 	    iova + length < iova)
 		return -EINVAL;
-	if (!pd->free)
+	tb_lock(&pd->lock);
+	if (!pd->free) {
+		tb_unlock(&pd->lock);
 		return -ENOSPC;
+	}
 	do {
 		k = tb_random_u64();
 	} while (!k || tb_pd_pos(pd, k) >= 0);
@@ -132,6 +141,7 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 	mr->priv = priv;
 	mr->in_use = 1;
 	tb_pd_index_add(pd, slot);
+	tb_unlock(&pd->lock);
 	*key = k;
 	return 0;
 }
@@ -145,23 +155,33 @@ static struct tb_mr *tb_mr_find(struct tb_pd *pd, u64 key)
 
 int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
 {
-	s64 pos = key ? tb_pd_pos(pd, key) : -1;
 	struct tb_mr *mr;
 	u32 slot;
+	s64 pos;
 
-	if (pos < 0)
+	tb_lock(&pd->lock);
+	pos = key ? tb_pd_pos(pd, key) : -1;
+	if (pos < 0) {
+		tb_unlock(&pd->lock);
 		return -ENOENT;
+	}
 	slot = pd->index[pos] - 1;
+	tb_pd_index_del(pd, (u32)pos);
+	tb_unlock(&pd->lock);
 	mr = &pd->mrs[slot];
-	/* Unacked frames sent from it get copies before the memory goes. */
-	if (mr->tx_refs)
+	/*
+	 * Unacked frames sent from it get copies before the memory goes; no
+	 * link runs meanwhile, and its slot is not free yet.
+	 */
+	if (READ_ONCE(mr->tx_refs))
 		tb_engine_detach_mr(pd->e, mr);
 	if (priv)
 		*priv = mr->priv;
-	tb_pd_index_del(pd, (u32)pos);
 	memset(mr, 0, sizeof(*mr));
+	tb_lock(&pd->lock);
 	mr->next_free = pd->free;
 	pd->free = slot + 1;
+	tb_unlock(&pd->lock);
 	return 0;
 }
 
@@ -176,8 +196,12 @@ u8 *tb_mr_access(struct tb_ctx *ctx, u64 key, u64 addr, u64 len, u32 access,
 u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
 		    u32 access, u8 *status, struct tb_mr **out)
 {
-	struct tb_mr *mr = tb_mr_find(ctx->pd, key);
+	struct tb_pd *pd = ctx->pd;
+	struct tb_mr *mr;
+	u8 *p = NULL;
 
+	tb_lock(&pd->lock);
+	mr = tb_mr_find(pd, key);
 	/*
 	 * One status for all three, so a failure tells nothing about which.
 	 * Written so that no sum can wrap around.
@@ -186,10 +210,12 @@ u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
 	    len > mr->length - (addr - mr->iova) ||
 	    (mr->access & access) != access) {
 		*status = TBRDMA_WC_REM_ACCESS_ERR;
-		return NULL;
+	} else {
+		*out = mr;
+		p = mr->base + (addr - mr->iova);
 	}
-	*out = mr;
-	return mr->base + (addr - mr->iova);
+	tb_unlock(&pd->lock);
+	return p;
 }
 
 u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,

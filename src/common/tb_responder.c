@@ -194,7 +194,10 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 	return ctx && ctx->secret == h->dst_secret ? ctx : NULL;
 }
 
-/* Executes one request; returns the NAK status, 0 on success. */
+/*
+ * Executes one WRITE, READ_REQ or ATOMIC; returns the NAK status, 0 on
+ * success.
+ */
 static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		       const struct tb_engine_hdr *h, const u8 *payload)
 {
@@ -231,7 +234,7 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		rd->off = 0;
 		rd->op_off = h->imm;
 		return 0;
-	case TB_EOP_ATOMIC:
+	default: /* TB_EOP_ATOMIC */
 		if (h->addr & (h->arg - 1))
 			return TBRDMA_WC_REM_INVALID;
 		if (el->ares_tail - el->ares_head >= el->e->cfg.rd_max)
@@ -244,9 +247,6 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		ar->msn = h->msn;
 		ar->initiator_ctx = h->src_ctx;
 		ar->value = tb_resp_atomic_exec(p, h);
-		return 0;
-	default: /* TB_EOP_SEND */
-		tb_ctx_push_rqe(ctx, el->link->label, h, payload);
 		return 0;
 	}
 }
@@ -278,7 +278,9 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 			hold->used = 0;
 			hold = NULL;
 		}
-		if (!hold && h->op == TB_EOP_SEND && tb_ctx_rq_full(ctx)) {
+		/* Another link may fill the ring: only pushing tells. */
+		if (!hold && h->op == TB_EOP_SEND &&
+		    tb_ctx_push_rqe(ctx, el->link->label, h, payload)) {
 			hold = tb_resp_new_hold(el, h);
 			/* No slot: the link holds the SEND until one frees. */
 			if (!hold)
@@ -291,7 +293,8 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 			el->resp_done = h->msn;
 			return 0;
 		}
-		status = tb_resp_exec(el, ctx, h, payload);
+		status = h->op == TB_EOP_SEND ? 0 :
+			 tb_resp_exec(el, ctx, h, payload);
 	}
 	if (status && tb_resp_nak(el, h, TB_EOP_NAK, status))
 		return -EPROTO;
