@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * tbrdma.ko internals: one engine per host, shared by every open file of
- * /dev/tbrdma, driven by one poll thread. See docs/kernel.md.
+ * /dev/tbrdma, its links run under a lock each. See docs/kernel.md.
  */
 #ifndef TBRDMA_H
 #define TBRDMA_H
@@ -35,24 +35,30 @@ extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
 /* The host's one engine and everything that runs it. */
 struct tbrdma_dev {
 	/*
-	 * Serialises every call into the engine and every access to link
-	 * and loop state. A mutex: the engine allocates (GFP_KERNEL) when
-	 * contexts, endpoints and links are created, and it only ever runs
-	 * in process context (poll thread, ioctl, sysfs).
+	 * The configuration: which links and contexts exist (the loops, the
+	 * XDomain slots, the SQ list). Mutexes, as the engine allocates
+	 * (GFP_KERNEL) when contexts, endpoints and links are created; it
+	 * only ever runs in process context (poll thread, ioctl, sysfs).
 	 */
 	struct mutex lock;
+	/*
+	 * One per engine link index: held while the link runs (its engine
+	 * state, endpoints and phy). What takes something away from links
+	 * that may be using it holds lock and all of them (tbrdma_lock()).
+	 */
+	struct mutex *link_lock;
+	u32 nlinks;			/* the engine's max_links */
+	unsigned long *rx_pending;	/* links with frames to receive now */
 	struct tb_engine *engine;
 	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
 	u32 nloops;			/* userspace links 0..nloops-1 */
-	bool loop_pending;		/* a loop frame waits to be received */
-	bool xd_sent;			/* a frame went out on an XDomain link */
 	struct list_head sqs;		/* every context's SQ (tbrdma_sq.c) */
 	bool sq_polling;		/* the poll thread takes SQEs of sq_poll SQs */
 
 	struct miscdevice misc;
 	struct dentry *debugfs;
 
-	/* Poll thread: runs tb_engine_progress(). */
+	/* Poll thread: runs every link in turn. */
 	struct task_struct *poll_thread;
 	wait_queue_head_t poll_wq;
 	atomic_t kicked;		/* work arrived since the last round */
@@ -67,15 +73,30 @@ struct tbrdma_dev {
 extern struct tbrdma_dev tbrdma;
 
 /*
- * Every hold of tbrdma.lock. The unlock first receives at the other end
- * what loop cables carry, and polls the XDomain RX rings after an XDomain
- * transmission (tbrdma_rx_now()), then wakes the poll
- * thread if the engine now has a deadline (a retransmission, an ack owed)
- * before the one it sleeps until: a frame lost on a cable raises no
- * interrupt that would wake it otherwise.
+ * tbrdma.lock and every link's lock, so no link runs: for adding and
+ * removing links, destroying contexts and domains, deregistering regions
+ * (the engine's rule), and whatever reads links whole (sysfs, debugfs).
+ * The unlock runs what the holder's transmissions started
+ * (tbrdma_rx_now()).
  */
 void tbrdma_lock(void);
 void tbrdma_unlock(void);
+/*
+ * Runs link i (an engine link index). The unlock wakes the poll thread if
+ * the link now has a deadline (a retransmission, an ack owed) before the
+ * one the thread sleeps until: a frame lost on a cable raises no
+ * interrupt that would wake it otherwise.
+ */
+void tbrdma_link_lock(u32 i);
+void tbrdma_link_unlock(u32 i);
+/* Under link i's lock: a frame for link i is in its receive ring. */
+void tbrdma_rx_mark(u32 i);
+/*
+ * With no link lock held: receives what the caller's transmissions put
+ * in receive rings (loop cables, and XDomain answers already there), pass
+ * after pass, as a core polling those rings would.
+ */
+void tbrdma_rx_now(void);
 /* Wakes the poll thread: an XDomain ring interrupt, a carrier change. */
 void tbrdma_kick(void);
 
@@ -118,27 +139,37 @@ struct tbrdma_kctx {
 	struct tbrdma_file *fl;
 	struct tbrdma_user *user;	/* whose count of contexts it is in */
 	struct tb_ctx *ctx;		/* the engine's */
+	/*
+	 * Serialises what posts and acts on endpoints (the engine asks it of
+	 * each context): DOORBELL, the endpoint ioctls, the poll thread's
+	 * SQ polling (which only tries it). Taken after fl->lock.
+	 */
+	struct mutex lock;
 	struct tbrdma_kring sq, cq, rq;
-	u32 sq_head;			/* next SQE to take, under tbrdma.lock */
+	u32 sq_head;			/* next SQE to take, under lock */
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.lock */
 	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
 };
 
 /*
- * Submission rings (tbrdma_sq.c), under tbrdma.lock. tbrdma_sq_take()
- * posts kc's SQEs from the kernel's consumer index up to producer, at most
- * max, in order, and returns how many it took; a full queue stops it with
- * the SQE left in the ring, and so does another refusal unless async, where
- * the SQE completes with TBRDMA_WC_REFUSED instead. *err is the refusal it
- * stopped at, or 0.
+ * Submission rings (tbrdma_sq.c). Under kc->lock, tbrdma_sq_take() posts
+ * kc's SQEs from the kernel's consumer index up to producer, at most max,
+ * in order, each under its endpoint's link lock, and returns how many it
+ * took; a full queue stops it with the SQE left in the ring, and so does
+ * another refusal unless async, where the SQE completes with
+ * TBRDMA_WC_REFUSED instead. *err is the refusal it stopped at, or 0.
  */
 u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		   bool async, int *err);
-/* Before an ioctl acts on kc: what its polled SQ holds goes first. */
+/* Under kc->lock, before an ioctl acts on kc: its polled SQ goes first. */
 void tbrdma_sq_flush(struct tbrdma_kctx *kc);
+/* Under tbrdma.lock. */
 void tbrdma_sq_add(struct tbrdma_kctx *kc);
 void tbrdma_sq_del(struct tbrdma_kctx *kc);
-/* A poll round: a batch from every polled SQ. Returns SQEs taken. */
+/*
+ * Under tbrdma.lock: a poll round takes a batch from every polled SQ
+ * whose context is not busy in an ioctl. Returns SQEs taken.
+ */
 u32 tbrdma_sq_poll(void);
 /*
  * The poll thread turns SQ polling on when busy, off before it sleeps;
@@ -150,9 +181,9 @@ u32 tbrdma_sq_polling(bool on);
 struct tbrdma_file {
 	/*
 	 * A slot of ctxs[] changes only under both this lock and tbrdma.lock,
-	 * so either one is enough to look a context up and use it. Orders
-	 * CREATE_QUEUES and DESTROY_QUEUES against mmap(); taken before
-	 * tbrdma.lock.
+	 * so either one is enough to look a context up. Orders CREATE_QUEUES
+	 * and DESTROY_QUEUES against mmap() and the ioctls that take a
+	 * context's lock; taken first.
 	 */
 	struct mutex lock;
 	struct tb_pd *pd;		/* created at open, under tbrdma.lock */
@@ -199,7 +230,7 @@ void tbrdma_dma_add_umr(struct tbrdma_umr *umr);
 /* A region the engine no longer knows: unmap it. */
 void tbrdma_dma_remove_umr(struct tbrdma_umr *umr);
 /*
- * Under tbrdma.lock, from a phy: the bus address for device id of the len
+ * Under a link's lock, from its phy: the bus address for device id of the len
  * bytes at data (within one page) in the region cookie (ext->dma_cookie),
  * its page mapped the first time, synced for the device. -ENOENT: it
  * cannot be mapped for it, copy instead.
@@ -238,12 +269,6 @@ void tbrdma_cdev_unregister(void);
 int tbrdma_loop_create(u32 index, struct tbrdma_loop **out);
 int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent);
 void tbrdma_loop_destroy(struct tbrdma_loop *loop);
-/*
- * Under tbrdma.lock: runs the ends of the loop cables that have frames
- * waiting, once, and clears loop_pending. True if an end still has frames
- * (its receiver could not take them yet).
- */
-bool tbrdma_loop_rx_pass(u64 now);
 /* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,

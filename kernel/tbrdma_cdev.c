@@ -48,9 +48,9 @@ static int tbrdma_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&fl->lock);
 	init_waitqueue_head(&fl->wq);
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, &fl->pd);
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	if (ret) {
 		kfree(fl);
 		return ret;
@@ -126,11 +126,12 @@ static void tbrdma_kctx_free(struct tbrdma_kctx *kc)
 	tbrdma_kring_free(&kc->rq);
 	if (kc->user)
 		tbrdma_user_uncharge(kc->user);
+	mutex_destroy(&kc->lock);
 	kfree(kc);
 }
 
 /*
- * Under tbrdma.lock (or fl->lock): the context of handle h, or NULL. The
+ * Under fl->lock (or tbrdma.lock): the context of handle h, or NULL. The
  * handle comes from userspace, so it is clamped under speculation too.
  */
 static struct tbrdma_kctx *tbrdma_kctx_get(struct tbrdma_file *fl, u32 h)
@@ -181,14 +182,14 @@ static long tbrdma_ioc_query(struct tbrdma_file *fl, void __user *uarg)
 	memset(&q, 0, sizeof(q));
 	q.abi_version = TBRDMA_ABI_VERSION;
 	q.max_contexts = TBRDMA_FILE_CTX_MAX;
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	q.num_links = tbrdma_num_links();
 	/* The host's free contexts, or this file's if fewer. */
 	for (i = 0, file_free = TBRDMA_FILE_CTX_MAX; i < TBRDMA_FILE_CTX_MAX; i++)
 		if (fl->ctxs[i])
 			file_free--;
 	q.contexts_free = min(file_free, tb_engine_ctx_free(tbrdma.engine));
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	q.max_mr = tbrdma_max_mr;
 	q.max_ep = tbrdma_max_ep;
 	q.max_ring_entries = tbrdma_max_ring;
@@ -209,9 +210,9 @@ static long tbrdma_ioc_query_link(void __user *uarg)
 	index = a.index;
 	memset(&a, 0, sizeof(a));
 	a.index = index;
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	ret = tbrdma_link_lookup(index, &a, &engine_index);
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	if (ret)
 		return ret;
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
@@ -245,45 +246,108 @@ static long tbrdma_ioc_dereg_mr(struct tbrdma_file *fl, void __user *uarg)
 	return tbrdma_mr_dereg(fl, d.key);
 }
 
-static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
+/*
+ * The context of handle h with its lock held, or NULL. Its file's lock is
+ * let go: other contexts of the file go on meanwhile, and destroying this
+ * one waits for the holder.
+ */
+static struct tbrdma_kctx *tbrdma_kctx_lock(struct tbrdma_file *fl, u32 h)
 {
-	struct tbrdma_create_ep c;
 	struct tbrdma_kctx *kc;
-	u32 ctx_id = 0, engine_index;
+
+	mutex_lock(&fl->lock);
+	kc = tbrdma_kctx_get(fl, h);
+	if (kc)
+		mutex_lock(&kc->lock);
+	mutex_unlock(&fl->lock);
+	return kc;
+}
+
+static void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
+{
+	mutex_unlock(&kc->lock);
+	tbrdma_rx_now();
+}
+
+/* Under kc->lock: tb_ep_create() under the lock of link (QUERY_LINK's). */
+static int tbrdma_ep_create(struct tbrdma_kctx *kc,
+			    const struct tbrdma_create_ep *c)
+{
+	u32 engine_index;
 	int ret;
 
-	if (copy_from_user(&c, uarg, sizeof(c)))
-		return -EFAULT;
-	tbrdma_lock();
-	kc = tbrdma_kctx_get(fl, c.ctx);
-	if (!kc || tbrdma_link_lookup(c.link, NULL, &engine_index)) {
+	mutex_lock(&tbrdma.lock);	/* the link stays */
+	if (tbrdma_link_lookup(c->link, NULL, &engine_index)) {
 		ret = -EINVAL;
 	} else if (engine_index == U32_MAX) {
 		ret = -ENOTCONN;	/* an XDomain link between logins */
 	} else {
-		ctx_id = tb_ctx_id(kc->ctx);
-		ret = tb_ep_create(kc->ctx, engine_index, c.remote_ctx,
-				   c.remote_secret);
+		tbrdma_link_lock(engine_index);
+		ret = tb_ep_create(kc->ctx, engine_index, c->remote_ctx,
+				   c->remote_secret);
+		tbrdma_link_unlock(engine_index);
 	}
-	tbrdma_unlock();
-	if (ret < 0)
-		return ret;
-	c.ep = ret;
-	if (copy_to_user(uarg, &c, sizeof(c))) {
-		/* Unless another thread replaced the context meanwhile. */
-		tbrdma_lock();
-		kc = tbrdma_kctx_get(fl, c.ctx);
-		if (kc && tb_ctx_id(kc->ctx) == ctx_id)
-			tb_ep_destroy(kc->ctx, c.ep);
-		tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
+	return ret;
+}
+
+/*
+ * Under kc->lock: an endpoint call (tb_ep_destroy(), ...) under the lock
+ * of the endpoint's link, after what the polled SQ holds.
+ */
+static int tbrdma_ep_call(struct tbrdma_kctx *kc, u32 ep,
+			  int (*fn)(struct tb_ctx *ctx, u32 ep, void *arg),
+			  void *arg)
+{
+	int link, ret;
+
+	tbrdma_sq_flush(kc);
+	link = tb_ep_link(kc->ctx, ep);
+	if (link < 0)
+		return link;
+	tbrdma_link_lock(link);
+	ret = fn(kc->ctx, ep, arg);
+	tbrdma_link_unlock(link);
+	return ret;
+}
+
+static int tbrdma_ep_destroy(struct tb_ctx *ctx, u32 ep, void *arg)
+{
+	return tb_ep_destroy(ctx, ep);
+}
+
+static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
+{
+	struct tbrdma_create_ep c;
+	struct tbrdma_kctx *kc;
+	int ret;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
+	kc = tbrdma_kctx_lock(fl, c.ctx);
+	if (!kc)
+		return -EINVAL;
+	ret = tbrdma_ep_create(kc, &c);
+	if (ret >= 0) {
+		c.ep = ret;
+		/* kc stays ours: the endpoint goes if no one can know it. */
+		if (copy_to_user(uarg, &c, sizeof(c))) {
+			tbrdma_ep_call(kc, c.ep, tbrdma_ep_destroy, NULL);
+			ret = -EFAULT;
+		}
 	}
-	return 0;
+	tbrdma_kctx_unlock(kc);
+	return ret < 0 ? ret : 0;
+}
+
+static int tbrdma_ep_cancel(struct tb_ctx *ctx, u32 ep, void *arg)
+{
+	return tb_ep_cancel(ctx, ep);
 }
 
 /* DESTROY_EP and CANCEL_EP. */
 static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
-			      int (*fn)(struct tb_ctx *ctx, u32 ep))
+			      int (*fn)(struct tb_ctx *ctx, u32 ep, void *arg))
 {
 	struct tbrdma_ep_ref r;
 	struct tbrdma_kctx *kc;
@@ -291,13 +355,17 @@ static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
 
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
-	tbrdma_lock();
-	kc = tbrdma_kctx_get(fl, r.ctx);
-	if (kc)
-		tbrdma_sq_flush(kc);
-	ret = kc ? fn(kc->ctx, r.ep) : -EINVAL;
-	tbrdma_unlock();
+	kc = tbrdma_kctx_lock(fl, r.ctx);
+	if (!kc)
+		return -EINVAL;
+	ret = tbrdma_ep_call(kc, r.ep, fn, NULL);
+	tbrdma_kctx_unlock(kc);
 	return ret;
+}
+
+static int tbrdma_ep_state(struct tb_ctx *ctx, u32 ep, void *outstanding)
+{
+	return tb_ep_state(ctx, ep, outstanding);
 }
 
 static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
@@ -309,12 +377,11 @@ static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	tbrdma_lock();
-	kc = tbrdma_kctx_get(fl, s.ctx);
-	if (kc)
-		tbrdma_sq_flush(kc);
-	ret = kc ? tb_ep_state(kc->ctx, s.ep, &outstanding) : -EINVAL;
-	tbrdma_unlock();
+	kc = tbrdma_kctx_lock(fl, s.ctx);
+	if (!kc)
+		return -EINVAL;
+	ret = tbrdma_ep_call(kc, s.ep, tbrdma_ep_state, &outstanding);
+	tbrdma_kctx_unlock(kc);
 	if (ret < 0)
 		return ret;
 	s.link_state = ret;
@@ -354,6 +421,7 @@ static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 	if (!kc)
 		return ERR_PTR(-ENOMEM);
 	kc->fl = fl;
+	mutex_init(&kc->lock);
 	kc->user = tbrdma_user_charge();
 	if (IS_ERR(kc->user)) {
 		ret = PTR_ERR(kc->user);
@@ -399,16 +467,19 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 	struct tbrdma_kctx *kc;
 
 	mutex_lock(&fl->lock);
-	tbrdma_lock();
 	kc = tbrdma_kctx_get(fl, h);
 	if (expect && kc != expect)
 		kc = NULL;
 	if (kc) {
+		/* An ioctl on it is done: the next cannot find it. */
+		mutex_lock(&kc->lock);
+		tbrdma_lock();
 		tbrdma_sq_del(kc);
 		tb_ctx_destroy(kc->ctx, NULL, NULL);
 		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
+		tbrdma_unlock();
+		mutex_unlock(&kc->lock);
 	}
-	tbrdma_unlock();
 	mutex_unlock(&fl->lock);
 	if (!kc)
 		return -EINVAL;
@@ -452,7 +523,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	cfg.notify_arg = kc;
 
 	mutex_lock(&fl->lock);
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);	/* creating needs no link's lock */
 	for (h = 0; h < TBRDMA_FILE_CTX_MAX && fl->ctxs[h]; h++)
 		;
 	if (h == TBRDMA_FILE_CTX_MAX)
@@ -465,7 +536,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 		q.ctx_id = tb_ctx_id(kc->ctx);
 		q.secret = tb_ctx_secret(kc->ctx);
 	}
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	mutex_unlock(&fl->lock);
 	if (ret) {
 		tbrdma_kctx_free(kc);
@@ -498,14 +569,16 @@ static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,
 	return tbrdma_kctx_destroy(fl, d.ctx, NULL);
 }
 
-/* SQEs posted per hold of the engine lock: other users get in between. */
+/*
+ * SQEs posted per batch: what they sent is received (tbrdma_rx_now())
+ * before the next, and the scheduler gets a word in between.
+ */
 #define TBRDMA_DOORBELL_BATCH 64
 
 /*
  * Posts the SQEs from the kernel's consumer index up to sq_producer, in
  * order, and stops at the first one refused (with TBRDMA_DOORBELL_ASYNC,
- * at a full queue only). Returns how many went. The file's lock keeps the
- * context alive while the engine lock is let go between batches.
+ * at a full queue only). Returns how many went.
  */
 static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 {
@@ -518,13 +591,9 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		return -EFAULT;
 	if (db.flags & ~(u32)TBRDMA_DOORBELL_ASYNC)
 		return -EINVAL;
-	mutex_lock(&fl->lock);
-	tbrdma_lock();
-	kc = tbrdma_kctx_get(fl, db.ctx);
-	if (!kc) {
-		ret = -EINVAL;
-		goto out;
-	}
+	kc = tbrdma_kctx_lock(fl, db.ctx);
+	if (!kc)
+		return -EINVAL;
 	for (;;) {
 		taken = tbrdma_sq_take(kc, db.sq_producer, TBRDMA_DOORBELL_BATCH,
 				       db.flags & TBRDMA_DOORBELL_ASYNC, &ret);
@@ -532,13 +601,10 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		if (ret || taken < TBRDMA_DOORBELL_BATCH ||
 		    kc->sq_head == db.sq_producer)
 			break;
-		tbrdma_unlock();
+		tbrdma_rx_now();
 		cond_resched();
-		tbrdma_lock();
 	}
-out:
-	tbrdma_unlock();
-	mutex_unlock(&fl->lock);
+	tbrdma_kctx_unlock(kc);
 	if (!posted && ret)
 		return ret;
 	db.posted = posted;
@@ -563,9 +629,9 @@ static long tbrdma_ioctl(struct file *file, unsigned int cmd,
 	case TBRDMA_IOC_CREATE_EP:
 		return tbrdma_ioc_create_ep(fl, uarg);
 	case TBRDMA_IOC_DESTROY_EP:
-		return tbrdma_ioc_ep_ref(fl, uarg, tb_ep_destroy);
+		return tbrdma_ioc_ep_ref(fl, uarg, tbrdma_ep_destroy);
 	case TBRDMA_IOC_CANCEL_EP:
-		return tbrdma_ioc_ep_ref(fl, uarg, tb_ep_cancel);
+		return tbrdma_ioc_ep_ref(fl, uarg, tbrdma_ep_cancel);
 	case TBRDMA_IOC_EP_STATE:
 		return tbrdma_ioc_ep_state(fl, uarg);
 	case TBRDMA_IOC_CREATE_QUEUES:
@@ -586,31 +652,42 @@ static bool tbrdma_ring_has_entries(const struct tbrdma_kring *r)
 	return READ_ONCE(c->producer) != READ_ONCE(c->consumer);
 }
 
-/*
- * Readable when the CQ or the RQ of any context of the file holds
- * entries. Otherwise every such ring is armed, under the engine lock, so
- * the engine's next entry wakes us: the process need not arm them itself.
- */
-static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
+/* Under fl->lock: EPOLLIN if a CQ or RQ of the file holds entries. */
+static __poll_t tbrdma_file_ready(struct tbrdma_file *fl)
 {
-	struct tbrdma_file *fl = file->private_data;
 	struct tbrdma_kctx *kc;
-	__poll_t mask = EPOLLERR;
+	__poll_t mask = EPOLLERR;	/* no context: nothing will come */
 	u32 i;
 
-	poll_wait(file, &fl->wq, wait);
-	tbrdma_lock();
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 		kc = fl->ctxs[i];
 		if (!kc)
 			continue;
 		if (tbrdma_ring_has_entries(&kc->cq) ||
-		    tbrdma_ring_has_entries(&kc->rq)) {
-			mask = EPOLLIN | EPOLLRDNORM;
-			break;
-		}
+		    tbrdma_ring_has_entries(&kc->rq))
+			return EPOLLIN | EPOLLRDNORM;
 		mask = 0;
 	}
+	return mask;
+}
+
+/*
+ * Readable when the CQ or the RQ of any context of the file holds
+ * entries. Otherwise every such ring is armed, so the engine's next entry
+ * wakes us (the process need not arm them itself), and looked at again:
+ * the full barrier pairs with the engine's between publishing and reading
+ * armed, so either we see its entry or it sees armed.
+ */
+static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
+{
+	struct tbrdma_file *fl = file->private_data;
+	struct tbrdma_kctx *kc;
+	__poll_t mask;
+	u32 i;
+
+	poll_wait(file, &fl->wq, wait);
+	mutex_lock(&fl->lock);
+	mask = tbrdma_file_ready(fl);
 	if (!mask) {
 		for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 			kc = fl->ctxs[i];
@@ -619,8 +696,10 @@ static __poll_t tbrdma_poll(struct file *file, poll_table *wait)
 			WRITE_ONCE(((struct tbrdma_ring_ctrl *)kc->cq.mem)->armed, 1);
 			WRITE_ONCE(((struct tbrdma_ring_ctrl *)kc->rq.mem)->armed, 1);
 		}
+		smp_mb();	/* armed stored before the producers are read */
+		mask = tbrdma_file_ready(fl);
 	}
-	tbrdma_unlock();
+	mutex_unlock(&fl->lock);
 	return mask;
 }
 

@@ -17,7 +17,8 @@
  * and torn down only while no link of device id can see the region:
  * before the region is registered with the engine or after it is gone
  * from it, or while the device has no link up. Its pages are mapped by
- * phys, under tbrdma.lock.
+ * phys under their link's lock; two links of one device may send from one
+ * page at once, so the first mapping of a page is made under dma.map_lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,6 +41,7 @@ struct tbrdma_dma_map {
 
 static struct {
 	struct mutex lock;		/* devs[], umrs, counters */
+	spinlock_t map_lock;		/* a page's first mapping */
 	struct {
 		struct device *dev;	/* referenced; NULL: free slot */
 		u32 users;
@@ -49,6 +51,7 @@ static struct {
 	atomic64_t map_failures;	/* left unmapped: that chunk is copied */
 } dma = {
 	.lock = __MUTEX_INITIALIZER(dma.lock),
+	.map_lock = __SPIN_LOCK_UNLOCKED(dma.map_lock),
 	.umrs = LIST_HEAD_INIT(dma.umrs),
 };
 
@@ -167,7 +170,7 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 	struct tbrdma_dma_map *m;
 	struct device *dev;
 	unsigned long off;
-	dma_addr_t *page;
+	dma_addr_t *page, a;
 
 	if (id < 0 || id >= TBRDMA_DMA_DEVS || !umr)
 		return -ENOENT;
@@ -181,19 +184,25 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 			 len > PAGE_SIZE - offset_in_page(off)))
 		return -EINVAL;
 	page = &m->page[off >> PAGE_SHIFT];
-	if (*page == DMA_MAPPING_ERROR) {
-		dma_addr_t a = dma_map_page(dev, umr->pages[off >> PAGE_SHIFT],
-					    0, PAGE_SIZE, DMA_TO_DEVICE);
-
-		if (dma_mapping_error(dev, a)) {
-			atomic64_inc(&dma.map_failures);
-			return -ENOENT;
+	a = READ_ONCE(*page);
+	if (a == DMA_MAPPING_ERROR) {
+		spin_lock(&dma.map_lock);
+		a = *page;
+		if (a == DMA_MAPPING_ERROR) {
+			a = dma_map_page(dev, umr->pages[off >> PAGE_SHIFT], 0,
+					 PAGE_SIZE, DMA_TO_DEVICE);
+			if (dma_mapping_error(dev, a)) {
+				spin_unlock(&dma.map_lock);
+				atomic64_inc(&dma.map_failures);
+				return -ENOENT;
+			}
+			WRITE_ONCE(*page, a);
+			atomic64_inc(&dma.pages_mapped);
 		}
-		*page = a;
-		atomic64_inc(&dma.pages_mapped);
+		spin_unlock(&dma.map_lock);
 	}
-	*addr = *page + offset_in_page(off);
-	dma_sync_single_range_for_device(dev, *page, offset_in_page(off), len,
+	*addr = a + offset_in_page(off);
+	dma_sync_single_range_for_device(dev, a, offset_in_page(off), len,
 					 DMA_TO_DEVICE);
 	return 0;
 }

@@ -22,14 +22,16 @@
  * Where bus addresses are not CPU physical ones (an IOMMU), the loop
  * reads through the CPU mapping instead.
  *
- * A frame put on a cable is received by whoever holds tbrdma.lock when it
- * lets it go (tbrdma_unlock()): the process that posted it, the poll
+ * A frame put on a cable is received by whoever sent it, once it lets
+ * the link go (tbrdma_rx_now()): the process that posted it, the poll
  * thread that resent it. So a loop delivers as a ring polled by a
  * spinning core would, without waking a thread per frame; the loopback
  * netdev works this way too.
  *
- * Everything here runs under tbrdma.lock: the phy callbacks are called by
- * the engine, the rest by module set-up, sysfs and debugfs.
+ * Each end is an engine link with its own lock: a ring is filled under
+ * the sending end's lock and emptied under the receiving end's, so the
+ * fill count between them is atomic (one producer, one consumer). The
+ * rest (attaching, carrier, debugfs) runs under tbrdma_lock().
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -64,12 +66,12 @@ struct tbrdma_loop_ring {
 	u32 *ext_len;			/* 0: no ext buffer */
 	u32 slots;
 	/*
-	 * Slot indices below slots (loop_slots need not be a power of two),
-	 * and the fill count both ends change: under tbrdma.lock.
+	 * Slot indices below slots (loop_slots need not be a power of two):
+	 * head and the counters are the sender's, tail the receiver's.
 	 */
 	u32 head;			/* next slot the sender fills */
 	u32 tail;			/* oldest slot not yet released */
-	u32 used;			/* slots filled and not yet released */
+	atomic_t used;			/* slots filled and not yet released */
 	u64 dropped;			/* frames that found every slot full */
 	u64 ext_dma;			/* ext buffers read by bus address */
 	u64 ext_cpu;			/* ext buffers read by CPU address */
@@ -84,6 +86,7 @@ struct tbrdma_loop_end {
 	struct tb_link link;
 	struct tbrdma_loop_ring *rx;	/* frames for this end */
 	struct tbrdma_loop_ring *tx;	/* frames for the other end */
+	struct tbrdma_loop_end *peer;
 	bool attached;			/* link initialised and in the engine */
 };
 
@@ -129,11 +132,12 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
 	u8 *dst;
 	u32 slot;
 
-	if (!end->loop->plugged)
+	if (!READ_ONCE(end->loop->plugged))
 		return -ENOTCONN;
 	if (WARN_ON_ONCE(!len || len > TBRDMA_FRAME_MAX))
 		return 0;
-	if (r->used == r->slots) {
+	/* Acquire: the receiver is done with the slot it released. */
+	if (atomic_read_acquire(&r->used) == r->slots) {
 		r->dropped++;
 		return 0;
 	}
@@ -147,8 +151,9 @@ static int tbrdma_loop_xmit(void *phy, const void *frame, u32 len,
 		r->ext_len[slot] = ext->len;
 	}
 	r->head = (slot + 1) % r->slots;
-	r->used++;
-	tbrdma.loop_pending = true;
+	/* Release: the slot is written before the receiver counts it. */
+	atomic_fetch_inc_release(&r->used);
+	tbrdma_rx_mark(end->peer->link.index);
 	return 0;
 }
 
@@ -158,9 +163,10 @@ static int tbrdma_loop_rx_peek(void *phy, struct tb_phy_rx *rx)
 	struct tbrdma_loop_ring *r = end->rx;
 	u32 slot;
 
-	if (!end->loop->plugged)
+	if (!READ_ONCE(end->loop->plugged))
 		return -ENOTCONN;
-	if (!r->used)
+	/* Acquire: the slot is read after the sender filled it. */
+	if (!atomic_read_acquire(&r->used))
 		return 0;
 	slot = r->tail;
 	rx->frame = r->buf + (size_t)slot * TBRDMA_LOOP_SLOT;
@@ -175,33 +181,11 @@ static void tbrdma_loop_rx_release(void *phy)
 	struct tbrdma_loop_end *end = phy;
 	struct tbrdma_loop_ring *r = end->rx;
 
-	if (r->used) {
+	if (atomic_read(&r->used)) {
 		r->tail = (r->tail + 1) % r->slots;
-		r->used--;
+		/* Release: the engine is done with the slot. */
+		atomic_fetch_dec_release(&r->used);
 	}
-}
-
-bool tbrdma_loop_rx_pass(u64 now)
-{
-	bool waiting = false;
-	u32 i, j;
-
-	tbrdma.loop_pending = false;
-	for (i = 0; i < tbrdma.nloops; i++) {
-		struct tbrdma_loop *loop = tbrdma.loops[i];
-
-		for (j = 0; loop && j < 2; j++) {
-			struct tbrdma_loop_end *end = &loop->end[j];
-
-			if (!end->attached ||
-			    (!end->rx->used && !tb_link_rx_held(&end->link)))
-				continue;
-			tb_engine_progress_link(tbrdma.engine, end->link.index,
-						now);
-			waiting |= end->rx->used || tb_link_rx_held(&end->link);
-		}
-	}
-	return waiting;
 }
 
 static const struct tb_phy_ops tbrdma_loop_phy_ops = {
@@ -241,8 +225,8 @@ static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
 	if (state == TBRDMA_LINK_DOWN) {
 		pr_info("loop%u: end %c down\n", loop->index,
 			tbrdma_loop_end_name(end));
-		if (loop->plugged) {
-			loop->plugged = false;
+		if (READ_ONCE(loop->plugged)) {
+			WRITE_ONCE(loop->plugged, false);
 			tbrdma_kick();
 		}
 	} else if (state == TBRDMA_LINK_UP) {
@@ -279,7 +263,7 @@ static void tbrdma_loop_detach(struct tbrdma_loop *loop)
 	for (i = 0; i < 2; i++) {
 		loop->ring[i].head = 0;
 		loop->ring[i].tail = 0;
-		loop->ring[i].used = 0;
+		atomic_set(&loop->ring[i].used, 0);
 	}
 }
 
@@ -356,6 +340,7 @@ int tbrdma_loop_create(u32 index, struct tbrdma_loop **out)
 		loop->end[i].loop = loop;
 		loop->end[i].rx = &loop->ring[i];
 		loop->end[i].tx = &loop->ring[!i];
+		loop->end[i].peer = &loop->end[!i];
 	}
 	tbrdma_lock();
 	ret = tbrdma_loop_attach(loop);
@@ -446,7 +431,7 @@ void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
 
 		seq_printf(m, "  end %c: rx ring head %u tail %u used %u/%u dropped %llu ext_dma %llu ext_cpu %llu\n",
 			   tbrdma_loop_end_name(end), r->head, r->tail,
-			   r->used, r->slots, r->dropped, r->ext_dma,
+			   atomic_read(&r->used), r->slots, r->dropped, r->ext_dma,
 			   r->ext_cpu);
 		if (!end->attached) {
 			seq_puts(m, "    detached\n");

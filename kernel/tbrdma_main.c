@@ -3,11 +3,12 @@
  * tbrdma: RDMA over Thunderbolt/USB4 -- module set-up and the poll thread.
  *
  * The host has one RDMA engine (src/common). Every link and every open
- * file of /dev/tbrdma lives in it, and a single kernel thread runs its
- * progress loop: it polls busily while traffic flows and sleeps when the
- * links are idle, until a frame, a doorbell or a link timer wakes it. So
- * WRITE, READ and ATOMIC on a process's memory complete while that process
- * sleeps. See docs/kernel.md.
+ * file of /dev/tbrdma lives in it; each link runs under its own lock, in
+ * the process that posts and in a kernel thread that polls busily while
+ * traffic flows and sleeps when the links are idle, until a frame, a
+ * doorbell or a link timer wakes it. So WRITE, READ and ATOMIC on a
+ * process's memory complete while that process sleeps. See
+ * docs/kernel.md.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -123,9 +124,48 @@ void tbrdma_kick(void)
 		wake_up(&tbrdma.poll_wq);
 }
 
+/* A deadline earlier than the one the poll thread sleeps until wakes it. */
+static void tbrdma_check_deadline(u64 deadline)
+{
+	if (deadline && deadline < READ_ONCE(tbrdma.timer_at))
+		tbrdma_kick();
+}
+
 void tbrdma_lock(void)
 {
+	u32 i;
+
 	mutex_lock(&tbrdma.lock);
+	for (i = 0; i < tbrdma.nlinks; i++)
+		mutex_lock_nest_lock(&tbrdma.link_lock[i], &tbrdma.lock);
+}
+
+void tbrdma_unlock(void)
+{
+	u32 i;
+
+	if (tbrdma.engine)
+		tbrdma_check_deadline(tb_engine_next_deadline(tbrdma.engine));
+	for (i = tbrdma.nlinks; i-- > 0;)
+		mutex_unlock(&tbrdma.link_lock[i]);
+	mutex_unlock(&tbrdma.lock);
+	tbrdma_rx_now();
+}
+
+void tbrdma_link_lock(u32 i)
+{
+	mutex_lock(&tbrdma.link_lock[i]);
+}
+
+void tbrdma_link_unlock(u32 i)
+{
+	tbrdma_check_deadline(tb_engine_link_deadline(tbrdma.engine, i));
+	mutex_unlock(&tbrdma.link_lock[i]);
+}
+
+void tbrdma_rx_mark(u32 i)
+{
+	set_bit(i, tbrdma.rx_pending);
 }
 
 /*
@@ -136,54 +176,47 @@ void tbrdma_lock(void)
 #define TBRDMA_RX_NOW_PASSES 8
 
 /*
- * Before the engine lock goes, what this holder's transmissions started
- * runs on at once: frames on loop cables are received, as the core
- * polling a DMA ring would; after a frame went out on an XDomain link,
- * the XDomain RX rings are polled, as a socket's busy polling does, so
- * that what is already there needs no interrupt and no poll thread. Pass
- * after pass while a pass sends more, letting the lock go between passes
- * when the scheduler asks; what is left goes to the poll thread.
+ * What the caller's transmissions started runs on at once: a frame on a
+ * loop cable is received at the other end, as the core polling a DMA
+ * ring would; after a frame went out on an XDomain link, its RX ring is
+ * polled, as a socket's busy polling does, so that an answer already
+ * there needs no interrupt and no poll thread. Pass after pass while a
+ * pass receives more, each link under its own lock; what is left goes to
+ * the poll thread.
  */
-static void tbrdma_rx_now(void)
+void tbrdma_rx_now(void)
 {
 	bool waiting = false;
-	u32 pass;
+	u32 pass, i;
 
 	for (pass = 0; pass < TBRDMA_RX_NOW_PASSES; pass++) {
-		u64 now;
+		u64 now = ktime_get_ns();
 
-		if (!tbrdma.loop_pending && !tbrdma.xd_sent)
+		if (bitmap_empty(tbrdma.rx_pending, tbrdma.nlinks))
 			break;
-		now = ktime_get_ns();
-		if (tbrdma.loop_pending)
-			waiting = tbrdma_loop_rx_pass(now);
-		if (tbrdma.xd_sent)
-			tbrdma_xd_rx_pass(now);
-		/* Others get the engine and the CPU when the scheduler asks. */
-		if (need_resched()) {
-			mutex_unlock(&tbrdma.lock);
-			cond_resched();
-			mutex_lock(&tbrdma.lock);
+		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
+			struct tb_link *link;
+
+			if (!test_and_clear_bit(i, tbrdma.rx_pending))
+				continue;
+			tbrdma_link_lock(i);
+			/* A window's worth: the ring may hold more. */
+			if (tb_engine_progress_link(tbrdma.engine, i, now))
+				tbrdma_rx_mark(i);
+			/* The engine cannot take a frame yet (a full RQ). */
+			link = tb_engine_link(tbrdma.engine, i);
+			waiting |= link && tb_link_rx_held(link);
+			tbrdma_link_unlock(i);
 		}
+		cond_resched();
 	}
 	/*
-	 * Loop frames the engine cannot take yet (a full receive queue), or
-	 * more than this caller should carry: the poll thread keeps at them.
-	 * An XDomain ring left with frames raises its interrupt.
+	 * Frames the engine cannot take yet, or more than this caller should
+	 * carry: the poll thread keeps at them. An XDomain ring left with
+	 * frames raises its interrupt.
 	 */
-	if (waiting || tbrdma.loop_pending)
+	if (waiting || !bitmap_empty(tbrdma.rx_pending, tbrdma.nlinks))
 		tbrdma_kick();
-}
-
-void tbrdma_unlock(void)
-{
-	u64 deadline;
-
-	tbrdma_rx_now();
-	deadline = tbrdma.engine ? tb_engine_next_deadline(tbrdma.engine) : 0;
-	if (deadline && deadline < tbrdma.timer_at)
-		tbrdma_kick();
-	mutex_unlock(&tbrdma.lock);
 }
 
 /*
@@ -194,17 +227,25 @@ void tbrdma_unlock(void)
 static u64 tbrdma_round(bool *busy)
 {
 	bool kicked = atomic_xchg(&tbrdma.kicked, 0);
-	u64 deadline;
+	u64 deadline = 0, now, d;
 	int handled;
+	u32 i;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	tbrdma_sq_polling(true);
 	handled = tbrdma_sq_poll();
-	handled += tb_engine_progress(tbrdma.engine, ktime_get_ns());
+	now = ktime_get_ns();
+	for (i = 0; i < tbrdma.nlinks; i++) {
+		mutex_lock(&tbrdma.link_lock[i]);
+		handled += tb_engine_progress_link(tbrdma.engine, i, now);
+		d = tb_engine_link_deadline(tbrdma.engine, i);
+		mutex_unlock(&tbrdma.link_lock[i]);
+		if (d && (!deadline || d < deadline))
+			deadline = d;
+	}
+	WRITE_ONCE(tbrdma.timer_at, deadline ?: U64_MAX);
+	mutex_unlock(&tbrdma.lock);
 	tbrdma_rx_now();
-	deadline = tb_engine_next_deadline(tbrdma.engine);
-	tbrdma.timer_at = deadline ?: U64_MAX;
-	tbrdma_unlock();
 	*busy = handled > 0 || kicked;
 	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
 	if (*busy)
@@ -217,9 +258,10 @@ static bool tbrdma_sq_stop(void)
 {
 	u32 taken;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	taken = tbrdma_sq_polling(false);
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
+	tbrdma_rx_now();
 	return taken;
 }
 
@@ -300,6 +342,11 @@ static void tbrdma_teardown(void)
 	tb_engine_destroy(tbrdma.engine);
 	tbrdma.engine = NULL;
 	tbrdma_loop_class_unregister();
+	bitmap_free(tbrdma.rx_pending);
+	tbrdma.rx_pending = NULL;
+	kfree(tbrdma.link_lock);
+	tbrdma.link_lock = NULL;
+	tbrdma.nlinks = 0;
 }
 
 static int __init tbrdma_init(void)
@@ -325,6 +372,17 @@ static int __init tbrdma_init(void)
 	cfg.max_ctx = tbrdma_max_contexts;
 	cfg.ext_min = tbrdma_ext_min;
 	cfg.rnr_timeout_ns = (u64)tbrdma_rnr_timeout_ms * NSEC_PER_MSEC;
+	tbrdma.link_lock = kcalloc(cfg.max_links, sizeof(*tbrdma.link_lock),
+				   GFP_KERNEL);
+	tbrdma.rx_pending = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
+	if (!tbrdma.link_lock || !tbrdma.rx_pending) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < cfg.max_links; i++)
+		mutex_init(&tbrdma.link_lock[i]);
+	tbrdma.nlinks = cfg.max_links;
+	tbrdma.timer_at = U64_MAX;
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
 	if (ret)
 		goto fail;

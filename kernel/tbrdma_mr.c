@@ -163,10 +163,9 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	/* For the controllers, before the engine can send from it. */
 	tbrdma_dma_add_umr(umr);
 
-	tbrdma_lock();
+	/* The domain locks its table: no link stops for this. */
 	ret = tb_pd_reg_mr(fl->pd, addr, length, access,
 			   (u8 *)umr->vaddr + offset_in_page(addr), umr, key);
-	tbrdma_unlock();
 	if (ret)
 		goto fail_reg;
 	return 0;

@@ -17,6 +17,26 @@ static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
 	return kc->sq.mem;
 }
 
+/*
+ * Posts one SQE under the lock of its endpoint's link, which the caller
+ * holds from one SQE to the next on the same link (*held, -1: none).
+ */
+static int tbrdma_sq_post(struct tbrdma_kctx *kc,
+			  const struct tbrdma_sqe *sqe, int *held)
+{
+	int link = tb_ep_link(kc->ctx, sqe->ep);
+
+	if (link < 0)
+		return link;
+	if (link != *held) {
+		if (*held >= 0)
+			tbrdma_link_unlock(*held);
+		tbrdma_link_lock(link);
+		*held = link;
+	}
+	return tb_post(kc->ctx, sqe);
+}
+
 u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		   bool async, int *err)
 {
@@ -24,9 +44,9 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 						       TBRDMA_RING_DATA_OFFSET);
 	u32 n = producer - kc->sq_head, taken = 0;
 	struct tbrdma_sqe sqe;
-	int ret = 0;
+	int ret = 0, held = -1;
 
-	lockdep_assert_held(&tbrdma.lock);
+	lockdep_assert_held(&kc->lock);
 	if (n > kc->sq.entries) {
 		*err = -EINVAL;
 		return 0;
@@ -36,7 +56,7 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		/* Copy first: the process may rewrite the slot meanwhile. */
 		memcpy(&sqe, &ring[kc->sq_head & (kc->sq.entries - 1)],
 		       sizeof(sqe));
-		ret = tb_post(kc->ctx, &sqe);
+		ret = tbrdma_sq_post(kc, &sqe, &held);
 		if (ret && ret != -EAGAIN && async)
 			ret = tb_post_refused(kc->ctx, &sqe);
 		if (ret)
@@ -44,6 +64,8 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		kc->sq_head++;
 		taken++;
 	}
+	if (held >= 0)
+		tbrdma_link_unlock(held);
 	if (taken) {
 		/* Release: the slots before it are free, their copies done. */
 		smp_store_release(&tbrdma_sq_ctrl(kc)->consumer, kc->sq_head);
@@ -94,7 +116,14 @@ u32 tbrdma_sq_poll(void)
 		return 0;
 	list_for_each_entry(kc, &tbrdma.sqs, sq_node) {
 		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled_at, at);
+		/*
+		 * Busy in an ioctl: a doorbell, which set sq_poll aside; or
+		 * an endpoint ioctl, which takes the SQ's SQEs first.
+		 */
+		if (!mutex_trylock(&kc->lock))
+			continue;
 		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+		mutex_unlock(&kc->lock);
 	}
 	tbrdma.sq_polled += taken;
 	return taken;

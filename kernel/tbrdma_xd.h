@@ -34,19 +34,21 @@
  *   round while it busy-polls, and re-enables the interrupt when it goes
  *   to sleep (tbrdma_xd_idle()). So 6.1's fixed interrupt moderation only
  *   costs latency on the first frame after an idle period. Whoever
- *   transmitted on an XDomain link also polls the RX rings before letting
- *   the engine lock go (tbrdma_xd_rx_pass()), as socket busy polling does;
+ *   transmitted on an XDomain link also polls its RX ring once done
+ *   (tbrdma_rx_now()), as socket busy polling does;
  * - unplug, peer unload (LOGOUT), peer reload (a new LOGIN), suspend and
  *   our own unload take the link down at once: its endpoints fail, and the
  *   next login brings a fresh link up on the same slot.
  *
- * Locks: tbxd.lock (a mutex) guards the slot table. xl->ctrl_lock guards
- * the control protocol state and is never held across a Thunderbolt call
- * (the protocol handler runs in the control channel's receive path, which
- * must not wait for anything that needs that path). tbrdma.lock guards
- * the link, the ring pointers the phy uses and rings_live. The rings and
- * paths are set up and torn down by the work item only (or by remove and
- * suspend after cancelling it).
+ * Locks: the slot table changes under tbxd.lock (a mutex) and
+ * tbrdma_lock(), so either keeps it. xl->ctrl_lock guards the control
+ * protocol state and is never held across a Thunderbolt call (the
+ * protocol handler runs in the control channel's receive path, which must
+ * not wait for anything that needs that path). The link's lock
+ * (tbrdma_link_lock()) guards the link and the ring pointers the phy uses;
+ * attached and rings_live change under tbrdma_lock(), which holds every
+ * link's lock. The rings and paths are set up and torn down by the work
+ * item only (or by remove and suspend after cancelling it).
  */
 #ifndef TBRDMA_XD_H
 #define TBRDMA_XD_H

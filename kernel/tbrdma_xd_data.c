@@ -127,7 +127,8 @@ static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len,
 		tbrdma_xd_tx_put(xl, e);
 		return -ENOTCONN;
 	}
-	tbrdma.xd_sent = true;
+	/* The answer may be in the RX ring before the caller is done. */
+	tbrdma_rx_mark(xl->link.index);
 	return 0;
 }
 
@@ -281,13 +282,18 @@ void tbrdma_xd_idle(void)
 
 	if (!tbrdma_xd_enable)
 		return;
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);	/* the slots stay */
 	for (i = 0; i < TBRDMA_XD_MAX; i++) {
 		struct tbrdma_xd_link *xl = tbxd.slot[i];
 		struct tbrdma_xd_buf **next;
 
-		if (!xl || !xl->rings_live)
+		if (!xl || !xl->attached)
 			continue;
+		tbrdma_link_lock(xl->link.index);
+		if (!xl->rings_live) {
+			tbrdma_link_unlock(xl->link.index);
+			continue;
+		}
 		if (!READ_ONCE(xl->rx_armed)) {
 			/* Before unmasking: start_poll may clear it at once. */
 			WRITE_ONCE(xl->rx_armed, true);
@@ -305,23 +311,9 @@ void tbrdma_xd_idle(void)
 			if (*next)
 				tbrdma_kick();
 		}
+		tbrdma_link_unlock(xl->link.index);
 	}
-	tbrdma_unlock();
-}
-
-void tbrdma_xd_rx_pass(u64 now)
-{
-	u32 i;
-
-	lockdep_assert_held(&tbrdma.lock);
-	tbrdma.xd_sent = false;
-	for (i = 0; i < TBRDMA_XD_MAX; i++) {
-		struct tbrdma_xd_link *xl = tbxd.slot[i];
-
-		if (xl && xl->attached && xl->rings_live)
-			tb_engine_progress_link(tbrdma.engine, xl->link.index,
-						now);
-	}
+	mutex_unlock(&tbrdma.lock);
 }
 
 /* The engine's link callbacks. */

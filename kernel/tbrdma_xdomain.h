@@ -32,14 +32,9 @@ void tbrdma_xd_exit(void);
 u32 tbrdma_xd_max_links(void);
 /*
  * The poll thread is about to sleep: re-enable the receive interrupt of
- * every link it was busy-polling. Takes tbrdma.lock.
+ * every link it was busy-polling. Takes tbrdma.lock, then each link's.
  */
 void tbrdma_xd_idle(void);
-/*
- * Under tbrdma.lock: runs every live link once (its RX ring polled), and
- * clears xd_sent.
- */
-void tbrdma_xd_rx_pass(u64 now);
 /* Under tbrdma.lock: highest slot in use + 1. */
 u32 tbrdma_xd_nslots(void);
 /*
@@ -55,7 +50,6 @@ static inline int tbrdma_xd_init(void) { return 0; }
 static inline void tbrdma_xd_exit(void) { }
 static inline u32 tbrdma_xd_max_links(void) { return 0; }
 static inline void tbrdma_xd_idle(void) { }
-static inline void tbrdma_xd_rx_pass(u64 now) { }
 static inline u32 tbrdma_xd_nslots(void) { return 0; }
 static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 				   u32 *engine_index)

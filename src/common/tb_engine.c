@@ -341,23 +341,30 @@ void tb_engine_kick(struct tb_engine *e, u32 link_index)
 	}
 }
 
+/* The earlier of two deadlines, 0 being none. */
+static u64 tb_deadline_min(u64 a, u64 b)
+{
+	return a && (!b || a < b) ? a : b;
+}
+
+u64 tb_engine_link_deadline(struct tb_engine *e, u32 link_index)
+{
+	struct tb_elink *el;
+
+	if (link_index >= e->links_end || !e->links[link_index].link)
+		return 0;
+	el = &e->links[link_index];
+	return tb_deadline_min(tb_link_next_deadline(el->link),
+			       el->rnr_wake_ns);
+}
+
 u64 tb_engine_next_deadline(struct tb_engine *e)
 {
 	u64 best = 0;
 	u32 i;
 
-	for (i = 0; i < e->links_end; i++) {
-		u64 d;
-
-		if (!e->links[i].link)
-			continue;
-		d = tb_link_next_deadline(e->links[i].link);
-		if (d && (!best || d < best))
-			best = d;
-		d = e->links[i].rnr_wake_ns;
-		if (d && (!best || d < best))
-			best = d;
-	}
+	for (i = 0; i < e->links_end; i++)
+		best = tb_deadline_min(tb_engine_link_deadline(e, i), best);
 	return best;
 }
 
@@ -434,6 +441,7 @@ int tb_ctx_push_rqe(struct tb_ctx *ctx, u32 link_label,
 /* Lock-free: destroying a context needs every link's lock (tb_engine.h). */
 struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
 {
+	/* Acquire: pairs with the release that published it whole. */
 	struct tb_ctx *ctx = smp_load_acquire(&e->ctxs[id & (e->cfg.max_ctx - 1)]);
 
 	return ctx && ctx->id == id ? ctx : NULL;

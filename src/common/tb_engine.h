@@ -28,7 +28,8 @@
  *
  * Locking: links run concurrently, each under a lock of the host's.
  * - Link: everything that runs one link (tb_engine_progress_link(),
- *   tb_engine_kick(), the link's own calls and callbacks) holds its lock.
+ *   tb_engine_kick(), tb_engine_link_deadline(), the link's own calls and
+ *   callbacks) holds its lock.
  * - Context: tb_post(), tb_post_refused() and tb_ep_*() on one context are
  *   serialised; those on an endpoint also hold the lock of its link
  *   (tb_ep_link(); tb_ep_create() names the link).
@@ -144,6 +145,8 @@ int tb_engine_progress_link(struct tb_engine *e, u32 link_index, u64 now_ns);
 void tb_engine_kick(struct tb_engine *e, u32 link_index);
 /* Earliest timer deadline over all links, 0 if none. */
 u64 tb_engine_next_deadline(struct tb_engine *e);
+/* The same for one link. */
+u64 tb_engine_link_deadline(struct tb_engine *e, u32 link_index);
 
 /* max_mr is a power of two. */
 int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out);
