@@ -62,7 +62,8 @@ struct tbrdma_dev {
 	struct task_struct *poll_thread;
 	wait_queue_head_t poll_wq;
 	atomic_t kicked;		/* work arrived since the last round */
-	u64 timer_at;			/* the engine deadline of the last round */
+	u64 timer_at;			/* the deadline it sleeps until */
+	atomic64_t deadline_noted;	/* the earliest set since, -1: none */
 	/* Counters, written by the poll thread only. */
 	u64 rounds;
 	u64 busy_rounds;		/* rounds that handled frames or kicks */
@@ -145,6 +146,12 @@ struct tbrdma_kctx {
 	 * SQ polling (which only tries it). Taken after fl->lock.
 	 */
 	struct mutex lock;
+	/*
+	 * The file's table holds one reference, an ioctl in flight another:
+	 * mutex_unlock() may still touch the mutex after a destroyer that
+	 * waited on it has taken it.
+	 */
+	refcount_t ref;
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under lock */
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.lock */
@@ -168,7 +175,8 @@ void tbrdma_sq_add(struct tbrdma_kctx *kc);
 void tbrdma_sq_del(struct tbrdma_kctx *kc);
 /*
  * Under tbrdma.lock: a poll round takes a batch from every polled SQ
- * whose context is not busy in an ioctl. Returns SQEs taken.
+ * whose context is not busy in an ioctl. Returns SQEs taken, plus the
+ * busy SQs that hold SQEs: either way the thread should look again.
  */
 u32 tbrdma_sq_poll(void);
 /*
@@ -269,7 +277,10 @@ void tbrdma_cdev_unregister(void);
 int tbrdma_loop_create(u32 index, struct tbrdma_loop **out);
 int tbrdma_loop_register(struct tbrdma_loop *loop, struct device *parent);
 void tbrdma_loop_destroy(struct tbrdma_loop *loop);
-/* Under tbrdma.lock: what QUERY_LINK and CREATE_EP need. */
+/*
+ * Under tbrdma.lock: what QUERY_LINK and CREATE_EP need (the attributes
+ * take the link's lock for its state).
+ */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr);

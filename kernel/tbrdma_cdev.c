@@ -113,12 +113,15 @@ static void tbrdma_user_uncharge(struct tbrdma_user *u)
 }
 
 /*
- * Frees a context that is out of the engine and out of its file. Pages of
- * its rings that the process still maps stay allocated, and charged, until
- * it unmaps them; nothing writes them anymore.
+ * Frees a context that is out of the engine and out of its file, at its
+ * last reference. Pages of its rings that the process still maps stay
+ * allocated, and charged, until it unmaps them; nothing writes them
+ * anymore.
  */
-static void tbrdma_kctx_free(struct tbrdma_kctx *kc)
+static void tbrdma_kctx_put(struct tbrdma_kctx *kc)
 {
+	if (!refcount_dec_and_test(&kc->ref))
+		return;
 	if (kc->event)
 		eventfd_ctx_put(kc->event);
 	tbrdma_kring_free(&kc->sq);
@@ -168,7 +171,7 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	tbrdma_mr_free_list(&mrs);
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++)
 		if (gone[i])
-			tbrdma_kctx_free(gone[i]);
+			tbrdma_kctx_put(gone[i]);
 	mutex_destroy(&fl->lock);
 	kfree(fl);
 	return 0;
@@ -257,8 +260,10 @@ static struct tbrdma_kctx *tbrdma_kctx_lock(struct tbrdma_file *fl, u32 h)
 
 	mutex_lock(&fl->lock);
 	kc = tbrdma_kctx_get(fl, h);
-	if (kc)
+	if (kc) {
+		refcount_inc(&kc->ref);
 		mutex_lock(&kc->lock);
+	}
 	mutex_unlock(&fl->lock);
 	return kc;
 }
@@ -266,6 +271,7 @@ static struct tbrdma_kctx *tbrdma_kctx_lock(struct tbrdma_file *fl, u32 h)
 static void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
 {
 	mutex_unlock(&kc->lock);
+	tbrdma_kctx_put(kc);
 	tbrdma_rx_now();
 }
 
@@ -320,6 +326,7 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_create_ep c;
 	struct tbrdma_kctx *kc;
+	u32 ctx_id;
 	int ret;
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
@@ -327,17 +334,23 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 	kc = tbrdma_kctx_lock(fl, c.ctx);
 	if (!kc)
 		return -EINVAL;
+	ctx_id = tb_ctx_id(kc->ctx);
 	ret = tbrdma_ep_create(kc, &c);
-	if (ret >= 0) {
-		c.ep = ret;
-		/* kc stays ours: the endpoint goes if no one can know it. */
-		if (copy_to_user(uarg, &c, sizeof(c))) {
-			tbrdma_ep_call(kc, c.ep, tbrdma_ep_destroy, NULL);
-			ret = -EFAULT;
-		}
-	}
 	tbrdma_kctx_unlock(kc);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	c.ep = ret;
+	/* Outside the locks: a fault takes mmap_lock, which mmap() holds. */
+	if (!copy_to_user(uarg, &c, sizeof(c)))
+		return 0;
+	/* No one can know the endpoint: it goes, unless the context did. */
+	kc = tbrdma_kctx_lock(fl, c.ctx);
+	if (kc) {
+		if (tb_ctx_id(kc->ctx) == ctx_id)
+			tbrdma_ep_call(kc, c.ep, tbrdma_ep_destroy, NULL);
+		tbrdma_kctx_unlock(kc);
+	}
+	return -EFAULT;
 }
 
 static int tbrdma_ep_cancel(struct tb_ctx *ctx, u32 ep, void *arg)
@@ -398,8 +411,9 @@ static int tbrdma_ring_size(u32 *n)
 }
 
 /*
- * The engine published into an armed CQ or RQ of this context (under
- * tbrdma.lock): signal its eventfd and wake poll() on the file.
+ * The engine published into an armed CQ or RQ of this context (under the
+ * context's engine spinlock, so nothing here may sleep): signal its
+ * eventfd and wake poll() on the file.
  */
 static void tbrdma_notify(void *arg)
 {
@@ -422,6 +436,7 @@ static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 		return ERR_PTR(-ENOMEM);
 	kc->fl = fl;
 	mutex_init(&kc->lock);
+	refcount_set(&kc->ref, 1);
 	kc->user = tbrdma_user_charge();
 	if (IS_ERR(kc->user)) {
 		ret = PTR_ERR(kc->user);
@@ -452,7 +467,7 @@ static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 	return kc;
 
 fail:
-	tbrdma_kctx_free(kc);
+	tbrdma_kctx_put(kc);
 	return ERR_PTR(ret);
 }
 
@@ -483,7 +498,7 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 	mutex_unlock(&fl->lock);
 	if (!kc)
 		return -EINVAL;
-	tbrdma_kctx_free(kc);
+	tbrdma_kctx_put(kc);
 	return 0;
 }
 
@@ -539,7 +554,7 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	mutex_unlock(&tbrdma.lock);
 	mutex_unlock(&fl->lock);
 	if (ret) {
-		tbrdma_kctx_free(kc);
+		tbrdma_kctx_put(kc);
 		return ret;
 	}
 

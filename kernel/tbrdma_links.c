@@ -2,7 +2,8 @@
 /*
  * The links userspace sees, by index: the loop cables, then the XDomain
  * connections (tbrdma_xdomain.h), and the statistics both show in sysfs.
- * Everything here runs under tbrdma.lock.
+ * Lookups run under tbrdma.lock, a link's statistics are read under its
+ * lock too.
  */
 #include <linux/device.h>
 #include <linux/string.h>
@@ -46,9 +47,12 @@ static ssize_t tbrdma_link_stat_show(struct device *dev,
 	const struct tb_link *link = dev_get_drvdata(dev);
 	u64 v;
 
-	tbrdma_lock();
+	/* The link stays (tbrdma.lock) and counts on (its lock). */
+	mutex_lock(&tbrdma.lock);
+	tbrdma_link_lock(link->index);
 	v = *(const u64 *)((const u8 *)&link->stats + sa->offset);
-	tbrdma_unlock();
+	tbrdma_link_unlock(link->index);
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%llu\n", v);
 }
 

@@ -396,14 +396,22 @@ static u32 tbrdma_loop_state(const struct tbrdma_loop *loop)
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr)
 {
-	attr->state = tbrdma_loop_state(loop);
+	u32 i = tbrdma_loop_engine_index(loop);
+
 	snprintf(attr->name, sizeof(attr->name), "loop%u", loop->index);
 	attr->identity = loop->identity;
 	attr->speed_mbps = TBRDMA_LOOP_SPEED_MBPS;
 	attr->latency_ns = TBRDMA_LOOP_LATENCY_NS;
 	attr->numa_node = ~0u;
 	attr->flags = TBRDMA_LINK_F_LOCAL;
+	attr->state = TBRDMA_LINK_DOWN;
+	if (i == U32_MAX)
+		return;
+	/* The link runs meanwhile: its state under its lock. */
+	tbrdma_link_lock(i);
+	attr->state = tbrdma_loop_state(loop);
 	attr->rtt_ns = tb_link_rtt_ns(&loop->end[0].link);
+	tbrdma_link_unlock(i);
 }
 
 static const char *const tbrdma_state_names[] = {

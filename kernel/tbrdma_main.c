@@ -124,11 +124,44 @@ void tbrdma_kick(void)
 		wake_up(&tbrdma.poll_wq);
 }
 
-/* A deadline earlier than the one the poll thread sleeps until wakes it. */
-static void tbrdma_check_deadline(u64 deadline)
+/*
+ * A link's deadline, set while the poll thread is not looking at that
+ * link: noted for the thread's next look at the time (tbrdma_set_timer()),
+ * and a wake-up if it comes before the one the thread sleeps until.
+ * Either the thread finds the note after publishing timer_at, or this
+ * reads the new timer_at: the two full barriers pair.
+ */
+static void tbrdma_note_deadline(u64 d)
 {
-	if (deadline && deadline < READ_ONCE(tbrdma.timer_at))
+	s64 old;
+
+	if (!d)
+		return;
+	old = atomic64_read(&tbrdma.deadline_noted);
+	while ((u64)old > d &&
+	       !atomic64_try_cmpxchg(&tbrdma.deadline_noted, &old, (s64)d))
+		;
+	smp_mb();	/* the note before timer_at is read */
+	if (d < READ_ONCE(tbrdma.timer_at) && current != tbrdma.poll_thread)
 		tbrdma_kick();
+}
+
+/*
+ * The poll thread: deadline (0: none) is what it found on the links;
+ * publishes the one it will sleep until, with the notes folded in.
+ */
+static u64 tbrdma_set_timer(u64 deadline)
+{
+	u64 noted;
+
+	WRITE_ONCE(tbrdma.timer_at, deadline ?: U64_MAX);
+	smp_mb();	/* timer_at before the notes are read */
+	noted = atomic64_xchg(&tbrdma.deadline_noted, -1);
+	if (noted != U64_MAX && (!deadline || noted < deadline)) {
+		deadline = noted;
+		WRITE_ONCE(tbrdma.timer_at, deadline);
+	}
+	return deadline;
 }
 
 void tbrdma_lock(void)
@@ -145,7 +178,7 @@ void tbrdma_unlock(void)
 	u32 i;
 
 	if (tbrdma.engine)
-		tbrdma_check_deadline(tb_engine_next_deadline(tbrdma.engine));
+		tbrdma_note_deadline(tb_engine_next_deadline(tbrdma.engine));
 	for (i = tbrdma.nlinks; i-- > 0;)
 		mutex_unlock(&tbrdma.link_lock[i]);
 	mutex_unlock(&tbrdma.lock);
@@ -159,7 +192,7 @@ void tbrdma_link_lock(u32 i)
 
 void tbrdma_link_unlock(u32 i)
 {
-	tbrdma_check_deadline(tb_engine_link_deadline(tbrdma.engine, i));
+	tbrdma_note_deadline(tb_engine_link_deadline(tbrdma.engine, i));
 	mutex_unlock(&tbrdma.link_lock[i]);
 }
 
@@ -243,9 +276,9 @@ static u64 tbrdma_round(bool *busy)
 		if (d && (!deadline || d < deadline))
 			deadline = d;
 	}
-	WRITE_ONCE(tbrdma.timer_at, deadline ?: U64_MAX);
-	mutex_unlock(&tbrdma.lock);
 	tbrdma_rx_now();
+	deadline = tbrdma_set_timer(deadline);
+	mutex_unlock(&tbrdma.lock);
 	*busy = handled > 0 || kicked;
 	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
 	if (*busy)
@@ -293,8 +326,13 @@ static int tbrdma_poll_fn(void *unused)
 		/* Processes ring the doorbell again, after a last look. */
 		if (tbrdma_sq_stop())
 			continue;
-		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
 		tbrdma_xd_idle();	/* XDomain RX interrupts back on */
+		/* What the last look and the rings' polls set on the way. */
+		deadline = tbrdma_set_timer(deadline);
+		now = ktime_get_ns();
+		if (deadline && deadline <= now)
+			continue;
+		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
 		WRITE_ONCE(tbrdma.sleeps, tbrdma.sleeps + 1);
 		wait_event_interruptible_hrtimeout(tbrdma.poll_wq,
 						   atomic_read(&tbrdma.kicked) ||
@@ -383,6 +421,7 @@ static int __init tbrdma_init(void)
 		mutex_init(&tbrdma.link_lock[i]);
 	tbrdma.nlinks = cfg.max_links;
 	tbrdma.timer_at = U64_MAX;
+	atomic64_set(&tbrdma.deadline_noted, -1);
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
 	if (ret)
 		goto fail;

@@ -109,24 +109,30 @@ u32 tbrdma_sq_poll(void)
 {
 	u32 at = ktime_get_ns() >> TBRDMA_SQ_POLLED_SHIFT;
 	struct tbrdma_kctx *kc;
-	u32 taken = 0;
+	u32 taken = 0, skipped = 0;
 
 	lockdep_assert_held(&tbrdma.lock);
 	if (!tbrdma.sq_polling)
 		return 0;
 	list_for_each_entry(kc, &tbrdma.sqs, sq_node) {
-		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled_at, at);
-		/*
-		 * Busy in an ioctl: a doorbell, which set sq_poll aside; or
-		 * an endpoint ioctl, which takes the SQ's SQEs first.
-		 */
-		if (!mutex_trylock(&kc->lock))
+		struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
+
+		WRITE_ONCE(ctrl->sq_polled_at, at);
+		if (mutex_trylock(&kc->lock)) {
+			taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+			mutex_unlock(&kc->lock);
 			continue;
-		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
-		mutex_unlock(&kc->lock);
+		}
+		/*
+		 * Busy in an ioctl. SQEs it leaves are the thread's: the
+		 * process saw sq_polled and rang no doorbell. Look again.
+		 */
+		if (READ_ONCE(ctrl->sq_poll) == 1 &&
+		    READ_ONCE(ctrl->producer) != READ_ONCE(ctrl->consumer))
+			skipped++;
 	}
 	tbrdma.sq_polled += taken;
-	return taken;
+	return taken + skipped;
 }
 
 u32 tbrdma_sq_polling(bool on)

@@ -146,7 +146,10 @@ struct tbrdma_xd_link {
 	u32 tx_nfree;
 	bool tx_waiting;		/* xmit found none: kick on the next */
 
-	/* Under tbrdma.lock. */
+	/*
+	 * Under the link's lock; attached, detaching and rings_live change
+	 * under tbrdma_lock() only.
+	 */
 	struct tb_link link;
 	bool attached;			/* link initialised and in the engine */
 	bool detaching;

@@ -343,7 +343,7 @@ static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 		dev_info(&xl->dev, "link up\n");
 	} else if (state == TBRDMA_LINK_DOWN) {
 		dev_info(&xl->dev, "link failed, logging in again\n");
-		xl->failed_gen = xl->link_gen;
+		WRITE_ONCE(xl->failed_gen, xl->link_gen);
 		set_bit(TBRDMA_XD_LINK_FAILED, &xl->flags);
 		mod_delayed_work(tbxd.wq, &xl->work, 0);
 	}

@@ -304,7 +304,7 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		return -EINVAL;
 	xl = tbxd.slot[slot];
 	*engine_index = xl->attached ? xl->link.index : U32_MAX;
-	attr->state = tbrdma_xd_state(xl);
+	attr->state = TBRDMA_LINK_DOWN;
 	snprintf(attr->name, sizeof(attr->name), "tb%u", slot);
 	attr->identity = xl->identity;
 	attr->speed_mbps = tbrdma_xd_speed_mbps(xl);
@@ -312,7 +312,13 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 	attr->numa_node = tbrdma_xd_numa(xl);
 	strscpy(attr->pci_addr, dev_name(xl->dma_dev), sizeof(attr->pci_addr));
 	attr->end_id = tbrdma_xd_end_id(xl);
-	attr->rtt_ns = xl->attached ? tb_link_rtt_ns(&xl->link) : 0;
+	if (xl->attached) {
+		/* The link runs meanwhile: its state under its lock. */
+		tbrdma_link_lock(xl->link.index);
+		attr->state = tbrdma_xd_state(xl);
+		attr->rtt_ns = tb_link_rtt_ns(&xl->link);
+		tbrdma_link_unlock(xl->link.index);
+	}
 	return 0;
 }
 

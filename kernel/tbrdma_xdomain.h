@@ -38,8 +38,9 @@ void tbrdma_xd_idle(void);
 /* Under tbrdma.lock: highest slot in use + 1. */
 u32 tbrdma_xd_nslots(void);
 /*
- * Under tbrdma.lock: QUERY_LINK attributes of slot and the engine link
- * index (U32_MAX while the link is down). -EINVAL for an empty slot.
+ * Under tbrdma.lock: QUERY_LINK attributes of slot (its state read under
+ * the link's lock) and the engine link index (U32_MAX while the link is
+ * down). -EINVAL for an empty slot.
  */
 int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		     u32 *engine_index);
@@ -76,9 +77,10 @@ int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
  * statistics/ of every link device, /sys/class/tbrdma/<name>/statistics
  * (tbrdma_links.c): the engine link's counters, the same files for loop
  * and XDomain links, read from the struct tb_link the device's drvdata
- * points to (under tbrdma.lock). A device type's statistics group has
- * TBRDMA_LINK_NSTATS + its own + 1 entries, filled before any device of
- * the type is added: the link's counters, its own, NULL.
+ * points to (under tbrdma.lock and the link's). A device type's
+ * statistics group has TBRDMA_LINK_NSTATS + its own + 1 entries, filled
+ * before any device of the type is added: the link's counters, its own,
+ * NULL.
  */
 #define TBRDMA_LINK_NSTATS 16
 void tbrdma_link_stat_attrs(struct attribute **attrs,

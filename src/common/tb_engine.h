@@ -34,13 +34,13 @@
  *   serialised; those on an endpoint also hold the lock of its link
  *   (tb_ep_link(); tb_ep_create() names the link).
  * - Engine: adding and removing links, destroying contexts and domains,
- *   and deregistering regions hold every link's lock; these, creating
- *   contexts and domains, and calls over all links (tb_engine_progress(),
- *   tb_engine_next_deadline()) are serialised among themselves.
- * Registering a region needs no lock of the host's. What links share the
- * engine locks itself, as leaves: a context's completion and receive
- * rings and its pool of operations, and a domain's table of regions. A
- * context's notify runs under its lock.
+ *   deregistering regions, and calls over all links (tb_engine_progress(),
+ *   tb_engine_next_deadline()) hold every link's lock; these and creating
+ *   contexts and domains are serialised among themselves.
+ * Registering a region needs no lock of the host's, only its domain (and
+ * context) alive. What links share the engine locks itself, as leaves: a
+ * context's completion and receive rings and its pool of operations, and
+ * a domain's table of regions. A context's notify runs under its lock.
  */
 #ifndef TB_ENGINE_H
 #define TB_ENGINE_H

@@ -483,7 +483,8 @@ int tb_ep_link(struct tb_ctx *ctx, u32 handle)
 {
 	struct tb_ep *ep = tb_ep_find(ctx, handle);
 
-	return ep ? (int)ep->el->index : -ENOENT;
+	/* Not el->index: a removed link's slot may be being set up again. */
+	return ep ? (int)(ep->el - ctx->e->links) : -ENOENT;
 }
 
 int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
