@@ -127,7 +127,8 @@ BOOST_AUTO_TEST_SUITE(engine_threads)
 // Each rail's thread posts on its own endpoint of the shared context a and
 // runs its link at both ends; completions of both rails meet in a's ring,
 // SENDs of both in b's, ATOMICs on one counter, ext frames from one source
-// region; a third thread churns both domains' tables meanwhile.
+// region; each also creates and destroys endpoints on its link (its list
+// of endpoints), and two more threads churn both domains' tables.
 BOOST_AUTO_TEST_CASE(rails_share_contexts)
 {
     two_rails t;
@@ -140,6 +141,8 @@ BOOST_AUTO_TEST_CASE(rails_share_contexts)
     uint64_t rkey = t.b->reg(dst.data(), dst.size(), TBRDMA_ACCESS_ALL);
     uint64_t ckey = t.b->reg(&counter, sizeof(counter), TBRDMA_ACCESS_ALL);
 
+    const uint32_t b_id = t.b->id();
+    const uint64_t b_secret = t.b->secret();
     std::atomic<bool> stop{false};
     std::atomic<int> errors{0}, sends_seen{0};
     std::array<std::atomic<int>, rails> done{};
@@ -203,6 +206,13 @@ BOOST_AUTO_TEST_CASE(rails_share_contexts)
                 }
                 std::lock_guard<std::mutex> gp(t.pa);
                 std::lock_guard<std::mutex> gl(r.ma);
+                if (posted % 64 == 0) {
+                    int ep = tb_ep_create(t.a->ctx, static_cast<uint32_t>(r.ia), b_id, b_secret);
+                    if (ep < 0 || tb_ep_destroy(t.a->ctx, static_cast<uint32_t>(ep))) {
+                        errors++;
+                        return;
+                    }
+                }
                 int ret = tb_post(t.a->ctx, &s);
                 if (ret == -EAGAIN)
                     break;
