@@ -49,6 +49,7 @@ struct tbrdma_dev {
 	struct mutex *link_lock;
 	u32 nlinks;			/* the engine's max_links */
 	unsigned long *rx_pending;	/* links with frames to receive now */
+	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
 	struct tb_engine *engine;
 	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
 	u32 nloops;			/* userspace links 0..nloops-1 */
@@ -90,8 +91,13 @@ void tbrdma_unlock(void);
  */
 void tbrdma_link_lock(u32 i);
 void tbrdma_link_unlock(u32 i);
-/* Under link i's lock: a frame for link i is in its receive ring. */
+/* A frame for link i waits in its receive ring (from any context). */
 void tbrdma_rx_mark(u32 i);
+/*
+ * A frame went out on an XDomain link: every XDomain RX ring may hold an
+ * answer (the peer's too, when both hosts are in this kernel).
+ */
+void tbrdma_rx_mark_xd(void);
 /*
  * With no link lock held: receives what the caller's transmissions put
  * in receive rings (loop cables, and XDomain answers already there), pass

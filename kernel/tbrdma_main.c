@@ -201,6 +201,16 @@ void tbrdma_rx_mark(u32 i)
 	set_bit(i, tbrdma.rx_pending);
 }
 
+void tbrdma_rx_mark_xd(void)
+{
+	u32 i;
+
+	/* A link going meanwhile leaves a mark that runs nothing. */
+	for_each_set_bit(i, tbrdma.xd_links, tbrdma.nlinks)
+		if (!test_bit(i, tbrdma.rx_pending))
+			tbrdma_rx_mark(i);
+}
+
 /*
  * Passes of tbrdma_rx_now() before the poll thread takes over: each moves
  * up to a window of frames per link (64 by default, 256 KiB), so a caller
@@ -382,6 +392,8 @@ static void tbrdma_teardown(void)
 	tbrdma_loop_class_unregister();
 	bitmap_free(tbrdma.rx_pending);
 	tbrdma.rx_pending = NULL;
+	bitmap_free(tbrdma.xd_links);
+	tbrdma.xd_links = NULL;
 	kfree(tbrdma.link_lock);
 	tbrdma.link_lock = NULL;
 	tbrdma.nlinks = 0;
@@ -413,7 +425,8 @@ static int __init tbrdma_init(void)
 	tbrdma.link_lock = kcalloc(cfg.max_links, sizeof(*tbrdma.link_lock),
 				   GFP_KERNEL);
 	tbrdma.rx_pending = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
-	if (!tbrdma.link_lock || !tbrdma.rx_pending) {
+	tbrdma.xd_links = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
+	if (!tbrdma.link_lock || !tbrdma.rx_pending || !tbrdma.xd_links) {
 		ret = -ENOMEM;
 		goto fail;
 	}

@@ -127,8 +127,8 @@ static int tbrdma_xd_xmit(void *phy, const void *frame, u32 len,
 		tbrdma_xd_tx_put(xl, e);
 		return -ENOTCONN;
 	}
-	/* The answer may be in the RX ring before the caller is done. */
-	tbrdma_rx_mark(xl->link.index);
+	/* The answer may be in an RX ring before the caller is done. */
+	tbrdma_rx_mark_xd();
 	return 0;
 }
 
@@ -404,6 +404,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 	was_up = xl->attached;
 	if (xl->attached) {
 		xl->detaching = true;
+		clear_bit(xl->link.index, tbrdma.xd_links);
 		tb_engine_remove_link(tbrdma.engine, &xl->link);
 		tb_link_destroy(&xl->link);
 		xl->attached = false;
@@ -545,6 +546,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 			ret = 0;
 	}
 	if (!ret) {
+		set_bit(xl->link.index, tbrdma.xd_links);
 		xl->attached = true;
 		xl->rings_live = true;
 		xl->link_gen++;
