@@ -176,13 +176,17 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		   bool async, int *err);
 /* Under kc->lock, before an ioctl acts on kc: its polled SQ goes first. */
 void tbrdma_sq_flush(struct tbrdma_kctx *kc);
+/*
+ * Just after an ioctl let kc->lock go: if the poll thread stopped polling
+ * meanwhile, it may have passed kc by, so the SQEs it left are taken here.
+ */
+void tbrdma_sq_unlocked(struct tbrdma_kctx *kc);
 /* Under tbrdma.lock. */
 void tbrdma_sq_add(struct tbrdma_kctx *kc);
 void tbrdma_sq_del(struct tbrdma_kctx *kc);
 /*
  * Under tbrdma.lock: a poll round takes a batch from every polled SQ
- * whose context is not busy in an ioctl. Returns SQEs taken, plus the
- * busy SQs that hold SQEs: either way the thread should look again.
+ * whose context is not busy in an ioctl. Returns SQEs taken.
  */
 u32 tbrdma_sq_poll(void);
 /*

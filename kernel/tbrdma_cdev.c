@@ -271,6 +271,7 @@ static struct tbrdma_kctx *tbrdma_kctx_lock(struct tbrdma_file *fl, u32 h)
 static void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
 {
 	mutex_unlock(&kc->lock);
+	tbrdma_sq_unlocked(kc);
 	tbrdma_kctx_put(kc);
 	tbrdma_rx_now();
 }
@@ -546,6 +547,8 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	else
 		ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
 	if (!ret) {
+		/* Ours until the answer is written: DESTROY_QUEUES may race. */
+		refcount_inc(&kc->ref);
 		fl->ctxs[h] = kc;
 		tbrdma_sq_add(kc);
 		q.ctx_id = tb_ctx_id(kc->ctx);
@@ -565,11 +568,13 @@ static long tbrdma_ioc_create_queues(struct tbrdma_file *fl,
 	q.cq_length = kc->cq.len;
 	q.rq_offset = ((u64)h << TBRDMA_MMAP_CTX_SHIFT) | TBRDMA_MMAP_RQ;
 	q.rq_length = kc->rq.len;
+	ret = 0;
 	if (copy_to_user(uarg, &q, sizeof(q))) {
 		tbrdma_kctx_destroy(fl, h, kc);
-		return -EFAULT;
+		ret = -EFAULT;
 	}
-	return 0;
+	tbrdma_kctx_put(kc);
+	return ret;
 }
 
 static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,

@@ -221,9 +221,9 @@ void tbrdma_rx_mark_xd(void)
 /*
  * What the caller's transmissions started runs on at once: a frame on a
  * loop cable is received at the other end, as the core polling a DMA
- * ring would; after a frame went out on an XDomain link, its RX ring is
- * polled, as a socket's busy polling does, so that an answer already
- * there needs no interrupt and no poll thread. Pass after pass while a
+ * ring would; after a frame went out on an XDomain link, every XDomain RX
+ * ring is polled, as a socket's busy polling does, so that an answer
+ * already there needs no interrupt and no poll thread. Pass after pass while a
  * pass receives more, each link under its own lock; what is left goes to
  * the poll thread.
  */
@@ -286,9 +286,9 @@ static u64 tbrdma_round(bool *busy)
 		if (d && (!deadline || d < deadline))
 			deadline = d;
 	}
+	mutex_unlock(&tbrdma.lock);
 	tbrdma_rx_now();
 	deadline = tbrdma_set_timer(deadline);
-	mutex_unlock(&tbrdma.lock);
 	*busy = handled > 0 || kicked;
 	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
 	if (*busy)

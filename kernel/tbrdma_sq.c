@@ -109,30 +109,39 @@ u32 tbrdma_sq_poll(void)
 {
 	u32 at = ktime_get_ns() >> TBRDMA_SQ_POLLED_SHIFT;
 	struct tbrdma_kctx *kc;
-	u32 taken = 0, skipped = 0;
+	u32 taken = 0;
 
 	lockdep_assert_held(&tbrdma.lock);
 	if (!tbrdma.sq_polling)
 		return 0;
 	list_for_each_entry(kc, &tbrdma.sqs, sq_node) {
-		struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
-
-		WRITE_ONCE(ctrl->sq_polled_at, at);
-		if (mutex_trylock(&kc->lock)) {
-			taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
-			mutex_unlock(&kc->lock);
+		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled_at, at);
+		/* Busy in an ioctl: its holder looks (tbrdma_sq_unlocked()). */
+		if (!mutex_trylock(&kc->lock))
 			continue;
-		}
-		/*
-		 * Busy in an ioctl. SQEs it leaves are the thread's: the
-		 * process saw sq_polled and rang no doorbell. Look again.
-		 */
-		if (READ_ONCE(ctrl->sq_poll) == 1 &&
-		    READ_ONCE(ctrl->producer) != READ_ONCE(ctrl->consumer))
-			skipped++;
+		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+		mutex_unlock(&kc->lock);
 	}
 	tbrdma.sq_polled += taken;
-	return taken + skipped;
+	return taken;
+}
+
+void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
+{
+	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
+
+	/*
+	 * Pairs with tbrdma_sq_polling(false), which stores sq_polled = 0,
+	 * issues a full barrier and tries the lock: either it finds the
+	 * lock free and takes the SQEs, or this sees sq_polled = 0.
+	 */
+	smp_mb();
+	if (READ_ONCE(ctrl->sq_polled) || READ_ONCE(ctrl->sq_poll) != 1 ||
+	    READ_ONCE(ctrl->producer) == READ_ONCE(ctrl->consumer))
+		return;
+	mutex_lock(&kc->lock);
+	tbrdma_sq_flush(kc);
+	mutex_unlock(&kc->lock);
 }
 
 u32 tbrdma_sq_polling(bool on)
