@@ -32,13 +32,38 @@ extern unsigned int tbrdma_max_ring;		/* ring entries, power of two */
 extern unsigned int tbrdma_max_user_contexts;	/* contexts per user */
 extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
 
+/*
+ * A poll context (tbrdma_poll.c): a kernel thread that runs its links'
+ * receive processing, timers and interrupt re-arming, busy-polling while
+ * they are active and sleeping when they are idle until a frame, a kick
+ * or a deadline wakes it. While it busy-polls it also takes the SQEs of
+ * polled SQs.
+ */
+struct tbrdma_poller {
+	struct task_struct *task;	/* NULL: not running */
+	wait_queue_head_t wq;
+	atomic_t kicked;		/* work arrived since its last round */
+	u64 timer_at;			/* the deadline it sleeps until */
+	atomic64_t deadline_noted;	/* the earliest set since, -1: none */
+	bool sq_polling;		/* counted in tbrdma.sq_pollers */
+	/*
+	 * Before it sleeps, under the lock of each link it runs: turns
+	 * that link's interrupts back on (NULL: none to turn on).
+	 */
+	void (*idle)(struct tbrdma_poller *p);
+	/* Counters, written by its thread only. */
+	u64 rounds;
+	u64 busy_rounds;		/* rounds that handled frames or kicks */
+	u64 sleeps;
+};
+
 /* The host's one engine and everything that runs it. */
 struct tbrdma_dev {
 	/*
 	 * The configuration: which links and contexts exist (the loops, the
-	 * XDomain slots, the SQ list). Mutexes, as the engine allocates
-	 * (GFP_KERNEL) when contexts, endpoints and links are created; it
-	 * only ever runs in process context (poll thread, ioctl, sysfs).
+	 * XDomain slots). Mutexes, as the engine allocates (GFP_KERNEL) when
+	 * contexts, endpoints and links are created; it only ever runs in
+	 * process context (poll threads, ioctl, sysfs).
 	 */
 	struct mutex lock;
 	/*
@@ -50,29 +75,35 @@ struct tbrdma_dev {
 	u32 nlinks;			/* the engine's max_links */
 	unsigned long *rx_pending;	/* links with frames to receive now */
 	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
+	/*
+	 * Per link index, the poll context that runs it, NULL: poller.
+	 * Changed under tbrdma_lock(), so a link's lock keeps its entry.
+	 */
+	struct tbrdma_poller **link_poller;
 	struct tb_engine *engine;
 	struct tbrdma_loop *loops[TBRDMA_MAX_LOOPS];
 	u32 nloops;			/* userspace links 0..nloops-1 */
-	struct list_head sqs;		/* every context's SQ (tbrdma_sq.c) */
-	bool sq_polling;		/* the poll thread takes SQEs of sq_poll SQs */
+
+	/*
+	 * Submission rings (tbrdma_sq.c), under sq_lock: taken after
+	 * lock and a context's lock, never while a link's lock is held.
+	 */
+	struct mutex sq_lock;
+	struct list_head sqs;		/* every context's SQ */
+	u32 sq_pollers;			/* pollers taking SQEs of sq_poll SQs */
+	u64 sq_polled;			/* SQEs they took without a doorbell */
 
 	struct miscdevice misc;
 	struct dentry *debugfs;
 
-	/* Poll thread: runs every link in turn. */
-	struct task_struct *poll_thread;
-	wait_queue_head_t poll_wq;
-	atomic_t kicked;		/* work arrived since the last round */
-	u64 timer_at;			/* the deadline it sleeps until */
-	atomic64_t deadline_noted;	/* the earliest set since, -1: none */
-	/* Counters, written by the poll thread only. */
-	u64 rounds;
-	u64 busy_rounds;		/* rounds that handled frames or kicks */
-	u64 sleeps;
-	u64 sq_polled;			/* SQEs it took without a doorbell */
+	/* Runs the loop cables and every link without a poller of its own. */
+	struct tbrdma_poller poller;
 };
 
 extern struct tbrdma_dev tbrdma;
+
+/* Poll contexts and link locks (tbrdma_poll.c). */
+extern unsigned int tbrdma_poll_us;
 
 /*
  * tbrdma.lock and every link's lock, so no link runs: for adding and
@@ -84,9 +115,9 @@ extern struct tbrdma_dev tbrdma;
 void tbrdma_lock(void);
 void tbrdma_unlock(void);
 /*
- * Runs link i (an engine link index). The unlock wakes the poll thread if
- * the link now has a deadline (a retransmission, an ack owed) before the
- * one the thread sleeps until: a frame lost on a cable raises no
+ * Runs link i (an engine link index). The unlock wakes the link's poller
+ * if the link now has a deadline (a retransmission, an ack owed) before
+ * the one the poller sleeps until: a frame lost on a cable raises no
  * interrupt that would wake it otherwise.
  */
 void tbrdma_link_lock(u32 i);
@@ -104,8 +135,22 @@ void tbrdma_rx_mark_xd(void);
  * after pass, as a core polling those rings would.
  */
 void tbrdma_rx_now(void);
-/* Wakes the poll thread: an XDomain ring interrupt, a carrier change. */
-void tbrdma_kick(void);
+/* Once, before anything may kick p; idle as in struct tbrdma_poller. */
+void tbrdma_poller_init(struct tbrdma_poller *p,
+			void (*idle)(struct tbrdma_poller *p));
+/*
+ * Starts p's thread on a CPU of NUMA node (NUMA_NO_NODE: anywhere), with
+ * no link yet; stop waits for it to finish and is a no-op when it is not
+ * running, and p may be started again. Both sleep.
+ */
+int tbrdma_poller_start(struct tbrdma_poller *p, const char *name, int node);
+void tbrdma_poller_stop(struct tbrdma_poller *p);
+/* Under tbrdma_lock(): link i is run by p (NULL: tbrdma.poller). */
+void tbrdma_poller_assign(u32 i, struct tbrdma_poller *p);
+/* Wakes p: a ring interrupt, a carrier change, work for its links. */
+void tbrdma_poller_kick(struct tbrdma_poller *p);
+/* debugfs: its thread and counters. */
+void tbrdma_poller_show(struct seq_file *m, const struct tbrdma_poller *p);
 
 struct tbrdma_ring_mem;
 
@@ -148,7 +193,7 @@ struct tbrdma_kctx {
 	struct tb_ctx *ctx;		/* the engine's */
 	/*
 	 * Serialises what posts and acts on endpoints (the engine asks it of
-	 * each context): DOORBELL, the endpoint ioctls, the poll thread's
+	 * each context): DOORBELL, the endpoint ioctls, the pollers'
 	 * SQ polling (which only tries it). Taken after fl->lock.
 	 */
 	struct mutex lock;
@@ -160,7 +205,7 @@ struct tbrdma_kctx {
 	refcount_t ref;
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under lock */
-	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.lock */
+	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.sq_lock */
 	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
 };
 
@@ -174,26 +219,30 @@ struct tbrdma_kctx {
  */
 u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		   bool async, int *err);
-/* Under kc->lock, before an ioctl acts on kc: its polled SQ goes first. */
-void tbrdma_sq_flush(struct tbrdma_kctx *kc);
 /*
- * Just after an ioctl let kc->lock go: if the poll thread stopped polling
- * meanwhile, it may have passed kc by, so the SQEs it left are taken here.
+ * Under kc->lock, before an ioctl acts on kc: its polled SQ goes first.
+ * Returns SQEs taken.
+ */
+u32 tbrdma_sq_flush(struct tbrdma_kctx *kc);
+/*
+ * Just after an ioctl let kc->lock go: if the pollers stopped polling
+ * meanwhile, the last one may have passed kc by: its SQEs are taken here.
  */
 void tbrdma_sq_unlocked(struct tbrdma_kctx *kc);
-/* Under tbrdma.lock. */
+/* With no link lock held; they take sq_lock. */
 void tbrdma_sq_add(struct tbrdma_kctx *kc);
 void tbrdma_sq_del(struct tbrdma_kctx *kc);
 /*
- * Under tbrdma.lock: a poll round takes a batch from every polled SQ
- * whose context is not busy in an ioctl. Returns SQEs taken.
+ * A poll round of p: unless another poller is at it, turns p's SQ polling
+ * on and takes a batch from every polled SQ whose context is not busy in
+ * an ioctl. Returns SQEs taken.
  */
-u32 tbrdma_sq_poll(void);
+u32 tbrdma_sq_poll(struct tbrdma_poller *p);
 /*
- * The poll thread turns SQ polling on when busy, off before it sleeps;
- * returns what the last look at the SQs took on the way off.
+ * p is going to sleep: turns its SQ polling off; the last poller to stop
+ * takes all that the SQs hold once more. Returns what that look took.
  */
-u32 tbrdma_sq_polling(bool on);
+u32 tbrdma_sq_poll_stop(struct tbrdma_poller *p);
 
 /* One open file of /dev/tbrdma: a protection domain and its contexts. */
 struct tbrdma_file {

@@ -156,14 +156,16 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	LIST_HEAD(mrs);
 	u32 i;
 
+	/* No poller takes their SQEs any more (sq_lock before link locks). */
+	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++)
+		if (fl->ctxs[i])
+			tbrdma_sq_del(fl->ctxs[i]);
 	tbrdma_lock();
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++) {
 		gone[i] = fl->ctxs[i];
 		fl->ctxs[i] = NULL;
-		if (gone[i]) {
-			tbrdma_sq_del(gone[i]);
+		if (gone[i])
 			tb_ctx_destroy(gone[i]->ctx, NULL, NULL);
-		}
 	}
 	tb_pd_destroy(fl->pd, tbrdma_mr_collect, &mrs);
 	fl->pd = NULL;
@@ -489,8 +491,8 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 	if (kc) {
 		/* An ioctl on it is done: the next cannot find it. */
 		mutex_lock(&kc->lock);
-		tbrdma_lock();
 		tbrdma_sq_del(kc);
+		tbrdma_lock();
 		tb_ctx_destroy(kc->ctx, NULL, NULL);
 		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
 		tbrdma_unlock();

@@ -24,9 +24,9 @@
  *
  * A frame put on a cable is received by whoever sent it, once it lets
  * the link go (tbrdma_rx_now()): the process that posted it, the poll
- * thread that resent it. So a loop delivers as a ring polled by a
- * spinning core would, without waking a thread per frame; the loopback
- * netdev works this way too.
+ * thread that resent it (the host's, tbrdma.poller, runs every loop). So
+ * a loop delivers as a ring polled by a spinning core would, without
+ * waking a thread per frame; the loopback netdev works this way too.
  *
  * Each end is an engine link with its own lock: a ring is filled under
  * the sending end's lock and emptied under the receiving end's, so the
@@ -227,7 +227,7 @@ static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
 			tbrdma_loop_end_name(end));
 		if (READ_ONCE(loop->plugged)) {
 			WRITE_ONCE(loop->plugged, false);
-			tbrdma_kick();
+			tbrdma_poller_kick(&tbrdma.poller);
 		}
 	} else if (state == TBRDMA_LINK_UP) {
 		pr_debug("loop%u: end %c up\n", loop->index,
@@ -292,7 +292,7 @@ static int tbrdma_loop_attach(struct tbrdma_loop *loop)
 		}
 		end->attached = true;
 	}
-	tbrdma_kick();		/* HELLO now, not at the next timer */
+	tbrdma_poller_kick(&tbrdma.poller);		/* HELLO now, not at the next timer */
 	return 0;
 
 fail:
@@ -543,7 +543,7 @@ static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 	if (!on) {
 		if (loop->plugged) {
 			loop->plugged = false;
-			tbrdma_kick();
+			tbrdma_poller_kick(&tbrdma.poller);
 		}
 	} else if (!loop->plugged || !loop->end[0].attached ||
 		   !loop->end[1].attached ||

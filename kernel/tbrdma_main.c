@@ -1,19 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tbrdma: RDMA over Thunderbolt/USB4 -- module set-up and the poll thread.
+ * tbrdma: RDMA over Thunderbolt/USB4 -- module set-up.
  *
  * The host has one RDMA engine (src/common). Every link and every open
  * file of /dev/tbrdma lives in it; each link runs under its own lock, in
- * the process that posts and in a kernel thread that polls busily while
- * traffic flows and sleeps when the links are idle, until a frame, a
- * doorbell or a link timer wakes it. So WRITE, READ and ATOMIC on a
- * process's memory complete while that process sleeps. See
- * docs/kernel.md.
+ * the process that posts and in its poll context (tbrdma_poll.c), a
+ * kernel thread that polls busily while traffic flows and sleeps when its
+ * links are idle. So WRITE, READ and ATOMIC on a process's memory complete
+ * while that process sleeps. See docs/kernel.md.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
-#include <linux/kthread.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -32,7 +30,7 @@ unsigned int tbrdma_loop_slots = 64;
 module_param_named(loop_slots, tbrdma_loop_slots, uint, 0444);
 MODULE_PARM_DESC(loop_slots, "Receive slots of 4096 bytes at each end of a loop cable, 2-1024 (default 64)");
 
-static unsigned int tbrdma_poll_us = 50;
+unsigned int tbrdma_poll_us = 50;
 module_param_named(poll_us, tbrdma_poll_us, uint, 0644);
 MODULE_PARM_DESC(poll_us, "Busy-poll the links this long after the last activity before sleeping, microseconds, 0-100000 (default 50)");
 
@@ -112,255 +110,15 @@ static int tbrdma_check_params(void)
 	return 0;
 }
 
-void tbrdma_kick(void)
-{
-	/*
-	 * The poll thread clears the flag before each round it runs, so it
-	 * needs no wake-up from itself; but an interrupt (start_poll) can
-	 * land on its CPU while it is between its last look and its sleep.
-	 */
-	if (!atomic_xchg(&tbrdma.kicked, 1) &&
-	    !(in_task() && current == tbrdma.poll_thread))
-		wake_up(&tbrdma.poll_wq);
-}
-
-/*
- * A link's deadline, set while the poll thread is not looking at that
- * link: noted for the thread's next look at the time (tbrdma_set_timer()),
- * and a wake-up if it comes before the one the thread sleeps until.
- * Either the thread finds the note after publishing timer_at, or this
- * reads the new timer_at: the two full barriers pair.
- */
-static void tbrdma_note_deadline(u64 d)
-{
-	s64 old;
-
-	if (!d)
-		return;
-	old = atomic64_read(&tbrdma.deadline_noted);
-	while ((u64)old > d &&
-	       !atomic64_try_cmpxchg(&tbrdma.deadline_noted, &old, (s64)d))
-		;
-	smp_mb();	/* the note before timer_at is read */
-	if (d < READ_ONCE(tbrdma.timer_at) && current != tbrdma.poll_thread)
-		tbrdma_kick();
-}
-
-/*
- * The poll thread: deadline (0: none) is what it found on the links;
- * publishes the one it will sleep until, with the notes folded in.
- */
-static u64 tbrdma_set_timer(u64 deadline)
-{
-	u64 noted;
-
-	WRITE_ONCE(tbrdma.timer_at, deadline ?: U64_MAX);
-	smp_mb();	/* timer_at before the notes are read */
-	noted = atomic64_xchg(&tbrdma.deadline_noted, -1);
-	if (noted != U64_MAX && (!deadline || noted < deadline)) {
-		deadline = noted;
-		WRITE_ONCE(tbrdma.timer_at, deadline);
-	}
-	return deadline;
-}
-
-void tbrdma_lock(void)
-{
-	u32 i;
-
-	mutex_lock(&tbrdma.lock);
-	for (i = 0; i < tbrdma.nlinks; i++)
-		mutex_lock_nest_lock(&tbrdma.link_lock[i], &tbrdma.lock);
-}
-
-void tbrdma_unlock(void)
-{
-	u32 i;
-
-	if (tbrdma.engine)
-		tbrdma_note_deadline(tb_engine_next_deadline(tbrdma.engine));
-	for (i = tbrdma.nlinks; i-- > 0;)
-		mutex_unlock(&tbrdma.link_lock[i]);
-	mutex_unlock(&tbrdma.lock);
-	tbrdma_rx_now();
-}
-
-void tbrdma_link_lock(u32 i)
-{
-	mutex_lock(&tbrdma.link_lock[i]);
-}
-
-void tbrdma_link_unlock(u32 i)
-{
-	tbrdma_note_deadline(tb_engine_link_deadline(tbrdma.engine, i));
-	mutex_unlock(&tbrdma.link_lock[i]);
-}
-
-void tbrdma_rx_mark(u32 i)
-{
-	set_bit(i, tbrdma.rx_pending);
-}
-
-void tbrdma_rx_mark_xd(void)
-{
-	u32 i;
-
-	/* A link going meanwhile leaves a mark that runs nothing. */
-	for_each_set_bit(i, tbrdma.xd_links, tbrdma.nlinks)
-		if (!test_bit(i, tbrdma.rx_pending))
-			tbrdma_rx_mark(i);
-}
-
-/*
- * Passes of tbrdma_rx_now() before the poll thread takes over: each moves
- * up to a window of frames per link (64 by default, 256 KiB), so a caller
- * carries about 2 MiB for others at most, like NAPI's budget.
- */
-#define TBRDMA_RX_NOW_PASSES 8
-
-/*
- * What the caller's transmissions started runs on at once: a frame on a
- * loop cable is received at the other end, as the core polling a DMA
- * ring would; after a frame went out on an XDomain link, every XDomain RX
- * ring is polled, as a socket's busy polling does, so that an answer
- * already there needs no interrupt and no poll thread. Pass after pass while a
- * pass receives more, each link under its own lock; what is left goes to
- * the poll thread.
- */
-void tbrdma_rx_now(void)
-{
-	bool waiting = false;
-	u32 pass, i;
-
-	for (pass = 0; pass < TBRDMA_RX_NOW_PASSES; pass++) {
-		u64 now = ktime_get_ns();
-
-		if (bitmap_empty(tbrdma.rx_pending, tbrdma.nlinks))
-			break;
-		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
-			struct tb_link *link;
-
-			if (!test_and_clear_bit(i, tbrdma.rx_pending))
-				continue;
-			tbrdma_link_lock(i);
-			/* A window's worth: the ring may hold more. */
-			if (tb_engine_progress_link(tbrdma.engine, i, now))
-				tbrdma_rx_mark(i);
-			/* The engine cannot take a frame yet (a full RQ). */
-			link = tb_engine_link(tbrdma.engine, i);
-			waiting |= link && tb_link_rx_held(link);
-			tbrdma_link_unlock(i);
-		}
-		cond_resched();
-	}
-	/*
-	 * Frames the engine cannot take yet, or more than this caller should
-	 * carry: the poll thread keeps at them. An XDomain ring left with
-	 * frames raises its interrupt.
-	 */
-	if (waiting || !bitmap_empty(tbrdma.rx_pending, tbrdma.nlinks))
-		tbrdma_kick();
-}
-
-/*
- * One round: every link receives, executes, completes, retransmits and
- * transmits, and the polled SQs are taken. Returns the engine's next timer
- * deadline (0: none, 1: at once) and whether the round found work.
- */
-static u64 tbrdma_round(bool *busy)
-{
-	bool kicked = atomic_xchg(&tbrdma.kicked, 0);
-	u64 deadline = 0, now, d;
-	int handled;
-	u32 i;
-
-	mutex_lock(&tbrdma.lock);
-	tbrdma_sq_polling(true);
-	handled = tbrdma_sq_poll();
-	now = ktime_get_ns();
-	for (i = 0; i < tbrdma.nlinks; i++) {
-		mutex_lock(&tbrdma.link_lock[i]);
-		handled += tb_engine_progress_link(tbrdma.engine, i, now);
-		d = tb_engine_link_deadline(tbrdma.engine, i);
-		mutex_unlock(&tbrdma.link_lock[i]);
-		if (d && (!deadline || d < deadline))
-			deadline = d;
-	}
-	mutex_unlock(&tbrdma.lock);
-	tbrdma_rx_now();
-	deadline = tbrdma_set_timer(deadline);
-	*busy = handled > 0 || kicked;
-	WRITE_ONCE(tbrdma.rounds, tbrdma.rounds + 1);
-	if (*busy)
-		WRITE_ONCE(tbrdma.busy_rounds, tbrdma.busy_rounds + 1);
-	return deadline;
-}
-
-/* Turns SQ polling off; true if the last look took SQEs. */
-static bool tbrdma_sq_stop(void)
-{
-	u32 taken;
-
-	mutex_lock(&tbrdma.lock);
-	taken = tbrdma_sq_polling(false);
-	mutex_unlock(&tbrdma.lock);
-	tbrdma_rx_now();
-	return taken;
-}
-
-static int tbrdma_poll_fn(void *unused)
-{
-	u64 busy_until = 0;
-
-	while (!kthread_should_stop()) {
-		u64 now, deadline;
-		ktime_t timeout;
-		bool busy;
-
-		deadline = tbrdma_round(&busy);
-		now = ktime_get_ns();
-		if (busy)
-			busy_until = now + (u64)READ_ONCE(tbrdma_poll_us) *
-					   NSEC_PER_USEC;
-		if ((deadline && deadline <= now) || now < busy_until) {
-			/*
-			 * Polling: a frame may be due any moment. While the
-			 * CPU is away, SQ polling is off: an SQE would wait
-			 * for this thread's next turn rather than a doorbell.
-			 */
-			if (need_resched())
-				tbrdma_sq_stop();
-			cond_resched();
-			continue;
-		}
-		/* Processes ring the doorbell again, after a last look. */
-		if (tbrdma_sq_stop())
-			continue;
-		tbrdma_xd_idle();	/* XDomain RX interrupts back on */
-		/* What the last look and the rings' polls set on the way. */
-		deadline = tbrdma_set_timer(deadline);
-		now = ktime_get_ns();
-		if (deadline && deadline <= now)
-			continue;
-		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
-		WRITE_ONCE(tbrdma.sleeps, tbrdma.sleeps + 1);
-		wait_event_interruptible_hrtimeout(tbrdma.poll_wq,
-						   atomic_read(&tbrdma.kicked) ||
-						   kthread_should_stop(),
-						   timeout);
-	}
-	return 0;
-}
-
 static int tbrdma_status_show(struct seq_file *m, void *unused)
 {
 	u32 i;
 
 	tbrdma_lock();
-	seq_printf(m, "loops %u\npoll_us %u\nrounds %llu\nbusy_rounds %llu\nsleeps %llu\nsq_polled %llu\n",
+	seq_printf(m, "loops %u\npoll_us %u\nsq_polled %llu\n",
 		   tbrdma.nloops, READ_ONCE(tbrdma_poll_us),
-		   READ_ONCE(tbrdma.rounds), READ_ONCE(tbrdma.busy_rounds),
-		   READ_ONCE(tbrdma.sleeps), tbrdma.sq_polled);
+		   READ_ONCE(tbrdma.sq_polled));
+	tbrdma_poller_show(m, &tbrdma.poller);
 	for (i = 0; i < tbrdma.nloops; i++)
 		tbrdma_loop_show(m, tbrdma.loops[i]);
 	tbrdma_xd_show(m);
@@ -378,10 +136,7 @@ static void tbrdma_teardown(void)
 	tbrdma_xd_exit();	/* logs out of peers, their links go */
 	debugfs_remove_recursive(tbrdma.debugfs);
 	tbrdma.debugfs = NULL;
-	if (tbrdma.poll_thread) {
-		kthread_stop(tbrdma.poll_thread);
-		tbrdma.poll_thread = NULL;
-	}
+	tbrdma_poller_stop(&tbrdma.poller);
 	for (i = 0; i < tbrdma.nloops; i++) {
 		tbrdma_loop_destroy(tbrdma.loops[i]);
 		tbrdma.loops[i] = NULL;
@@ -394,6 +149,8 @@ static void tbrdma_teardown(void)
 	tbrdma.rx_pending = NULL;
 	bitmap_free(tbrdma.xd_links);
 	tbrdma.xd_links = NULL;
+	kfree(tbrdma.link_poller);
+	tbrdma.link_poller = NULL;
 	kfree(tbrdma.link_lock);
 	tbrdma.link_lock = NULL;
 	tbrdma.nlinks = 0;
@@ -402,7 +159,6 @@ static void tbrdma_teardown(void)
 static int __init tbrdma_init(void)
 {
 	struct tb_engine_config cfg;
-	struct task_struct *t;
 	int ret;
 	u32 i;
 
@@ -410,9 +166,9 @@ static int __init tbrdma_init(void)
 	if (ret)
 		return ret;
 	mutex_init(&tbrdma.lock);
+	mutex_init(&tbrdma.sq_lock);
 	INIT_LIST_HEAD(&tbrdma.sqs);
-	init_waitqueue_head(&tbrdma.poll_wq);
-	atomic_set(&tbrdma.kicked, 0);
+	tbrdma_poller_init(&tbrdma.poller, NULL);
 
 	ret = tbrdma_loop_class_register(tbrdma_nloops);
 	if (ret)
@@ -426,16 +182,20 @@ static int __init tbrdma_init(void)
 				   GFP_KERNEL);
 	tbrdma.rx_pending = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
 	tbrdma.xd_links = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
-	if (!tbrdma.link_lock || !tbrdma.rx_pending || !tbrdma.xd_links) {
+	tbrdma.link_poller = kcalloc(cfg.max_links,
+				     sizeof(*tbrdma.link_poller), GFP_KERNEL);
+	if (!tbrdma.link_lock || !tbrdma.rx_pending || !tbrdma.xd_links ||
+	    !tbrdma.link_poller) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	for (i = 0; i < cfg.max_links; i++)
 		mutex_init(&tbrdma.link_lock[i]);
 	tbrdma.nlinks = cfg.max_links;
-	tbrdma.timer_at = U64_MAX;
-	atomic64_set(&tbrdma.deadline_noted, -1);
 	ret = tb_engine_create(&tbrdma.engine, &cfg);
+	if (ret)
+		goto fail;
+	ret = tbrdma_poller_start(&tbrdma.poller, "tbrdma_poll", NUMA_NO_NODE);
 	if (ret)
 		goto fail;
 	for (i = 0; i < tbrdma_nloops; i++) {
@@ -447,12 +207,6 @@ static int __init tbrdma_init(void)
 		if (ret)
 			goto fail;
 	}
-	t = kthread_run(tbrdma_poll_fn, NULL, "tbrdma_poll");
-	if (IS_ERR(t)) {
-		ret = PTR_ERR(t);
-		goto fail;
-	}
-	tbrdma.poll_thread = t;
 	tbrdma.debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("status", 0400, tbrdma.debugfs, NULL,
 			    &tbrdma_status_fops);

@@ -5,7 +5,7 @@
  * pages whose owner could pull them away) and charged to the process's
  * pinned_vm against RLIMIT_MEMLOCK unless it has CAP_IPC_LOCK. They are
  * mapped contiguously into the kernel with vmap(), so the engine reaches
- * the whole region through one flat address, from the poll thread, while
+ * the whole region through one flat address, from any poll thread, while
  * the owning process sleeps or runs elsewhere.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Submission rings: the SQEs of a context are taken by its doorbell
- * (TBRDMA_IOC_DOORBELL) or, while the poll thread is busy, by the poll
- * thread itself from every SQ whose process asked for it (sq_poll), as
+ * (TBRDMA_IOC_DOORBELL) or, while any poller is busy, by the pollers
+ * themselves from every SQ whose process asked for it (sq_poll), as
  * io_uring's SQ polling does: a process posting while traffic flows needs
- * no system call. The protocol on sq_polled is in tbrdma_abi.h.
+ * no system call. One poller at a time looks at the SQs; sq_polled tells
+ * the process whether any will look again. The protocol on sq_polled is
+ * in tbrdma_abi.h.
  */
 
 #include "tbrdma.h"
@@ -87,84 +89,116 @@ static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max)
 			      true, &err);
 }
 
-void tbrdma_sq_flush(struct tbrdma_kctx *kc)
+u32 tbrdma_sq_flush(struct tbrdma_kctx *kc)
 {
-	tbrdma_sq_take_polled(kc, kc->sq.entries);
+	return tbrdma_sq_take_polled(kc, kc->sq.entries);
 }
 
 void tbrdma_sq_add(struct tbrdma_kctx *kc)
 {
-	lockdep_assert_held(&tbrdma.lock);
-	WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, tbrdma.sq_polling);
+	mutex_lock(&tbrdma.sq_lock);
+	WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, tbrdma.sq_pollers > 0);
 	list_add_tail(&kc->sq_node, &tbrdma.sqs);
+	mutex_unlock(&tbrdma.sq_lock);
 }
 
 void tbrdma_sq_del(struct tbrdma_kctx *kc)
 {
-	lockdep_assert_held(&tbrdma.lock);
+	mutex_lock(&tbrdma.sq_lock);
 	list_del(&kc->sq_node);
+	mutex_unlock(&tbrdma.sq_lock);
 }
 
-u32 tbrdma_sq_poll(void)
+/* Up to max SQEs from every polled SQ, under sq_lock. */
+static u32 tbrdma_sq_pass(u32 max)
 {
 	u32 at = ktime_get_ns() >> TBRDMA_SQ_POLLED_SHIFT;
 	struct tbrdma_kctx *kc;
 	u32 taken = 0;
 
-	lockdep_assert_held(&tbrdma.lock);
-	if (!tbrdma.sq_polling)
-		return 0;
+	lockdep_assert_held(&tbrdma.sq_lock);
 	list_for_each_entry(kc, &tbrdma.sqs, sq_node) {
 		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled_at, at);
 		/* Busy in an ioctl: its holder looks (tbrdma_sq_unlocked()). */
 		if (!mutex_trylock(&kc->lock))
 			continue;
-		taken += tbrdma_sq_take_polled(kc, TBRDMA_SQ_POLL_BATCH);
+		taken += tbrdma_sq_take_polled(kc, max);
 		mutex_unlock(&kc->lock);
 	}
 	tbrdma.sq_polled += taken;
 	return taken;
 }
 
+static void tbrdma_sq_set_polled(bool on)
+{
+	struct tbrdma_kctx *kc;
+
+	list_for_each_entry(kc, &tbrdma.sqs, sq_node)
+		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, on);
+}
+
+u32 tbrdma_sq_poll(struct tbrdma_poller *p)
+{
+	u32 taken;
+
+	/* Another poller is looking: this one goes on with its links. */
+	if (!mutex_trylock(&tbrdma.sq_lock))
+		return 0;
+	if (!p->sq_polling) {
+		p->sq_polling = true;
+		if (!tbrdma.sq_pollers++)
+			tbrdma_sq_set_polled(true);
+	}
+	taken = tbrdma_sq_pass(TBRDMA_SQ_POLL_BATCH);
+	mutex_unlock(&tbrdma.sq_lock);
+	return taken;
+}
+
 void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 {
 	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
-
-	/*
-	 * Pairs with tbrdma_sq_polling(false), which stores sq_polled = 0,
-	 * issues a full barrier and tries the lock: either it finds the
-	 * lock free and takes the SQEs, or this sees sq_polled = 0.
-	 */
-	smp_mb();
-	if (READ_ONCE(ctrl->sq_polled) || READ_ONCE(ctrl->sq_poll) != 1 ||
-	    READ_ONCE(ctrl->producer) == READ_ONCE(ctrl->consumer))
-		return;
-	mutex_lock(&kc->lock);
-	tbrdma_sq_flush(kc);
-	mutex_unlock(&kc->lock);
-}
-
-u32 tbrdma_sq_polling(bool on)
-{
-	struct tbrdma_kctx *kc;
 	u32 taken;
 
-	lockdep_assert_held(&tbrdma.lock);
-	if (tbrdma.sq_polling == on)
-		return 0;
-	list_for_each_entry(kc, &tbrdma.sqs, sq_node)
-		WRITE_ONCE(tbrdma_sq_ctrl(kc)->sq_polled, on);
-	if (on) {
-		tbrdma.sq_polling = true;
-		return 0;
-	}
 	/*
-	 * Pairs with the process's barrier between its producer store and
-	 * its sq_polled load: either it rings the doorbell or the last pass
-	 * below sees its SQEs.
+	 * While this holds the lock again, a poller may start, the process
+	 * post without a doorbell, and the poller stop and pass kc by: look
+	 * again after each flush that took something.
 	 */
-	smp_mb();
-	taken = tbrdma_sq_poll();
-	tbrdma.sq_polling = false;
+	do {
+		/*
+		 * Pairs with tbrdma_sq_poll_stop(), which stores sq_polled =
+		 * 0, issues a full barrier and tries the lock: either it finds
+		 * the lock free and takes the SQEs, or this sees sq_polled = 0.
+		 */
+		smp_mb();
+		if (READ_ONCE(ctrl->sq_polled) || READ_ONCE(ctrl->sq_poll) != 1 ||
+		    READ_ONCE(ctrl->producer) == READ_ONCE(ctrl->consumer))
+			return;
+		mutex_lock(&kc->lock);
+		taken = tbrdma_sq_flush(kc);
+		mutex_unlock(&kc->lock);
+	} while (taken);
+}
+
+u32 tbrdma_sq_poll_stop(struct tbrdma_poller *p)
+{
+	u32 taken = 0;
+
+	if (!p->sq_polling)
+		return 0;
+	mutex_lock(&tbrdma.sq_lock);
+	p->sq_polling = false;
+	if (!--tbrdma.sq_pollers) {
+		tbrdma_sq_set_polled(false);
+		/*
+		 * Pairs with the process's barrier between its producer
+		 * store and its sq_polled load: either it rings the doorbell
+		 * or the last pass below sees its SQEs, all of them: no
+		 * poller looks again.
+		 */
+		smp_mb();
+		taken = tbrdma_sq_pass(U32_MAX);
+	}
+	mutex_unlock(&tbrdma.sq_lock);
 	return taken;
 }

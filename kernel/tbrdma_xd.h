@@ -29,10 +29,12 @@
  *   buffers have PDFs of their own, so the receiver never takes one for
  *   the other, and it pairs them again by the length the frame announces;
  *   each frame may need two descriptors, so the rings have 2 per slot;
- * - the RX ring has a start_poll callback: its interrupt only wakes the
- *   poll thread, which then drains the ring with tb_ring_poll() in every
- *   round while it busy-polls, and re-enables the interrupt when it goes
- *   to sleep (tbrdma_xd_idle()). So 6.1's fixed interrupt moderation only
+ * - the link has a poll context of its own (tbrdma_poll.c), a kernel
+ *   thread started at login on the controller's NUMA node; the RX ring
+ *   has a start_poll callback: its interrupt only wakes that poller, which
+ *   then drains the ring with tb_ring_poll() in every round while it
+ *   busy-polls, and re-enables the interrupt when it goes to sleep
+ *   (tbrdma_xd_idle()). So 6.1's fixed interrupt moderation only
  *   costs latency on the first frame after an idle period. Whoever
  *   transmitted on an XDomain link also polls its RX ring once done
  *   (tbrdma_rx_now()), as socket busy polling does;
@@ -163,8 +165,10 @@ struct tbrdma_xd_link {
 	u32 version;
 	struct tbrdma_xd_stats stats;
 
-	/* The RX interrupt is enabled (the poll thread is not polling). */
+	/* The RX interrupt is enabled (the poller is not polling). */
 	bool rx_armed;
+	/* Runs the link while it is up, on the controller's NUMA node. */
+	struct tbrdma_poller poller;
 };
 
 struct tbrdma_xd_table {
@@ -208,6 +212,8 @@ void tbrdma_xd_free_bufs(struct tbrdma_xd_link *xl,
 			 struct tbrdma_xd_buf *bufs, u32 n);
 void tbrdma_xd_tx_done(struct tb_ring *ring, struct ring_frame *frame,
 		       bool canceled);
+/* xl->poller's idle: the RX interrupt back on. */
+void tbrdma_xd_idle(struct tbrdma_poller *p);
 int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 		      const struct tb_ctrl_action *a);
 void tbrdma_xd_link_down(struct tbrdma_xd_link *xl);

@@ -2,8 +2,8 @@
 /*
  * XDomain links: the rings and the data path (see tbrdma_xd.h). Frames
  * go out through DMA-coherent buffers, data chunks as ext descriptors
- * pointing into registered memory; the RX ring is drained by the poll
- * thread after its interrupt.
+ * pointing into registered memory; the RX ring is drained by the link's
+ * poll thread after its interrupt.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -149,7 +149,7 @@ void tbrdma_xd_tx_done(struct tb_ring *ring, struct ring_frame *frame,
 	xl->tx_waiting = false;
 	spin_unlock_irqrestore(&xl->tx_lock, flags);
 	if (kick && !canceled)
-		tbrdma_kick();
+		tbrdma_poller_kick(&xl->poller);
 }
 
 static void tbrdma_xd_rx_repost(struct tbrdma_xd_link *xl,
@@ -264,8 +264,8 @@ static const struct tb_phy_ops tbrdma_xd_phy_ops = {
 
 /*
  * RX interrupt, masked by the driver before this call (hard interrupt
- * context, with the NHI's and the ring's spinlocks held): the poll thread
- * takes over until it goes idle.
+ * context, with the NHI's and the ring's spinlocks held): the link's
+ * poller takes over until it goes idle.
  */
 static void tbrdma_xd_start_poll(void *data)
 {
@@ -273,47 +273,34 @@ static void tbrdma_xd_start_poll(void *data)
 
 	WRITE_ONCE(xl->rx_armed, false);
 	xl->stats.irqs++;
-	tbrdma_kick();
+	tbrdma_poller_kick(&xl->poller);
 }
 
-void tbrdma_xd_idle(void)
+/* The link's poller goes to sleep: under the link's lock. */
+void tbrdma_xd_idle(struct tbrdma_poller *p)
 {
-	u32 i;
+	struct tbrdma_xd_link *xl = container_of(p, struct tbrdma_xd_link,
+						 poller);
+	struct tbrdma_xd_buf **next;
 
-	if (!tbrdma_xd_enable)
+	if (!xl->rings_live)
 		return;
-	mutex_lock(&tbrdma.lock);	/* the slots stay */
-	for (i = 0; i < TBRDMA_XD_MAX; i++) {
-		struct tbrdma_xd_link *xl = tbxd.slot[i];
-		struct tbrdma_xd_buf **next;
-
-		if (!xl || !xl->attached)
-			continue;
-		tbrdma_link_lock(xl->link.index);
-		if (!xl->rings_live) {
-			tbrdma_link_unlock(xl->link.index);
-			continue;
-		}
-		if (!READ_ONCE(xl->rx_armed)) {
-			/* Before unmasking: start_poll may clear it at once. */
-			WRITE_ONCE(xl->rx_armed, true);
-			tb_ring_poll_complete(xl->rx_ring);
-		}
-		/*
-		 * A descriptor that completed while the interrupt was masked
-		 * may raise none: look once more, and stay awake if there is
-		 * one. That includes the ext a held frame is waiting for.
-		 */
-		next = !xl->rx_cur ? &xl->rx_cur : !xl->rx_ext ? &xl->rx_ext :
-		       NULL;
-		if (next) {
-			*next = tbrdma_xd_rx_poll(xl);
-			if (*next)
-				tbrdma_kick();
-		}
-		tbrdma_link_unlock(xl->link.index);
+	if (!READ_ONCE(xl->rx_armed)) {
+		/* Before unmasking: start_poll may clear it at once. */
+		WRITE_ONCE(xl->rx_armed, true);
+		tb_ring_poll_complete(xl->rx_ring);
 	}
-	mutex_unlock(&tbrdma.lock);
+	/*
+	 * A descriptor that completed while the interrupt was masked may
+	 * raise none: look once more, and stay awake if there is one. That
+	 * includes the ext a held frame is waiting for.
+	 */
+	next = !xl->rx_cur ? &xl->rx_cur : !xl->rx_ext ? &xl->rx_ext : NULL;
+	if (next) {
+		*next = tbrdma_xd_rx_poll(xl);
+		if (*next)
+			tbrdma_poller_kick(p);
+	}
 }
 
 /* The engine's link callbacks. */
@@ -405,6 +392,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 	if (xl->attached) {
 		xl->detaching = true;
 		clear_bit(xl->link.index, tbrdma.xd_links);
+		tbrdma_poller_assign(xl->link.index, NULL);
 		tb_engine_remove_link(tbrdma.engine, &xl->link);
 		tb_link_destroy(&xl->link);
 		xl->attached = false;
@@ -417,6 +405,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 	xl->rx_paired = false;
 	xl->identity = 0;
 	tbrdma_unlock();
+	tbrdma_poller_stop(&xl->poller);	/* done with the RX ring */
 
 	/*
 	 * Rings before paths, as the kernel's own service drivers do: no
@@ -450,6 +439,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 		      const struct tb_ctrl_action *a)
 {
 	struct tb_nhi *nhi = xl->xd->tb->nhi;
+	char name[TASK_COMM_LEN];
 	struct tb_link_config cfg;
 	unsigned int flags = RING_FLAG_FRAME;
 	int ret;
@@ -460,7 +450,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	 * would leak its HopID and rings and be attached twice.
 	 */
 	if (WARN_ON_ONCE(xl->attached || xl->tx_ring || xl->rx_ring ||
-			 xl->in_hopid >= 0))
+			 xl->in_hopid >= 0 || xl->poller.task))
 		return -EBUSY;
 
 	xl->e2e = a->caps & TB_CTRL_CAP_E2E;
@@ -523,6 +513,10 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 		return ret;
 	}
 	xl->paths_enabled = true;
+	snprintf(name, sizeof(name), "tbrdma_%s", dev_name(&xl->dev));
+	ret = tbrdma_poller_start(&xl->poller, name, dev_to_node(xl->dma_dev));
+	if (ret)
+		return ret;
 
 	tb_link_config_default(&cfg);
 	cfg.rx_slots = xl->rx_slots;
@@ -547,6 +541,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	}
 	if (!ret) {
 		set_bit(xl->link.index, tbrdma.xd_links);
+		tbrdma_poller_assign(xl->link.index, &xl->poller);
 		xl->attached = true;
 		xl->rings_live = true;
 		xl->link_gen++;
@@ -557,7 +552,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	tbrdma_unlock();
 	if (ret)
 		return ret;
-	tbrdma_kick();		/* HELLO now */
+	tbrdma_poller_kick(&xl->poller);	/* HELLO now */
 	dev_info(&xl->dev, "logged in to %s: protocol %u, HopIDs out %d in %d, rings %d/%d, %u/%u slots%s\n",
 		 xl->xd->device_name ?: "peer", a->version, xl->out_hopid,
 		 xl->in_hopid, xl->tx_ring->hop, xl->rx_ring->hop,

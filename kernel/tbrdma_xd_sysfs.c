@@ -208,6 +208,22 @@ static ssize_t numa_node_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(numa_node);
 
+/* The CPUs the link's poll thread may run on; empty while the link is down. */
+static ssize_t poll_cpus_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct task_struct *t;
+	ssize_t ret;
+
+	tbrdma_lock();		/* keeps the thread */
+	t = to_xl(dev)->poller.task;
+	ret = t ? sysfs_emit(buf, "%*pbl\n", cpumask_pr_args(t->cpus_ptr)) :
+		  sysfs_emit(buf, "\n");
+	tbrdma_unlock();
+	return ret;
+}
+static DEVICE_ATTR_RO(poll_cpus);
+
 static ssize_t protocol_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
 {
@@ -258,6 +274,7 @@ static struct attribute *tbrdma_xd_attrs[] = {
 	&dev_attr_xdomain.attr,
 	&dev_attr_pci_addr.attr,
 	&dev_attr_numa_node.attr,
+	&dev_attr_poll_cpus.attr,
 	&dev_attr_protocol.attr,
 	&dev_attr_rings.attr,
 	NULL,

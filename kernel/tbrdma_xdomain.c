@@ -108,6 +108,7 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	spin_lock_init(&xl->tx_lock);
 	INIT_DELAYED_WORK(&xl->work, tbrdma_xd_work);
 	INIT_WORK(&xl->close_work, tbrdma_xd_close_work);
+	tbrdma_poller_init(&xl->poller, tbrdma_xd_idle);
 	device_initialize(&xl->dev);
 	xl->dev.class = &tbrdma_class;
 	xl->dev.parent = &svc->dev;
@@ -343,6 +344,7 @@ void tbrdma_xd_show(struct seq_file *m)
 			   xl->rings_live, READ_ONCE(xl->rx_armed),
 			   xl->stats.irqs, xl->stats.tx_busy,
 			   xl->stats.rx_crc_errors, xl->stats.rx_overruns);
+		tbrdma_poller_show(m, &xl->poller);
 		if (!xl->attached)
 			continue;
 		seq_printf(m, "  engine link %u state %s epoch %08x peer %08x\n",

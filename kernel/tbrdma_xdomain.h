@@ -24,17 +24,12 @@ struct tbrdma_link_attr;
 extern struct class tbrdma_class;
 
 #ifdef TBRDMA_XDOMAIN
-/* Module set-up, after the engine and the poll thread exist. */
+/* Module set-up, after the engine and the host's poll thread exist. */
 int tbrdma_xd_init(void);
 /* Logs out of every peer and takes their links down; before teardown. */
 void tbrdma_xd_exit(void);
 /* Engine link slots the XDomain part needs (0 when disabled). */
 u32 tbrdma_xd_max_links(void);
-/*
- * The poll thread is about to sleep: re-enable the receive interrupt of
- * every link it was busy-polling. Takes tbrdma.lock, then each link's.
- */
-void tbrdma_xd_idle(void);
 /* Under tbrdma.lock: highest slot in use + 1. */
 u32 tbrdma_xd_nslots(void);
 /*
@@ -50,7 +45,6 @@ void tbrdma_xd_show(struct seq_file *m);
 static inline int tbrdma_xd_init(void) { return 0; }
 static inline void tbrdma_xd_exit(void) { }
 static inline u32 tbrdma_xd_max_links(void) { return 0; }
-static inline void tbrdma_xd_idle(void) { }
 static inline u32 tbrdma_xd_nslots(void) { return 0; }
 static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 				   u32 *engine_index)

@@ -57,8 +57,8 @@ void store_relaxed(uint32_t &v, uint32_t x) noexcept
     __atomic_store_n(&v, x, __ATOMIC_RELAXED);
 }
 
-// The poll thread polls this SQ now: it says so, and its last round is
-// recent (a thread off its CPU leaves the flag set, tbrdma_abi.h).
+// A kernel poll thread polls this SQ now: the flag says so, and the last
+// look is recent (a thread off its CPU leaves the flag set, tbrdma_abi.h).
 bool sq_polled_now(const tbrdma_ring_ctrl &c) noexcept
 {
     if (load_relaxed(c.sq_polled) != 1)
@@ -114,7 +114,7 @@ kernel_context::kernel_context(kernel_device &dev, const context_options &opts) 
         do_ioctl(dev.fd(), TBRDMA_IOC_DESTROY_QUEUES, &d);
         throw;
     }
-    // The poll thread may take SQEs without a doorbell (post()).
+    // The kernel's poll threads may take SQEs without a doorbell (post()).
     store_release(sq_.ctrl->sq_poll, 1);
 }
 
@@ -208,10 +208,10 @@ int kernel_context::ep_state(uint32_t ep, uint32_t *outstanding) noexcept
 }
 
 // Writes the batch into the SQ after what earlier calls handed to it.
-// While the kernel's poll thread polls the SQ (sq_polled_now) that is all: it
+// While a kernel poll thread polls the SQ (sq_polled_now) that is all: it
 // takes them. Otherwise a doorbell posts them and says at once what it
-// refused; the poll thread must not take them meanwhile (sq_poll off), or
-// they would be refused twice.
+// refused; no poll thread may take them meanwhile (sq_poll off), or they
+// would be refused twice.
 int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
 {
     if (!n)
@@ -240,7 +240,7 @@ int kernel_context::post(const tbrdma_sqe *sqes, unsigned n) noexcept
         std::memcpy(sq_.slot(old_tail + i), &sqes[i], sizeof(tbrdma_sqe));
     sq_tail_ = old_tail + count;
     store_release(c->producer, sq_tail_);
-    // Pairs with the poll thread's barrier before its last look (tbrdma_abi.h).
+    // Pairs with the last poll thread's barrier before its last look (tbrdma_abi.h).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (sq_polled_now(*c))
         return static_cast<int>(count);

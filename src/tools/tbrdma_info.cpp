@@ -198,6 +198,9 @@ void print_link(const std::string &root, const std::string &name, bool verbose,
                     node == "-1" || node.empty() ? "none" : node.c_str());
         if (loc && !pci.empty())
             std::printf("\tlocality:\t\t%s\n", loc->describe(pci).c_str());
+        std::string poll = attr(dir, "poll_cpus");
+        std::printf("\tpoll thread:\t\t%s\n",
+                    poll.empty() ? "none (link down)" : ("CPUs " + poll).c_str());
         std::printf("\tprotocol:\t\t%s\n", attr(dir, "protocol").c_str());
         // "out_hopid in_hopid tx_ring rx_ring tx_slots rx_slots e2e"
         char oh[16] = "-", ih[16] = "-", tr[16] = "-", rr[16] = "-", e2e[16] = "-";

@@ -242,8 +242,7 @@ ratios tb/loop0
 ratios tb/tb0
 echo
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
-grep -E '^(rounds|busy_rounds|sleeps)' /sys/kernel/debug/tbrdma/status 2>/dev/null | tr '\n' ' ' | sed 's/^/tbrdma poll thread: /'
-echo
+grep -E '^(sq_polled|poller) ' /sys/kernel/debug/tbrdma/status 2>/dev/null | sed 's/^/tbrdma: /'
 for l in loop0 tb0 tb1; do
     echo "$l: $(cd /sys/class/tbrdma/$l/statistics 2>/dev/null && for f in retransmits timeouts rx_dup; do printf '%s %s ' "$f" "$(cat $f)"; done)"
 done

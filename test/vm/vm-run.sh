@@ -21,6 +21,10 @@
 #                     (repeatable; the VM has no network otherwise)
 #   --iommu           q35 machine with an emulated Intel IOMMU, enabled
 #                     (bus addresses of PCI devices are then IOVAs)
+#   --numa            two NUMA nodes, each a socket with half the CPUs (an
+#                     even --smp) and memory (--mem in M or G), with --iommu only;
+#                     a --device SPEC with bus=node0 or bus=node1 sits on that
+#                     node's PCIe expander bridge (others on no node)
 #   --check-dmesg     fail if the kernel log shows Oops/BUG/WARNING/KASAN/GPF
 #   --vm-dir DIR      VM files from setup-vm.sh (default $TB_VM_DIR or <repo>/build/vm)
 #   --root DIR        the VM's read-only root instead of the host's / (a root
@@ -63,6 +67,9 @@ case ${TB_TOP_BUILDDIR:-$top} in "$top"|"$top"/*) ;; *) shares+=("$TB_TOP_BUILDD
 envs=()
 devices=()
 iommu=no
+numa=no
+numa_opts=()
+node_devices=()
 root=/
 
 while [ $# -gt 0 ]; do
@@ -81,10 +88,18 @@ while [ $# -gt 0 ]; do
             shift 2 ;;
         --share) shares+=("$2"); shift 2 ;;
         --env) envs+=("$2"); shift 2 ;;
-        --device) devices+=(-device "$2"); shift 2 ;;
+        --device)
+            # After the expander bridge, which must come after every
+            # device QEMU places itself (it would pick the bridge's bus).
+            case $2 in
+                *bus=node[01]*) node_devices+=(-device "$2") ;;
+                *) devices+=(-device "$2") ;;
+            esac
+            shift 2 ;;
         --object) devices+=(-object "$2"); shift 2 ;;
         --netdev) devices+=(-netdev "$2"); shift 2 ;;
         --iommu) iommu=yes; shift ;;
+        --numa) numa=yes; shift ;;
         --check-dmesg) check_dmesg=yes; shift ;;
         --vm-dir) vmdir=$2; shift 2 ;;
         --root) root=$(realpath "$2"); shift 2 ;;
@@ -196,15 +211,39 @@ if [ "$iommu" = yes ]; then
     machine=(-machine q35 -device intel-iommu,intremap=off)
     append+=" intel_iommu=on iommu.strict=1"
 fi
+smp_spec=$smp
+if [ "$numa" = yes ]; then
+    [ "$iommu" = yes ] || die "--numa needs --iommu (the q35 machine)"
+    [ "$smp" -ge 2 ] && [ $((smp % 2)) -eq 0 ] || die "--numa needs an even --smp"
+    case $mem in
+        *G) mib=$((${mem%G} * 1024)) ;;
+        *M) mib=${mem%M} ;;
+        *) die "--numa needs --mem in M or G" ;;
+    esac
+    half=$((smp / 2))
+    # A socket per node: CPUs sharing a cache on two nodes make the
+    # kernel warn at boot.
+    smp_spec="$smp,sockets=2,cores=$half,threads=1"
+    # shellcheck disable=SC2054 # the commas are QEMU's
+    numa_opts=(-object "memory-backend-ram,id=numa-mem0,size=$((mib / 2))M"
+              -object "memory-backend-ram,id=numa-mem1,size=$((mib - mib / 2))M"
+              -numa "node,nodeid=0,cpus=0-$((half - 1)),memdev=numa-mem0"
+              -numa "node,nodeid=1,cpus=$half-$((smp - 1)),memdev=numa-mem1"
+              -device pxb-pcie,id=numa0-bridge,bus_nr=64,numa_node=0,bus=pcie.0
+              -device pcie-root-port,id=node0,bus=numa0-bridge,chassis=1,slot=0
+              -device pxb-pcie,id=numa1-bridge,bus_nr=128,numa_node=1,bus=pcie.0
+              -device pcie-root-port,id=node1,bus=numa1-bridge,chassis=2,slot=0)
+fi
 console_log=$ctl/console.log
 # shellcheck disable=SC2054 # the commas are QEMU's
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem"
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp_spec" -m "$mem"
       -nodefaults -nographic -no-reboot -nic none
       -kernel "$kernel" -initrd "$initrd" -append "$append"
       -serial "file:$console_log"
       -chardev stdio,id=out,signal=off -serial chardev:out
       "${machine[@]+"${machine[@]}"}" "${devices[@]+"${devices[@]}"}"
-      "${virtfs[@]}")
+      "${virtfs[@]}" "${numa_opts[@]+"${numa_opts[@]}"}"
+      "${node_devices[@]+"${node_devices[@]}"}")
 
 start=$(date +%s.%N)
 # (9>&-: only vm-run itself holds the lock, not what it leaves behind.)

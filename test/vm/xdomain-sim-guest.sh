@@ -23,6 +23,8 @@ pass() { echo "PASS: xdomain-sim: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: xdomain-sim: $*"; failed=$((failed + 1)); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 not_grep() { ! grep -q "$@"; }
+# The PIDs of the kernel threads named $1.
+kthread_pids() { grep -lx "$1" /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3; }
 finish() { echo "xdomain-sim: $passed passed, $failed failed"; exit $((failed > 0)); }
 sim=/sys/kernel/debug/tbsim
 param() { echo "$2" > "/sys/module/tbsim/parameters/$1"; }
@@ -83,6 +85,26 @@ check "tb0 and tb2 are on two cables" test "$(cable_of tb0)" != "$(cable_of tb2)
 check "tbrdma-info: tb0's peer, UUID and speed" \
     grep -qE 'peer:.*tbsim-host1 \([0-9a-f-]{36}\)' /tmp/info.out
 check "tbrdma-info: 40000 Mb/s (20 Gb/s x 2 lanes)" grep -q '40000 Mb/s' /tmp/info.out
+
+echo "== poll threads: one per link, on its controller's NUMA node"
+# The VM has two NUMA nodes, a host's controller on each.
+nodes=
+for l in tb0 tb1 tb2 tb3; do
+    node=$(cat "/sys/class/tbrdma/$l/numa_node")
+    nodes+=" $node"
+    want=$(cat "/sys/devices/system/node/node$node/cpulist" 2>/dev/null)
+    pids=$(kthread_pids "tbrdma_$l")
+    got=$(awk '$1 == "Cpus_allowed_list:" {print $2}' "/proc/$pids/status" 2>/dev/null)
+    check "$l: one poll thread (pid $pids) on node $node's CPUs $want (allowed: $got)" \
+        test "$(wc -w <<< "$pids")" -eq 1 -a -n "$want" -a "$got" = "$want" \
+        -a "$(cat "/sys/class/tbrdma/$l/poll_cpus")" = "$want"
+done
+check "the controllers are on NUMA nodes 0 and 1 (tb0-tb3:$nodes)" \
+    bash -c "grep -qw 0 <<< '$nodes' && grep -qw 1 <<< '$nodes'"
+check "the host's poll thread for the other links (tbrdma_poll)" \
+    test "$(kthread_pids tbrdma_poll | wc -w)" -eq 1
+check "tbrdma-info: each link's poll thread" \
+    test "$(grep -c 'poll thread:.*CPUs [0-9]' /tmp/info.out)" -eq 4
 dmesg | grep -E 'tbrdma|tbsim' | tail -12 | sed 's/^/  dmesg: /'
 
 echo "== ucx_perftest across cable 0 (client tb0, server tb1)"
@@ -184,9 +206,20 @@ grep -m1 'failed:' "$unplug/pair1.client.out" | sed 's/^/  client: /'
 check "the initiator's endpoint failed after the unplug" grep -q 'failed: Endpoint timeout' "$unplug/pair1.client.out"
 check "within 5 s ($ms ms)" test "$ms" -lt 5000
 check "tb0 and tb1 gone with the cable" bash -c '! test -e /sys/class/tbrdma/tb0 && ! test -e /sys/class/tbrdma/tb1'
+# The link goes down in a work item after the device is gone.
+threads_gone() {
+    for _ in $(seq 40); do
+        [ -z "$(kthread_pids tbrdma_tb0)$(kthread_pids tbrdma_tb1)" ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+check "their poll threads stopped" threads_gone
 check "cable 1 still up" links_up 5 tb2 tb3
 echo 1 > "$sim"/cable0/plugged
 check "replug: the links log in again" links_up 60 tb0 tb1
+check "replug: their poll threads run again" \
+    test "$(kthread_pids tbrdma_tb0 | wc -w)" -eq 1 -a "$(kthread_pids tbrdma_tb1 | wc -w)" -eq 1
 (cd "$build/test/perf" && TB_PERF_ONLY='tag_lat|ucp_put_bw' "$top/test/perf/run-perftest.sh") |
     tee /tmp/perf-replug.out |
     grep -E '^(FAIL|perftest:)' | sed 's/^/  [sim] /'

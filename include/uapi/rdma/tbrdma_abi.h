@@ -165,20 +165,20 @@ struct tbrdma_rqe {
  * and signals the context's eventfd. So either side sees the other.
  *
  * SQ polling (SQ): a process that sets sq_poll = 1 lets the kernel take
- * SQEs up to producer without a doorbell while its poll thread is busy,
- * which it shows with sq_polled = 1. The process stores producer, issues a
- * full barrier and reads sq_polled: 0 means it must ring the doorbell. The
- * poll thread about to go idle clears sq_polled, issues a full barrier and
- * takes what producer shows once more. An SQE it refuses completes with
- * TBRDMA_WC_REFUSED, and one that finds a queue full waits in the ring
- * for the next doorbell. Each poll round stamps sq_polled_at; a thread
+ * SQEs up to producer without a doorbell while any of its poll threads
+ * is busy, which it shows with sq_polled = 1. The process stores producer,
+ * issues a full barrier and reads sq_polled: 0 means it must ring the
+ * doorbell. The last poll thread to go idle clears sq_polled, issues a
+ * full barrier and takes what producer shows once more. An SQE a thread
+ * refuses completes with TBRDMA_WC_REFUSED, and one that finds a queue
+ * full waits in the ring for the next doorbell. Each poll round stamps sq_polled_at; a thread
  * the scheduler took off its CPU leaves sq_polled set and the stamp
  * ageing, so a process may ring anyway when the stamp is older than
  * TBRDMA_SQ_POLLED_FRESH (a doorbell is never wrong, only slower).
  */
 /* sq_polled_at units: CLOCK_MONOTONIC ns >> 10 (about a microsecond). */
 #define TBRDMA_SQ_POLLED_SHIFT 10
-/* A stamp at most this many units old says the thread is polling now. */
+/* A stamp at most this many units old says a thread is polling now. */
 #define TBRDMA_SQ_POLLED_FRESH 32u
 
 /*

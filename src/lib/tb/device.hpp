@@ -116,7 +116,7 @@ public:
 
     // Posts n operations in order. Returns how many were accepted (the
     // rest hit a full queue), or -errno if the first one was refused. On
-    // the kernel device, while its poll thread polls the SQ, accepted
+    // the kernel device, while its poll threads poll the SQ, accepted
     // means handed over: what only the kernel can refuse (an endpoint
     // destroyed meanwhile) completes with status TBRDMA_WC_REFUSED.
     virtual int post(const tbrdma_sqe *sqes, unsigned n) noexcept = 0;

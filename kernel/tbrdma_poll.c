@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Who runs the links: the caller that transmitted, at once (tbrdma_rx_now()),
+ * and a poll context per rail. Each XDomain link has a kernel thread of its
+ * own on its controller's NUMA node; one more, tbrdma.poller, runs the loop
+ * cables and any link without one. A poller busy-polls its links while
+ * traffic flows, taking polled SQs on the way, and sleeps when they are
+ * idle until an interrupt, a kick or one of its links' deadlines wakes it.
+ * See docs/kernel.md.
+ */
+#include <linux/kthread.h>
+#include <linux/seq_file.h>
+#include <linux/topology.h>
+
+#include "tbrdma.h"
+
+static struct tbrdma_poller *tbrdma_poller_of(u32 i)
+{
+	return READ_ONCE(tbrdma.link_poller[i]) ?: &tbrdma.poller;
+}
+
+void tbrdma_poller_kick(struct tbrdma_poller *p)
+{
+	/*
+	 * A poller clears the flag before each round it runs, so it needs no
+	 * wake-up from itself; but an interrupt (start_poll) can land on its
+	 * CPU while it is between its last look and its sleep.
+	 */
+	if (!atomic_xchg(&p->kicked, 1) &&
+	    !(in_task() && current == READ_ONCE(p->task)))
+		wake_up(&p->wq);
+}
+
+/*
+ * A link's deadline, set while its poller is not looking at that link:
+ * noted for the poller's next look at the time (tbrdma_set_timer()), and a
+ * wake-up if it comes before the one the poller sleeps until. Either the
+ * poller finds the note after publishing timer_at, or this reads the new
+ * timer_at: the two full barriers pair.
+ */
+static void tbrdma_note_deadline(struct tbrdma_poller *p, u64 d)
+{
+	s64 old;
+
+	if (!d)
+		return;
+	old = atomic64_read(&p->deadline_noted);
+	while ((u64)old > d &&
+	       !atomic64_try_cmpxchg(&p->deadline_noted, &old, (s64)d))
+		;
+	smp_mb();	/* the note before timer_at is read */
+	if (d < READ_ONCE(p->timer_at) && current != READ_ONCE(p->task))
+		tbrdma_poller_kick(p);
+}
+
+/*
+ * The poller's own thread: deadline (0: none) is what it found on its
+ * links; publishes the one it will sleep until, with the notes folded in.
+ */
+static u64 tbrdma_set_timer(struct tbrdma_poller *p, u64 deadline)
+{
+	u64 noted;
+
+	WRITE_ONCE(p->timer_at, deadline ?: U64_MAX);
+	smp_mb();	/* timer_at before the notes are read */
+	noted = atomic64_xchg(&p->deadline_noted, -1);
+	if (noted != U64_MAX && (!deadline || noted < deadline)) {
+		deadline = noted;
+		WRITE_ONCE(p->timer_at, deadline);
+	}
+	return deadline;
+}
+
+void tbrdma_lock(void)
+{
+	u32 i;
+
+	mutex_lock(&tbrdma.lock);
+	for (i = 0; i < tbrdma.nlinks; i++)
+		mutex_lock_nest_lock(&tbrdma.link_lock[i], &tbrdma.lock);
+}
+
+void tbrdma_unlock(void)
+{
+	u32 i;
+
+	for (i = tbrdma.nlinks; i-- > 0;) {
+		if (tbrdma.engine)
+			tbrdma_note_deadline(tbrdma_poller_of(i),
+					     tb_engine_link_deadline(tbrdma.engine, i));
+		mutex_unlock(&tbrdma.link_lock[i]);
+	}
+	mutex_unlock(&tbrdma.lock);
+	tbrdma_rx_now();
+}
+
+void tbrdma_link_lock(u32 i)
+{
+	mutex_lock(&tbrdma.link_lock[i]);
+}
+
+void tbrdma_link_unlock(u32 i)
+{
+	tbrdma_note_deadline(tbrdma_poller_of(i),
+			     tb_engine_link_deadline(tbrdma.engine, i));
+	mutex_unlock(&tbrdma.link_lock[i]);
+}
+
+void tbrdma_rx_mark(u32 i)
+{
+	set_bit(i, tbrdma.rx_pending);
+}
+
+void tbrdma_rx_mark_xd(void)
+{
+	u32 i;
+
+	/* A link going meanwhile leaves a mark that runs nothing. */
+	for_each_set_bit(i, tbrdma.xd_links, tbrdma.nlinks)
+		if (!test_bit(i, tbrdma.rx_pending))
+			tbrdma_rx_mark(i);
+}
+
+/*
+ * Passes of tbrdma_rx_now() before the pollers take over: each moves up to
+ * a window of frames per link (64 by default, 256 KiB), so a caller
+ * carries about 2 MiB for others at most, like NAPI's budget.
+ */
+#define TBRDMA_RX_NOW_PASSES 8
+
+/*
+ * A poller runs only its own links' marks (self, NULL: a process runs
+ * them all): another rail's ring is its own poller's to poll, on its CPUs.
+ */
+static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i)
+{
+	return self && tbrdma_poller_of(i) != self;
+}
+
+static void tbrdma_rx_run(struct tbrdma_poller *self)
+{
+	u32 pass, i;
+
+	for (pass = 0; pass < TBRDMA_RX_NOW_PASSES; pass++) {
+		u64 now = ktime_get_ns();
+		bool ran = false;
+
+		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
+			struct tb_link *link;
+
+			if (tbrdma_rx_skip(self, i) ||
+			    !test_and_clear_bit(i, tbrdma.rx_pending))
+				continue;
+			ran = true;
+			tbrdma_link_lock(i);
+			/* A window's worth: the ring may hold more. */
+			if (tb_engine_progress_link(tbrdma.engine, i, now))
+				tbrdma_rx_mark(i);
+			/* The engine cannot take a frame yet (a full RQ). */
+			link = tb_engine_link(tbrdma.engine, i);
+			if (link && tb_link_rx_held(link))
+				tbrdma_poller_kick(tbrdma_poller_of(i));
+			tbrdma_link_unlock(i);
+		}
+		if (!ran)
+			break;
+		cond_resched();
+	}
+	/*
+	 * More than this caller should carry, or another poller's: the
+	 * pollers keep at it (kicked under the link's lock, which keeps its
+	 * poller). Another rail's mark left by a poller only says that its
+	 * ring may hold an answer: a frame there raises that ring's interrupt
+	 * unless its poller is polling anyway. A loop end's mark is a frame.
+	 */
+	for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
+		if (tbrdma_rx_skip(self, i) && test_bit(i, tbrdma.xd_links))
+			continue;
+		mutex_lock(&tbrdma.link_lock[i]);
+		tbrdma_poller_kick(tbrdma_poller_of(i));
+		mutex_unlock(&tbrdma.link_lock[i]);
+	}
+}
+
+/*
+ * What the caller's transmissions started runs on at once: a frame on a
+ * loop cable is received at the other end, as the core polling a DMA
+ * ring would; after a frame went out on an XDomain link, every XDomain RX
+ * ring is polled, as a socket's busy polling does, so that an answer
+ * already there needs no interrupt and no poller. Pass after pass while a
+ * pass receives more, each link under its own lock; what is left goes to
+ * the links' pollers.
+ */
+void tbrdma_rx_now(void)
+{
+	tbrdma_rx_run(NULL);
+}
+
+/*
+ * One round of p: its links receive, execute, complete, retransmit and
+ * transmit, and the polled SQs are taken. Returns the next deadline of its
+ * links (0: none, 1: at once) and whether the round found work.
+ */
+static u64 tbrdma_round(struct tbrdma_poller *p, bool *busy)
+{
+	bool kicked = atomic_xchg(&p->kicked, 0);
+	u64 deadline = 0, now, d;
+	int handled;
+	u32 i;
+
+	handled = tbrdma_sq_poll(p);
+	now = ktime_get_ns();
+	for (i = 0; i < tbrdma.nlinks; i++) {
+		if (tbrdma_poller_of(i) != p)
+			continue;
+		mutex_lock(&tbrdma.link_lock[i]);
+		d = 0;
+		if (tbrdma_poller_of(i) == p) {
+			handled += tb_engine_progress_link(tbrdma.engine, i, now);
+			d = tb_engine_link_deadline(tbrdma.engine, i);
+		}
+		mutex_unlock(&tbrdma.link_lock[i]);
+		if (d && (!deadline || d < deadline))
+			deadline = d;
+	}
+	tbrdma_rx_run(p);
+	deadline = tbrdma_set_timer(p, deadline);
+	*busy = handled > 0 || kicked;
+	WRITE_ONCE(p->rounds, p->rounds + 1);
+	if (*busy)
+		WRITE_ONCE(p->busy_rounds, p->busy_rounds + 1);
+	return deadline;
+}
+
+/* Turns p's SQ polling off; true if the last look took SQEs. */
+static bool tbrdma_sq_stop(struct tbrdma_poller *p)
+{
+	u32 taken = tbrdma_sq_poll_stop(p);
+
+	tbrdma_rx_run(p);
+	return taken;
+}
+
+/* p's links' interrupts back on, each under its lock. */
+static void tbrdma_poller_idle(struct tbrdma_poller *p)
+{
+	u32 i;
+
+	if (!p->idle)
+		return;
+	for (i = 0; i < tbrdma.nlinks; i++) {
+		if (tbrdma_poller_of(i) != p)
+			continue;
+		tbrdma_link_lock(i);
+		if (tbrdma_poller_of(i) == p)
+			p->idle(p);
+		tbrdma_link_unlock(i);
+	}
+}
+
+static int tbrdma_poll_fn(void *arg)
+{
+	struct tbrdma_poller *p = arg;
+	u64 busy_until = 0;
+
+	while (!kthread_should_stop()) {
+		u64 now, deadline;
+		ktime_t timeout;
+		bool busy;
+
+		deadline = tbrdma_round(p, &busy);
+		now = ktime_get_ns();
+		if (busy)
+			busy_until = now + (u64)READ_ONCE(tbrdma_poll_us) *
+					   NSEC_PER_USEC;
+		if ((deadline && deadline <= now) || now < busy_until) {
+			/*
+			 * Polling: a frame may be due any moment. While the
+			 * CPU is away, its SQ polling is off: an SQE would
+			 * wait for this thread's next turn, not a doorbell.
+			 */
+			if (need_resched())
+				tbrdma_sq_stop(p);
+			cond_resched();
+			continue;
+		}
+		/* Processes ring the doorbell again, after a last look. */
+		if (tbrdma_sq_stop(p))
+			continue;
+		tbrdma_poller_idle(p);
+		/* What the last look and the rings' polls set on the way. */
+		deadline = tbrdma_set_timer(p, deadline);
+		now = ktime_get_ns();
+		if (deadline && deadline <= now)
+			continue;
+		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
+		WRITE_ONCE(p->sleeps, p->sleeps + 1);
+		wait_event_interruptible_hrtimeout(p->wq,
+						   atomic_read(&p->kicked) ||
+						   kthread_should_stop(),
+						   timeout);
+	}
+	tbrdma_sq_stop(p);
+	return 0;
+}
+
+void tbrdma_poller_init(struct tbrdma_poller *p,
+			void (*idle)(struct tbrdma_poller *p))
+{
+	init_waitqueue_head(&p->wq);
+	atomic_set(&p->kicked, 0);
+	p->timer_at = U64_MAX;
+	atomic64_set(&p->deadline_noted, -1);
+	p->idle = idle;
+}
+
+int tbrdma_poller_start(struct tbrdma_poller *p, const char *name, int node)
+{
+	struct task_struct *t;
+
+	t = kthread_create_on_node(tbrdma_poll_fn, p, node, "%s", name);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	/* Near the controller; an administrator may move it (taskset). */
+	if (node != NUMA_NO_NODE &&
+	    cpumask_intersects(cpumask_of_node(node), cpu_online_mask))
+		set_cpus_allowed_ptr(t, cpumask_of_node(node));
+	tbrdma_lock();		/* for tbrdma_poller_show() */
+	WRITE_ONCE(p->task, t);
+	tbrdma_unlock();
+	wake_up_process(t);
+	return 0;
+}
+
+void tbrdma_poller_stop(struct tbrdma_poller *p)
+{
+	struct task_struct *t;
+
+	tbrdma_lock();
+	t = p->task;
+	WRITE_ONCE(p->task, NULL);
+	tbrdma_unlock();
+	if (t)
+		kthread_stop(t);
+}
+
+void tbrdma_poller_assign(u32 i, struct tbrdma_poller *p)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	lockdep_assert_held(&tbrdma.link_lock[i]);
+	WRITE_ONCE(tbrdma.link_poller[i], p);
+}
+
+void tbrdma_poller_show(struct seq_file *m, const struct tbrdma_poller *p)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	if (!p->task)
+		return;
+	seq_printf(m, "poller %s pid %d cpus %*pbl rounds %llu busy_rounds %llu sleeps %llu\n",
+		   p->task->comm, task_pid_nr(p->task),
+		   cpumask_pr_args(p->task->cpus_ptr), READ_ONCE(p->rounds),
+		   READ_ONCE(p->busy_rounds), READ_ONCE(p->sleeps));
+}
