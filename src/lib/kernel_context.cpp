@@ -284,8 +284,12 @@ unsigned kernel_context::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
             doorbell_async();
         sq_mu_.unlock();
     }
-    std::lock_guard<std::mutex> g(cq_mu_);
     tbrdma_ring_ctrl *c = cq_.ctrl;
+    // Empty, as a spinning caller mostly finds it: no lock (consumer only
+    // moves under it, so a stale look only sees fewer entries).
+    if (load_acquire(c->producer) == load_relaxed(c->consumer))
+        return 0;
+    std::lock_guard<std::mutex> g(cq_mu_);
     const uint32_t cons = load_relaxed(c->consumer);
     const uint32_t avail = load_acquire(c->producer) - cons;
     const unsigned n = std::min<uint32_t>(avail, max);
@@ -298,8 +302,11 @@ unsigned kernel_context::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
 
 const tbrdma_rqe *kernel_context::recv_peek() noexcept
 {
-    std::lock_guard<std::mutex> g(rq_mu_);
     tbrdma_ring_ctrl *c = rq_.ctrl;
+    // Empty: no lock, as in poll_cq().
+    if (load_acquire(c->producer) == load_relaxed(c->consumer))
+        return nullptr;
+    std::lock_guard<std::mutex> g(rq_mu_);
     const uint32_t cons = load_relaxed(c->consumer);
     if (load_acquire(c->producer) == cons)
         return nullptr;
