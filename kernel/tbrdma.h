@@ -149,6 +149,12 @@ void tbrdma_poller_stop(struct tbrdma_poller *p);
 void tbrdma_poller_assign(u32 i, struct tbrdma_poller *p);
 /* Wakes p: a ring interrupt, a carrier change, work for its links. */
 void tbrdma_poller_kick(struct tbrdma_poller *p);
+/*
+ * Under link i's lock, by a poller (NULL: a process, nothing to do) about
+ * to transmit on it: kicks the poller running i if that is another, which
+ * polls for the answer then.
+ */
+void tbrdma_link_kick_other(u32 i, struct tbrdma_poller *by);
 /* debugfs: its thread and counters. */
 void tbrdma_poller_show(struct seq_file *m, const struct tbrdma_poller *p);
 
@@ -216,9 +222,10 @@ struct tbrdma_kctx {
  * took; a full queue stops it with the SQE left in the ring, and so does
  * another refusal unless async, where the SQE completes with
  * TBRDMA_WC_REFUSED instead. *err is the refusal it stopped at, or 0.
+ * by: the poller taking them, NULL for a process.
  */
 u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
-		   bool async, int *err);
+		   bool async, struct tbrdma_poller *by, int *err);
 /*
  * Under kc->lock, before an ioctl acts on kc: its polled SQ goes first.
  * Returns SQEs taken.

@@ -618,7 +618,8 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		return -EINVAL;
 	for (;;) {
 		taken = tbrdma_sq_take(kc, db.sq_producer, TBRDMA_DOORBELL_BATCH,
-				       db.flags & TBRDMA_DOORBELL_ASYNC, &ret);
+				       db.flags & TBRDMA_DOORBELL_ASYNC, NULL,
+				       &ret);
 		posted += taken;
 		if (ret || taken < TBRDMA_DOORBELL_BATCH ||
 		    kc->sq_head == db.sq_producer)

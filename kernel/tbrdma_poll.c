@@ -31,6 +31,15 @@ void tbrdma_poller_kick(struct tbrdma_poller *p)
 		wake_up(&p->wq);
 }
 
+void tbrdma_link_kick_other(u32 i, struct tbrdma_poller *by)
+{
+	struct tbrdma_poller *p = tbrdma_poller_of(i);
+
+	lockdep_assert_held(&tbrdma.link_lock[i]);
+	if (by && p != by)
+		tbrdma_poller_kick(p);
+}
+
 /*
  * A link's deadline, set while its poller is not looking at that link:
  * noted for the poller's next look at the time (tbrdma_set_timer()), and a
@@ -176,6 +185,11 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 	for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
 		if (tbrdma_rx_skip(self, i) && test_bit(i, tbrdma.xd_links))
 			continue;
+		/* The host's poller is never freed: no lock needed. */
+		if (!READ_ONCE(tbrdma.link_poller[i])) {
+			tbrdma_poller_kick(&tbrdma.poller);
+			continue;
+		}
 		mutex_lock(&tbrdma.link_lock[i]);
 		tbrdma_poller_kick(tbrdma_poller_of(i));
 		mutex_unlock(&tbrdma.link_lock[i]);

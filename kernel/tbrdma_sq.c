@@ -24,7 +24,8 @@ static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
  * holds from one SQE to the next on the same link (*held, -1: none).
  */
 static int tbrdma_sq_post(struct tbrdma_kctx *kc,
-			  const struct tbrdma_sqe *sqe, int *held)
+			  const struct tbrdma_sqe *sqe, int *held,
+			  struct tbrdma_poller *by)
 {
 	int link = tb_ep_link(kc->ctx, sqe->ep);
 
@@ -35,12 +36,14 @@ static int tbrdma_sq_post(struct tbrdma_kctx *kc,
 			tbrdma_link_unlock(*held);
 		tbrdma_link_lock(link);
 		*held = link;
+		/* A poller posting on another's rail: the answer is its. */
+		tbrdma_link_kick_other(link, by);
 	}
 	return tb_post(kc->ctx, sqe);
 }
 
 u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
-		   bool async, int *err)
+		   bool async, struct tbrdma_poller *by, int *err)
 {
 	const struct tbrdma_sqe *ring = (const void *)((const u8 *)kc->sq.mem +
 						       TBRDMA_RING_DATA_OFFSET);
@@ -58,7 +61,7 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		/* Copy first: the process may rewrite the slot meanwhile. */
 		memcpy(&sqe, &ring[kc->sq_head & (kc->sq.entries - 1)],
 		       sizeof(sqe));
-		ret = tbrdma_sq_post(kc, &sqe, &held);
+		ret = tbrdma_sq_post(kc, &sqe, &held, by);
 		if (ret && ret != -EAGAIN && async)
 			ret = tb_post_refused(kc->ctx, &sqe);
 		if (ret)
@@ -77,7 +80,8 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 }
 
 /* What a polled SQ holds now: its producer index, read once (acquire). */
-static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max)
+static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max,
+				 struct tbrdma_poller *by)
 {
 	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
 	int err;
@@ -86,12 +90,12 @@ static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max)
 		return 0;
 	/* Acquire: the SQEs before producer are written. */
 	return tbrdma_sq_take(kc, smp_load_acquire(&ctrl->producer), max,
-			      true, &err);
+			      true, by, &err);
 }
 
 u32 tbrdma_sq_flush(struct tbrdma_kctx *kc)
 {
-	return tbrdma_sq_take_polled(kc, kc->sq.entries);
+	return tbrdma_sq_take_polled(kc, kc->sq.entries, NULL);
 }
 
 void tbrdma_sq_add(struct tbrdma_kctx *kc)
@@ -109,8 +113,8 @@ void tbrdma_sq_del(struct tbrdma_kctx *kc)
 	mutex_unlock(&tbrdma.sq_lock);
 }
 
-/* Up to max SQEs from every polled SQ, under sq_lock. */
-static u32 tbrdma_sq_pass(u32 max)
+/* Up to max SQEs from every polled SQ, by poller p, under sq_lock. */
+static u32 tbrdma_sq_pass(struct tbrdma_poller *p, u32 max)
 {
 	u32 at = ktime_get_ns() >> TBRDMA_SQ_POLLED_SHIFT;
 	struct tbrdma_kctx *kc;
@@ -122,7 +126,7 @@ static u32 tbrdma_sq_pass(u32 max)
 		/* Busy in an ioctl: its holder looks (tbrdma_sq_unlocked()). */
 		if (!mutex_trylock(&kc->lock))
 			continue;
-		taken += tbrdma_sq_take_polled(kc, max);
+		taken += tbrdma_sq_take_polled(kc, max, p);
 		mutex_unlock(&kc->lock);
 	}
 	tbrdma.sq_polled += taken;
@@ -149,7 +153,7 @@ u32 tbrdma_sq_poll(struct tbrdma_poller *p)
 		if (!tbrdma.sq_pollers++)
 			tbrdma_sq_set_polled(true);
 	}
-	taken = tbrdma_sq_pass(TBRDMA_SQ_POLL_BATCH);
+	taken = tbrdma_sq_pass(p, TBRDMA_SQ_POLL_BATCH);
 	mutex_unlock(&tbrdma.sq_lock);
 	return taken;
 }
@@ -157,27 +161,32 @@ u32 tbrdma_sq_poll(struct tbrdma_poller *p)
 void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 {
 	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
-	u32 taken;
+	u32 taken = 1, seen = 0, producer;
 
 	/*
-	 * While this holds the lock again, a poller may start, the process
-	 * post without a doorbell, and the poller stop and pass kc by: look
-	 * again after each flush that took something.
+	 * Each hold of the lock, this one's included, may have made a
+	 * stopping poller pass kc by: look again after each. Done when all
+	 * is taken, or a flush took nothing (a full queue) and nothing new
+	 * came since.
 	 */
-	do {
+	for (;;) {
 		/*
 		 * Pairs with tbrdma_sq_poll_stop(), which stores sq_polled =
 		 * 0, issues a full barrier and tries the lock: either it finds
 		 * the lock free and takes the SQEs, or this sees sq_polled = 0.
 		 */
 		smp_mb();
+		producer = READ_ONCE(ctrl->producer);
 		if (READ_ONCE(ctrl->sq_polled) || READ_ONCE(ctrl->sq_poll) != 1 ||
-		    READ_ONCE(ctrl->producer) == READ_ONCE(ctrl->consumer))
+		    producer == READ_ONCE(ctrl->consumer) ||
+		    (!taken && producer == seen))
 			return;
+		seen = producer;
 		mutex_lock(&kc->lock);
 		taken = tbrdma_sq_flush(kc);
 		mutex_unlock(&kc->lock);
-	} while (taken);
+		cond_resched();
+	}
 }
 
 u32 tbrdma_sq_poll_stop(struct tbrdma_poller *p)
@@ -197,7 +206,7 @@ u32 tbrdma_sq_poll_stop(struct tbrdma_poller *p)
 		 * poller looks again.
 		 */
 		smp_mb();
-		taken = tbrdma_sq_pass(U32_MAX);
+		taken = tbrdma_sq_pass(p, U32_MAX);
 	}
 	mutex_unlock(&tbrdma.sq_lock);
 	return taken;

@@ -208,7 +208,7 @@ static ssize_t numa_node_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(numa_node);
 
-/* The CPUs the link's poll thread may run on; empty while the link is down. */
+/* The CPUs the link's poll thread may run on; empty when it has none. */
 static ssize_t poll_cpus_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {

@@ -285,8 +285,9 @@ unsigned kernel_context::poll_cq(tbrdma_cqe *out, unsigned max) noexcept
         sq_mu_.unlock();
     }
     tbrdma_ring_ctrl *c = cq_.ctrl;
-    // Empty, as a spinning caller mostly finds it: no lock (consumer only
-    // moves under it, so a stale look only sees fewer entries).
+    // Empty, as a spinning caller mostly finds it: no lock. Consumer only
+    // moves under it: a stale look takes the lock for nothing, or misses
+    // entries arriving now, as a look a moment earlier would.
     if (load_acquire(c->producer) == load_relaxed(c->consumer))
         return 0;
     std::lock_guard<std::mutex> g(cq_mu_);

@@ -92,7 +92,7 @@ while [ $# -gt 0 ]; do
             # After the expander bridge, which must come after every
             # device QEMU places itself (it would pick the bridge's bus).
             case $2 in
-                *bus=node[01]*) node_devices+=(-device "$2") ;;
+                *bus=node[01]|*bus=node[01],*) node_devices+=(-device "$2") ;;
                 *) devices+=(-device "$2") ;;
             esac
             shift 2 ;;
@@ -212,6 +212,7 @@ if [ "$iommu" = yes ]; then
     append+=" intel_iommu=on iommu.strict=1"
 fi
 smp_spec=$smp
+[ "$numa" = yes ] || [ ${#node_devices[@]} -eq 0 ] || die "bus=node0/node1 needs --numa"
 if [ "$numa" = yes ]; then
     [ "$iommu" = yes ] || die "--numa needs --iommu (the q35 machine)"
     [ "$smp" -ge 2 ] && [ $((smp % 2)) -eq 0 ] || die "--numa needs an even --smp"
