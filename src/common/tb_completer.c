@@ -127,8 +127,9 @@ static int tb_comp_read_resp(struct tb_elink *el,
 		if (h->addr > wqe->sqe.length ||
 		    h->len > wqe->sqe.length - h->addr)
 			return -EPROTO;
-		dst = tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
-				  wqe->sqe.local_addr + h->addr, h->len, NULL);
+		dst = tb_mr_local(wqe->ep->ctx, &el->hint_local,
+				  wqe->sqe.lkey, wqe->sqe.local_addr + h->addr,
+				  h->len, NULL);
 		if (dst) {
 			memcpy(dst, payload, h->len);
 			wqe->recvd += h->len;

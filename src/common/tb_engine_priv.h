@@ -157,10 +157,23 @@ struct tb_refuser {
 };
 
 /* The engine's state for one link. */
+/*
+ * The region a link used last, found again without the domain's lock
+ * while no region or domain has gone since (tb_engine.mr_gen).
+ */
+struct tb_mr_hint {
+	const struct tb_pd *pd;
+	struct tb_mr *mr;
+	u64 key;
+	u64 gen;
+};
+
 struct tb_elink {
 	struct tb_engine *e;
 	struct tb_link *link;
 	u32 index;
+	struct tb_mr_hint hint_local;	/* this side's buffers */
+	struct tb_mr_hint hint_remote;	/* the peer's requests */
 
 	/* Initiator. */
 	u32 msn_next;		/* next request sequence number */
@@ -248,6 +261,11 @@ struct tb_engine {
 	struct tb_ctx **ctxs;
 	u32 nr_ctx;
 	u32 ctx_gen;
+	/*
+	 * Counts regions deregistered and domains destroyed, which hold every
+	 * link's lock; a link reads it under its own.
+	 */
+	u64 mr_gen;
 };
 
 /* tb_engine.c */
@@ -278,20 +296,22 @@ u32 tb_log2(u32 v);
 
 /* tb_mr.c */
 /*
- * Finds key in ctx and checks [addr, addr + len) and the access right.
- * Returns a pointer to the bytes, or NULL with *status set.
+ * Under the lock of the link whose hint is passed (or all): finds key in
+ * ctx and checks [addr, addr + len) and the access right. Returns a pointer
+ * to the bytes, or NULL with *status set.
  */
-u8 *tb_mr_access(struct tb_ctx *ctx, u64 key, u64 addr, u64 len, u32 access,
-		 u8 *status);
+u8 *tb_mr_access(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
+		 u64 addr, u64 len, u32 access, u8 *status);
 /* The same, and *mr is the region found. */
-u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
-		    u32 access, u8 *status, struct tb_mr **mr);
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
+		    u64 addr, u64 len, u32 access, u8 *status,
+		    struct tb_mr **mr);
 /*
  * Resolves a local buffer of an operation (lkey 0: raw address, and *mr
  * is NULL). mr may be NULL.
  */
-u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,
-		struct tb_mr **mr);
+u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
+		u64 addr, u64 len, struct tb_mr **mr);
 
 /* tb_ep.c */
 void tb_ep_set_active(struct tb_ep *ep);

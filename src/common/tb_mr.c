@@ -8,7 +8,8 @@
  *
  * Links look keys up concurrently, under the domain's lock. The memory
  * found stays valid while the caller holds its link's lock: deregistering
- * holds every link's lock (tb_engine.h).
+ * holds every link's lock (tb_engine.h). So does a link's hint, the last
+ * region it found, while the engine's mr_gen says no region went since.
  */
 #include "tb_engine_priv.h"
 
@@ -49,6 +50,7 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 
 	if (!pd)
 		return;
+	pd->e->mr_gen++;
 	for (i = 0; i < pd->max_mr; i++) {
 		if (!pd->mrs[i].in_use)
 			continue;
@@ -167,6 +169,7 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
 	}
 	slot = pd->index[pos] - 1;
 	tb_pd_index_del(pd, (u32)pos);
+	pd->e->mr_gen++;
 	tb_unlock(&pd->lock);
 	mr = &pd->mrs[slot];
 	/*
@@ -185,23 +188,41 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
 	return 0;
 }
 
-u8 *tb_mr_access(struct tb_ctx *ctx, u64 key, u64 addr, u64 len, u32 access,
-		 u8 *status)
+u8 *tb_mr_access(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
+		 u64 addr, u64 len, u32 access, u8 *status)
 {
 	struct tb_mr *mr;
 
-	return tb_mr_access_mr(ctx, key, addr, len, access, status, &mr);
+	return tb_mr_access_mr(ctx, hint, key, addr, len, access, status, &mr);
 }
 
-u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
-		    u32 access, u8 *status, struct tb_mr **out)
+/* The region of key: the hint's if still good, else looked up and hinted. */
+static struct tb_mr *tb_mr_hinted(struct tb_pd *pd, struct tb_mr_hint *hint,
+				  u64 key)
 {
-	struct tb_pd *pd = ctx->pd;
 	struct tb_mr *mr;
-	u8 *p = NULL;
 
+	if (hint->pd == pd && hint->key == key && hint->gen == pd->e->mr_gen)
+		return hint->mr;
 	tb_lock(&pd->lock);
 	mr = tb_mr_find(pd, key);
+	tb_unlock(&pd->lock);
+	/* Not a miss: a key registered later would not move mr_gen. */
+	if (mr) {
+		hint->pd = pd;
+		hint->key = key;
+		hint->gen = pd->e->mr_gen;
+		hint->mr = mr;
+	}
+	return mr;
+}
+
+u8 *tb_mr_access_mr(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
+		    u64 addr, u64 len, u32 access, u8 *status,
+		    struct tb_mr **out)
+{
+	struct tb_mr *mr = tb_mr_hinted(ctx->pd, hint, key);
+
 	/*
 	 * One status for all three, so a failure tells nothing about which.
 	 * Written so that no sum can wrap around.
@@ -210,16 +231,14 @@ u8 *tb_mr_access_mr(struct tb_ctx *ctx, u64 key, u64 addr, u64 len,
 	    len > mr->length - (addr - mr->iova) ||
 	    (mr->access & access) != access) {
 		*status = TBRDMA_WC_REM_ACCESS_ERR;
-	} else {
-		*out = mr;
-		p = mr->base + (addr - mr->iova);
+		return NULL;
 	}
-	tb_unlock(&pd->lock);
-	return p;
+	*out = mr;
+	return mr->base + (addr - mr->iova);
 }
 
-u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,
-		struct tb_mr **mr)
+u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
+		u64 addr, u64 len, struct tb_mr **mr)
 {
 	struct tb_mr *found = NULL;
 	u8 status, *p;
@@ -227,8 +246,8 @@ u8 *tb_mr_local(struct tb_ctx *ctx, u64 lkey, u64 addr, u64 len,
 	if (!lkey && ctx->cfg.allow_raw_local) {
 		p = (u8 *)(uintptr_t)addr;
 	} else {
-		p = tb_mr_access_mr(ctx, lkey, addr, len, TBRDMA_ACCESS_LOCAL,
-				    &status, &found);
+		p = tb_mr_access_mr(ctx, hint, lkey, addr, len,
+				    TBRDMA_ACCESS_LOCAL, &status, &found);
 	}
 	if (mr)
 		*mr = found;

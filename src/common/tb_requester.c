@@ -55,13 +55,13 @@ static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
  * Where the bytes of a WRITE or SEND come from, or NULL; *mr is their
  * region (NULL: inline or raw memory).
  */
-static const u8 *tb_req_source(struct tb_wqe *wqe, u32 off, u32 len,
-			       struct tb_mr **mr)
+static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
+			       u32 off, u32 len, struct tb_mr **mr)
 {
 	*mr = NULL;
 	if (wqe->sqe.flags & TBRDMA_SQE_INLINE)
 		return wqe->sqe.inline_data + off;
-	return tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
+	return tb_mr_local(wqe->ep->ctx, &el->hint_local, wqe->sqe.lkey,
 			   wqe->sqe.local_addr + off, len, mr);
 }
 
@@ -85,7 +85,7 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 	/* A zero-length write (a ping) has no source to look up. */
 	if (left) {
 		/* The whole rest is checked once, so every chunk is inside. */
-		src = tb_req_source(wqe, wqe->sent, left, &mr);
+		src = tb_req_source(el, wqe, wqe->sent, left, &mr);
 		if (!src) {
 			tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
 			return;
@@ -115,7 +115,7 @@ static void tb_req_read(struct tb_elink *el, struct tb_wqe *wqe)
 
 	if (chunk > TB_READ_REQ_MAX)
 		chunk = TB_READ_REQ_MAX;
-	if (!tb_mr_local(wqe->ep->ctx, wqe->sqe.lkey,
+	if (!tb_mr_local(wqe->ep->ctx, &el->hint_local, wqe->sqe.lkey,
 			 wqe->sqe.local_addr + wqe->sent, chunk, NULL)) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
 		return;
@@ -150,7 +150,7 @@ static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 {
 	struct tb_engine_hdr h;
 	struct tb_mr *mr;
-	const u8 *src = tb_req_source(wqe, 0, wqe->sqe.length, &mr);
+	const u8 *src = tb_req_source(el, wqe, 0, wqe->sqe.length, &mr);
 
 	if (!src) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);

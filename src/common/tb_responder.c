@@ -211,14 +211,14 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 		/* Zero bytes touch no region: a ping of the context. */
 		if (!h->len)
 			return 0;
-		p = tb_mr_access(ctx, h->rkey, h->addr, h->len,
-				 TBRDMA_ACCESS_REMOTE_WRITE, &status);
+		p = tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr,
+				 h->len, TBRDMA_ACCESS_REMOTE_WRITE, &status);
 		if (p)
 			memcpy(p, payload, h->len);
 		return status;
 	case TB_EOP_READ_REQ:
-		if (!tb_mr_access(ctx, h->rkey, h->addr, h->len,
-				  TBRDMA_ACCESS_REMOTE_READ, &status))
+		if (!tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr,
+				  h->len, TBRDMA_ACCESS_REMOTE_READ, &status))
 			return status;
 		rd = tb_resp_free_rd(el);
 		if (!rd)
@@ -239,8 +239,8 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 			return TBRDMA_WC_REM_INVALID;
 		if (el->ares_tail - el->ares_head >= el->e->cfg.rd_max)
 			return TBRDMA_WC_REM_INVALID;
-		p = tb_mr_access(ctx, h->rkey, h->addr, h->arg,
-				 TBRDMA_ACCESS_REMOTE_ATOMIC, &status);
+		p = tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr,
+				 h->arg, TBRDMA_ACCESS_REMOTE_ATOMIC, &status);
 		if (!p)
 			return status;
 		ar = &el->ares[el->ares_tail++ % el->e->cfg.rd_max];
@@ -378,8 +378,8 @@ int tb_resp_send_read(struct tb_elink *el)
 	/* The region may have gone since the request was checked. */
 	ctx = tb_ctx_lookup(el->e, rd->target_ctx);
 	if (ctx)
-		src = tb_mr_access_mr(ctx, rd->rkey, rd->addr + rd->off,
-				      rd->len - rd->off,
+		src = tb_mr_access_mr(ctx, &el->hint_remote, rd->rkey,
+				      rd->addr + rd->off, rd->len - rd->off,
 				      TBRDMA_ACCESS_REMOTE_READ, &status, &mr);
 	if (src)
 		chunk = tb_elink_chunk(el, src, rd->len - rd->off, mr, &ext);

@@ -262,7 +262,8 @@ BOOST_AUTO_TEST_CASE(contexts_share_a_domain)
 // slots) against a reference map: random registrations, deregistrations
 // and lookups of live, dead and never-seen keys, with the table filled
 // to the last slot again and again, so that probe chains collide, wrap
-// and are cut by deletions.
+// and are cut by deletions. Every lookup goes through one link's hint,
+// which must never return a region that went.
 BOOST_AUTO_TEST_CASE(key_index_against_a_map)
 {
     engine_pair p(8);
@@ -275,6 +276,14 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
     std::vector<uint64_t> dead;
     std::mt19937_64 rng(0xd1c7);
     auto region = [&](uint32_t i) { return mem.data() + i * 16; };
+    tb_mr_hint hint{};
+    auto lookup = [&](uint64_t key, uint32_t i) {
+        uint8_t st = 0;
+        const uint8_t *at = tb_mr_access(c->ctx, &hint, key, reinterpret_cast<uintptr_t>(region(i)),
+                                         16, TBRDMA_ACCESS_REMOTE_READ, &st);
+        BOOST_REQUIRE(at ? st == 0 : st == TBRDMA_WC_REM_ACCESS_ERR);
+        return at;
+    };
     uint32_t next_region = 0, fills = 0;
     for (int step = 0; step < 200000; step++) {
         const auto r = rng() % 100;
@@ -294,7 +303,9 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
         } else if (r < 85 && !live.empty()) {
             auto it = live.begin();
             std::advance(it, rng() % live.size());
+            BOOST_REQUIRE(lookup(it->first, it->second) == region(it->second));
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, it->first, nullptr), 0);
+            BOOST_REQUIRE(!lookup(it->first, it->second));
             dead.push_back(it->first);
             live.erase(it);
         } else {
@@ -302,19 +313,15 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
             uint64_t k = dead.empty() || (rng() & 1) ? rng() : dead[rng() % dead.size()];
             if (live.count(k))
                 continue;
+            BOOST_REQUIRE(!lookup(k, 0));
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, k, nullptr), -ENOENT);
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, 0, nullptr), -ENOENT);
         }
         // Every live key finds its own region, on every tenth step.
         if (step % 10)
             continue;
-        for (const auto &kv : live) {
-            uint8_t st = 0;
-            const uint8_t *at = tb_mr_access(c->ctx, kv.first,
-                                             reinterpret_cast<uintptr_t>(region(kv.second)), 16,
-                                             TBRDMA_ACCESS_REMOTE_READ, &st);
-            BOOST_REQUIRE(at == region(kv.second));
-        }
+        for (const auto &kv : live)
+            BOOST_REQUIRE(lookup(kv.first, kv.second) == region(kv.second));
     }
     BOOST_TEST(fills > 100u);  // the table was full many times
     BOOST_TEST(dead.size() > 50000u);
