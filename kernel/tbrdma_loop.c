@@ -487,14 +487,24 @@ static ssize_t identity_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(identity);
 
+/*
+ * The attributes below are every user's to read: a read holds tbrdma.lock
+ * (the ends stay attached or not) and at most one end's lock, so no other
+ * link waits for it.
+ */
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	u32 state;
+	struct tbrdma_loop *loop = to_loop(dev);
+	u32 state = TBRDMA_LINK_DOWN;
 
-	tbrdma_lock();
-	state = tbrdma_loop_state(to_loop(dev));
-	tbrdma_unlock();
+	mutex_lock(&tbrdma.lock);
+	if (loop->end[0].attached) {
+		tbrdma_link_lock(loop->end[0].link.index);
+		state = tbrdma_loop_state(loop);
+		tbrdma_link_unlock(loop->end[0].link.index);
+	}
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%s\n", tbrdma_state_name(state));
 }
 static DEVICE_ATTR_RO(state);
@@ -518,9 +528,9 @@ static ssize_t carrier_show(struct device *dev, struct device_attribute *attr,
 {
 	bool on;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);	/* changed under tbrdma_lock() */
 	on = to_loop(dev)->plugged;
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%d\n", on);
 }
 
@@ -557,16 +567,38 @@ static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RW(carrier);
 
+/*
+ * A counter of both rings: each is the sender's, counted under the
+ * sending end's lock, and read under it.
+ */
+static u64 tbrdma_loop_ring_sum(struct tbrdma_loop *loop, size_t offset)
+{
+	u64 v = 0;
+	int e;
+
+	mutex_lock(&tbrdma.lock);
+	for (e = 0; e < 2; e++) {
+		struct tbrdma_loop_end *end = &loop->end[e];
+
+		if (!end->attached) {
+			v += *(u64 *)((u8 *)end->tx + offset);
+			continue;
+		}
+		tbrdma_link_lock(end->link.index);
+		v += *(u64 *)((u8 *)end->tx + offset);
+		tbrdma_link_unlock(end->link.index);
+	}
+	mutex_unlock(&tbrdma.lock);
+	return v;
+}
+
 static ssize_t cable_drops_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
 {
-	struct tbrdma_loop *loop = to_loop(dev);
-	u64 v;
-
-	tbrdma_lock();
-	v = loop->ring[0].dropped + loop->ring[1].dropped;
-	tbrdma_unlock();
-	return sysfs_emit(buf, "%llu\n", v);
+	return sysfs_emit(buf, "%llu\n",
+			  tbrdma_loop_ring_sum(to_loop(dev),
+					       offsetof(struct tbrdma_loop_ring,
+							dropped)));
 }
 static DEVICE_ATTR_RO(cable_drops);
 
@@ -588,14 +620,11 @@ static const struct attribute_group tbrdma_loop_group = {
 /* Ext buffers both ends sent, read by bus address (ext_dma) or not. */
 static ssize_t tbrdma_loop_ext_show(struct device *dev, char *buf, bool dma)
 {
-	struct tbrdma_loop *loop = to_loop(dev);
-	u64 v;
+	size_t offset = dma ? offsetof(struct tbrdma_loop_ring, ext_dma) :
+			      offsetof(struct tbrdma_loop_ring, ext_cpu);
 
-	tbrdma_lock();
-	v = dma ? loop->ring[0].ext_dma + loop->ring[1].ext_dma :
-		  loop->ring[0].ext_cpu + loop->ring[1].ext_cpu;
-	tbrdma_unlock();
-	return sysfs_emit(buf, "%llu\n", v);
+	return sysfs_emit(buf, "%llu\n",
+			  tbrdma_loop_ring_sum(to_loop(dev), offset));
 }
 
 static ssize_t ext_dma_show(struct device *dev, struct device_attribute *attr,

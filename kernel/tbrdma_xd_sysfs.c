@@ -59,26 +59,31 @@ u32 tbrdma_xd_numa(const struct tbrdma_xd_link *xl)
 	return node < 0 ? ~0u : node;
 }
 
+/*
+ * Every user may read these: a read holds tbrdma.lock (the link stays
+ * attached or not) and at most this link's lock, so no other link waits
+ * for it.
+ */
 static ssize_t index_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	u32 v;
-
-	tbrdma_lock();
-	v = tbrdma_xd_index(to_xl(dev));
-	tbrdma_unlock();
-	return sysfs_emit(buf, "%u\n", v);
+	return sysfs_emit(buf, "%u\n", tbrdma_xd_index(to_xl(dev)));
 }
 static DEVICE_ATTR_RO(index);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	u32 state;
+	struct tbrdma_xd_link *xl = to_xl(dev);
+	u32 state = TBRDMA_LINK_DOWN;
 
-	tbrdma_lock();
-	state = tbrdma_xd_state(to_xl(dev));
-	tbrdma_unlock();
+	mutex_lock(&tbrdma.lock);
+	if (xl->attached) {
+		tbrdma_link_lock(xl->link.index);
+		state = tbrdma_xd_state(xl);
+		tbrdma_link_unlock(xl->link.index);
+	}
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%s\n", tbrdma_xd_state_names[state]);
 }
 static DEVICE_ATTR_RO(state);
@@ -105,9 +110,9 @@ static ssize_t identity_show(struct device *dev,
 {
 	u64 v;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	v = to_xl(dev)->identity;
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "0x%016llx\n", v);
 }
 static DEVICE_ATTR_RO(identity);
@@ -215,11 +220,11 @@ static ssize_t poll_cpus_show(struct device *dev,
 	struct task_struct *t;
 	ssize_t ret;
 
-	tbrdma_lock();		/* keeps the thread */
+	mutex_lock(&tbrdma.lock);	/* keeps the thread */
 	t = to_xl(dev)->poller.task;
 	ret = t ? sysfs_emit(buf, "%*pbl\n", cpumask_pr_args(t->cpus_ptr)) :
 		  sysfs_emit(buf, "\n");
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	return ret;
 }
 static DEVICE_ATTR_RO(poll_cpus);
@@ -229,9 +234,9 @@ static ssize_t protocol_show(struct device *dev, struct device_attribute *attr,
 {
 	u32 v;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	v = to_xl(dev)->attached ? to_xl(dev)->version : 0;
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%u\n", v);
 }
 static DEVICE_ATTR_RO(protocol);
@@ -243,7 +248,7 @@ static ssize_t rings_show(struct device *dev, struct device_attribute *attr,
 	struct tbrdma_xd_link *xl = to_xl(dev);
 	ssize_t ret;
 
-	tbrdma_lock();
+	mutex_lock(&tbrdma.lock);
 	if (xl->rings_live)
 		ret = sysfs_emit(buf, "%d %d %d %d %u %u %d\n", xl->out_hopid,
 				 xl->in_hopid, xl->tx_ring->hop,
@@ -252,7 +257,7 @@ static ssize_t rings_show(struct device *dev, struct device_attribute *attr,
 	else
 		ret = sysfs_emit(buf, "%d - - - %u %u -\n", xl->out_hopid,
 				 xl->tx_slots, xl->rx_slots);
-	tbrdma_unlock();
+	mutex_unlock(&tbrdma.lock);
 	return ret;
 }
 static DEVICE_ATTR_RO(rings);
@@ -307,9 +312,14 @@ static ssize_t tbrdma_xd_stat_show(struct device *dev,
 
 	switch (sa->src) {
 	case XD_PHY:
-		tbrdma_lock();
+		/* Counted under the link's lock, kept while detached. */
+		mutex_lock(&tbrdma.lock);
+		if (xl->attached)
+			tbrdma_link_lock(xl->link.index);
 		v = *(u64 *)((u8 *)&xl->stats + sa->offset);
-		tbrdma_unlock();
+		if (xl->attached)
+			tbrdma_link_unlock(xl->link.index);
+		mutex_unlock(&tbrdma.lock);
 		break;
 	case XD_CTRL:
 		mutex_lock(&xl->ctrl_lock);
