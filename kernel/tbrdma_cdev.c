@@ -278,13 +278,19 @@ static void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
 	tbrdma_rx_now();
 }
 
-/* Under kc->lock: tb_ep_create() under the lock of link (QUERY_LINK's). */
+/*
+ * Under kc->lock: tb_ep_create() under the lock of link (QUERY_LINK's),
+ * its allocations made before.
+ */
 static int tbrdma_ep_create(struct tbrdma_kctx *kc,
 			    const struct tbrdma_create_ep *c)
 {
 	u32 engine_index;
 	int ret;
 
+	ret = tb_ep_prepare(kc->ctx);
+	if (ret)
+		return ret;
 	mutex_lock(&tbrdma.lock);	/* the link stays */
 	if (tbrdma_link_lookup(c->link, NULL, &engine_index)) {
 		ret = -EINVAL;

@@ -534,6 +534,7 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	WRITE_ONCE(e->ctxs[ctx->id & (e->cfg.max_ctx - 1)], NULL);
 	WRITE_ONCE(e->nr_ctx, e->nr_ctx - 1);
 	tb_lock_destroy(&ctx->lock);
+	tb_free(ctx->ep_spare);
 	tb_free(ctx->eps);
 	tb_free(ctx->wqes);
 	tb_free(ctx);

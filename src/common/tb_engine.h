@@ -195,6 +195,13 @@ int tb_mr_deregister(struct tb_ctx *ctx, u64 key, void **priv);
  */
 int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 		 u64 remote_secret);
+/*
+ * Makes what the next tb_ep_create() allocates, under the context's
+ * serialisation alone, so that the link's lock is not held across an
+ * allocation (which may wait for reclaim). Optional: tb_ep_create() makes
+ * it itself otherwise. 0, -ENOMEM, or -ENOSPC at max_ep.
+ */
+int tb_ep_prepare(struct tb_ctx *ctx);
 /* Completes its outstanding operations as CANCELED, then frees it. */
 int tb_ep_destroy(struct tb_ctx *ctx, u32 ep);
 /* Index of the endpoint's link (whose lock to hold), -ENOENT if none. */

@@ -241,6 +241,7 @@ struct tb_ctx {
 	u32 ep_bits;
 	u32 ep_gen;
 	u32 ep_next;		/* where the search for a free slot starts */
+	struct tb_ep *ep_spare;	/* tb_ep_prepare()'s, for the next endpoint */
 	struct tb_wqe *wqes;	/* the operation pool: one per CQ entry */
 	/*
 	 * Its endpoints may use different links, so what they share is

@@ -41,6 +41,20 @@ static int tb_ep_slot(struct tb_ctx *ctx)
 	return (int)(ctx->ep_slots / 2);
 }
 
+int tb_ep_prepare(struct tb_ctx *ctx)
+{
+	int i;
+
+	if (!ctx->ep_spare) {
+		ctx->ep_spare = tb_zalloc(sizeof(*ctx->ep_spare));
+		if (!ctx->ep_spare)
+			return -ENOMEM;
+	}
+	/* A free slot, the table grown if need be; taken by tb_ep_create(). */
+	i = tb_ep_slot(ctx);
+	return i < 0 ? i : 0;
+}
+
 int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 		 u64 remote_secret)
 {
@@ -52,14 +66,13 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 		return -ENODEV;
 	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN)
 		return -ENOTCONN;
-	ep = tb_zalloc(sizeof(*ep));
-	if (!ep)
-		return -ENOMEM;
-	i = tb_ep_slot(ctx);
-	if (i < 0) {
-		tb_free(ep);
+	i = tb_ep_prepare(ctx);
+	if (i < 0)
 		return i;
-	}
+	/* Allocates nothing now: the slot is there. */
+	i = tb_ep_slot(ctx);
+	ep = ctx->ep_spare;
+	ctx->ep_spare = NULL;
 	ctx->ep_next = (u32)i + 1;
 	ctx->nr_eps++;
 	/* Handles stay positive ints: 31 bits, generation above the index. */

@@ -371,4 +371,33 @@ BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
     tb_ctx_destroy(ctx, nullptr, nullptr);
 }
 
+// After tb_ep_prepare(), tb_ep_create() (under the link's lock) allocates
+// nothing, also when the table has to grow; at max_ep both refuse. A spare
+// left over goes with the context (the ASan run checks for the leak).
+BOOST_AUTO_TEST_CASE(prepared_endpoint_allocates_nothing)
+{
+    engine_pair p(6);
+    tb_ctx_config cc{};
+    cc.max_mr = 16;
+    cc.max_ep = 4;
+    cc.sq_depth = 16;
+    std::vector<uint8_t> cq(64 * sizeof(tbrdma_cqe)), rq(4 * TBRDMA_RQE_SLOT);
+    tbrdma_ring_ctrl cq_ctrl{}, rq_ctrl{};
+    tb_qring_init(&cc.cq, &cq_ctrl, cq.data(), 64, sizeof(tbrdma_cqe));
+    tb_qring_init(&cc.rq, &rq_ctrl, rq.data(), 4, TBRDMA_RQE_SLOT);
+    tb_ctx *ctx = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &ctx), 0);
+    const auto link = static_cast<uint32_t>(p.b->link_index);
+    for (uint32_t i = 0; i < cc.max_ep; i++) {
+        BOOST_REQUIRE_EQUAL(tb_ep_prepare(ctx), 0);
+        BOOST_REQUIRE_EQUAL(tb_ep_prepare(ctx), 0);  // twice: still one spare
+        size_t heap = mallinfo2().uordblks;
+        BOOST_REQUIRE_GE(tb_ep_create(ctx, link, p.a->id(), p.a->secret()), 0);
+        BOOST_TEST(mallinfo2().uordblks == heap);
+    }
+    BOOST_TEST(tb_ep_prepare(ctx) == -ENOSPC);
+    BOOST_TEST(tb_ep_create(ctx, link, p.a->id(), p.a->secret()) == -ENOSPC);
+    tb_ctx_destroy(ctx, nullptr, nullptr);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
