@@ -43,6 +43,7 @@ struct tbrdma_poller {
 	struct task_struct *task;	/* NULL: not running */
 	wait_queue_head_t wq;
 	atomic_t kicked;		/* work arrived since its last round */
+	atomic_t rearm;			/* an earlier deadline: not work */
 	u64 timer_at;			/* the deadline it sleeps until */
 	atomic64_t deadline_noted;	/* the earliest set since, -1: none */
 	bool sq_polling;		/* counted in tbrdma.sq_pollers */

@@ -58,8 +58,9 @@ static void tbrdma_note_deadline(struct tbrdma_poller *p, u64 d)
 	       !atomic64_try_cmpxchg(&p->deadline_noted, &old, (s64)d))
 		;
 	smp_mb();	/* the note before timer_at is read */
-	if (d < READ_ONCE(p->timer_at) && current != READ_ONCE(p->task))
-		tbrdma_poller_kick(p);
+	if (d < READ_ONCE(p->timer_at) && current != READ_ONCE(p->task) &&
+	    !atomic_xchg(&p->rearm, 1))
+		wake_up(&p->wq);
 }
 
 /*
@@ -222,6 +223,8 @@ static u64 tbrdma_round(struct tbrdma_poller *p, bool *busy)
 	int handled;
 	u32 i;
 
+	atomic_set(&p->rearm, 0);	/* the round sets the timer anew */
+
 	handled = tbrdma_sq_poll(p);
 	now = ktime_get_ns();
 	for (i = 0; i < tbrdma.nlinks; i++) {
@@ -311,6 +314,7 @@ static int tbrdma_poll_fn(void *arg)
 		WRITE_ONCE(p->sleeps, p->sleeps + 1);
 		wait_event_interruptible_hrtimeout(p->wq,
 						   atomic_read(&p->kicked) ||
+						   atomic_read(&p->rearm) ||
 						   kthread_should_stop(),
 						   timeout);
 	}
@@ -323,6 +327,7 @@ void tbrdma_poller_init(struct tbrdma_poller *p,
 {
 	init_waitqueue_head(&p->wq);
 	atomic_set(&p->kicked, 0);
+	atomic_set(&p->rearm, 0);
 	p->timer_at = U64_MAX;
 	atomic64_set(&p->deadline_noted, -1);
 	p->idle = idle;
