@@ -288,19 +288,20 @@ static int tbrdma_ep_create(struct tbrdma_kctx *kc,
 	u32 engine_index;
 	int ret;
 
-	ret = tb_ep_prepare(kc->ctx);
-	if (ret)
-		return ret;
 	mutex_lock(&tbrdma.lock);	/* the link stays */
 	if (tbrdma_link_lookup(c->link, NULL, &engine_index)) {
 		ret = -EINVAL;
 	} else if (engine_index == U32_MAX) {
 		ret = -ENOTCONN;	/* an XDomain link between logins */
 	} else {
-		tbrdma_link_lock(engine_index);
-		ret = tb_ep_create(kc->ctx, engine_index, c->remote_ctx,
-				   c->remote_secret);
-		tbrdma_link_unlock(engine_index);
+		/* Under tbrdma.lock, which no link's data path takes. */
+		ret = tb_ep_prepare(kc->ctx);
+		if (!ret) {
+			tbrdma_link_lock(engine_index);
+			ret = tb_ep_create(kc->ctx, engine_index,
+					   c->remote_ctx, c->remote_secret);
+			tbrdma_link_unlock(engine_index);
+		}
 	}
 	mutex_unlock(&tbrdma.lock);
 	return ret;

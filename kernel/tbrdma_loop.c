@@ -528,9 +528,8 @@ static ssize_t carrier_show(struct device *dev, struct device_attribute *attr,
 {
 	bool on;
 
-	mutex_lock(&tbrdma.lock);	/* changed under tbrdma_lock() */
-	on = to_loop(dev)->plugged;
-	mutex_unlock(&tbrdma.lock);
+	/* Set under tbrdma_lock(), cleared by a failing end under its own. */
+	on = READ_ONCE(to_loop(dev)->plugged);
 	return sysfs_emit(buf, "%d\n", on);
 }
 

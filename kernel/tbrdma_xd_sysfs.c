@@ -312,7 +312,10 @@ static ssize_t tbrdma_xd_stat_show(struct device *dev,
 
 	switch (sa->src) {
 	case XD_PHY:
-		/* Counted under the link's lock, kept while detached. */
+		/*
+		 * Counted under the link's lock (but irqs in the interrupt and
+		 * setup_errors by the control work), kept while detached.
+		 */
 		mutex_lock(&tbrdma.lock);
 		if (xl->attached)
 			tbrdma_link_lock(xl->link.index);

@@ -156,7 +156,6 @@ struct tb_refuser {
 	u64 tat;		/* 0: slot unused */
 };
 
-/* The engine's state for one link. */
 /*
  * The region a link used last, found again without the domain's lock
  * while no region or domain has gone since (tb_engine.mr_gen).
@@ -168,6 +167,7 @@ struct tb_mr_hint {
 	u64 gen;
 };
 
+/* The engine's state for one link. */
 struct tb_elink {
 	struct tb_engine *e;
 	struct tb_link *link;
@@ -263,8 +263,8 @@ struct tb_engine {
 	u32 nr_ctx;
 	u32 ctx_gen;
 	/*
-	 * Counts regions deregistered and domains destroyed, which hold every
-	 * link's lock; a link reads it under its own.
+	 * Counts regions deregistered and domains destroyed with regions in
+	 * use, which hold every link's lock; a link reads it under its own.
 	 */
 	u64 mr_gen;
 };

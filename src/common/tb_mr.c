@@ -50,10 +50,15 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 
 	if (!pd)
 		return;
-	pd->e->mr_gen++;
 	for (i = 0; i < pd->max_mr; i++) {
 		if (!pd->mrs[i].in_use)
 			continue;
+		/*
+		 * A hint names a region in use: a domain that has none is in
+		 * no hint (a failed tb_ctx_create() frees its own without any
+		 * link's lock).
+		 */
+		pd->e->mr_gen++;
 		if (pd->mrs[i].tx_refs)
 			tb_engine_detach_mr(pd->e, &pd->mrs[i]);
 		if (release)

@@ -273,16 +273,21 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
     auto c = std::make_unique<engine_ctx>(p.b->engine, 64, 4, 16, pd);
     std::vector<uint8_t> mem(max_mr * 16);
     std::map<uint64_t, uint32_t> live;  // key -> region number
-    std::vector<uint64_t> dead;
+    std::vector<std::pair<uint64_t, uint32_t>> dead;
     std::mt19937_64 rng(0xd1c7);
     auto region = [&](uint32_t i) { return mem.data() + i * 16; };
     tb_mr_hint hint{};
+    // Twice: the second finds it through the hint, which must agree.
     auto lookup = [&](uint64_t key, uint32_t i) {
-        uint8_t st = 0;
-        const uint8_t *at = tb_mr_access(c->ctx, &hint, key, reinterpret_cast<uintptr_t>(region(i)),
-                                         16, TBRDMA_ACCESS_REMOTE_READ, &st);
-        BOOST_REQUIRE(at ? st == 0 : st == TBRDMA_WC_REM_ACCESS_ERR);
-        return at;
+        const uint8_t *at[2];
+        for (auto &a : at) {
+            uint8_t st = 0;
+            a = tb_mr_access(c->ctx, &hint, key, reinterpret_cast<uintptr_t>(region(i)), 16,
+                             TBRDMA_ACCESS_REMOTE_READ, &st);
+            BOOST_REQUIRE(a ? st == 0 : st == TBRDMA_WC_REM_ACCESS_ERR);
+        }
+        BOOST_REQUIRE(at[0] == at[1]);
+        return at[0];
     };
     uint32_t next_region = 0, fills = 0;
     for (int step = 0; step < 200000; step++) {
@@ -303,18 +308,32 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
         } else if (r < 85 && !live.empty()) {
             auto it = live.begin();
             std::advance(it, rng() % live.size());
-            BOOST_REQUIRE(lookup(it->first, it->second) == region(it->second));
-            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, it->first, nullptr), 0);
-            BOOST_REQUIRE(!lookup(it->first, it->second));
-            dead.push_back(it->first);
+            const auto gone = *it;
+            BOOST_REQUIRE(lookup(gone.first, gone.second) == region(gone.second));
+            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, gone.first, nullptr), 0);
+            dead.push_back(gone);
             live.erase(it);
+            // Half the time the same memory at once again, in the slot
+            // just freed: the old key, still hinted, must not reach it.
+            if (rng() & 1) {
+                uint64_t key = 0;
+                BOOST_REQUIRE_EQUAL(tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(region(gone.second)),
+                                                 16, TBRDMA_ACCESS_REMOTE_READ, region(gone.second),
+                                                 nullptr, &key),
+                                    0);
+                BOOST_REQUIRE(live.emplace(key, gone.second).second);
+            }
+            BOOST_REQUIRE(!lookup(gone.first, gone.second));
         } else {
-            // Dead and never-seen keys are unknown; 0 is never a key.
-            uint64_t k = dead.empty() || (rng() & 1) ? rng() : dead[rng() % dead.size()];
-            if (live.count(k))
+            // Dead and never-seen keys are unknown, also at the region a
+            // dead one had; 0 is never a key.
+            std::pair<uint64_t, uint32_t> k{rng(), 0};
+            if (!dead.empty() && (rng() & 1))
+                k = dead[rng() % dead.size()];
+            if (live.count(k.first))
                 continue;
-            BOOST_REQUIRE(!lookup(k, 0));
-            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, k, nullptr), -ENOENT);
+            BOOST_REQUIRE(!lookup(k.first, k.second));
+            BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, k.first, nullptr), -ENOENT);
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, 0, nullptr), -ENOENT);
         }
         // Every live key finds its own region, on every tenth step.
@@ -372,14 +391,15 @@ BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
 }
 
 // After tb_ep_prepare(), tb_ep_create() (under the link's lock) allocates
-// nothing, also when the table has to grow; at max_ep both refuse. A spare
-// left over goes with the context (the ASan run checks for the leak).
+// nothing, also when the table has to grow (it starts at TB_EP_SLOTS_MIN);
+// at max_ep both refuse. A spare left over goes with the context (the ASan
+// run checks for the leak).
 BOOST_AUTO_TEST_CASE(prepared_endpoint_allocates_nothing)
 {
     engine_pair p(6);
     tb_ctx_config cc{};
     cc.max_mr = 16;
-    cc.max_ep = 4;
+    cc.max_ep = 2 * TB_EP_SLOTS_MIN;
     cc.sq_depth = 16;
     std::vector<uint8_t> cq(64 * sizeof(tbrdma_cqe)), rq(4 * TBRDMA_RQE_SLOT);
     tbrdma_ring_ctrl cq_ctrl{}, rq_ctrl{};
