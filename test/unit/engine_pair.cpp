@@ -7,13 +7,13 @@
 namespace tbtest {
 
 engine_ctx::engine_ctx(tb_engine *engine, uint32_t cq_entries, uint32_t rq_entries,
-                       uint32_t sq_depth, tb_pd *pd)
+                       uint32_t sq_depth, tb_pd *pd, uint32_t max_ep)
     : cq_mem_(cq_entries * sizeof(tbrdma_cqe)), rq_mem_(rq_entries * TBRDMA_RQE_SLOT)
 {
     tb_ctx_config cc{};
     cc.pd = pd;
     cc.max_mr = 64;
-    cc.max_ep = 16;
+    cc.max_ep = max_ep;
     cc.sq_depth = sq_depth;
     tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), cq_entries, sizeof(tbrdma_cqe));
     tb_qring_init(&cc.rq, &rq_ctrl_, rq_mem_.data(), rq_entries, TBRDMA_RQE_SLOT);

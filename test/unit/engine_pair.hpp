@@ -21,7 +21,7 @@ class engine_ctx {
 public:
     // pd: a domain to share, or nullptr for one of the context's own.
     explicit engine_ctx(tb_engine *engine, uint32_t cq_entries = 1024, uint32_t rq_entries = 64,
-                        uint32_t sq_depth = 256, tb_pd *pd = nullptr);
+                        uint32_t sq_depth = 256, tb_pd *pd = nullptr, uint32_t max_ep = 16);
     ~engine_ctx();
     engine_ctx(const engine_ctx &) = delete;
     engine_ctx &operator=(const engine_ctx &) = delete;

@@ -355,16 +355,8 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
 BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
 {
     engine_pair p(6);
-    tb_ctx_config cc{};
-    cc.max_mr = 16;
-    cc.max_ep = 4096;
-    cc.sq_depth = 4096;
-    std::vector<uint8_t> cq(256 * sizeof(tbrdma_cqe)), rq(4 * TBRDMA_RQE_SLOT);
-    tbrdma_ring_ctrl cq_ctrl{}, rq_ctrl{};
-    tb_qring_init(&cc.cq, &cq_ctrl, cq.data(), 256, sizeof(tbrdma_cqe));
-    tb_qring_init(&cc.rq, &rq_ctrl, rq.data(), 4, TBRDMA_RQE_SLOT);
-    tb_ctx *ctx = nullptr;
-    BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &ctx), 0);
+    engine_ctx c(p.b->engine, 256, 4, 4096, nullptr, 4096);
+    tb_ctx *ctx = c.ctx;
     const int n = 2048;
     std::vector<int> eps;
     size_t heap0 = mallinfo2().uordblks;
@@ -387,7 +379,6 @@ BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
     for (int h : eps)
         BOOST_TEST(tb_ep_destroy(ctx, static_cast<uint32_t>(h)) == 0);
     BOOST_TEST(tb_ep_state(ctx, static_cast<uint32_t>(eps[0]), &out) == -ENOENT);
-    tb_ctx_destroy(ctx, nullptr, nullptr);
 }
 
 // After tb_ep_prepare(), tb_ep_create() (under the link's lock) allocates
@@ -397,18 +388,11 @@ BOOST_AUTO_TEST_CASE(endpoints_cost_no_queue)
 BOOST_AUTO_TEST_CASE(prepared_endpoint_allocates_nothing)
 {
     engine_pair p(6);
-    tb_ctx_config cc{};
-    cc.max_mr = 16;
-    cc.max_ep = 2 * TB_EP_SLOTS_MIN;
-    cc.sq_depth = 16;
-    std::vector<uint8_t> cq(64 * sizeof(tbrdma_cqe)), rq(4 * TBRDMA_RQE_SLOT);
-    tbrdma_ring_ctrl cq_ctrl{}, rq_ctrl{};
-    tb_qring_init(&cc.cq, &cq_ctrl, cq.data(), 64, sizeof(tbrdma_cqe));
-    tb_qring_init(&cc.rq, &rq_ctrl, rq.data(), 4, TBRDMA_RQE_SLOT);
-    tb_ctx *ctx = nullptr;
-    BOOST_REQUIRE_EQUAL(tb_ctx_create(p.b->engine, &cc, &ctx), 0);
+    const uint32_t max_ep = 2 * TB_EP_SLOTS_MIN;
+    engine_ctx c(p.b->engine, 64, 4, 16, nullptr, max_ep);
+    tb_ctx *ctx = c.ctx;
     const auto link = static_cast<uint32_t>(p.b->link_index);
-    for (uint32_t i = 0; i < cc.max_ep; i++) {
+    for (uint32_t i = 0; i < max_ep; i++) {
         BOOST_REQUIRE_EQUAL(tb_ep_prepare(ctx), 0);
         BOOST_REQUIRE_EQUAL(tb_ep_prepare(ctx), 0);  // twice: still one spare
         size_t heap = mallinfo2().uordblks;
@@ -417,7 +401,6 @@ BOOST_AUTO_TEST_CASE(prepared_endpoint_allocates_nothing)
     }
     BOOST_TEST(tb_ep_prepare(ctx) == -ENOSPC);
     BOOST_TEST(tb_ep_create(ctx, link, p.a->id(), p.a->secret()) == -ENOSPC);
-    tb_ctx_destroy(ctx, nullptr, nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
