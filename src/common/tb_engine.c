@@ -174,7 +174,7 @@ static int tb_engine_deliver(void *user, struct tb_link *link,
 		ret = tb_comp_ack(el, h.ack_msn);
 	if (ret == -EPROTO)
 		tb_link_fail(link);	/* the peer broke the protocol */
-	return 0;
+	return h.flags & TB_EF_ACK_NOW ? TB_LINK_ACK_NOW : 0;
 }
 
 static void tb_engine_state_changed(void *user, struct tb_link *link, u32 state)
@@ -266,7 +266,9 @@ void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
 
 /*
  * Fills the link: responses that unblock the peer first, then read data
- * and new requests taking turns, then a bare ACK if one is owed.
+ * and new requests taking turns, then a bare ACK if one is due: the
+ * engine's ack waits as long as the link's, so one DATA frame may carry
+ * both; one asking for the peer's ack if a FLUSH waits for it.
  */
 void tb_elink_tx(struct tb_elink *el)
 {
@@ -287,11 +289,16 @@ void tb_elink_tx(struct tb_elink *el)
 			continue;
 		break;
 	}
-	if (el->ack_sent != tb_resp_ack_value(el) && tb_link_can_send(link)) {
+	if (tb_link_can_send(link) &&
+	    (el->ack_wanted || (el->ack_sent != tb_resp_ack_value(el) &&
+				(!link->ack_pending || tb_link_ack_due(link))))) {
 		struct tb_engine_hdr h;
 
 		memset(&h, 0, sizeof(h));
 		h.op = TB_EOP_ACK;
+		if (el->ack_wanted)
+			h.flags = TB_EF_ACK_NOW;
+		el->ack_wanted = 0;
 		tb_elink_send(el, &h, 0);
 	}
 	tb_link_flush_ack(link);

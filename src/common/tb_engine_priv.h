@@ -185,6 +185,7 @@ struct tb_elink {
 	struct tb_ep *active_tail;
 	struct tb_ep *eps;	/* every endpoint on the link */
 	u64 rnr_wake_ns;	/* earliest rnr_until of its endpoints, 0: none */
+	u8 ack_wanted;		/* a FLUSH waits: ask the peer for its ack */
 
 	/* Responder. */
 	u32 resp_done;		/* last request executed */

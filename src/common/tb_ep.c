@@ -325,6 +325,12 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		wqe->sent_all = 1;
 		wqe->acked = 1;
 	}
+	/* A FLUSH behind a WRITE or SEND all sent: its ack must not wait. */
+	if (!down && sqe->opcode == TBRDMA_OP_FLUSH && ep->tail &&
+	    (ep->tail->sqe.opcode == TBRDMA_OP_WRITE ||
+	     ep->tail->sqe.opcode == TBRDMA_OP_SEND) &&
+	    ep->tail->sent_all && !ep->tail->acked)
+		ep->el->ack_wanted = 1;
 	if (ep->tail)
 		ep->tail->next = wqe;
 	else

@@ -39,6 +39,7 @@ void tb_link_config_default(struct tb_link_config *cfg)
 	cfg->rto_max_ns = 200000000ull;		/* 200 ms */
 	cfg->dead_ns = 10000000000ull;		/* 10 s */
 	cfg->hello_ns = 5000000ull;		/* 5 ms */
+	cfg->ack_delay_ns = 20000ull;		/* 20 us */
 }
 
 /* The largest power of two not above v (v > 0). */
@@ -83,6 +84,7 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 
 	if (!cfg->rx_slots || cfg->rx_slots < 2 || !cfg->tx_window ||
 	    cfg->tx_window > (1u << 16) || cfg->rx_slots > (1u << 16) ||
+	    cfg->ack_delay_ns >= cfg->rto_min_ns ||
 	    phy_ops->ext_max > TB_EXT_MAX)
 		return -EINVAL;
 	memset(link, 0, sizeof(*link));
@@ -220,10 +222,35 @@ void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 	}
 }
 
+int tb_link_ack_due(const struct tb_link *link)
+{
+	return link->ack_pending && link->now_ns >= link->ack_due_ns;
+}
+
+void tb_link_ack_now(struct tb_link *link)
+{
+	link->ack_due_ns = 0;
+}
+
 void tb_link_flush_ack(struct tb_link *link)
 {
-	if (link->state == TBRDMA_LINK_UP && link->ack_pending)
+	if (link->state == TBRDMA_LINK_UP && tb_link_ack_due(link))
 		tb_link_send_ctrl(link, TB_LINK_ACK, 0);
+}
+
+/*
+ * Whether the peer should ack frame seq without delay: it is sent again,
+ * or it takes the frames in flight past half of what the window or the
+ * peer's credit allows.
+ */
+static int tb_link_asks_ack(const struct tb_link *link, u32 seq,
+			    const struct tb_link_slot *s)
+{
+	u32 room = link->tx_credit - link->tx_una;
+
+	if (room > link->cfg.tx_window)
+		room = link->cfg.tx_window;
+	return s->sent_ns || 2 * (seq + 1 - link->tx_una) > room;
 }
 
 /* Puts window slot seq on the cable, with our current ack and credit. */
@@ -240,6 +267,8 @@ static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
 		h.flags = TB_LINK_F_EXT;
 		h.ext_len = (u16)s->ext.len;
 	}
+	if (tb_link_asks_ack(link, seq, s))
+		h.flags |= TB_LINK_F_ACK_NOW;
 	tb_link_hdr_encode(s->frame, &h);
 	ret = link->phy_ops->xmit(link->phy, s->frame, s->len,
 				  s->has_ext ? &s->ext : NULL);
@@ -451,15 +480,17 @@ u32 tb_link_detach_ext(struct tb_link *link, const void *owner)
 
 u64 tb_link_next_deadline(const struct tb_link *link)
 {
+	u64 d = 0;
+
 	if (link->state == TBRDMA_LINK_DOWN)
 		return 0;
 	if (link->state == TBRDMA_LINK_CONNECTING)
 		return link->last_hello_ns + link->cfg.hello_ns;
-	if (link->ack_pending || link->tx_resend != link->tx_next ||
-	    link->nlost)
+	if (link->tx_resend != link->tx_next || link->nlost)
 		return 1;
 	if (link->tx_una != link->tx_next)
-		return tb_link_slot(link, link->tx_una)->sent_ns +
-		       link->rto_ns;
-	return 0;
+		d = tb_link_slot(link, link->tx_una)->sent_ns + link->rto_ns;
+	if (link->ack_pending && (!d || link->ack_due_ns < d))
+		d = link->ack_due_ns ? link->ack_due_ns : 1;
+	return d;
 }

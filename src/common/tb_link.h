@@ -8,8 +8,11 @@
  *   order, keeps up to TB_LINK_SACK_BITS frames that came after a gap
  *   until it is filled, and drops duplicates;
  * - acks are cumulative and ride on every frame; a standalone ACK is sent
- *   when nothing else carries it, and at once when a new gap is seen, with
- *   a bitmap of the frames kept behind it (selective ack);
+ *   when nothing else carried one within ack_delay_ns, at once when the
+ *   sender asks (a resent frame, or one that takes its window or credit
+ *   past half) or the user does (tb_link_user_ops.deliver), and at once
+ *   when a new gap is seen, with a bitmap of the frames kept behind it
+ *   (selective ack);
  * - the receiver grants credits for its receive slots, so the sender never
  *   overruns it;
  * - unacked frames are kept in a window; a timeout resends the oldest one
@@ -82,13 +85,17 @@ struct tb_phy_ops {
 
 struct tb_link;
 
+/* deliver(): the frame's ack should go without waiting for DATA to carry it. */
+#define TB_LINK_ACK_NOW 1
+
 /* What the link's user (the engine) provides. */
 struct tb_link_user_ops {
 	/*
 	 * An in-order DATA payload (engine header + data). Returns 0 when
-	 * consumed, or -EAGAIN to keep it and be called again later with the
-	 * same payload (the receive slot stays busy, which throttles the
-	 * peer through credits).
+	 * consumed, TB_LINK_ACK_NOW when consumed and the peer waits for its
+	 * ack, or -EAGAIN to keep it and be called again later with the same
+	 * payload (the receive slot stays busy, which throttles the peer
+	 * through credits).
 	 */
 	int (*deliver)(void *user, struct tb_link *link, const void *payload,
 		       u32 len, const void *ext, u32 ext_len);
@@ -106,6 +113,11 @@ struct tb_link_config {
 	u64 rto_max_ns;		/* cap of that and of the exponential backoff */
 	u64 dead_ns;		/* no progress for this long: link down */
 	u64 hello_ns;		/* HELLO period while connecting */
+	/*
+	 * A delivered frame's ack may wait this long for a DATA frame to
+	 * carry it (below rto_min_ns: the peer must not resend meanwhile).
+	 */
+	u64 ack_delay_ns;
 };
 
 void tb_link_config_default(struct tb_link_config *cfg);
@@ -195,6 +207,7 @@ struct tb_link {
 	u8 ooo_dropped;
 	u32 rx_gap_sent;	/* rx_next when we last sent a GAP ack */
 	int ack_pending;	/* the peer should hear our rx_next/credit */
+	u64 ack_due_ns;		/* ack_pending: a standalone ACK goes then */
 	u32 credit_sent;	/* last credit we advertised */
 
 	struct tb_link_stats stats;
@@ -225,7 +238,11 @@ void tb_link_clock(struct tb_link *link, u64 now_ns);
  */
 int tb_link_rx_held(const struct tb_link *link);
 
-/* Sends a standalone ACK if one is owed. */
+/* Whether the ack owed to the peer must go now, DATA frame or not. */
+int tb_link_ack_due(const struct tb_link *link);
+/* Makes the ack owed to the peer, if any, due now. */
+void tb_link_ack_now(struct tb_link *link);
+/* Sends a standalone ACK if one is due. */
 void tb_link_flush_ack(struct tb_link *link);
 
 /* Room for a new DATA frame: window slot, peer credit and link UP. */

@@ -157,6 +157,19 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
 	return 0;
 }
 
+/*
+ * A frame to ack: within ack_delay_ns, so that DATA we send meanwhile
+ * carries it, or at once when asked.
+ */
+static void tb_link_owe_ack(struct tb_link *link, int now)
+{
+	if (!link->ack_pending)
+		link->ack_due_ns = link->now_ns + link->cfg.ack_delay_ns;
+	link->ack_pending = 1;
+	if (now)
+		tb_link_ack_now(link);
+}
+
 /* Hands frame rx_next to the user; -EAGAIN: it cannot take it yet. */
 static int tb_link_deliver(struct tb_link *link, const u8 *frame, u32 len,
 			   const void *ext, u32 ext_len)
@@ -171,7 +184,7 @@ static int tb_link_deliver(struct tb_link *link, const u8 *frame, u32 len,
 	}
 	/* Delivered, or refused as garbage: either way it is consumed. */
 	link->rx_next++;
-	link->ack_pending = 1;
+	tb_link_owe_ack(link, ret == TB_LINK_ACK_NOW);
 	link->stats.rx_frames++;
 	link->stats.rx_bytes += len + ext_len;
 	return 0;
@@ -305,7 +318,8 @@ static int tb_link_rx_frame(struct tb_link *link, const struct tb_phy_rx *rx,
 	if (tb_seq_before(h.seq, link->rx_next) ||
 	    (h.seq == link->rx_next && tb_link_kept(link, h.seq)->present)) {
 		link->stats.rx_dup++;
-		link->ack_pending = 1;
+		/* The peer resent: our ack is lost or late. */
+		tb_link_owe_ack(link, 1);
 		return 0;
 	}
 	if (h.seq != link->rx_next) {
@@ -315,6 +329,8 @@ static int tb_link_rx_frame(struct tb_link *link, const struct tb_phy_rx *rx,
 	if (tb_link_deliver(link, frame, rx->len, rx->ext,
 			    rx->ext ? rx->ext_len : 0) == -EAGAIN)
 		return -EAGAIN;
+	if (h.flags & TB_LINK_F_ACK_NOW)
+		tb_link_ack_now(link);
 	if (link->ooo_count || link->ooo_dropped)
 		tb_link_rx_drain(link, 1);
 	return 0;

@@ -65,6 +65,18 @@ static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
 			   wqe->sqe.local_addr + off, len, mr);
 }
 
+/*
+ * Whether the last frame of a WRITE or SEND asks for the target's ack at
+ * once: somebody waits for its completion, or a FLUSH behind it does.
+ */
+static u8 tb_req_ack_flag(const struct tb_wqe *wqe)
+{
+	if (!(wqe->sqe.flags & (TBRDMA_SQE_SILENT | TBRDMA_SQE_DELAY_ACK)) ||
+	    (wqe->next && wqe->next->sqe.opcode == TBRDMA_OP_FLUSH))
+		return TB_EF_ACK_NOW;
+	return 0;
+}
+
 /* The operation ends here without (more) frames, with status. */
 static void tb_req_stop(struct tb_wqe *wqe, u8 status)
 {
@@ -97,8 +109,10 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 	h.len = chunk;
 	h.msn = tb_req_take_msn(el, wqe, 0);
 	wqe->sent += chunk;
-	if (wqe->sent == wqe->sqe.length)
+	if (wqe->sent == wqe->sqe.length) {
 		wqe->sent_all = 1;
+		h.flags |= tb_req_ack_flag(wqe);
+	}
 	if (ext) {
 		tb_elink_send_ext(el, &h, mr, src);
 		return;
@@ -163,6 +177,7 @@ static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 	h.msn = tb_req_take_msn(el, wqe, 0);
 	memcpy(tb_elink_payload_buf(el), src, wqe->sqe.length);
 	wqe->sent_all = 1;
+	h.flags |= tb_req_ack_flag(wqe);
 	tb_elink_send(el, &h, wqe->sqe.length);
 }
 

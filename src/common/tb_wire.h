@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 5u
+#define TB_WIRE_VERSION 6u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
 #define TB_LINK_SACK_LEN 8u	/* an ACK's bitmap after the link header */
@@ -54,7 +54,8 @@ enum tb_link_flags {
 	TB_LINK_F_STALL = 1u << 2,	/* ACK: holding frame `ack`, not taken yet */
 	TB_LINK_F_EXT = 1u << 3,	/* DATA: an ext buffer of ext_len follows */
 	TB_LINK_F_SACK = 1u << 4,	/* ACK: sack follows the header */
-	TB_LINK_F_ALL = 0x1f,
+	TB_LINK_F_ACK_NOW = 1u << 5,	/* DATA: ack without waiting for DATA */
+	TB_LINK_F_ALL = 0x3f,
 };
 
 struct tb_link_hdr {
@@ -93,7 +94,12 @@ enum tb_engine_flags {
 	TB_EF_LAST = 1u << 0,	/* READ_RESP: last chunk of this request */
 	/* A request: its endpoint's first since an RNR_NAK. */
 	TB_EF_RESUME = 1u << 1,
-	TB_EF_ALL = 0x3,
+	/*
+	 * The sender waits for this frame's ack (a completion or a flush):
+	 * the receiver's link sends it without waiting for DATA to carry it.
+	 */
+	TB_EF_ACK_NOW = 1u << 2,
+	TB_EF_ALL = 0x7,
 };
 
 /* Largest READ_REQ; bigger reads are cut into several requests. */

@@ -191,7 +191,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
         for (int i = 0; i < 3000; i++) {
             tb_engine_hdr h{};
             h.op = op;
-            h.flags = static_cast<uint8_t>(rng() & (is_request(op) ? TB_EF_ALL : TB_EF_LAST));
+            h.flags = static_cast<uint8_t>(
+                rng() & (is_request(op) ? TB_EF_ALL : TB_EF_LAST | TB_EF_ACK_NOW));
             h.aop = static_cast<uint8_t>(rng());
             h.arg = static_cast<uint8_t>(rng());
             h.dst_ctx = static_cast<uint32_t>(rng());
@@ -260,7 +261,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x05,                    // version
+        0x06,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -461,15 +462,18 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
         BOOST_TEST(engine_decode(f) == 0, "src_ep byte " << at << " on a READ_REQ");
     }
     // Unknown flags, on an otherwise valid ACK; RESUME only on requests.
-    for (uint8_t fl : {uint8_t(TB_EF_RESUME), uint8_t(4), uint8_t(0x80), uint8_t(0xff)}) {
+    for (uint8_t fl : {uint8_t(TB_EF_RESUME), uint8_t(TB_EF_ALL + 1), uint8_t(0x80), uint8_t(0xff)}) {
         tb_engine_hdr h = engine_hdr(TB_EOP_ACK, 0);
         h.flags = fl;
         BOOST_TEST(engine_decode(engine_frame(h, 0)) == -EBADMSG, "flags " << int(fl));
     }
     {
         tb_engine_hdr h = engine_hdr(TB_EOP_SEND, 4);
-        h.flags = TB_EF_RESUME;
+        h.flags = TB_EF_RESUME | TB_EF_ACK_NOW;
         BOOST_TEST(engine_decode(engine_frame(h, 4)) == 0);
+        h = engine_hdr(TB_EOP_ACK, 0);
+        h.flags = TB_EF_ACK_NOW;  // a FLUSH asking for the peer's ack
+        BOOST_TEST(engine_decode(engine_frame(h, 0)) == 0);
     }
     // Data-carrying ops: len must equal the payload.
     for (uint8_t op : {uint8_t(TB_EOP_WRITE), uint8_t(TB_EOP_SEND), uint8_t(TB_EOP_READ_RESP)}) {

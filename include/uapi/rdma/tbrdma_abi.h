@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define TBRDMA_ABI_VERSION 2
+#define TBRDMA_ABI_VERSION 3
 
 /* One frame on the wire, headers included (a USB4 ring descriptor). */
 #define TBRDMA_FRAME_MAX 4096u
@@ -64,7 +64,13 @@ enum tbrdma_sqe_flags {
 	 * endpoint has its data (READ data is read after later requests ran).
 	 */
 	TBRDMA_SQE_FENCE = 1u << 2,
-	TBRDMA_SQE_FLAGS_ALL = 0x7,
+	/*
+	 * Nothing waits for the completion: the target may hold its ack back
+	 * (up to the link's ack delay) for traffic of its own to carry.
+	 * A FLUSH behind the operation asks for the ack at once.
+	 */
+	TBRDMA_SQE_DELAY_ACK = 1u << 3,
+	TBRDMA_SQE_FLAGS_ALL = 0xf,
 };
 
 /*

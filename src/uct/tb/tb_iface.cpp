@@ -160,6 +160,10 @@ ucs_status_t iface_impl::post(uct_tb_ep_t *ep, tbrdma_sqe &sqe, const op_desc &d
     bool fenced = ep->fence_beat != fence_beat_;
     if (fenced && ep->outstanding)
         sqe.flags |= TBRDMA_SQE_FENCE;
+    // UCX waits only for a completion it passed: the target may hold the
+    // ack of any other WRITE or SEND back for its own traffic to carry.
+    if (!d.comp && (sqe.opcode == TBRDMA_OP_WRITE || sqe.opcode == TBRDMA_OP_SEND))
+        sqe.flags |= TBRDMA_SQE_DELAY_ACK;
     sqe.ep = ep->handle;
     sqe.wr_id = (uint64_t(descs_[i].gen) << 32) | i;
     int rc = ctx_->post(&sqe, 1);
