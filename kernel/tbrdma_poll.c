@@ -8,11 +8,15 @@
  * idle until an interrupt, a kick or one of its links' deadlines wakes it.
  * See docs/kernel.md.
  */
+#include <linux/hrtimer.h>
 #include <linux/kthread.h>
 #include <linux/seq_file.h>
 #include <linux/topology.h>
 
 #include "tbrdma.h"
+
+/* Timer slack of a poll thread's sleep: see tbrdma_poll_sleep(). */
+#define TBRDMA_POLL_SLACK_NS 2000
 
 static struct tbrdma_poller *tbrdma_poller_of(u32 i)
 {
@@ -275,6 +279,24 @@ static void tbrdma_poller_idle(struct tbrdma_poller *p)
 	}
 }
 
+/*
+ * Sleeps until kicked, re-armed or stopped, or for timeout. Its deadlines
+ * are resends and delayed acks tens of microseconds apart: a kernel
+ * thread's default timer slack (50 us) would let an ack miss the resend
+ * it is there to prevent.
+ */
+static void tbrdma_poll_sleep(struct tbrdma_poller *p, ktime_t timeout)
+{
+	DEFINE_WAIT(wait);
+
+	prepare_to_wait(&p->wq, &wait, TASK_INTERRUPTIBLE);
+	if (!atomic_read(&p->kicked) && !atomic_read(&p->rearm) &&
+	    !kthread_should_stop())
+		schedule_hrtimeout_range(&timeout, TBRDMA_POLL_SLACK_NS,
+					 HRTIMER_MODE_REL);
+	finish_wait(&p->wq, &wait);
+}
+
 static int tbrdma_poll_fn(void *arg)
 {
 	struct tbrdma_poller *p = arg;
@@ -312,11 +334,7 @@ static int tbrdma_poll_fn(void *arg)
 			continue;
 		timeout = deadline ? ns_to_ktime(deadline - now) : KTIME_MAX;
 		WRITE_ONCE(p->sleeps, p->sleeps + 1);
-		wait_event_interruptible_hrtimeout(p->wq,
-						   atomic_read(&p->kicked) ||
-						   atomic_read(&p->rearm) ||
-						   kthread_should_stop(),
-						   timeout);
+		tbrdma_poll_sleep(p, timeout);
 	}
 	tbrdma_sq_stop(p);
 	return 0;

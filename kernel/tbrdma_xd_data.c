@@ -523,11 +523,13 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	cfg.tx_window = min(xl->tx_slots, a->peer.rx_slots);
 	/*
 	 * When no one busy-polls, a frame and its ack each wait for an RX
-	 * interrupt, moderated on a 6.1 host (either may be one): below
-	 * that, an idle link's round trip would time out with nothing lost.
+	 * interrupt, moderated on a 6.1 host (either may be one), and the
+	 * ack its delay: below that, an idle link's round trip would time
+	 * out with nothing lost.
 	 */
 	cfg.rto_min_ns += 2 * (u64)max_t(u32, TBRDMA_XD_MODERATION_NS,
-					 tbrdma_xd_throttle_ns);
+					 tbrdma_xd_throttle_ns) +
+			  cfg.ack_delay_ns;
 	tbrdma_lock();
 	ret = tb_link_init(&xl->link, &cfg, &tbrdma_xd_phy_ops, xl,
 			   &tbrdma_xd_link_ops, tbrdma.engine);

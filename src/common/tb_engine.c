@@ -174,7 +174,7 @@ static int tb_engine_deliver(void *user, struct tb_link *link,
 		ret = tb_comp_ack(el, h.ack_msn);
 	if (ret == -EPROTO)
 		tb_link_fail(link);	/* the peer broke the protocol */
-	return h.flags & TB_EF_ACK_NOW ? TB_LINK_ACK_NOW : 0;
+	return h.flags & TB_EF_ACK_NOW ? TB_DELIVER_ACK_NOW : 0;
 }
 
 static void tb_engine_state_changed(void *user, struct tb_link *link, u32 state)

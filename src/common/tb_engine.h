@@ -12,7 +12,8 @@
  *
  * Semantics:
  * - operations on one endpoint are executed remotely in posting order and
- *   complete in posting order (so FLUSH and fences need no wire traffic);
+ *   complete in posting order (so fences need no wire traffic, and a FLUSH
+ *   at most a bare ACK asking the peer for acks it may hold back);
  * - WRITE and SEND complete once the target executed them; READ and ATOMIC
  *   once their response arrived; every request gets either an implicit ack
  *   or a NAK with a status, and a NAK becomes an error completion;

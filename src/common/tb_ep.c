@@ -4,7 +4,8 @@
  * finished when it has nothing more to send, the responder executed every
  * frame sent for it, and every response it waits for has arrived; the
  * completion ring sees finished operations in order, so a FLUSH (which
- * sends nothing) completes exactly when everything before it did.
+ * at most asks the peer for its delayed ack) completes exactly when
+ * everything before it did.
  */
 #include "tb_engine_priv.h"
 
@@ -325,10 +326,15 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		wqe->sent_all = 1;
 		wqe->acked = 1;
 	}
-	/* A FLUSH behind a WRITE or SEND all sent: its ack must not wait. */
+	/*
+	 * A FLUSH behind a WRITE or SEND that went out without asking for
+	 * its ack: the ack must not wait now.
+	 */
 	if (!down && sqe->opcode == TBRDMA_OP_FLUSH && ep->tail &&
 	    (ep->tail->sqe.opcode == TBRDMA_OP_WRITE ||
 	     ep->tail->sqe.opcode == TBRDMA_OP_SEND) &&
+	    (ep->tail->sqe.flags &
+	     (TBRDMA_SQE_SILENT | TBRDMA_SQE_DELAY_ACK)) &&
 	    ep->tail->sent_all && !ep->tail->acked)
 		ep->el->ack_wanted = 1;
 	if (ep->tail)

@@ -84,7 +84,8 @@ int tb_link_init(struct tb_link *link, const struct tb_link_config *cfg,
 
 	if (!cfg->rx_slots || cfg->rx_slots < 2 || !cfg->tx_window ||
 	    cfg->tx_window > (1u << 16) || cfg->rx_slots > (1u << 16) ||
-	    cfg->ack_delay_ns >= cfg->rto_min_ns ||
+	    2 * cfg->ack_delay_ns > cfg->rto_min_ns ||
+	    cfg->rto_min_ns > cfg->rto_max_ns ||
 	    phy_ops->ext_max > TB_EXT_MAX)
 		return -EINVAL;
 	memset(link, 0, sizeof(*link));

@@ -85,14 +85,14 @@ struct tb_phy_ops {
 
 struct tb_link;
 
-/* deliver(): the frame's ack should go without waiting for DATA to carry it. */
-#define TB_LINK_ACK_NOW 1
+/* From deliver(): the frame's ack should go without waiting for DATA. */
+#define TB_DELIVER_ACK_NOW 1
 
 /* What the link's user (the engine) provides. */
 struct tb_link_user_ops {
 	/*
 	 * An in-order DATA payload (engine header + data). Returns 0 when
-	 * consumed, TB_LINK_ACK_NOW when consumed and the peer waits for its
+	 * consumed, TB_DELIVER_ACK_NOW when consumed and the peer waits for its
 	 * ack, or -EAGAIN to keep it and be called again later with the same
 	 * payload (the receive slot stays busy, which throttles the peer
 	 * through credits).
@@ -115,7 +115,8 @@ struct tb_link_config {
 	u64 hello_ns;		/* HELLO period while connecting */
 	/*
 	 * A delivered frame's ack may wait this long for a DATA frame to
-	 * carry it (below rto_min_ns: the peer must not resend meanwhile).
+	 * carry it: at most half of rto_min_ns, so the peer does not resend
+	 * meanwhile.
 	 */
 	u64 ack_delay_ns;
 };

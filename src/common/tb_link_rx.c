@@ -161,12 +161,12 @@ static int tb_link_rx_ack(struct tb_link *link, const struct tb_link_hdr *h,
  * A frame to ack: within ack_delay_ns, so that DATA we send meanwhile
  * carries it, or at once when asked.
  */
-static void tb_link_owe_ack(struct tb_link *link, int now)
+static void tb_link_owe_ack(struct tb_link *link, int at_once)
 {
 	if (!link->ack_pending)
 		link->ack_due_ns = link->now_ns + link->cfg.ack_delay_ns;
 	link->ack_pending = 1;
-	if (now)
+	if (at_once)
 		tb_link_ack_now(link);
 }
 
@@ -184,7 +184,7 @@ static int tb_link_deliver(struct tb_link *link, const u8 *frame, u32 len,
 	}
 	/* Delivered, or refused as garbage: either way it is consumed. */
 	link->rx_next++;
-	tb_link_owe_ack(link, ret == TB_LINK_ACK_NOW);
+	tb_link_owe_ack(link, ret == TB_DELIVER_ACK_NOW);
 	link->stats.rx_frames++;
 	link->stats.rx_bytes += len + ext_len;
 	return 0;

@@ -28,8 +28,6 @@ constexpr uint32_t post_ns = 100;
 constexpr uint32_t default_latency_ns = 1000;
 // Floor of the retransmission timeout, a few of the cable's round trips.
 constexpr uint64_t soft_rto_min_ns = 10000;
-// How long an ack may wait for traffic to carry it: well inside that floor.
-constexpr uint64_t soft_ack_delay_ns = soft_rto_min_ns / 4;
 
 uint32_t pow2_at_least(uint32_t v) noexcept
 {
@@ -138,10 +136,10 @@ soft_device::~soft_device()
     std::lock_guard<std::mutex> g(mu_);
     if (owner) {
         // Last words: what the engine still owes, and the acks peers
-        // wait for, delayed or not.
-        for (auto &p : peers_)
-            tb_link_ack_now(&p->link);
+        // wait for.
         tb_engine_progress(engine_.get(), tb_now_ns());
+        for (auto &p : peers_)
+            tb_link_flush_ack(&p->link);
     }
     // Contexts should be gone; any left die with their device.
     for (soft_context *c : contexts_) {
@@ -249,7 +247,10 @@ int soft_device::add_peer(std::unique_ptr<soft_cable> cable, bool active) noexce
     // Both ends poll their rings in their own processes, so the round
     // trip is the cable's; a probe sent early costs one duplicate.
     cfg.rto_min_ns = soft_rto_min_ns;
-    cfg.ack_delay_ns = soft_ack_delay_ns;
+    // Acks go at once: the engine runs only when a process calls it, so
+    // one held back could wait for the application's next call, far past
+    // the peer's timeout (the kernel's poll threads keep time instead).
+    cfg.ack_delay_ns = 0;
     int rc = tb_link_init(&p->link, &cfg, &soft_cable::phy_ops, cable.get(), &tb_engine_link_ops,
                           engine_.get());
     int index = rc ? rc : tb_engine_add_link(engine_.get(), &p->link);

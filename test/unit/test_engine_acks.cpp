@@ -7,6 +7,8 @@
 // once" means without any timer.
 #include <boost/test/unit_test.hpp>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -42,7 +44,8 @@ struct ack_fixture {
         BOOST_REQUIRE(p.pump_until([&] {
             return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
         }));
-        const uint32_t rw = TBRDMA_ACCESS_LOCAL | TBRDMA_ACCESS_REMOTE_WRITE;
+        const uint32_t rw =
+            TBRDMA_ACCESS_LOCAL | TBRDMA_ACCESS_REMOTE_WRITE | TBRDMA_ACCESS_REMOTE_READ;
         a_key = p.a->reg(a_buf, sizeof(a_buf), rw);
         b_key = p.b->reg(b_buf, sizeof(b_buf), rw);
         t = tb_now_ns() + 1000000000000ull;
@@ -171,31 +174,68 @@ BOOST_AUTO_TEST_CASE(a_flush_asks_for_the_acks_before_it)
     BOOST_TEST(ca[0].wr_id == 55u);
     BOOST_TEST(ca[1].wr_id == 0xf1u);
 
-    // More frames than the window holds: the FLUSH is posted before the
-    // last one goes.
-    const size_t len = 1u << 20;
-    std::vector<uint8_t> src(len, 0x5a), dst(len, 0);
-    const uint64_t src_key = p.a->reg(src.data(), len, TBRDMA_ACCESS_LOCAL);
-    const uint64_t dst_key =
-        p.b->reg(dst.data(), len, TBRDMA_ACCESS_LOCAL | TBRDMA_ACCESS_REMOTE_WRITE);
-    tbrdma_sqe s = make_sqe(TBRDMA_OP_WRITE, ep_ab, 0xb16);
-    s.flags = TBRDMA_SQE_DELAY_ACK;
-    s.local_addr = reinterpret_cast<uintptr_t>(src.data());
-    s.lkey = src_key;
-    s.length = static_cast<uint32_t>(len);
-    s.remote_addr = reinterpret_cast<uintptr_t>(dst.data());
-    s.rkey = dst_key;
-    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), 0);
-    BOOST_REQUIRE(tb_link_can_send(&p.a->link) == 0);
+    // A WRITE held back by a fence (a READ before it has no response
+    // yet) when the FLUSH is posted: it asks on its own frame.
+    uint64_t got = 0;
+    const uint64_t got_key = p.a->reg(&got, sizeof(got), TBRDMA_ACCESS_LOCAL);
+    tbrdma_sqe rd = make_sqe(TBRDMA_OP_READ, ep_ab, 0x4ead);
+    rd.flags = TBRDMA_SQE_DELAY_ACK;
+    rd.local_addr = reinterpret_cast<uintptr_t>(&got);
+    rd.lkey = got_key;
+    rd.length = sizeof(got);
+    rd.remote_addr = reinterpret_cast<uintptr_t>(b_buf + 3);
+    rd.rkey = b_key;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &rd), 0);
+    write_ab(4, 66, TBRDMA_SQE_DELAY_ACK | TBRDMA_SQE_FENCE);
+    const uint64_t sent = p.a->link.stats.tx_frames;
     flush_a();
-    BOOST_TEST(p.a->engine->links[p.a->link_index].ack_wanted == 0,
-               "the FLUSH asks with a frame of its own");
+    BOOST_TEST(p.a->link.stats.tx_frames == sent, "the FLUSH asked with a frame of its own");
     settle();
     ca = p.a->drain_cq();
-    BOOST_REQUIRE_EQUAL(ca.size(), 2u);
-    BOOST_TEST(ca[0].wr_id == 0xb16u);
-    BOOST_TEST(ca[1].wr_id == 0xf1u);
-    BOOST_TEST((dst == src));
+    BOOST_REQUIRE_EQUAL(ca.size(), 3u);
+    BOOST_TEST(ca[0].wr_id == 0x4eadu);
+    BOOST_TEST(got == 55u);
+    BOOST_TEST(ca[1].wr_id == 66u);
+    BOOST_TEST(ca[2].wr_id == 0xf1u);
+    BOOST_TEST(b_buf[4] == 66u);
+}
+
+// A SILENT or DELAY_ACK WRITE followed by an ordinary one: the second asks,
+// and its ack covers both.
+BOOST_AUTO_TEST_CASE(an_asking_request_acks_those_before_it)
+{
+    write_ab(6, 1, TBRDMA_SQE_SILENT);
+    write_ab(7, 2, TBRDMA_SQE_DELAY_ACK);
+    settle();
+    BOOST_TEST(p.a->drain_cq().empty());
+    write_ab(8, 3, 0);
+    settle();
+    auto ca = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(ca.size(), 2u);  // the SILENT one completes unseen
+    BOOST_TEST(ca[0].wr_id == 2u);
+    BOOST_TEST(ca[1].wr_id == 3u);
+}
+
+// An ack delay the peer's timeout does not leave room for is refused.
+BOOST_AUTO_TEST_CASE(an_ack_delay_past_half_the_timeout_floor_is_refused)
+{
+    tb_link_config cfg;
+    tb_link_config_default(&cfg);
+    BOOST_TEST(2 * cfg.ack_delay_ns <= cfg.rto_min_ns);
+    mem_cable_end end;
+    tb_link link{};
+    cfg.ack_delay_ns = cfg.rto_min_ns / 2 + 1;
+    BOOST_TEST(tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops,
+                            nullptr) == -EINVAL);
+    cfg.ack_delay_ns = cfg.rto_min_ns / 2;
+    cfg.rto_max_ns = cfg.rto_min_ns - 1;
+    BOOST_TEST(tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops,
+                            nullptr) == -EINVAL);
+    cfg.rto_max_ns = cfg.rto_min_ns;
+    BOOST_REQUIRE_EQUAL(tb_link_init(&link, &cfg, &mem_cable_end::ops, &end,
+                                     &tb_engine_link_ops, nullptr),
+                        0);
+    tb_link_destroy(&link);
 }
 
 // A stream nobody waits for: the sender asks once half its window or
