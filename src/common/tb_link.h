@@ -92,9 +92,9 @@ struct tb_link;
 struct tb_link_user_ops {
 	/*
 	 * An in-order DATA payload (engine header + data). Returns 0 when
-	 * consumed, TB_DELIVER_ACK_NOW when consumed and the peer waits for its
-	 * ack, or -EAGAIN to keep it and be called again later with the same
-	 * payload (the receive slot stays busy, which throttles the peer
+	 * consumed, TB_DELIVER_ACK_NOW when consumed and the peer waits for
+	 * its ack, or -EAGAIN to keep it and be called again later with the
+	 * same payload (the receive slot stays busy, which throttles the peer
 	 * through credits).
 	 */
 	int (*deliver)(void *user, struct tb_link *link, const void *payload,
@@ -241,8 +241,6 @@ int tb_link_rx_held(const struct tb_link *link);
 
 /* Whether the ack owed to the peer must go now, DATA frame or not. */
 int tb_link_ack_due(const struct tb_link *link);
-/* Makes the ack owed to the peer, if any, due now. */
-void tb_link_ack_now(struct tb_link *link);
 /* Sends a standalone ACK if one is due. */
 void tb_link_flush_ack(struct tb_link *link);
 

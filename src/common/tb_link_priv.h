@@ -40,6 +40,9 @@ void tb_link_set_up(struct tb_link *link, u64 now);
 void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags);
 
 /* tb_link_rx.c */
+/* Makes the ack owed to the peer, if any, due now. */
+void tb_link_ack_now(struct tb_link *link);
+
 /* The selective ack: bit i set, frame rx_next + 1 + i is kept. */
 u64 tb_link_sack_map(const struct tb_link *link);
 /*
