@@ -14,6 +14,7 @@
 #include <random>
 
 #include "engine_pair.hpp"
+#include "pair_fixture.hpp"
 #include "pattern.hpp"
 
 extern "C" {
@@ -30,22 +31,6 @@ std::vector<uint8_t> pattern(size_t n, uint64_t seed)
     fill(v.data(), n, seed);
     return v;
 }
-
-struct pair_fixture {
-    engine_pair p;
-    int ep_ab;
-    int ep_ba;
-    pair_fixture() : p(42)
-    {
-        ep_ab = p.a->ep_to(*p.b);
-        ep_ba = p.b->ep_to(*p.a);
-        BOOST_REQUIRE_GE(ep_ab, 0);
-        BOOST_REQUIRE_GE(ep_ba, 0);
-        BOOST_REQUIRE(p.pump_until([&] {
-            return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
-        }));
-    }
-};
 
 }  // namespace
 

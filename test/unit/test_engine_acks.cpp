@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine_pair.hpp"
+#include "pair_fixture.hpp"
 
 extern "C" {
 #include "tb_engine_priv.h"  // the link's ack_wanted
@@ -23,10 +24,7 @@ using namespace tbtest;
 
 namespace {
 
-struct ack_fixture {
-    engine_pair p;
-    int ep_ab;
-    int ep_ba;
+struct ack_fixture : pair_fixture {
     uint64_t a_buf[64] = {};
     uint64_t b_buf[64] = {};
     uint64_t a_key;
@@ -35,15 +33,8 @@ struct ack_fixture {
     // the test moves the time the links see.
     uint64_t t;
 
-    ack_fixture() : p(7)
+    ack_fixture()
     {
-        ep_ab = p.a->ep_to(*p.b);
-        ep_ba = p.b->ep_to(*p.a);
-        BOOST_REQUIRE_GE(ep_ab, 0);
-        BOOST_REQUIRE_GE(ep_ba, 0);
-        BOOST_REQUIRE(p.pump_until([&] {
-            return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
-        }));
         const uint32_t rw =
             TBRDMA_ACCESS_LOCAL | TBRDMA_ACCESS_REMOTE_WRITE | TBRDMA_ACCESS_REMOTE_READ;
         a_key = p.a->reg(a_buf, sizeof(a_buf), rw);
