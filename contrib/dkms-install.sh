@@ -7,7 +7,7 @@
 #
 # The DKMS source tree is /usr/src/tbrdma-<version>/ (see kernel/dkms.conf):
 # kernel/* at its top, below it src/common/*.[ch] with engine-sources.mk and
-# include/uapi/rdma/tbrdma_abi.h, as in the project's tree.
+# include/uapi/rdma/*.h, as in the project's tree.
 # Needs dkms and the headers of the running kernel (apt-get install dkms linux-headers-$(uname -r)).
 # Then: modprobe tbrdma (udev also loads it when a peer host offers the
 # tbrdma service), and optionally the udev rule and the modprobe options of
@@ -41,7 +41,7 @@ rm -rf "$src"
 mkdir -p "$src/src/common" "$src/include/uapi/rdma"
 cp "$top"/kernel/Kbuild "$top"/kernel/Makefile "$top"/kernel/*.c "$top"/kernel/*.h "$src/"
 cp "$top"/src/common/*.c "$top"/src/common/*.h "$top"/src/common/engine-sources.mk "$src/src/common/"
-cp "$top"/include/uapi/rdma/tbrdma_abi.h "$src/include/uapi/rdma/"
+cp "$top"/include/uapi/rdma/*.h "$src/include/uapi/rdma/"
 sed "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$version\"/" "$top/kernel/dkms.conf" > "$src/dkms.conf"
 dkms add "$name/$version"
 dkms build "$name/$version" "${kargs[@]}"

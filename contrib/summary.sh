@@ -17,7 +17,7 @@ grep -qE '^UCX_SRC_DIR = .' "$build/Makefile" || have_uct=no
 for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run-mpi \
          perf/run-perftest ucx-lanes/run-ucx-lanes load/run-load vm/run-kernel-tests \
          vm/run-ucx-kernel vm/run-ucx-gtest vm/xdomain-load vm/run-xdomain-sim \
-         vm/run-xdomain-2vm vm/run-security distro/run-packages; do
+         vm/run-xdomain-2vm vm/run-security vm/run-verbs distro/run-packages; do
     name=${t#*/}; name=${name#run-}
     case $name in ucx-*|packages) ;; *) name=${t%%/*}/$name ;; esac
     if [ "$have_uct" = no ] && [[ " ${needs_uct[*]} " == *" $t "* ]]; then
@@ -26,8 +26,8 @@ for t in unit/run-unit uct/run-uct ucx-gtest/run-ucx-gtest fuzz/run-fuzz mpi/run
     fi
     log=$build/test/$t.sh.log
     if [ -f "$log" ]; then
-        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|mpi-tcp|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security|packages)( test cases)?:' "$log" |
-            sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|; s|^distro/packages:|packages:|" || echo "$t: no summary line in $log"
+        grep -E '^ *(unit|uct|ucx-gtest|fuzz|mpi|mpi-tcp|perftest|ucx-lanes|multirail|load|kernel|xdomain|xdomain-sim|xdomain-2vm|security|vm/verbs|packages)( test cases)?:' "$log" |
+            sed -E "s|^ *|${t%%/*}/|; s|^(ucx-[a-z]+)/\1:|\1:|; s|^vm/vm/|vm/|; s|^distro/packages:|packages:|" || echo "$t: no summary line in $log"
     else
         echo "${t%%/*}: did not run (build failed? see the errors above)"
     fi

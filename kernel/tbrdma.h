@@ -336,6 +336,17 @@ void tbrdma_mr_collect(void *list, void *priv);
 /* Unpins and frees what tbrdma_mr_collect() queued; may sleep. */
 void tbrdma_mr_free_list(struct list_head *list);
 
+/*
+ * tbrdma_client.c: telling the clients (tbrdma_client.h). Whoever adds or
+ * removes a link device holds the clients lock around making it visible
+ * or invisible and the add or remove call; changed() from any context.
+ */
+void tbrdma_clients_lock(void);
+void tbrdma_clients_unlock(void);
+void tbrdma_clients_add(u32 index, struct device *dev);
+void tbrdma_clients_remove(u32 index);
+void tbrdma_clients_changed(u32 index);
+
 /* tbrdma_cdev.c */
 int tbrdma_cdev_register(void);
 void tbrdma_cdev_unregister(void);
@@ -351,6 +362,8 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop);
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr);
+/* Its device, NULL until registered. */
+struct device *tbrdma_loop_device(struct tbrdma_loop *loop);
 /* The class, and the loops' DMA device if there are loops. */
 int tbrdma_loop_class_register(u32 nloops);
 void tbrdma_loop_class_unregister(void);

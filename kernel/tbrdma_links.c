@@ -34,6 +34,14 @@ int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 	return tbrdma_xd_lookup(index - tbrdma.nloops, attr, engine_index);
 }
 
+struct device *tbrdma_link_device(u32 index)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	if (index < tbrdma.nloops)
+		return tbrdma_loop_device(tbrdma.loops[index]);
+	return tbrdma_xd_device(index - tbrdma.nloops);
+}
+
 struct tbrdma_link_stat_attr {
 	struct device_attribute attr;
 	size_t offset;			/* in struct tb_link_stats */

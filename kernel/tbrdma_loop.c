@@ -222,6 +222,7 @@ static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
 	tb_engine_link_ops.state_changed(user, link, state);
 	if (loop->closing)
 		return;
+	tbrdma_clients_changed(loop->index);
 	if (state == TBRDMA_LINK_DOWN) {
 		pr_info("loop%u: end %c down\n", loop->index,
 			tbrdma_loop_end_name(end));
@@ -259,6 +260,8 @@ static void tbrdma_loop_detach(struct tbrdma_loop *loop)
 		tb_engine_remove_link(tbrdma.engine, &end->link);
 		tb_link_destroy(&end->link);
 		end->attached = false;
+		if (!loop->closing)
+			tbrdma_clients_changed(loop->index);
 	}
 	for (i = 0; i < 2; i++) {
 		loop->ring[i].head = 0;
@@ -380,6 +383,11 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop)
 		loop->ring[i].ext_len = NULL;
 	}
 	put_device(&loop->dev);
+}
+
+struct device *tbrdma_loop_device(struct tbrdma_loop *loop)
+{
+	return loop->dev_added ? &loop->dev : NULL;
 }
 
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop)

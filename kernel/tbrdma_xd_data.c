@@ -326,6 +326,7 @@ static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 	tb_engine_link_ops.state_changed(user, link, state);
 	if (xl->detaching)
 		return;
+	tbrdma_clients_changed(tbrdma_xd_index(xl));
 	if (state == TBRDMA_LINK_UP) {
 		dev_info(&xl->dev, "link up\n");
 	} else if (state == TBRDMA_LINK_DOWN) {
@@ -398,6 +399,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 		xl->attached = false;
 		xl->detaching = false;
 		xl->stats.link_downs++;
+		tbrdma_clients_changed(tbrdma_xd_index(xl));
 	}
 	xl->rings_live = false;
 	xl->rx_cur = NULL;

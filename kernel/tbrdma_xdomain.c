@@ -172,10 +172,13 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 		goto fail;
 	}
 	xl->dev_added = true;
-	/* Visible to the handler and to userspace (under tbrdma.lock). */
+	/* Visible to the handler, userspace (under tbrdma.lock), clients. */
+	tbrdma_clients_lock();
 	tbrdma_lock();
 	tbxd.slot[slot] = xl;
 	tbrdma_unlock();
+	tbrdma_clients_add(tbrdma_xd_index(xl), &xl->dev);
+	tbrdma_clients_unlock();
 	mutex_unlock(&tbxd.lock);
 
 	tb_service_set_drvdata(svc, xl);
@@ -196,9 +199,12 @@ fail:
 static void tbrdma_xd_unlist(struct tbrdma_xd_link *xl)
 {
 	mutex_lock(&tbxd.lock);
+	tbrdma_clients_lock();
+	tbrdma_clients_remove(tbrdma_xd_index(xl));
 	tbrdma_lock();
 	tbxd.slot[xl->slot] = NULL;
 	tbrdma_unlock();
+	tbrdma_clients_unlock();
 	mutex_unlock(&tbxd.lock);
 }
 
@@ -321,6 +327,13 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		tbrdma_link_unlock(xl->link.index);
 	}
 	return 0;
+}
+
+struct device *tbrdma_xd_device(u32 slot)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	return slot < TBRDMA_XD_MAX && tbxd.slot[slot] ?
+	       &tbxd.slot[slot]->dev : NULL;
 }
 
 void tbrdma_xd_show(struct seq_file *m)

@@ -39,6 +39,8 @@ u32 tbrdma_xd_nslots(void);
  */
 int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		     u32 *engine_index);
+/* Under tbrdma.lock: slot's device, NULL for an empty slot. */
+struct device *tbrdma_xd_device(u32 slot);
 /* debugfs, under tbrdma.lock. */
 void tbrdma_xd_show(struct seq_file *m);
 #else
@@ -52,6 +54,7 @@ static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 	return -EINVAL;
 }
 
+static inline struct device *tbrdma_xd_device(u32 slot) { return NULL; }
 static inline void tbrdma_xd_show(struct seq_file *m) { }
 #endif
 
@@ -66,6 +69,8 @@ u32 tbrdma_num_links(void);
  */
 int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 		       u32 *engine_index);
+/* /sys/class/tbrdma/<name> of userspace link index, or NULL. */
+struct device *tbrdma_link_device(u32 index);
 
 /*
  * statistics/ of every link device, /sys/class/tbrdma/<name>/statistics

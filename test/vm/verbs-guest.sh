@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Runs inside the VM (test/vm/run-verbs.sh boots it with two edu devices):
+# tbsim.ko with one cable between its two simulated hosts, tbrdma.ko with
+# two loop cables, then tbrdma_ib.ko, so the links loop0, loop1, tb0 and
+# tb1 are RDMA devices tbrdma_<link>. Checks what the RDMA core and
+# userspace see of them: sysfs, GIDs, the netdevs, port state following
+# the carrier and the netdev, the uverbs commands (tbv_uverbs), unplug
+# and replug of the cable, rmmod with a process holding a device, reload,
+# and what is left after unloading (slab objects).
+# Prints PASS:/FAIL: lines; exit 0 only if all passed.
+#
+#   verbs-guest.sh BUILD SIM_KO KO BINDIR
+#     (KO's directory also holds tbrdma_ib.ko; BINDIR holds tbv_uverbs)
+set -uo pipefail
+
+build=$1 sim_ko=$2 ko=$3 bin=$4
+ib_ko=$(dirname "$ko")/tbrdma_ib.ko
+failed=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failed=1; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+finish() { exit $failed; }
+sim=/sys/kernel/debug/tbsim
+links="loop0 loop1 tb0 tb1"
+ibsys=/sys/class/infiniband
+
+# wait_for SECONDS CMD...: until CMD succeeds, polled four times a second.
+wait_for() {
+    local t=$1
+    shift
+    for _ in $(seq $((t * 4))); do "$@" && return 0; sleep 0.25; done
+    return 1
+}
+# links_up LINKS...: every link is up.
+links_up() {
+    local l
+    for l; do [ "$(cat "/sys/class/tbrdma/$l/state" 2>/dev/null)" = up ] || return 1; done
+}
+# ports_are STATE LINKS...: the port of every link's device is in STATE.
+ports_are() {
+    local s=$1 l
+    shift
+    for l; do [ "$(cat "$ibsys/tbrdma_$l/ports/1/state" 2>/dev/null)" = "$s" ] || return 1; done
+}
+# gone LINKS...: no RDMA device and no netdev of any of them.
+gone() {
+    local l
+    for l; do [ ! -e "$ibsys/tbrdma_$l" ] && [ ! -e "/sys/class/net/tbrdma_$l" ] || return 1; done
+}
+# The default GID of a MAC: fe80::, then the MAC as a modified EUI-64.
+eui64_gid() {
+    local m
+    IFS=: read -ra m <<< "$1"
+    printf 'fe80:0000:0000:0000:%02x%s:%sff:fe%s:%s%s\n' $((0x${m[0]} ^ 2)) "${m[1]}" "${m[2]}" \
+        "${m[3]}" "${m[4]}" "${m[5]}"
+}
+uverbs_of() {  # the uverbs character device of tbrdma_$1
+    local u
+    for u in /sys/class/infiniband_verbs/uverbs*; do
+        [ "$(cat "$u/ibdev")" = "tbrdma_$1" ] && { echo "/dev/infiniband/${u##*/}"; return; }
+    done
+}
+# hold LINK NAME: a process with a context and a PD on LINK's device,
+# started in the background; its PID in held_pid once it holds them.
+hold() {
+    rm -f "/tmp/$2" "/tmp/$2.go"
+    "$bin/tbv_uverbs" hold "$(uverbs_of "$1")" "/tmp/$2" > "/tmp/$2.out" 2>&1 &
+    held_pid=$!
+    wait_for 20 test -e "/tmp/$2"
+}
+# released NAME: the holder, told to go on, saw EIO and ended well.
+released() {
+    touch "/tmp/$1.go"
+    wait "$held_pid"
+    local rc=$?
+    sed 's/^/  /' "/tmp/$1.out"
+    [ "$rc" -eq 0 ]
+}
+
+# shellcheck source=leak-lib.sh
+. "$(dirname "$0")/leak-lib.sh"
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+leaks=$build/test/vm/verbs-work/leaks
+mkdir -p "$leaks"
+check "modprobe ib_uverbs" modprobe ib_uverbs
+settle
+module_addrs > "$leaks/base.rawaddr"
+check "insmod tbsim.ko cables=1" insmod "$sim_ko" cables=1
+check "insmod tbrdma.ko loop=2" insmod "$ko" loop=2
+# shellcheck disable=SC2086 # a list of links
+check "links up: $links" wait_for 60 links_up $links
+check "insmod tbrdma_ib.ko" insmod "$ib_ko"
+module_ranges tbrdma tbsim tbrdma_ib > "$leaks/ranges"
+[ -e "$ibsys" ] || finish
+
+echo "== devices, ports, GIDs, netdevs"
+macs=
+for l in $links; do
+    d=$ibsys/tbrdma_$l
+    check "tbrdma_$l: registered" test -d "$d"
+    check "tbrdma_$l: its device is the link's" \
+        test "$(realpath "$d/device")" = "$(realpath "/sys/class/tbrdma/$l")"
+    check "tbrdma_$l: port active" wait_for 10 ports_are "4: ACTIVE" "$l"
+    check "tbrdma_$l: physical state LinkUp" test "$(cat "$d/ports/1/phys_state")" = "5: LinkUp"
+    check "tbrdma_$l: link layer Ethernet" test "$(cat "$d/ports/1/link_layer")" = Ethernet
+    echo "  tbrdma_$l: rate $(cat "$d/ports/1/rate"), node GUID $(cat "$d/node_guid")"
+    mac=$(cat "/sys/class/net/tbrdma_$l/address")
+    macs+="$mac "
+    check "tbrdma_$l: GID 0 is the netdev's MAC ($mac) as RoCE v2" \
+        test "$(cat "$d/ports/1/gids/0")" = "$(eui64_gid "$mac")" -a \
+        "$(cat "$d/ports/1/gid_attrs/types/0")" = "RoCE v2" -a \
+        "$(cat "$d/ports/1/gid_attrs/ndevs/0")" = "tbrdma_$l"
+    flags=$(ip -o link show "tbrdma_$l")
+    check "tbrdma_$l: netdev up, without ARP" grep -q 'NOARP.*UP\|UP.*NOARP' <<< "$flags"
+    check "tbrdma_$l: the context names link $(cat "/sys/class/tbrdma/$l/index")" \
+        "$bin/tbv_uverbs" check "$(uverbs_of "$l")" "$(cat "/sys/class/tbrdma/$l/index")"
+done
+check "four different MACs" test "$(tr ' ' '\n' <<< "$macs" | sort -u | grep -c .)" -eq 4
+rdma link show | sed 's/^/  /'
+check "rdma link: tbrdma_loop0 active on its netdev" \
+    bash -c "rdma link show | grep -q '^link tbrdma_loop0/1 state ACTIVE .*netdev tbrdma_loop0'"
+check "rdma dev: four devices" test "$(rdma dev show | grep -c '^[0-9]*: tbrdma_')" -eq 4
+
+echo "== port state follows the link and the netdev"
+echo 0 > /sys/class/tbrdma/loop0/carrier
+check "loop0 unplugged: port down" wait_for 10 ports_are "1: DOWN" loop0
+check "loop0 unplugged: physical state Disabled" test "$(cat $ibsys/tbrdma_loop0/ports/1/phys_state)" = "3: Disabled"
+check "loop0 unplugged: loop1 stays active" ports_are "4: ACTIVE" loop1
+echo 1 > /sys/class/tbrdma/loop0/carrier
+check "loop0 plugged: port active" wait_for 10 ports_are "4: ACTIVE" loop0
+ip link set tbrdma_loop1 down
+check "netdev down: port down" wait_for 10 ports_are "1: DOWN" loop1
+ip link set tbrdma_loop1 up
+check "netdev up: port active" wait_for 10 ports_are "4: ACTIVE" loop1
+
+echo "== unplug and replug the cable, a process holding tbrdma_tb0"
+check "a process holds tbrdma_tb0" hold tb0 tb0-holder
+echo 0 > "$sim"/cable0/plugged
+check "unplugged: tbrdma_tb0 and tbrdma_tb1 gone, with their netdevs" wait_for 10 gone tb0 tb1
+check "unplugged: the holder was let go" released tb0-holder
+check "unplugged: the loops stay" test -e "$ibsys/tbrdma_loop0" -a -e "$ibsys/tbrdma_loop1"
+echo 1 > "$sim"/cable0/plugged
+check "replugged: the links log in again" wait_for 60 links_up tb0 tb1
+check "replugged: tbrdma_tb0 and tbrdma_tb1 active again" wait_for 10 ports_are "4: ACTIVE" tb0 tb1
+check "replugged: uverbs on tbrdma_tb1" "$bin/tbv_uverbs" check "$(uverbs_of tb1)" "$(cat /sys/class/tbrdma/tb1/index)"
+
+echo "== unload with a process holding a device, reload"
+check "rmmod tbrdma is refused while tbrdma_ib uses it" bash -c '! rmmod tbrdma 2> /dev/null'
+check "a process holds tbrdma_loop0" hold loop0 loop0-holder
+check "rmmod tbrdma_ib with the device held" timeout 60 rmmod tbrdma_ib
+check "the holder was let go" released loop0-holder
+# shellcheck disable=SC2086
+check "no RDMA device or netdev left" gone $links
+for i in 1 2 3; do
+    insmod "$ib_ko" || { fail "insmod tbrdma_ib.ko again ($i)"; break; }
+    module_ranges tbrdma_ib >> "$leaks/ranges"
+    wait_for 10 ports_are "4: ACTIVE" loop1 tb1 ||
+        { fail "reload $i: ports active"; break; }
+    "$bin/tbv_uverbs" check "$(uverbs_of loop1)" 1 > /dev/null || { fail "reload $i: uverbs"; break; }
+    rmmod tbrdma_ib || { fail "rmmod tbrdma_ib ($i)"; break; }
+    [ "$i" = 3 ] && pass "insmod, use, rmmod tbrdma_ib x 3"
+done
+
+check "rmmod tbrdma" rmmod tbrdma
+check "rmmod tbsim" rmmod tbsim
+
+echo "== leaks, with the modules gone"
+settle
+module_addrs > "$leaks/end.rawaddr"
+leaked_addrs "$leaks/base.rawaddr" "$leaks/end.rawaddr" "$leaks/ranges" > "$leaks/leaked.rawaddr"
+leak_records "$leaks/leaked.rawaddr" > "$leaks/records"
+[ -s "$leaks/records" ] && head -40 "$leaks/records"
+check "no slab object allocated by the modules left" test ! -s "$leaks/records"
+finish
