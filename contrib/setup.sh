@@ -9,11 +9,12 @@ cd "$top"
 
 # 1. Debian packages: toolchain, autotools with autoconf-archive, UCX (+
 #    ucx_info), Boost.Test, hwloc, Open MPI (for the MPI job and tests),
-#    clang + compiler-rt (libFuzzer) and dpkg-dev (dpkg-source, for the UCX
-#    source package).
+#    clang + compiler-rt (libFuzzer), dpkg-dev (dpkg-source, for the UCX
+#    source package), libibverbs-dev and python3 (the libibverbs provider,
+#    built with rdma-core's own header script).
 pkgs=(build-essential autoconf autoconf-archive automake libtool pkg-config libboost-test-dev
       libhwloc-dev hwloc libucx-dev ucx-utils libopenmpi-dev openmpi-bin
-      clang libclang-rt-dev dpkg-dev)
+      clang libclang-rt-dev dpkg-dev libibverbs-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
@@ -40,6 +41,17 @@ if ! contrib/get-ucx-source.sh; then
     [ "${TB_UCX_SOURCE:-required}" = optional ] || exit 1
     echo "setup: TB_UCX_SOURCE=optional: building without the UCT transport" >&2
     TB_CONFIGURE_FLAGS="${TB_CONFIGURE_FLAGS:-} --without-ucx-src"
+fi
+
+# 2b. libibverbs' private headers, from the rdma-core source with the
+#    installed library's private ABI: the libibverbs provider is built
+#    against them. TB_RDMA_CORE_SOURCE=optional builds the rest without it.
+if ! contrib/get-rdma-core-source.sh; then
+    echo "setup: could not fetch an rdma-core source for the installed libibverbs (see above);" >&2
+    echo "setup: the libibverbs provider needs it, or give configure --with-rdma-core-src" >&2
+    [ "${TB_RDMA_CORE_SOURCE:-required}" = optional ] || exit 1
+    echo "setup: TB_RDMA_CORE_SOURCE=optional: building without the libibverbs provider" >&2
+    TB_CONFIGURE_FLAGS="${TB_CONFIGURE_FLAGS:-} --without-rdma-core-src"
 fi
 
 # 3. Regenerate configure when configure.ac, a Makefile.am or m4/ changed.

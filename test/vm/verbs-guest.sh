@@ -15,6 +15,7 @@ set -uo pipefail
 
 build=$1 sim_ko=$2 ko=$3 bin=$4
 ib_ko=$(dirname "$ko")/tbrdma_ib.ko
+provider=$build/src/verbs/libtbrdma
 failed=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; failed=1; }
@@ -120,6 +121,41 @@ rdma link show | sed 's/^/  /'
 check "rdma link: tbrdma_loop0 active on its netdev" \
     bash -c "rdma link show | grep -q '^link tbrdma_loop0/1 state ACTIVE .*netdev tbrdma_loop0'"
 check "rdma dev: four devices" test "$(rdma dev show | grep -c '^[0-9]*: tbrdma_')" -eq 4
+
+echo "== libibverbs with the provider (RDMAV_DRIVERS=$provider)"
+export RDMAV_DRIVERS=$provider
+ibv_devices | sed 's/^/  /'
+for l in $links; do
+    guid=$(tr -d : < "$ibsys/tbrdma_$l/node_guid")
+    check "ibv_devices: tbrdma_$l with its GUID" bash -c "ibv_devices | grep -qE '^\s+tbrdma_$l\s+$guid\$'"
+done
+ibv_devinfo -v -d tbrdma_loop0 > /tmp/devinfo.out 2>&1
+sed 's/^/  /' /tmp/devinfo.out
+check "ibv_devinfo -v: port active, Ethernet, MTU 4096" \
+    bash -c "grep -q 'state:.*PORT_ACTIVE' /tmp/devinfo.out && grep -q 'link_layer:.*Ethernet' /tmp/devinfo.out &&
+             grep -q 'active_mtu:.*4096' /tmp/devinfo.out"
+gid0=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]))' \
+    "$(cat "$ibsys/tbrdma_loop0/ports/1/gids/0")")
+check "ibv_devinfo -v: GID 0 is the MAC's ($gid0), RoCE v2" \
+    grep -qE "GID\[ *0\]:\s+$gid0, RoCE v2" /tmp/devinfo.out
+# Renamed (as rdma-core's udev rules do to devices with a GUID), a device
+# is still the provider's; and a device of another driver is not.
+rdma dev set tbrdma_loop1 name tbx_renamed
+check "renamed tbrdma_loop1 still listed" bash -c "ibv_devices | grep -q '^\s*tbx_renamed\s'"
+check "renamed tbrdma_loop1 opens" bash -c "ibv_devinfo -d tbx_renamed | grep -q 'state:.*PORT_ACTIVE'"
+rdma dev set tbx_renamed name tbrdma_loop1
+if modprobe rdma_rxe && ip link add tbv_dummy type dummy && ip link set tbv_dummy up &&
+    rdma link add tbv_rxe type rxe netdev tbv_dummy; then
+    ibv_devinfo -d tbv_rxe > /tmp/rxe.out 2>&1
+    check "soft-RoCE's device opens beside them" grep -q 'hca_id:.*tbv_rxe' /tmp/rxe.out || sed 's/^/  /' /tmp/rxe.out
+    check "the provider does not take soft-RoCE's device" bash -c "! ibv_devices 2>&1 | grep -q 'Driver tbrdma'"
+    rdma link delete tbv_rxe
+    ip link delete tbv_dummy
+    rmmod rdma_rxe
+else
+    fail "a soft-RoCE device beside them"
+fi
+unset RDMAV_DRIVERS
 
 echo "== port state follows the link and the netdev"
 echo 0 > /sys/class/tbrdma/loop0/carrier
