@@ -162,6 +162,7 @@ static int tb_engine_deliver(void *user, struct tb_link *link,
 	case TB_EOP_READ_REQ:
 	case TB_EOP_ATOMIC:
 	case TB_EOP_SEND:
+	case TB_EOP_MSG:
 		ret = tb_resp_rx(el, &h, data);
 		break;
 	default:
@@ -395,7 +396,7 @@ void tb_qring_init(struct tb_qring *r, struct tbrdma_ring_ctrl *ctrl,
  * again. The full barrier here pairs with that fence, so either we see
  * armed or the consumer sees the new producer; no wake-up is lost.
  */
-static void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r)
+void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r)
 {
 	/* Release: the entries are written before the index says so. */
 	smp_store_release(&r->ctrl->producer, r->head);
@@ -458,16 +459,25 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out)
 {
 	u32 i, slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
+	int posted = !!cfg->rwq.ctrl;
 	struct tb_ctx *ctx;
 
 	if ((!cfg->pd && (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20))) ||
 	    (cfg->pd && cfg->pd->e != e) ||
 	    !tb_is_pow2(cfg->max_ep) || cfg->max_ep > (1u << 16) ||
 	    !tb_is_pow2(cfg->sq_depth) || cfg->sq_depth > (1u << 16) ||
-	    !cfg->cq.ctrl || !cfg->rq.ctrl || !tb_is_pow2(cq_n) ||
-	    !tb_is_pow2(cfg->rq.mask + 1) ||
-	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe) ||
-	    cfg->rq.entry_size < TBRDMA_RQE_SLOT)
+	    !cfg->cq.ctrl || !tb_is_pow2(cq_n) ||
+	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe))
+		return -EINVAL;
+	/* Messages or posted receives, each with rings of the right size. */
+	if (posted && (cfg->rq.ctrl || !cfg->rcq.ctrl ||
+		       !tb_is_pow2(cfg->rwq.mask + 1) ||
+		       !tb_is_pow2(cfg->rcq.mask + 1) ||
+		       cfg->rwq.entry_size < sizeof(struct tbrdma_rwqe) ||
+		       cfg->rcq.entry_size < sizeof(struct tbrdma_cqe)))
+		return -EINVAL;
+	if (!posted && (!cfg->rq.ctrl || !tb_is_pow2(cfg->rq.mask + 1) ||
+			cfg->rq.entry_size < TBRDMA_RQE_SLOT))
 		return -EINVAL;
 	if (!id) {
 		/* A generation in the high bits keeps ids from recurring. */
@@ -494,6 +504,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	ctx->cfg = *cfg;
 	ctx->cq = cfg->cq;
 	ctx->rq = cfg->rq;
+	ctx->rwq = cfg->rwq;
+	ctx->rcq = cfg->rcq;
 	ctx->ep_bits = tb_log2(cfg->max_ep);
 	ctx->pd = cfg->pd;
 	if (!ctx->pd) {

@@ -24,6 +24,13 @@
  * - a SEND to a context whose receive ring is full waits on its endpoint
  *   alone and is resent with backoff; after rnr_timeout_ns it completes
  *   with TBRDMA_WC_RNR_RETRY_EXC_ERR and the endpoint is in error;
+ * - a context receives either SENDs, as messages of one frame in its
+ *   receive ring, or MSGs, of any length, into the buffers its owner
+ *   posted (tb_ctx_config.rwq): a MSG to a context with none posted waits
+ *   as a SEND to a full ring does; one longer than the buffer completes
+ *   there with TBRDMA_WC_LOC_LEN_ERR and at the sender with REM_INVALID;
+ *   a SEND to a context of posted receives, or a MSG to one without,
+ *   with REM_INVALID;
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
@@ -110,7 +117,15 @@ struct tb_ctx_config {
 	u32 max_ep;		/* power of two */
 	u32 sq_depth;		/* operations in flight per endpoint, pow2 */
 	struct tb_qring cq;	/* entries of struct tbrdma_cqe */
-	struct tb_qring rq;	/* entries of TBRDMA_RQE_SLOT bytes */
+	/*
+	 * Where SENDs land: rq, entries of TBRDMA_RQE_SLOT bytes; or, for a
+	 * context of posted receives (rwq.ctrl set, rq.ctrl NULL), MSGs land
+	 * in the buffers of rwq (entries of struct tbrdma_rwqe, produced by
+	 * the owner) and complete in rcq (struct tbrdma_cqe).
+	 */
+	struct tb_qring rq;
+	struct tb_qring rwq;
+	struct tb_qring rcq;
 	/*
 	 * lkey 0 means "local address in this address space". Only for an
 	 * engine running inside the process that owns the memory.

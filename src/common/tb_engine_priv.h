@@ -6,6 +6,7 @@
  *   tb_ep.c         endpoints, posting, in-order completion
  *   tb_requester.c  turns posted operations into request frames
  *   tb_responder.c  executes requests and sends responses
+ *   tb_recv.c       messages into posted receives
  *   tb_completer.c  takes acks and responses back to operations
  *
  * Request sequence numbers (msn) count request frames on one link
@@ -254,6 +255,17 @@ struct tb_ctx {
 	u32 outstanding;
 	struct tb_qring cq;
 	struct tb_qring rq;
+	/*
+	 * Posted receives (cfg.rwq), under lock: the rings, and the message
+	 * coming in: its receive (copied from rwq when taken), the bytes
+	 * placed so far, and the first error it met.
+	 */
+	struct tb_qring rwq;
+	struct tb_qring rcq;
+	struct tbrdma_rwqe rcv;
+	u32 rcv_off;
+	u8 rcv_active;
+	u8 rcv_status;
 };
 
 struct tb_engine {
@@ -272,6 +284,8 @@ struct tb_engine {
 
 /* tb_engine.c */
 struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id);
+/* Under ctx->lock: publishes r's new entries and wakes an armed owner. */
+void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r);
 /* Under ctx->lock. */
 void tb_ctx_push_cqe(struct tb_ctx *ctx, const struct tbrdma_cqe *cqe);
 /* Takes ctx->lock; -EAGAIN when the receive ring is full. */
@@ -349,6 +363,15 @@ int tb_resp_send_urgent(struct tb_elink *el);
 int tb_resp_send_read(struct tb_elink *el);
 u32 tb_resp_ack_value(const struct tb_elink *el);
 void tb_resp_reset(struct tb_elink *el);
+
+/* tb_recv.c */
+/*
+ * Places one MSG chunk of h into ctx's posted receive, taking the oldest
+ * one at a message's first chunk. Returns 0, a NAK status for the sender,
+ * or -EAGAIN when no receive (or no room for its completion) is posted.
+ */
+int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
+		  const struct tb_engine_hdr *h, const u8 *data);
 
 /* tb_completer.c */
 int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,

@@ -255,7 +255,7 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	case TBRDMA_OP_READ:
 		return !inl && sqe->length <= TBRDMA_XFER_MAX;
 	/*
-	 * INLINE only for WRITE and SEND, whose length is bounded above:
+	 * INLINE only for WRITE, SEND and MSG, whose length is bounded above:
 	 * tb_post() copies sqe->length inline bytes when the flag is set.
 	 */
 	case TBRDMA_OP_ATOMIC:
@@ -264,6 +264,8 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 		       !(sqe->remote_addr & (sqe->atomic_size - 1));
 	case TBRDMA_OP_SEND:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_SEND_MAX);
+	case TBRDMA_OP_MSG:
+		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);
 	case TBRDMA_OP_FLUSH:
 		return !inl;
 	default:
@@ -327,12 +329,13 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 		wqe->acked = 1;
 	}
 	/*
-	 * A FLUSH behind a WRITE or SEND that went out without asking for
-	 * its ack: the ack must not wait now.
+	 * A FLUSH behind a WRITE, SEND or MSG that went out without asking
+	 * for its ack: the ack must not wait now.
 	 */
 	if (!down && sqe->opcode == TBRDMA_OP_FLUSH && ep->tail &&
 	    (ep->tail->sqe.opcode == TBRDMA_OP_WRITE ||
-	     ep->tail->sqe.opcode == TBRDMA_OP_SEND) &&
+	     ep->tail->sqe.opcode == TBRDMA_OP_SEND ||
+	     ep->tail->sqe.opcode == TBRDMA_OP_MSG) &&
 	    (ep->tail->sqe.flags &
 	     (TBRDMA_SQE_SILENT | TBRDMA_SQE_DELAY_ACK)) &&
 	    ep->tail->sent_all && !ep->tail->acked)

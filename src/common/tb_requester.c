@@ -52,7 +52,7 @@ static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
 }
 
 /*
- * Where the bytes of a WRITE or SEND come from, or NULL; *mr is their
+ * Where the bytes of a WRITE, SEND or MSG come from, or NULL; *mr is their
  * region (NULL: inline or raw memory).
  */
 static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
@@ -66,8 +66,8 @@ static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
 }
 
 /*
- * Whether the last frame of a WRITE or SEND asks for the target's ack at
- * once: somebody waits for its completion, or a FLUSH behind it does.
+ * Whether the last frame of a WRITE, SEND or MSG asks for the target's ack
+ * at once: somebody waits for its completion, or a FLUSH behind it does.
  */
 static u8 tb_req_ack_flag(const struct tb_wqe *wqe)
 {
@@ -85,16 +85,21 @@ static void tb_req_stop(struct tb_wqe *wqe, u8 status)
 	wqe->sent_all = 1;
 }
 
+/*
+ * The next chunk of a WRITE (at its remote address) or a MSG (at its
+ * offset in the message, TB_EF_LAST on the last).
+ */
 static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 {
 	u32 left = wqe->sqe.length - wqe->sent;
+	int msg = wqe->sqe.opcode == TBRDMA_OP_MSG;
 	struct tb_engine_hdr h;
 	struct tb_mr *mr = NULL;
 	const u8 *src = NULL;
 	u32 chunk = 0;
 	int ext = 0;
 
-	/* A zero-length write (a ping) has no source to look up. */
+	/* Nothing to send (a ping, an empty message): no source to look up. */
 	if (left) {
 		/* The whole rest is checked once, so every chunk is inside. */
 		src = tb_req_source(el, wqe, wqe->sent, left, &mr);
@@ -104,14 +109,16 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 		}
 		chunk = tb_elink_chunk(el, src, left, mr, &ext);
 	}
-	tb_req_hdr(&h, wqe, TB_EOP_WRITE);
-	h.addr = wqe->sqe.remote_addr + wqe->sent;
+	tb_req_hdr(&h, wqe, msg ? TB_EOP_MSG : TB_EOP_WRITE);
+	h.addr = (msg ? 0 : wqe->sqe.remote_addr) + wqe->sent;
 	h.len = chunk;
+	if (msg)
+		h.imm = wqe->sqe.imm;
 	h.msn = tb_req_take_msn(el, wqe, 0);
 	wqe->sent += chunk;
 	if (wqe->sent == wqe->sqe.length) {
 		wqe->sent_all = 1;
-		h.flags |= tb_req_ack_flag(wqe);
+		h.flags |= tb_req_ack_flag(wqe) | (msg ? TB_EF_LAST : 0);
 	}
 	if (ext) {
 		tb_elink_send_ext(el, &h, mr, src);
@@ -212,6 +219,7 @@ static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 		return 0;
 	switch (op) {
 	case TBRDMA_OP_WRITE:
+	case TBRDMA_OP_MSG:
 		tb_req_write(el, wqe);
 		break;
 	case TBRDMA_OP_READ:

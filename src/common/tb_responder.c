@@ -8,7 +8,8 @@
  * requests to that target are refused unseen until it slows down. A SEND
  * to a full receive queue is answered with RNR_NAK, and so is every later
  * request of its endpoint until the endpoint resends (TB_EF_RESUME): the
- * link and every other endpoint go on. Responses never wait for the
+ * link and every other endpoint go on; so is a MSG's first chunk that
+ * finds no posted receive (tb_recv.c). Responses never wait for the
  * receive path: their queues are sized by the limits the initiator keeps
  * (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks those
  * limits breaks the link.
@@ -195,6 +196,22 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 }
 
 /*
+ * A SEND into the receive ring or a MSG into a posted receive, whichever
+ * the context takes: 0, a NAK status, or -EAGAIN when it is not ready.
+ */
+static int tb_resp_deliver(struct tb_elink *el, struct tb_ctx *ctx,
+			   const struct tb_engine_hdr *h, const u8 *payload)
+{
+	int msg = h->op == TB_EOP_MSG;
+
+	if (msg != !!ctx->rwq.ctrl)
+		return TBRDMA_WC_REM_INVALID;
+	if (msg)
+		return tb_ctx_msg_rx(ctx, el, h, payload);
+	return tb_ctx_push_rqe(ctx, el->link->label, h, payload);
+}
+
+/*
  * Executes one WRITE, READ_REQ or ATOMIC; returns the NAK status, 0 on
  * success.
  */
@@ -255,9 +272,11 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	       const u8 *payload)
 {
 	struct tb_refuser *r = tb_resp_refuser(el, h);
+	int deliver = h->op == TB_EOP_SEND || h->op == TB_EOP_MSG;
 	struct tb_rnr_hold *hold;
 	struct tb_ctx *ctx = NULL;
 	int throttled = 0;
+	int ret = 0;
 	u64 now = 0;
 	u8 status;
 
@@ -278,13 +297,15 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 			hold->used = 0;
 			hold = NULL;
 		}
-		/* Another link may fill the ring: only pushing tells. */
-		if (!hold && h->op == TB_EOP_SEND &&
-		    tb_ctx_push_rqe(ctx, el->link->label, h, payload)) {
-			hold = tb_resp_new_hold(el, h);
-			/* No slot: the link holds the SEND until one frees. */
-			if (!hold)
-				return -EAGAIN;
+		/* Another link may fill the ring: only delivering tells. */
+		if (!hold && deliver) {
+			ret = tb_resp_deliver(el, ctx, h, payload);
+			if (ret == -EAGAIN) {
+				hold = tb_resp_new_hold(el, h);
+				/* No slot: the link holds it until one frees. */
+				if (!hold)
+					return -EAGAIN;
+			}
 		}
 		if (hold) {
 			if (tb_resp_nak(el, h, TB_EOP_RNR_NAK, 0))
@@ -293,8 +314,7 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 			el->resp_done = h->msn;
 			return 0;
 		}
-		status = h->op == TB_EOP_SEND ? 0 :
-			 tb_resp_exec(el, ctx, h, payload);
+		status = deliver ? (u8)ret : tb_resp_exec(el, ctx, h, payload);
 	}
 	if (status && tb_resp_nak(el, h, TB_EOP_NAK, status))
 		return -EPROTO;

@@ -164,7 +164,7 @@ void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
 static int tb_engine_op_is_request(u8 op)
 {
 	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
-	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND;
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG;
 }
 
 /* What each op may carry after the engine header. */
@@ -174,6 +174,7 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 	case TB_EOP_WRITE:
 	case TB_EOP_READ_RESP:
 	case TB_EOP_SEND:
+	case TB_EOP_MSG:
 		return h->len == payload;
 	case TB_EOP_READ_REQ:
 		return payload == 0 && h->len != 0 && h->len <= TB_READ_REQ_MAX;
@@ -225,8 +226,8 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	/* Data sits either after the header or in the ext, never in both. */
 	data = payload_len - TB_ENGINE_HDR_LEN;
 	if (ext_len) {
-		if (data || (h->op != TB_EOP_WRITE &&
-			     h->op != TB_EOP_READ_RESP) || ext_len > TB_EXT_MAX)
+		if (data || (h->op != TB_EOP_WRITE && h->op != TB_EOP_READ_RESP &&
+			     h->op != TB_EOP_MSG) || ext_len > TB_EXT_MAX)
 			return -EBADMSG;
 		data = ext_len;
 	}

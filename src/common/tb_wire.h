@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 6u
+#define TB_WIRE_VERSION 7u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
 #define TB_LINK_SACK_LEN 8u	/* an ACK's bitmap after the link header */
@@ -87,11 +87,16 @@ enum tb_engine_op {
 	 * receive queue was full (receiver not ready). Resend from msn.
 	 */
 	TB_EOP_RNR_NAK = 9,
-	TB_EOP_MAX = 9,
+	/*
+	 * One chunk of a message into the target's oldest posted receive:
+	 * addr is its offset in the message, TB_EF_LAST marks the last.
+	 */
+	TB_EOP_MSG = 10,
+	TB_EOP_MAX = 10,
 };
 
 enum tb_engine_flags {
-	TB_EF_LAST = 1u << 0,	/* READ_RESP: last chunk of this request */
+	TB_EF_LAST = 1u << 0,	/* READ_RESP, MSG: the last chunk */
 	/* A request: its endpoint's first since an RNR_NAK. */
 	TB_EF_RESUME = 1u << 1,
 	/*

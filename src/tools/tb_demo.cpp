@@ -33,7 +33,8 @@ const char *status_name(uint8_t s)
 {
     static const char *names[] = {"ok",        "local access error", "remote access error",
                                   "invalid request", "link down", "canceled",
-                                  "flushed", "receiver not ready", "refused"};
+                                  "flushed", "receiver not ready", "refused",
+                                  "receive buffer too small"};
     static_assert(std::size(names) == TBRDMA_WC_STATUS_MAX + 1, "a name for every status");
     return s <= TBRDMA_WC_STATUS_MAX ? names[s] : "?";
 }

@@ -116,11 +116,12 @@ else
 fi
 # The packages' postinst builds for the kernels it finds; make sure of ours.
 in_root dkms autoinstall -k "$kver" >> "$work/apt.log" 2>&1
-if ls "$root/lib/modules/$kver/updates/dkms/"tbrdma.ko* > /dev/null 2>&1; then
-    pass "DKMS built tbrdma.ko for $kver ($(in_root dkms status tbrdma 2>/dev/null | head -n1))"
+if ls "$root/lib/modules/$kver/updates/dkms/"tbrdma.ko* > /dev/null 2>&1 &&
+   ls "$root/lib/modules/$kver/updates/dkms/"tbrdma_ib.ko* > /dev/null 2>&1; then
+    pass "DKMS built tbrdma.ko and tbrdma_ib.ko for $kver ($(in_root dkms status tbrdma 2>/dev/null | head -n1))"
 else
     tail -n 20 "$work/apt.log"
-    fail "DKMS built no tbrdma.ko for $kver (log: $work/apt.log)"
+    fail "DKMS built no tbrdma.ko or tbrdma_ib.ko for $kver (log: $work/apt.log)"
     finish
 fi
 unmount_all
@@ -135,6 +136,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin UCX_TB_DEVICE=kernel
 ok() { echo "PASS: packages: $1"; }
 no() { echo "FAIL: packages: $1"; }
 modprobe tbrdma loop=1 && ok "modprobe tbrdma (the DKMS module)" || { no "modprobe tbrdma"; exit 1; }
+modprobe tbrdma_ib && test -d /sys/class/infiniband/tbrdma_loop0 &&
+    ok "modprobe tbrdma_ib: the RDMA device tbrdma_loop0" || no "modprobe tbrdma_ib"
 [ -x /usr/bin/tbrun ] || { echo "SKIP: packages: tb-ucx is not installed (no UCX source to build it)"; exit 0; }
 tbrun ucx_info -d > /tmp/info.out 2>&1
 grep -q 'Transport: tb' /tmp/info.out && ok "tbrun ucx_info -d lists tb ($(tbrun --lib))" ||

@@ -15,7 +15,9 @@
  *     range) unless the input says to
  *     keep it raw, and its engine header can be pointed at the context's
  *     real regions and request numbers, so most inputs reach the
- *     responder and completer instead of dying at the link's checks.
+ *     responder and completer instead of dying at the link's checks. MSG
+ *     chunks go to a second context, of posted receives (tb_recv.c),
+ *     mostly at a message's start.
  *
  * Input: records of
  *     u16 len (little-endian, low 13 bits) | u8 flags | len frame bytes
@@ -58,6 +60,7 @@
 #define LOCAL_SEQ0 0xfffffff8u		/* our sequence numbers wrap soon */
 #define PEER_SEQ0 0x7ffffffcu
 #define CTX_ID 0x00005a03u		/* slot 3 of 4 */
+#define RCTX_ID 0x00005a01u		/* slot 1: posted receives */
 #define PEER_CTX 0x00000777u
 #define PEER_SECRET 0x5ec2e75ec2e75ec2ull
 #define GUARD 64
@@ -80,6 +83,10 @@ enum { MR_RW, MR_RO, MR_TINY, MR_SRC, MR_DST, MR_DST2, NMR };
 
 #define CQ_ENTRIES 16
 #define RQ_ENTRIES 2
+/* The posted receives, in RW of the second context's own domain. */
+#define RWQ_ENTRIES 4
+#define RCQ_ENTRIES 2
+#define RECV1_LEN 1000
 
 static _Alignas(64) u8 rw_area[GUARD + RW_LEN + GUARD];
 static _Alignas(64) u8 ro_area[GUARD + RO_LEN + GUARD];
@@ -87,6 +94,10 @@ static _Alignas(64) u8 tiny_area[GUARD + TINY_LEN + GUARD];
 static _Alignas(64) u8 src_area[SRC_LEN];
 static _Alignas(64) u8 cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
 static struct tbrdma_ring_ctrl cq_ctrl, rq_ctrl;
+static struct tbrdma_rwqe rwq_mem[RWQ_ENTRIES];
+static _Alignas(64) u8 rcq_mem[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+static u8 rctx_cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+static struct tbrdma_ring_ctrl rctx_cq_ctrl, rwq_ctrl, rcq_ctrl;
 
 static const u64 mr_iova[NMR] = {
 	0x100000, 0x200000, 0x300000, 0x400000, 0x500000, 0x600000,
@@ -112,6 +123,7 @@ struct fz {
 
 	struct tb_engine *e;
 	struct tb_ctx *ctx;
+	struct tb_ctx *rctx;	/* posted receives */
 	struct tb_elink *el;
 	struct tb_link link;
 	int ep;
@@ -147,6 +159,7 @@ static int engine_lengths_ok(const struct tb_engine_hdr *h, u32 payload_len)
 	case TB_EOP_WRITE:
 	case TB_EOP_READ_RESP:
 	case TB_EOP_SEND:
+	case TB_EOP_MSG:
 		return h->len == data;
 	case TB_EOP_READ_REQ:
 		return !data && h->len && h->len <= TB_READ_REQ_MAX;
@@ -168,7 +181,7 @@ static int engine_lengths_ok(const struct tb_engine_hdr *h, u32 payload_len)
 static int is_request(u8 op)
 {
 	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
-	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND;
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG;
 }
 
 /* Known flags only; RESUME and an endpoint only on requests. */
@@ -276,7 +289,7 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	u32 data = payload_len - TB_ENGINE_HDR_LEN;
 	struct tb_engine_hdr h;
 	u64 raw_addr;
-	u32 k, span;
+	u32 k, span, raw_dst;
 
 	h.op = p[0];
 	if (!h.op || h.op > TB_EOP_MAX)
@@ -285,6 +298,7 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	h.aop = p[2];
 	h.arg = p[3];
 	h.dst_ctx = rd32(p + 4);
+	raw_dst = h.dst_ctx;
 	h.src_ctx = rd32(p + 8);
 	/* A few endpoints, so that receiver-not-ready holds meet again. */
 	h.src_ep = is_request(h.op) ? rd32(p + 12) % 4 : 0;
@@ -314,6 +328,16 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	switch (h.op) {
 	case TB_EOP_WRITE:
 	case TB_EOP_SEND:
+		h.len = data;
+		h.msn = el->resp_done + 1;
+		break;
+	case TB_EOP_MSG:
+		if (!(raw_dst & 0x100)) {
+			h.dst_ctx = RCTX_ID;
+			h.dst_secret = tb_ctx_secret(f->rctx);
+		}
+		/* A message's start, or an offset a chunk may have. */
+		h.addr = (raw_addr & 3) ? 0 : raw_addr % (RW_LEN + 64);
 		h.len = data;
 		h.msn = el->resp_done + 1;
 		break;
@@ -463,6 +487,7 @@ static void drain_rings(void)
 {
 	__atomic_store_n(&cq_ctrl.consumer, cq_ctrl.producer, __ATOMIC_RELEASE);
 	__atomic_store_n(&rq_ctrl.consumer, rq_ctrl.producer, __ATOMIC_RELEASE);
+	__atomic_store_n(&rcq_ctrl.consumer, rcq_ctrl.producer, __ATOMIC_RELEASE);
 }
 
 /* The operation a record asked for, posted between progress calls. */
@@ -509,6 +534,10 @@ static void check_state(struct fz *f)
 	CHECK((u64)ctx->cq.head + ctx->outstanding == f->posted);
 	CHECK(ctx->cq.head - cq_ctrl.consumer <= CQ_ENTRIES);
 	CHECK(ctx->rq.head - rq_ctrl.consumer <= RQ_ENTRIES);
+	/* Receives are taken only as posted, completed only as taken. */
+	CHECK(f->rctx->rwq.head <= rwq_ctrl.producer);
+	CHECK(f->rctx->rcq.head - rcq_ctrl.consumer <= RCQ_ENTRIES);
+	CHECK(f->rctx->rcq.head + f->rctx->rcv_active == f->rctx->rwq.head);
 	CHECK(l->tx_next - l->tx_una <= l->cfg.tx_window);
 	CHECK(!tb_seq_after(l->tx_una, l->tx_resend) &&
 	      !tb_seq_after(l->tx_resend, l->tx_next));
@@ -553,6 +582,7 @@ static void setup(struct fz *f)
 	struct tb_ctx_config cc;
 	struct tb_link_hdr h;
 	u8 hello[TB_LINK_HDR_LEN];
+	u64 rkey;
 	int idx;
 
 	tb_engine_config_default(&ecfg);
@@ -612,6 +642,35 @@ static void setup(struct fz *f)
 	f->ep = tb_ep_create(f->ctx, (u32)idx, PEER_CTX, PEER_SECRET);
 	CHECK(f->ep >= 0);
 
+	/*
+	 * The context of posted receives, RW in its own domain: a receive of
+	 * RECV1_LEN bytes, one of the rest, one past RW's end.
+	 */
+	memset(&cc, 0, sizeof(cc));
+	cc.id = RCTX_ID;
+	cc.max_mr = 2;
+	cc.max_ep = 1;
+	cc.sq_depth = 1;
+	tb_qring_init(&cc.cq, &rctx_cq_ctrl, rctx_cq_mem, CQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	tb_qring_init(&cc.rwq, &rwq_ctrl, rwq_mem, RWQ_ENTRIES,
+		      sizeof(struct tbrdma_rwqe));
+	tb_qring_init(&cc.rcq, &rcq_ctrl, rcq_mem, RCQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	CHECK(!tb_ctx_create(f->e, &cc, &f->rctx));
+	CHECK(!tb_mr_register(f->rctx, mr_iova[MR_RW], RW_LEN,
+			      TBRDMA_ACCESS_LOCAL, rw_area + GUARD, NULL, &rkey));
+	rwq_mem[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
+					   .lkey = rkey, .length = RECV1_LEN };
+	rwq_mem[1] = (struct tbrdma_rwqe){ .wr_id = 2,
+					   .addr = mr_iova[MR_RW] + RECV1_LEN,
+					   .lkey = rkey,
+					   .length = RW_LEN - RECV1_LEN };
+	rwq_mem[2] = (struct tbrdma_rwqe){ .wr_id = 3,
+					   .addr = mr_iova[MR_RW] + RW_LEN - 8,
+					   .lkey = rkey, .length = 64 };
+	__atomic_store_n(&rwq_ctrl.producer, 3, __ATOMIC_RELEASE);
+
 	/* The peer's HELLO, answering ours: the link goes UP. */
 	memset(&h, 0, sizeof(h));
 	h.type = TB_LINK_HELLO;
@@ -646,6 +705,7 @@ static void setup(struct fz *f)
 
 static void teardown(struct fz *f)
 {
+	tb_ctx_destroy(f->rctx, NULL, NULL);
 	tb_ctx_destroy(f->ctx, NULL, NULL);
 	tb_engine_remove_link(f->e, &f->link);
 	tb_link_destroy(&f->link);

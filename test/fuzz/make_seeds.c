@@ -206,6 +206,33 @@ int main(int argc, char **argv)
 	sack_record(LOCAL_SEQ0 + 2, 0x3);
 	err |= save(dir, "out_of_order");
 
+	/*
+	 * Messages into the posted receives (the rewriter sends MSG to that
+	 * context; an address with low bits set is a message's start): one
+	 * in two chunks filling the first receive, one in the second, one
+	 * into the receive past its region's end, one with none left.
+	 */
+	h = ehdr(TB_EOP_MSG, 600, 0);
+	h.addr = 1;
+	data_record(F_REWRITE_ENGINE, 0, &h, 600, 0x41);
+	h = ehdr(TB_EOP_MSG, 400, 0);
+	h.addr = 600;
+	h.flags = TB_EF_LAST;
+	data_record(F_REWRITE_ENGINE, 1, &h, 400, 0x42);
+	h = ehdr(TB_EOP_MSG, 3000, 0);
+	h.addr = 1;
+	h.flags = TB_EF_LAST;
+	data_record(F_REWRITE_ENGINE, 2, &h, 3000, 0x43);
+	h = ehdr(TB_EOP_MSG, 100, 0);
+	h.addr = 1;
+	h.flags = TB_EF_LAST;
+	data_record(F_REWRITE_ENGINE, 3, &h, 100, 0x44);
+	h = ehdr(TB_EOP_MSG, 10, 0);
+	h.addr = 1;
+	h.flags = TB_EF_LAST;
+	data_record(F_REWRITE_ENGINE | F_JUMP, 4, &h, 10, 0x45);
+	err |= save(dir, "messages");
+
 	/* A request executed, then the cable loses carrier. */
 	h = ehdr(TB_EOP_WRITE, 8, 0);
 	data_record(F_REWRITE_ENGINE, 0, &h, 8, 0x77);

@@ -102,6 +102,7 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
     case TB_EOP_WRITE:
     case TB_EOP_READ_RESP:
     case TB_EOP_SEND:
+    case TB_EOP_MSG:
         return h.len == data;
     case TB_EOP_READ_REQ:
         return data == 0 && h.len >= 1 && h.len <= TB_READ_REQ_MAX;
@@ -122,7 +123,7 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
 bool is_request(uint8_t op)
 {
     return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ || op == TB_EOP_ATOMIC ||
-           op == TB_EOP_SEND;
+           op == TB_EOP_SEND || op == TB_EOP_MSG;
 }
 
 // Known flags only; RESUME and an endpoint only on requests.
@@ -214,6 +215,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
             case TB_EOP_WRITE:
             case TB_EOP_READ_RESP:
             case TB_EOP_SEND:
+            case TB_EOP_MSG:
                 payload = i == 0 ? 0 : i == 1 ? data_max : static_cast<uint32_t>(rng() % (data_max + 1));
                 h.len = payload;
                 break;
@@ -261,7 +263,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x06,                    // version
+        0x07,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -450,7 +452,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
 BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
 {
     // Unknown ops.
-    for (uint8_t op : {0, 10, 0x7f, 255})
+    for (uint8_t op : {0, TB_EOP_MAX + 1, 0x7f, 255})
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 0), 0)) == -EBADMSG, "op " << int(op));
     // An endpoint (the word after src_ctx) only on requests.
     for (size_t at = 12; at < 16; at++) {
@@ -476,7 +478,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
         BOOST_TEST(engine_decode(engine_frame(h, 0)) == 0);
     }
     // Data-carrying ops: len must equal the payload.
-    for (uint8_t op : {uint8_t(TB_EOP_WRITE), uint8_t(TB_EOP_SEND), uint8_t(TB_EOP_READ_RESP)}) {
+    for (uint8_t op : {uint8_t(TB_EOP_WRITE), uint8_t(TB_EOP_SEND), uint8_t(TB_EOP_READ_RESP),
+                       uint8_t(TB_EOP_MSG)}) {
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 10), 10)) == 0);
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 11), 10)) == -EBADMSG);
         BOOST_TEST(engine_decode(engine_frame(engine_hdr(op, 9), 10)) == -EBADMSG);
@@ -613,7 +616,7 @@ BOOST_AUTO_TEST_CASE(truncations_rejected)
 BOOST_AUTO_TEST_SUITE_END()
 
 // Ext buffers: announced only by DATA frames, 1..TB_EXT_MAX bytes; the
-// engine header then carries no data of its own, and only WRITE and
+// engine header then carries no data of its own, and only WRITE, MSG and
 // READ_RESP may use one, with len equal to the ext's length.
 BOOST_AUTO_TEST_CASE(ext_announcements)
 {
@@ -645,6 +648,8 @@ BOOST_AUTO_TEST_CASE(ext_announcements)
     BOOST_TEST(tb_engine_hdr_decode(w.data(), eh, 4095, &e) == -EBADMSG);
     bytes r = engine_frame(engine_hdr(TB_EOP_READ_RESP, 1000), 0);
     BOOST_TEST(tb_engine_hdr_decode(r.data(), eh, 1000, &e) == 0);
+    bytes m = engine_frame(engine_hdr(TB_EOP_MSG, 2000), 0);
+    BOOST_TEST(tb_engine_hdr_decode(m.data(), eh, 2000, &e) == 0);
     // Data both inline and in an ext, or an op that takes none.
     bytes both = engine_frame(engine_hdr(TB_EOP_WRITE, 1000), 10);
     BOOST_TEST(tb_engine_hdr_decode(both.data(), eh + 10, 1000, &e) == -EBADMSG);

@@ -41,7 +41,13 @@ enum tbrdma_opcode {
 	TBRDMA_OP_ATOMIC = 3,
 	TBRDMA_OP_SEND = 4,
 	TBRDMA_OP_FLUSH = 5,
-	TBRDMA_OP_MAX = 5,
+	/*
+	 * A message of up to TBRDMA_XFER_MAX bytes into the oldest receive
+	 * the target context posted (struct tbrdma_rwqe), for contexts that
+	 * take posted receives, as a verbs SEND.
+	 */
+	TBRDMA_OP_MSG = 6,
+	TBRDMA_OP_MAX = 6,
 };
 
 enum tbrdma_atomic_op {
@@ -101,7 +107,12 @@ enum tbrdma_status {
 	 * ahead of its endpoint's operations in flight.
 	 */
 	TBRDMA_WC_REFUSED = 8,
-	TBRDMA_WC_STATUS_MAX = 8,
+	/*
+	 * A posted receive whose buffer is smaller than the SEND that came
+	 * into it (the sender's completes with REM_INVALID).
+	 */
+	TBRDMA_WC_LOC_LEN_ERR = 9,
+	TBRDMA_WC_STATUS_MAX = 9,
 };
 
 enum tbrdma_link_state {
@@ -154,6 +165,21 @@ struct tbrdma_rqe {
 	__u32 length;
 	__u64 imm;
 	__u64 reserved[5];
+};
+
+/*
+ * A posted receive, for a context whose SENDs land in buffers the owner
+ * posted (as a verbs queue pair's do): the oldest one takes the next
+ * message, of any length up to its own, and completes in the receive
+ * completion ring with the message's length (byte_len) and immediate
+ * (result), opcode TBRDMA_OP_SEND.
+ */
+struct tbrdma_rwqe {
+	__u64 wr_id;
+	__u64 addr;
+	__u64 lkey;
+	__u32 length;
+	__u32 reserved;
 };
 
 #define TBRDMA_RQE_SLOT 4096u
@@ -359,6 +385,7 @@ struct tbrdma_doorbell {
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_sqe) == 256, "sqe is 256 bytes");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_cqe) == 32, "cqe is 32 bytes");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_rqe) == 64, "rqe header is 64 bytes");
+TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_rwqe) == 32, "rwqe is 32 bytes");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_ring_ctrl) == 192, "ring ctrl size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_query) == 64, "query size");
 TBRDMA_ABI_ASSERT(sizeof(struct tbrdma_link_attr) == 96, "link attr size");

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Messages into posted receives, as a verbs queue pair takes SENDs: the
+ * owner of a context posts receives (struct tbrdma_rwqe) to its rwq ring;
+ * a MSG's first chunk takes the oldest, each chunk lands at its offset in
+ * that buffer, and the last completes it in the rcq ring. The rings are
+ * the owner's and untrusted: an entry is copied once, when it is taken,
+ * and its buffer is checked against the context's regions for each chunk.
+ * A message's chunks arrive in order, as requests of one endpoint on one
+ * link, one message after the other; a first chunk while a message is
+ * unfinished (its sender stopped half-way) ends that one with REM_INVALID.
+ */
+#include "tb_engine_priv.h"
+
+/* Under ctx->lock: completes the receive being filled. */
+static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
+			     u8 status)
+{
+	struct tb_qring *r = &ctx->rcq;
+	struct tbrdma_cqe cqe;
+
+	memset(&cqe, 0, sizeof(cqe));
+	cqe.wr_id = ctx->rcv.wr_id;
+	cqe.result = h->imm;
+	cqe.byte_len = ctx->rcv_off;
+	cqe.status = status;
+	cqe.opcode = TBRDMA_OP_MSG;
+	memcpy(r->entries + (size_t)(r->head & r->mask) * r->entry_size, &cqe,
+	       sizeof(cqe));
+	r->head++;
+	ctx->rcv_active = 0;
+	tb_qring_publish(ctx, r);
+}
+
+/*
+ * Under ctx->lock: takes the oldest posted receive, when there is one and
+ * its completion will find room (one message is received at a time, so a
+ * free entry now is one at its end). -EAGAIN otherwise.
+ */
+static int tb_recv_take(struct tb_ctx *ctx)
+{
+	struct tb_qring *w = &ctx->rwq, *c = &ctx->rcq;
+
+	/* Acquire: the owner wrote the entry before it moved producer. */
+	if (smp_load_acquire(&w->ctrl->producer) == w->head)
+		return -EAGAIN;
+	/* Acquire: the owner is done with the completions it consumed. */
+	if (c->head - smp_load_acquire(&c->ctrl->consumer) > c->mask)
+		return -EAGAIN;
+	memcpy(&ctx->rcv, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
+	       sizeof(ctx->rcv));
+	w->head++;
+	/* Release: the owner may write the entry again once it sees this. */
+	smp_store_release(&w->ctrl->consumer, w->head);
+	ctx->rcv_active = 1;
+	ctx->rcv_off = 0;
+	ctx->rcv_status = 0;
+	return 0;
+}
+
+int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
+		  const struct tb_engine_hdr *h, const u8 *data)
+{
+	u8 nak = 0;
+	u8 *dst;
+
+	tb_lock(&ctx->lock);
+	if (!h->addr) {
+		if (ctx->rcv_active)
+			tb_recv_complete(ctx, h, TBRDMA_WC_REM_INVALID);
+		if (tb_recv_take(ctx)) {
+			tb_unlock(&ctx->lock);
+			return -EAGAIN;
+		}
+	} else if (!ctx->rcv_active || h->addr != ctx->rcv_off) {
+		tb_unlock(&ctx->lock);
+		return TBRDMA_WC_REM_INVALID;	/* not the chunk that follows */
+	}
+	/* After an error the rest of the message is dropped. */
+	if (!ctx->rcv_status && h->len) {
+		if (h->len > ctx->rcv.length - ctx->rcv_off) {
+			ctx->rcv_status = TBRDMA_WC_LOC_LEN_ERR;
+		} else {
+			dst = tb_mr_local(ctx, &el->hint_remote, ctx->rcv.lkey,
+					  ctx->rcv.addr + ctx->rcv_off, h->len,
+					  NULL);
+			if (dst)
+				memcpy(dst, data, h->len);
+			else
+				ctx->rcv_status = TBRDMA_WC_LOC_ACCESS_ERR;
+		}
+		/* The sender hears of the first error. */
+		if (ctx->rcv_status)
+			nak = TBRDMA_WC_REM_INVALID;
+	}
+	ctx->rcv_off += h->len;
+	if (h->flags & TB_EF_LAST)
+		tb_recv_complete(ctx, h, ctx->rcv_status);
+	tb_unlock(&ctx->lock);
+	return nak;
+}

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// Messages into posted receives (TBRDMA_OP_MSG, tb_recv.c): what a verbs
+// queue pair's SEND and RECV rest on. A message of any length lands in the
+// oldest receive its target posted and completes there with its length
+// and immediate; with nothing posted (or no room for the completion) it
+// waits as a SEND to a full ring does; too long a message, a bad receive
+// buffer, and the wrong kind of target end in errors on both sides as
+// documented; over a cable that loses, duplicates and reorders, every
+// message arrives whole, once and in order.
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <random>
+
+#include "pair_fixture.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+// A context of b's engine whose messages land in posted receives.
+class recv_ctx {
+public:
+    explicit recv_ctx(tb_engine *engine, uint32_t rwq_entries = 64, uint32_t rcq_entries = 64)
+        : cq_mem_(64 * sizeof(tbrdma_cqe)), rwq_mem_(rwq_entries * sizeof(tbrdma_rwqe)),
+          rcq_mem_(rcq_entries * sizeof(tbrdma_cqe))
+    {
+        tb_ctx_config cc{};
+        cc.max_mr = 64;
+        cc.max_ep = 16;
+        cc.sq_depth = 64;
+        tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), 64, sizeof(tbrdma_cqe));
+        tb_qring_init(&cc.rwq, &rwq_ctrl_, rwq_mem_.data(), rwq_entries, sizeof(tbrdma_rwqe));
+        tb_qring_init(&cc.rcq, &rcq_ctrl_, rcq_mem_.data(), rcq_entries, sizeof(tbrdma_cqe));
+        if (tb_ctx_create(engine, &cc, &ctx))
+            throw std::runtime_error("tb_ctx_create");
+    }
+    ~recv_ctx() { tb_ctx_destroy(ctx, nullptr, nullptr); }
+    recv_ctx(const recv_ctx &) = delete;
+    recv_ctx &operator=(const recv_ctx &) = delete;
+
+    uint64_t reg(void *p, size_t len)
+    {
+        uint64_t key = 0;
+        if (tb_mr_register(ctx, reinterpret_cast<uintptr_t>(p), len, TBRDMA_ACCESS_LOCAL, p,
+                           nullptr, &key))
+            throw std::runtime_error("tb_mr_register");
+        return key;
+    }
+    // Posts a receive into [p, p + len) of region key, as the owner does.
+    void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key)
+    {
+        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0};
+        std::memcpy(rwq_mem_.data() + (posted_ & (rwq_ctrl_.entries - 1)) * sizeof(w), &w,
+                    sizeof(w));
+        __atomic_store_n(&rwq_ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
+    }
+    std::vector<tbrdma_cqe> drain_rcq()
+    {
+        std::vector<tbrdma_cqe> out;
+        uint32_t prod = __atomic_load_n(&rcq_ctrl_.producer, __ATOMIC_ACQUIRE);
+        uint32_t cons = rcq_ctrl_.consumer;
+        for (; cons != prod; cons++) {
+            tbrdma_cqe c;
+            std::memcpy(&c, rcq_mem_.data() + (cons & (rcq_ctrl_.entries - 1)) * sizeof(c),
+                        sizeof(c));
+            out.push_back(c);
+        }
+        __atomic_store_n(&rcq_ctrl_.consumer, cons, __ATOMIC_RELEASE);
+        return out;
+    }
+    // Receives the engine took (the owner may post into their entries).
+    uint32_t taken() const { return __atomic_load_n(&rwq_ctrl_.consumer, __ATOMIC_ACQUIRE); }
+
+    tb_ctx *ctx = nullptr;
+
+private:
+    std::vector<uint8_t> cq_mem_, rwq_mem_, rcq_mem_;
+    tbrdma_ring_ctrl cq_ctrl_{}, rwq_ctrl_{}, rcq_ctrl_{};
+    uint32_t posted_ = 0;
+};
+
+std::vector<uint8_t> pattern(size_t n, uint32_t seed)
+{
+    std::vector<uint8_t> v(n);
+    std::mt19937 rng(seed);
+    for (auto &x : v)
+        x = static_cast<uint8_t>(rng());
+    return v;
+}
+
+struct recv_fixture : pair_fixture {
+    recv_ctx rb{p.b->engine};
+    std::vector<uint8_t> src = pattern(1 << 20, 7);
+    uint64_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    int ep = p.a->ep_to(tb_ctx_id(rb.ctx), tb_ctx_secret(rb.ctx));
+
+    tbrdma_sqe msg(uint32_t len, uint64_t wr_id, uint64_t imm = 0, uint32_t off = 0) const
+    {
+        auto s = make_sqe(TBRDMA_OP_MSG, ep, wr_id);
+        s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off);
+        s.lkey = sk;
+        s.length = len;
+        s.imm = imm;
+        return s;
+    }
+    int post(const tbrdma_sqe &s) { return tb_post(p.a->ctx, &s); }
+    // Pumps until the receiver has n receive completions and a's CQ n
+    // others; returns the receive completions.
+    std::vector<tbrdma_cqe> deliver(size_t n, std::vector<tbrdma_cqe> &sent)
+    {
+        std::vector<tbrdma_cqe> got;
+        p.pump_until([&] {
+            auto r = rb.drain_rcq();
+            got.insert(got.end(), r.begin(), r.end());
+            auto s = p.a->drain_cq();
+            sent.insert(sent.end(), s.begin(), s.end());
+            return got.size() >= n && sent.size() >= n;
+        });
+        return got;
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(engine_recv, recv_fixture)
+
+BOOST_AUTO_TEST_CASE(a_message_lands_in_the_oldest_receive)
+{
+    BOOST_REQUIRE_GE(ep, 0);
+    std::vector<uint8_t> b1(100, 0), b2(8192, 0);
+    uint64_t k = rb.reg(b1.data(), b1.size()), k2 = rb.reg(b2.data(), b2.size());
+    rb.post(11, b1.data(), 100, k);
+    rb.post(12, b2.data(), 8192, k2);
+    BOOST_REQUIRE_EQUAL(post(msg(64, 1, 0xfeed)), 0);
+    BOOST_REQUIRE_EQUAL(post(msg(5000, 2, 7, 64)), 0);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(2, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_TEST(got[0].wr_id == 11u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(got[0].opcode == TBRDMA_OP_MSG);
+    BOOST_TEST(got[0].byte_len == 64u);
+    BOOST_TEST(got[0].result == 0xfeedu);
+    BOOST_TEST(got[1].wr_id == 12u);
+    BOOST_TEST(got[1].byte_len == 5000u);
+    BOOST_TEST(got[1].result == 7u);
+    BOOST_TEST(std::memcmp(b1.data(), src.data(), 64) == 0);
+    BOOST_TEST(b1[64] == 0);  // nothing past the message
+    BOOST_TEST(std::memcmp(b2.data(), src.data() + 64, 5000) == 0);
+    BOOST_REQUIRE_EQUAL(sent.size(), 2u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(sent[1].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(sent[1].opcode == TBRDMA_OP_MSG);
+    BOOST_TEST(sent[1].byte_len == 5000u);
+    BOOST_TEST(rb.taken() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_message_spans_frames_and_an_empty_one_has_none)
+{
+    std::vector<uint8_t> big(1 << 20, 0);
+    uint64_t k = rb.reg(big.data(), big.size());
+    rb.post(1, big.data(), 1 << 20, k);
+    rb.post(2, big.data(), 16, k);
+    uint64_t frames = p.a->link.stats.tx_frames;
+    BOOST_REQUIRE_EQUAL(post(msg(1 << 20, 1)), 0);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].byte_len == (1u << 20));
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(big == src);
+    BOOST_TEST(p.a->link.stats.tx_frames - frames >= (1u << 20) / TBRDMA_SEND_MAX);
+    sent.clear();
+    BOOST_REQUIRE_EQUAL(post(msg(0, 2)), 0);
+    got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 2u);
+    BOOST_TEST(got[0].byte_len == 0u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+}
+
+// Nothing posted: the receiver is not ready, the sender resends with
+// backoff, and the message (and the one behind it) lands once a receive is
+// posted, in order.
+BOOST_AUTO_TEST_CASE(without_a_receive_the_message_waits_for_one)
+{
+    std::vector<uint8_t> b(20000, 0);
+    uint64_t k = rb.reg(b.data(), b.size());
+    BOOST_REQUIRE_EQUAL(post(msg(9000, 1)), 0);
+    BOOST_REQUIRE_EQUAL(post(msg(100, 2, 0, 9000)), 0);
+    BOOST_REQUIRE(p.pump_until([&] { return p.b->link.stats.rx_rnr > 0; }));
+    for (int i = 0; i < 200; i++)
+        p.step();
+    BOOST_TEST(p.a->drain_cq().empty());
+    BOOST_TEST(rb.drain_rcq().empty());
+    rb.post(21, b.data(), 10000, k);
+    rb.post(22, b.data() + 10000, 10000, k);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(2, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_TEST(got[0].wr_id == 21u);
+    BOOST_TEST(got[0].byte_len == 9000u);
+    BOOST_TEST(got[1].wr_id == 22u);
+    BOOST_TEST(got[1].byte_len == 100u);
+    BOOST_TEST(std::memcmp(b.data(), src.data(), 9000) == 0);
+    BOOST_TEST(std::memcmp(b.data() + 10000, src.data() + 9000, 100) == 0);
+    BOOST_REQUIRE_EQUAL(sent.size(), 2u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(sent[1].status == TBRDMA_WC_SUCCESS);
+}
+
+// A full receive completion ring makes the receiver not ready too: a
+// completion is never dropped.
+BOOST_AUTO_TEST_CASE(a_full_completion_ring_waits_for_the_owner)
+{
+    recv_ctx small(p.b->engine, 8, 2);
+    int e2 = p.a->ep_to(tb_ctx_id(small.ctx), tb_ctx_secret(small.ctx));
+    std::vector<uint8_t> b(64 * 3, 0);
+    uint64_t k = small.reg(b.data(), b.size());
+    for (int i = 0; i < 3; i++)
+        small.post(static_cast<uint64_t>(i), b.data() + 64 * i, 64, k);
+    for (uint32_t i = 0; i < 3; i++) {
+        auto s = msg(64, i, 0, 64 * i);
+        s.ep = static_cast<uint32_t>(e2);
+        BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &s), 0);
+    }
+    std::vector<tbrdma_cqe> sent;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto s = p.a->drain_cq();
+        sent.insert(sent.end(), s.begin(), s.end());
+        return sent.size() == 2 && p.b->link.stats.rx_rnr > 0;
+    }));
+    BOOST_TEST(small.taken() == 2u);
+    auto got = small.drain_rcq();
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto r = small.drain_rcq();
+        got.insert(got.end(), r.begin(), r.end());
+        return got.size() == 3;
+    }));
+    BOOST_TEST(got[2].wr_id == 2u);
+    BOOST_TEST(std::memcmp(b.data(), src.data(), 64 * 3) == 0);
+}
+
+// Too long for the receive: LOC_LEN_ERR there, REM_INVALID at the sender
+// (whose endpoint is then in error); the receiver's next receive takes the
+// next message, from a new endpoint.
+BOOST_AUTO_TEST_CASE(a_message_longer_than_the_receive_fails_both_sides)
+{
+    std::vector<uint8_t> b1(100, 0), b2(100, 0);
+    uint64_t k = rb.reg(b1.data(), b1.size()), k2 = rb.reg(b2.data(), b2.size());
+    rb.post(1, b1.data(), 100, k);
+    rb.post(2, b2.data(), 100, k2);
+    BOOST_REQUIRE_EQUAL(post(msg(6000, 1)), 0);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_LOC_LEN_ERR);
+    BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_REM_INVALID);
+    BOOST_TEST(std::all_of(b1.begin(), b1.end(), [](uint8_t x) { return x == 0; }));
+    ep = p.a->ep_to(tb_ctx_id(rb.ctx), tb_ctx_secret(rb.ctx));
+    sent.clear();
+    BOOST_REQUIRE_EQUAL(post(msg(100, 2)), 0);
+    got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 2u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(std::memcmp(b2.data(), src.data(), 100) == 0);
+}
+
+// A receive whose buffer is not the owner's registered memory: the
+// message goes nowhere, LOC_ACCESS_ERR there, REM_INVALID at the sender.
+BOOST_AUTO_TEST_CASE(a_receive_outside_registered_memory_fails_both_sides)
+{
+    std::vector<uint8_t> b(100, 0);
+    uint64_t k = rb.reg(b.data(), b.size());
+    rb.post(1, b.data() + 50, 100, k);   // past the region's end
+    BOOST_REQUIRE_EQUAL(post(msg(80, 1)), 0);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_LOC_ACCESS_ERR);
+    BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_REM_INVALID);
+    BOOST_TEST(std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; }));
+}
+
+// A context takes one kind of message: a MSG to one with a receive ring,
+// and a SEND to one with posted receives, are refused as invalid.
+BOOST_AUTO_TEST_CASE(the_wrong_kind_of_message_is_refused)
+{
+    auto m = msg(10, 1);
+    m.ep = static_cast<uint32_t>(ep_ab);
+    auto c = p.run(*p.a, m);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_INVALID);
+    BOOST_TEST(p.b->rq_peek() == nullptr);
+    auto s = make_sqe(TBRDMA_OP_SEND, ep, 2);
+    s.local_addr = reinterpret_cast<uintptr_t>(src.data());
+    s.lkey = sk;
+    s.length = 10;
+    c = p.run(*p.a, s);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_INVALID);
+    BOOST_TEST(rb.taken() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
+{
+    auto m = msg(TBRDMA_XFER_MAX + 1u, 1);
+    BOOST_TEST(tb_post(p.a->ctx, &m) == -EINVAL);
+    m = msg(TBRDMA_INLINE_MAX + 1u, 1);
+    m.flags = TBRDMA_SQE_INLINE;
+    BOOST_TEST(tb_post(p.a->ctx, &m) == -EINVAL);
+    // Posted receives want both their rings and no receive ring.
+    std::vector<uint8_t> mem(64 * 64);
+    tbrdma_ring_ctrl c1{}, c2{}, c3{}, c4{};
+    tb_ctx_config cc{};
+    cc.max_mr = 4;
+    cc.max_ep = 4;
+    cc.sq_depth = 4;
+    tb_qring_init(&cc.cq, &c1, mem.data(), 4, sizeof(tbrdma_cqe));
+    tb_qring_init(&cc.rwq, &c2, mem.data(), 4, sizeof(tbrdma_rwqe));
+    tb_ctx *ctx = nullptr;
+    BOOST_TEST(tb_ctx_create(p.b->engine, &cc, &ctx) == -EINVAL);  // no rcq
+    tb_qring_init(&cc.rcq, &c3, mem.data(), 4, sizeof(tbrdma_cqe));
+    tb_qring_init(&cc.rq, &c4, mem.data(), 4, TBRDMA_RQE_SLOT);
+    BOOST_TEST(tb_ctx_create(p.b->engine, &cc, &ctx) == -EINVAL);  // and a receive ring
+    cc.rq = tb_qring{};
+    BOOST_REQUIRE(tb_ctx_create(p.b->engine, &cc, &ctx) == 0);
+    tb_ctx_destroy(ctx, nullptr, nullptr);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Over a cable that loses, duplicates and reorders frames, messages of
+// every size arrive whole, once each and in order, receives posted as they
+// are used up.
+BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
+{
+    engine_pair p(99);
+    cable_faults f;
+    f.loss = 0.02;
+    f.dup = 0.02;
+    f.reorder = 0.02;
+    p.ca.set_faults(f);
+    p.cb.set_faults(f);
+    recv_ctx rb(p.b->engine, 16, 16);
+    auto src = pattern(1 << 20, 3);
+    std::vector<uint8_t> dst(16 * 65536, 0);
+    uint64_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t dk = rb.reg(dst.data(), dst.size());
+    int ep = p.a->ep_to(tb_ctx_id(rb.ctx), tb_ctx_secret(rb.ctx));
+    BOOST_REQUIRE_GE(ep, 0);
+    std::mt19937 rng(5);
+    const int n = 120;
+    std::vector<uint32_t> len(n), off(n);
+    for (int i = 0; i < n; i++) {
+        len[i] = i % 3 == 0 ? rng() % 65537 : rng() % 3000;
+        off[i] = rng() % (src.size() - 65536);
+    }
+    int posted = 0, received = 0, sent_ok = 0, recv_posted = 0;
+    for (; recv_posted < 16; recv_posted++)
+        rb.post(static_cast<uint64_t>(recv_posted), dst.data() + 65536 * (recv_posted % 16), 65536, dk);
+    BOOST_REQUIRE(p.pump_until(
+        [&] {
+            while (posted < n && posted - received < 8) {
+                auto s = make_sqe(TBRDMA_OP_MSG, ep, static_cast<uint64_t>(posted));
+                s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off[posted]);
+                s.lkey = sk;
+                s.length = len[posted];
+                s.imm = static_cast<uint64_t>(posted) * 3;
+                if (tb_post(p.a->ctx, &s))
+                    break;
+                posted++;
+            }
+            for (auto &c : p.a->drain_cq())
+                sent_ok += c.status == TBRDMA_WC_SUCCESS;
+            for (auto &c : rb.drain_rcq()) {
+                int i = received;
+                uint8_t *buf = dst.data() + 65536 * (i % 16);
+                BOOST_REQUIRE_EQUAL(c.wr_id, static_cast<uint64_t>(i));
+                BOOST_REQUIRE_EQUAL(c.status, TBRDMA_WC_SUCCESS);
+                BOOST_REQUIRE_EQUAL(c.byte_len, len[i]);
+                BOOST_REQUIRE_EQUAL(c.result, static_cast<uint64_t>(i) * 3);
+                BOOST_REQUIRE(std::memcmp(buf, src.data() + off[i], len[i]) == 0);
+                received++;
+                rb.post(static_cast<uint64_t>(recv_posted), dst.data() + 65536 * (recv_posted % 16),
+                        65536, dk);
+                recv_posted++;
+            }
+            return received == n && sent_ok == n;
+        },
+        2000000));
+    BOOST_TEST(p.a->link.stats.retransmits + p.b->link.stats.retransmits > 0u);
+    BOOST_TEST(p.b->link.stats.rx_dup > 0u);
+}
