@@ -559,6 +559,21 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 	tb_free(ctx);
 }
 
+int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
+{
+	if (!ctx->cfg.admit_bound)
+		return -EINVAL;
+	ctx->peer_link = link_index;
+	ctx->peer_ctx = remote_ctx;
+	ctx->peer_bound = 1;
+	return 0;
+}
+
+void tb_ctx_unbind(struct tb_ctx *ctx)
+{
+	ctx->peer_bound = 0;
+}
+
 u32 tb_ctx_id(const struct tb_ctx *ctx)
 {
 	return ctx->id;

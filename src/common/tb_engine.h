@@ -131,6 +131,13 @@ struct tb_ctx_config {
 	 * engine running inside the process that owns the memory.
 	 */
 	int allow_raw_local;
+	/*
+	 * Admits requests from the one peer context it is bound to
+	 * (tb_ctx_bind()), whatever secret they carry, and from nobody while
+	 * unbound, instead of by its secret: a verbs queue pair, whose peer
+	 * knows its number alone.
+	 */
+	int admit_bound;
 	/* Called after new CQ or RQ entries were published and armed. */
 	void (*notify)(void *arg);
 	void *notify_arg;
@@ -167,6 +174,11 @@ u64 tb_engine_link_deadline(struct tb_engine *e, u32 link_index);
 /* max_mr is a power of two. */
 int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out);
 /*
+ * Keys of 32 random bits from now on, as verbs lkeys and rkeys are,
+ * instead of 64: before the domain's first region.
+ */
+void tb_pd_short_keys(struct tb_pd *pd);
+/*
  * Calls release(arg, priv) for each region still registered, then frees
  * the domain. Contexts using it must be gone.
  */
@@ -196,6 +208,13 @@ u32 tb_ctx_id(const struct tb_ctx *ctx);
  * it was handed to reach it, whatever they know of its id.
  */
 u64 tb_ctx_secret(const struct tb_ctx *ctx);
+/*
+ * An admit_bound context admits requests from remote_ctx over link
+ * link_index from now on, and from nobody after tb_ctx_unbind(). Under
+ * every link's lock. -EINVAL for a context that admits by secret.
+ */
+int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
+void tb_ctx_unbind(struct tb_ctx *ctx);
 /* Contexts that can still be created. */
 u32 tb_engine_ctx_free(const struct tb_engine *e);
 

@@ -227,6 +227,7 @@ struct tb_pd {
 	u32 *index;		/* 2 * max_mr positions: slot + 1, 0 empty */
 	u32 max_mr;
 	u32 free;		/* first free slot + 1, 0 if none */
+	u8 short_keys;		/* keys of 32 bits */
 };
 
 struct tb_ctx {
@@ -236,6 +237,10 @@ struct tb_ctx {
 	struct tb_ctx_config cfg;
 	struct tb_pd *pd;
 	u8 own_pd;		/* created with the context, freed with it */
+	/* cfg.admit_bound: the peer it admits (tb_ctx_bind()). */
+	u8 peer_bound;
+	u32 peer_link;
+	u32 peer_ctx;
 	/* Endpoint table, NULL where free; doubles up to max_ep slots. */
 	struct tb_ep **eps;
 	u32 ep_slots;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Memory regions. A key is 64 random bits and nothing else, so knowing one
- * key (or every key ever issued) says nothing about another. Keys are
+ * Memory regions. A key is 64 random bits (32 in a domain of short keys,
+ * for verbs) and nothing else, so knowing one key (or every key ever
+ * issued) says nothing about another. Keys are
  * found through an open-addressing index of twice the domain's size,
  * probed linearly from the key's low bits; removal shifts the entries after
  * it back, so lookups never meet a tombstone.
@@ -41,6 +42,11 @@ int tb_pd_create(struct tb_engine *e, u32 max_mr, struct tb_pd **out)
 	}
 	*out = pd;
 	return 0;
+}
+
+void tb_pd_short_keys(struct tb_pd *pd)
+{
+	pd->short_keys = 1;
 }
 
 void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
@@ -136,6 +142,8 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 	}
 	do {
 		k = tb_random_u64();
+		if (pd->short_keys)
+			k = (u32)k;
 	} while (!k || tb_pd_pos(pd, k) >= 0);
 	slot = pd->free - 1;
 	mr = &pd->mrs[slot];

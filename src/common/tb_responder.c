@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Responder: executes requests from the peer in order and answers them.
- * Every request is checked against the target context's secret and
- * regions before a byte moves; a failure is answered with a NAK, the same
+ * Every request is checked against the target context's secret (or the
+ * peer it is bound to) and regions before a byte moves; a failure is answered with a NAK, the same
  * REM_ACCESS_ERR for whatever did not match. A sender that draws refusals
  * from one target faster than TB_REFUSE_INTERVAL_NS is throttled: its
  * requests to that target are refused unseen until it slows down. A SEND
@@ -186,13 +186,21 @@ static void tb_resp_charge(struct tb_elink *el, const struct tb_engine_hdr *h,
 	el->refused = 1;
 }
 
-/* The context a request may reach: the right id and the right secret. */
+/*
+ * The context a request may reach: the right id, and the right secret or,
+ * for a context bound to its peer, that peer on that link.
+ */
 static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 				     const struct tb_engine_hdr *h)
 {
 	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
 
-	return ctx && ctx->secret == h->dst_secret ? ctx : NULL;
+	if (!ctx)
+		return NULL;
+	if (ctx->cfg.admit_bound)
+		return ctx->peer_bound && ctx->peer_link == el->index &&
+		       ctx->peer_ctx == h->src_ctx ? ctx : NULL;
+	return ctx->secret == h->dst_secret ? ctx : NULL;
 }
 
 /*

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// A context of an engine with posted receives (tb_recv.c) and the rings
+// in this process, for the unit tests.
+#pragma once
+
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+extern "C" {
+#include "tb_engine.h"
+}
+
+namespace tbtest {
+
+// A context whose messages land in posted receives; admit_bound: it
+// admits its bound peer (tb_ctx_bind()) instead of by secret, as a verbs
+// queue pair.
+class recv_ctx {
+public:
+    explicit recv_ctx(tb_engine *engine, uint32_t rwq_entries = 64, uint32_t rcq_entries = 64,
+                      bool admit_bound = false)
+        : cq_mem_(64 * sizeof(tbrdma_cqe)), rwq_mem_(rwq_entries * sizeof(tbrdma_rwqe)),
+          rcq_mem_(rcq_entries * sizeof(tbrdma_cqe))
+    {
+        tb_ctx_config cc{};
+        cc.max_mr = 64;
+        cc.max_ep = 16;
+        cc.sq_depth = 64;
+        cc.admit_bound = admit_bound;
+        tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), 64, sizeof(tbrdma_cqe));
+        tb_qring_init(&cc.rwq, &rwq_ctrl_, rwq_mem_.data(), rwq_entries, sizeof(tbrdma_rwqe));
+        tb_qring_init(&cc.rcq, &rcq_ctrl_, rcq_mem_.data(), rcq_entries, sizeof(tbrdma_cqe));
+        if (tb_ctx_create(engine, &cc, &ctx))
+            throw std::runtime_error("tb_ctx_create");
+    }
+    ~recv_ctx() { tb_ctx_destroy(ctx, nullptr, nullptr); }
+    recv_ctx(const recv_ctx &) = delete;
+    recv_ctx &operator=(const recv_ctx &) = delete;
+
+    uint64_t reg(void *p, size_t len, uint32_t access = TBRDMA_ACCESS_LOCAL)
+    {
+        uint64_t key = 0;
+        if (tb_mr_register(ctx, reinterpret_cast<uintptr_t>(p), len, access, p, nullptr, &key))
+            throw std::runtime_error("tb_mr_register");
+        return key;
+    }
+    // Posts a receive into [p, p + len) of region key, as the owner does.
+    void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key)
+    {
+        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0};
+        std::memcpy(rwq_mem_.data() + (posted_ & (rwq_ctrl_.entries - 1)) * sizeof(w), &w,
+                    sizeof(w));
+        __atomic_store_n(&rwq_ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
+    }
+    std::vector<tbrdma_cqe> drain_rcq()
+    {
+        std::vector<tbrdma_cqe> out;
+        uint32_t prod = __atomic_load_n(&rcq_ctrl_.producer, __ATOMIC_ACQUIRE);
+        uint32_t cons = rcq_ctrl_.consumer;
+        for (; cons != prod; cons++) {
+            tbrdma_cqe c;
+            std::memcpy(&c, rcq_mem_.data() + (cons & (rcq_ctrl_.entries - 1)) * sizeof(c),
+                        sizeof(c));
+            out.push_back(c);
+        }
+        __atomic_store_n(&rcq_ctrl_.consumer, cons, __ATOMIC_RELEASE);
+        return out;
+    }
+    // Receives the engine took (the owner may post into their entries).
+    uint32_t taken() const { return __atomic_load_n(&rwq_ctrl_.consumer, __ATOMIC_ACQUIRE); }
+
+    tb_ctx *ctx = nullptr;
+
+private:
+    std::vector<uint8_t> cq_mem_, rwq_mem_, rcq_mem_;
+    tbrdma_ring_ctrl cq_ctrl_{}, rwq_ctrl_{}, rcq_ctrl_{};
+    uint32_t posted_ = 0;
+};
+
+}  // namespace tbtest

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// What a verbs queue pair's peer knows is its number, not a secret: a
+// context created admit_bound admits the one peer context it is bound to
+// (tb_ctx_bind()), on that link, and nobody else, whatever secret they
+// carry; unbound, nobody. Its domain's keys are 32 bits, as verbs lkeys
+// and rkeys are.
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+
+#include "pair_fixture.hpp"
+#include "recv_ctx.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+struct bound_fixture : pair_fixture {
+    recv_ctx qp{p.b->engine, 16, 16, true};
+    alignas(8) uint64_t word = 0;
+    uint64_t key = qp.reg(&word, sizeof(word), TBRDMA_ACCESS_ALL);
+    engine_ctx other{p.a->engine};
+
+    // A WRITE of 8 bytes into qp's word from a's context, or (from_other)
+    // another context of a's engine, with secret.
+    tbrdma_cqe write_from(bool from_other, uint64_t secret, uint64_t value)
+    {
+        tb_ctx *ctx = from_other ? other.ctx : p.a->ctx;
+        int ep = tb_ep_create(ctx, static_cast<uint32_t>(p.a->link_index), tb_ctx_id(qp.ctx),
+                              secret);
+        BOOST_REQUIRE_GE(ep, 0);
+        auto s = make_sqe(TBRDMA_OP_WRITE, ep, value);
+        s.flags = TBRDMA_SQE_INLINE;
+        std::memcpy(s.inline_data, &value, sizeof(value));
+        s.length = sizeof(value);
+        s.remote_addr = reinterpret_cast<uintptr_t>(&word);
+        s.rkey = key;
+        BOOST_REQUIRE_EQUAL(tb_post(ctx, &s), 0);
+        std::vector<tbrdma_cqe> got;
+        p.pump_until([&] {
+            auto v = from_other ? other.drain_cq() : p.a->drain_cq();
+            got.insert(got.end(), v.begin(), v.end());
+            return !got.empty();
+        });
+        BOOST_REQUIRE_EQUAL(got.size(), 1u);
+        return got[0];
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(engine_bound, bound_fixture)
+
+BOOST_AUTO_TEST_CASE(unbound_it_admits_nobody_not_even_with_its_secret)
+{
+    auto c = write_from(false, tb_ctx_secret(qp.ctx), 1);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(bound_it_admits_its_peer_alone)
+{
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, static_cast<uint32_t>(p.b->link_index),
+                                    tb_ctx_id(p.a->ctx)),
+                        0);
+    auto c = write_from(false, 0, 0x1111);
+    BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(word == 0x1111u);
+    // Another context of the same host, with the right secret even.
+    c = write_from(true, tb_ctx_secret(qp.ctx), 0x2222);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 0x1111u);
+    // Bound to that one instead, the first is refused.
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, static_cast<uint32_t>(p.b->link_index),
+                                    tb_ctx_id(other.ctx)),
+                        0);
+    c = write_from(true, 0, 0x3333);
+    BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+    c = write_from(false, 0, 0x4444);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 0x3333u);
+    // Bound over another link (none carries the request): refused.
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, static_cast<uint32_t>(p.b->link_index) + 1,
+                                    tb_ctx_id(other.ctx)),
+                        0);
+    c = write_from(true, 0, 0x5555);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 0x3333u);
+}
+
+BOOST_AUTO_TEST_CASE(unbound_again_it_admits_nobody)
+{
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, static_cast<uint32_t>(p.b->link_index),
+                                    tb_ctx_id(p.a->ctx)),
+                        0);
+    BOOST_TEST(write_from(false, 0, 7).status == TBRDMA_WC_SUCCESS);
+    tb_ctx_unbind(qp.ctx);
+    BOOST_TEST(write_from(false, 0, 8).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(a_context_that_admits_by_secret_cannot_be_bound)
+{
+    BOOST_TEST(tb_ctx_bind(p.b->ctx, static_cast<uint32_t>(p.b->link_index),
+                           tb_ctx_id(p.a->ctx)) == -EINVAL);
+    // It still admits by its secret.
+    int ep = p.a->ep_to(*p.b);
+    BOOST_REQUIRE_GE(ep, 0);
+}
+
+BOOST_AUTO_TEST_CASE(short_keys_are_32_bits_and_all_differ)
+{
+    tb_pd *pd = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_pd_create(p.b->engine, 256, &pd), 0);
+    tb_pd_short_keys(pd);
+    std::vector<uint8_t> mem(256);
+    std::set<uint64_t> keys;
+    for (int i = 0; i < 256; i++) {
+        uint64_t k = 0;
+        BOOST_REQUIRE_EQUAL(tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(&mem[i]), 1,
+                                         TBRDMA_ACCESS_ALL, &mem[i], nullptr, &k),
+                            0);
+        BOOST_REQUIRE(k != 0 && k <= UINT32_MAX);
+        keys.insert(k);
+    }
+    BOOST_TEST(keys.size() == 256u);
+    // Half of 256 keys of 32 random bits would have the top bit set: not
+    // all below 2^31 by chance (2^-256).
+    BOOST_TEST(*keys.rbegin() >= (1ull << 31));
+    tb_pd_destroy(pd, nullptr, nullptr);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
