@@ -362,6 +362,9 @@ int tb_req_send_one(struct tb_elink *el);
 /* tb_responder.c */
 int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	       const u8 *payload);
+/* Executes one WRITE chunk: 0, or the NAK status. */
+u8 tb_resp_write(struct tb_elink *el, struct tb_ctx *ctx,
+		 const struct tb_engine_hdr *h, const u8 *payload);
 /* Sends one NAK or ATOMIC response if any is due; returns 1 if sent. */
 int tb_resp_send_urgent(struct tb_elink *el);
 /* Sends one chunk of READ data if any is due; returns 1 if sent. */
@@ -377,6 +380,12 @@ void tb_resp_reset(struct tb_elink *el);
  */
 int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 		  const struct tb_engine_hdr *h, const u8 *data);
+/*
+ * The last chunk of a WRITE with immediate: written, then completed in
+ * ctx's oldest posted receive. Returns as tb_ctx_msg_rx().
+ */
+int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
+			const struct tb_engine_hdr *h, const u8 *data);
 
 /* tb_completer.c */
 int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,

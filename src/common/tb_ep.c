@@ -249,6 +249,9 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 
 	if (sqe->flags & ~(u32)TBRDMA_SQE_FLAGS_ALL)
 		return 0;
+	if ((sqe->flags & TBRDMA_SQE_IMM) && sqe->opcode != TBRDMA_OP_WRITE &&
+	    sqe->opcode != TBRDMA_OP_MSG)
+		return 0;
 	switch (sqe->opcode) {
 	case TBRDMA_OP_WRITE:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);

@@ -9,10 +9,16 @@
  * A message's chunks arrive in order, as requests of one endpoint on one
  * link, one message after the other; a first chunk while a message is
  * unfinished (its sender stopped half-way) ends that one with REM_INVALID.
+ * A WRITE with immediate takes the oldest receive once its last chunk is
+ * written, and completes it with its length and no data; one refused
+ * (the target's key or bounds) leaves the receive posted.
  */
 #include "tb_engine_priv.h"
 
-/* Under ctx->lock: completes the receive being filled. */
+/*
+ * Under ctx->lock: completes the receive taken, for h (the last chunk of
+ * a MSG or WRITE).
+ */
 static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 			     u8 status)
 {
@@ -21,10 +27,13 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 
 	memset(&cqe, 0, sizeof(cqe));
 	cqe.wr_id = ctx->rcv.wr_id;
-	cqe.result = h->imm;
 	cqe.byte_len = ctx->rcv_off;
 	cqe.status = status;
-	cqe.opcode = TBRDMA_OP_MSG;
+	cqe.opcode = h->op == TB_EOP_WRITE ? TBRDMA_OP_WRITE : TBRDMA_OP_MSG;
+	if (h->flags & TB_EF_IMM) {
+		cqe.flags = TBRDMA_CQE_IMM;
+		cqe.result = h->imm;
+	}
 	memcpy(r->entries + (size_t)(r->head & r->mask) * r->entry_size, &cqe,
 	       sizeof(cqe));
 	r->head++;
@@ -33,20 +42,26 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 }
 
 /*
- * Under ctx->lock: takes the oldest posted receive, when there is one and
- * its completion will find room (one message is received at a time, so a
- * free entry now is one at its end). -EAGAIN otherwise.
+ * Under ctx->lock: whether a receive is posted and its completion will
+ * find room (one message is received at a time, so a free entry now is
+ * one at its end).
  */
-static int tb_recv_take(struct tb_ctx *ctx)
+static int tb_recv_ready(struct tb_ctx *ctx)
 {
 	struct tb_qring *w = &ctx->rwq, *c = &ctx->rcq;
 
 	/* Acquire: the owner wrote the entry before it moved producer. */
 	if (smp_load_acquire(&w->ctrl->producer) == w->head)
-		return -EAGAIN;
+		return 0;
 	/* Acquire: the owner is done with the completions it consumed. */
-	if (c->head - smp_load_acquire(&c->ctrl->consumer) > c->mask)
-		return -EAGAIN;
+	return c->head - smp_load_acquire(&c->ctrl->consumer) <= c->mask;
+}
+
+/* Under ctx->lock, when ready: takes the oldest posted receive. */
+static void tb_recv_take(struct tb_ctx *ctx)
+{
+	struct tb_qring *w = &ctx->rwq;
+
 	memcpy(&ctx->rcv, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
 	       sizeof(ctx->rcv));
 	w->head++;
@@ -55,7 +70,15 @@ static int tb_recv_take(struct tb_ctx *ctx)
 	ctx->rcv_active = 1;
 	ctx->rcv_off = 0;
 	ctx->rcv_status = 0;
-	return 0;
+}
+
+/* Under ctx->lock: a message still coming in was cut short. */
+static void tb_recv_cut(struct tb_ctx *ctx)
+{
+	struct tb_engine_hdr cut = { .op = TB_EOP_MSG };
+
+	if (ctx->rcv_active)
+		tb_recv_complete(ctx, &cut, TBRDMA_WC_REM_INVALID);
 }
 
 int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
@@ -66,12 +89,12 @@ int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 
 	tb_lock(&ctx->lock);
 	if (!h->addr) {
-		if (ctx->rcv_active)
-			tb_recv_complete(ctx, h, TBRDMA_WC_REM_INVALID);
-		if (tb_recv_take(ctx)) {
+		tb_recv_cut(ctx);
+		if (!tb_recv_ready(ctx)) {
 			tb_unlock(&ctx->lock);
 			return -EAGAIN;
 		}
+		tb_recv_take(ctx);
 	} else if (!ctx->rcv_active || h->addr != ctx->rcv_off) {
 		tb_unlock(&ctx->lock);
 		return TBRDMA_WC_REM_INVALID;	/* not the chunk that follows */
@@ -98,4 +121,29 @@ int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 		tb_recv_complete(ctx, h, ctx->rcv_status);
 	tb_unlock(&ctx->lock);
 	return nak;
+}
+
+int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
+			const struct tb_engine_hdr *h, const u8 *data)
+{
+	u8 status;
+
+	tb_lock(&ctx->lock);
+	tb_recv_cut(ctx);
+	/*
+	 * A receive first: without one the WRITE is resent, all of it. A
+	 * WRITE refused leaves the receive alone.
+	 */
+	if (!tb_recv_ready(ctx)) {
+		tb_unlock(&ctx->lock);
+		return -EAGAIN;
+	}
+	status = tb_resp_write(el, ctx, h, data);
+	if (!status) {
+		tb_recv_take(ctx);
+		ctx->rcv_off = (u32)h->compare;
+		tb_recv_complete(ctx, h, 0);
+	}
+	tb_unlock(&ctx->lock);
+	return status;
 }

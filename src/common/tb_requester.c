@@ -87,7 +87,8 @@ static void tb_req_stop(struct tb_wqe *wqe, u8 status)
 
 /*
  * The next chunk of a WRITE (at its remote address) or a MSG (at its
- * offset in the message, TB_EF_LAST on the last).
+ * offset in the message, TB_EF_LAST on the last); the last one says
+ * whether it has an immediate.
  */
 static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 {
@@ -119,6 +120,11 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 	if (wqe->sent == wqe->sqe.length) {
 		wqe->sent_all = 1;
 		h.flags |= tb_req_ack_flag(wqe) | (msg ? TB_EF_LAST : 0);
+		if (wqe->sqe.flags & TBRDMA_SQE_IMM) {
+			h.flags |= TB_EF_IMM;
+			h.imm = wqe->sqe.imm;
+			h.compare = wqe->sqe.length;
+		}
 	}
 	if (ext) {
 		tb_elink_send_ext(el, &h, mr, src);

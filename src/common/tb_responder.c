@@ -204,19 +204,38 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 }
 
 /*
- * A SEND into the receive ring or a MSG into a posted receive, whichever
- * the context takes: 0, a NAK status, or -EAGAIN when it is not ready.
+ * A SEND into the receive ring, or a MSG or a WRITE with immediate into a
+ * posted receive, whichever the context takes: 0, a NAK status, or
+ * -EAGAIN when it is not ready.
  */
 static int tb_resp_deliver(struct tb_elink *el, struct tb_ctx *ctx,
 			   const struct tb_engine_hdr *h, const u8 *payload)
 {
-	int msg = h->op == TB_EOP_MSG;
+	int posted = h->op != TB_EOP_SEND;
 
-	if (msg != !!ctx->rwq.ctrl)
+	if (posted != !!ctx->rwq.ctrl)
 		return TBRDMA_WC_REM_INVALID;
-	if (msg)
+	if (h->op == TB_EOP_MSG)
 		return tb_ctx_msg_rx(ctx, el, h, payload);
+	if (h->op == TB_EOP_WRITE)
+		return tb_ctx_write_imm_rx(ctx, el, h, payload);
 	return tb_ctx_push_rqe(ctx, el->link->label, h, payload);
+}
+
+u8 tb_resp_write(struct tb_elink *el, struct tb_ctx *ctx,
+		 const struct tb_engine_hdr *h, const u8 *payload)
+{
+	u8 status = 0;
+	u8 *p;
+
+	/* Zero bytes touch no region: a ping of the context. */
+	if (!h->len)
+		return 0;
+	p = tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr, h->len,
+			 TBRDMA_ACCESS_REMOTE_WRITE, &status);
+	if (p)
+		memcpy(p, payload, h->len);
+	return status;
 }
 
 /*
@@ -233,14 +252,7 @@ static u8 tb_resp_exec(struct tb_elink *el, struct tb_ctx *ctx,
 
 	switch (h->op) {
 	case TB_EOP_WRITE:
-		/* Zero bytes touch no region: a ping of the context. */
-		if (!h->len)
-			return 0;
-		p = tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr,
-				 h->len, TBRDMA_ACCESS_REMOTE_WRITE, &status);
-		if (p)
-			memcpy(p, payload, h->len);
-		return status;
+		return tb_resp_write(el, ctx, h, payload);
 	case TB_EOP_READ_REQ:
 		if (!tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr,
 				  h->len, TBRDMA_ACCESS_REMOTE_READ, &status))
@@ -280,7 +292,8 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	       const u8 *payload)
 {
 	struct tb_refuser *r = tb_resp_refuser(el, h);
-	int deliver = h->op == TB_EOP_SEND || h->op == TB_EOP_MSG;
+	int deliver = h->op == TB_EOP_SEND || h->op == TB_EOP_MSG ||
+		      (h->op == TB_EOP_WRITE && (h->flags & TB_EF_IMM));
 	struct tb_rnr_hold *hold;
 	struct tb_ctx *ctx = NULL;
 	int throttled = 0;

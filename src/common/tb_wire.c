@@ -221,6 +221,8 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	h->compare = get64(&p);
 	if ((h->flags & ~TB_EF_ALL) ||
 	    (h->flags & TB_EF_RESUME && !tb_engine_op_is_request(h->op)) ||
+	    (h->flags & TB_EF_IMM && h->op != TB_EOP_WRITE &&
+	     h->op != TB_EOP_MSG) ||
 	    (h->src_ep && !tb_engine_op_is_request(h->op)))
 		return -EBADMSG;
 	/* Data sits either after the header or in the ext, never in both. */

@@ -104,7 +104,12 @@ enum tb_engine_flags {
 	 * the receiver's link sends it without waiting for DATA to carry it.
 	 */
 	TB_EF_ACK_NOW = 1u << 2,
-	TB_EF_ALL = 0x7,
+	/*
+	 * The last chunk of a MSG, or of a WRITE, with an immediate (imm): a
+	 * WRITE's then takes a posted receive, and compare is its length.
+	 */
+	TB_EF_IMM = 1u << 3,
+	TB_EF_ALL = 0xf,
 };
 
 /* Largest READ_REQ; bigger reads are cut into several requests. */
@@ -126,7 +131,7 @@ struct tb_engine_hdr {
 	u32 ack_msn;		/* every request up to this one was executed */
 	u32 am_id;
 	u64 imm;		/* SEND header, ATOMIC operand, READ_REQ offset */
-	u64 compare;		/* ATOMIC cswap */
+	u64 compare;		/* ATOMIC cswap; WRITE with TB_EF_IMM: its length */
 };
 
 /* With TB_LINK_F_SACK, writes the bitmap behind the header too. */

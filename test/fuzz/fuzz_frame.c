@@ -17,7 +17,7 @@
  *     real regions and request numbers, so most inputs reach the
  *     responder and completer instead of dying at the link's checks. MSG
  *     chunks go to a second context, of posted receives (tb_recv.c),
- *     mostly at a message's start.
+ *     mostly at a message's start, and WRITEs with an immediate too.
  *
  * Input: records of
  *     u16 len (little-endian, low 13 bits) | u8 flags | len frame bytes
@@ -124,6 +124,7 @@ struct fz {
 	struct tb_engine *e;
 	struct tb_ctx *ctx;
 	struct tb_ctx *rctx;	/* posted receives */
+	u64 rctx_key;		/* its RW */
 	struct tb_elink *el;
 	struct tb_link link;
 	int ep;
@@ -188,7 +189,9 @@ static int is_request(u8 op)
 static int engine_shape_ok(const struct tb_engine_hdr *h)
 {
 	return !(h->flags & ~TB_EF_ALL) &&
-	       (is_request(h->op) || (!(h->flags & TB_EF_RESUME) && !h->src_ep));
+	       (is_request(h->op) || (!(h->flags & TB_EF_RESUME) && !h->src_ep)) &&
+	       (!(h->flags & TB_EF_IMM) || h->op == TB_EOP_WRITE ||
+		h->op == TB_EOP_MSG);
 }
 
 /*
@@ -295,6 +298,8 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	if (!h.op || h.op > TB_EOP_MAX)
 		h.op = 1 + h.op % TB_EOP_MAX;
 	h.flags = p[1] & (is_request(h.op) ? TB_EF_ALL : TB_EF_LAST);
+	if (h.op != TB_EOP_WRITE && h.op != TB_EOP_MSG)
+		h.flags &= ~TB_EF_IMM;
 	h.aop = p[2];
 	h.arg = p[3];
 	h.dst_ctx = rd32(p + 4);
@@ -327,6 +332,16 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	span = el->msn_next - el->msn_tail;
 	switch (h.op) {
 	case TB_EOP_WRITE:
+		/* With an immediate: into RW of the posted receives' context. */
+		if ((h.flags & TB_EF_IMM) && !(raw_dst & 0x100)) {
+			h.dst_ctx = RCTX_ID;
+			h.dst_secret = tb_ctx_secret(f->rctx);
+			if (!(raw_dst & 0x400))
+				h.rkey = f->rctx_key;
+		}
+		h.len = data;
+		h.msn = el->resp_done + 1;
+		break;
 	case TB_EOP_SEND:
 		h.len = data;
 		h.msn = el->resp_done + 1;
@@ -659,7 +674,8 @@ static void setup(struct fz *f)
 		      sizeof(struct tbrdma_cqe));
 	CHECK(!tb_ctx_create(f->e, &cc, &f->rctx));
 	CHECK(!tb_mr_register(f->rctx, mr_iova[MR_RW], RW_LEN,
-			      TBRDMA_ACCESS_LOCAL, rw_area + GUARD, NULL, &rkey));
+			      TBRDMA_ACCESS_ALL, rw_area + GUARD, NULL, &rkey));
+	f->rctx_key = rkey;
 	rwq_mem[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
 					   .lkey = rkey, .length = RECV1_LEN };
 	rwq_mem[1] = (struct tbrdma_rwqe){ .wr_id = 2,

@@ -210,7 +210,8 @@ int main(int argc, char **argv)
 	 * Messages into the posted receives (the rewriter sends MSG to that
 	 * context; an address with low bits set is a message's start): one
 	 * in two chunks filling the first receive, one in the second, one
-	 * into the receive past its region's end, one with none left.
+	 * into the receive past its region's end, one with none left, and
+	 * a WRITE with immediate.
 	 */
 	h = ehdr(TB_EOP_MSG, 600, 0);
 	h.addr = 1;
@@ -231,6 +232,13 @@ int main(int argc, char **argv)
 	h.addr = 1;
 	h.flags = TB_EF_LAST;
 	data_record(F_REWRITE_ENGINE | F_JUMP, 4, &h, 10, 0x45);
+	/* A WRITE with immediate into that context's RW region (key 0). */
+	h = ehdr(TB_EOP_WRITE, 100, 0);
+	h.addr = 64;
+	h.flags = TB_EF_IMM;
+	h.imm = 0x99;
+	h.compare = 100;
+	data_record(F_REWRITE_ENGINE, 5, &h, 100, 0x46);
 	err |= save(dir, "messages");
 
 	/* A request executed, then the cable loses carrier. */

@@ -3,7 +3,8 @@
 // Messages into posted receives (TBRDMA_OP_MSG, tb_recv.c): what a verbs
 // queue pair's SEND and RECV rest on. A message of any length lands in the
 // oldest receive its target posted and completes there with its length
-// and immediate; with nothing posted (or no room for the completion) it
+// and, if it has one, its immediate; a WRITE with immediate takes a
+// receive once written; with nothing posted (or no room for the completion) it
 // waits as a SEND to a full ring does; too long a message, a bad receive
 // buffer, and the wrong kind of target end in errors on both sides as
 // documented; over a cable that loses, duplicates and reorders, every
@@ -42,6 +43,8 @@ struct recv_fixture : pair_fixture {
         s.lkey = sk;
         s.length = len;
         s.imm = imm;
+        if (imm)
+            s.flags = TBRDMA_SQE_IMM;
         return s;
     }
     int post(const tbrdma_sqe &s) { return tb_post(p.a->ctx, &s); }
@@ -81,6 +84,7 @@ BOOST_AUTO_TEST_CASE(a_message_lands_in_the_oldest_receive)
     BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
     BOOST_TEST(got[0].opcode == TBRDMA_OP_MSG);
     BOOST_TEST(got[0].byte_len == 64u);
+    BOOST_TEST(got[0].flags == TBRDMA_CQE_IMM);
     BOOST_TEST(got[0].result == 0xfeedu);
     BOOST_TEST(got[1].wr_id == 12u);
     BOOST_TEST(got[1].byte_len == 5000u);
@@ -118,6 +122,69 @@ BOOST_AUTO_TEST_CASE(a_long_message_spans_frames_and_an_empty_one_has_none)
     BOOST_TEST(got[0].wr_id == 2u);
     BOOST_TEST(got[0].byte_len == 0u);
     BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(got[0].flags == 0u);  // no immediate
+    BOOST_TEST(got[0].result == 0u);
+}
+
+// A WRITE with immediate lands where it is written, then takes the oldest
+// receive and completes it with the immediate and the WRITE's length.
+BOOST_AUTO_TEST_CASE(a_write_with_immediate_takes_a_receive)
+{
+    std::vector<uint8_t> target(10000, 0), unused(16, 0);
+    uint64_t tk = rb.reg(target.data(), target.size(), TBRDMA_ACCESS_ALL);
+    uint64_t uk = rb.reg(unused.data(), unused.size());
+    auto w = make_sqe(TBRDMA_OP_WRITE, ep, 5);
+    w.local_addr = reinterpret_cast<uintptr_t>(src.data());
+    w.lkey = sk;
+    w.length = 9000;
+    w.remote_addr = reinterpret_cast<uintptr_t>(target.data() + 1000);
+    w.rkey = tk;
+    w.flags = TBRDMA_SQE_IMM;
+    w.imm = 0xabcd0077;
+    BOOST_REQUIRE_EQUAL(post(w), 0);
+    // Nothing posted: written, then resent until a receive is.
+    BOOST_REQUIRE(p.pump_until([&] { return p.b->link.stats.rx_rnr > 0; }));
+    BOOST_TEST(rb.drain_rcq().empty());
+    rb.post(31, unused.data(), 16, uk);
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 31u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(got[0].opcode == TBRDMA_OP_WRITE);
+    BOOST_TEST(got[0].flags == TBRDMA_CQE_IMM);
+    BOOST_TEST(got[0].result == 0xabcd0077u);
+    BOOST_TEST(got[0].byte_len == 9000u);
+    BOOST_TEST(std::memcmp(target.data() + 1000, src.data(), 9000) == 0);
+    BOOST_TEST(std::all_of(unused.begin(), unused.end(), [](uint8_t x) { return x == 0; }));
+    BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(sent[0].opcode == TBRDMA_OP_WRITE);
+}
+
+// A WRITE with immediate the target refuses (a bad key) leaves its
+// receive posted for the next message.
+BOOST_AUTO_TEST_CASE(a_refused_write_with_immediate_leaves_the_receive)
+{
+    std::vector<uint8_t> b(64, 0);
+    uint64_t k = rb.reg(b.data(), b.size());
+    rb.post(41, b.data(), 64, k);
+    auto w = make_sqe(TBRDMA_OP_WRITE, ep, 5);
+    w.flags = TBRDMA_SQE_IMM | TBRDMA_SQE_INLINE;
+    w.length = 8;
+    w.remote_addr = 0x1000;
+    w.rkey = 0x12345;
+    auto c = p.run(*p.a, w);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(rb.taken() == 0u);
+    BOOST_TEST(rb.drain_rcq().empty());
+    ep = p.a->ep_to(tb_ctx_id(rb.ctx), tb_ctx_secret(rb.ctx));
+    std::vector<tbrdma_cqe> sent;
+    BOOST_REQUIRE_EQUAL(post(msg(32, 6)), 0);
+    auto got = deliver(1, sent);
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 41u);
+    BOOST_TEST(got[0].opcode == TBRDMA_OP_MSG);
 }
 
 // Nothing posted: the receiver is not ready, the sender resends with
@@ -253,6 +320,13 @@ BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
     m = msg(TBRDMA_INLINE_MAX + 1u, 1);
     m.flags = TBRDMA_SQE_INLINE;
     BOOST_TEST(tb_post(p.a->ctx, &m) == -EINVAL);
+    // An immediate only on a WRITE or a MSG.
+    for (uint8_t op : {TBRDMA_OP_READ, TBRDMA_OP_SEND, TBRDMA_OP_ATOMIC, TBRDMA_OP_FLUSH}) {
+        auto s = make_sqe(op, ep, 1);
+        s.flags = TBRDMA_SQE_IMM;
+        s.atomic_size = 8;
+        BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL, "op " << int(op));
+    }
     // Posted receives want both their rings and no receive ring.
     std::vector<uint8_t> mem(64 * 64);
     tbrdma_ring_ctrl c1{}, c2{}, c3{}, c4{};
@@ -310,6 +384,7 @@ BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
                 s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off[posted]);
                 s.lkey = sk;
                 s.length = len[posted];
+                s.flags = TBRDMA_SQE_IMM;
                 s.imm = static_cast<uint64_t>(posted) * 3;
                 if (tb_post(p.a->ctx, &s))
                     break;

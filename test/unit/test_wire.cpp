@@ -126,11 +126,13 @@ bool is_request(uint8_t op)
            op == TB_EOP_SEND || op == TB_EOP_MSG;
 }
 
-// Known flags only; RESUME and an endpoint only on requests.
+// Known flags only; RESUME and an endpoint only on requests, IMM only on
+// WRITE and MSG.
 bool engine_shape_ok(const tb_engine_hdr &h)
 {
     return !(h.flags & ~TB_EF_ALL) &&
-           (is_request(h.op) || (!(h.flags & TB_EF_RESUME) && !h.src_ep));
+           (is_request(h.op) || (!(h.flags & TB_EF_RESUME) && !h.src_ep)) &&
+           (!(h.flags & TB_EF_IMM) || h.op == TB_EOP_WRITE || h.op == TB_EOP_MSG);
 }
 
 }  // namespace
@@ -194,6 +196,8 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
             h.op = op;
             h.flags = static_cast<uint8_t>(
                 rng() & (is_request(op) ? TB_EF_ALL : TB_EF_LAST | TB_EF_ACK_NOW));
+            if (op != TB_EOP_WRITE && op != TB_EOP_MSG)
+                h.flags &= static_cast<uint8_t>(~TB_EF_IMM);
             h.aop = static_cast<uint8_t>(rng());
             h.arg = static_cast<uint8_t>(rng());
             h.dst_ctx = static_cast<uint32_t>(rng());

@@ -76,7 +76,14 @@ enum tbrdma_sqe_flags {
 	 * A FLUSH behind the operation asks for the ack at once.
 	 */
 	TBRDMA_SQE_DELAY_ACK = 1u << 3,
-	TBRDMA_SQE_FLAGS_ALL = 0xf,
+	/*
+	 * With immediate (sqe.imm), for a target of posted receives: a MSG's
+	 * receive completion says it has one; a WRITE, once done, takes a
+	 * posted receive too and completes it with the immediate and its
+	 * length (a verbs RDMA WRITE with immediate).
+	 */
+	TBRDMA_SQE_IMM = 1u << 4,
+	TBRDMA_SQE_FLAGS_ALL = 0x1f,
 };
 
 /*
@@ -154,7 +161,13 @@ struct tbrdma_cqe {
 	__u32 byte_len;
 	__u8 status;		/* enum tbrdma_status */
 	__u8 opcode;
-	__u8 reserved[6];
+	__u8 flags;		/* enum tbrdma_cqe_flags */
+	__u8 reserved[5];
+};
+
+enum tbrdma_cqe_flags {
+	/* A receive completion whose result is the sender's immediate. */
+	TBRDMA_CQE_IMM = 1u << 0,
 };
 
 /* Receive queue entry header; the payload follows it in the same slot. */
@@ -168,11 +181,13 @@ struct tbrdma_rqe {
 };
 
 /*
- * A posted receive, for a context whose SENDs land in buffers the owner
- * posted (as a verbs queue pair's do): the oldest one takes the next
- * message, of any length up to its own, and completes in the receive
- * completion ring with the message's length (byte_len) and immediate
- * (result), opcode TBRDMA_OP_SEND.
+ * A posted receive, for a context whose messages land in buffers the
+ * owner posted (as a verbs queue pair's do): the oldest one takes the next
+ * MSG, of any length up to its own, and completes in the receive
+ * completion ring with the message's length (byte_len), opcode
+ * TBRDMA_OP_MSG; or the next WRITE with immediate, opcode TBRDMA_OP_WRITE,
+ * with the WRITE's length and no data of its own. With TBRDMA_CQE_IMM,
+ * result is the immediate.
  */
 struct tbrdma_rwqe {
 	__u64 wr_id;
