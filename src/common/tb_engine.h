@@ -215,6 +215,21 @@ u64 tb_ctx_secret(const struct tb_ctx *ctx);
  */
 int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
 void tb_ctx_unbind(struct tb_ctx *ctx);
+/*
+ * The context is in error from now on, as a verbs queue pair moved to
+ * ERR: everything outstanding on its endpoints completes with
+ * TBRDMA_WC_FLUSH_ERR, and so does all that is posted to them later;
+ * requests to it are refused; its posted receives flush. Under every
+ * link's lock.
+ */
+void tb_ctx_set_error(struct tb_ctx *ctx);
+/*
+ * A context of posted receives in error: completes every receive posted
+ * so far with TBRDMA_WC_FLUSH_ERR, as far as the receive completion ring
+ * has room. Returns how many are left (call again once the owner drained
+ * the ring, and after it posts more).
+ */
+u32 tb_ctx_flush_recv(struct tb_ctx *ctx);
 /* Contexts that can still be created. */
 u32 tb_engine_ctx_free(const struct tb_engine *e);
 

@@ -239,6 +239,7 @@ struct tb_ctx {
 	u8 own_pd;		/* created with the context, freed with it */
 	/* cfg.admit_bound: the peer it admits (tb_ctx_bind()). */
 	u8 peer_bound;
+	u8 error;		/* tb_ctx_set_error(): admits nobody */
 	u32 peer_link;
 	u32 peer_ctx;
 	/* Endpoint table, NULL where free; doubles up to max_ep slots. */

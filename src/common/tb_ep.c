@@ -479,6 +479,23 @@ void tb_elink_rnr_wake(struct tb_elink *el, u64 now)
 	el->rnr_wake_ns = next;
 }
 
+void tb_ctx_set_error(struct tb_ctx *ctx)
+{
+	u32 i;
+
+	WRITE_ONCE(ctx->error, 1);
+	for (i = 0; i < ctx->ep_slots; i++) {
+		struct tb_ep *ep = ctx->eps[i];
+
+		if (!ep)
+			continue;
+		tb_ep_abort(ep, TBRDMA_WC_FLUSH_ERR, 0);
+		ep->error = 1;
+	}
+	if (ctx->rwq.ctrl)
+		tb_ctx_flush_recv(ctx);
+}
+
 int tb_ep_cancel(struct tb_ctx *ctx, u32 handle)
 {
 	struct tb_ep *ep = tb_ep_find(ctx, handle);

@@ -147,3 +147,22 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 	tb_unlock(&ctx->lock);
 	return status;
 }
+
+u32 tb_ctx_flush_recv(struct tb_ctx *ctx)
+{
+	struct tb_engine_hdr flush = { .op = TB_EOP_MSG };
+	u32 left;
+
+	tb_lock(&ctx->lock);
+	if (ctx->rcv_active)
+		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
+	/* At most a ring of completions, whatever producer the owner wrote. */
+	while (tb_recv_ready(ctx)) {
+		tb_recv_take(ctx);
+		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
+	}
+	/* Acquire: as tb_recv_ready() reads it. */
+	left = smp_load_acquire(&ctx->rwq.ctrl->producer) - ctx->rwq.head;
+	tb_unlock(&ctx->lock);
+	return left;
+}

@@ -2,7 +2,8 @@
 /*
  * Responder: executes requests from the peer in order and answers them.
  * Every request is checked against the target context's secret (or the
- * peer it is bound to) and regions before a byte moves; a failure is answered with a NAK, the same
+ * peer it is bound to), that it is not in error, and its regions before
+ * a byte moves; a failure is answered with a NAK, the same
  * REM_ACCESS_ERR for whatever did not match. A sender that draws refusals
  * from one target faster than TB_REFUSE_INTERVAL_NS is throttled: its
  * requests to that target are refused unseen until it slows down. A SEND
@@ -195,7 +196,7 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 {
 	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
 
-	if (!ctx)
+	if (!ctx || READ_ONCE(ctx->error))
 		return NULL;
 	if (ctx->cfg.admit_bound)
 		return ctx->peer_bound && ctx->peer_link == el->index &&

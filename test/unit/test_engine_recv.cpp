@@ -313,6 +313,67 @@ BOOST_AUTO_TEST_CASE(the_wrong_kind_of_message_is_refused)
     BOOST_TEST(rb.taken() == 0u);
 }
 
+// A context put in error (a verbs queue pair moved to ERR): its posted
+// receives complete with FLUSH_ERR in order, as far as the completion ring
+// has room and again when asked; messages to it are refused.
+BOOST_AUTO_TEST_CASE(in_error_receives_flush_and_messages_are_refused)
+{
+    recv_ctx q(p.b->engine, 8, 4);
+    int e2 = p.a->ep_to(tb_ctx_id(q.ctx), tb_ctx_secret(q.ctx));
+    std::vector<uint8_t> b(64, 0);
+    uint64_t k = q.reg(b.data(), b.size());
+    for (uint64_t i = 0; i < 6; i++)
+        q.post(i, b.data(), 64, k);
+    tb_ctx_set_error(q.ctx);
+    auto got = q.drain_rcq();
+    BOOST_REQUIRE_EQUAL(got.size(), 4u);  // the ring's room
+    BOOST_TEST(tb_ctx_flush_recv(q.ctx) == 0u);
+    auto more = q.drain_rcq();
+    got.insert(got.end(), more.begin(), more.end());
+    BOOST_REQUIRE_EQUAL(got.size(), 6u);
+    for (uint64_t i = 0; i < 6; i++) {
+        BOOST_TEST(got[i].wr_id == i);
+        BOOST_TEST(got[i].status == TBRDMA_WC_FLUSH_ERR);
+    }
+    q.post(6, b.data(), 64, k);  // posted in error: flushed when asked
+    BOOST_TEST(tb_ctx_flush_recv(q.ctx) == 0u);
+    got = q.drain_rcq();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 6u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_FLUSH_ERR);
+    auto m = msg(10, 1);
+    m.ep = static_cast<uint32_t>(e2);
+    BOOST_TEST(p.run(*p.a, m).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(q.drain_rcq().empty());
+}
+
+// Its operations in flight, and those posted later, complete with
+// FLUSH_ERR: here a message waiting for a receive and one behind it.
+BOOST_AUTO_TEST_CASE(in_error_its_operations_flush)
+{
+    BOOST_REQUIRE_EQUAL(post(msg(100, 1)), 0);
+    BOOST_REQUIRE_EQUAL(post(msg(100, 2)), 0);
+    BOOST_REQUIRE(p.pump_until([&] { return p.b->link.stats.rx_rnr > 0; }));
+    tb_ctx_set_error(p.a->ctx);
+    auto got = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_TEST(got[0].wr_id == 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_FLUSH_ERR);
+    BOOST_TEST(got[1].wr_id == 2u);
+    BOOST_TEST(got[1].status == TBRDMA_WC_FLUSH_ERR);
+    BOOST_REQUIRE_EQUAL(post(msg(100, 3)), 0);
+    got = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_FLUSH_ERR);
+    // Nothing it sent lands later: the receive posted now stays posted.
+    std::vector<uint8_t> b(100, 0);
+    rb.post(9, b.data(), 100, rb.reg(b.data(), b.size()));
+    for (int i = 0; i < 2000; i++)
+        p.step();
+    BOOST_TEST(rb.drain_rcq().empty());
+    BOOST_TEST(rb.taken() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
 {
     auto m = msg(TBRDMA_XFER_MAX + 1u, 1);
