@@ -138,6 +138,15 @@ struct tb_ctx_config {
 	 * knows its number alone.
 	 */
 	int admit_bound;
+	/*
+	 * Receiver not ready, as a verbs queue pair has it: the first
+	 * backoff (its min_rnr_timer; 0: TB_RNR_DELAY_MIN_NS), and how many
+	 * times an operation is sent before it fails with
+	 * RNR_RETRY_EXC_ERR (its rnr_retry + 1; 0: no count, the engine's
+	 * rnr_timeout_ns alone, as rnr_retry 7).
+	 */
+	u64 rnr_delay_ns;
+	u32 rnr_tries;
 	/* Called after new CQ or RQ entries were published and armed. */
 	void (*notify)(void *arg);
 	void *notify_arg;

@@ -70,6 +70,7 @@ struct tb_ep {
 	u64 rnr_since;
 	u64 rnr_delay;
 	u64 rnr_until;
+	u32 rnr_count;		/* RNR_NAKs rnr_wqe drew */
 	u8 rnr_resume;
 	/*
 	 * Its operations in posting order: head, the oldest not completed;

@@ -442,11 +442,16 @@ void tb_ep_rnr(struct tb_ep *ep, struct tb_wqe *wqe, u64 now)
 	if (ep->rnr_wqe != wqe) {
 		ep->rnr_wqe = wqe;
 		ep->rnr_since = now;
-		ep->rnr_delay = TB_RNR_DELAY_MIN_NS;
-	} else if (ep->rnr_delay < TB_RNR_DELAY_MAX_NS) {
-		ep->rnr_delay *= 2;
+		ep->rnr_delay = ep->ctx->cfg.rnr_delay_ns ?: TB_RNR_DELAY_MIN_NS;
+		ep->rnr_count = 1;
+	} else {
+		if (ep->rnr_delay < TB_RNR_DELAY_MAX_NS)
+			ep->rnr_delay *= 2;
+		ep->rnr_count++;
 	}
-	if (ep->error || now - ep->rnr_since >= el->e->cfg.rnr_timeout_ns) {
+	if (ep->error || now - ep->rnr_since >= el->e->cfg.rnr_timeout_ns ||
+	    (ep->ctx->cfg.rnr_tries &&
+	     ep->rnr_count >= ep->ctx->cfg.rnr_tries)) {
 		if (wqe->status == TBRDMA_WC_SUCCESS)
 			wqe->status = ep->error ? TBRDMA_WC_FLUSH_ERR :
 						  TBRDMA_WC_RNR_RETRY_EXC_ERR;

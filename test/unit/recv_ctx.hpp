@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -16,11 +17,12 @@ namespace tbtest {
 
 // A context whose messages land in posted receives; admit_bound: it
 // admits its bound peer (tb_ctx_bind()) instead of by secret, as a verbs
-// queue pair.
+// queue pair; tweak changes the rest of its configuration.
 class recv_ctx {
 public:
     explicit recv_ctx(tb_engine *engine, uint32_t rwq_entries = 64, uint32_t rcq_entries = 64,
-                      bool admit_bound = false)
+                      bool admit_bound = false,
+                      const std::function<void(tb_ctx_config &)> &tweak = {})
         : cq_mem_(64 * sizeof(tbrdma_cqe)), rwq_mem_(rwq_entries * sizeof(tbrdma_rwqe)),
           rcq_mem_(rcq_entries * sizeof(tbrdma_cqe))
     {
@@ -29,6 +31,8 @@ public:
         cc.max_ep = 16;
         cc.sq_depth = 64;
         cc.admit_bound = admit_bound;
+        if (tweak)
+            tweak(cc);
         tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), 64, sizeof(tbrdma_cqe));
         tb_qring_init(&cc.rwq, &rwq_ctrl_, rwq_mem_.data(), rwq_entries, sizeof(tbrdma_rwqe));
         tb_qring_init(&cc.rcq, &rcq_ctrl_, rcq_mem_.data(), rcq_entries, sizeof(tbrdma_cqe));
@@ -54,26 +58,28 @@ public:
                     sizeof(w));
         __atomic_store_n(&rwq_ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
     }
-    std::vector<tbrdma_cqe> drain_rcq()
-    {
-        std::vector<tbrdma_cqe> out;
-        uint32_t prod = __atomic_load_n(&rcq_ctrl_.producer, __ATOMIC_ACQUIRE);
-        uint32_t cons = rcq_ctrl_.consumer;
-        for (; cons != prod; cons++) {
-            tbrdma_cqe c;
-            std::memcpy(&c, rcq_mem_.data() + (cons & (rcq_ctrl_.entries - 1)) * sizeof(c),
-                        sizeof(c));
-            out.push_back(c);
-        }
-        __atomic_store_n(&rcq_ctrl_.consumer, cons, __ATOMIC_RELEASE);
-        return out;
-    }
+    std::vector<tbrdma_cqe> drain_cq() { return drain(cq_ctrl_, cq_mem_); }
+    std::vector<tbrdma_cqe> drain_rcq() { return drain(rcq_ctrl_, rcq_mem_); }
     // Receives the engine took (the owner may post into their entries).
     uint32_t taken() const { return __atomic_load_n(&rwq_ctrl_.consumer, __ATOMIC_ACQUIRE); }
 
     tb_ctx *ctx = nullptr;
 
 private:
+    static std::vector<tbrdma_cqe> drain(tbrdma_ring_ctrl &ctrl, const std::vector<uint8_t> &mem)
+    {
+        std::vector<tbrdma_cqe> out;
+        uint32_t prod = __atomic_load_n(&ctrl.producer, __ATOMIC_ACQUIRE);
+        uint32_t cons = ctrl.consumer;
+        for (; cons != prod; cons++) {
+            tbrdma_cqe c;
+            std::memcpy(&c, mem.data() + (cons & (ctrl.entries - 1)) * sizeof(c), sizeof(c));
+            out.push_back(c);
+        }
+        __atomic_store_n(&ctrl.consumer, cons, __ATOMIC_RELEASE);
+        return out;
+    }
+
     std::vector<uint8_t> cq_mem_, rwq_mem_, rcq_mem_;
     tbrdma_ring_ctrl cq_ctrl_{}, rwq_ctrl_{}, rcq_ctrl_{};
     uint32_t posted_ = 0;

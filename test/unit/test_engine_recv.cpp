@@ -217,6 +217,40 @@ BOOST_AUTO_TEST_CASE(without_a_receive_the_message_waits_for_one)
     BOOST_TEST(sent[1].status == TBRDMA_WC_SUCCESS);
 }
 
+// A sender that counts receiver-not-ready as a verbs queue pair does
+// (rnr_retry 2: three tries) fails the message with RNR_RETRY_EXC_ERR on
+// the third, well before the engine's timeout, and flushes what follows.
+BOOST_AUTO_TEST_CASE(receiver_not_ready_tries_are_counted)
+{
+    recv_ctx sender(p.a->engine, 4, 4, false, [](tb_ctx_config &cc) {
+        cc.rnr_tries = 3;
+        cc.rnr_delay_ns = 1000;
+    });
+    int e = tb_ep_create(sender.ctx, static_cast<uint32_t>(p.a->link_index), tb_ctx_id(rb.ctx),
+                         tb_ctx_secret(rb.ctx));
+    BOOST_REQUIRE_GE(e, 0);
+    std::vector<uint8_t> b(64, 0);
+    auto m = make_sqe(TBRDMA_OP_MSG, e, 1);
+    m.flags = TBRDMA_SQE_INLINE;
+    m.length = 8;
+    BOOST_REQUIRE_EQUAL(tb_post(sender.ctx, &m), 0);
+    m.wr_id = 2;
+    BOOST_REQUIRE_EQUAL(tb_post(sender.ctx, &m), 0);
+    uint64_t rnr0 = p.b->link.stats.rx_rnr, t0 = p.now_ns;
+    std::vector<tbrdma_cqe> got;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto v = sender.drain_cq();
+        got.insert(got.end(), v.begin(), v.end());
+        return got.size() == 2;
+    }));
+    BOOST_TEST(got[0].wr_id == 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_RNR_RETRY_EXC_ERR);
+    BOOST_TEST(got[1].status == TBRDMA_WC_FLUSH_ERR);
+    // Three tries of the first (the second drew RNR_NAKs beside them).
+    BOOST_TEST(p.b->link.stats.rx_rnr - rnr0 >= 3u);
+    BOOST_TEST(p.now_ns - t0 < 1000000000ull);  // not the engine's 30 s
+}
+
 // A full receive completion ring makes the receiver not ready too: a
 // completion is never dropped.
 BOOST_AUTO_TEST_CASE(a_full_completion_ring_waits_for_the_owner)
