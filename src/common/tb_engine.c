@@ -455,11 +455,35 @@ struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
 	return ctx && ctx->id == id ? ctx : NULL;
 }
 
+int tb_srq_create(struct tb_engine *e, const struct tb_qring *rwq,
+		  struct tb_srq **out)
+{
+	struct tb_srq *srq;
+
+	if (!rwq->ctrl || !tb_is_pow2(rwq->mask + 1) ||
+	    rwq->entry_size < sizeof(struct tbrdma_rwqe))
+		return -EINVAL;
+	srq = tb_zalloc(sizeof(*srq));
+	if (!srq)
+		return -ENOMEM;
+	srq->e = e;
+	srq->rwq = *rwq;
+	tb_lock_init(&srq->lock);
+	*out = srq;
+	return 0;
+}
+
+void tb_srq_destroy(struct tb_srq *srq)
+{
+	tb_lock_destroy(&srq->lock);
+	tb_free(srq);
+}
+
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out)
 {
 	u32 i, slot, id = cfg->id, cq_n = cfg->cq.mask + 1;
-	int posted = !!cfg->rwq.ctrl;
+	int posted = cfg->rwq.ctrl || cfg->srq;
 	struct tb_ctx *ctx;
 
 	if ((!cfg->pd && (!tb_is_pow2(cfg->max_mr) || cfg->max_mr > (1u << 20))) ||
@@ -471,9 +495,11 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		return -EINVAL;
 	/* Messages or posted receives, each with rings of the right size. */
 	if (posted && (cfg->rq.ctrl || !cfg->rcq.ctrl ||
-		       !tb_is_pow2(cfg->rwq.mask + 1) ||
+		       (cfg->srq && (cfg->rwq.ctrl || cfg->srq->e != e)) ||
+		       (!cfg->srq && (!tb_is_pow2(cfg->rwq.mask + 1) ||
+				      cfg->rwq.entry_size <
+				      sizeof(struct tbrdma_rwqe))) ||
 		       !tb_is_pow2(cfg->rcq.mask + 1) ||
-		       cfg->rwq.entry_size < sizeof(struct tbrdma_rwqe) ||
 		       cfg->rcq.entry_size < sizeof(struct tbrdma_cqe)))
 		return -EINVAL;
 	if (!posted && (!cfg->rq.ctrl || !tb_is_pow2(cfg->rq.mask + 1) ||
@@ -506,6 +532,7 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	ctx->rq = cfg->rq;
 	ctx->rwq = cfg->rwq;
 	ctx->rcq = cfg->rcq;
+	ctx->srq = cfg->srq;
 	ctx->ep_bits = tb_log2(cfg->max_ep);
 	ctx->pd = cfg->pd;
 	if (!ctx->pd) {

@@ -62,6 +62,8 @@ extern "C" {
 
 struct tb_engine;
 struct tb_ctx;
+/* Shared receive queue: posted receives several contexts take from. */
+struct tb_srq;
 /* Protection domain: a table of memory regions shared by contexts. */
 struct tb_pd;
 
@@ -119,13 +121,18 @@ struct tb_ctx_config {
 	struct tb_qring cq;	/* entries of struct tbrdma_cqe */
 	/*
 	 * Where SENDs land: rq, entries of TBRDMA_RQE_SLOT bytes; or, for a
-	 * context of posted receives (rwq.ctrl set, rq.ctrl NULL), MSGs land
-	 * in the buffers of rwq (entries of struct tbrdma_rwqe, produced by
-	 * the owner) and complete in rcq (struct tbrdma_cqe).
+	 * context of posted receives (rq.ctrl NULL), MSGs land in the
+	 * buffers of rwq (entries of struct tbrdma_rwqe, produced by the
+	 * owner) or of srq, and complete in rcq (struct tbrdma_cqe).
 	 */
 	struct tb_qring rq;
 	struct tb_qring rwq;
 	struct tb_qring rcq;
+	/*
+	 * Posted receives taken from this shared queue instead of rwq (a
+	 * verbs SRQ; rwq.ctrl NULL); their completions still go to rcq.
+	 */
+	struct tb_srq *srq;
 	/*
 	 * lkey 0 means "local address in this address space". Only for an
 	 * engine running inside the process that owns the memory.
@@ -203,6 +210,15 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 /* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
 int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
 
+/*
+ * A shared receive queue of posted receives (entries of struct
+ * tbrdma_rwqe, produced by the owner), for contexts created with it;
+ * destroyed after them. A context put in error leaves it alone.
+ */
+int tb_srq_create(struct tb_engine *e, const struct tb_qring *rwq,
+		  struct tb_srq **out);
+void tb_srq_destroy(struct tb_srq *srq);
+
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out);
 /*
@@ -235,8 +251,9 @@ void tb_ctx_set_error(struct tb_ctx *ctx);
 /*
  * A context of posted receives in error: completes every receive posted
  * so far with TBRDMA_WC_FLUSH_ERR, as far as the receive completion ring
- * has room. Returns how many are left (call again once the owner drained
- * the ring, and after it posts more).
+ * has room (of a shared queue: only the one it was filling). Returns how
+ * many are left (call again once the owner drained the ring, and after it
+ * posts more).
  */
 u32 tb_ctx_flush_recv(struct tb_ctx *ctx);
 /* Contexts that can still be created. */

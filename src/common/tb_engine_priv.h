@@ -231,6 +231,12 @@ struct tb_pd {
 	u8 short_keys;		/* keys of 32 bits */
 };
 
+struct tb_srq {
+	struct tb_engine *e;
+	struct tb_lock lock;	/* taking from rwq: contexts on any link */
+	struct tb_qring rwq;
+};
+
 struct tb_ctx {
 	struct tb_engine *e;
 	u32 id;
@@ -269,6 +275,7 @@ struct tb_ctx {
 	 */
 	struct tb_qring rwq;
 	struct tb_qring rcq;
+	struct tb_srq *srq;	/* receives come from it instead of rwq */
 	struct tbrdma_rwqe rcv;
 	u32 rcv_off;
 	u8 rcv_active;

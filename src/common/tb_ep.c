@@ -497,7 +497,7 @@ void tb_ctx_set_error(struct tb_ctx *ctx)
 		tb_ep_abort(ep, TBRDMA_WC_FLUSH_ERR, 0);
 		ep->error = 1;
 	}
-	if (ctx->rwq.ctrl)
+	if (ctx->rcq.ctrl)
 		tb_ctx_flush_recv(ctx);
 }
 

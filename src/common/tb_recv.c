@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Messages into posted receives, as a verbs queue pair takes SENDs: the
- * owner of a context posts receives (struct tbrdma_rwqe) to its rwq ring;
+ * owner of a context posts receives (struct tbrdma_rwqe) to its rwq ring,
+ * or to a shared receive queue that several contexts take from in turn;
  * a MSG's first chunk takes the oldest, each chunk lands at its offset in
  * that buffer, and the last completes it in the rcq ring. The rings are
  * the owner's and untrusted: an entry is copied once, when it is taken,
@@ -41,14 +42,33 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 	tb_qring_publish(ctx, r);
 }
 
+/* The ring receives come from: the context's, or its shared queue's. */
+static struct tb_qring *tb_recv_ring(struct tb_ctx *ctx)
+{
+	return ctx->srq ? &ctx->srq->rwq : &ctx->rwq;
+}
+
+/* Under ctx->lock: contexts on other links take from a shared queue. */
+static void tb_recv_lock(struct tb_ctx *ctx)
+{
+	if (ctx->srq)
+		tb_lock(&ctx->srq->lock);
+}
+
+static void tb_recv_unlock(struct tb_ctx *ctx)
+{
+	if (ctx->srq)
+		tb_unlock(&ctx->srq->lock);
+}
+
 /*
- * Under ctx->lock: whether a receive is posted and its completion will
- * find room (one message is received at a time, so a free entry now is
- * one at its end).
+ * Under tb_recv_lock(): whether a receive is posted and its completion
+ * will find room (one message is received at a time, so a free entry now
+ * is one at its end).
  */
 static int tb_recv_ready(struct tb_ctx *ctx)
 {
-	struct tb_qring *w = &ctx->rwq, *c = &ctx->rcq;
+	struct tb_qring *w = tb_recv_ring(ctx), *c = &ctx->rcq;
 
 	/* Acquire: the owner wrote the entry before it moved producer. */
 	if (smp_load_acquire(&w->ctrl->producer) == w->head)
@@ -57,10 +77,10 @@ static int tb_recv_ready(struct tb_ctx *ctx)
 	return c->head - smp_load_acquire(&c->ctrl->consumer) <= c->mask;
 }
 
-/* Under ctx->lock, when ready: takes the oldest posted receive. */
+/* Under tb_recv_lock(), when ready: takes the oldest posted receive. */
 static void tb_recv_take(struct tb_ctx *ctx)
 {
-	struct tb_qring *w = &ctx->rwq;
+	struct tb_qring *w = tb_recv_ring(ctx);
 
 	memcpy(&ctx->rcv, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
 	       sizeof(ctx->rcv));
@@ -85,16 +105,21 @@ int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 		  const struct tb_engine_hdr *h, const u8 *data)
 {
 	u8 nak = 0;
+	int ready;
 	u8 *dst;
 
 	tb_lock(&ctx->lock);
 	if (!h->addr) {
 		tb_recv_cut(ctx);
-		if (!tb_recv_ready(ctx)) {
+		tb_recv_lock(ctx);
+		ready = tb_recv_ready(ctx);
+		if (ready)
+			tb_recv_take(ctx);
+		tb_recv_unlock(ctx);
+		if (!ready) {
 			tb_unlock(&ctx->lock);
 			return -EAGAIN;
 		}
-		tb_recv_take(ctx);
 	} else if (!ctx->rcv_active || h->addr != ctx->rcv_off) {
 		tb_unlock(&ctx->lock);
 		return TBRDMA_WC_REM_INVALID;	/* not the chunk that follows */
@@ -134,13 +159,17 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 	 * A receive first: without one the WRITE is resent, all of it. A
 	 * WRITE refused leaves the receive alone.
 	 */
+	tb_recv_lock(ctx);
 	if (!tb_recv_ready(ctx)) {
+		tb_recv_unlock(ctx);
 		tb_unlock(&ctx->lock);
 		return -EAGAIN;
 	}
 	status = tb_resp_write(el, ctx, h, data);
-	if (!status) {
+	if (!status)
 		tb_recv_take(ctx);
+	tb_recv_unlock(ctx);
+	if (!status) {
 		ctx->rcv_off = (u32)h->compare;
 		tb_recv_complete(ctx, h, 0);
 	}
@@ -156,6 +185,11 @@ u32 tb_ctx_flush_recv(struct tb_ctx *ctx)
 	tb_lock(&ctx->lock);
 	if (ctx->rcv_active)
 		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
+	/* A shared queue's receives stay for the other contexts. */
+	if (ctx->srq) {
+		tb_unlock(&ctx->lock);
+		return 0;
+	}
 	/* At most a ring of completions, whatever producer the owner wrote. */
 	while (tb_recv_ready(ctx)) {
 		tb_recv_take(ctx);

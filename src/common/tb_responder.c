@@ -214,7 +214,7 @@ static int tb_resp_deliver(struct tb_elink *el, struct tb_ctx *ctx,
 {
 	int posted = h->op != TB_EOP_SEND;
 
-	if (posted != !!ctx->rwq.ctrl)
+	if (posted != !!ctx->rcq.ctrl)
 		return TBRDMA_WC_REM_INVALID;
 	if (h->op == TB_EOP_MSG)
 		return tb_ctx_msg_rx(ctx, el, h, payload);

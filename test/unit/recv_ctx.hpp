@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -14,6 +15,36 @@ extern "C" {
 }
 
 namespace tbtest {
+
+// A shared receive queue with its ring in this process.
+class srq_ring {
+public:
+    srq_ring(tb_engine *engine, uint32_t entries) : mem_(entries * sizeof(tbrdma_rwqe))
+    {
+        tb_qring r;
+        tb_qring_init(&r, &ctrl_, mem_.data(), entries, sizeof(tbrdma_rwqe));
+        if (tb_srq_create(engine, &r, &srq))
+            throw std::runtime_error("tb_srq_create");
+    }
+    ~srq_ring() { tb_srq_destroy(srq); }
+    srq_ring(const srq_ring &) = delete;
+    srq_ring &operator=(const srq_ring &) = delete;
+
+    void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key)
+    {
+        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0};
+        std::memcpy(mem_.data() + (posted_ & (ctrl_.entries - 1)) * sizeof(w), &w, sizeof(w));
+        __atomic_store_n(&ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
+    }
+    uint32_t taken() const { return __atomic_load_n(&ctrl_.consumer, __ATOMIC_ACQUIRE); }
+
+    tb_srq *srq = nullptr;
+
+private:
+    std::vector<uint8_t> mem_;
+    tbrdma_ring_ctrl ctrl_{};
+    uint32_t posted_ = 0;
+};
 
 // A context whose messages land in posted receives; admit_bound: it
 // admits its bound peer (tb_ctx_bind()) instead of by secret, as a verbs
@@ -31,13 +62,13 @@ public:
         cc.max_ep = 16;
         cc.sq_depth = 64;
         cc.admit_bound = admit_bound;
-        if (tweak)
-            tweak(cc);
         tb_qring_init(&cc.cq, &cq_ctrl_, cq_mem_.data(), 64, sizeof(tbrdma_cqe));
         tb_qring_init(&cc.rwq, &rwq_ctrl_, rwq_mem_.data(), rwq_entries, sizeof(tbrdma_rwqe));
         tb_qring_init(&cc.rcq, &rcq_ctrl_, rcq_mem_.data(), rcq_entries, sizeof(tbrdma_cqe));
-        if (tb_ctx_create(engine, &cc, &ctx))
-            throw std::runtime_error("tb_ctx_create");
+        if (tweak)
+            tweak(cc);
+        if (int ret = tb_ctx_create(engine, &cc, &ctx))
+            throw std::runtime_error("tb_ctx_create: " + std::to_string(ret));
     }
     ~recv_ctx() { tb_ctx_destroy(ctx, nullptr, nullptr); }
     recv_ctx(const recv_ctx &) = delete;

@@ -408,6 +408,61 @@ BOOST_AUTO_TEST_CASE(in_error_its_operations_flush)
     BOOST_TEST(rb.taken() == 0u);
 }
 
+// A shared receive queue (a verbs SRQ): the contexts created with it take
+// its receives in turn, each completing in its own ring; one put in error
+// leaves the rest to the others.
+BOOST_AUTO_TEST_CASE(a_shared_receive_queue_serves_several_contexts)
+{
+    srq_ring s(p.b->engine, 16);
+    tb_pd *pd = nullptr;
+    BOOST_REQUIRE_EQUAL(tb_pd_create(p.b->engine, 16, &pd), 0);
+    auto use_srq = [&](tb_ctx_config &cc) {
+        cc.rwq = tb_qring{};
+        cc.srq = s.srq;
+        cc.pd = pd;
+    };
+    {
+        recv_ctx q1(p.b->engine, 4, 8, false, use_srq), q2(p.b->engine, 4, 8, false, use_srq);
+        std::vector<uint8_t> b(400, 0);
+        uint64_t k = 0;
+        BOOST_REQUIRE_EQUAL(tb_pd_reg_mr(pd, reinterpret_cast<uintptr_t>(b.data()), b.size(),
+                                         TBRDMA_ACCESS_LOCAL, b.data(), nullptr, &k),
+                            0);
+        for (uint32_t i = 0; i < 4; i++)
+            s.post(i, b.data() + 100 * i, 100, k);
+        int e1 = p.a->ep_to(tb_ctx_id(q1.ctx), tb_ctx_secret(q1.ctx));
+        int e2 = p.a->ep_to(tb_ctx_id(q2.ctx), tb_ctx_secret(q2.ctx));
+        auto to = [&](int e, uint32_t len, uint64_t wr_id) {
+            auto m = msg(len, wr_id);
+            m.ep = static_cast<uint32_t>(e);
+            BOOST_REQUIRE(p.run(*p.a, m).status == TBRDMA_WC_SUCCESS);
+        };
+        to(e1, 10, 1);
+        to(e2, 20, 2);
+        to(e1, 30, 3);
+        auto g1 = q1.drain_rcq(), g2 = q2.drain_rcq();
+        BOOST_REQUIRE_EQUAL(g1.size(), 2u);
+        BOOST_REQUIRE_EQUAL(g2.size(), 1u);
+        BOOST_TEST(g1[0].wr_id == 0u);
+        BOOST_TEST(g1[0].byte_len == 10u);
+        BOOST_TEST(g2[0].wr_id == 1u);
+        BOOST_TEST(g2[0].byte_len == 20u);
+        BOOST_TEST(g1[1].wr_id == 2u);
+        BOOST_TEST(g1[1].byte_len == 30u);
+        BOOST_TEST(std::memcmp(b.data() + 100, src.data(), 20) == 0);
+        BOOST_TEST(s.taken() == 3u);
+        tb_ctx_set_error(q1.ctx);
+        BOOST_TEST(q1.drain_rcq().empty());
+        BOOST_TEST(s.taken() == 3u);
+        to(e2, 40, 4);
+        g2 = q2.drain_rcq();
+        BOOST_REQUIRE_EQUAL(g2.size(), 1u);
+        BOOST_TEST(g2[0].wr_id == 3u);
+        BOOST_TEST(g2[0].byte_len == 40u);
+    }
+    tb_pd_destroy(pd, nullptr, nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
 {
     auto m = msg(TBRDMA_XFER_MAX + 1u, 1);
@@ -437,6 +492,17 @@ BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
     tb_qring_init(&cc.rq, &c4, mem.data(), 4, TBRDMA_RQE_SLOT);
     BOOST_TEST(tb_ctx_create(p.b->engine, &cc, &ctx) == -EINVAL);  // and a receive ring
     cc.rq = tb_qring{};
+    BOOST_REQUIRE(tb_ctx_create(p.b->engine, &cc, &ctx) == 0);
+    tb_ctx_destroy(ctx, nullptr, nullptr);
+    // Its own receive ring and a shared queue at once, or a shared queue
+    // of another engine.
+    srq_ring s(p.b->engine, 4), other(p.a->engine, 4);
+    cc.srq = s.srq;
+    BOOST_TEST(tb_ctx_create(p.b->engine, &cc, &ctx) == -EINVAL);
+    cc.rwq = tb_qring{};
+    cc.srq = other.srq;
+    BOOST_TEST(tb_ctx_create(p.b->engine, &cc, &ctx) == -EINVAL);
+    cc.srq = s.srq;
     BOOST_REQUIRE(tb_ctx_create(p.b->engine, &cc, &ctx) == 0);
     tb_ctx_destroy(ctx, nullptr, nullptr);
 }
