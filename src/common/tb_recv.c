@@ -28,6 +28,7 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 
 	memset(&cqe, 0, sizeof(cqe));
 	cqe.wr_id = ctx->rcv.wr_id;
+	cqe.ep = h->src_ctx;
 	cqe.byte_len = ctx->rcv_off;
 	cqe.status = status;
 	cqe.opcode = h->op == TB_EOP_WRITE ? TBRDMA_OP_WRITE : TBRDMA_OP_MSG;

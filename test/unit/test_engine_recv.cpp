@@ -84,6 +84,7 @@ BOOST_AUTO_TEST_CASE(a_message_lands_in_the_oldest_receive)
     BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
     BOOST_TEST(got[0].opcode == TBRDMA_OP_MSG);
     BOOST_TEST(got[0].byte_len == 64u);
+    BOOST_TEST(got[0].ep == tb_ctx_id(p.a->ctx));  // the sender
     BOOST_TEST(got[0].flags == TBRDMA_CQE_IMM);
     BOOST_TEST(got[0].result == 0xfeedu);
     BOOST_TEST(got[1].wr_id == 12u);

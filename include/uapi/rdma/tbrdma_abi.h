@@ -186,8 +186,9 @@ struct tbrdma_rqe {
  * MSG, of any length up to its own, and completes in the receive
  * completion ring with the message's length (byte_len), opcode
  * TBRDMA_OP_MSG; or the next WRITE with immediate, opcode TBRDMA_OP_WRITE,
- * with the WRITE's length and no data of its own. With TBRDMA_CQE_IMM,
- * result is the immediate.
+ * with the WRITE's length and no data of its own. ep is the sending
+ * context's id (0 for a receive flushed), and with TBRDMA_CQE_IMM, result
+ * is the immediate.
  */
 struct tbrdma_rwqe {
 	__u64 wr_id;
