@@ -23,6 +23,7 @@ struct tbrdma_ibdev {
 	struct ib_device ibdev;
 	struct net_device *ndev;
 	u32 link;			/* tbrdma.ko's userspace link index */
+	atomic_t pds;			/* protection domains, up to max_pd */
 	struct work_struct state_work;	/* follows the link's state */
 	/*
 	 * Port events go only to a registered device (the netdev closes

@@ -13,6 +13,8 @@
 
 /* GID table entries per port: the MAC's, and an address or two. */
 #define TBRDMA_IB_GIDS 16
+/* Protection domains per device: what any user who opens it may take. */
+#define TBRDMA_IB_MAX_PD 4096
 #define TBRDMA_IB_MAX_MSG BIT(31)
 
 struct tbrdma_ib_ucontext {
@@ -61,7 +63,7 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->sys_image_guid = ibdev->node_guid;
 	attr->page_size_cap = PAGE_SIZE;
 	attr->max_pkeys = 1;
-	attr->max_pd = U16_MAX;
+	attr->max_pd = TBRDMA_IB_MAX_PD;
 	return 0;
 }
 
@@ -171,11 +173,18 @@ static void tbrdma_ib_disassociate_ucontext(struct ib_ucontext *ibuc)
 
 static int tbrdma_ib_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
+	struct tbrdma_ibdev *d = to_tbdev(ibpd->device);
+
+	if (atomic_inc_return(&d->pds) > TBRDMA_IB_MAX_PD) {
+		atomic_dec(&d->pds);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 static int tbrdma_ib_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
+	atomic_dec(&to_tbdev(ibpd->device)->pds);
 	return 0;
 }
 

@@ -107,6 +107,7 @@ int tb_engine_add_link(struct tb_engine *e, struct tb_link *link)
 	}
 	el->msn_next = 1;
 	el->msn_tail = 1;
+	el->gen = ++e->link_gen;
 	el->link = link;
 	link->index = i;
 	if (i >= e->links_end)
@@ -455,28 +456,32 @@ struct tb_ctx *tb_ctx_lookup(struct tb_engine *e, u32 id)
 	return ctx && ctx->id == id ? ctx : NULL;
 }
 
-int tb_srq_create(struct tb_engine *e, const struct tb_qring *rwq,
-		  struct tb_srq **out)
+int tb_srq_create(struct tb_engine *e, struct tb_pd *pd,
+		  const struct tb_qring *rwq, struct tb_srq **out)
 {
 	struct tb_srq *srq;
 
-	if (!rwq->ctrl || !tb_is_pow2(rwq->mask + 1) ||
+	if (!pd || pd->e != e || !rwq->ctrl || !tb_is_pow2(rwq->mask + 1) ||
 	    rwq->entry_size < sizeof(struct tbrdma_rwqe))
 		return -EINVAL;
 	srq = tb_zalloc(sizeof(*srq));
 	if (!srq)
 		return -ENOMEM;
 	srq->e = e;
+	srq->pd = pd;
 	srq->rwq = *rwq;
 	tb_lock_init(&srq->lock);
 	*out = srq;
 	return 0;
 }
 
-void tb_srq_destroy(struct tb_srq *srq)
+int tb_srq_destroy(struct tb_srq *srq)
 {
+	if (srq->users)
+		return -EBUSY;
 	tb_lock_destroy(&srq->lock);
 	tb_free(srq);
+	return 0;
 }
 
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
@@ -491,11 +496,13 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	    !tb_is_pow2(cfg->max_ep) || cfg->max_ep > (1u << 16) ||
 	    !tb_is_pow2(cfg->sq_depth) || cfg->sq_depth > (1u << 16) ||
 	    !cfg->cq.ctrl || !tb_is_pow2(cq_n) ||
-	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe))
+	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe) ||
+	    cfg->rnr_delay_ns > TB_RNR_DELAY_MAX_NS)
 		return -EINVAL;
 	/* Messages or posted receives, each with rings of the right size. */
 	if (posted && (cfg->rq.ctrl || !cfg->rcq.ctrl ||
-		       (cfg->srq && (cfg->rwq.ctrl || cfg->srq->e != e)) ||
+		       (cfg->srq && (cfg->rwq.ctrl || cfg->srq->e != e ||
+				      cfg->srq->pd != cfg->pd)) ||
 		       (!cfg->srq && (!tb_is_pow2(cfg->rwq.mask + 1) ||
 				      cfg->rwq.entry_size <
 				      sizeof(struct tbrdma_rwqe))) ||
@@ -559,6 +566,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		ctx->wqe_free = &ctx->wqes[i];
 	}
 	tb_lock_init(&ctx->lock);
+	if (ctx->srq)
+		ctx->srq->users++;
 	/* Release: a link that finds it sees it whole. */
 	smp_store_release(&e->ctxs[slot], ctx);
 	WRITE_ONCE(e->nr_ctx, e->nr_ctx + 1);
@@ -579,6 +588,8 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 		tb_pd_destroy(ctx->pd, release, arg);
 	WRITE_ONCE(e->ctxs[ctx->id & (e->cfg.max_ctx - 1)], NULL);
 	WRITE_ONCE(e->nr_ctx, e->nr_ctx - 1);
+	if (ctx->srq)
+		ctx->srq->users--;
 	tb_lock_destroy(&ctx->lock);
 	tb_free(ctx->ep_spare);
 	tb_free(ctx->eps);
@@ -588,9 +599,15 @@ void tb_ctx_destroy(struct tb_ctx *ctx, void (*release)(void *arg, void *priv),
 
 int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 {
-	if (!ctx->cfg.admit_bound)
+	struct tb_engine *e = ctx->e;
+
+	if (!ctx->cfg.admit_bound || link_index >= e->cfg.max_links)
 		return -EINVAL;
+	if (!e->links[link_index].link)
+		return -ENOTCONN;
 	ctx->peer_link = link_index;
+	/* A link added to the slot later is another: it is not admitted. */
+	ctx->peer_link_gen = e->links[link_index].gen;
 	ctx->peer_ctx = remote_ctx;
 	ctx->peer_bound = 1;
 	return 0;

@@ -212,12 +212,13 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
 
 /*
  * A shared receive queue of posted receives (entries of struct
- * tbrdma_rwqe, produced by the owner), for contexts created with it;
- * destroyed after them. A context put in error leaves it alone.
+ * tbrdma_rwqe, produced by the owner, their lkeys in pd), for contexts of
+ * pd created with it; -EBUSY to destroy while they exist. A context put
+ * in error leaves it alone.
  */
-int tb_srq_create(struct tb_engine *e, const struct tb_qring *rwq,
-		  struct tb_srq **out);
-void tb_srq_destroy(struct tb_srq *srq);
+int tb_srq_create(struct tb_engine *e, struct tb_pd *pd,
+		  const struct tb_qring *rwq, struct tb_srq **out);
+int tb_srq_destroy(struct tb_srq *srq);
 
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out);
@@ -235,8 +236,10 @@ u32 tb_ctx_id(const struct tb_ctx *ctx);
 u64 tb_ctx_secret(const struct tb_ctx *ctx);
 /*
  * An admit_bound context admits requests from remote_ctx over link
- * link_index from now on, and from nobody after tb_ctx_unbind(). Under
- * every link's lock. -EINVAL for a context that admits by secret.
+ * link_index from now on (that link: not one added to its slot after it
+ * went), and from nobody after tb_ctx_unbind(). Under every link's lock.
+ * -EINVAL for a context that admits by secret or a bad index, -ENOTCONN
+ * for a slot without a link.
  */
 int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
 void tb_ctx_unbind(struct tb_ctx *ctx);

@@ -174,6 +174,8 @@ struct tb_elink {
 	struct tb_engine *e;
 	struct tb_link *link;
 	u32 index;
+	/* This link among all the slot ever held: bindings name it. */
+	u64 gen;
 	struct tb_mr_hint hint_local;	/* this side's buffers */
 	struct tb_mr_hint hint_remote;	/* the peer's requests */
 
@@ -233,8 +235,31 @@ struct tb_pd {
 
 struct tb_srq {
 	struct tb_engine *e;
+	struct tb_pd *pd;	/* its receives' lkeys */
 	struct tb_lock lock;	/* taking from rwq: contexts on any link */
 	struct tb_qring rwq;
+	u32 users;		/* contexts created with it */
+};
+
+/*
+ * The message a context of posted receives is taking in (tb_recv.c): its
+ * sender, the next offset, and whether a receive (copied when taken) is
+ * being filled or the rest of the message is dropped after an error
+ * completed it.
+ */
+enum tb_rcv_state {
+	TB_RCV_IDLE,
+	TB_RCV_FILLING,
+	TB_RCV_DROPPING,
+};
+
+struct tb_rcv {
+	struct tbrdma_rwqe rwqe;
+	u64 link_gen;		/* the sender: link, context, endpoint */
+	u32 src_ctx;
+	u32 src_ep;
+	u32 off;
+	u8 state;		/* enum tb_rcv_state */
 };
 
 struct tb_ctx {
@@ -248,6 +273,7 @@ struct tb_ctx {
 	u8 peer_bound;
 	u8 error;		/* tb_ctx_set_error(): admits nobody */
 	u32 peer_link;
+	u64 peer_link_gen;
 	u32 peer_ctx;
 	/* Endpoint table, NULL where free; doubles up to max_ep slots. */
 	struct tb_ep **eps;
@@ -268,18 +294,11 @@ struct tb_ctx {
 	u32 outstanding;
 	struct tb_qring cq;
 	struct tb_qring rq;
-	/*
-	 * Posted receives (cfg.rwq), under lock: the rings, and the message
-	 * coming in: its receive (copied from rwq when taken), the bytes
-	 * placed so far, and the first error it met.
-	 */
+	/* Posted receives (cfg.rwq or cfg.srq), under lock. */
 	struct tb_qring rwq;
 	struct tb_qring rcq;
 	struct tb_srq *srq;	/* receives come from it instead of rwq */
-	struct tbrdma_rwqe rcv;
-	u32 rcv_off;
-	u8 rcv_active;
-	u8 rcv_status;
+	struct tb_rcv rcv;
 };
 
 struct tb_engine {
@@ -294,6 +313,7 @@ struct tb_engine {
 	 * use, which hold every link's lock; a link reads it under its own.
 	 */
 	u64 mr_gen;
+	u64 link_gen;		/* the last tb_elink.gen given */
 };
 
 /* tb_engine.c */

@@ -7,18 +7,23 @@
  * that buffer, and the last completes it in the rcq ring. The rings are
  * the owner's and untrusted: an entry is copied once, when it is taken,
  * and its buffer is checked against the context's regions for each chunk.
- * A message's chunks arrive in order, as requests of one endpoint on one
- * link, one message after the other; a first chunk while a message is
- * unfinished (its sender stopped half-way) ends that one with REM_INVALID.
- * A WRITE with immediate takes the oldest receive once its last chunk is
- * written, and completes it with its length and no data; one refused
- * (the target's key or bounds) leaves the receive posted.
+ *
+ * A context takes in one message at a time, from the sender (link,
+ * context, endpoint) whose first chunk took the receive: the chunks of
+ * one sender's message come in order, but another's may come between
+ * them, and those are refused unless they start a message, which ends the
+ * unfinished one with REM_INVALID (a queue pair has one peer, so this is
+ * a sender that stopped half-way). An error (too long, a buffer not the
+ * owner's) completes the receive at once, and the rest of that message
+ * is dropped. A WRITE with immediate takes the oldest receive once its
+ * last chunk is written, and completes it with its length and no data;
+ * one refused (the target's key or bounds) leaves the receive posted.
  */
 #include "tb_engine_priv.h"
 
 /*
- * Under ctx->lock: completes the receive taken, for h (the last chunk of
- * a MSG or WRITE).
+ * Under ctx->lock: completes the receive taken with status, for h (the
+ * chunk that ends it: a MSG's or a WRITE's last, or a stand-in).
  */
 static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 			     u8 status)
@@ -27,9 +32,9 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 	struct tbrdma_cqe cqe;
 
 	memset(&cqe, 0, sizeof(cqe));
-	cqe.wr_id = ctx->rcv.wr_id;
+	cqe.wr_id = ctx->rcv.rwqe.wr_id;
 	cqe.ep = h->src_ctx;
-	cqe.byte_len = ctx->rcv_off;
+	cqe.byte_len = ctx->rcv.off;
 	cqe.status = status;
 	cqe.opcode = h->op == TB_EOP_WRITE ? TBRDMA_OP_WRITE : TBRDMA_OP_MSG;
 	if (h->flags & TB_EF_IMM) {
@@ -39,8 +44,18 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 	memcpy(r->entries + (size_t)(r->head & r->mask) * r->entry_size, &cqe,
 	       sizeof(cqe));
 	r->head++;
-	ctx->rcv_active = 0;
+	ctx->rcv.state = TB_RCV_IDLE;
 	tb_qring_publish(ctx, r);
+}
+
+/* Under ctx->lock: a message still coming in is cut short. */
+static void tb_recv_cut(struct tb_ctx *ctx)
+{
+	struct tb_engine_hdr cut = { .op = TB_EOP_MSG };
+
+	if (ctx->rcv.state == TB_RCV_FILLING)
+		tb_recv_complete(ctx, &cut, TBRDMA_WC_REM_INVALID);
+	ctx->rcv.state = TB_RCV_IDLE;
 }
 
 /* The ring receives come from: the context's, or its shared queue's. */
@@ -82,32 +97,61 @@ static int tb_recv_ready(struct tb_ctx *ctx)
 static void tb_recv_take(struct tb_ctx *ctx)
 {
 	struct tb_qring *w = tb_recv_ring(ctx);
+	struct tb_rcv *r = &ctx->rcv;
 
-	memcpy(&ctx->rcv, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
-	       sizeof(ctx->rcv));
+	memcpy(&r->rwqe, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
+	       sizeof(r->rwqe));
 	w->head++;
 	/* Release: the owner may write the entry again once it sees this. */
 	smp_store_release(&w->ctrl->consumer, w->head);
-	ctx->rcv_active = 1;
-	ctx->rcv_off = 0;
-	ctx->rcv_status = 0;
+	r->off = 0;
+	r->state = TB_RCV_FILLING;
 }
 
-/* Under ctx->lock: a message still coming in was cut short. */
-static void tb_recv_cut(struct tb_ctx *ctx)
+/* The receive taken is filled by the sender of h, over el. */
+static void tb_recv_from(struct tb_rcv *r, const struct tb_elink *el,
+			 const struct tb_engine_hdr *h)
 {
-	struct tb_engine_hdr cut = { .op = TB_EOP_MSG };
+	r->link_gen = el->gen;
+	r->src_ctx = h->src_ctx;
+	r->src_ep = h->src_ep;
+}
 
-	if (ctx->rcv_active)
-		tb_recv_complete(ctx, &cut, TBRDMA_WC_REM_INVALID);
+/* Whether h comes from the sender of the message being taken in. */
+static int tb_recv_same_sender(const struct tb_rcv *r, const struct tb_elink *el,
+			       const struct tb_engine_hdr *h)
+{
+	return r->state != TB_RCV_IDLE && r->link_gen == el->gen &&
+	       r->src_ctx == h->src_ctx && r->src_ep == h->src_ep &&
+	       r->off == h->addr;
+}
+
+/* Under ctx->lock: places h's bytes; 0 or the receive's error status. */
+static u8 tb_recv_place(struct tb_ctx *ctx, struct tb_elink *el,
+			const struct tb_engine_hdr *h, const u8 *data)
+{
+	struct tb_rcv *r = &ctx->rcv;
+	u8 *dst;
+
+	if (r->rwqe.reserved || h->len > r->rwqe.length - r->off)
+		return r->rwqe.reserved ? TBRDMA_WC_LOC_ACCESS_ERR :
+					  TBRDMA_WC_LOC_LEN_ERR;
+	if (!h->len)
+		return 0;
+	dst = tb_mr_local(ctx, &el->hint_remote, r->rwqe.lkey,
+			  r->rwqe.addr + r->off, h->len, NULL);
+	if (!dst)
+		return TBRDMA_WC_LOC_ACCESS_ERR;
+	memcpy(dst, data, h->len);
+	return 0;
 }
 
 int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 		  const struct tb_engine_hdr *h, const u8 *data)
 {
-	u8 nak = 0;
+	struct tb_rcv *r = &ctx->rcv;
+	u8 status, nak = 0;
 	int ready;
-	u8 *dst;
 
 	tb_lock(&ctx->lock);
 	if (!h->addr) {
@@ -121,30 +165,26 @@ int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
 			tb_unlock(&ctx->lock);
 			return -EAGAIN;
 		}
-	} else if (!ctx->rcv_active || h->addr != ctx->rcv_off) {
+		tb_recv_from(r, el, h);
+	} else if (!tb_recv_same_sender(r, el, h)) {
 		tb_unlock(&ctx->lock);
 		return TBRDMA_WC_REM_INVALID;	/* not the chunk that follows */
 	}
-	/* After an error the rest of the message is dropped. */
-	if (!ctx->rcv_status && h->len) {
-		if (h->len > ctx->rcv.length - ctx->rcv_off) {
-			ctx->rcv_status = TBRDMA_WC_LOC_LEN_ERR;
-		} else {
-			dst = tb_mr_local(ctx, &el->hint_remote, ctx->rcv.lkey,
-					  ctx->rcv.addr + ctx->rcv_off, h->len,
-					  NULL);
-			if (dst)
-				memcpy(dst, data, h->len);
-			else
-				ctx->rcv_status = TBRDMA_WC_LOC_ACCESS_ERR;
-		}
-		/* The sender hears of the first error. */
-		if (ctx->rcv_status)
+	if (r->state == TB_RCV_FILLING) {
+		status = tb_recv_place(ctx, el, h, data);
+		if (status) {
+			/* Done with an error now; the sender hears of it. */
+			tb_recv_complete(ctx, h, status);
+			r->state = TB_RCV_DROPPING;
 			nak = TBRDMA_WC_REM_INVALID;
+		}
 	}
-	ctx->rcv_off += h->len;
-	if (h->flags & TB_EF_LAST)
-		tb_recv_complete(ctx, h, ctx->rcv_status);
+	r->off += h->len;
+	if (h->flags & TB_EF_LAST) {
+		if (r->state == TB_RCV_FILLING)
+			tb_recv_complete(ctx, h, 0);
+		r->state = TB_RCV_IDLE;
+	}
 	tb_unlock(&ctx->lock);
 	return nak;
 }
@@ -171,7 +211,7 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 		tb_recv_take(ctx);
 	tb_recv_unlock(ctx);
 	if (!status) {
-		ctx->rcv_off = (u32)h->compare;
+		ctx->rcv.off = (u32)h->compare;
 		tb_recv_complete(ctx, h, 0);
 	}
 	tb_unlock(&ctx->lock);
@@ -181,18 +221,22 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 u32 tb_ctx_flush_recv(struct tb_ctx *ctx)
 {
 	struct tb_engine_hdr flush = { .op = TB_EOP_MSG };
-	u32 left;
+	u32 left, n;
 
 	tb_lock(&ctx->lock);
-	if (ctx->rcv_active)
+	if (ctx->rcv.state == TB_RCV_FILLING)
 		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
+	ctx->rcv.state = TB_RCV_IDLE;
 	/* A shared queue's receives stay for the other contexts. */
 	if (ctx->srq) {
 		tb_unlock(&ctx->lock);
 		return 0;
 	}
-	/* At most a ring of completions, whatever producer the owner wrote. */
-	while (tb_recv_ready(ctx)) {
+	/*
+	 * A ring of completions at most, however the owner moves the
+	 * indices meanwhile.
+	 */
+	for (n = 0; n <= ctx->rcq.mask && tb_recv_ready(ctx); n++) {
 		tb_recv_take(ctx);
 		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
 	}

@@ -200,6 +200,7 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 		return NULL;
 	if (ctx->cfg.admit_bound)
 		return ctx->peer_bound && ctx->peer_link == el->index &&
+		       ctx->peer_link_gen == el->gen &&
 		       ctx->peer_ctx == h->src_ctx ? ctx : NULL;
 	return ctx->secret == h->dst_secret ? ctx : NULL;
 }

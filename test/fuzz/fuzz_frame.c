@@ -552,7 +552,8 @@ static void check_state(struct fz *f)
 	/* Receives are taken only as posted, completed only as taken. */
 	CHECK(f->rctx->rwq.head <= rwq_ctrl.producer);
 	CHECK(f->rctx->rcq.head - rcq_ctrl.consumer <= RCQ_ENTRIES);
-	CHECK(f->rctx->rcq.head + f->rctx->rcv_active == f->rctx->rwq.head);
+	CHECK(f->rctx->rcq.head + (f->rctx->rcv.state == TB_RCV_FILLING) ==
+	      f->rctx->rwq.head);
 	CHECK(l->tx_next - l->tx_una <= l->cfg.tx_window);
 	CHECK(!tb_seq_after(l->tx_una, l->tx_resend) &&
 	      !tb_seq_after(l->tx_resend, l->tx_next));

@@ -19,11 +19,12 @@ namespace tbtest {
 // A shared receive queue with its ring in this process.
 class srq_ring {
 public:
-    srq_ring(tb_engine *engine, uint32_t entries) : mem_(entries * sizeof(tbrdma_rwqe))
+    srq_ring(tb_engine *engine, tb_pd *pd, uint32_t entries)
+        : mem_(entries * sizeof(tbrdma_rwqe))
     {
         tb_qring r;
         tb_qring_init(&r, &ctrl_, mem_.data(), entries, sizeof(tbrdma_rwqe));
-        if (tb_srq_create(engine, &r, &srq))
+        if (tb_srq_create(engine, pd, &r, &srq))
             throw std::runtime_error("tb_srq_create");
     }
     ~srq_ring() { tb_srq_destroy(srq); }

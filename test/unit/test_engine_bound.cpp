@@ -80,10 +80,8 @@ BOOST_AUTO_TEST_CASE(bound_it_admits_its_peer_alone)
     c = write_from(false, 0, 0x4444);
     BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(word == 0x3333u);
-    // Bound over another link (none carries the request): refused.
-    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, static_cast<uint32_t>(p.b->link_index) + 1,
-                                    tb_ctx_id(other.ctx)),
-                        0);
+    // Unbound: refused.
+    tb_ctx_unbind(qp.ctx);
     c = write_from(true, 0, 0x5555);
     BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(word == 0x3333u);
@@ -98,6 +96,37 @@ BOOST_AUTO_TEST_CASE(unbound_again_it_admits_nobody)
     tb_ctx_unbind(qp.ctx);
     BOOST_TEST(write_from(false, 0, 8).status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(word == 7u);
+}
+
+// Bound to a link that then goes: another link added in its slot later is
+// not the one it was bound to, whatever context ids come over it.
+BOOST_AUTO_TEST_CASE(a_link_in_the_slot_later_is_another)
+{
+    uint32_t slot = static_cast<uint32_t>(p.b->link_index);
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, slot, tb_ctx_id(p.a->ctx)), 0);
+    BOOST_TEST(write_from(false, 0, 0x77).status == TBRDMA_WC_SUCCESS);
+    // The cable's links go and come back in the same slots (a re-login).
+    tb_link_config cfg;
+    tb_link_config_default(&cfg);
+    for (auto [h, end] : {std::pair{p.a.get(), &p.ca}, std::pair{p.b.get(), &p.cb}}) {
+        int index = h->link_index;
+        tb_engine_remove_link(h->engine, &h->link);
+        tb_link_destroy(&h->link);
+        BOOST_REQUIRE_EQUAL(tb_link_init(&h->link, &cfg, &mem_cable_end::ops, end,
+                                         &tb_engine_link_ops, h->engine),
+                            0);
+        BOOST_REQUIRE_EQUAL(tb_engine_add_link(h->engine, &h->link), index);
+    }
+    BOOST_REQUIRE(p.pump_until([&] {
+        return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
+    }));
+    BOOST_TEST(write_from(false, 0, 0x88).status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(word == 0x77u);
+    // Bound again, to the new link: admitted.
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, slot, tb_ctx_id(p.a->ctx)), 0);
+    BOOST_TEST(write_from(false, 0, 0x99).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(word == 0x99u);
+    BOOST_TEST(tb_ctx_bind(qp.ctx, slot + 1, tb_ctx_id(p.a->ctx)) == -ENOTCONN);
 }
 
 BOOST_AUTO_TEST_CASE(a_context_that_admits_by_secret_cannot_be_bound)

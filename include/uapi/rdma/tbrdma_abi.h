@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define TBRDMA_ABI_VERSION 3
+#define TBRDMA_ABI_VERSION 4
 
 /* One frame on the wire, headers included (a USB4 ring descriptor). */
 #define TBRDMA_FRAME_MAX 4096u
@@ -195,7 +195,7 @@ struct tbrdma_rwqe {
 	__u64 addr;
 	__u64 lkey;
 	__u32 length;
-	__u32 reserved;
+	__u32 reserved;		/* not zero: the receive fails, LOC_ACCESS_ERR */
 };
 
 #define TBRDMA_RQE_SLOT 4096u
