@@ -113,8 +113,6 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 	tb_req_hdr(&h, wqe, msg ? TB_EOP_MSG : TB_EOP_WRITE);
 	h.addr = (msg ? 0 : wqe->sqe.remote_addr) + wqe->sent;
 	h.len = chunk;
-	if (msg)
-		h.imm = wqe->sqe.imm;
 	h.msn = tb_req_take_msn(el, wqe, 0);
 	wqe->sent += chunk;
 	if (wqe->sent == wqe->sqe.length) {
