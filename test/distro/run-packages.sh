@@ -150,7 +150,7 @@ else
     cat /tmp/client.out; no "ucx_perftest put_lat over loop0"
 fi
 wait
-rmmod tbrdma && ok "rmmod tbrdma" || no "rmmod tbrdma"
+rmmod tbrdma_ib && rmmod tbrdma && ok "rmmod tbrdma_ib and tbrdma" || no "rmmod tbrdma_ib and tbrdma"
 EOF
 chmod 755 "$root/root/packages-check.sh"
 "$top/test/vm/vm-run.sh" --vm-dir "$vmdir" --root "$root" --timeout 900 --check-dmesg \
