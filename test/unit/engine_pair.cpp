@@ -35,18 +35,23 @@ uint64_t engine_ctx::reg(void *p, size_t len, uint32_t access)
     return key;
 }
 
-std::vector<tbrdma_cqe> engine_ctx::drain_cq()
+std::vector<tbrdma_cqe> drain_completions(tbrdma_ring_ctrl &ctrl, const std::vector<uint8_t> &mem)
 {
     std::vector<tbrdma_cqe> out;
-    uint32_t prod = __atomic_load_n(&cq_ctrl_.producer, __ATOMIC_ACQUIRE);
-    uint32_t cons = cq_ctrl_.consumer;
+    uint32_t prod = __atomic_load_n(&ctrl.producer, __ATOMIC_ACQUIRE);
+    uint32_t cons = ctrl.consumer;
     for (; cons != prod; cons++) {
         tbrdma_cqe c;
-        std::memcpy(&c, cq_mem_.data() + (cons & (cq_ctrl_.entries - 1)) * sizeof(c), sizeof(c));
+        std::memcpy(&c, mem.data() + (cons & (ctrl.entries - 1)) * sizeof(c), sizeof(c));
         out.push_back(c);
     }
-    __atomic_store_n(&cq_ctrl_.consumer, cons, __ATOMIC_RELEASE);
+    __atomic_store_n(&ctrl.consumer, cons, __ATOMIC_RELEASE);
     return out;
+}
+
+std::vector<tbrdma_cqe> engine_ctx::drain_cq()
+{
+    return drain_completions(cq_ctrl_, cq_mem_);
 }
 
 const tbrdma_rqe *engine_ctx::rq_peek()

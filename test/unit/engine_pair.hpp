@@ -15,6 +15,9 @@ extern "C" {
 
 namespace tbtest {
 
+// Takes every completion the engine published in a ring of this process.
+std::vector<tbrdma_cqe> drain_completions(tbrdma_ring_ctrl &ctrl, const std::vector<uint8_t> &mem);
+
 // A context of an engine with its completion and receive rings in this
 // process.
 class engine_ctx {

@@ -10,9 +10,7 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-#include "tb_engine.h"
-}
+#include "engine_pair.hpp"
 
 namespace tbtest {
 
@@ -90,28 +88,14 @@ public:
                     sizeof(w));
         __atomic_store_n(&rwq_ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
     }
-    std::vector<tbrdma_cqe> drain_cq() { return drain(cq_ctrl_, cq_mem_); }
-    std::vector<tbrdma_cqe> drain_rcq() { return drain(rcq_ctrl_, rcq_mem_); }
+    std::vector<tbrdma_cqe> drain_cq() { return drain_completions(cq_ctrl_, cq_mem_); }
+    std::vector<tbrdma_cqe> drain_rcq() { return drain_completions(rcq_ctrl_, rcq_mem_); }
     // Receives the engine took (the owner may post into their entries).
     uint32_t taken() const { return __atomic_load_n(&rwq_ctrl_.consumer, __ATOMIC_ACQUIRE); }
 
     tb_ctx *ctx = nullptr;
 
 private:
-    static std::vector<tbrdma_cqe> drain(tbrdma_ring_ctrl &ctrl, const std::vector<uint8_t> &mem)
-    {
-        std::vector<tbrdma_cqe> out;
-        uint32_t prod = __atomic_load_n(&ctrl.producer, __ATOMIC_ACQUIRE);
-        uint32_t cons = ctrl.consumer;
-        for (; cons != prod; cons++) {
-            tbrdma_cqe c;
-            std::memcpy(&c, mem.data() + (cons & (ctrl.entries - 1)) * sizeof(c), sizeof(c));
-            out.push_back(c);
-        }
-        __atomic_store_n(&ctrl.consumer, cons, __ATOMIC_RELEASE);
-        return out;
-    }
-
     std::vector<uint8_t> cq_mem_, rwq_mem_, rcq_mem_;
     tbrdma_ring_ctrl cq_ctrl_{}, rwq_ctrl_{}, rcq_ctrl_{};
     uint32_t posted_ = 0;
