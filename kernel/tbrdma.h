@@ -192,10 +192,14 @@ static inline void tbrdma_vm_flags_mod(struct vm_area_struct *vma,
 
 struct tbrdma_file;
 struct tbrdma_user;
+struct tb_pd;
 
-/* One context of an open file: an address on every link, with its rings. */
+/*
+ * A context: of an open file, an address on every link, with its rings; or
+ * a client's queue pair (tbrdma_kctx.c), whose rings are the client's.
+ */
 struct tbrdma_kctx {
-	struct tbrdma_file *fl;
+	struct tbrdma_file *fl;		/* NULL: a client's */
 	struct tbrdma_user *user;	/* whose count of contexts it is in */
 	struct tb_ctx *ctx;		/* the engine's */
 	/*
@@ -212,9 +216,33 @@ struct tbrdma_kctx {
 	refcount_t ref;
 	struct tbrdma_kring sq, cq, rq;
 	u32 sq_head;			/* next SQE to take, under lock */
+	/* A queue pair's one endpoint, every SQE's, -1 before it connects. */
+	int qp_ep;
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.sq_lock */
 	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
 };
+
+/*
+ * tbrdma_kctx.c. A new context, counted against the caller's user
+ * (-EMFILE past max_user_contexts), with one reference and no rings.
+ */
+struct tbrdma_kctx *tbrdma_kctx_new(void);
+/*
+ * Frees a context that is out of the engine and out of its file, at its
+ * last reference. Pages of its rings that the process still maps stay
+ * allocated, and charged, until it unmaps them; nothing writes them
+ * anymore.
+ */
+void tbrdma_kctx_put(struct tbrdma_kctx *kc);
+/* The SQ's control block says its size, as the process reads it. */
+void tbrdma_kctx_init_sq(struct tbrdma_kctx *kc);
+/*
+ * Under kc->lock: posts the SQEs from the kernel's consumer index up to
+ * producer, in batches, as tbrdma_sq_take() does. Returns how many went;
+ * *err is the refusal it stopped at, or 0.
+ */
+u32 tbrdma_kctx_doorbell(struct tbrdma_kctx *kc, u32 producer, bool async,
+			 int *err);
 
 /*
  * Submission rings (tbrdma_sq.c). Under kc->lock, tbrdma_sq_take() posts
@@ -315,9 +343,13 @@ int tbrdma_dma_addr(int id, const void *cookie, const void *data, u32 len,
 void tbrdma_dma_show(struct seq_file *m);
 
 /* tbrdma_mr.c */
-int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
-		  u64 *key);
-int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key);
+/*
+ * Registers the length bytes at addr in the caller's memory, reached by
+ * peers and SQEs at iova (addr for /dev/tbrdma's regions).
+ */
+int tbrdma_mr_reg(struct tb_pd *pd, u64 addr, u64 length, u64 iova,
+		  u32 access, u64 *key);
+int tbrdma_mr_dereg(struct tb_pd *pd, u64 key);
 /*
  * Charges npages to mm's pinned_vm: -ENOMEM past RLIMIT_MEMLOCK, unless
  * the caller has CAP_IPC_LOCK. Registered regions and rings share it.
@@ -360,6 +392,7 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop);
  * take the link's lock for its state).
  */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
+u32 tbrdma_loop_far_index(const struct tbrdma_loop *loop);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr);
 /* Its device, NULL until registered. */

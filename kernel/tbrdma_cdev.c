@@ -13,8 +13,6 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/capability.h>
-#include <linux/cred.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
@@ -58,79 +56,6 @@ static int tbrdma_open(struct inode *inode, struct file *file)
 	file->private_data = fl;
 	/* Seeking fails with ESPIPE: no .llseek is needed (6.12 has no no_llseek). */
 	return nonseekable_open(inode, file);
-}
-
-/*
- * Contexts per user (max_user_contexts), so that one user cannot take every
- * context of the host; CAP_SYS_RESOURCE lifts it, as it lifts rlimits.
- */
-struct tbrdma_user {
-	struct list_head node;
-	kuid_t uid;
-	unsigned int contexts;
-};
-
-static LIST_HEAD(tbrdma_users);
-static DEFINE_MUTEX(tbrdma_users_lock);
-
-/* Counts a new context of the caller's user: -EMFILE past the limit. */
-static struct tbrdma_user *tbrdma_user_charge(void)
-{
-	kuid_t uid = current_uid();
-	struct tbrdma_user *u;
-
-	mutex_lock(&tbrdma_users_lock);
-	list_for_each_entry(u, &tbrdma_users, node)
-		if (uid_eq(u->uid, uid))
-			goto found;
-	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
-	if (!u) {
-		u = ERR_PTR(-ENOMEM);
-		goto out;
-	}
-	u->uid = uid;
-	list_add(&u->node, &tbrdma_users);
-found:
-	/* A new entry has none yet, and the limit is at least 1. */
-	if (u->contexts >= tbrdma_max_user_contexts &&
-	    !capable(CAP_SYS_RESOURCE))
-		u = ERR_PTR(-EMFILE);
-	else
-		u->contexts++;
-out:
-	mutex_unlock(&tbrdma_users_lock);
-	return u;
-}
-
-static void tbrdma_user_uncharge(struct tbrdma_user *u)
-{
-	mutex_lock(&tbrdma_users_lock);
-	if (!--u->contexts) {
-		list_del(&u->node);
-		kfree(u);
-	}
-	mutex_unlock(&tbrdma_users_lock);
-}
-
-/*
- * Frees a context that is out of the engine and out of its file, at its
- * last reference. Pages of its rings that the process still maps stay
- * allocated, and charged, until it unmaps them; nothing writes them
- * anymore.
- */
-static void tbrdma_kctx_put(struct tbrdma_kctx *kc)
-{
-	if (!refcount_dec_and_test(&kc->ref))
-		return;
-	if (kc->event)
-		eventfd_ctx_put(kc->event);
-	tbrdma_kring_free(&kc->sq);
-	tbrdma_kring_free(&kc->cq);
-	tbrdma_kring_free(&kc->rq);
-	if (kc->user)
-		tbrdma_user_uncharge(kc->user);
-	mutex_destroy(&kc->lock);
-	kfree(kc);
 }
 
 /*
@@ -232,11 +157,12 @@ static long tbrdma_ioc_reg_mr(struct tbrdma_file *fl, void __user *uarg)
 		return -EFAULT;
 	if (r.reserved)
 		return -EINVAL;
-	ret = tbrdma_mr_reg(fl, r.addr, r.length, r.access, &r.key);
+	ret = tbrdma_mr_reg(fl->pd, r.addr, r.length, r.addr, r.access,
+			    &r.key);
 	if (ret)
 		return ret;
 	if (copy_to_user(uarg, &r, sizeof(r))) {
-		tbrdma_mr_dereg(fl, r.key);
+		tbrdma_mr_dereg(fl->pd, r.key);
 		return -EFAULT;
 	}
 	return 0;
@@ -248,7 +174,7 @@ static long tbrdma_ioc_dereg_mr(struct tbrdma_file *fl, void __user *uarg)
 
 	if (copy_from_user(&d, uarg, sizeof(d)))
 		return -EFAULT;
-	return tbrdma_mr_dereg(fl, d.key);
+	return tbrdma_mr_dereg(fl->pd, d.key);
 }
 
 /*
@@ -437,22 +363,13 @@ static void tbrdma_notify(void *arg)
 static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 					     const struct tbrdma_create_queues *q)
 {
-	struct tbrdma_ring_ctrl *sqc;
 	struct tbrdma_kctx *kc;
 	int ret;
 
-	kc = kzalloc(sizeof(*kc), GFP_KERNEL_ACCOUNT);
-	if (!kc)
-		return ERR_PTR(-ENOMEM);
+	kc = tbrdma_kctx_new();
+	if (IS_ERR(kc))
+		return kc;
 	kc->fl = fl;
-	mutex_init(&kc->lock);
-	refcount_set(&kc->ref, 1);
-	kc->user = tbrdma_user_charge();
-	if (IS_ERR(kc->user)) {
-		ret = PTR_ERR(kc->user);
-		kc->user = NULL;
-		goto fail;
-	}
 	if (q->event_fd != -1) {
 		kc->event = eventfd_ctx_fdget(q->event_fd);
 		if (IS_ERR(kc->event)) {
@@ -471,9 +388,7 @@ static struct tbrdma_kctx *tbrdma_kctx_alloc(struct tbrdma_file *fl,
 					 TBRDMA_RQE_SLOT);
 	if (ret)
 		goto fail;
-	sqc = kc->sq.mem;
-	sqc->entries = q->sq_entries;
-	sqc->entry_size = sizeof(struct tbrdma_sqe);
+	tbrdma_kctx_init_sq(kc);
 	return kc;
 
 fail:
@@ -599,12 +514,6 @@ static long tbrdma_ioc_destroy_queues(struct tbrdma_file *fl,
 }
 
 /*
- * SQEs posted per batch: what they sent is received (tbrdma_rx_now())
- * before the next, and the scheduler gets a word in between.
- */
-#define TBRDMA_DOORBELL_BATCH 64
-
-/*
  * Posts the SQEs from the kernel's consumer index up to sq_producer, in
  * order, and stops at the first one refused (with TBRDMA_DOORBELL_ASYNC,
  * at a full queue only). Returns how many went.
@@ -613,7 +522,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 {
 	struct tbrdma_doorbell db;
 	struct tbrdma_kctx *kc;
-	u32 taken, posted = 0;
+	u32 posted;
 	int ret = 0;
 
 	if (copy_from_user(&db, uarg, sizeof(db)))
@@ -623,17 +532,8 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 	kc = tbrdma_kctx_lock(fl, db.ctx);
 	if (!kc)
 		return -EINVAL;
-	for (;;) {
-		taken = tbrdma_sq_take(kc, db.sq_producer, TBRDMA_DOORBELL_BATCH,
-				       db.flags & TBRDMA_DOORBELL_ASYNC, NULL,
-				       &ret);
-		posted += taken;
-		if (ret || taken < TBRDMA_DOORBELL_BATCH ||
-		    kc->sq_head == db.sq_producer)
-			break;
-		tbrdma_rx_now();
-		cond_resched();
-	}
+	posted = tbrdma_kctx_doorbell(kc, db.sq_producer,
+				      db.flags & TBRDMA_DOORBELL_ASYNC, &ret);
 	tbrdma_kctx_unlock(kc);
 	if (!posted && ret)
 		return ret;

@@ -45,4 +45,87 @@ void tbrdma_client_unregister(struct tbrdma_client *c);
  */
 int tbrdma_client_query(u32 index, struct tbrdma_link_attr *attr);
 
+/*
+ * Verbs objects on the host's engine (tbrdma_kctx.c). All sleep; the
+ * caller serialises what it does on one object, and destroys queue pairs
+ * before the domain they use.
+ *
+ * A protection domain of 32-bit keys; destroying it unpins its regions.
+ */
+struct tb_pd;
+struct tbrdma_kctx;
+
+int tbrdma_client_pd_create(struct tb_pd **pd);
+void tbrdma_client_pd_destroy(struct tb_pd *pd);
+/*
+ * Pins and registers length bytes at start in the calling process, which
+ * requests and local addresses name at iova; lkey == rkey == *key. access
+ * as in enum tbrdma_access; with TBRDMA_ACCESS_LOCAL the pages are
+ * pinned writable.
+ */
+int tbrdma_client_reg_mr(struct tb_pd *pd, u64 start, u64 length, u64 iova,
+			 u32 access, u64 *key);
+int tbrdma_client_dereg_mr(struct tb_pd *pd, u64 key);
+
+/*
+ * A ring of the client's memory, shared with the process: its control
+ * block (struct tbrdma_ring_ctrl) in the first TBRDMA_RING_DATA_OFFSET
+ * bytes, then entries (a power of two, at most max_ring_entries).
+ */
+struct tbrdma_client_ring {
+	void *mem;
+	u32 entries;
+};
+
+/*
+ * A queue pair: SQEs in sq, their completions in cq, posted receives
+ * (struct tbrdma_rwqe) in rwq and theirs in rcq. notify(notify_arg) runs,
+ * from any context and under a spinlock, after entries were published in
+ * an armed cq or rcq.
+ */
+struct tbrdma_client_qp_attr {
+	struct tb_pd *pd;
+	struct tbrdma_client_ring sq, cq, rwq, rcq;
+	void (*notify)(void *arg);
+	void *notify_arg;
+};
+
+/*
+ * Counted against the caller's user as /dev/tbrdma's contexts are. The
+ * rings must outlive it: it writes them until destroyed.
+ */
+struct tbrdma_kctx *
+tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *attr);
+void tbrdma_client_qp_destroy(struct tbrdma_kctx *kc);
+/* Its number, 24 bits: the engine context id peers name. */
+u32 tbrdma_client_qp_num(struct tbrdma_kctx *kc);
+/*
+ * Connects it over link (the index of its device's link) to the queue
+ * pair remote_qpn, whose device's link is peer_link when it is in this
+ * host (loops need it: a loop's peer must be on a loop too). Its SQEs go
+ * to the peer, whatever endpoint they name, and it admits requests from
+ * the peer alone. Once: -EISCONN after. -ENOTCONN for a link that
+ * is down, -EHOSTUNREACH for a loop's peer that is not on a loop.
+ */
+int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
+			     u32 remote_qpn);
+/*
+ * Receiver not ready: the first backoff (past the engine's longest, 10 ms,
+ * that) and the tries (0: no count), as tb_ctx_set_rnr() has them.
+ */
+int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries);
+/*
+ * To error: everything outstanding and posted later completes with
+ * FLUSH_ERR, and so do the posted receives, as far as rcq has room.
+ * Returns how many receives are left to flush (call again once the
+ * process made room).
+ */
+u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc);
+/*
+ * Posts what sq holds (its producer index, from the process): refusals
+ * complete with TBRDMA_WC_REFUSED, and a full queue leaves the rest
+ * there for the next doorbell.
+ */
+int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc);
+
 #endif /* TBRDMA_CLIENT_H */

@@ -8,6 +8,7 @@
 #ifndef TBRDMA_IB_H
 #define TBRDMA_IB_H
 
+#include <linux/mm.h>
 #include <linux/netdevice.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
@@ -17,6 +18,14 @@
  * counts (iboe_get_mtu()).
  */
 #define TBRDMA_IB_NETDEV_MTU 4200
+
+/* Work requests per queue, one scatter entry each, atomics in flight. */
+#define TBRDMA_IB_MAX_WR 4096
+#define TBRDMA_IB_MAX_SGE 1
+#define TBRDMA_IB_MAX_RD_ATOMIC 16
+
+struct tb_pd;
+struct tbrdma_kctx;
 
 /* One link's RDMA device, its netdev and the state they report. */
 struct tbrdma_ibdev {
@@ -39,6 +48,63 @@ static inline struct tbrdma_ibdev *to_tbdev(struct ib_device *ibdev)
 	return container_of(ibdev, struct tbrdma_ibdev, ibdev);
 }
 
+struct tbrdma_ib_ucontext {
+	struct ib_ucontext ibuc;
+};
+
+/* A protection domain: one of the engine's, with 32-bit keys. */
+struct tbrdma_ib_pd {
+	struct ib_pd ibpd;
+	struct tb_pd *pd;
+};
+
+static inline struct tbrdma_ib_pd *to_tbpd(struct ib_pd *ibpd)
+{
+	return container_of(ibpd, struct tbrdma_ib_pd, ibpd);
+}
+
+/* vma->vm_flags is changed through helpers since 6.3. */
+static inline void tbrdma_ib_vm_flags_clear(struct vm_area_struct *vma,
+					    vm_flags_t clear)
+{
+#ifdef TBRDMA_HAVE_VM_FLAGS_MOD
+	vm_flags_clear(vma, clear);
+#else
+	vma->vm_flags &= ~clear;
+#endif
+}
+
+/* The rings of a queue pair, in the order of the response's fields. */
+enum { TBRDMA_IB_SQ, TBRDMA_IB_CQ, TBRDMA_IB_RWQ, TBRDMA_IB_RCQ,
+	TBRDMA_IB_RINGS };
+
+/* A ring's pages, mapped into the process through its mmap entry. */
+struct tbrdma_ib_ring {
+	struct rdma_user_mmap_entry entry;
+	void *mem;
+	size_t len;
+	u32 entries;
+};
+
+struct tbrdma_ib_qp {
+	struct ib_qp ibqp;
+	/* Serialises modify_qp, query_qp and the doorbell's state check. */
+	struct mutex lock;
+	enum ib_qp_state state;
+	struct tbrdma_kctx *kc;
+	struct tbrdma_ib_ring *ring[TBRDMA_IB_RINGS];
+	/* What query_qp reports of what modify_qp set. */
+	struct ib_qp_attr attr;
+	u64 rnr_delay_ns;		/* from min_rnr_timer, at RTR */
+};
+
+/* tbrdma_ib_main.c */
+/*
+ * The link of the device in this host that has gid in its table (any
+ * context but hard interrupts), U32_MAX for none.
+ */
+u32 tbrdma_ib_gid_link(const union ib_gid *gid);
+
 /* tbrdma_ib_netdev.c */
 /* The netdev of link name with address mac, registered, carrier off. */
 struct net_device *tbrdma_ib_netdev_create(struct tbrdma_ibdev *d,
@@ -46,6 +112,19 @@ struct net_device *tbrdma_ib_netdev_create(struct tbrdma_ibdev *d,
 void tbrdma_ib_netdev_destroy(struct net_device *ndev);
 /* Up (IFF_UP), as a port that works at once; sleeps (RTNL). */
 int tbrdma_ib_netdev_open(struct net_device *ndev);
+
+/* tbrdma_ib_qp.c: queue pairs, and the mapping of their rings. */
+int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+			struct ib_udata *udata);
+int tbrdma_ib_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
+			int mask, struct ib_udata *udata);
+int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		       struct ib_qp_init_attr *init);
+int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+			const struct ib_send_wr **bad_wr);
+int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
+void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry);
 
 /* tbrdma_ib_verbs.c */
 extern const struct ib_device_ops tbrdma_ib_ops;

@@ -11,6 +11,7 @@
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <net/addrconf.h>
+#include <rdma/ib_cache.h>
 
 #include "tbrdma_client.h"
 #include "tbrdma_ib.h"
@@ -61,6 +62,30 @@ static void tbrdma_ib_mac(const struct tbrdma_link_attr *attr, u32 index,
 	memcpy(mac + 1, &h, ETH_ALEN - 1);
 }
 
+u32 tbrdma_ib_gid_link(const union ib_gid *gid)
+{
+	const struct ib_gid_attr *attr;
+	struct tbrdma_ibdev *d;
+	u32 i, link = U32_MAX;
+
+	/* Removing a device waits for this before its GID table goes. */
+	rcu_read_lock();
+	for (i = 0; i < TBRDMA_CLIENT_MAX_LINKS && link == U32_MAX; i++) {
+		d = rcu_dereference(tbrdma_ib_devs[i]);
+		if (!d)
+			continue;
+		attr = rdma_find_gid_by_port(&d->ibdev, gid,
+					     IB_GID_TYPE_ROCE_UDP_ENCAP, 1,
+					     NULL);
+		if (IS_ERR(attr))
+			continue;
+		link = d->link;
+		rdma_put_gid_attr(attr);
+	}
+	rcu_read_unlock();
+	return link;
+}
+
 static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 			  struct device *dev)
 {
@@ -94,6 +119,8 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 	d->ibdev.phys_port_cnt = 1;
 	d->ibdev.num_comp_vectors = 1;
 	d->ibdev.dev.parent = dev;
+	/* The doorbell of a queue pair's mapped send queue (tbrdma_ib_qp.c). */
+	d->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
 	addrconf_addr_eui48((u8 *)&d->ibdev.node_guid, mac);
 	snprintf(d->ibdev.node_desc, sizeof(d->ibdev.node_desc),
 		 "tbrdma %s", attr.name);

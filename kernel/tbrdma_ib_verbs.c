@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The verbs of a link's RDMA device: what the RDMA core asks of the device
- * and its one RoCE v2 port, user contexts and protection domains.
+ * and its one RoCE v2 port, user contexts, protection domains, memory
+ * regions and completion queues (queue pairs: tbrdma_ib_qp.c).
  */
 #include <linux/netdevice.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_mad.h>
+#include <rdma/uverbs_ioctl.h>
 
 #include "rdma/tbrdma_ib_abi.h"
 #include "tbrdma_client.h"
@@ -15,14 +17,24 @@
 #define TBRDMA_IB_GIDS 16
 /* Protection domains per device: what any user who opens it may take. */
 #define TBRDMA_IB_MAX_PD 4096
+/* Queue pairs: the engine's contexts, which its users' limits bound. */
+#define TBRDMA_IB_MAX_QP 65536
 #define TBRDMA_IB_MAX_MSG BIT(31)
 
-struct tbrdma_ib_ucontext {
-	struct ib_ucontext ibuc;
+/* Completion queue entries: any number, as it holds none itself. */
+#define TBRDMA_IB_MAX_CQE BIT(22)
+
+/*
+ * A completion queue holds nothing: the process polls the completion rings
+ * of its queue pairs, and their notify calls its handler.
+ */
+struct tbrdma_ib_cq {
+	struct ib_cq ibcq;
 };
 
-struct tbrdma_ib_pd {
-	struct ib_pd ibpd;
+struct tbrdma_ib_mr {
+	struct ib_mr ibmr;
+	u64 key;
 };
 
 enum ib_port_state tbrdma_ib_port_state(struct tbrdma_ibdev *d)
@@ -62,8 +74,21 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	memset(attr, 0, sizeof(*attr));
 	attr->sys_image_guid = ibdev->node_guid;
 	attr->page_size_cap = PAGE_SIZE;
-	attr->max_pkeys = 1;
 	attr->max_pd = TBRDMA_IB_MAX_PD;
+	attr->max_qp = TBRDMA_IB_MAX_QP;
+	attr->max_qp_wr = TBRDMA_IB_MAX_WR;
+	attr->max_send_sge = TBRDMA_IB_MAX_SGE;
+	attr->max_recv_sge = TBRDMA_IB_MAX_SGE;
+	attr->max_sge_rd = TBRDMA_IB_MAX_SGE;
+	attr->max_cq = TBRDMA_IB_MAX_QP * 2;
+	attr->max_cqe = TBRDMA_IB_MAX_CQE;
+	attr->max_mr = TBRDMA_IB_MAX_QP;
+	attr->max_mr_size = TBRDMA_XFER_MAX;
+	attr->max_qp_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC;
+	attr->max_qp_init_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC;
+	attr->max_res_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC * TBRDMA_IB_MAX_QP;
+	attr->atomic_cap = IB_ATOMIC_HCA;
+	attr->max_pkeys = 1;
 	return 0;
 }
 
@@ -174,17 +199,117 @@ static void tbrdma_ib_disassociate_ucontext(struct ib_ucontext *ibuc)
 static int tbrdma_ib_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	struct tbrdma_ibdev *d = to_tbdev(ibpd->device);
+	int ret;
 
 	if (atomic_inc_return(&d->pds) > TBRDMA_IB_MAX_PD) {
 		atomic_dec(&d->pds);
 		return -ENOMEM;
 	}
-	return 0;
+	ret = tbrdma_client_pd_create(&to_tbpd(ibpd)->pd);
+	if (ret)
+		atomic_dec(&d->pds);
+	return ret;
 }
 
 static int tbrdma_ib_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
+	tbrdma_client_pd_destroy(to_tbpd(ibpd)->pd);
 	atomic_dec(&to_tbdev(ibpd->device)->pds);
+	return 0;
+}
+
+/*
+ * IB access as the engine's: every region can be read locally, so every
+ * one is TBRDMA_ACCESS_LOCAL, pinned writable.
+ */
+static int tbrdma_ib_access(int ib, u32 *access)
+{
+	if (ib & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
+		   IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC |
+		   IB_ACCESS_OPTIONAL))
+		return -EOPNOTSUPP;
+	*access = TBRDMA_ACCESS_LOCAL;
+	if (ib & IB_ACCESS_REMOTE_WRITE)
+		*access |= TBRDMA_ACCESS_REMOTE_WRITE;
+	if (ib & IB_ACCESS_REMOTE_READ)
+		*access |= TBRDMA_ACCESS_REMOTE_READ;
+	if (ib & IB_ACCESS_REMOTE_ATOMIC)
+		*access |= TBRDMA_ACCESS_REMOTE_ATOMIC;
+	return 0;
+}
+
+#ifdef TBRDMA_IB_REG_USER_MR_DMAH
+static struct ib_mr *tbrdma_ib_reg_user_mr(struct ib_pd *ibpd, u64 start,
+					   u64 length, u64 iova, int ib_access,
+					   struct ib_dmah *dmah,
+					   struct ib_udata *udata)
+#else
+static struct ib_mr *tbrdma_ib_reg_user_mr(struct ib_pd *ibpd, u64 start,
+					   u64 length, u64 iova, int ib_access,
+					   struct ib_udata *udata)
+#endif
+{
+	struct tbrdma_ib_mr *mr;
+	u32 access;
+	int ret;
+
+	if (udata && udata->inlen)
+		return ERR_PTR(-EINVAL);
+	ret = tbrdma_ib_access(ib_access, &access);
+	if (ret)
+		return ERR_PTR(ret);
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	ret = tbrdma_client_reg_mr(to_tbpd(ibpd)->pd, start, length, iova,
+				   access, &mr->key);
+	if (ret) {
+		kfree(mr);
+		return ERR_PTR(ret);
+	}
+	/* A short-key domain's keys are 32 bits. */
+	mr->ibmr.lkey = mr->key;
+	mr->ibmr.rkey = mr->key;
+	return &mr->ibmr;
+}
+
+static int tbrdma_ib_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	struct tbrdma_ib_mr *mr = container_of(ibmr, struct tbrdma_ib_mr, ibmr);
+	int ret;
+
+	ret = tbrdma_client_dereg_mr(to_tbpd(ibmr->pd)->pd, mr->key);
+	if (ret)
+		return ret;
+	kfree(mr);
+	return 0;
+}
+
+#ifdef TBRDMA_IB_CREATE_CQ_ATTRS
+static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
+			       const struct ib_cq_init_attr *attr,
+			       struct uverbs_attr_bundle *attrs)
+{
+	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
+#else
+static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
+			       const struct ib_cq_init_attr *attr,
+			       struct ib_udata *udata)
+{
+#endif
+	/* The process's alone: it polls its queue pairs' rings. */
+	if (!udata || udata->inlen || attr->flags)
+		return -EOPNOTSUPP;
+	if (!attr->cqe || attr->cqe > TBRDMA_IB_MAX_CQE ||
+	    attr->comp_vector >= ibcq->device->num_comp_vectors)
+		return -EINVAL;
+	ibcq->cqe = attr->cqe;
+	return 0;
+}
+
+/* Its queue pairs are gone (the core counts them). */
+static int tbrdma_ib_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
+{
 	return 0;
 }
 
@@ -196,15 +321,28 @@ const struct ib_device_ops tbrdma_ib_ops = {
 
 	.alloc_pd = tbrdma_ib_alloc_pd,
 	.alloc_ucontext = tbrdma_ib_alloc_ucontext,
+	.create_cq = tbrdma_ib_create_cq,
+	.create_qp = tbrdma_ib_create_qp,
 	.dealloc_pd = tbrdma_ib_dealloc_pd,
 	.dealloc_ucontext = tbrdma_ib_dealloc_ucontext,
+	.dereg_mr = tbrdma_ib_dereg_mr,
+	.destroy_cq = tbrdma_ib_destroy_cq,
+	.destroy_qp = tbrdma_ib_destroy_qp,
 	.disassociate_ucontext = tbrdma_ib_disassociate_ucontext,
 	.get_link_layer = tbrdma_ib_link_layer,
 	.get_port_immutable = tbrdma_ib_port_immutable,
+	.mmap = tbrdma_ib_mmap,
+	.mmap_free = tbrdma_ib_mmap_free,
+	.modify_qp = tbrdma_ib_modify_qp,
+	.post_send = tbrdma_ib_post_send,
 	.query_device = tbrdma_ib_query_device,
 	.query_pkey = tbrdma_ib_query_pkey,
 	.query_port = tbrdma_ib_query_port,
+	.query_qp = tbrdma_ib_query_qp,
+	.reg_user_mr = tbrdma_ib_reg_user_mr,
 
+	INIT_RDMA_OBJ_SIZE(ib_cq, tbrdma_ib_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, tbrdma_ib_pd, ibpd),
+	INIT_RDMA_OBJ_SIZE(ib_qp, tbrdma_ib_qp, ibqp),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, tbrdma_ib_ucontext, ibuc),
 };

@@ -34,6 +34,27 @@ int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 	return tbrdma_xd_lookup(index - tbrdma.nloops, attr, engine_index);
 }
 
+u32 tbrdma_link_engine_index(u32 index)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	if (index < tbrdma.nloops)
+		return tbrdma_loop_engine_index(tbrdma.loops[index]);
+	return tbrdma_xd_engine_index(index - tbrdma.nloops);
+}
+
+bool tbrdma_link_is_loop(u32 index)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	return index < tbrdma.nloops;
+}
+
+u32 tbrdma_link_far_index(u32 index)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	return index < tbrdma.nloops ?
+	       tbrdma_loop_far_index(tbrdma.loops[index]) : U32_MAX;
+}
+
 struct device *tbrdma_link_device(u32 index)
 {
 	lockdep_assert_held(&tbrdma.lock);

@@ -395,6 +395,11 @@ u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop)
 	return loop->end[0].attached ? loop->end[0].link.index : U32_MAX;
 }
 
+u32 tbrdma_loop_far_index(const struct tbrdma_loop *loop)
+{
+	return loop->end[1].attached ? loop->end[1].link.index : U32_MAX;
+}
+
 static u32 tbrdma_loop_state(const struct tbrdma_loop *loop)
 {
 	return loop->end[0].attached ? loop->end[0].link.state :

@@ -105,8 +105,8 @@ fail:
 	return ret;
 }
 
-int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
-		  u64 *key)
+int tbrdma_mr_reg(struct tb_pd *pd, u64 addr, u64 length, u64 iova,
+		  u32 access, u64 *key)
 {
 	struct mm_struct *mm = current->mm;
 	struct tbrdma_umr *umr;
@@ -117,7 +117,7 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	    (access & ~(u32)TBRDMA_ACCESS_ALL) || !access)
 		return -EINVAL;
 	/* Written so that nothing can wrap: addr + length stays in range. */
-	if (addr > U64_MAX - length ||
+	if (addr > U64_MAX - length || iova > U64_MAX - length ||
 	    !access_ok(u64_to_user_ptr(addr), length))
 		return -EFAULT;
 	if (!mm)
@@ -164,7 +164,7 @@ int tbrdma_mr_reg(struct tbrdma_file *fl, u64 addr, u64 length, u32 access,
 	tbrdma_dma_add_umr(umr);
 
 	/* The domain locks its table: no link stops for this. */
-	ret = tb_pd_reg_mr(fl->pd, addr, length, access,
+	ret = tb_pd_reg_mr(pd, iova, length, access,
 			   (u8 *)umr->vaddr + offset_in_page(addr), umr, key);
 	if (ret)
 		goto fail_reg;
@@ -184,13 +184,13 @@ fail_account:
 	return ret;
 }
 
-int tbrdma_mr_dereg(struct tbrdma_file *fl, u64 key)
+int tbrdma_mr_dereg(struct tb_pd *pd, u64 key)
 {
 	void *priv = NULL;
 	int ret;
 
 	tbrdma_lock();
-	ret = tb_pd_dereg_mr(fl->pd, key, &priv);
+	ret = tb_pd_dereg_mr(pd, key, &priv);
 	tbrdma_unlock();
 	if (ret)
 		return ret;

@@ -61,6 +61,8 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		/* Copy first: the process may rewrite the slot meanwhile. */
 		memcpy(&sqe, &ring[kc->sq_head & (kc->sq.entries - 1)],
 		       sizeof(sqe));
+		if (!kc->fl)
+			sqe.ep = kc->qp_ep;
 		ret = tbrdma_sq_post(kc, &sqe, &held, by);
 		if (ret && ret != -EAGAIN && async)
 			ret = tb_post_refused(kc->ctx, &sqe);

@@ -301,6 +301,17 @@ u32 tbrdma_xd_nslots(void)
 	return n;
 }
 
+u32 tbrdma_xd_engine_index(u32 slot)
+{
+	struct tbrdma_xd_link *xl;
+
+	lockdep_assert_held(&tbrdma.lock);
+	if (slot >= TBRDMA_XD_MAX || !tbxd.slot[slot])
+		return U32_MAX;
+	xl = tbxd.slot[slot];
+	return xl->attached ? xl->link.index : U32_MAX;
+}
+
 int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		     u32 *engine_index)
 {

@@ -39,6 +39,11 @@ u32 tbrdma_xd_nslots(void);
  */
 int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 		     u32 *engine_index);
+/*
+ * Under tbrdma.lock, without the link's lock: the engine link index of
+ * slot, U32_MAX while the link is down or for an empty slot.
+ */
+u32 tbrdma_xd_engine_index(u32 slot);
 /* Under tbrdma.lock: slot's device, NULL for an empty slot. */
 struct device *tbrdma_xd_device(u32 slot);
 /* debugfs, under tbrdma.lock. */
@@ -53,6 +58,8 @@ static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 {
 	return -EINVAL;
 }
+
+static inline u32 tbrdma_xd_engine_index(u32 slot) { return U32_MAX; }
 
 static inline struct device *tbrdma_xd_device(u32 slot) { return NULL; }
 static inline void tbrdma_xd_show(struct seq_file *m) { }
@@ -69,6 +76,18 @@ u32 tbrdma_num_links(void);
  */
 int tbrdma_link_lookup(u32 index, struct tbrdma_link_attr *attr,
 		       u32 *engine_index);
+/*
+ * Without the link's lock: the engine link index of userspace link index,
+ * U32_MAX while the link is down or for no link.
+ */
+u32 tbrdma_link_engine_index(u32 index);
+/* Whether userspace link index is a loop cable. */
+bool tbrdma_link_is_loop(u32 index);
+/*
+ * A loop's far end (end B, where what is sent on it arrives), U32_MAX
+ * for no loop or while it is detached.
+ */
+u32 tbrdma_link_far_index(u32 index);
 /* /sys/class/tbrdma/<name> of userspace link index, or NULL. */
 struct device *tbrdma_link_device(u32 index);
 

@@ -520,7 +520,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 			return -ENOSPC;
 		do {
 			e->ctx_gen++;
-			id = (e->ctx_gen << tb_log2(e->cfg.max_ctx)) | slot;
+			id = ((e->ctx_gen << tb_log2(e->cfg.max_ctx)) | slot) &
+			     TB_CTX_ID_MASK;
 		} while (!(id >> tb_log2(e->cfg.max_ctx)));
 	}
 	slot = id & (e->cfg.max_ctx - 1);
@@ -616,6 +617,15 @@ int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 void tb_ctx_unbind(struct tb_ctx *ctx)
 {
 	ctx->peer_bound = 0;
+}
+
+int tb_ctx_set_rnr(struct tb_ctx *ctx, u64 delay_ns, u32 tries)
+{
+	if (delay_ns > TB_RNR_DELAY_MAX_NS)
+		return -EINVAL;
+	ctx->cfg.rnr_delay_ns = delay_ns;
+	ctx->cfg.rnr_tries = tries;
+	return 0;
 }
 
 u32 tb_ctx_id(const struct tb_ctx *ctx)

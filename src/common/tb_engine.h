@@ -111,6 +111,9 @@ struct tb_qring {
 void tb_qring_init(struct tb_qring *r, struct tbrdma_ring_ctrl *ctrl,
 		   void *entries, u32 n, u32 entry_size);
 
+/* Ids the engine chooses fit in 24 bits, as verbs queue pair numbers do. */
+#define TB_CTX_ID_MASK 0xffffffu
+
 struct tb_ctx_config {
 	u32 id;			/* 0: the engine chooses one */
 	/* Regions are looked up here; NULL: a private one of max_mr. */
@@ -243,6 +246,13 @@ u64 tb_ctx_secret(const struct tb_ctx *ctx);
  */
 int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx);
 void tb_ctx_unbind(struct tb_ctx *ctx);
+/*
+ * Sets rnr_delay_ns and rnr_tries (as in tb_ctx_config) from now on, as a
+ * verbs queue pair learns them at RTR and RTS. -EINVAL for a delay past
+ * TB_RNR_DELAY_MAX_NS. Under the context's serialisation and every link's
+ * lock.
+ */
+int tb_ctx_set_rnr(struct tb_ctx *ctx, u64 delay_ns, u32 tries);
 /*
  * The context is in error from now on, as a verbs queue pair moved to
  * ERR: everything outstanding on its endpoints completes with

@@ -1,11 +1,16 @@
 /*
  * The libibverbs provider's C++ part, as tbv_provider.c calls it: rdma-core's
- * private headers, which that file needs, are C only.
+ * private headers, which that file needs, are C only. The queue pairs' rings
+ * (tbv_qp.cpp) and the completion queues that poll them (tbv_cq.cpp) live
+ * here; the glue holds the libibverbs objects and the uverbs commands.
  */
 #ifndef TBV_H
 #define TBV_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
 
 #ifdef __cplusplus
 #define TBV_NOEXCEPT noexcept
@@ -14,6 +19,8 @@ extern "C" {
 #define TBV_NOEXCEPT
 #endif
 
+struct tbrdma_ib_create_qp_resp;
+
 /*
  * Whether the RDMA device at ibdev_path (<sysfs>/class/infiniband/NAME) is
  * one of tbrdma_ib.ko's: its parent is a link of tbrdma.ko, in the class
@@ -21,6 +28,48 @@ extern "C" {
  * rename devices with a GUID).
  */
 bool tbv_sysfs_is_tbrdma(const char *ibdev_path) TBV_NOEXCEPT;
+
+/* A queue pair's rings, mapped from the device's command file. */
+struct tbv_rings;
+/* The rings a completion queue polls. */
+struct tbv_cq_set;
+
+/*
+ * Maps what CREATE_QP answered for qp; NULL and errno on failure.
+ * sq_sig_all: every send work request completes, as ibv_qp_init_attr has
+ * it. doorbell(qp) asks the kernel to take what the send ring holds (and,
+ * in ERR, to flush the receives): the uverbs post_send without work
+ * requests; it returns 0 or an errno.
+ */
+struct tbv_rings *tbv_rings_new(int cmd_fd,
+				const struct tbrdma_ib_create_qp_resp *resp,
+				struct ibv_qp *qp, bool sq_sig_all,
+				int (*doorbell)(struct ibv_qp *qp)) TBV_NOEXCEPT;
+void tbv_rings_free(struct tbv_rings *r) TBV_NOEXCEPT;
+/* The state modify_qp set: posting depends on it. */
+void tbv_rings_set_state(struct tbv_rings *r, enum ibv_qp_state state) TBV_NOEXCEPT;
+/*
+ * Writes the work requests into the ring, up to the first it cannot take
+ * (*bad, and its errno returned), and rings the doorbell when no poll
+ * thread of the kernel takes them.
+ */
+int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
+			struct ibv_send_wr **bad) TBV_NOEXCEPT;
+int tbv_rings_post_recv(struct tbv_rings *r, struct ibv_recv_wr *wr,
+			struct ibv_recv_wr **bad) TBV_NOEXCEPT;
+
+struct tbv_cq_set *tbv_cq_new(void) TBV_NOEXCEPT;
+void tbv_cq_free(struct tbv_cq_set *cq) TBV_NOEXCEPT;
+/*
+ * The queue pair's send or receive completions go to cq from now on, until
+ * removed (before the rings are freed). 0, or ENOMEM.
+ */
+int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv) TBV_NOEXCEPT;
+void tbv_cq_remove(struct tbv_cq_set *cq, struct tbv_rings *r) TBV_NOEXCEPT;
+/* Up to n completions of its queue pairs, in order on each. */
+int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) TBV_NOEXCEPT;
+/* The next completion on any of its rings raises an event. */
+void tbv_cq_arm(struct tbv_cq_set *cq) TBV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

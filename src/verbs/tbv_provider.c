@@ -2,8 +2,10 @@
  * The libibverbs provider "tbrdma" (docs/verbs.md): what registers it with
  * libibverbs and answers its calls, through rdma-core's private interface
  * (infiniband/driver.h, C only; the rest of the provider is C++, tbv.h).
- * Matches tbrdma_ib.ko's devices, opens them, and queries them and
- * allocates protection domains through the kernel's uverbs commands.
+ * Matches tbrdma_ib.ko's devices and opens them; what goes through the
+ * kernel's uverbs commands is here, the data path of queue pairs and
+ * completion queues (mapped rings, no system call) is tbv_qp.cpp and
+ * tbv_cq.cpp.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 
 DECLARE_DRV_CMD(tbv_get_context, IB_USER_VERBS_CMD_GET_CONTEXT, empty,
 		tbrdma_ib_alloc_ucontext_resp);
+DECLARE_DRV_CMD(tbv_create_qp, IB_USER_VERBS_CMD_CREATE_QP, empty,
+		tbrdma_ib_create_qp_resp);
 
 struct tbv_device {
 	struct verbs_device vdev;
@@ -78,6 +82,217 @@ static int tbv_dealloc_pd(struct ibv_pd *pd)
 	return ret;
 }
 
+static struct ibv_mr *tbv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			     uint64_t hca_va, int access)
+{
+	struct ib_uverbs_reg_mr_resp resp;
+	struct ibv_reg_mr cmd;
+	struct verbs_mr *vmr;
+	int ret;
+
+	vmr = calloc(1, sizeof(*vmr));
+	if (!vmr) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, vmr, &cmd,
+			     sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		free(vmr);
+		errno = ret;
+		return NULL;
+	}
+	return &vmr->ibv_mr;
+}
+
+static int tbv_dereg_mr(struct verbs_mr *vmr)
+{
+	int ret = ibv_cmd_dereg_mr(vmr);
+
+	if (!ret)
+		free(vmr);
+	return ret;
+}
+
+/* A completion queue: the rings of its queue pairs (tbv_cq.cpp). */
+struct tbv_cq {
+	struct ibv_cq ibcq;
+	struct tbv_cq_set *set;
+};
+
+static struct tbv_cq *to_tbv_cq(struct ibv_cq *ibcq)
+{
+	return container_of(ibcq, struct tbv_cq, ibcq);
+}
+
+static struct ibv_cq *tbv_create_cq(struct ibv_context *context, int cqe,
+				    struct ibv_comp_channel *channel,
+				    int comp_vector)
+{
+	struct ib_uverbs_create_cq_resp resp;
+	struct ibv_create_cq cmd;
+	struct tbv_cq *cq;
+	int ret;
+
+	cq = calloc(1, sizeof(*cq));
+	if (!cq) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	cq->set = tbv_cq_new();
+	if (!cq->set) {
+		free(cq);
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_create_cq(context, cqe, channel, comp_vector, &cq->ibcq,
+				&cmd, sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		tbv_cq_free(cq->set);
+		free(cq);
+		errno = ret;
+		return NULL;
+	}
+	return &cq->ibcq;
+}
+
+static int tbv_destroy_cq(struct ibv_cq *ibcq)
+{
+	struct tbv_cq *cq = to_tbv_cq(ibcq);
+	int ret = ibv_cmd_destroy_cq(ibcq);
+
+	if (ret)
+		return ret;
+	tbv_cq_free(cq->set);
+	free(cq);
+	return 0;
+}
+
+static int tbv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
+{
+	return tbv_cq_poll(to_tbv_cq(ibcq)->set, n, wc);
+}
+
+/* Armed in the rings: the kernel's next completion there raises it. */
+static int tbv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
+{
+	(void)solicited_only;
+	tbv_cq_arm(to_tbv_cq(ibcq)->set);
+	return 0;
+}
+
+/* A queue pair: its rings (tbv_qp.cpp). */
+struct tbv_qp {
+	struct verbs_qp vqp;
+	struct tbv_rings *rings;
+};
+
+static struct tbv_qp *to_tbv_qp(struct ibv_qp *ibqp)
+{
+	return container_of(ibqp, struct tbv_qp, vqp.qp);
+}
+
+/* The uverbs post_send without work requests. */
+static int tbv_doorbell(struct ibv_qp *ibqp)
+{
+	struct ibv_send_wr *bad;
+
+	return ibv_cmd_post_send(ibqp, NULL, &bad);
+}
+
+static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
+				    struct ibv_qp_init_attr *attr)
+{
+	struct tbv_create_qp_resp resp;
+	struct ibv_create_qp cmd;
+	struct tbv_qp *qp;
+	int ret;
+
+	qp = calloc(1, sizeof(*qp));
+	if (!qp) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd, sizeof(cmd),
+				&resp.ibv_resp, sizeof(resp));
+	if (ret) {
+		free(qp);
+		errno = ret;
+		return NULL;
+	}
+	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
+				  &qp->vqp.qp, attr->sq_sig_all, tbv_doorbell);
+	if (!qp->rings)
+		goto fail;
+	ret = tbv_cq_add(to_tbv_cq(attr->send_cq)->set, qp->rings, false);
+	if (ret)
+		goto fail_rings;
+	ret = tbv_cq_add(to_tbv_cq(attr->recv_cq)->set, qp->rings, true);
+	if (ret)
+		goto fail_send_cq;
+	return &qp->vqp.qp;
+
+fail_send_cq:
+	tbv_cq_remove(to_tbv_cq(attr->send_cq)->set, qp->rings);
+fail_rings:
+	tbv_rings_free(qp->rings);
+	errno = ret;
+fail:
+	ret = errno;
+	ibv_cmd_destroy_qp(&qp->vqp.qp);
+	free(qp);
+	errno = ret;
+	return NULL;
+}
+
+static int tbv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
+			int attr_mask, struct ibv_qp_init_attr *init_attr)
+{
+	struct ibv_query_qp cmd;
+
+	return ibv_cmd_query_qp(ibqp, attr, attr_mask, init_attr, &cmd,
+				sizeof(cmd));
+}
+
+static int tbv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
+			 int attr_mask)
+{
+	struct ibv_modify_qp cmd;
+	int ret;
+
+	ret = ibv_cmd_modify_qp(ibqp, attr, attr_mask, &cmd, sizeof(cmd));
+	if (!ret && (attr_mask & IBV_QP_STATE))
+		tbv_rings_set_state(to_tbv_qp(ibqp)->rings, attr->qp_state);
+	return ret;
+}
+
+static int tbv_destroy_qp(struct ibv_qp *ibqp)
+{
+	struct tbv_qp *qp = to_tbv_qp(ibqp);
+	int ret;
+
+	ret = ibv_cmd_destroy_qp(ibqp);
+	if (ret)
+		return ret;
+	tbv_cq_remove(to_tbv_cq(ibqp->send_cq)->set, qp->rings);
+	tbv_cq_remove(to_tbv_cq(ibqp->recv_cq)->set, qp->rings);
+	tbv_rings_free(qp->rings);
+	free(qp);
+	return 0;
+}
+
+static int tbv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+			 struct ibv_send_wr **bad)
+{
+	return tbv_rings_post_send(to_tbv_qp(ibqp)->rings, wr, bad);
+}
+
+static int tbv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+			 struct ibv_recv_wr **bad)
+{
+	return tbv_rings_post_recv(to_tbv_qp(ibqp)->rings, wr, bad);
+}
+
 static void tbv_free_context(struct ibv_context *ibctx)
 {
 	struct tbv_context *ctx =
@@ -89,10 +304,22 @@ static void tbv_free_context(struct ibv_context *ibctx)
 
 static const struct verbs_context_ops tbv_context_ops = {
 	.alloc_pd = tbv_alloc_pd,
+	.create_cq = tbv_create_cq,
+	.create_qp = tbv_create_qp,
 	.dealloc_pd = tbv_dealloc_pd,
+	.dereg_mr = tbv_dereg_mr,
+	.destroy_cq = tbv_destroy_cq,
+	.destroy_qp = tbv_destroy_qp,
 	.free_context = tbv_free_context,
+	.modify_qp = tbv_modify_qp,
+	.poll_cq = tbv_poll_cq,
+	.post_recv = tbv_post_recv,
+	.post_send = tbv_post_send,
 	.query_device_ex = tbv_query_device_ex,
 	.query_port = tbv_query_port,
+	.query_qp = tbv_query_qp,
+	.reg_mr = tbv_reg_mr,
+	.req_notify_cq = tbv_req_notify_cq,
 };
 
 static struct verbs_context *tbv_alloc_context(struct ibv_device *ibdev,

@@ -4,7 +4,7 @@
 // context created admit_bound admits the one peer context it is bound to
 // (tb_ctx_bind()), on that link, and nobody else, whatever secret they
 // carry; unbound, nobody. Its domain's keys are 32 bits, as verbs lkeys
-// and rkeys are.
+// and rkeys are, and its id 24, as a queue pair number.
 #include <boost/test/unit_test.hpp>
 
 #include <set>
@@ -158,6 +158,21 @@ BOOST_AUTO_TEST_CASE(short_keys_are_32_bits_and_all_differ)
     // all below 2^31 by chance (2^-256).
     BOOST_TEST(*keys.rbegin() >= (1ull << 31));
     tb_pd_destroy(pd, nullptr, nullptr);
+}
+
+// Ids the engine chooses are queue pair numbers: 24 bits, never 0, and
+// one just freed does not come back at once, however often contexts come
+// and go.
+BOOST_AUTO_TEST_CASE(context_ids_fit_a_queue_pair_number)
+{
+    uint32_t last = 0;
+    for (int i = 0; i < 100000; i++) {
+        recv_ctx c(p.b->engine, 2, 2, true);
+        uint32_t id = tb_ctx_id(c.ctx);
+        BOOST_REQUIRE(id != 0 && id <= TB_CTX_ID_MASK);
+        BOOST_REQUIRE(id != last);
+        last = id;
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

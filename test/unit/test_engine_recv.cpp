@@ -219,14 +219,14 @@ BOOST_AUTO_TEST_CASE(without_a_receive_the_message_waits_for_one)
 }
 
 // A sender that counts receiver-not-ready as a verbs queue pair does
-// (rnr_retry 2: three tries) fails the message with RNR_RETRY_EXC_ERR on
-// the third, well before the engine's timeout, and flushes what follows.
+// (rnr_retry 2: three tries, set as RTS sets it) fails the message with
+// RNR_RETRY_EXC_ERR on the third, well before the engine's timeout, and
+// flushes what follows.
 BOOST_AUTO_TEST_CASE(receiver_not_ready_tries_are_counted)
 {
-    recv_ctx sender(p.a->engine, 4, 4, false, [](tb_ctx_config &cc) {
-        cc.rnr_tries = 3;
-        cc.rnr_delay_ns = 1000;
-    });
+    recv_ctx sender(p.a->engine, 4, 4);
+    BOOST_TEST(tb_ctx_set_rnr(sender.ctx, TB_RNR_DELAY_MAX_NS + 1, 3) == -EINVAL);
+    BOOST_REQUIRE_EQUAL(tb_ctx_set_rnr(sender.ctx, 1000, 3), 0);
     int e = tb_ep_create(sender.ctx, static_cast<uint32_t>(p.a->link_index), tb_ctx_id(rb.ctx),
                          tb_ctx_secret(rb.ctx));
     BOOST_REQUIRE_GE(e, 0);

@@ -167,6 +167,25 @@ if modprobe rdma_rxe && ip link add tbv_dummy type dummy && ip link set tbv_dumm
 else
     fail "a soft-RoCE device beside them"
 fi
+
+echo "== queue pairs: libibverbs' examples between loop0 and loop1, data checked"
+# pingpong SERVER_DEV CLIENT_DEV ARGS...: both ends, the client's output.
+pingpong() {
+    local sdev=$1 cdev=$2 port=$((18515 + RANDOM % 1000)); shift 2
+    timeout 60 ibv_rc_pingpong -d "$sdev" -g 0 -p $port -c "$@" > /tmp/pp-server.out 2>&1 &
+    local server=$!
+    sleep 0.5
+    timeout 60 ibv_rc_pingpong -d "$cdev" -g 0 -p $port -c "$@" 127.0.0.1 > /tmp/pp-client.out 2>&1
+    local rc=$?
+    wait $server || rc=1
+    [ $rc -eq 0 ] || sed 's/^/  /' /tmp/pp-server.out /tmp/pp-client.out
+    grep -h 'bytes in' /tmp/pp-client.out | sed 's/^/  /'
+    return $rc
+}
+check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong tbrdma_loop1 tbrdma_loop0 -n 500
+check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
+check "ibv_rc_pingpong loop0 <- loop1, 1 MiB x 20, MTU 4096" pingpong tbrdma_loop0 tbrdma_loop1 -s 1048576 -n 20 -m 4096
+check "ibv_rc_pingpong with completion events" pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -e
 unset RDMAV_DRIVERS
 
 echo "== port state follows the link and the netdev"

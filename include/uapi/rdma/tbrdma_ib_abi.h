@@ -3,19 +3,49 @@
  * tbrdma_ib user/kernel ABI: the private data of uverbs commands between
  * the libibverbs provider (libtbrdma) and tbrdma_ib.ko, which the kernel
  * reports as the device's uverbs ABI version. Fixed-width types, sizes a
- * multiple of 8, reserved fields zero.
+ * multiple of 8, reserved fields zero; one-line comments inside structs
+ * (rdma-core's make_abi_structs.py reads them).
+ *
+ * A queue pair is a context of tbrdma's engine (rdma/tbrdma_abi.h) with
+ * four rings in the layout of that header, each mapped from the uverbs
+ * file at the offset CREATE_QP answers:
+ * - sq: struct tbrdma_sqe, produced by the process (ep is ignored: all go
+ *   to the peer queue pair); the
+ *   kernel takes them on a post_send() without work requests (the
+ *   doorbell), or, while its pollers run, by itself (sq_poll, sq_polled);
+ * - cq: struct tbrdma_cqe, the completions of the sq's SQEs;
+ * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process;
+ * - rcq: struct tbrdma_cqe, the completions of those receives.
+ * The process arms cq and rcq (armed = 1) for a completion event on the
+ * queue pair's completion queues.
  */
 #ifndef TBRDMA_IB_ABI_H
 #define TBRDMA_IB_ABI_H
 
 #include <linux/types.h>
 
-#define TBRDMA_IB_UVERBS_ABI 1
+#define TBRDMA_IB_UVERBS_ABI 2
 
 /* The response to ibv_open_device()'s GET_CONTEXT. */
 struct tbrdma_ib_alloc_ucontext_resp {
 	__u32 link;		/* tbrdma.ko's link index (QUERY_LINK) */
 	__u32 reserved;
+};
+
+/* The response to CREATE_QP: where the rings are and their sizes. */
+struct tbrdma_ib_create_qp_resp {
+	__aligned_u64 sq_offset;
+	__aligned_u64 cq_offset;
+	__aligned_u64 rwq_offset;
+	__aligned_u64 rcq_offset;
+	__u32 sq_length;	/* bytes to map: control block and entries */
+	__u32 cq_length;
+	__u32 rwq_length;
+	__u32 rcq_length;
+	__u32 sq_entries;	/* a power of two, as are the others */
+	__u32 cq_entries;
+	__u32 rwq_entries;
+	__u32 rcq_entries;
 };
 
 #endif /* TBRDMA_IB_ABI_H */

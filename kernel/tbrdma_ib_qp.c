@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Queue pairs of a link's RDMA device: each is a context of tbrdma's engine
+ * (tbrdma_client_qp_create()) whose four rings the process maps
+ * (rdma/tbrdma_ib_abi.h), so it posts and polls without system calls. The
+ * kernel's part is the IB state machine: RTR connects the context to its
+ * peer queue pair (the destination GID names the peer's device), RTS sets
+ * its retries, ERR flushes it; and the doorbell, a post_send() without
+ * work requests.
+ *
+ * The rings are physically contiguous pages mapped with
+ * rdma_user_mmap_io(), so the RDMA core takes them from the process when
+ * the device goes (disassociate); their pages are freed once the queue
+ * pair is destroyed and the last mapping is gone (mmap_free).
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <rdma/ib_cache.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "rdma/tbrdma_ib_abi.h"
+#include "tbrdma_client.h"
+#include "tbrdma_ib.h"
+
+static const u32 tbrdma_ib_ring_entry[TBRDMA_IB_RINGS] = {
+	[TBRDMA_IB_SQ] = sizeof(struct tbrdma_sqe),
+	[TBRDMA_IB_CQ] = sizeof(struct tbrdma_cqe),
+	[TBRDMA_IB_RWQ] = sizeof(struct tbrdma_rwqe),
+	[TBRDMA_IB_RCQ] = sizeof(struct tbrdma_cqe),
+};
+
+static struct tbrdma_ib_qp *to_tbqp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct tbrdma_ib_qp, ibqp);
+}
+
+void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry)
+{
+	struct tbrdma_ib_ring *r = container_of(entry, struct tbrdma_ib_ring,
+						entry);
+
+	free_pages_exact(r->mem, r->len);
+	kfree(r);
+}
+
+int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
+{
+	struct rdma_user_mmap_entry *entry;
+	struct tbrdma_ib_ring *r;
+	int ret;
+
+	/* Rings hold data, never code: not now, nor after mprotect(). */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	tbrdma_ib_vm_flags_clear(vma, VM_MAYEXEC);
+	entry = rdma_user_mmap_entry_get(ibuc, vma);
+	if (!entry)
+		return -EINVAL;
+	r = container_of(entry, struct tbrdma_ib_ring, entry);
+	ret = rdma_user_mmap_io(ibuc, vma, PHYS_PFN(virt_to_phys(r->mem)),
+				r->len, vma->vm_page_prot, entry);
+	rdma_user_mmap_entry_put(entry);
+	return ret;
+}
+
+/* A ring of n entries, zeroed, its mmap entry in ibuc. */
+static struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc,
+						 u32 n, u32 entry_size)
+{
+	struct tbrdma_ib_ring *r;
+	int ret;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->entries = n;
+	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
+	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
+	r->mem = alloc_pages_exact(r->len, GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+				   __GFP_RETRY_MAYFAIL);
+	if (!r->mem) {
+		kfree(r);
+		return ERR_PTR(-ENOMEM);
+	}
+	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
+	if (ret) {
+		free_pages_exact(r->mem, r->len);
+		kfree(r);
+		return ERR_PTR(ret);
+	}
+	return r;
+}
+
+/* Its pages go with the last mapping of them (mmap_free). */
+static void tbrdma_ib_rings_remove(struct tbrdma_ib_qp *qp)
+{
+	int i;
+
+	for (i = 0; i < TBRDMA_IB_RINGS; i++)
+		if (qp->ring[i])
+			rdma_user_mmap_entry_remove(&qp->ring[i]->entry);
+}
+
+/* Runs under the engine's spinlock: the completion queues' handlers. */
+static void tbrdma_ib_qp_notify(void *arg)
+{
+	struct tbrdma_ib_qp *qp = arg;
+	struct ib_cq *scq = qp->ibqp.send_cq, *rcq = qp->ibqp.recv_cq;
+
+	if (scq->comp_handler)
+		scq->comp_handler(scq, scq->cq_context);
+	if (rcq != scq && rcq->comp_handler)
+		rcq->comp_handler(rcq, rcq->cq_context);
+}
+
+/* A queue's size: a power of two of at least 2 and at most max_wr. */
+static int tbrdma_ib_queue_size(u32 wr, u32 *n)
+{
+	if (!wr || wr > TBRDMA_IB_MAX_WR)
+		return -EINVAL;
+	*n = roundup_pow_of_two(max(wr, 2u));
+	return 0;
+}
+
+static int tbrdma_ib_qp_check(const struct ib_qp_init_attr *init,
+			      struct ib_udata *udata)
+{
+	const struct ib_qp_cap *cap = &init->cap;
+
+	/* Queue pairs are the process's, with rings it maps. */
+	if (!udata || init->qp_type != IB_QPT_RC)
+		return -EOPNOTSUPP;
+	if (init->srq || init->create_flags)
+		return -EOPNOTSUPP;
+	if (cap->max_send_sge > TBRDMA_IB_MAX_SGE ||
+	    cap->max_recv_sge > TBRDMA_IB_MAX_SGE ||
+	    cap->max_inline_data > TBRDMA_INLINE_MAX)
+		return -EINVAL;
+	if (udata->inlen)
+		return -EINVAL;
+	return 0;
+}
+
+static int tbrdma_ib_qp_rings(struct tbrdma_ib_qp *qp, struct ib_ucontext *ibuc,
+			      const u32 *entries)
+{
+	struct tbrdma_ib_ring *r;
+	int i;
+
+	for (i = 0; i < TBRDMA_IB_RINGS; i++) {
+		r = tbrdma_ib_ring_new(ibuc, entries[i],
+				       tbrdma_ib_ring_entry[i]);
+		if (IS_ERR(r))
+			return PTR_ERR(r);
+		qp->ring[i] = r;
+	}
+	return 0;
+}
+
+static void tbrdma_ib_qp_resp(const struct tbrdma_ib_qp *qp,
+			      struct tbrdma_ib_create_qp_resp *resp)
+{
+	struct tbrdma_ib_ring *const *r = qp->ring;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->sq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_SQ]->entry);
+	resp->cq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_CQ]->entry);
+	resp->rwq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_RWQ]->entry);
+	resp->rcq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_RCQ]->entry);
+	resp->sq_length = r[TBRDMA_IB_SQ]->len;
+	resp->cq_length = r[TBRDMA_IB_CQ]->len;
+	resp->rwq_length = r[TBRDMA_IB_RWQ]->len;
+	resp->rcq_length = r[TBRDMA_IB_RCQ]->len;
+	resp->sq_entries = r[TBRDMA_IB_SQ]->entries;
+	resp->cq_entries = r[TBRDMA_IB_CQ]->entries;
+	resp->rwq_entries = r[TBRDMA_IB_RWQ]->entries;
+	resp->rcq_entries = r[TBRDMA_IB_RCQ]->entries;
+}
+
+int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+			struct ib_udata *udata)
+{
+	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+	struct tbrdma_ib_ucontext *uc =
+		rdma_udata_to_drv_context(udata, struct tbrdma_ib_ucontext,
+					  ibuc);
+	struct tbrdma_client_qp_attr a = {};
+	struct tbrdma_ib_create_qp_resp resp;
+	u32 entries[TBRDMA_IB_RINGS];
+	int ret;
+
+	ret = tbrdma_ib_qp_check(init, udata);
+	if (!ret)
+		ret = tbrdma_ib_queue_size(init->cap.max_send_wr,
+					   &entries[TBRDMA_IB_SQ]);
+	if (!ret)
+		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr ?: 1,
+					   &entries[TBRDMA_IB_RWQ]);
+	if (ret)
+		return ret;
+	/* A completion for each entry of its queue: neither overflows. */
+	entries[TBRDMA_IB_CQ] = entries[TBRDMA_IB_SQ];
+	entries[TBRDMA_IB_RCQ] = entries[TBRDMA_IB_RWQ];
+	mutex_init(&qp->lock);
+	qp->state = IB_QPS_RESET;
+	ret = tbrdma_ib_qp_rings(qp, &uc->ibuc, entries);
+	if (ret)
+		goto fail;
+
+	a.pd = to_tbpd(ibqp->pd)->pd;
+	a.sq.mem = qp->ring[TBRDMA_IB_SQ]->mem;
+	a.sq.entries = entries[TBRDMA_IB_SQ];
+	a.cq.mem = qp->ring[TBRDMA_IB_CQ]->mem;
+	a.cq.entries = entries[TBRDMA_IB_CQ];
+	a.rwq.mem = qp->ring[TBRDMA_IB_RWQ]->mem;
+	a.rwq.entries = entries[TBRDMA_IB_RWQ];
+	a.rcq.mem = qp->ring[TBRDMA_IB_RCQ]->mem;
+	a.rcq.entries = entries[TBRDMA_IB_RCQ];
+	a.notify = tbrdma_ib_qp_notify;
+	a.notify_arg = qp;
+	qp->kc = tbrdma_client_qp_create(&a);
+	if (IS_ERR(qp->kc)) {
+		ret = PTR_ERR(qp->kc);
+		qp->kc = NULL;
+		goto fail;
+	}
+	ibqp->qp_num = tbrdma_client_qp_num(qp->kc);
+
+	init->cap.max_send_wr = entries[TBRDMA_IB_SQ];
+	init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ];
+	init->cap.max_send_sge = TBRDMA_IB_MAX_SGE;
+	init->cap.max_recv_sge = TBRDMA_IB_MAX_SGE;
+	init->cap.max_inline_data = TBRDMA_INLINE_MAX;
+	qp->attr.cap = init->cap;
+	tbrdma_ib_qp_resp(qp, &resp);
+	ret = ib_copy_to_udata(udata, &resp,
+			       min_t(size_t, udata->outlen, sizeof(resp)));
+	if (ret)
+		goto fail;
+	return 0;
+
+fail:
+	if (qp->kc)
+		tbrdma_client_qp_destroy(qp->kc);
+	tbrdma_ib_rings_remove(qp);
+	mutex_destroy(&qp->lock);
+	return ret;
+}
+
+int tbrdma_ib_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
+{
+	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+
+	/* Nothing writes the rings after this, nor notifies. */
+	tbrdma_client_qp_destroy(qp->kc);
+	tbrdma_ib_rings_remove(qp);
+	mutex_destroy(&qp->lock);
+	return 0;
+}
+
+/*
+ * IB's minimum RNR NAK timer codes (min_rnr_timer) in microseconds: code
+ * 0 is the longest, 655.36 ms.
+ */
+static const u32 tbrdma_ib_rnr_us[32] = {
+	655360, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960,
+	1280, 1920, 2560, 3840, 5120, 7680, 10240, 15360, 20480, 30720,
+	40960, 61440, 81920, 122880, 163840, 245760, 327680, 491520,
+};
+
+/*
+ * The link the peer's device sends on, when the destination GID is one of
+ * a device in this host (U32_MAX when it is not).
+ */
+static u32 tbrdma_ib_peer_link(const struct ib_qp_attr *attr)
+{
+	const struct ib_global_route *grh = rdma_ah_read_grh(&attr->ah_attr);
+
+	return tbrdma_ib_gid_link(&grh->dgid);
+}
+
+/* Under qp->lock: into RTR, connected to the destination. */
+static int tbrdma_ib_qp_rtr(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
+			    int mask)
+{
+	struct tbrdma_ibdev *d = to_tbdev(qp->ibqp.device);
+	u32 code;
+
+	/* RoCE: a GID to go to; the core resolved it for this port. */
+	if (!(rdma_ah_get_ah_flags(&attr->ah_attr) & IB_AH_GRH))
+		return -EINVAL;
+	if (mask & IB_QP_MIN_RNR_TIMER) {
+		code = attr->min_rnr_timer & 31;
+		qp->rnr_delay_ns = tbrdma_ib_rnr_us[code] * 1000ull;
+	}
+	return tbrdma_client_qp_connect(qp->kc, d->link,
+					tbrdma_ib_peer_link(attr),
+					attr->dest_qp_num);
+}
+
+/* Under qp->lock: into RTS, its receiver-not-ready retries set. */
+static int tbrdma_ib_qp_rts(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
+			    int mask)
+{
+	u32 tries = 0;		/* rnr_retry 7: retry for ever */
+
+	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry < 7)
+		tries = attr->rnr_retry + 1;
+	return tbrdma_client_qp_set_rnr(qp->kc, qp->rnr_delay_ns, tries);
+}
+
+/* What query_qp reports later, of what this modify_qp set. */
+static void tbrdma_ib_qp_keep(struct tbrdma_ib_qp *qp,
+			      const struct ib_qp_attr *attr, int mask)
+{
+	struct ib_qp_attr *a = &qp->attr;
+
+	if (mask & IB_QP_ACCESS_FLAGS)
+		a->qp_access_flags = attr->qp_access_flags;
+	if (mask & IB_QP_PKEY_INDEX)
+		a->pkey_index = attr->pkey_index;
+	if (mask & IB_QP_PORT)
+		a->port_num = attr->port_num;
+	if (mask & IB_QP_PATH_MTU)
+		a->path_mtu = attr->path_mtu;
+	if (mask & IB_QP_DEST_QPN)
+		a->dest_qp_num = attr->dest_qp_num;
+	if (mask & IB_QP_RQ_PSN)
+		a->rq_psn = attr->rq_psn;
+	if (mask & IB_QP_SQ_PSN)
+		a->sq_psn = attr->sq_psn;
+	if (mask & IB_QP_MAX_DEST_RD_ATOMIC)
+		a->max_dest_rd_atomic = attr->max_dest_rd_atomic;
+	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
+		a->max_rd_atomic = attr->max_rd_atomic;
+	if (mask & IB_QP_MIN_RNR_TIMER)
+		a->min_rnr_timer = attr->min_rnr_timer;
+	if (mask & IB_QP_TIMEOUT)
+		a->timeout = attr->timeout;
+	if (mask & IB_QP_RETRY_CNT)
+		a->retry_cnt = attr->retry_cnt;
+	if (mask & IB_QP_RNR_RETRY)
+		a->rnr_retry = attr->rnr_retry;
+}
+
+int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
+			int mask, struct ib_udata *udata)
+{
+	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+	enum ib_qp_state cur, next;
+	int ret = 0;
+
+	if (udata && udata->inlen)
+		return -EINVAL;
+	if (mask & ~IB_QP_ATTR_STANDARD_BITS)
+		return -EOPNOTSUPP;
+	mutex_lock(&qp->lock);
+	cur = mask & IB_QP_CUR_STATE ? attr->cur_qp_state : qp->state;
+	next = mask & IB_QP_STATE ? attr->qp_state : cur;
+	if (cur != qp->state ||
+	    !ib_modify_qp_is_ok(cur, next, ibqp->qp_type, mask) ||
+	    ((mask & IB_QP_PORT) && attr->port_num != 1) ||
+	    ((mask & IB_QP_PKEY_INDEX) && attr->pkey_index) ||
+	    ((mask & IB_QP_PATH_MTU) && attr->path_mtu > IB_MTU_4096) ||
+	    ((mask & IB_QP_MAX_QP_RD_ATOMIC) &&
+	     attr->max_rd_atomic > TBRDMA_IB_MAX_RD_ATOMIC) ||
+	    ((mask & IB_QP_MAX_DEST_RD_ATOMIC) &&
+	     attr->max_dest_rd_atomic > TBRDMA_IB_MAX_RD_ATOMIC)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* The engine's context has no way back from RTR or ERR yet. */
+	if ((next == IB_QPS_RESET && cur != IB_QPS_RESET) ||
+	    next == IB_QPS_SQD || next == IB_QPS_SQE) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (cur != next && next == IB_QPS_RTR)
+		ret = tbrdma_ib_qp_rtr(qp, attr, mask);
+	else if (cur != next && next == IB_QPS_RTS)
+		ret = tbrdma_ib_qp_rts(qp, attr, mask);
+	else if (next == IB_QPS_ERR)
+		tbrdma_client_qp_error(qp->kc);
+	if (ret)
+		goto out;
+	tbrdma_ib_qp_keep(qp, attr, mask);
+	qp->state = next;
+out:
+	mutex_unlock(&qp->lock);
+	return ret;
+}
+
+int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		       struct ib_qp_init_attr *init)
+{
+	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+
+	mutex_lock(&qp->lock);
+	*attr = qp->attr;
+	attr->qp_state = qp->state;
+	attr->cur_qp_state = qp->state;
+	mutex_unlock(&qp->lock);
+	attr->path_mig_state = IB_MIG_MIGRATED;
+	memset(init, 0, sizeof(*init));
+	init->qp_type = ibqp->qp_type;
+	init->send_cq = ibqp->send_cq;
+	init->recv_cq = ibqp->recv_cq;
+	init->cap = attr->cap;
+	init->sq_sig_type = IB_SIGNAL_REQ_WR;
+	return 0;
+}
+
+/*
+ * The doorbell: the process posts work requests into the mapped sq, and
+ * calls this without any when no poller takes them. In ERR it flushes
+ * what was posted since, receives too.
+ */
+int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+			const struct ib_send_wr **bad_wr)
+{
+	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+	enum ib_qp_state state;
+
+	if (wr) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
+	mutex_lock(&qp->lock);
+	state = qp->state;
+	mutex_unlock(&qp->lock);
+	if (state == IB_QPS_ERR)
+		tbrdma_client_qp_error(qp->kc);
+	else if (state != IB_QPS_RTS)
+		return -EINVAL;
+	/* In ERR what it takes completes with FLUSH_ERR. */
+	return tbrdma_client_qp_doorbell(qp->kc);
+}

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Contexts of the host's owners: those of /dev/tbrdma's files
+ * (tbrdma_cdev.c) and the verbs queue pairs of clients (tbrdma_client.h),
+ * each counted against its user's limit, with a submission ring taken by
+ * a doorbell or by the pollers.
+ *
+ * A queue pair is a context that admits the one peer it is connected to
+ * (admit_bound) and has one endpoint, to it, which all its SQEs go to
+ * (whatever endpoint they name); its rings are the client's memory: a
+ * send queue of SQEs, a completion ring for them, and the posted
+ * receives and their completions.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/eventfd.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "tbrdma.h"
+#include "tbrdma_client.h"
+#include "tbrdma_xdomain.h"
+
+/*
+ * Contexts per user (max_user_contexts), so that one user cannot take every
+ * context of the host; CAP_SYS_RESOURCE lifts it, as it lifts rlimits.
+ */
+struct tbrdma_user {
+	struct list_head node;
+	kuid_t uid;
+	unsigned int contexts;
+};
+
+static LIST_HEAD(tbrdma_users);
+static DEFINE_MUTEX(tbrdma_users_lock);
+
+/* Counts a new context of the caller's user: -EMFILE past the limit. */
+static struct tbrdma_user *tbrdma_user_charge(void)
+{
+	kuid_t uid = current_uid();
+	struct tbrdma_user *u;
+
+	mutex_lock(&tbrdma_users_lock);
+	list_for_each_entry(u, &tbrdma_users, node)
+		if (uid_eq(u->uid, uid))
+			goto found;
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u) {
+		u = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	u->uid = uid;
+	list_add(&u->node, &tbrdma_users);
+found:
+	/* A new entry has none yet, and the limit is at least 1. */
+	if (u->contexts >= tbrdma_max_user_contexts &&
+	    !capable(CAP_SYS_RESOURCE))
+		u = ERR_PTR(-EMFILE);
+	else
+		u->contexts++;
+out:
+	mutex_unlock(&tbrdma_users_lock);
+	return u;
+}
+
+static void tbrdma_user_uncharge(struct tbrdma_user *u)
+{
+	mutex_lock(&tbrdma_users_lock);
+	if (!--u->contexts) {
+		list_del(&u->node);
+		kfree(u);
+	}
+	mutex_unlock(&tbrdma_users_lock);
+}
+
+struct tbrdma_kctx *tbrdma_kctx_new(void)
+{
+	struct tbrdma_kctx *kc;
+	int ret;
+
+	kc = kzalloc(sizeof(*kc), GFP_KERNEL_ACCOUNT);
+	if (!kc)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&kc->lock);
+	refcount_set(&kc->ref, 1);
+	kc->user = tbrdma_user_charge();
+	if (IS_ERR(kc->user)) {
+		ret = PTR_ERR(kc->user);
+		kc->user = NULL;
+		tbrdma_kctx_put(kc);
+		return ERR_PTR(ret);
+	}
+	return kc;
+}
+
+void tbrdma_kctx_put(struct tbrdma_kctx *kc)
+{
+	if (!refcount_dec_and_test(&kc->ref))
+		return;
+	if (kc->event)
+		eventfd_ctx_put(kc->event);
+	tbrdma_kring_free(&kc->sq);
+	tbrdma_kring_free(&kc->cq);
+	tbrdma_kring_free(&kc->rq);
+	if (kc->user)
+		tbrdma_user_uncharge(kc->user);
+	mutex_destroy(&kc->lock);
+	kfree(kc);
+}
+
+void tbrdma_kctx_init_sq(struct tbrdma_kctx *kc)
+{
+	struct tbrdma_ring_ctrl *sqc = kc->sq.mem;
+
+	sqc->entries = kc->sq.entries;
+	sqc->entry_size = sizeof(struct tbrdma_sqe);
+}
+
+/*
+ * SQEs posted per batch: what they sent is received (tbrdma_rx_now())
+ * before the next, and the scheduler gets a word in between.
+ */
+#define TBRDMA_DOORBELL_BATCH 64
+
+u32 tbrdma_kctx_doorbell(struct tbrdma_kctx *kc, u32 producer, bool async,
+			 int *err)
+{
+	u32 taken, posted = 0;
+
+	lockdep_assert_held(&kc->lock);
+	for (;;) {
+		taken = tbrdma_sq_take(kc, producer, TBRDMA_DOORBELL_BATCH,
+				       async, NULL, err);
+		posted += taken;
+		if (*err || taken < TBRDMA_DOORBELL_BATCH ||
+		    kc->sq_head == producer)
+			return posted;
+		tbrdma_rx_now();
+		cond_resched();
+	}
+}
+
+/* Verbs queue pairs of clients. */
+
+int tbrdma_client_pd_create(struct tb_pd **pd)
+{
+	int ret;
+
+	mutex_lock(&tbrdma.lock);
+	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, pd);
+	mutex_unlock(&tbrdma.lock);
+	if (!ret)
+		tb_pd_short_keys(*pd);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_pd_create);
+
+void tbrdma_client_pd_destroy(struct tb_pd *pd)
+{
+	LIST_HEAD(mrs);
+
+	tbrdma_lock();
+	tb_pd_destroy(pd, tbrdma_mr_collect, &mrs);
+	tbrdma_unlock();
+	tbrdma_mr_free_list(&mrs);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_pd_destroy);
+
+int tbrdma_client_reg_mr(struct tb_pd *pd, u64 start, u64 length, u64 iova,
+			 u32 access, u64 *key)
+{
+	return tbrdma_mr_reg(pd, start, length, iova, access, key);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_reg_mr);
+
+int tbrdma_client_dereg_mr(struct tb_pd *pd, u64 key)
+{
+	return tbrdma_mr_dereg(pd, key);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_dereg_mr);
+
+static void tbrdma_client_qring(struct tb_qring *q,
+				const struct tbrdma_client_ring *r, u32 size)
+{
+	tb_qring_init(q, r->mem, (u8 *)r->mem + TBRDMA_RING_DATA_OFFSET,
+		      r->entries, size);
+}
+
+static bool tbrdma_client_ring_ok(const struct tbrdma_client_ring *r)
+{
+	return r->mem && is_power_of_2(r->entries) && r->entries >= 2 &&
+	       r->entries <= tbrdma_max_ring;
+}
+
+struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *a)
+{
+	struct tb_ctx_config cfg;
+	struct tbrdma_kctx *kc;
+	int ret;
+
+	if (!tbrdma_client_ring_ok(&a->sq) || !tbrdma_client_ring_ok(&a->cq) ||
+	    !tbrdma_client_ring_ok(&a->rwq) || !tbrdma_client_ring_ok(&a->rcq))
+		return ERR_PTR(-EINVAL);
+	kc = tbrdma_kctx_new();
+	if (IS_ERR(kc))
+		return kc;
+	kc->qp_ep = -1;
+	/* The client's memory: freeing the kring leaves it alone. */
+	kc->sq.mem = a->sq.mem;
+	kc->sq.entries = a->sq.entries;
+	tbrdma_kctx_init_sq(kc);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.pd = a->pd;
+	cfg.max_ep = 1;
+	cfg.sq_depth = a->sq.entries;
+	tbrdma_client_qring(&cfg.cq, &a->cq, sizeof(struct tbrdma_cqe));
+	tbrdma_client_qring(&cfg.rwq, &a->rwq, sizeof(struct tbrdma_rwqe));
+	tbrdma_client_qring(&cfg.rcq, &a->rcq, sizeof(struct tbrdma_cqe));
+	cfg.admit_bound = 1;
+	cfg.notify = a->notify;
+	cfg.notify_arg = a->notify_arg;
+	mutex_lock(&tbrdma.lock);
+	ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
+	mutex_unlock(&tbrdma.lock);
+	if (ret) {
+		tbrdma_kctx_put(kc);
+		return ERR_PTR(ret);
+	}
+	tbrdma_sq_add(kc);
+	return kc;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_create);
+
+u32 tbrdma_client_qp_num(struct tbrdma_kctx *kc)
+{
+	return tb_ctx_id(kc->ctx);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_num);
+
+void tbrdma_client_qp_destroy(struct tbrdma_kctx *kc)
+{
+	tbrdma_sq_del(kc);
+	mutex_lock(&kc->lock);		/* a doorbell in flight is done */
+	tbrdma_lock();
+	tb_ctx_destroy(kc->ctx, NULL, NULL);
+	tbrdma_unlock();
+	mutex_unlock(&kc->lock);
+	tbrdma_kctx_put(kc);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_destroy);
+
+/*
+ * Under tbrdma_lock(): the engine links of a connection from link (the
+ * queue pair's) to a peer queue pair on peer_link. Requests to a loop's
+ * peer arrive at the far end of the peer's loop; those over an XDomain
+ * link arrive on that link, from whatever the peer's host calls its own.
+ */
+static int tbrdma_client_qp_links(u32 link, u32 peer_link, u32 *send,
+				  u32 *arrive)
+{
+	*send = tbrdma_link_engine_index(link);
+	if (*send == U32_MAX)
+		return -ENOTCONN;
+	if (!tbrdma_link_is_loop(link)) {
+		*arrive = *send;
+		return 0;
+	}
+	if (!tbrdma_link_is_loop(peer_link))
+		return -EHOSTUNREACH;
+	*arrive = tbrdma_link_far_index(peer_link);
+	return *arrive == U32_MAX ? -ENOTCONN : 0;
+}
+
+int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
+			     u32 remote_qpn)
+{
+	u32 send, arrive;
+	int ret;
+
+	if (remote_qpn > TB_CTX_ID_MASK)
+		return -EINVAL;
+	mutex_lock(&kc->lock);
+	ret = kc->qp_ep < 0 ? 0 : -EISCONN;	/* once */
+	/* Its allocation where no link waits on it. */
+	if (!ret)
+		ret = tb_ep_prepare(kc->ctx);
+	if (ret)
+		goto out;
+	tbrdma_lock();
+	ret = tbrdma_client_qp_links(link, peer_link, &send, &arrive);
+	if (!ret)
+		ret = tb_ep_create(kc->ctx, send, remote_qpn, 0);
+	if (ret >= 0) {
+		kc->qp_ep = ret;
+		ret = tb_ctx_bind(kc->ctx, arrive, remote_qpn);
+		if (ret) {
+			tb_ep_destroy(kc->ctx, kc->qp_ep);
+			kc->qp_ep = -1;
+		}
+	}
+	tbrdma_unlock();
+out:
+	mutex_unlock(&kc->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_connect);
+
+int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries)
+{
+	int ret;
+
+	mutex_lock(&kc->lock);
+	tbrdma_lock();
+	ret = tb_ctx_set_rnr(kc->ctx, min(delay_ns, TB_RNR_DELAY_MAX_NS), tries);
+	tbrdma_unlock();
+	mutex_unlock(&kc->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_set_rnr);
+
+u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
+{
+	u32 left;
+
+	mutex_lock(&kc->lock);
+	tbrdma_sq_flush(kc);
+	tbrdma_lock();
+	tb_ctx_set_error(kc->ctx);
+	left = tb_ctx_flush_recv(kc->ctx);
+	tbrdma_unlock();
+	mutex_unlock(&kc->lock);
+	return left;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_error);
+
+int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc)
+{
+	struct tbrdma_ring_ctrl *sqc = kc->sq.mem;
+	int err = 0;
+
+	mutex_lock(&kc->lock);
+	/* Acquire: the SQEs before producer are written. */
+	tbrdma_kctx_doorbell(kc, smp_load_acquire(&sqc->producer), true, &err);
+	mutex_unlock(&kc->lock);
+	tbrdma_sq_unlocked(kc);
+	tbrdma_rx_now();
+	return err == -EAGAIN ? 0 : err;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_doorbell);

@@ -1,0 +1,82 @@
+// A completion queue: the kernel's holds nothing, so polling one is
+// polling the completion rings of the queue pairs that use it, in turn,
+// under one lock; arming it arms them all.
+#include <algorithm>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "tbv_rings.hpp"
+
+struct tbv_cq_set {
+    struct source {
+        tbv_rings *rings;
+        bool recv;
+    };
+    std::mutex mu;
+    std::vector<source> sources;
+    size_t next = 0;  // where the next poll starts: no queue pair starves
+};
+
+extern "C" struct tbv_cq_set *tbv_cq_new(void) noexcept
+{
+    return new (std::nothrow) tbv_cq_set;
+}
+
+extern "C" void tbv_cq_free(struct tbv_cq_set *cq) noexcept
+{
+    delete cq;
+}
+
+extern "C" int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv) noexcept
+{
+    std::lock_guard<std::mutex> g(cq->mu);
+    try {
+        cq->sources.push_back({r, recv});
+    } catch (const std::bad_alloc &) {
+        return ENOMEM;
+    }
+    return 0;
+}
+
+extern "C" void tbv_cq_remove(struct tbv_cq_set *cq, struct tbv_rings *r) noexcept
+{
+    std::lock_guard<std::mutex> g(cq->mu);
+    auto &v = cq->sources;
+    v.erase(std::remove_if(v.begin(), v.end(), [r](const tbv_cq_set::source &s) { return s.rings == r; }),
+            v.end());
+    cq->next = 0;
+}
+
+extern "C" int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) noexcept
+{
+    std::lock_guard<std::mutex> g(cq->mu);
+    const size_t count = cq->sources.size();
+    int got = 0;
+    for (size_t k = 0; k < count && got < n; k++) {
+        const tbv_cq_set::source &s = cq->sources[(cq->next + k) % count];
+        if (s.recv) {
+            got += s.rings->poll_recv(wc + got, n - got);
+            continue;
+        }
+        // SQEs the kernel left when its poll threads stopped, or that
+        // met a full queue: the caller waits for them.
+        if (s.rings->sq_stalled())
+            s.rings->doorbell(s.rings->qp);
+        got += s.rings->poll_send(wc + got, n - got);
+    }
+    if (count)
+        cq->next = (cq->next + 1) % count;
+    return got;
+}
+
+extern "C" void tbv_cq_arm(struct tbv_cq_set *cq) noexcept
+{
+    std::lock_guard<std::mutex> g(cq->mu);
+    for (const auto &s : cq->sources) {
+        tbrdma_ring_ctrl *c = s.recv ? s.rings->rcq.ctrl() : s.rings->cq.ctrl();
+        __atomic_store_n(&c->armed, 1, __ATOMIC_RELAXED);
+    }
+    // Armed before the kernel's next look at it (tbrdma_abi.h).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
