@@ -76,9 +76,10 @@ newest_kernel() {
 # qemu-system-x86: the VM; busybox-static: the initramfs' userland;
 # cpio: packs it; kmod: modprobe/depmod on the host and (same files) in the VM;
 # xz-utils, zstd: unpack the kernel and compressed modules; iproute2: ip and rdma (rxe set-up) inside the VM; rdma-core, ibverbs-*:
-# soft-RoCE user space (ibv_devices) for the baseline runs.
+# soft-RoCE user space (ibv_devices) for the baseline runs; perftest: the
+# verbs benchmarks vm/verbs runs over tb and bench-vm over both.
 need qemu-system-x86 busybox-static cpio kmod iproute2 xz-utils zstd \
-     rdma-core ibverbs-utils libibverbs1 ibverbs-providers
+     rdma-core ibverbs-utils libibverbs1 ibverbs-providers perftest
 
 kver=${TB_VM_KVER:-}
 if [ -z "$kver" ]; then

@@ -186,6 +186,34 @@ check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong tbrdma_loop1 tbrdma
 check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
 check "ibv_rc_pingpong loop0 <- loop1, 1 MiB x 20, MTU 4096" pingpong tbrdma_loop0 tbrdma_loop1 -s 1048576 -n 20 -m 4096
 check "ibv_rc_pingpong with completion events" pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -e
+
+echo "== perftest between loop0 and loop1, RC, every size to 8 MiB"
+# perftest TOOL ARGS...: server on loop1, client on loop0; shows the
+# client's table, and for -a runs checks that it reached 8 MiB.
+perftest() {
+    local tool=$1 port=$((18600 + RANDOM % 1000)); shift
+    timeout 300 "$tool" -d tbrdma_loop1 -x 0 -p $port "$@" > /tmp/pt-server.out 2>&1 &
+    local server=$!
+    sleep 0.7
+    timeout 300 "$tool" -d tbrdma_loop0 -x 0 -p $port "$@" 127.0.0.1 > /tmp/pt-client.out 2>&1
+    local rc=$?
+    wait $server || rc=1
+    if [ $rc -ne 0 ]; then
+        sed 's/^/  /' /tmp/pt-server.out /tmp/pt-client.out
+        return $rc
+    fi
+    # A table row per size: bytes, iterations, then the figures.
+    awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ { print "  " $0 }' /tmp/pt-client.out
+    [[ " $* " != *" -a "* ]] || grep -qE '^ *8388608 ' /tmp/pt-client.out
+}
+for t in ib_write_lat ib_read_lat ib_send_lat; do
+    check "$t -a --report_gbits" perftest $t -a -n 100 --report_gbits
+done
+for t in ib_write_bw ib_read_bw ib_send_bw; do
+    check "$t -a --report_gbits" perftest $t -a -n 20 --report_gbits
+done
+check "ib_atomic_lat (fetch-and-add)" perftest ib_atomic_lat -n 200
+check "ib_atomic_bw (compare-and-swap) --report_gbits" perftest ib_atomic_bw -A CMP_AND_SWAP -n 200 --report_gbits
 unset RDMAV_DRIVERS
 
 echo "== port state follows the link and the netdev"
