@@ -6,7 +6,8 @@
 # kernel device on a loop cable (loop0) and over the simulated XDomain
 # link (tb0 to tb1, with 6.1's 128 us interrupt moderation, with and
 # without busy polling), of UCX's rc_verbs over soft-RoCE (rdma_rxe) and
-# of UCX's tcp over lo, with the ratios.
+# of UCX's tcp over lo, with the ratios; and perftest over tb's RDMA
+# devices (tbrdma_ib.ko) and over soft-RoCE.
 # `make bench-vm` runs it. Not a test: it fails only when the VM or the
 # tb measurements cannot run.
 #
@@ -37,6 +38,7 @@ out=$(mktemp)
 "$top/test/vm/vm-run.sh" --timeout "${TB_BENCH_VM_TIMEOUT:-1800}" --check-dmesg \
     --device edu --device edu --modprobe rdma_rxe --modprobe ib_uverbs \
     --insmod "$sim_ko cables=1 gbps=0 latency_ns=0" --insmod "$ko loop=2" \
+    --insmod "$(dirname "$ko")/tbrdma_ib.ko" \
     --env TB_UCT_LIB="$lib" \
     ${TB_BENCH_SCALE:+--env TB_BENCH_SCALE="$TB_BENCH_SCALE"} \
     ${TB_BENCH_TIMEOUT:+--env TB_BENCH_TIMEOUT="$TB_BENCH_TIMEOUT"} \

@@ -53,6 +53,7 @@ int tbrdma_client_query(u32 index, struct tbrdma_link_attr *attr);
  * A protection domain of 32-bit keys; destroying it unpins its regions.
  */
 struct tb_pd;
+struct tb_srq;
 struct tbrdma_kctx;
 
 int tbrdma_client_pd_create(struct tb_pd **pd);
@@ -78,13 +79,24 @@ struct tbrdma_client_ring {
 };
 
 /*
+ * A shared receive queue of pd: posted receives (struct tbrdma_rwqe) in
+ * rwq, for the queue pairs of pd created on it. -EBUSY to destroy while
+ * they exist.
+ */
+int tbrdma_client_srq_create(struct tb_pd *pd,
+			     const struct tbrdma_client_ring *rwq,
+			     struct tb_srq **srq);
+int tbrdma_client_srq_destroy(struct tb_srq *srq);
+
+/*
  * A queue pair: SQEs in sq, their completions in cq, posted receives
- * (struct tbrdma_rwqe) in rwq and theirs in rcq. notify(notify_arg) runs,
- * from any context and under a spinlock, after entries were published in
- * an armed cq or rcq.
+ * (struct tbrdma_rwqe) in rwq, or in srq's when it is not NULL, and their
+ * completions in rcq. notify(notify_arg) runs, from any context and under
+ * a spinlock, after entries were published in an armed cq or rcq.
  */
 struct tbrdma_client_qp_attr {
 	struct tb_pd *pd;
+	struct tb_srq *srq;
 	struct tbrdma_client_ring sq, cq, rwq, rcq;
 	void (*notify)(void *arg);
 	void *notify_arg;

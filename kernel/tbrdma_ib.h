@@ -19,12 +19,18 @@
  */
 #define TBRDMA_IB_NETDEV_MTU 4200
 
-/* Work requests per queue, one scatter entry each, atomics in flight. */
+/*
+ * Entries per queue; scatter entries per work request, each an SQE of the
+ * send queue (whose entries bound work requests times entries), one for a
+ * receive; atomics in flight.
+ */
 #define TBRDMA_IB_MAX_WR 4096
-#define TBRDMA_IB_MAX_SGE 1
+#define TBRDMA_IB_MAX_SEND_SGE 16
+#define TBRDMA_IB_MAX_RECV_SGE 1
 #define TBRDMA_IB_MAX_RD_ATOMIC 16
 
 struct tb_pd;
+struct tb_srq;
 struct tbrdma_kctx;
 
 /* One link's RDMA device, its netdev and the state they report. */
@@ -86,6 +92,18 @@ struct tbrdma_ib_ring {
 	u32 entries;
 };
 
+/* A shared receive queue: the engine's, its ring mapped. */
+struct tbrdma_ib_srq {
+	struct ib_srq ibsrq;
+	struct tb_srq *srq;
+	struct tbrdma_ib_ring *ring;
+};
+
+static inline struct tbrdma_ib_srq *to_tbsrq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct tbrdma_ib_srq, ibsrq);
+}
+
 struct tbrdma_ib_qp {
 	struct ib_qp ibqp;
 	/* Serialises modify_qp, query_qp and the doorbell's state check. */
@@ -113,7 +131,24 @@ void tbrdma_ib_netdev_destroy(struct net_device *ndev);
 /* Up (IFF_UP), as a port that works at once; sleeps (RTNL). */
 int tbrdma_ib_netdev_open(struct net_device *ndev);
 
-/* tbrdma_ib_qp.c: queue pairs, and the mapping of their rings. */
+/* tbrdma_ib_mmap.c: rings mapped into the process. */
+int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
+void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry);
+/* A ring of n entries, zeroed, its mmap entry in ibuc; ERR_PTR on failure. */
+struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
+					  u32 entry_size);
+/* Its pages go with the last mapping of them; NULL: nothing. */
+void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r);
+
+/* tbrdma_ib_srq.c: shared receive queues. */
+int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
+			 struct ib_udata *udata);
+int tbrdma_ib_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
+int tbrdma_ib_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
+			 enum ib_srq_attr_mask mask, struct ib_udata *udata);
+int tbrdma_ib_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
+
+/* tbrdma_ib_qp.c: queue pairs. */
 int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 			struct ib_udata *udata);
 int tbrdma_ib_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
@@ -123,8 +158,6 @@ int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		       struct ib_qp_init_attr *init);
 int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			const struct ib_send_wr **bad_wr);
-int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
-void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry);
 
 /* tbrdma_ib_verbs.c */
 extern const struct ib_device_ops tbrdma_ib_ops;

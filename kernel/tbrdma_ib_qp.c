@@ -8,10 +8,8 @@
  * its retries, ERR flushes it; and the doorbell, a post_send() without
  * work requests.
  *
- * The rings are physically contiguous pages mapped with
- * rdma_user_mmap_io(), so the RDMA core takes them from the process when
- * the device goes (disassociate); their pages are freed once the queue
- * pair is destroyed and the last mapping is gone (mmap_free).
+ * A queue pair of a shared receive queue (tbrdma_ib_srq.c) has no
+ * receive ring of its own; its receive completions still go to its rcq.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -34,71 +32,12 @@ static struct tbrdma_ib_qp *to_tbqp(struct ib_qp *ibqp)
 	return container_of(ibqp, struct tbrdma_ib_qp, ibqp);
 }
 
-void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry)
-{
-	struct tbrdma_ib_ring *r = container_of(entry, struct tbrdma_ib_ring,
-						entry);
-
-	free_pages_exact(r->mem, r->len);
-	kfree(r);
-}
-
-int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
-{
-	struct rdma_user_mmap_entry *entry;
-	struct tbrdma_ib_ring *r;
-	int ret;
-
-	/* Rings hold data, never code: not now, nor after mprotect(). */
-	if (vma->vm_flags & VM_EXEC)
-		return -EPERM;
-	tbrdma_ib_vm_flags_clear(vma, VM_MAYEXEC);
-	entry = rdma_user_mmap_entry_get(ibuc, vma);
-	if (!entry)
-		return -EINVAL;
-	r = container_of(entry, struct tbrdma_ib_ring, entry);
-	ret = rdma_user_mmap_io(ibuc, vma, PHYS_PFN(virt_to_phys(r->mem)),
-				r->len, vma->vm_page_prot, entry);
-	rdma_user_mmap_entry_put(entry);
-	return ret;
-}
-
-/* A ring of n entries, zeroed, its mmap entry in ibuc. */
-static struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc,
-						 u32 n, u32 entry_size)
-{
-	struct tbrdma_ib_ring *r;
-	int ret;
-
-	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
-	if (!r)
-		return ERR_PTR(-ENOMEM);
-	r->entries = n;
-	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
-	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
-	r->mem = alloc_pages_exact(r->len, GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-				   __GFP_RETRY_MAYFAIL);
-	if (!r->mem) {
-		kfree(r);
-		return ERR_PTR(-ENOMEM);
-	}
-	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
-	if (ret) {
-		free_pages_exact(r->mem, r->len);
-		kfree(r);
-		return ERR_PTR(ret);
-	}
-	return r;
-}
-
-/* Its pages go with the last mapping of them (mmap_free). */
 static void tbrdma_ib_rings_remove(struct tbrdma_ib_qp *qp)
 {
 	int i;
 
 	for (i = 0; i < TBRDMA_IB_RINGS; i++)
-		if (qp->ring[i])
-			rdma_user_mmap_entry_remove(&qp->ring[i]->entry);
+		tbrdma_ib_ring_remove(qp->ring[i]);
 }
 
 /* Runs under the engine's spinlock: the completion queues' handlers. */
@@ -130,10 +69,11 @@ static int tbrdma_ib_qp_check(const struct ib_qp_init_attr *init,
 	/* Queue pairs are the process's, with rings it maps. */
 	if (!udata || init->qp_type != IB_QPT_RC)
 		return -EOPNOTSUPP;
-	if (init->srq || init->create_flags)
+	if (init->create_flags)
 		return -EOPNOTSUPP;
-	if (cap->max_send_sge > TBRDMA_IB_MAX_SGE ||
-	    cap->max_recv_sge > TBRDMA_IB_MAX_SGE ||
+	if (cap->max_send_wr > TBRDMA_IB_MAX_WR ||
+	    cap->max_send_sge > TBRDMA_IB_MAX_SEND_SGE ||
+	    cap->max_recv_sge > TBRDMA_IB_MAX_RECV_SGE ||
 	    cap->max_inline_data > TBRDMA_INLINE_MAX)
 		return -EINVAL;
 	if (udata->inlen)
@@ -148,6 +88,8 @@ static int tbrdma_ib_qp_rings(struct tbrdma_ib_qp *qp, struct ib_ucontext *ibuc,
 	int i;
 
 	for (i = 0; i < TBRDMA_IB_RINGS; i++) {
+		if (!entries[i])
+			continue;	/* receives of a shared queue */
 		r = tbrdma_ib_ring_new(ibuc, entries[i],
 				       tbrdma_ib_ring_entry[i]);
 		if (IS_ERR(r))
@@ -157,24 +99,31 @@ static int tbrdma_ib_qp_rings(struct tbrdma_ib_qp *qp, struct ib_ucontext *ibuc,
 	return 0;
 }
 
+/* A ring's place in the response; none (a shared queue's QP): zeros. */
+static void tbrdma_ib_ring_resp(const struct tbrdma_ib_ring *r, __u64 *offset,
+				__u32 *length, __u32 *entries)
+{
+	if (!r)
+		return;
+	*offset = rdma_user_mmap_get_offset(&r->entry);
+	*length = r->len;
+	*entries = r->entries;
+}
+
 static void tbrdma_ib_qp_resp(const struct tbrdma_ib_qp *qp,
 			      struct tbrdma_ib_create_qp_resp *resp)
 {
 	struct tbrdma_ib_ring *const *r = qp->ring;
 
 	memset(resp, 0, sizeof(*resp));
-	resp->sq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_SQ]->entry);
-	resp->cq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_CQ]->entry);
-	resp->rwq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_RWQ]->entry);
-	resp->rcq_offset = rdma_user_mmap_get_offset(&r[TBRDMA_IB_RCQ]->entry);
-	resp->sq_length = r[TBRDMA_IB_SQ]->len;
-	resp->cq_length = r[TBRDMA_IB_CQ]->len;
-	resp->rwq_length = r[TBRDMA_IB_RWQ]->len;
-	resp->rcq_length = r[TBRDMA_IB_RCQ]->len;
-	resp->sq_entries = r[TBRDMA_IB_SQ]->entries;
-	resp->cq_entries = r[TBRDMA_IB_CQ]->entries;
-	resp->rwq_entries = r[TBRDMA_IB_RWQ]->entries;
-	resp->rcq_entries = r[TBRDMA_IB_RCQ]->entries;
+	tbrdma_ib_ring_resp(r[TBRDMA_IB_SQ], &resp->sq_offset,
+			    &resp->sq_length, &resp->sq_entries);
+	tbrdma_ib_ring_resp(r[TBRDMA_IB_CQ], &resp->cq_offset,
+			    &resp->cq_length, &resp->cq_entries);
+	tbrdma_ib_ring_resp(r[TBRDMA_IB_RWQ], &resp->rwq_offset,
+			    &resp->rwq_length, &resp->rwq_entries);
+	tbrdma_ib_ring_resp(r[TBRDMA_IB_RCQ], &resp->rcq_offset,
+			    &resp->rcq_length, &resp->rcq_entries);
 }
 
 int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
@@ -190,17 +139,26 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	int ret;
 
 	ret = tbrdma_ib_qp_check(init, udata);
+	/* An SQE per scatter entry (the provider splits work requests). */
 	if (!ret)
-		ret = tbrdma_ib_queue_size(init->cap.max_send_wr,
+		ret = tbrdma_ib_queue_size(init->cap.max_send_wr *
+					   max(init->cap.max_send_sge, 1u),
 					   &entries[TBRDMA_IB_SQ]);
-	if (!ret)
-		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr ?: 1,
-					   &entries[TBRDMA_IB_RWQ]);
 	if (ret)
 		return ret;
+	if (init->srq) {
+		entries[TBRDMA_IB_RWQ] = 0;
+		/* It may take every receive of the shared queue. */
+		entries[TBRDMA_IB_RCQ] = to_tbsrq(init->srq)->ring->entries;
+	} else {
+		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr ?: 1,
+					   &entries[TBRDMA_IB_RWQ]);
+		if (ret)
+			return ret;
+		entries[TBRDMA_IB_RCQ] = entries[TBRDMA_IB_RWQ];
+	}
 	/* A completion for each entry of its queue: neither overflows. */
 	entries[TBRDMA_IB_CQ] = entries[TBRDMA_IB_SQ];
-	entries[TBRDMA_IB_RCQ] = entries[TBRDMA_IB_RWQ];
 	mutex_init(&qp->lock);
 	qp->state = IB_QPS_RESET;
 	ret = tbrdma_ib_qp_rings(qp, &uc->ibuc, entries);
@@ -212,8 +170,12 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	a.sq.entries = entries[TBRDMA_IB_SQ];
 	a.cq.mem = qp->ring[TBRDMA_IB_CQ]->mem;
 	a.cq.entries = entries[TBRDMA_IB_CQ];
-	a.rwq.mem = qp->ring[TBRDMA_IB_RWQ]->mem;
-	a.rwq.entries = entries[TBRDMA_IB_RWQ];
+	if (init->srq) {
+		a.srq = to_tbsrq(init->srq)->srq;
+	} else {
+		a.rwq.mem = qp->ring[TBRDMA_IB_RWQ]->mem;
+		a.rwq.entries = entries[TBRDMA_IB_RWQ];
+	}
 	a.rcq.mem = qp->ring[TBRDMA_IB_RCQ]->mem;
 	a.rcq.entries = entries[TBRDMA_IB_RCQ];
 	a.notify = tbrdma_ib_qp_notify;
@@ -226,10 +188,10 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	}
 	ibqp->qp_num = tbrdma_client_qp_num(qp->kc);
 
-	init->cap.max_send_wr = entries[TBRDMA_IB_SQ];
-	init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ];
-	init->cap.max_send_sge = TBRDMA_IB_MAX_SGE;
-	init->cap.max_recv_sge = TBRDMA_IB_MAX_SGE;
+	init->cap.max_send_sge = max(init->cap.max_send_sge, 1u);
+	init->cap.max_send_wr = entries[TBRDMA_IB_SQ] / init->cap.max_send_sge;
+	init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ];	/* 0: a shared queue */
+	init->cap.max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
 	init->cap.max_inline_data = TBRDMA_INLINE_MAX;
 	qp->attr.cap = init->cap;
 	tbrdma_ib_qp_resp(qp, &resp);

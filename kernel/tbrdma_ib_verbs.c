@@ -2,7 +2,8 @@
 /*
  * The verbs of a link's RDMA device: what the RDMA core asks of the device
  * and its one RoCE v2 port, user contexts, protection domains, memory
- * regions and completion queues (queue pairs: tbrdma_ib_qp.c).
+ * regions and completion queues (queue pairs: tbrdma_ib_qp.c, shared
+ * receive queues: tbrdma_ib_srq.c).
  */
 #include <linux/netdevice.h>
 #include <rdma/ib_addr.h>
@@ -77,9 +78,9 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->max_pd = TBRDMA_IB_MAX_PD;
 	attr->max_qp = TBRDMA_IB_MAX_QP;
 	attr->max_qp_wr = TBRDMA_IB_MAX_WR;
-	attr->max_send_sge = TBRDMA_IB_MAX_SGE;
-	attr->max_recv_sge = TBRDMA_IB_MAX_SGE;
-	attr->max_sge_rd = TBRDMA_IB_MAX_SGE;
+	attr->max_send_sge = TBRDMA_IB_MAX_SEND_SGE;
+	attr->max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
+	attr->max_sge_rd = TBRDMA_IB_MAX_SEND_SGE;
 	attr->max_cq = TBRDMA_IB_MAX_QP * 2;
 	attr->max_cqe = TBRDMA_IB_MAX_CQE;
 	attr->max_mr = TBRDMA_IB_MAX_QP;
@@ -88,6 +89,9 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->max_qp_init_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC;
 	attr->max_res_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC * TBRDMA_IB_MAX_QP;
 	attr->atomic_cap = IB_ATOMIC_HCA;
+	attr->max_srq = TBRDMA_IB_MAX_QP;
+	attr->max_srq_wr = TBRDMA_IB_MAX_WR;
+	attr->max_srq_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_pkeys = 1;
 	return 0;
 }
@@ -323,26 +327,31 @@ const struct ib_device_ops tbrdma_ib_ops = {
 	.alloc_ucontext = tbrdma_ib_alloc_ucontext,
 	.create_cq = tbrdma_ib_create_cq,
 	.create_qp = tbrdma_ib_create_qp,
+	.create_srq = tbrdma_ib_create_srq,
 	.dealloc_pd = tbrdma_ib_dealloc_pd,
 	.dealloc_ucontext = tbrdma_ib_dealloc_ucontext,
 	.dereg_mr = tbrdma_ib_dereg_mr,
 	.destroy_cq = tbrdma_ib_destroy_cq,
 	.destroy_qp = tbrdma_ib_destroy_qp,
+	.destroy_srq = tbrdma_ib_destroy_srq,
 	.disassociate_ucontext = tbrdma_ib_disassociate_ucontext,
 	.get_link_layer = tbrdma_ib_link_layer,
 	.get_port_immutable = tbrdma_ib_port_immutable,
 	.mmap = tbrdma_ib_mmap,
 	.mmap_free = tbrdma_ib_mmap_free,
 	.modify_qp = tbrdma_ib_modify_qp,
+	.modify_srq = tbrdma_ib_modify_srq,
 	.post_send = tbrdma_ib_post_send,
 	.query_device = tbrdma_ib_query_device,
 	.query_pkey = tbrdma_ib_query_pkey,
 	.query_port = tbrdma_ib_query_port,
 	.query_qp = tbrdma_ib_query_qp,
+	.query_srq = tbrdma_ib_query_srq,
 	.reg_user_mr = tbrdma_ib_reg_user_mr,
 
 	INIT_RDMA_OBJ_SIZE(ib_cq, tbrdma_ib_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, tbrdma_ib_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_qp, tbrdma_ib_qp, ibqp),
+	INIT_RDMA_OBJ_SIZE(ib_srq, tbrdma_ib_srq, ibsrq),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, tbrdma_ib_ucontext, ibuc),
 };

@@ -193,6 +193,34 @@ static bool tbrdma_client_ring_ok(const struct tbrdma_client_ring *r)
 	       r->entries <= tbrdma_max_ring;
 }
 
+int tbrdma_client_srq_create(struct tb_pd *pd,
+			     const struct tbrdma_client_ring *rwq,
+			     struct tb_srq **srq)
+{
+	struct tb_qring q;
+	int ret;
+
+	if (!tbrdma_client_ring_ok(rwq))
+		return -EINVAL;
+	tbrdma_client_qring(&q, rwq, sizeof(struct tbrdma_rwqe));
+	mutex_lock(&tbrdma.lock);
+	ret = tb_srq_create(tbrdma.engine, pd, &q, srq);
+	mutex_unlock(&tbrdma.lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_srq_create);
+
+int tbrdma_client_srq_destroy(struct tb_srq *srq)
+{
+	int ret;
+
+	mutex_lock(&tbrdma.lock);	/* as contexts come and go */
+	ret = tb_srq_destroy(srq);
+	mutex_unlock(&tbrdma.lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_srq_destroy);
+
 struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *a)
 {
 	struct tb_ctx_config cfg;
@@ -200,7 +228,8 @@ struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *
 	int ret;
 
 	if (!tbrdma_client_ring_ok(&a->sq) || !tbrdma_client_ring_ok(&a->cq) ||
-	    !tbrdma_client_ring_ok(&a->rwq) || !tbrdma_client_ring_ok(&a->rcq))
+	    (!a->srq && !tbrdma_client_ring_ok(&a->rwq)) ||
+	    !tbrdma_client_ring_ok(&a->rcq))
 		return ERR_PTR(-EINVAL);
 	kc = tbrdma_kctx_new();
 	if (IS_ERR(kc))
@@ -216,7 +245,11 @@ struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *
 	cfg.max_ep = 1;
 	cfg.sq_depth = a->sq.entries;
 	tbrdma_client_qring(&cfg.cq, &a->cq, sizeof(struct tbrdma_cqe));
-	tbrdma_client_qring(&cfg.rwq, &a->rwq, sizeof(struct tbrdma_rwqe));
+	if (a->srq)
+		cfg.srq = a->srq;
+	else
+		tbrdma_client_qring(&cfg.rwq, &a->rwq,
+				    sizeof(struct tbrdma_rwqe));
 	tbrdma_client_qring(&cfg.rcq, &a->rcq, sizeof(struct tbrdma_cqe));
 	cfg.admit_bound = 1;
 	cfg.notify = a->notify;

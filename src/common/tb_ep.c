@@ -252,6 +252,14 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	if ((sqe->flags & TBRDMA_SQE_IMM) && sqe->opcode != TBRDMA_OP_WRITE &&
 	    sqe->opcode != TBRDMA_OP_MSG)
 		return 0;
+	/* A message's part: its offset in it bounded as its length is. */
+	if ((sqe->flags & TBRDMA_SQE_MORE) &&
+	    (sqe->opcode != TBRDMA_OP_MSG || (sqe->flags & TBRDMA_SQE_IMM)))
+		return 0;
+	if (sqe->opcode == TBRDMA_OP_MSG &&
+	    (sqe->remote_addr > TBRDMA_XFER_MAX ||
+	     sqe->length > TBRDMA_XFER_MAX - sqe->remote_addr))
+		return 0;
 	switch (sqe->opcode) {
 	case TBRDMA_OP_WRITE:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);

@@ -87,8 +87,8 @@ static void tb_req_stop(struct tb_wqe *wqe, u8 status)
 
 /*
  * The next chunk of a WRITE (at its remote address) or a MSG (at its
- * offset in the message, TB_EF_LAST on the last); the last one says
- * whether it has an immediate.
+ * offset in the message, TB_EF_LAST on the message's last); the last one
+ * says whether it has an immediate.
  */
 static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 {
@@ -111,13 +111,16 @@ static void tb_req_write(struct tb_elink *el, struct tb_wqe *wqe)
 		chunk = tb_elink_chunk(el, src, left, mr, &ext);
 	}
 	tb_req_hdr(&h, wqe, msg ? TB_EOP_MSG : TB_EOP_WRITE);
-	h.addr = (msg ? 0 : wqe->sqe.remote_addr) + wqe->sent;
+	/* A MSG's remote_addr is its offset in the message (SQE_MORE). */
+	h.addr = wqe->sqe.remote_addr + wqe->sent;
 	h.len = chunk;
 	h.msn = tb_req_take_msn(el, wqe, 0);
 	wqe->sent += chunk;
 	if (wqe->sent == wqe->sqe.length) {
 		wqe->sent_all = 1;
-		h.flags |= tb_req_ack_flag(wqe) | (msg ? TB_EF_LAST : 0);
+		h.flags |= tb_req_ack_flag(wqe);
+		if (msg && !(wqe->sqe.flags & TBRDMA_SQE_MORE))
+			h.flags |= TB_EF_LAST;
 		if (wqe->sqe.flags & TBRDMA_SQE_IMM) {
 			h.flags |= TB_EF_IMM;
 			h.imm = wqe->sqe.imm;

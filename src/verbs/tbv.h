@@ -20,6 +20,7 @@ extern "C" {
 #endif
 
 struct tbrdma_ib_create_qp_resp;
+struct tbrdma_ib_create_srq_resp;
 
 /*
  * Whether the RDMA device at ibdev_path (<sysfs>/class/infiniband/NAME) is
@@ -31,20 +32,35 @@ bool tbv_sysfs_is_tbrdma(const char *ibdev_path) TBV_NOEXCEPT;
 
 /* A queue pair's rings, mapped from the device's command file. */
 struct tbv_rings;
+/* A shared receive queue's ring of posted receives. */
+struct tbv_srq;
 /* The rings a completion queue polls. */
 struct tbv_cq_set;
 
+/* What the data path asks of the kernel, through the glue's commands. */
+struct tbv_qp_cmds {
+	/*
+	 * Take what the send ring holds (in ERR: flush it and the receives):
+	 * the uverbs post_send without work requests; 0 or an errno.
+	 */
+	int (*doorbell)(struct ibv_qp *qp);
+	/*
+	 * A work request failed: the queue pair goes to ERR, as an RC queue
+	 * pair does (modify_qp), so everything posted flushes.
+	 */
+	void (*to_error)(struct ibv_qp *qp);
+};
+
 /*
- * Maps what CREATE_QP answered for qp; NULL and errno on failure.
- * sq_sig_all: every send work request completes, as ibv_qp_init_attr has
- * it. doorbell(qp) asks the kernel to take what the send ring holds (and,
- * in ERR, to flush the receives): the uverbs post_send without work
- * requests; it returns 0 or an errno.
+ * Maps what CREATE_QP answered for qp, whose receives are srq's (or its
+ * own: NULL); NULL and errno on failure. sq_sig_all: every send work
+ * request completes, as ibv_qp_init_attr has it.
  */
 struct tbv_rings *tbv_rings_new(int cmd_fd,
 				const struct tbrdma_ib_create_qp_resp *resp,
-				struct ibv_qp *qp, bool sq_sig_all,
-				int (*doorbell)(struct ibv_qp *qp)) TBV_NOEXCEPT;
+				struct ibv_qp *qp, struct tbv_srq *srq,
+				bool sq_sig_all,
+				const struct tbv_qp_cmds *cmds) TBV_NOEXCEPT;
 void tbv_rings_free(struct tbv_rings *r) TBV_NOEXCEPT;
 /* The state modify_qp set: posting depends on it. */
 void tbv_rings_set_state(struct tbv_rings *r, enum ibv_qp_state state) TBV_NOEXCEPT;
@@ -57,6 +73,14 @@ int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
 			struct ibv_send_wr **bad) TBV_NOEXCEPT;
 int tbv_rings_post_recv(struct tbv_rings *r, struct ibv_recv_wr *wr,
 			struct ibv_recv_wr **bad) TBV_NOEXCEPT;
+
+/* Maps what CREATE_SRQ answered; NULL and errno on failure. */
+struct tbv_srq *tbv_srq_new(int cmd_fd,
+			    const struct tbrdma_ib_create_srq_resp *resp) TBV_NOEXCEPT;
+void tbv_srq_free(struct tbv_srq *srq) TBV_NOEXCEPT;
+/* As tbv_rings_post_recv(), into its ring. */
+int tbv_srq_post_recv(struct tbv_srq *srq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad) TBV_NOEXCEPT;
 
 struct tbv_cq_set *tbv_cq_new(void) TBV_NOEXCEPT;
 void tbv_cq_free(struct tbv_cq_set *cq) TBV_NOEXCEPT;

@@ -55,15 +55,20 @@ extern "C" int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) noex
     int got = 0;
     for (size_t k = 0; k < count && got < n; k++) {
         const tbv_cq_set::source &s = cq->sources[(cq->next + k) % count];
+        tbv_rings *r = s.rings;
         if (s.recv) {
-            got += s.rings->poll_recv(wc + got, n - got);
-            continue;
+            got += r->poll_recv(wc + got, n - got);
+        } else {
+            // SQEs the kernel left when its poll threads stopped, or
+            // that met a full queue: the caller waits for them.
+            if (r->sq_stalled())
+                r->cmds->doorbell(r->qp);
+            got += r->poll_send(wc + got, n - got);
         }
-        // SQEs the kernel left when its poll threads stopped, or that
-        // met a full queue: the caller waits for them.
-        if (s.rings->sq_stalled())
-            s.rings->doorbell(s.rings->qp);
-        got += s.rings->poll_send(wc + got, n - got);
+        // An error completion puts an RC queue pair in error.
+        if (r->failed.exchange(false, std::memory_order_relaxed) &&
+            r->state.load(std::memory_order_acquire) != IBV_QPS_ERR)
+            r->cmds->to_error(r->qp);
     }
     if (count)
         cq->next = (cq->next + 1) % count;

@@ -21,6 +21,8 @@ DECLARE_DRV_CMD(tbv_get_context, IB_USER_VERBS_CMD_GET_CONTEXT, empty,
 		tbrdma_ib_alloc_ucontext_resp);
 DECLARE_DRV_CMD(tbv_create_qp, IB_USER_VERBS_CMD_CREATE_QP, empty,
 		tbrdma_ib_create_qp_resp);
+DECLARE_DRV_CMD(tbv_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ, empty,
+		tbrdma_ib_create_srq_resp);
 
 struct tbv_device {
 	struct verbs_device vdev;
@@ -181,6 +183,81 @@ static int tbv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	return 0;
 }
 
+/* A shared receive queue: its ring (tbv_qp.cpp). */
+struct tbv_srq_obj {
+	struct verbs_srq vsrq;
+	struct tbv_srq *ring;
+};
+
+static struct tbv_srq_obj *to_tbv_srq(struct ibv_srq *ibsrq)
+{
+	return container_of(ibsrq, struct tbv_srq_obj, vsrq.srq);
+}
+
+static struct ibv_srq *tbv_create_srq(struct ibv_pd *pd,
+				      struct ibv_srq_init_attr *attr)
+{
+	struct tbv_create_srq_resp resp;
+	struct ibv_create_srq cmd;
+	struct tbv_srq_obj *srq;
+	int ret;
+
+	srq = calloc(1, sizeof(*srq));
+	if (!srq) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_create_srq(pd, &srq->vsrq.srq, attr, &cmd, sizeof(cmd),
+				 &resp.ibv_resp, sizeof(resp));
+	if (ret) {
+		free(srq);
+		errno = ret;
+		return NULL;
+	}
+	srq->ring = tbv_srq_new(pd->context->cmd_fd, &resp.drv_payload);
+	if (!srq->ring) {
+		ret = errno;
+		ibv_cmd_destroy_srq(&srq->vsrq.srq);
+		free(srq);
+		errno = ret;
+		return NULL;
+	}
+	return &srq->vsrq.srq;
+}
+
+static int tbv_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
+			  int attr_mask)
+{
+	struct ibv_modify_srq cmd;
+
+	return ibv_cmd_modify_srq(ibsrq, attr, attr_mask, &cmd, sizeof(cmd));
+}
+
+static int tbv_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
+{
+	struct ibv_query_srq cmd;
+
+	return ibv_cmd_query_srq(ibsrq, attr, &cmd, sizeof(cmd));
+}
+
+static int tbv_destroy_srq(struct ibv_srq *ibsrq)
+{
+	struct tbv_srq_obj *srq = to_tbv_srq(ibsrq);
+	int ret = ibv_cmd_destroy_srq(ibsrq);
+
+	if (ret)
+		return ret;
+	tbv_srq_free(srq->ring);
+	free(srq);
+	return 0;
+}
+
+static int tbv_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+			     struct ibv_recv_wr **bad)
+{
+	return tbv_srq_post_recv(to_tbv_srq(ibsrq)->ring, wr, bad);
+}
+
 /* A queue pair: its rings (tbv_qp.cpp). */
 struct tbv_qp {
 	struct verbs_qp vqp;
@@ -199,6 +276,22 @@ static int tbv_doorbell(struct ibv_qp *ibqp)
 
 	return ibv_cmd_post_send(ibqp, NULL, &bad);
 }
+
+static void tbv_to_error(struct ibv_qp *ibqp)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ibv_modify_qp cmd;
+
+	if (ibv_cmd_modify_qp(ibqp, &attr, IBV_QP_STATE, &cmd, sizeof(cmd)))
+		return;		/* the device is gone: nothing flushes */
+	ibqp->state = IBV_QPS_ERR;
+	tbv_rings_set_state(to_tbv_qp(ibqp)->rings, IBV_QPS_ERR);
+}
+
+static const struct tbv_qp_cmds tbv_qp_cmds = {
+	.doorbell = tbv_doorbell,
+	.to_error = tbv_to_error,
+};
 
 static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 				    struct ibv_qp_init_attr *attr)
@@ -221,7 +314,9 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 		return NULL;
 	}
 	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
-				  &qp->vqp.qp, attr->sq_sig_all, tbv_doorbell);
+				  &qp->vqp.qp,
+				  attr->srq ? to_tbv_srq(attr->srq)->ring : NULL,
+				  attr->sq_sig_all, &tbv_qp_cmds);
 	if (!qp->rings)
 		goto fail;
 	ret = tbv_cq_add(to_tbv_cq(attr->send_cq)->set, qp->rings, false);
@@ -306,18 +401,23 @@ static const struct verbs_context_ops tbv_context_ops = {
 	.alloc_pd = tbv_alloc_pd,
 	.create_cq = tbv_create_cq,
 	.create_qp = tbv_create_qp,
+	.create_srq = tbv_create_srq,
 	.dealloc_pd = tbv_dealloc_pd,
 	.dereg_mr = tbv_dereg_mr,
 	.destroy_cq = tbv_destroy_cq,
 	.destroy_qp = tbv_destroy_qp,
+	.destroy_srq = tbv_destroy_srq,
 	.free_context = tbv_free_context,
 	.modify_qp = tbv_modify_qp,
+	.modify_srq = tbv_modify_srq,
 	.poll_cq = tbv_poll_cq,
 	.post_recv = tbv_post_recv,
 	.post_send = tbv_post_send,
+	.post_srq_recv = tbv_post_srq_recv,
 	.query_device_ex = tbv_query_device_ex,
 	.query_port = tbv_query_port,
 	.query_qp = tbv_query_qp,
+	.query_srq = tbv_query_srq,
 	.reg_mr = tbv_reg_mr,
 	.req_notify_cq = tbv_req_notify_cq,
 };

@@ -61,43 +61,45 @@ ibv_wc_status wc_status(uint8_t s) noexcept
     }
 }
 
-// The data of a work request that is not an atomic: inline bytes copied
-// into the SQE, or its one scatter entry.
-int send_data(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
+// Whether the work request's data goes inline: copied into one SQE.
+bool goes_inline(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
 {
-    if ((wr.send_flags & IBV_SEND_INLINE) && s.opcode != TBRDMA_OP_READ) {
-        uint32_t len = 0;
-        for (int i = 0; i < wr.num_sge; i++) {
-            const ibv_sge &g = wr.sg_list[i];
-            if (g.length > TBRDMA_INLINE_MAX - len)
-                return EINVAL;
-            std::memcpy(s.inline_data + len, reinterpret_cast<const void *>(uintptr_t(g.addr)), g.length);
-            len += g.length;
-        }
-        s.flags |= TBRDMA_SQE_INLINE;
-        s.length = len;
-        return 0;
+    return (wr.send_flags & IBV_SEND_INLINE) && s.opcode != TBRDMA_OP_READ;
+}
+
+int copy_inline(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
+{
+    uint32_t len = 0;
+    for (int i = 0; i < wr.num_sge; i++) {
+        const ibv_sge &g = wr.sg_list[i];
+        if (g.length > TBRDMA_INLINE_MAX - len)
+            return EINVAL;
+        std::memcpy(s.inline_data + len, reinterpret_cast<const void *>(uintptr_t(g.addr)), g.length);
+        len += g.length;
     }
-    if (wr.num_sge > 1)
-        return EINVAL;
-    if (wr.num_sge == 0) {
-        // Nothing to read: no region either.
-        if (s.opcode != TBRDMA_OP_READ)
-            s.flags |= TBRDMA_SQE_INLINE;
-        return 0;
-    }
-    s.local_addr = wr.sg_list[0].addr;
-    s.lkey = wr.sg_list[0].lkey;
-    s.length = wr.sg_list[0].length;
+    s.flags |= TBRDMA_SQE_INLINE;
+    s.length = len;
     return 0;
 }
 
-// A work request as an SQE (the kernel names its endpoint), and what the
-// provider keeps.
+// The SQEs a work request takes: one per non-empty scatter entry (an SQE
+// has one buffer), at least one.
+uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
+{
+    if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
+        return 1;
+    uint32_t n = 0;
+    for (int i = 0; i < wr.num_sge; i++)
+        n += wr.sg_list[i].length != 0;
+    return n ? n : 1;
+}
+
+// A work request as an SQE without its data (the kernel names its
+// endpoint), and what the provider keeps.
 int translate(const ibv_send_wr &wr, bool sig_all, tbrdma_sqe &s, tbv_send_slot &slot) noexcept
 {
     std::memset(&s, 0, offsetof(tbrdma_sqe, inline_data));
-    slot = tbv_send_slot{wr.wr_id, 0, IBV_WC_SEND, sig_all || (wr.send_flags & IBV_SEND_SIGNALED)};
+    slot = tbv_send_slot{wr.wr_id, 0, 0, IBV_WC_SEND, sig_all || (wr.send_flags & IBV_SEND_SIGNALED)};
     switch (wr.opcode) {
     case IBV_WR_SEND_WITH_IMM:
         s.flags = TBRDMA_SQE_IMM;
@@ -147,17 +149,38 @@ int translate(const ibv_send_wr &wr, bool sig_all, tbrdma_sqe &s, tbv_send_slot 
         s.remote_addr = wr.wr.rdma.remote_addr;
         s.rkey = wr.wr.rdma.rkey;
     }
-    if (s.opcode != TBRDMA_OP_ATOMIC) {
-        int ret = send_data(wr, s);
-        if (ret)
-            return ret;
-        if (!slot.signaled)
-            s.flags |= TBRDMA_SQE_SILENT;
-    }
+    if (s.opcode != TBRDMA_OP_ATOMIC && !slot.signaled)
+        s.flags |= TBRDMA_SQE_SILENT;
     if (wr.send_flags & IBV_SEND_FENCE)
         s.flags |= TBRDMA_SQE_FENCE;
-    s.wr_id = 0;  // set by the caller: the SQ index
-    return 0;
+    return goes_inline(wr, s) ? copy_inline(wr, s) : 0;
+}
+
+// Piece k of n of a work request that is not inline, from base (which
+// translate() made): scatter entry k's bytes at offset at of the message
+// or the remote buffer. The work request's immediate, fence and
+// completion go with its last piece, or its first for the fence.
+void piece(const ibv_send_wr &wr, const tbrdma_sqe &base, int sge, uint32_t at, uint32_t k, uint32_t n,
+           tbrdma_sqe &s) noexcept
+{
+    std::memcpy(&s, &base, offsetof(tbrdma_sqe, inline_data));
+    if (sge >= 0) {
+        s.local_addr = wr.sg_list[sge].addr;
+        s.lkey = wr.sg_list[sge].lkey;
+        s.length = wr.sg_list[sge].length;
+    } else if (s.opcode != TBRDMA_OP_READ) {
+        s.flags |= TBRDMA_SQE_INLINE;  // nothing to read: no region either
+    }
+    if (s.opcode != TBRDMA_OP_ATOMIC)
+        s.remote_addr += at;
+    if (k + 1 < n) {
+        s.flags &= ~uint8_t(TBRDMA_SQE_IMM);
+        s.flags |= TBRDMA_SQE_SILENT;
+        if (s.opcode == TBRDMA_OP_MSG)
+            s.flags |= TBRDMA_SQE_MORE;
+    }
+    if (k)
+        s.flags &= ~uint8_t(TBRDMA_SQE_FENCE);
 }
 
 }  // namespace
@@ -208,8 +231,15 @@ int tbv_rings::poll_send(ibv_wc *wc, int n) noexcept
         // In order: this one done means those before it are.
         if (int32_t(index + 1 - sq_done.load(std::memory_order_relaxed)) > 0)
             sq_done.store(index + 1, std::memory_order_release);
-        if (!slot.signaled && cqe.status == TBRDMA_WC_SUCCESS)
+        // A work request of several pieces completes once: at its last,
+        // or at the first that fails (the others are flushed after it).
+        if ((!slot.signaled && cqe.status == TBRDMA_WC_SUCCESS) ||
+            (cqe.status != TBRDMA_WC_SUCCESS && slot.wr_seq == failed_seq))
             continue;
+        if (cqe.status != TBRDMA_WC_SUCCESS) {
+            failed_seq = slot.wr_seq;
+            failed.store(true, std::memory_order_relaxed);
+        }
         ibv_wc &w = wc[got++];
         std::memset(&w, 0, sizeof(w));
         w.wr_id = slot.wr_id;
@@ -245,9 +275,11 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
             w.wc_flags = IBV_WC_WITH_IMM;
             w.imm_data = uint32_t(cqe.result);
         }
+        if (cqe.status != TBRDMA_WC_SUCCESS)
+            failed.store(true, std::memory_order_relaxed);
     }
     store_release(c->consumer, cons);
-    rwq_done.fetch_add(uint32_t(got), std::memory_order_release);
+    rq->done.fetch_add(uint32_t(got), std::memory_order_release);
     return got;
 }
 
@@ -256,9 +288,42 @@ bool tbv_rings::sq_stalled() const noexcept
     return sq.has_entries() && !polled_now(*sq.ctrl());
 }
 
+int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
+{
+    tbrdma_sqe base;
+    tbv_send_slot slot;
+    int ret = translate(wr, sig_all, base, slot);
+    if (ret)
+        return ret;
+    const uint32_t entries = sq.entries();
+    const uint32_t n = pieces(wr, base);
+    if (n > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
+        return ENOMEM;
+    slot.wr_seq = ++wr_seq;
+    if (n == 1 && (goes_inline(wr, base) || base.opcode == TBRDMA_OP_ATOMIC)) {
+        base.wr_id = sq_tail;
+        std::memcpy(sq.slot(sq_tail), &base, sizeof(base));
+        send_slots[sq_tail++ & (entries - 1)] = slot;
+        return 0;
+    }
+    uint32_t k = 0, at = 0;
+    for (int i = 0; i < wr.num_sge || (!k && i == wr.num_sge); i++) {
+        if (i < wr.num_sge && !wr.sg_list[i].length)
+            continue;
+        auto *s = static_cast<tbrdma_sqe *>(sq.slot(sq_tail));
+        piece(wr, base, i < wr.num_sge ? i : -1, at, k, n, *s);
+        s->wr_id = sq_tail;
+        at += s->length;
+        send_slots[sq_tail++ & (entries - 1)] = slot;
+        if (++k == n)
+            break;
+    }
+    return 0;
+}
+
 extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_create_qp_resp *resp,
-                                           struct ibv_qp *qp, bool sq_sig_all,
-                                           int (*doorbell)(struct ibv_qp *qp)) noexcept
+                                           struct ibv_qp *qp, struct tbv_srq *srq, bool sq_sig_all,
+                                           const struct tbv_qp_cmds *cmds) noexcept
 {
     auto *r = new (std::nothrow) tbv_rings;
     if (!r) {
@@ -268,12 +333,16 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
     int ret = r->sq.map(cmd_fd, resp->sq_offset, resp->sq_length, resp->sq_entries, sizeof(tbrdma_sqe));
     if (!ret)
         ret = r->cq.map(cmd_fd, resp->cq_offset, resp->cq_length, resp->cq_entries, sizeof(tbrdma_cqe));
-    if (!ret)
-        ret = r->rwq.map(cmd_fd, resp->rwq_offset, resp->rwq_length, resp->rwq_entries, sizeof(tbrdma_rwqe));
+    if (!ret && srq)
+        r->rq = srq;
+    else if (!ret)
+        ret = r->own_rq.ring.map(cmd_fd, resp->rwq_offset, resp->rwq_length, resp->rwq_entries,
+                                 sizeof(tbrdma_rwqe));
     if (!ret)
         ret = r->rcq.map(cmd_fd, resp->rcq_offset, resp->rcq_length, resp->rcq_entries, sizeof(tbrdma_cqe));
-    if (!ret && (resp->cq_entries < resp->sq_entries || resp->rcq_entries < resp->rwq_entries))
-        ret = EINVAL;  // a completion for every entry must fit
+    // A completion for every entry must fit.
+    if (!ret && (resp->cq_entries < resp->sq_entries || resp->rcq_entries < r->rq->ring.entries()))
+        ret = EINVAL;
     if (!ret) {
         try {
             r->send_slots.resize(resp->sq_entries);
@@ -288,7 +357,7 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
     }
     r->qp = qp;
     r->sig_all = sq_sig_all;
-    r->doorbell = doorbell;
+    r->cmds = cmds;
     // The kernel's poll threads may take SQEs without a doorbell.
     store_release(r->sq.ctrl()->sq_poll, 1);
     return r;
@@ -316,21 +385,10 @@ extern "C" int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
     }
     {
         std::lock_guard<std::mutex> g(r->sq_mu);
-        const uint32_t entries = r->sq.entries();
         for (; wr; wr = wr->next) {
-            if (r->sq_tail - r->sq_done.load(std::memory_order_acquire) >= entries) {
-                ret = ENOMEM;
-                break;
-            }
-            tbrdma_sqe s;
-            tbv_send_slot slot;
-            ret = translate(*wr, r->sig_all, s, slot);
+            ret = r->post_one(*wr);
             if (ret)
                 break;
-            s.wr_id = r->sq_tail;
-            std::memcpy(r->sq.slot(r->sq_tail), &s, sizeof(s));
-            r->send_slots[r->sq_tail & (entries - 1)] = slot;
-            r->sq_tail++;
         }
         store_release(r->sq.ctrl()->producer, r->sq_tail);
     }
@@ -340,7 +398,7 @@ extern "C" int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (state == IBV_QPS_ERR || !polled_now(*r->sq.ctrl())) {
         // Failing, it took none (the device is gone).
-        int db = r->doorbell(r->qp);
+        int db = r->cmds->doorbell(r->qp);
         if (db) {
             *bad = first;
             ret = db;
@@ -349,43 +407,73 @@ extern "C" int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
     return ret;
 }
 
+int tbv_srq::post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept
+{
+    int ret = 0;
+    std::lock_guard<std::mutex> g(mu);
+    const uint32_t entries = ring.entries();
+    for (; wr; wr = wr->next) {
+        if (tail - done.load(std::memory_order_acquire) >= entries) {
+            ret = ENOMEM;
+            break;
+        }
+        if (wr->num_sge > 1) {
+            ret = EINVAL;
+            break;
+        }
+        tbrdma_rwqe q{};
+        q.wr_id = wr->wr_id;
+        if (wr->num_sge) {
+            q.addr = wr->sg_list[0].addr;
+            q.lkey = wr->sg_list[0].lkey;
+            q.length = wr->sg_list[0].length;
+        }
+        std::memcpy(ring.slot(tail), &q, sizeof(q));
+        tail++;
+    }
+    store_release(ring.ctrl()->producer, tail);
+    if (ret)
+        *bad = wr;
+    return ret;
+}
+
 extern "C" int tbv_rings_post_recv(struct tbv_rings *r, struct ibv_recv_wr *wr,
                                    struct ibv_recv_wr **bad) noexcept
 {
     const int state = r->state.load(std::memory_order_acquire);
-    int ret = 0;
-    if (state == IBV_QPS_RESET) {
+    if (state == IBV_QPS_RESET || r->rq != &r->own_rq) {
         *bad = wr;
         return EINVAL;
     }
-    {
-        std::lock_guard<std::mutex> g(r->rwq_mu);
-        const uint32_t entries = r->rwq.entries();
-        for (; wr; wr = wr->next) {
-            if (r->rwq_tail - r->rwq_done.load(std::memory_order_acquire) >= entries) {
-                ret = ENOMEM;
-                break;
-            }
-            if (wr->num_sge > 1) {
-                ret = EINVAL;
-                break;
-            }
-            tbrdma_rwqe q{};
-            q.wr_id = wr->wr_id;
-            if (wr->num_sge) {
-                q.addr = wr->sg_list[0].addr;
-                q.lkey = wr->sg_list[0].lkey;
-                q.length = wr->sg_list[0].length;
-            }
-            std::memcpy(r->rwq.slot(r->rwq_tail), &q, sizeof(q));
-            r->rwq_tail++;
-        }
-        store_release(r->rwq.ctrl()->producer, r->rwq_tail);
-    }
-    if (ret)
-        *bad = wr;
+    int ret = r->own_rq.post(wr, bad);
     // In error the kernel completes them at once, with a flush.
     if (state == IBV_QPS_ERR)
-        r->doorbell(r->qp);
+        r->cmds->doorbell(r->qp);
     return ret;
+}
+
+extern "C" struct tbv_srq *tbv_srq_new(int cmd_fd, const struct tbrdma_ib_create_srq_resp *resp) noexcept
+{
+    auto *q = new (std::nothrow) tbv_srq;
+    if (!q) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    int ret = q->ring.map(cmd_fd, resp->rwq_offset, resp->rwq_length, resp->rwq_entries, sizeof(tbrdma_rwqe));
+    if (ret) {
+        delete q;
+        errno = ret;
+        return nullptr;
+    }
+    return q;
+}
+
+extern "C" void tbv_srq_free(struct tbv_srq *q) noexcept
+{
+    delete q;
+}
+
+extern "C" int tbv_srq_post_recv(struct tbv_srq *q, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad) noexcept
+{
+    return q->post(wr, bad);
 }

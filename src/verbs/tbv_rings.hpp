@@ -1,7 +1,8 @@
 // A queue pair's four rings as the provider sees them (rdma/tbrdma_ib_abi.h):
-// it produces SQEs and posted receives, and consumes the completions of
-// both. Posting is under a lock per queue; the completions are consumed
-// under the lock of the completion queue they belong to (tbv_cq.cpp).
+// it produces SQEs and posted receives (into a shared receive queue's ring
+// instead of its own, on one), and consumes the completions of both.
+// Posting is under a lock per queue; the completions are consumed under
+// the lock of the completion queue they belong to (tbv_cq.cpp).
 #ifndef TBV_RINGS_HPP
 #define TBV_RINGS_HPP
 
@@ -44,29 +45,50 @@ private:
 
 }  // namespace tbv
 
+// Posted receives: a queue pair's own, or a shared receive queue's.
+struct tbv_srq {
+    tbv::mapped_ring ring;
+    std::mutex mu;
+    uint32_t tail = 0;  // the producer index, under mu
+    // Receives completed (polled) on any queue pair: their slots are free.
+    std::atomic<uint32_t> done{0};
+
+    int post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept;
+};
+
 // What the provider keeps of a send work request while it is in the ring.
+// A work request of several scatter entries takes a slot per SQE.
 struct tbv_send_slot {
     uint64_t wr_id;
     uint64_t result_addr;  // an atomic's: where the old value goes
+    uint64_t wr_seq;       // which work request: the same for its SQEs
     ibv_wc_opcode opcode;
-    bool signaled;
+    bool signaled;         // only its last SQE's, if any
 };
 
 struct tbv_rings {
-    tbv::mapped_ring sq, cq, rwq, rcq;
+    tbv::mapped_ring sq, cq, rcq;
+    tbv_srq own_rq;         // unmapped on a shared queue
+    tbv_srq *rq = &own_rq;  // where its receives are posted
     ibv_qp *qp = nullptr;
     bool sig_all = false;
-    int (*doorbell)(ibv_qp *qp) = nullptr;
+    const tbv_qp_cmds *cmds = nullptr;
+    // An error completion was polled (a QP's send and receive completions
+    // may be two CQs', polled under two locks).
+    std::atomic<bool> failed{false};
     std::atomic<int> state{IBV_QPS_RESET};
 
-    // Posting: the ring indices this side produces, under the locks.
-    std::mutex sq_mu, rwq_mu;
+    // Posting: the index this side produces, under the lock.
+    std::mutex sq_mu;
     uint32_t sq_tail = 0;
-    uint32_t rwq_tail = 0;
     std::vector<tbv_send_slot> send_slots;  // by SQ index
     // Work requests completed (polled), up to this index: their slots are free.
     std::atomic<uint32_t> sq_done{0};
-    std::atomic<uint32_t> rwq_done{0};
+    uint64_t wr_seq = 0;      // the last work request's, under sq_mu
+    uint64_t failed_seq = 0;  // the last one reported failed, under the CQ's lock
+
+    // Under sq_mu: the work request's SQEs into the ring; 0 or an errno.
+    int post_one(const ibv_send_wr &wr) noexcept;
 
     // Under the completion queue's lock: up to n completions into wc.
     int poll_send(ibv_wc *wc, int n) noexcept;

@@ -101,6 +101,42 @@ BOOST_AUTO_TEST_CASE(a_message_lands_in_the_oldest_receive)
     BOOST_TEST(rb.taken() == 2u);
 }
 
+// A message gathered from three buffers (a verbs SEND with a scatter
+// list): SQEs with TBRDMA_SQE_MORE and their offsets, the last with the
+// immediate, land as one message in one receive.
+BOOST_AUTO_TEST_CASE(a_message_gathered_from_several_sqes_is_one)
+{
+    std::vector<uint8_t> b(16384, 0);
+    rb.post(21, b.data(), b.size(), rb.reg(b.data(), b.size()));
+    const uint32_t at[] = {0, 100, 5100}, len[] = {100, 5000, 37}, from[] = {9000, 40, 70000};
+    for (int i = 0; i < 3; i++) {
+        auto m = msg(len[i], 30 + i, i == 2 ? 0xabc : 0, from[i]);
+        m.remote_addr = at[i];
+        if (i < 2)
+            m.flags |= TBRDMA_SQE_MORE;
+        BOOST_REQUIRE_EQUAL(post(m), 0);
+    }
+    std::vector<tbrdma_cqe> sent;
+    auto got = deliver(1, sent);
+    p.pump_until([&] {
+        auto v = p.a->drain_cq();
+        sent.insert(sent.end(), v.begin(), v.end());
+        return sent.size() >= 3;
+    });
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 21u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(got[0].byte_len == 5137u);
+    BOOST_TEST(got[0].result == 0xabcu);
+    for (int i = 0; i < 3; i++)
+        BOOST_TEST(std::memcmp(b.data() + at[i], src.data() + from[i], len[i]) == 0, "piece " << i);
+    BOOST_TEST(b[5137] == 0);
+    BOOST_REQUIRE_EQUAL(sent.size(), 3u);
+    for (auto &c : sent)
+        BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(rb.taken() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_long_message_spans_frames_and_an_empty_one_has_none)
 {
     std::vector<uint8_t> big(1 << 20, 0);
@@ -480,6 +516,17 @@ BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
         s.atomic_size = 8;
         BOOST_TEST(tb_post(p.a->ctx, &s) == -EINVAL, "op " << int(op));
     }
+    // MORE only on a MSG without an immediate, its offset and length
+    // within a message's bound.
+    m = msg(8, 1);
+    m.flags = TBRDMA_SQE_MORE | TBRDMA_SQE_IMM;
+    BOOST_TEST(tb_post(p.a->ctx, &m) == -EINVAL);
+    m.remote_addr = TBRDMA_XFER_MAX - 4;
+    m.flags = TBRDMA_SQE_MORE;
+    BOOST_TEST(tb_post(p.a->ctx, &m) == -EINVAL);
+    auto w = make_sqe(TBRDMA_OP_WRITE, ep, 1);
+    w.flags = TBRDMA_SQE_MORE;
+    BOOST_TEST(tb_post(p.a->ctx, &w) == -EINVAL);
     // Posted receives want both their rings and no receive ring.
     std::vector<uint8_t> mem(64 * 64);
     tbrdma_ring_ctrl c1{}, c2{}, c3{}, c4{};
@@ -524,8 +571,8 @@ BOOST_AUTO_TEST_CASE(posting_checks_the_length_and_the_context_its_rings)
 BOOST_AUTO_TEST_SUITE_END()
 
 // Over a cable that loses, duplicates and reorders frames, messages of
-// every size arrive whole, once each and in order, receives posted as they
-// are used up.
+// every size, some gathered from two SQEs, arrive whole, once each and in
+// order, receives posted as they are used up.
 BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
 {
     engine_pair p(99);
@@ -549,19 +596,39 @@ BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
         len[i] = i % 3 == 0 ? rng() % 65537 : rng() % 3000;
         off[i] = rng() % (src.size() - 65536);
     }
-    int posted = 0, received = 0, sent_ok = 0, recv_posted = 0;
+    // The SQEs: every third message with a first part of its own
+    // (TBRDMA_SQE_MORE), gathered with the rest.
+    std::vector<tbrdma_sqe> sqes;
+    std::vector<int> msg_of;
+    for (int i = 0; i < n; i++) {
+        auto s = make_sqe(TBRDMA_OP_MSG, ep, static_cast<uint64_t>(i));
+        s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off[i]);
+        s.lkey = sk;
+        s.length = len[i];
+        if (i % 3 == 2 && len[i] > 1) {
+            auto first = s;
+            first.length = len[i] / 2;
+            first.flags = TBRDMA_SQE_MORE;
+            sqes.push_back(first);
+            msg_of.push_back(i);
+            s.local_addr += first.length;
+            s.remote_addr = first.length;
+            s.length -= first.length;
+        }
+        s.flags = TBRDMA_SQE_IMM;
+        s.imm = static_cast<uint64_t>(i) * 3;
+        sqes.push_back(s);
+        msg_of.push_back(i);
+    }
+    size_t posted = 0;
+    int received = 0, recv_posted = 0;
+    size_t sent_ok = 0;
     for (; recv_posted < 16; recv_posted++)
         rb.post(static_cast<uint64_t>(recv_posted), dst.data() + 65536 * (recv_posted % 16), 65536, dk);
     BOOST_REQUIRE(p.pump_until(
         [&] {
-            while (posted < n && posted - received < 8) {
-                auto s = make_sqe(TBRDMA_OP_MSG, ep, static_cast<uint64_t>(posted));
-                s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off[posted]);
-                s.lkey = sk;
-                s.length = len[posted];
-                s.flags = TBRDMA_SQE_IMM;
-                s.imm = static_cast<uint64_t>(posted) * 3;
-                if (tb_post(p.a->ctx, &s))
+            while (posted < sqes.size() && msg_of[posted] - received < 8) {
+                if (tb_post(p.a->ctx, &sqes[posted]))
                     break;
                 posted++;
             }
@@ -580,7 +647,7 @@ BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
                         65536, dk);
                 recv_posted++;
             }
-            return received == n && sent_ok == n;
+            return received == n && sent_ok == sqes.size();
         },
         2000000));
     BOOST_TEST(p.a->link.stats.retransmits + p.b->link.stats.retransmits > 0u);

@@ -10,7 +10,8 @@
 #   tcp/lo         UCX's TCP over loopback
 # as ucx_perftest server/client pairs (through contrib/tbrun, server and
 # client pinned to different vCPUs), one table and
-# the ratios of tb to the others. Only loopback and dummy devices: no
+# the ratios of tb to the others; then perftest over tb's RDMA devices and
+# soft-RoCE (bench-verbs-guest.sh). Only loopback and dummy devices: no
 # traffic leaves the VM, which has no network card.
 #
 #   bench-vm-guest.sh TOP_SRCDIR
@@ -248,4 +249,5 @@ for l in loop0 tb0 tb1; do
 done
 sed 's/^/simulated cable: /' /sys/kernel/debug/tbsim/cable0/stats 2>/dev/null
 rm -rf "$PT_WORKDIR"
+"$top/test/vm/bench-verbs-guest.sh" "$top" || status=1
 exit $status

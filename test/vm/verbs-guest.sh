@@ -169,13 +169,16 @@ else
 fi
 
 echo "== queue pairs: libibverbs' examples between loop0 and loop1, data checked"
-# pingpong SERVER_DEV CLIENT_DEV ARGS...: both ends, the client's output.
+# pingpong SERVER_DEV CLIENT_DEV ARGS...: both ends of ibv_rc_pingpong (of
+# ibv_srq_pingpong with -q), the client's output.
 pingpong() {
     local sdev=$1 cdev=$2 port=$((18515 + RANDOM % 1000)); shift 2
-    timeout 60 ibv_rc_pingpong -d "$sdev" -g 0 -p $port -c "$@" > /tmp/pp-server.out 2>&1 &
+    local tool=ibv_rc_pingpong
+    [[ " $* " != *" -q "* ]] || tool=ibv_srq_pingpong
+    timeout 60 $tool -d "$sdev" -g 0 -p $port -c "$@" > /tmp/pp-server.out 2>&1 &
     local server=$!
     sleep 0.5
-    timeout 60 ibv_rc_pingpong -d "$cdev" -g 0 -p $port -c "$@" 127.0.0.1 > /tmp/pp-client.out 2>&1
+    timeout 60 $tool -d "$cdev" -g 0 -p $port -c "$@" 127.0.0.1 > /tmp/pp-client.out 2>&1
     local rc=$?
     wait $server || rc=1
     [ $rc -eq 0 ] || sed 's/^/  /' /tmp/pp-server.out /tmp/pp-client.out
@@ -186,6 +189,8 @@ check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong tbrdma_loop1 tbrdma
 check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
 check "ibv_rc_pingpong loop0 <- loop1, 1 MiB x 20, MTU 4096" pingpong tbrdma_loop0 tbrdma_loop1 -s 1048576 -n 20 -m 4096
 check "ibv_rc_pingpong with completion events" pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -e
+check "ibv_srq_pingpong loop1 <- loop0: 16 queue pairs on a shared receive queue" \
+    pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -q 16 -r 64
 
 echo "== perftest between loop0 and loop1, RC, every size to 8 MiB"
 # perftest TOOL ARGS...: server on loop1, client on loop0; shows the
@@ -214,6 +219,32 @@ for t in ib_write_bw ib_read_bw ib_send_bw; do
 done
 check "ib_atomic_lat (fetch-and-add)" perftest ib_atomic_lat -n 200
 check "ib_atomic_bw (compare-and-swap) --report_gbits" perftest ib_atomic_bw -A CMP_AND_SWAP -n 200 --report_gbits
+
+echo "== applications' patterns: NCCL's IB plugin, a peer killed mid-transfer"
+check "NCCL's pattern between loop0 and loop1" "$bin/tbv_pattern" nccl tbrdma_loop0 tbrdma_loop1
+check "a peer on loop1 killed mid-transfer" "$bin/tbv_pattern" kill tbrdma_loop0 tbrdma_loop1
+
+echo "== UCX's rc_verbs transport (UCT) between loop0 and loop1"
+# uct ARGS...: ucx_perftest's server on loop1, client on loop0; its result.
+uct() {
+    local port=$((13400 + RANDOM % 1000))
+    timeout 120 ucx_perftest -d tbrdma_loop1:1 -x rc_verbs -p $port > /tmp/uct-server.out 2>&1 &
+    local server=$!
+    sleep 1
+    timeout 120 ucx_perftest 127.0.0.1 -d tbrdma_loop0:1 -x rc_verbs -p $port "$@" > /tmp/uct-client.out 2>&1
+    local rc=$?
+    wait $server || rc=1
+    [ $rc -eq 0 ] || sed 's/^/  /' /tmp/uct-server.out /tmp/uct-client.out
+    grep -h 'Final:' /tmp/uct-client.out | sed 's/^/  /'
+    return $rc
+}
+check "ucx_perftest rc_verbs put_lat 8 B" uct -t put_lat -s 8 -n 2000
+check "ucx_perftest rc_verbs am_lat 8 B" uct -t am_lat -s 8 -n 2000
+check "ucx_perftest rc_verbs put_bw 1 MiB zcopy" uct -t put_bw -s 1048576 -D zcopy -n 100
+check "ucx_perftest rc_verbs am_bw 4000 B zcopy (a header and the data: two scatter entries)" \
+    uct -t am_bw -s 4000 -D zcopy -n 2000
+check "ucx_perftest rc_verbs am_bw 1000 B bcopy" uct -t am_bw -s 1000 -D bcopy -n 2000
+check "ucx_perftest rc_verbs add_lat (atomics)" uct -t add_lat -n 2000
 unset RDMAV_DRIVERS
 
 echo "== port state follows the link and the netdev"

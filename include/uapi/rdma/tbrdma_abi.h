@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define TBRDMA_ABI_VERSION 4
+#define TBRDMA_ABI_VERSION 5
 
 /* One frame on the wire, headers included (a USB4 ring descriptor). */
 #define TBRDMA_FRAME_MAX 4096u
@@ -83,7 +83,15 @@ enum tbrdma_sqe_flags {
 	 * length (a verbs RDMA WRITE with immediate).
 	 */
 	TBRDMA_SQE_IMM = 1u << 4,
-	TBRDMA_SQE_FLAGS_ALL = 0x1f,
+	/*
+	 * A MSG whose message goes on in the next SQE of the endpoint: it
+	 * gathers a message from several buffers (a verbs SEND's scatter
+	 * list). Each SQE's remote_addr is the offset of its bytes in the
+	 * message, 0 for the first; the last SQE, without MORE, ends it and
+	 * alone may carry an immediate.
+	 */
+	TBRDMA_SQE_MORE = 1u << 5,
+	TBRDMA_SQE_FLAGS_ALL = 0x3f,
 };
 
 /*

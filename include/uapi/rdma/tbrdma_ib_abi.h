@@ -48,4 +48,15 @@ struct tbrdma_ib_create_qp_resp {
 	__u32 rcq_entries;
 };
 
+/*
+ * The response to CREATE_SRQ: its ring of posted receives (struct
+ * tbrdma_rwqe), which the queue pairs created on it have instead of rwq
+ * (their rwq_length is 0).
+ */
+struct tbrdma_ib_create_srq_resp {
+	__aligned_u64 rwq_offset;
+	__u32 rwq_length;
+	__u32 rwq_entries;
+};
+
 #endif /* TBRDMA_IB_ABI_H */
