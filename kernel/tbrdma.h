@@ -18,6 +18,7 @@
 #include <linux/workqueue.h>
 
 #include "tb_engine.h"
+#include "tbrdma_client.h"
 
 #define TBRDMA_MAX_LOOPS 16
 
@@ -176,17 +177,6 @@ void tbrdma_kring_free(struct tbrdma_kring *r);
 /* mmap() of the ring: never executable, holds the pages while mapped. */
 int tbrdma_kring_mmap(const struct tbrdma_kring *r, struct vm_area_struct *vma);
 
-/* vma->vm_flags is changed through helpers since 6.3. */
-static inline void tbrdma_vm_flags_mod(struct vm_area_struct *vma,
-				       vm_flags_t set, vm_flags_t clear)
-{
-#ifdef TBRDMA_HAVE_VM_FLAGS_MOD
-	vm_flags_mod(vma, set, clear);
-#else
-	vma->vm_flags = (vma->vm_flags | set) & ~clear;
-#endif
-}
-
 /* Contexts per open file (TBRDMA_IOC_CREATE_QUEUES). */
 #define TBRDMA_FILE_CTX_MAX 16
 
@@ -218,6 +208,7 @@ struct tbrdma_kctx {
 	u32 sq_head;			/* next SQE to take, under lock */
 	/* A queue pair's one endpoint, every SQE's, -1 before it connects. */
 	int qp_ep;
+	bool qp_error;			/* in error (under lock) */
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.sq_lock */
 	struct eventfd_ctx *event;	/* signalled on armed rings, or NULL */
 };
@@ -234,6 +225,11 @@ struct tbrdma_kctx *tbrdma_kctx_new(void);
  * anymore.
  */
 void tbrdma_kctx_put(struct tbrdma_kctx *kc);
+/*
+ * Lets kc->lock go: a poller that stopped meanwhile may have passed its SQ
+ * by (tbrdma_sq_unlocked()), and what was sent is received.
+ */
+void tbrdma_kctx_unlock(struct tbrdma_kctx *kc);
 /* The SQ's control block says its size, as the process reads it. */
 void tbrdma_kctx_init_sq(struct tbrdma_kctx *kc);
 /*

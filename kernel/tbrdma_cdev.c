@@ -196,12 +196,11 @@ static struct tbrdma_kctx *tbrdma_kctx_lock(struct tbrdma_file *fl, u32 h)
 	return kc;
 }
 
-static void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
+/* The context of tbrdma_kctx_lock() let go, and its reference. */
+static void tbrdma_kctx_unlock_put(struct tbrdma_kctx *kc)
 {
-	mutex_unlock(&kc->lock);
-	tbrdma_sq_unlocked(kc);
+	tbrdma_kctx_unlock(kc);
 	tbrdma_kctx_put(kc);
-	tbrdma_rx_now();
 }
 
 /*
@@ -272,7 +271,7 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 		return -EINVAL;
 	ctx_id = tb_ctx_id(kc->ctx);
 	ret = tbrdma_ep_create(kc, &c);
-	tbrdma_kctx_unlock(kc);
+	tbrdma_kctx_unlock_put(kc);
 	if (ret < 0)
 		return ret;
 	c.ep = ret;
@@ -284,7 +283,7 @@ static long tbrdma_ioc_create_ep(struct tbrdma_file *fl, void __user *uarg)
 	if (kc) {
 		if (tb_ctx_id(kc->ctx) == ctx_id)
 			tbrdma_ep_call(kc, c.ep, tbrdma_ep_destroy, NULL);
-		tbrdma_kctx_unlock(kc);
+		tbrdma_kctx_unlock_put(kc);
 	}
 	return -EFAULT;
 }
@@ -308,7 +307,7 @@ static long tbrdma_ioc_ep_ref(struct tbrdma_file *fl, void __user *uarg,
 	if (!kc)
 		return -EINVAL;
 	ret = tbrdma_ep_call(kc, r.ep, fn, NULL);
-	tbrdma_kctx_unlock(kc);
+	tbrdma_kctx_unlock_put(kc);
 	return ret;
 }
 
@@ -330,7 +329,7 @@ static long tbrdma_ioc_ep_state(struct tbrdma_file *fl, void __user *uarg)
 	if (!kc)
 		return -EINVAL;
 	ret = tbrdma_ep_call(kc, s.ep, tbrdma_ep_state, &outstanding);
-	tbrdma_kctx_unlock(kc);
+	tbrdma_kctx_unlock_put(kc);
 	if (ret < 0)
 		return ret;
 	s.link_state = ret;
@@ -534,7 +533,7 @@ static long tbrdma_ioc_doorbell(struct tbrdma_file *fl, void __user *uarg)
 		return -EINVAL;
 	posted = tbrdma_kctx_doorbell(kc, db.sq_producer,
 				      db.flags & TBRDMA_DOORBELL_ASYNC, &ret);
-	tbrdma_kctx_unlock(kc);
+	tbrdma_kctx_unlock_put(kc);
 	if (!posted && ret)
 		return ret;
 	db.posted = posted;

@@ -9,9 +9,21 @@
 
 #include <linux/device.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/types.h>
 
 #include "rdma/tbrdma_abi.h"
+
+/* vma->vm_flags is changed through helpers since 6.3 (Kbuild finds out). */
+static inline void tbrdma_vm_flags_mod(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
+{
+#ifdef TBRDMA_HAVE_VM_FLAGS_MOD
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
 
 /* Link indices are below this: the loops', then the XDomain slots. */
 #define TBRDMA_CLIENT_MAX_LINKS 32
@@ -56,6 +68,8 @@ struct tb_pd;
 struct tb_srq;
 struct tbrdma_kctx;
 
+/* Entries a client's ring may have at most (max_ring_entries). */
+u32 tbrdma_client_max_ring(void);
 int tbrdma_client_pd_create(struct tb_pd **pd);
 void tbrdma_client_pd_destroy(struct tb_pd *pd);
 /*
@@ -129,8 +143,9 @@ int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries);
 /*
  * To error: everything outstanding and posted later completes with
  * FLUSH_ERR, and so do the posted receives, as far as rcq has room.
- * Returns how many receives are left to flush (call again once the
- * process made room).
+ * Returns how many receives are left to flush: call again once the
+ * process made room or posted more (then it only flushes them, under the
+ * context's lock alone).
  */
 u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc);
 /*

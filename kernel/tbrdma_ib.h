@@ -20,11 +20,10 @@
 #define TBRDMA_IB_NETDEV_MTU 4200
 
 /*
- * Entries per queue; scatter entries per work request, each an SQE of the
- * send queue (whose entries bound work requests times entries), one for a
- * receive; atomics in flight.
+ * Scatter entries per work request, each an SQE of the send queue (whose
+ * entries, at most tbrdma.ko's max_ring_entries, bound work requests times
+ * scatter entries), one for a receive; atomics in flight.
  */
-#define TBRDMA_IB_MAX_WR 4096
 #define TBRDMA_IB_MAX_SEND_SGE 16
 #define TBRDMA_IB_MAX_RECV_SGE 1
 #define TBRDMA_IB_MAX_RD_ATOMIC 16
@@ -67,17 +66,6 @@ struct tbrdma_ib_pd {
 static inline struct tbrdma_ib_pd *to_tbpd(struct ib_pd *ibpd)
 {
 	return container_of(ibpd, struct tbrdma_ib_pd, ibpd);
-}
-
-/* vma->vm_flags is changed through helpers since 6.3. */
-static inline void tbrdma_ib_vm_flags_clear(struct vm_area_struct *vma,
-					    vm_flags_t clear)
-{
-#ifdef TBRDMA_HAVE_VM_FLAGS_MOD
-	vm_flags_clear(vma, clear);
-#else
-	vma->vm_flags &= ~clear;
-#endif
 }
 
 /* The rings of a queue pair, in the order of the response's fields. */

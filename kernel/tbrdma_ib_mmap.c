@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Rings mapped into the process (queue pairs' and shared receive queues'):
- * physically contiguous pages mapped with rdma_user_mmap_io(), so the RDMA
- * core takes them from the process when the device goes (disassociate).
- * Their pages are freed once their owner removed the mmap entry and the
- * last mapping is gone (mmap_free).
+ * pages of the kernel's, inserted into the process's mapping, which holds
+ * a reference to each, so they outlive the queue and the device for as
+ * long as the process maps them (nothing writes them any more then). The
+ * mmap entry only names the ring for mmap(); it goes with its owner, and
+ * the pages' allocation with it (mmap_free).
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -25,18 +26,24 @@ int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 {
 	struct rdma_user_mmap_entry *entry;
 	struct tbrdma_ib_ring *r;
+	unsigned long i, n;
 	int ret;
 
-	/* Rings hold data, never code: not now, nor after mprotect(). */
+	/* Shared with the kernel; data, never code, not even after mprotect(). */
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	tbrdma_ib_vm_flags_clear(vma, VM_MAYEXEC);
+	/* The entry's size is the mapping's, or there is none. */
 	entry = rdma_user_mmap_entry_get(ibuc, vma);
 	if (!entry)
 		return -EINVAL;
 	r = container_of(entry, struct tbrdma_ib_ring, entry);
-	ret = rdma_user_mmap_io(ibuc, vma, PHYS_PFN(virt_to_phys(r->mem)),
-				r->len, vma->vm_page_prot, entry);
+	tbrdma_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYEXEC);
+	n = r->len >> PAGE_SHIFT;
+	for (i = 0, ret = 0; i < n && !ret; i++)
+		ret = vm_insert_page(vma, vma->vm_start + i * PAGE_SIZE,
+				     virt_to_page((u8 *)r->mem + i * PAGE_SIZE));
 	rdma_user_mmap_entry_put(entry);
 	return ret;
 }
@@ -54,7 +61,7 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
 	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
 	r->mem = alloc_pages_exact(r->len, GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-				   __GFP_RETRY_MAYFAIL);
+				   __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 	if (!r->mem) {
 		kfree(r);
 		return ERR_PTR(-ENOMEM);

@@ -52,12 +52,15 @@ static void tbrdma_ib_qp_notify(void *arg)
 		rcq->comp_handler(rcq, rcq->cq_context);
 }
 
-/* A queue's size: a power of two of at least 2 and at most max_wr. */
-static int tbrdma_ib_queue_size(u32 wr, u32 *n)
+/*
+ * A queue's size for wr entries: a power of two of at least 2 and at most
+ * tbrdma.ko's max_ring_entries.
+ */
+static int tbrdma_ib_queue_size(u64 wr, u32 *n)
 {
-	if (!wr || wr > TBRDMA_IB_MAX_WR)
+	if (wr > tbrdma_client_max_ring())
 		return -EINVAL;
-	*n = roundup_pow_of_two(max(wr, 2u));
+	*n = roundup_pow_of_two(max_t(u32, wr, 2));
 	return 0;
 }
 
@@ -71,8 +74,7 @@ static int tbrdma_ib_qp_check(const struct ib_qp_init_attr *init,
 		return -EOPNOTSUPP;
 	if (init->create_flags)
 		return -EOPNOTSUPP;
-	if (cap->max_send_wr > TBRDMA_IB_MAX_WR ||
-	    cap->max_send_sge > TBRDMA_IB_MAX_SEND_SGE ||
+	if (cap->max_send_sge > TBRDMA_IB_MAX_SEND_SGE ||
 	    cap->max_recv_sge > TBRDMA_IB_MAX_RECV_SGE ||
 	    cap->max_inline_data > TBRDMA_INLINE_MAX)
 		return -EINVAL;
@@ -141,7 +143,7 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	ret = tbrdma_ib_qp_check(init, udata);
 	/* An SQE per scatter entry (the provider splits work requests). */
 	if (!ret)
-		ret = tbrdma_ib_queue_size(init->cap.max_send_wr *
+		ret = tbrdma_ib_queue_size((u64)init->cap.max_send_wr *
 					   max(init->cap.max_send_sge, 1u),
 					   &entries[TBRDMA_IB_SQ]);
 	if (ret)
@@ -151,7 +153,7 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		/* It may take every receive of the shared queue. */
 		entries[TBRDMA_IB_RCQ] = to_tbsrq(init->srq)->ring->entries;
 	} else {
-		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr ?: 1,
+		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr,
 					   &entries[TBRDMA_IB_RWQ]);
 		if (ret)
 			return ret;

@@ -26,7 +26,7 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 
 	if (!udata || init->srq_type != IB_SRQT_BASIC)
 		return -EOPNOTSUPP;
-	if (udata->inlen || !a->max_wr || a->max_wr > TBRDMA_IB_MAX_WR ||
+	if (udata->inlen || !a->max_wr || a->max_wr > tbrdma_client_max_ring() ||
 	    a->max_sge > TBRDMA_IB_MAX_RECV_SGE || a->srq_limit)
 		return -EINVAL;
 	srq->ring = tbrdma_ib_ring_new(&uc->ibuc,

@@ -20,7 +20,6 @@
 #define TBRDMA_IB_MAX_PD 4096
 /* Queue pairs: the engine's contexts, which its users' limits bound. */
 #define TBRDMA_IB_MAX_QP 65536
-#define TBRDMA_IB_MAX_MSG BIT(31)
 
 /* Completion queue entries: any number, as it holds none itself. */
 #define TBRDMA_IB_MAX_CQE BIT(22)
@@ -77,7 +76,7 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->page_size_cap = PAGE_SIZE;
 	attr->max_pd = TBRDMA_IB_MAX_PD;
 	attr->max_qp = TBRDMA_IB_MAX_QP;
-	attr->max_qp_wr = TBRDMA_IB_MAX_WR;
+	attr->max_qp_wr = tbrdma_client_max_ring();
 	attr->max_send_sge = TBRDMA_IB_MAX_SEND_SGE;
 	attr->max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_sge_rd = TBRDMA_IB_MAX_SEND_SGE;
@@ -90,7 +89,7 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->max_res_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC * TBRDMA_IB_MAX_QP;
 	attr->atomic_cap = IB_ATOMIC_HCA;
 	attr->max_srq = TBRDMA_IB_MAX_QP;
-	attr->max_srq_wr = TBRDMA_IB_MAX_WR;
+	attr->max_srq_wr = tbrdma_client_max_ring();
 	attr->max_srq_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_pkeys = 1;
 	return 0;
@@ -141,7 +140,7 @@ static int tbrdma_ib_query_port(struct ib_device *ibdev, u32 port,
 	attr->active_mtu = iboe_get_mtu(READ_ONCE(d->ndev->mtu));
 	attr->gid_tbl_len = TBRDMA_IB_GIDS;
 	attr->pkey_tbl_len = 1;
-	attr->max_msg_sz = TBRDMA_IB_MAX_MSG;
+	attr->max_msg_sz = TBRDMA_XFER_MAX;
 	attr->max_vl_num = 1;
 	if (tbrdma_client_query(d->link, &link))
 		link.speed_mbps = 0;		/* going away */

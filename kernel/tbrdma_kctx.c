@@ -141,7 +141,20 @@ u32 tbrdma_kctx_doorbell(struct tbrdma_kctx *kc, u32 producer, bool async,
 	}
 }
 
+void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
+{
+	mutex_unlock(&kc->lock);
+	tbrdma_sq_unlocked(kc);
+	tbrdma_rx_now();
+}
+
 /* Verbs queue pairs of clients. */
+
+u32 tbrdma_client_max_ring(void)
+{
+	return tbrdma_max_ring;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_max_ring);
 
 int tbrdma_client_pd_create(struct tb_pd **pd)
 {
@@ -335,7 +348,7 @@ int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
 	}
 	tbrdma_unlock();
 out:
-	mutex_unlock(&kc->lock);
+	tbrdma_kctx_unlock(kc);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_connect);
@@ -348,7 +361,7 @@ int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries)
 	tbrdma_lock();
 	ret = tb_ctx_set_rnr(kc->ctx, min(delay_ns, TB_RNR_DELAY_MAX_NS), tries);
 	tbrdma_unlock();
-	mutex_unlock(&kc->lock);
+	tbrdma_kctx_unlock(kc);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_set_rnr);
@@ -359,11 +372,15 @@ u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
 
 	mutex_lock(&kc->lock);
 	tbrdma_sq_flush(kc);
-	tbrdma_lock();
-	tb_ctx_set_error(kc->ctx);
+	/* Every link stops once; flushing what came since needs none. */
+	if (!kc->qp_error) {
+		tbrdma_lock();
+		tb_ctx_set_error(kc->ctx);
+		tbrdma_unlock();
+		kc->qp_error = true;
+	}
 	left = tb_ctx_flush_recv(kc->ctx);
-	tbrdma_unlock();
-	mutex_unlock(&kc->lock);
+	tbrdma_kctx_unlock(kc);
 	return left;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_error);
@@ -376,9 +393,7 @@ int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc)
 	mutex_lock(&kc->lock);
 	/* Acquire: the SQEs before producer are written. */
 	tbrdma_kctx_doorbell(kc, smp_load_acquire(&sqc->producer), true, &err);
-	mutex_unlock(&kc->lock);
-	tbrdma_sq_unlocked(kc);
-	tbrdma_rx_now();
+	tbrdma_kctx_unlock(kc);
 	return err == -EAGAIN ? 0 : err;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_doorbell);

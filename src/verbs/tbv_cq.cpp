@@ -15,7 +15,8 @@ struct tbv_cq_set {
     };
     std::mutex mu;
     std::vector<source> sources;
-    size_t next = 0;  // where the next poll starts: no queue pair starves
+    size_t next = 0;     // where the next poll starts: no queue pair starves
+    bool armed = false;  // armed and no completion polled since: new rings are
 };
 
 extern "C" struct tbv_cq_set *tbv_cq_new(void) noexcept
@@ -28,6 +29,16 @@ extern "C" void tbv_cq_free(struct tbv_cq_set *cq) noexcept
     delete cq;
 }
 
+namespace {
+
+void arm(const tbv_cq_set::source &s) noexcept
+{
+    tbrdma_ring_ctrl *c = s.recv ? s.rings->rcq.ctrl() : s.rings->cq.ctrl();
+    __atomic_store_n(&c->armed, 1, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
 extern "C" int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv) noexcept
 {
     std::lock_guard<std::mutex> g(cq->mu);
@@ -35,6 +46,11 @@ extern "C" int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv)
         cq->sources.push_back({r, recv});
     } catch (const std::bad_alloc &) {
         return ENOMEM;
+    }
+    // A queue pair created after the CQ was armed raises its event too.
+    if (cq->armed) {
+        arm(cq->sources.back());
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
     return 0;
 }
@@ -72,16 +88,17 @@ extern "C" int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) noex
     }
     if (count)
         cq->next = (cq->next + 1) % count;
+    if (got)
+        cq->armed = false;
     return got;
 }
 
 extern "C" void tbv_cq_arm(struct tbv_cq_set *cq) noexcept
 {
     std::lock_guard<std::mutex> g(cq->mu);
-    for (const auto &s : cq->sources) {
-        tbrdma_ring_ctrl *c = s.recv ? s.rings->rcq.ctrl() : s.rings->cq.ctrl();
-        __atomic_store_n(&c->armed, 1, __ATOMIC_RELAXED);
-    }
+    cq->armed = true;
+    for (const auto &s : cq->sources)
+        arm(s);
     // Armed before the kernel's next look at it (tbrdma_abi.h).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }

@@ -83,14 +83,19 @@ int copy_inline(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
 }
 
 // The SQEs a work request takes: one per non-empty scatter entry (an SQE
-// has one buffer), at least one.
+// has one buffer), at least one; 0 when its length is past a message's.
 uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
 {
     if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
         return 1;
     uint32_t n = 0;
-    for (int i = 0; i < wr.num_sge; i++)
+    uint64_t total = 0;
+    for (int i = 0; i < wr.num_sge; i++) {
         n += wr.sg_list[i].length != 0;
+        total += wr.sg_list[i].length;
+    }
+    if (total > TBRDMA_XFER_MAX)
+        return 0;
     return n ? n : 1;
 }
 
@@ -279,7 +284,6 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
             failed.store(true, std::memory_order_relaxed);
     }
     store_release(c->consumer, cons);
-    rq->done.fetch_add(uint32_t(got), std::memory_order_release);
     return got;
 }
 
@@ -297,6 +301,8 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
         return ret;
     const uint32_t entries = sq.entries();
     const uint32_t n = pieces(wr, base);
+    if (!n || wr.num_sge < 0)
+        return EINVAL;
     if (n > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
         return ENOMEM;
     slot.wr_seq = ++wr_seq;
@@ -413,7 +419,7 @@ int tbv_srq::post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept
     std::lock_guard<std::mutex> g(mu);
     const uint32_t entries = ring.entries();
     for (; wr; wr = wr->next) {
-        if (tail - done.load(std::memory_order_acquire) >= entries) {
+        if (tail - load_acquire(ring.ctrl()->consumer) >= entries) {
             ret = ENOMEM;
             break;
         }

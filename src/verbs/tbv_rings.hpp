@@ -45,13 +45,13 @@ private:
 
 }  // namespace tbv
 
-// Posted receives: a queue pair's own, or a shared receive queue's.
+// Posted receives: a queue pair's own, or a shared receive queue's. A
+// slot is free once the kernel took its receive (its consumer index): a
+// queue pair may go with receives it took and never completed.
 struct tbv_srq {
     tbv::mapped_ring ring;
     std::mutex mu;
     uint32_t tail = 0;  // the producer index, under mu
-    // Receives completed (polled) on any queue pair: their slots are free.
-    std::atomic<uint32_t> done{0};
 
     int post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept;
 };
