@@ -30,16 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "tbv_check.hpp"
+
+using tbv_test::check;
+using tbv_test::failures;
+
 namespace {
-
-int failures = 0;
-
-void check(bool ok, const std::string &what)
-{
-    std::printf("%s: %s\n", ok ? "PASS" : "FAIL", what.c_str());
-    if (!ok)
-        ++failures;
-}
 
 [[noreturn]] void die(const std::string &what)
 {

@@ -27,17 +27,12 @@
 #include <unistd.h>
 
 #include "rdma/tbrdma_ib_abi.h"
+#include "tbv_check.hpp"
+
+using tbv_test::check;
+using tbv_test::failures;
 
 namespace {
-
-int failures = 0;
-
-void check(bool ok, const std::string &what)
-{
-    std::printf("%s: %s\n", ok ? "PASS" : "FAIL", what.c_str());
-    if (!ok)
-        ++failures;
-}
 
 class uverbs_file {
 public:

@@ -277,8 +277,19 @@ fi
 echo "== unload with a process holding a device, reload"
 check "rmmod tbrdma is refused while tbrdma_ib uses it" bash -c '! rmmod tbrdma 2> /dev/null'
 check "a process holds tbrdma_loop0" hold loop0 loop0-holder
-check "rmmod tbrdma_ib with the device held" timeout 60 rmmod tbrdma_ib
+# And two with queue pairs, their rings mapped, writing to each other.
+RDMAV_DRIVERS=$provider timeout 60 ib_write_bw -d tbrdma_loop1 -x 0 -p 18555 -D 8 > /tmp/bw-server.out 2>&1 &
+bw_server=$!
+sleep 0.7
+RDMAV_DRIVERS=$provider timeout 60 ib_write_bw -d tbrdma_loop0 -x 0 -p 18555 -D 8 127.0.0.1 > /tmp/bw-client.out 2>&1 &
+bw_client=$!
+sleep 3
+check "rmmod tbrdma_ib with the device held and ib_write_bw running" timeout 60 rmmod tbrdma_ib
 check "the holder was let go" released loop0-holder
+check "ib_write_bw's processes ended (the device taken from them)" \
+    wait_for 30 bash -c "! kill -0 $bw_client 2> /dev/null && ! kill -0 $bw_server 2> /dev/null"
+wait $bw_client $bw_server
+sed 's/^/  /' /tmp/bw-client.out | tail -n 4
 # shellcheck disable=SC2086
 check "no RDMA device or netdev left" gone $links
 for i in 1 2 3; do
