@@ -225,26 +225,37 @@ check "NCCL's pattern between loop0 and loop1" "$bin/tbv_pattern" nccl tbrdma_lo
 check "a peer on loop1 killed mid-transfer" "$bin/tbv_pattern" kill tbrdma_loop0 tbrdma_loop1
 
 echo "== UCX's rc_verbs transport (UCT) between loop0 and loop1"
+# A ucx_perftest built with MPI (Debian 13's and later) runs under MPI's
+# runtime unless given -P 0; one without has no -P.
+no_mpi=()
+ucx_perftest -h 2>&1 | grep -q -- '-P <0|1>' && no_mpi=(-P 0)
 # uct ARGS...: ucx_perftest's server on loop1, client on loop0; its result.
 uct() {
     local port=$((13400 + RANDOM % 1000))
-    timeout 120 ucx_perftest -d tbrdma_loop1:1 -x rc_verbs -p $port > /tmp/uct-server.out 2>&1 &
+    timeout 120 ucx_perftest "${no_mpi[@]}" -d tbrdma_loop1:1 -x rc_verbs -p $port > /tmp/uct-server.out 2>&1 &
     local server=$!
     sleep 1
-    timeout 120 ucx_perftest 127.0.0.1 -d tbrdma_loop0:1 -x rc_verbs -p $port "$@" > /tmp/uct-client.out 2>&1
+    timeout 120 ucx_perftest 127.0.0.1 "${no_mpi[@]}" -d tbrdma_loop0:1 -x rc_verbs -p $port "$@" > /tmp/uct-client.out 2>&1
     local rc=$?
     wait $server || rc=1
     [ $rc -eq 0 ] || sed 's/^/  /' /tmp/uct-server.out /tmp/uct-client.out
     grep -h 'Final:' /tmp/uct-client.out | sed 's/^/  /'
     return $rc
 }
-check "ucx_perftest rc_verbs put_lat 8 B" uct -t put_lat -s 8 -n 2000
-check "ucx_perftest rc_verbs am_lat 8 B" uct -t am_lat -s 8 -n 2000
-check "ucx_perftest rc_verbs put_bw 1 MiB zcopy" uct -t put_bw -s 1048576 -D zcopy -n 100
-check "ucx_perftest rc_verbs am_bw 4000 B zcopy (a header and the data: two scatter entries)" \
-    uct -t am_bw -s 4000 -D zcopy -n 2000
-check "ucx_perftest rc_verbs am_bw 1000 B bcopy" uct -t am_bw -s 1000 -D bcopy -n 2000
-check "ucx_perftest rc_verbs add_lat (atomics)" uct -t add_lat -n 2000
+# Some distributions build UCX without its verbs transports (Debian
+# unstable's 1.23.0~rc1: no "ib" among its UCT modules).
+uct_modules=$(ucx_info -b | sed -n 's/^#define uct_MODULES *//p')
+if [[ $uct_modules != *:ib* ]]; then
+    echo "SKIP: UCX's rc_verbs: this UCX has no verbs transports (UCT modules $uct_modules)"
+else
+    check "ucx_perftest rc_verbs put_lat 8 B" uct -t put_lat -s 8 -n 2000
+    check "ucx_perftest rc_verbs am_lat 8 B" uct -t am_lat -s 8 -n 2000
+    check "ucx_perftest rc_verbs put_bw 1 MiB zcopy" uct -t put_bw -s 1048576 -D zcopy -n 100
+    check "ucx_perftest rc_verbs am_bw 4000 B zcopy (a header and the data: two scatter entries)" \
+        uct -t am_bw -s 4000 -D zcopy -n 2000
+    check "ucx_perftest rc_verbs am_bw 1000 B bcopy" uct -t am_bw -s 1000 -D bcopy -n 2000
+    check "ucx_perftest rc_verbs add_lat (atomics)" uct -t add_lat -n 2000
+fi
 unset RDMAV_DRIVERS
 
 echo "== port state follows the link and the netdev"
