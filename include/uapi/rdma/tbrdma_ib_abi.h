@@ -10,9 +10,9 @@
  * four rings in the layout of that header, each mapped from the uverbs
  * file at the offset CREATE_QP answers:
  * - sq: struct tbrdma_sqe, produced by the process (ep is ignored: all go
- *   to the peer queue pair); the
- *   kernel takes them on a post_send() without work requests (the
- *   doorbell), or, while its pollers run, by itself (sq_poll, sq_polled);
+ *   to the peer queue pair); the kernel takes them on a post_send()
+ *   without work requests (the doorbell), or, while its pollers run, by
+ *   itself (sq_poll, sq_polled);
  * - cq: struct tbrdma_cqe, the completions of the sq's SQEs;
  * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process;
  * - rcq: struct tbrdma_cqe, the completions of those receives.
