@@ -228,7 +228,7 @@ echo "== UCX's rc_verbs transport (UCT) between loop0 and loop1"
 # A ucx_perftest built with MPI (Debian 13's and later) runs under MPI's
 # runtime unless given -P 0; one without has no -P.
 no_mpi=()
-ucx_perftest -h 2>&1 | grep -q -- '-P <0|1>' && no_mpi=(-P 0)
+[[ $(ucx_perftest -h 2>&1) == *'-P <0|1>'* ]] && no_mpi=(-P 0)
 # uct ARGS...: ucx_perftest's server on loop1, client on loop0; its result.
 uct() {
     local port=$((13400 + RANDOM % 1000))
