@@ -112,6 +112,13 @@ struct tbrdma_client_qp_attr {
 	struct tb_pd *pd;
 	struct tb_srq *srq;
 	struct tbrdma_client_ring sq, cq, rwq, rcq;
+	/*
+	 * A datagram queue pair (verbs UD) of link's device: its SQEs are
+	 * datagrams (TBRDMA_OP_DGRAM), and it takes those that arrive from
+	 * the link's peers with its Q_Key (tbrdma_client_qp_dgram()).
+	 */
+	bool dgram;
+	u32 link;
 	void (*notify)(void *arg);
 	void *notify_arg;
 };
@@ -135,6 +142,12 @@ u32 tbrdma_client_qp_num(struct tbrdma_kctx *kc);
  */
 int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
 			     u32 remote_qpn);
+/*
+ * A datagram queue pair takes datagrams with qkey from now on; the first
+ * call also lets it send, over link (its device's). -ENOTCONN for a link
+ * that is down.
+ */
+int tbrdma_client_qp_dgram(struct tbrdma_kctx *kc, u32 link, u32 qkey);
 /*
  * Receiver not ready: the first backoff (past the engine's longest, 10 ms,
  * that) and the tries (0: no count), as tb_ctx_set_rnr() has them.

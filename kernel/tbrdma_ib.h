@@ -14,10 +14,12 @@
 #include <rdma/ib_verbs.h>
 
 /*
- * The netdev's MTU: a 4096-byte RoCE payload with every header the core
- * counts (iboe_get_mtu()).
+ * The netdev's MTU: a 2048-byte RoCE payload with every header the core
+ * counts (iboe_get_mtu()), so that the port's active MTU is 2048: the
+ * largest whose UD datagram, its GRH in front, fits in one frame
+ * (TBRDMA_SEND_MAX). RC messages are cut into frames whatever it is.
  */
-#define TBRDMA_IB_NETDEV_MTU 4200
+#define TBRDMA_IB_NETDEV_MTU 2200
 
 /*
  * Scatter entries per work request, each an SQE of the send queue (whose

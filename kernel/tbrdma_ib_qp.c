@@ -6,7 +6,9 @@
  * kernel's part is the IB state machine: RTR connects the context to its
  * peer queue pair (the destination GID names the peer's device), RTS sets
  * its retries, ERR flushes it; and the doorbell, a post_send() without
- * work requests.
+ * work requests. A UD queue pair is a datagram context: RTR opens it to
+ * datagrams with its Q_Key, and each work request names its destination
+ * (the provider's address handles are the process's own).
  *
  * A queue pair of a shared receive queue (tbrdma_ib_srq.c) has no
  * receive ring of its own; its receive completions still go to its rcq.
@@ -70,7 +72,8 @@ static int tbrdma_ib_qp_check(const struct ib_qp_init_attr *init,
 	const struct ib_qp_cap *cap = &init->cap;
 
 	/* Queue pairs are the process's, with rings it maps. */
-	if (!udata || init->qp_type != IB_QPT_RC)
+	if (!udata || (init->qp_type != IB_QPT_RC &&
+		       init->qp_type != IB_QPT_UD))
 		return -EOPNOTSUPP;
 	if (init->create_flags)
 		return -EOPNOTSUPP;
@@ -137,14 +140,18 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 					  ibuc);
 	struct tbrdma_client_qp_attr a = {};
 	struct tbrdma_ib_create_qp_resp resp;
-	u32 entries[TBRDMA_IB_RINGS];
+	u32 entries[TBRDMA_IB_RINGS], per_wr;
 	int ret;
 
 	ret = tbrdma_ib_qp_check(init, udata);
-	/* An SQE per scatter entry (the provider splits work requests). */
+	/*
+	 * An SQE per scatter entry (the provider splits work requests), and
+	 * a UD one's GRH in front.
+	 */
+	per_wr = max(init->cap.max_send_sge, 1u) +
+		 (init->qp_type == IB_QPT_UD);
 	if (!ret)
-		ret = tbrdma_ib_queue_size((u64)init->cap.max_send_wr *
-					   max(init->cap.max_send_sge, 1u),
+		ret = tbrdma_ib_queue_size((u64)init->cap.max_send_wr * per_wr,
 					   &entries[TBRDMA_IB_SQ]);
 	if (ret)
 		return ret;
@@ -180,6 +187,8 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	}
 	a.rcq.mem = qp->ring[TBRDMA_IB_RCQ]->mem;
 	a.rcq.entries = entries[TBRDMA_IB_RCQ];
+	a.dgram = init->qp_type == IB_QPT_UD;
+	a.link = to_tbdev(ibqp->device)->link;
 	a.notify = tbrdma_ib_qp_notify;
 	a.notify_arg = qp;
 	qp->kc = tbrdma_client_qp_create(&a);
@@ -191,7 +200,7 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	ibqp->qp_num = tbrdma_client_qp_num(qp->kc);
 
 	init->cap.max_send_sge = max(init->cap.max_send_sge, 1u);
-	init->cap.max_send_wr = entries[TBRDMA_IB_SQ] / init->cap.max_send_sge;
+	init->cap.max_send_wr = entries[TBRDMA_IB_SQ] / per_wr;
 	init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ];	/* 0: a shared queue */
 	init->cap.max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
 	init->cap.max_inline_data = TBRDMA_INLINE_MAX;
@@ -243,12 +252,28 @@ static u32 tbrdma_ib_peer_link(const struct ib_qp_attr *attr)
 	return tbrdma_ib_gid_link(&grh->dgid);
 }
 
+/*
+ * Under qp->lock: a UD queue pair takes datagrams with its Q_Key (the new
+ * one, if mask has it) from RTR on.
+ */
+static int tbrdma_ib_qp_qkey(struct tbrdma_ib_qp *qp,
+			     const struct ib_qp_attr *attr, int mask)
+{
+	u32 qkey = mask & IB_QP_QKEY ? attr->qkey : qp->attr.qkey;
+
+	return tbrdma_client_qp_dgram(qp->kc, to_tbdev(qp->ibqp.device)->link,
+				      qkey);
+}
+
 /* Under qp->lock: into RTR, connected to the destination. */
 static int tbrdma_ib_qp_rtr(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
 			    int mask)
 {
 	struct tbrdma_ibdev *d = to_tbdev(qp->ibqp.device);
 	u32 code;
+
+	if (qp->ibqp.qp_type == IB_QPT_UD)
+		return tbrdma_ib_qp_qkey(qp, attr, mask);
 
 	/* RoCE: a GID to go to; the core resolved it for this port. */
 	if (!(rdma_ah_get_ah_flags(&attr->ah_attr) & IB_AH_GRH))
@@ -268,6 +293,8 @@ static int tbrdma_ib_qp_rts(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
 {
 	u32 tries = 0;		/* rnr_retry 7: retry for ever */
 
+	if (qp->ibqp.qp_type == IB_QPT_UD)
+		return mask & IB_QP_QKEY ? tbrdma_ib_qp_qkey(qp, attr, mask) : 0;
 	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry < 7)
 		tries = attr->rnr_retry + 1;
 	return tbrdma_client_qp_set_rnr(qp->kc, qp->rnr_delay_ns, tries);
@@ -285,6 +312,8 @@ static void tbrdma_ib_qp_keep(struct tbrdma_ib_qp *qp,
 		a->pkey_index = attr->pkey_index;
 	if (mask & IB_QP_PORT)
 		a->port_num = attr->port_num;
+	if (mask & IB_QP_QKEY)
+		a->qkey = attr->qkey;
 	if (mask & IB_QP_PATH_MTU)
 		a->path_mtu = attr->path_mtu;
 	if (mask & IB_QP_DEST_QPN)
@@ -345,6 +374,9 @@ int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 		ret = tbrdma_ib_qp_rts(qp, attr, mask);
 	else if (next == IB_QPS_ERR)
 		tbrdma_client_qp_error(qp->kc);
+	else if ((next == IB_QPS_RTR || next == IB_QPS_RTS) &&
+		 (mask & IB_QP_QKEY))
+		ret = tbrdma_ib_qp_qkey(qp, attr, mask);	/* UD: a new key */
 	if (ret)
 		goto out;
 	tbrdma_ib_qp_keep(qp, attr, mask);

@@ -92,6 +92,8 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->max_srq_wr = tbrdma_client_max_ring();
 	attr->max_srq_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_pkeys = 1;
+	/* The provider's, in the process: the kernel keeps none. */
+	attr->max_ah = INT_MAX;
 	return 0;
 }
 

@@ -7,7 +7,9 @@
  *
  * A queue pair is a context that admits the one peer it is connected to
  * (admit_bound) and has one endpoint, to it, which all its SQEs go to
- * (whatever endpoint they name); its rings are the client's memory: a
+ * (whatever endpoint they name); a datagram one admits datagrams with its
+ * Q_Key from its link's fabric, and its one endpoint, over its link,
+ * sends datagrams to whom they name. Its rings are the client's memory: a
  * send queue of SQEs, a completion ring for them, and the posted
  * receives and their completions.
  */
@@ -264,11 +266,15 @@ struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *
 		tbrdma_client_qring(&cfg.rwq, &a->rwq,
 				    sizeof(struct tbrdma_rwqe));
 	tbrdma_client_qring(&cfg.rcq, &a->rcq, sizeof(struct tbrdma_cqe));
-	cfg.admit_bound = 1;
+	cfg.admit_bound = !a->dgram;
+	cfg.dgram = a->dgram;
 	cfg.notify = a->notify;
 	cfg.notify_arg = a->notify_arg;
 	mutex_lock(&tbrdma.lock);
-	ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
+	ret = a->link < tbrdma_num_links() ? 0 : -EINVAL;
+	cfg.fabric = tbrdma_link_fabric(a->link, tbrdma_link_is_loop(a->link));
+	if (!ret)
+		ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
 	mutex_unlock(&tbrdma.lock);
 	if (ret) {
 		tbrdma_kctx_put(kc);
@@ -352,6 +358,36 @@ out:
 	return ret;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_connect);
+
+int tbrdma_client_qp_dgram(struct tbrdma_kctx *kc, u32 link, u32 qkey)
+{
+	u32 send;
+	int ret;
+
+	mutex_lock(&kc->lock);
+	/* Its endpoint's allocation where no link waits on it. */
+	ret = kc->qp_ep < 0 ? tb_ep_prepare(kc->ctx) : 0;
+	if (ret)
+		goto out;
+	tbrdma_lock();
+	if (kc->qp_ep < 0) {
+		/* Whatever it names, a datagram carries its destination. */
+		send = tbrdma_link_engine_index(link);
+		ret = send == U32_MAX ? -ENOTCONN :
+					tb_ep_create(kc->ctx, send, 0, 0);
+		if (ret >= 0) {
+			kc->qp_ep = ret;
+			ret = 0;
+		}
+	}
+	if (!ret)
+		ret = tb_ctx_set_qkey(kc->ctx, qkey);
+	tbrdma_unlock();
+out:
+	tbrdma_kctx_unlock(kc);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_dgram);
 
 int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries)
 {

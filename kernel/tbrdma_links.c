@@ -107,6 +107,7 @@ TBRDMA_LINK_STAT(ext_detached, ext_detached);
 TBRDMA_LINK_STAT(rx_refused, rx_refused);
 TBRDMA_LINK_STAT(rx_throttled, rx_throttled);
 TBRDMA_LINK_STAT(rx_rnr, rx_rnr);
+TBRDMA_LINK_STAT(rx_dgram_dropped, rx_dgram_dropped);
 
 static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_tx_frames.attr.attr,
@@ -125,6 +126,7 @@ static struct attribute *const tbrdma_link_stats[] = {
 	&tbrdma_link_stat_rx_refused.attr.attr,
 	&tbrdma_link_stat_rx_throttled.attr.attr,
 	&tbrdma_link_stat_rx_rnr.attr.attr,
+	&tbrdma_link_stat_rx_dgram_dropped.attr.attr,
 };
 
 void tbrdma_link_stat_attrs(struct attribute **attrs,

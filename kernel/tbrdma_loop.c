@@ -288,6 +288,7 @@ static int tbrdma_loop_attach(struct tbrdma_loop *loop)
 		if (ret)
 			goto fail;
 		end->link.label = loop->index;
+		end->link.fabric = tbrdma_link_fabric(loop->index, true);
 		ret = tb_engine_add_link(tbrdma.engine, &end->link);
 		if (ret < 0) {
 			tb_link_destroy(&end->link);

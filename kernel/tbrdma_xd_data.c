@@ -537,6 +537,7 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 			   &tbrdma_xd_link_ops, tbrdma.engine);
 	if (!ret) {
 		xl->link.label = tbrdma_xd_index(xl);
+		xl->link.fabric = tbrdma_link_fabric(xl->link.label, false);
 		ret = tb_engine_add_link(tbrdma.engine, &xl->link);
 		if (ret < 0)
 			tb_link_destroy(&xl->link);

@@ -88,6 +88,16 @@ bool tbrdma_link_is_loop(u32 index);
  * for no loop or while it is detached.
  */
 u32 tbrdma_link_far_index(u32 index);
+/*
+ * The datagram fabric of userspace link index (tb_link.fabric): one for
+ * all loops, whose ends all reach each other in this host, one for each
+ * XDomain link, whose peer is another host.
+ */
+static inline u32 tbrdma_link_fabric(u32 index, bool loop)
+{
+	return loop ? 0 : index + 1;
+}
+
 /* /sys/class/tbrdma/<name> of userspace link index, or NULL. */
 struct device *tbrdma_link_device(u32 index);
 
@@ -100,7 +110,7 @@ struct device *tbrdma_link_device(u32 index);
  * before any device of the type is added: the link's counters, its own,
  * NULL.
  */
-#define TBRDMA_LINK_NSTATS 16
+#define TBRDMA_LINK_NSTATS 17
 void tbrdma_link_stat_attrs(struct attribute **attrs,
 			    struct attribute *const *own, size_t n);
 

@@ -164,6 +164,7 @@ static int tb_engine_deliver(void *user, struct tb_link *link,
 	case TB_EOP_ATOMIC:
 	case TB_EOP_SEND:
 	case TB_EOP_MSG:
+	case TB_EOP_DGRAM:
 		ret = tb_resp_rx(el, &h, data);
 		break;
 	default:
@@ -497,7 +498,8 @@ int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 	    !tb_is_pow2(cfg->sq_depth) || cfg->sq_depth > (1u << 16) ||
 	    !cfg->cq.ctrl || !tb_is_pow2(cq_n) ||
 	    cfg->cq.entry_size < sizeof(struct tbrdma_cqe) ||
-	    cfg->rnr_delay_ns > TB_RNR_DELAY_MAX_NS)
+	    cfg->rnr_delay_ns > TB_RNR_DELAY_MAX_NS ||
+	    (cfg->dgram && (!posted || cfg->admit_bound)))
 		return -EINVAL;
 	/* Messages or posted receives, each with rings of the right size. */
 	if (posted && (cfg->rq.ctrl || !cfg->rcq.ctrl ||
@@ -617,6 +619,15 @@ int tb_ctx_bind(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx)
 void tb_ctx_unbind(struct tb_ctx *ctx)
 {
 	ctx->peer_bound = 0;
+}
+
+int tb_ctx_set_qkey(struct tb_ctx *ctx, u32 qkey)
+{
+	if (!ctx->cfg.dgram)
+		return -EINVAL;
+	ctx->qkey = qkey;
+	ctx->qkey_set = 1;
+	return 0;
 }
 
 int tb_ctx_set_rnr(struct tb_ctx *ctx, u64 delay_ns, u32 tries)

@@ -31,6 +31,12 @@
  *   there with TBRDMA_WC_LOC_LEN_ERR and at the sender with REM_INVALID;
  *   a SEND to a context of posted receives, or a MSG to one without,
  *   with REM_INVALID;
+ * - a DGRAM is a datagram of one frame, as a verbs UD SEND: the datagram
+ *   context it names takes it into its oldest posted receive when its
+ *   Q_Key matches and it arrived on a link of the context's fabric, and
+ *   the target drops it otherwise (no receive posted, one too short
+ *   completes with LOC_LEN_ERR); either way it completes at the sender
+ *   as a success once the target took it in;
  * - nothing is allocated after creation: all queues have fixed sizes and a
  *   full one makes tb_post() return -EAGAIN.
  *
@@ -157,6 +163,13 @@ struct tb_ctx_config {
 	 */
 	u64 rnr_delay_ns;
 	u32 rnr_tries;
+	/*
+	 * A datagram context (a verbs UD queue pair): admits DGRAMs alone,
+	 * those with its Q_Key (tb_ctx_set_qkey()) that arrive on links of
+	 * fabric (tb_link.fabric), into posted receives; posts DGRAMs alone.
+	 */
+	int dgram;
+	u32 fabric;
 	/* Called after new CQ or RQ entries were published and armed. */
 	void (*notify)(void *arg);
 	void *notify_arg;
@@ -253,6 +266,11 @@ void tb_ctx_unbind(struct tb_ctx *ctx);
  * lock.
  */
 int tb_ctx_set_rnr(struct tb_ctx *ctx, u64 delay_ns, u32 tries);
+/*
+ * A datagram context admits DGRAMs with qkey from now on (none before the
+ * first call). -EINVAL for another context. Under every link's lock.
+ */
+int tb_ctx_set_qkey(struct tb_ctx *ctx, u32 qkey);
 /*
  * The context is in error from now on, as a verbs queue pair moved to
  * ERR: everything outstanding on its endpoints completes with

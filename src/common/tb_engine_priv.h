@@ -275,6 +275,9 @@ struct tb_ctx {
 	u32 peer_link;
 	u64 peer_link_gen;
 	u32 peer_ctx;
+	/* cfg.dgram: the Q_Key DGRAMs must carry, once set. */
+	u8 qkey_set;
+	u32 qkey;
 	/* Endpoint table, NULL where free; doubles up to max_ep slots. */
 	struct tb_ep **eps;
 	u32 ep_slots;
@@ -415,6 +418,12 @@ int tb_ctx_msg_rx(struct tb_ctx *ctx, struct tb_elink *el,
  */
 int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 			const struct tb_engine_hdr *h, const u8 *data);
+/*
+ * A DGRAM: into the oldest receive of the datagram context it names if
+ * that admits it and has one posted, else dropped.
+ */
+void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
+		 const u8 *data);
 
 /* tb_completer.c */
 int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,

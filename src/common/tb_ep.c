@@ -250,15 +250,21 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	if (sqe->flags & ~(u32)TBRDMA_SQE_FLAGS_ALL)
 		return 0;
 	if ((sqe->flags & TBRDMA_SQE_IMM) && sqe->opcode != TBRDMA_OP_WRITE &&
-	    sqe->opcode != TBRDMA_OP_MSG)
+	    sqe->opcode != TBRDMA_OP_MSG && sqe->opcode != TBRDMA_OP_DGRAM)
 		return 0;
 	/* A message's part: its offset in it bounded as its length is. */
 	if ((sqe->flags & TBRDMA_SQE_MORE) &&
-	    (sqe->opcode != TBRDMA_OP_MSG || (sqe->flags & TBRDMA_SQE_IMM)))
+	    ((sqe->opcode != TBRDMA_OP_MSG && sqe->opcode != TBRDMA_OP_DGRAM) ||
+	     (sqe->flags & TBRDMA_SQE_IMM)))
 		return 0;
 	if (sqe->opcode == TBRDMA_OP_MSG &&
 	    (sqe->remote_addr > TBRDMA_XFER_MAX ||
 	     sqe->length > TBRDMA_XFER_MAX - sqe->remote_addr))
+		return 0;
+	/* A datagram's parts fill one frame: the requester relies on it. */
+	if (sqe->opcode == TBRDMA_OP_DGRAM &&
+	    (sqe->remote_addr > TBRDMA_SEND_MAX ||
+	     sqe->length > TBRDMA_SEND_MAX - sqe->remote_addr))
 		return 0;
 	switch (sqe->opcode) {
 	case TBRDMA_OP_WRITE:
@@ -274,6 +280,7 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 		       sqe->atomic_op <= TBRDMA_ATOMIC_MAX &&
 		       !(sqe->remote_addr & (sqe->atomic_size - 1));
 	case TBRDMA_OP_SEND:
+	case TBRDMA_OP_DGRAM:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_SEND_MAX);
 	case TBRDMA_OP_MSG:
 		return sqe->length <= (inl ? TBRDMA_INLINE_MAX : TBRDMA_XFER_MAX);
@@ -306,7 +313,9 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 
 	if (!ep)
 		return -ENOENT;
-	if (!tb_sqe_valid(sqe))
+	/* A datagram context's endpoint names no peer: datagrams alone. */
+	if (!tb_sqe_valid(sqe) ||
+	    (ctx->cfg.dgram && sqe->opcode != TBRDMA_OP_DGRAM))
 		return -EINVAL;
 	if (ep->count >= ctx->cfg.sq_depth)
 		return -EAGAIN;

@@ -140,6 +140,7 @@ struct tb_link_stats {
 	u64 rx_refused;		/* requests answered REM_ACCESS_ERR */
 	u64 rx_throttled;	/* of those, refused unseen: sender throttled */
 	u64 rx_rnr;		/* requests answered RNR_NAK (receiver not ready) */
+	u64 rx_dgram_dropped;	/* DGRAMs no datagram context took in */
 };
 
 struct tb_link_slot {
@@ -170,6 +171,8 @@ struct tb_link {
 	struct tb_link_config cfg;
 	u32 index;		/* the engine's link number */
 	u32 label;		/* the host's name for it, reported in rqe.link */
+	/* Datagram contexts of this fabric take the DGRAMs arriving here. */
+	u32 fabric;
 	u32 state;		/* enum tbrdma_link_state */
 
 	u32 epoch;		/* ours, random, never 0 */

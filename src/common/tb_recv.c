@@ -18,6 +18,8 @@
  * is dropped. A WRITE with immediate takes the oldest receive once its
  * last chunk is written, and completes it with its length and no data;
  * one refused (the target's key or bounds) leaves the receive posted.
+ * A DGRAM, one frame, fills and completes a receive at once, or is
+ * dropped.
  */
 #include "tb_engine_priv.h"
 
@@ -36,7 +38,8 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 	cqe.ep = h->src_ctx;
 	cqe.byte_len = ctx->rcv.off;
 	cqe.status = status;
-	cqe.opcode = h->op == TB_EOP_WRITE ? TBRDMA_OP_WRITE : TBRDMA_OP_MSG;
+	cqe.opcode = h->op == TB_EOP_WRITE ? TBRDMA_OP_WRITE :
+		     h->op == TB_EOP_DGRAM ? TBRDMA_OP_DGRAM : TBRDMA_OP_MSG;
 	if (h->flags & TB_EF_IMM) {
 		cqe.flags = TBRDMA_CQE_IMM;
 		cqe.result = h->imm;
@@ -216,6 +219,41 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
 	}
 	tb_unlock(&ctx->lock);
 	return status;
+}
+
+/* Whether ctx takes the DGRAM h, which arrived over el. */
+static int tb_dgram_admits(const struct tb_ctx *ctx, const struct tb_elink *el,
+			   const struct tb_engine_hdr *h)
+{
+	return ctx && ctx->cfg.dgram && !READ_ONCE(ctx->error) &&
+	       ctx->qkey_set && h->dst_secret == ctx->qkey &&
+	       el->link->fabric == ctx->cfg.fabric;
+}
+
+void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
+		 const u8 *data)
+{
+	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
+	int ready = 0;
+	u8 status;
+
+	if (tb_dgram_admits(ctx, el, h)) {
+		tb_lock(&ctx->lock);
+		tb_recv_lock(ctx);
+		ready = tb_recv_ready(ctx);
+		if (ready)
+			tb_recv_take(ctx);
+		tb_recv_unlock(ctx);
+		if (ready) {
+			tb_recv_from(&ctx->rcv, el, h);
+			status = tb_recv_place(ctx, el, h, data);
+			ctx->rcv.off = h->len;
+			tb_recv_complete(ctx, h, status);
+		}
+		tb_unlock(&ctx->lock);
+	}
+	if (!ready)
+		el->link->stats.rx_dgram_dropped++;
 }
 
 u32 tb_ctx_flush_recv(struct tb_ctx *ctx)

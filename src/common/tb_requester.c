@@ -195,6 +195,68 @@ static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 	tb_elink_send(el, &h, wqe->sqe.length);
 }
 
+/*
+ * A datagram, from its first part: one frame gathered from every part,
+ * once all are posted (a part of it is the last SQE: it waits). The last
+ * part names the target and takes the frame's msn; the others are done
+ * when it goes.
+ */
+static void tb_req_dgram(struct tb_elink *el, struct tb_wqe *first)
+{
+	u8 *buf = tb_elink_payload_buf(el);
+	struct tb_wqe *w, *last = first;
+	struct tb_engine_hdr h;
+	u8 status = 0;
+	u32 len = 0;
+
+	while (last->sqe.flags & TBRDMA_SQE_MORE) {
+		if (!last->next)
+			return;
+		/* Another operation cuts it short: it has no last part. */
+		if (last->next->sqe.opcode != TBRDMA_OP_DGRAM) {
+			status = TBRDMA_WC_REM_INVALID;
+			break;
+		}
+		last = last->next;
+	}
+	for (w = first; ; w = w->next) {
+		struct tb_mr *mr;
+		const u8 *src;
+
+		/* Offsets in order, each part within the frame (post checked). */
+		if (!status && w->sqe.remote_addr != len)
+			status = TBRDMA_WC_REM_INVALID;
+		if (!status && w->sqe.length) {
+			src = tb_req_source(el, w, 0, w->sqe.length, &mr);
+			if (src)
+				memcpy(buf + len, src, w->sqe.length);
+			else
+				status = TBRDMA_WC_LOC_ACCESS_ERR;
+		}
+		len += w->sqe.length;
+		if (w == last)
+			break;
+	}
+	/* Every part fails with it, or all but the last are done. */
+	for (w = first; w != last || status; w = w->next) {
+		tb_req_stop(w, status);
+		if (w == last)
+			return;
+	}
+	tb_req_hdr(&h, last, TB_EOP_DGRAM);
+	h.dst_ctx = last->sqe.am_id;
+	h.dst_secret = last->sqe.rkey;
+	h.len = len;
+	h.msn = tb_req_take_msn(el, last, 0);
+	last->sent_all = 1;
+	h.flags |= tb_req_ack_flag(last);
+	if (last->sqe.flags & TBRDMA_SQE_IMM) {
+		h.flags |= TB_EF_IMM;
+		h.imm = last->sqe.imm;
+	}
+	tb_elink_send(el, &h, len);
+}
+
 /* A fenced operation waits for the responses of those before it. */
 static int tb_req_fenced(const struct tb_ep *ep, const struct tb_wqe *wqe)
 {
@@ -234,6 +296,9 @@ static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 		break;
 	case TBRDMA_OP_ATOMIC:
 		tb_req_atomic(el, wqe);
+		break;
+	case TBRDMA_OP_DGRAM:
+		tb_req_dgram(el, wqe);
 		break;
 	default:
 		tb_req_send(el, wqe);

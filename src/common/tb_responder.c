@@ -10,7 +10,8 @@
  * to a full receive queue is answered with RNR_NAK, and so is every later
  * request of its endpoint until the endpoint resends (TB_EF_RESUME): the
  * link and every other endpoint go on; so is a MSG's first chunk that
- * finds no posted receive (tb_recv.c). Responses never wait for the
+ * finds no posted receive (tb_recv.c). A DGRAM gets neither: it is
+ * taken in or dropped (tb_recv.c). Responses never wait for the
  * receive path: their queues are sized by the limits the initiator keeps
  * (msn_window requests, rd_max READ/ATOMIC), and a peer that breaks those
  * limits breaks the link.
@@ -196,7 +197,8 @@ static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 {
 	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
 
-	if (!ctx || READ_ONCE(ctx->error))
+	/* A datagram context takes DGRAMs alone (tb_dgram_rx()). */
+	if (!ctx || READ_ONCE(ctx->error) || ctx->cfg.dgram)
 		return NULL;
 	if (ctx->cfg.admit_bound)
 		return ctx->peer_bound && ctx->peer_link == el->index &&
@@ -305,6 +307,12 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 
 	if (h->msn != el->resp_done + 1)
 		return -EPROTO;
+	/* Never refused, never held: taken in or dropped, then acked. */
+	if (h->op == TB_EOP_DGRAM) {
+		tb_dgram_rx(el, h, payload);
+		el->resp_done = h->msn;
+		return 0;
+	}
 	/* Only a pair refused before pays for the clock. */
 	if (r) {
 		now = tb_now_ns();

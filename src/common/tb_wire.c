@@ -164,7 +164,8 @@ void tb_engine_hdr_encode(void *buf, const struct tb_engine_hdr *h)
 static int tb_engine_op_is_request(u8 op)
 {
 	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
-	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG;
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG ||
+	       op == TB_EOP_DGRAM;
 }
 
 /* What each op may carry after the engine header. */
@@ -175,6 +176,7 @@ static int tb_engine_payload_ok(const struct tb_engine_hdr *h, u32 payload)
 	case TB_EOP_READ_RESP:
 	case TB_EOP_SEND:
 	case TB_EOP_MSG:
+	case TB_EOP_DGRAM:
 		return h->len == payload;
 	case TB_EOP_READ_REQ:
 		return payload == 0 && h->len != 0 && h->len <= TB_READ_REQ_MAX;
@@ -222,7 +224,7 @@ int tb_engine_hdr_decode(const void *buf, u32 payload_len, u32 ext_len,
 	if ((h->flags & ~TB_EF_ALL) ||
 	    (h->flags & TB_EF_RESUME && !tb_engine_op_is_request(h->op)) ||
 	    (h->flags & TB_EF_IMM && h->op != TB_EOP_WRITE &&
-	     h->op != TB_EOP_MSG) ||
+	     h->op != TB_EOP_MSG && h->op != TB_EOP_DGRAM) ||
 	    (h->src_ep && !tb_engine_op_is_request(h->op)))
 		return -EBADMSG;
 	/* Data sits either after the header or in the ext, never in both. */

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 7u
+#define TB_WIRE_VERSION 8u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
 #define TB_LINK_SACK_LEN 8u	/* an ACK's bitmap after the link header */
@@ -92,7 +92,12 @@ enum tb_engine_op {
 	 * addr is its offset in the message, TB_EF_LAST marks the last.
 	 */
 	TB_EOP_MSG = 10,
-	TB_EOP_MAX = 10,
+	/*
+	 * A datagram (TBRDMA_OP_DGRAM) to context dst_ctx, whose Q_Key is
+	 * dst_secret: delivered or dropped, never answered but by the ack.
+	 */
+	TB_EOP_DGRAM = 11,
+	TB_EOP_MAX = 11,
 };
 
 enum tb_engine_flags {
@@ -105,8 +110,9 @@ enum tb_engine_flags {
 	 */
 	TB_EF_ACK_NOW = 1u << 2,
 	/*
-	 * The last chunk of a MSG, or of a WRITE, with an immediate (imm): a
-	 * WRITE's then takes a posted receive, and compare is its length.
+	 * A DGRAM, or the last chunk of a MSG or a WRITE, with an immediate
+	 * (imm): a WRITE's then takes a posted receive, and compare is its
+	 * length.
 	 */
 	TB_EF_IMM = 1u << 3,
 	TB_EF_ALL = 0xf,

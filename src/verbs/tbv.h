@@ -30,6 +30,16 @@ struct tbrdma_ib_create_srq_resp;
  */
 bool tbv_sysfs_is_tbrdma(const char *ibdev_path) TBV_NOEXCEPT;
 
+/*
+ * An address handle, the process's alone: the GRH a UD work request sends
+ * in front of its data (paylen filled in for each), built from the
+ * handle's GID and the source GID of the handle's sgid_index.
+ */
+struct tbv_ah {
+	struct ibv_ah ibv_ah;
+	struct ibv_grh grh;
+};
+
 /* A queue pair's rings, mapped from the device's command file. */
 struct tbv_rings;
 /* A shared receive queue's ring of posted receives. */
@@ -52,9 +62,10 @@ struct tbv_qp_cmds {
 };
 
 /*
- * Maps what CREATE_QP answered for qp, whose receives are srq's (or its
- * own: NULL); NULL and errno on failure. sq_sig_all: every send work
- * request completes, as ibv_qp_init_attr has it.
+ * Maps what CREATE_QP answered for qp (RC or UD, as its qp_type says),
+ * whose receives are srq's (or its own: NULL); NULL and errno on failure.
+ * sq_sig_all: every send work request completes, as ibv_qp_init_attr has
+ * it.
  */
 struct tbv_rings *tbv_rings_new(int cmd_fd,
 				const struct tbrdma_ib_create_qp_resp *resp,

@@ -7,6 +7,7 @@
  * completion queues (mapped rings, no system call) is tbv_qp.cpp and
  * tbv_cq.cpp.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -388,6 +389,47 @@ static int tbv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	return tbv_rings_post_recv(to_tbv_qp(ibqp)->rings, wr, bad);
 }
 
+/* RoCE's GRH: IPv6's version, and the next header, BTH. */
+#define TBV_GRH_VERSION 6u
+#define TBV_GRH_NEXT_HDR 0x1b
+
+/*
+ * Address handles are the process's own: a datagram carries the GRH the
+ * handle describes, from a GID of this port to the handle's.
+ */
+static struct ibv_ah *tbv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
+{
+	struct tbv_ah *ah;
+	union ibv_gid sgid;
+
+	if (attr->port_num != 1 || !attr->is_global) {
+		errno = EINVAL;	/* RoCE: a GID to go to */
+		return NULL;
+	}
+	if (ibv_query_gid(pd->context, 1, attr->grh.sgid_index, &sgid))
+		return NULL;
+	ah = calloc(1, sizeof(*ah));
+	if (!ah) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ah->grh.version_tclass_flow =
+		htobe32(TBV_GRH_VERSION << 28 |
+			(uint32_t)attr->grh.traffic_class << 20 |
+			(attr->grh.flow_label & 0xfffff));
+	ah->grh.next_hdr = TBV_GRH_NEXT_HDR;
+	ah->grh.hop_limit = attr->grh.hop_limit;
+	ah->grh.sgid = sgid;
+	ah->grh.dgid = attr->grh.dgid;
+	return &ah->ibv_ah;
+}
+
+static int tbv_destroy_ah(struct ibv_ah *ibah)
+{
+	free(container_of(ibah, struct tbv_ah, ibv_ah));
+	return 0;
+}
+
 static void tbv_free_context(struct ibv_context *ibctx)
 {
 	struct tbv_context *ctx =
@@ -399,11 +441,13 @@ static void tbv_free_context(struct ibv_context *ibctx)
 
 static const struct verbs_context_ops tbv_context_ops = {
 	.alloc_pd = tbv_alloc_pd,
+	.create_ah = tbv_create_ah,
 	.create_cq = tbv_create_cq,
 	.create_qp = tbv_create_qp,
 	.create_srq = tbv_create_srq,
 	.dealloc_pd = tbv_dealloc_pd,
 	.dereg_mr = tbv_dereg_mr,
+	.destroy_ah = tbv_destroy_ah,
 	.destroy_cq = tbv_destroy_cq,
 	.destroy_qp = tbv_destroy_qp,
 	.destroy_srq = tbv_destroy_srq,

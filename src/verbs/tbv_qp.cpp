@@ -2,6 +2,7 @@
 // the rings the kernel maps, completions become work completions
 // (docs/verbs.md has the table). No system call while a poll thread of
 // the kernel takes the SQEs; a doorbell otherwise.
+#include <endian.h>
 #include <sys/mman.h>
 
 #include <chrono>
@@ -82,36 +83,68 @@ int copy_inline(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
     return 0;
 }
 
-// The SQEs a work request takes: one per non-empty scatter entry (an SQE
-// has one buffer), at least one; 0 when its length is past a message's.
+// The SQEs a work request's data takes: one per non-empty scatter entry
+// (an SQE has one buffer), at least one; 0 when its length is past a
+// message's (a datagram's: a frame with the GRH).
 uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
 {
-    if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
-        return 1;
     uint32_t n = 0;
     uint64_t total = 0;
     for (int i = 0; i < wr.num_sge; i++) {
         n += wr.sg_list[i].length != 0;
         total += wr.sg_list[i].length;
     }
-    if (total > TBRDMA_XFER_MAX)
+    if (total > (s.opcode == TBRDMA_OP_DGRAM ? TBRDMA_SEND_MAX - sizeof(ibv_grh) : TBRDMA_XFER_MAX))
         return 0;
+    if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
+        return 1;
     return n ? n : 1;
+}
+
+// A datagram's first SQE: the address handle's GRH, paylen its length.
+void grh_piece(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
+{
+    std::memset(&s, 0, offsetof(tbrdma_sqe, inline_data));
+    s.opcode = TBRDMA_OP_DGRAM;
+    s.flags = TBRDMA_SQE_INLINE | TBRDMA_SQE_MORE | TBRDMA_SQE_SILENT;
+    s.length = sizeof(ibv_grh);
+    ibv_grh grh = reinterpret_cast<const tbv_ah *>(wr.wr.ud.ah)->grh;
+    uint32_t len = 0;
+    for (int i = 0; i < wr.num_sge; i++)
+        len += wr.sg_list[i].length;
+    grh.paylen = htobe16(uint16_t(len));
+    std::memcpy(s.inline_data, &grh, sizeof(grh));
+}
+
+// A UD work request's SEND as a datagram to the queue pair it names; its
+// data goes after the GRH (the first SQE).
+int translate_ud(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
+{
+    if ((wr.opcode != IBV_WR_SEND && wr.opcode != IBV_WR_SEND_WITH_IMM) || !wr.wr.ud.ah)
+        return EINVAL;
+    s.opcode = TBRDMA_OP_DGRAM;
+    s.am_id = wr.wr.ud.remote_qpn;
+    s.rkey = wr.wr.ud.remote_qkey;
+    s.remote_addr = sizeof(ibv_grh);
+    return 0;
 }
 
 // A work request as an SQE without its data (the kernel names its
 // endpoint), and what the provider keeps.
-int translate(const ibv_send_wr &wr, bool sig_all, tbrdma_sqe &s, tbv_send_slot &slot) noexcept
+int translate(const ibv_send_wr &wr, bool ud, bool sig_all, tbrdma_sqe &s, tbv_send_slot &slot) noexcept
 {
     std::memset(&s, 0, offsetof(tbrdma_sqe, inline_data));
     slot = tbv_send_slot{wr.wr_id, 0, 0, IBV_WC_SEND, sig_all || (wr.send_flags & IBV_SEND_SIGNALED)};
+    if (ud && translate_ud(wr, s))
+        return EINVAL;
     switch (wr.opcode) {
     case IBV_WR_SEND_WITH_IMM:
         s.flags = TBRDMA_SQE_IMM;
         s.imm = wr.imm_data;  // network order both ways: passed through
         [[fallthrough]];
     case IBV_WR_SEND:
-        s.opcode = TBRDMA_OP_MSG;
+        if (!ud)
+            s.opcode = TBRDMA_OP_MSG;
         break;
     case IBV_WR_RDMA_WRITE_WITH_IMM:
         s.flags = TBRDMA_SQE_IMM;
@@ -181,7 +214,7 @@ void piece(const ibv_send_wr &wr, const tbrdma_sqe &base, int sge, uint32_t at, 
     if (k + 1 < n) {
         s.flags &= ~uint8_t(TBRDMA_SQE_IMM);
         s.flags |= TBRDMA_SQE_SILENT;
-        if (s.opcode == TBRDMA_OP_MSG)
+        if (s.opcode == TBRDMA_OP_MSG || s.opcode == TBRDMA_OP_DGRAM)
             s.flags |= TBRDMA_SQE_MORE;
     }
     if (k)
@@ -272,12 +305,15 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
         w.wr_id = cqe.wr_id;
         w.status = wc_status(cqe.status);
         w.opcode = cqe.opcode == TBRDMA_OP_WRITE ? IBV_WC_RECV_RDMA_WITH_IMM : IBV_WC_RECV;
+        // A datagram's buffer starts with the GRH its sender put there.
+        if (cqe.opcode == TBRDMA_OP_DGRAM)
+            w.wc_flags = IBV_WC_GRH;
         w.vendor_err = cqe.status;
         w.byte_len = cqe.byte_len;
         w.qp_num = qp->qp_num;
         w.src_qp = cqe.ep;
         if (cqe.flags & TBRDMA_CQE_IMM) {
-            w.wc_flags = IBV_WC_WITH_IMM;
+            w.wc_flags |= IBV_WC_WITH_IMM;
             w.imm_data = uint32_t(cqe.result);
         }
         if (cqe.status != TBRDMA_WC_SUCCESS)
@@ -296,16 +332,22 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
 {
     tbrdma_sqe base;
     tbv_send_slot slot;
-    int ret = translate(wr, sig_all, base, slot);
+    int ret = translate(wr, ud, sig_all, base, slot);
     if (ret)
         return ret;
     const uint32_t entries = sq.entries();
-    const uint32_t n = pieces(wr, base);
-    if (!n || wr.num_sge < 0)
+    const uint32_t n = wr.num_sge < 0 ? 0 : pieces(wr, base);
+    if (!n)
         return EINVAL;
-    if (n > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
+    if (n + ud > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
         return ENOMEM;
     slot.wr_seq = ++wr_seq;
+    if (ud) {
+        auto *g = static_cast<tbrdma_sqe *>(sq.slot(sq_tail));
+        grh_piece(wr, *g);
+        g->wr_id = sq_tail;
+        send_slots[sq_tail++ & (entries - 1)] = slot;
+    }
     if (n == 1 && (goes_inline(wr, base) || base.opcode == TBRDMA_OP_ATOMIC)) {
         base.wr_id = sq_tail;
         std::memcpy(sq.slot(sq_tail), &base, sizeof(base));
@@ -362,6 +404,7 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
         return nullptr;
     }
     r->qp = qp;
+    r->ud = qp->qp_type == IBV_QPT_UD;
     r->sig_all = sq_sig_all;
     r->cmds = cmds;
     // The kernel's poll threads may take SQEs without a doorbell.

@@ -17,7 +17,8 @@
  *     real regions and request numbers, so most inputs reach the
  *     responder and completer instead of dying at the link's checks. MSG
  *     chunks go to a second context, of posted receives (tb_recv.c),
- *     mostly at a message's start, and WRITEs with an immediate too.
+ *     mostly at a message's start, and WRITEs with an immediate too;
+ *     DGRAMs to a third, a datagram context, mostly with its Q_Key.
  *
  * Input: records of
  *     u16 len (little-endian, low 13 bits) | u8 flags | len frame bytes
@@ -61,6 +62,8 @@
 #define PEER_SEQ0 0x7ffffffcu
 #define CTX_ID 0x00005a03u		/* slot 3 of 4 */
 #define RCTX_ID 0x00005a01u		/* slot 1: posted receives */
+#define DCTX_ID 0x00005a02u		/* slot 2: datagrams */
+#define DCTX_QKEY 0x1ee7a330u
 #define PEER_CTX 0x00000777u
 #define PEER_SECRET 0x5ec2e75ec2e75ec2ull
 #define GUARD 64
@@ -98,6 +101,11 @@ static struct tbrdma_rwqe rwq_mem[RWQ_ENTRIES];
 static _Alignas(64) u8 rcq_mem[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
 static u8 rctx_cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
 static struct tbrdma_ring_ctrl rctx_cq_ctrl, rwq_ctrl, rcq_ctrl;
+/* The datagram context's: receives into RW too. */
+static struct tbrdma_rwqe dwq_mem[RWQ_ENTRIES];
+static _Alignas(64) u8 dcq_mem[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+static u8 dctx_cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+static struct tbrdma_ring_ctrl dctx_cq_ctrl, dwq_ctrl, dcq_ctrl;
 
 static const u64 mr_iova[NMR] = {
 	0x100000, 0x200000, 0x300000, 0x400000, 0x500000, 0x600000,
@@ -125,6 +133,7 @@ struct fz {
 	struct tb_ctx *ctx;
 	struct tb_ctx *rctx;	/* posted receives */
 	u64 rctx_key;		/* its RW */
+	struct tb_ctx *dctx;	/* datagrams */
 	struct tb_elink *el;
 	struct tb_link link;
 	int ep;
@@ -161,6 +170,7 @@ static int engine_lengths_ok(const struct tb_engine_hdr *h, u32 payload_len)
 	case TB_EOP_READ_RESP:
 	case TB_EOP_SEND:
 	case TB_EOP_MSG:
+	case TB_EOP_DGRAM:
 		return h->len == data;
 	case TB_EOP_READ_REQ:
 		return !data && h->len && h->len <= TB_READ_REQ_MAX;
@@ -182,7 +192,8 @@ static int engine_lengths_ok(const struct tb_engine_hdr *h, u32 payload_len)
 static int is_request(u8 op)
 {
 	return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ ||
-	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG;
+	       op == TB_EOP_ATOMIC || op == TB_EOP_SEND || op == TB_EOP_MSG ||
+	       op == TB_EOP_DGRAM;
 }
 
 /* Known flags only; RESUME and an endpoint only on requests. */
@@ -191,7 +202,7 @@ static int engine_shape_ok(const struct tb_engine_hdr *h)
 	return !(h->flags & ~TB_EF_ALL) &&
 	       (is_request(h->op) || (!(h->flags & TB_EF_RESUME) && !h->src_ep)) &&
 	       (!(h->flags & TB_EF_IMM) || h->op == TB_EOP_WRITE ||
-		h->op == TB_EOP_MSG);
+		h->op == TB_EOP_MSG || h->op == TB_EOP_DGRAM);
 }
 
 /*
@@ -298,7 +309,7 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 	if (!h.op || h.op > TB_EOP_MAX)
 		h.op = 1 + h.op % TB_EOP_MAX;
 	h.flags = p[1] & (is_request(h.op) ? TB_EF_ALL : TB_EF_LAST);
-	if (h.op != TB_EOP_WRITE && h.op != TB_EOP_MSG)
+	if (h.op != TB_EOP_WRITE && h.op != TB_EOP_MSG && h.op != TB_EOP_DGRAM)
 		h.flags &= ~TB_EF_IMM;
 	h.aop = p[2];
 	h.arg = p[3];
@@ -353,6 +364,15 @@ static void rewrite_engine_hdr(struct fz *f, u8 *p, u32 payload_len)
 		}
 		/* A message's start, or an offset a chunk may have. */
 		h.addr = (raw_addr & 3) ? 0 : raw_addr % (RW_LEN + 64);
+		h.len = data;
+		h.msn = el->resp_done + 1;
+		break;
+	case TB_EOP_DGRAM:
+		/* To the datagram context with its key, or as the input says. */
+		if (!(raw_dst & 0x100))
+			h.dst_ctx = DCTX_ID;
+		if (!(raw_dst & 0x200))
+			h.dst_secret = DCTX_QKEY;
 		h.len = data;
 		h.msn = el->resp_done + 1;
 		break;
@@ -554,6 +574,10 @@ static void check_state(struct fz *f)
 	CHECK(f->rctx->rcq.head - rcq_ctrl.consumer <= RCQ_ENTRIES);
 	CHECK(f->rctx->rcq.head + (f->rctx->rcv.state == TB_RCV_FILLING) ==
 	      f->rctx->rwq.head);
+	/* A datagram completes the receive it takes at once. */
+	CHECK(f->dctx->rwq.head <= dwq_ctrl.producer);
+	CHECK(f->dctx->rcq.head - dcq_ctrl.consumer <= RCQ_ENTRIES);
+	CHECK(f->dctx->rcq.head == f->dctx->rwq.head);
 	CHECK(l->tx_next - l->tx_una <= l->cfg.tx_window);
 	CHECK(!tb_seq_after(l->tx_una, l->tx_resend) &&
 	      !tb_seq_after(l->tx_resend, l->tx_next));
@@ -688,6 +712,33 @@ static void setup(struct fz *f)
 					   .lkey = rkey, .length = 64 };
 	__atomic_store_n(&rwq_ctrl.producer, 3, __ATOMIC_RELEASE);
 
+	/*
+	 * The datagram context, RW in a domain of its own: a receive of
+	 * RECV1_LEN bytes, one past RW's end.
+	 */
+	memset(&cc, 0, sizeof(cc));
+	cc.id = DCTX_ID;
+	cc.max_mr = 2;
+	cc.max_ep = 1;
+	cc.sq_depth = 1;
+	cc.dgram = 1;
+	tb_qring_init(&cc.cq, &dctx_cq_ctrl, dctx_cq_mem, CQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	tb_qring_init(&cc.rwq, &dwq_ctrl, dwq_mem, RWQ_ENTRIES,
+		      sizeof(struct tbrdma_rwqe));
+	tb_qring_init(&cc.rcq, &dcq_ctrl, dcq_mem, RCQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	CHECK(!tb_ctx_create(f->e, &cc, &f->dctx));
+	CHECK(!tb_ctx_set_qkey(f->dctx, DCTX_QKEY));
+	CHECK(!tb_mr_register(f->dctx, mr_iova[MR_RW], RW_LEN,
+			      TBRDMA_ACCESS_LOCAL, rw_area + GUARD, NULL, &rkey));
+	dwq_mem[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
+					   .lkey = rkey, .length = RECV1_LEN };
+	dwq_mem[1] = (struct tbrdma_rwqe){ .wr_id = 2,
+					   .addr = mr_iova[MR_RW] + RW_LEN - 8,
+					   .lkey = rkey, .length = 64 };
+	__atomic_store_n(&dwq_ctrl.producer, 2, __ATOMIC_RELEASE);
+
 	/* The peer's HELLO, answering ours: the link goes UP. */
 	memset(&h, 0, sizeof(h));
 	h.type = TB_LINK_HELLO;
@@ -722,6 +773,7 @@ static void setup(struct fz *f)
 
 static void teardown(struct fz *f)
 {
+	tb_ctx_destroy(f->dctx, NULL, NULL);
 	tb_ctx_destroy(f->rctx, NULL, NULL);
 	tb_ctx_destroy(f->ctx, NULL, NULL);
 	tb_engine_remove_link(f->e, &f->link);

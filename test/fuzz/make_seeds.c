@@ -241,6 +241,28 @@ int main(int argc, char **argv)
 	data_record(F_REWRITE_ENGINE, 5, &h, 100, 0x46);
 	err |= save(dir, "messages");
 
+	/*
+	 * Datagrams (the rewriter sends them to the datagram context, and
+	 * with its key, unless dst_ctx has 0x100 or 0x200 set): one into the
+	 * first receive, one into the receive past its region's end, one
+	 * with none left, and one with a wrong key.
+	 */
+	h = ehdr(TB_EOP_DGRAM, 900, 0);
+	h.dst_ctx = 0;
+	h.flags = TB_EF_IMM;
+	h.imm = 0x55;
+	data_record(F_REWRITE_ENGINE, 0, &h, 900, 0x51);
+	h.len = 40;
+	h.flags = 0;
+	data_record(F_REWRITE_ENGINE, 1, &h, 40, 0x52);
+	h.len = 20;
+	data_record(F_REWRITE_ENGINE, 2, &h, 20, 0x53);
+	h = ehdr(TB_EOP_DGRAM, 20, 0);
+	h.dst_ctx = 0x200;
+	h.dst_secret = 1;
+	data_record(F_REWRITE_ENGINE, 3, &h, 20, 0x54);
+	err |= save(dir, "datagrams");
+
 	/* A request executed, then the cable loses carrier. */
 	h = ehdr(TB_EOP_WRITE, 8, 0);
 	data_record(F_REWRITE_ENGINE, 0, &h, 8, 0x77);

@@ -103,6 +103,7 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
     case TB_EOP_READ_RESP:
     case TB_EOP_SEND:
     case TB_EOP_MSG:
+    case TB_EOP_DGRAM:
         return h.len == data;
     case TB_EOP_READ_REQ:
         return data == 0 && h.len >= 1 && h.len <= TB_READ_REQ_MAX;
@@ -123,16 +124,17 @@ bool engine_lengths_ok(const tb_engine_hdr &h, uint32_t payload_len)
 bool is_request(uint8_t op)
 {
     return op == TB_EOP_WRITE || op == TB_EOP_READ_REQ || op == TB_EOP_ATOMIC ||
-           op == TB_EOP_SEND || op == TB_EOP_MSG;
+           op == TB_EOP_SEND || op == TB_EOP_MSG || op == TB_EOP_DGRAM;
 }
 
 // Known flags only; RESUME and an endpoint only on requests, IMM only on
-// WRITE and MSG.
+// WRITE, MSG and DGRAM.
 bool engine_shape_ok(const tb_engine_hdr &h)
 {
     return !(h.flags & ~TB_EF_ALL) &&
            (is_request(h.op) || (!(h.flags & TB_EF_RESUME) && !h.src_ep)) &&
-           (!(h.flags & TB_EF_IMM) || h.op == TB_EOP_WRITE || h.op == TB_EOP_MSG);
+           (!(h.flags & TB_EF_IMM) || h.op == TB_EOP_WRITE || h.op == TB_EOP_MSG ||
+            h.op == TB_EOP_DGRAM);
 }
 
 }  // namespace
@@ -220,6 +222,7 @@ BOOST_AUTO_TEST_CASE(engine_hdr_round_trip_every_op)
             case TB_EOP_READ_RESP:
             case TB_EOP_SEND:
             case TB_EOP_MSG:
+            case TB_EOP_DGRAM:
                 payload = i == 0 ? 0 : i == 1 ? data_max : static_cast<uint32_t>(rng() % (data_max + 1));
                 h.len = payload;
                 break;
@@ -267,7 +270,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x07,                    // version
+        0x08,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags

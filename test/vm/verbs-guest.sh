@@ -143,9 +143,9 @@ for l in $links; do
 done
 ibv_devinfo -v -d tbrdma_loop0 > /tmp/devinfo.out 2>&1
 sed 's/^/  /' /tmp/devinfo.out
-check "ibv_devinfo -v: port active, Ethernet, MTU 4096" \
+check "ibv_devinfo -v: port active, Ethernet, MTU 2048 (a UD datagram and its GRH in a frame)" \
     bash -c "grep -q 'state:.*PORT_ACTIVE' /tmp/devinfo.out && grep -q 'link_layer:.*Ethernet' /tmp/devinfo.out &&
-             grep -q 'active_mtu:.*4096' /tmp/devinfo.out"
+             grep -q 'active_mtu:.*2048' /tmp/devinfo.out"
 gid0=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]))' \
     "$(cat "$ibsys/tbrdma_loop0/ports/1/gids/0")")
 check "ibv_devinfo -v: GID 0 is the MAC's ($gid0), RoCE v2" \
@@ -169,12 +169,10 @@ else
 fi
 
 echo "== queue pairs: libibverbs' examples between loop0 and loop1, data checked"
-# pingpong SERVER_DEV CLIENT_DEV ARGS...: both ends of ibv_rc_pingpong (of
-# ibv_srq_pingpong with -q), the client's output.
+# pingpong TOOL SERVER_DEV CLIENT_DEV ARGS...: both ends of TOOL (one of
+# libibverbs' ibv_*_pingpong), the client's output.
 pingpong() {
-    local sdev=$1 cdev=$2 port=$((18515 + RANDOM % 1000)); shift 2
-    local tool=ibv_rc_pingpong
-    [[ " $* " != *" -q "* ]] || tool=ibv_srq_pingpong
+    local tool=$1 sdev=$2 cdev=$3 port=$((18515 + RANDOM % 1000)); shift 3
     timeout 60 $tool -d "$sdev" -g 0 -p $port -c "$@" > /tmp/pp-server.out 2>&1 &
     local server=$!
     sleep 0.5
@@ -185,16 +183,21 @@ pingpong() {
     grep -h 'bytes in' /tmp/pp-client.out | sed 's/^/  /'
     return $rc
 }
-check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong tbrdma_loop1 tbrdma_loop0 -n 500
-check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
-check "ibv_rc_pingpong loop0 <- loop1, 1 MiB x 20, MTU 4096" pingpong tbrdma_loop0 tbrdma_loop1 -s 1048576 -n 20 -m 4096
-check "ibv_rc_pingpong with completion events" pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -e
+check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong ibv_rc_pingpong tbrdma_loop1 tbrdma_loop0 -n 500
+check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong ibv_rc_pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
+check "ibv_rc_pingpong loop0 <- loop1, 1 MiB x 20, MTU 4096" \
+    pingpong ibv_rc_pingpong tbrdma_loop0 tbrdma_loop1 -s 1048576 -n 20 -m 4096
+check "ibv_rc_pingpong with completion events" pingpong ibv_rc_pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -e
 check "ibv_srq_pingpong loop1 <- loop0: 16 queue pairs on a shared receive queue" \
-    pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -q 16 -r 64
+    pingpong ibv_srq_pingpong tbrdma_loop1 tbrdma_loop0 -n 200 -q 16 -r 64
+check "ibv_ud_pingpong loop1 <- loop0, 2048 B x 500" pingpong ibv_ud_pingpong tbrdma_loop1 tbrdma_loop0 -n 500
+check "ibv_ud_pingpong loop0 <- loop0, 64 B x 1000" pingpong ibv_ud_pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
+check "ibv_ud_pingpong with completion events" pingpong ibv_ud_pingpong tbrdma_loop0 tbrdma_loop1 -n 200 -e
 
-echo "== perftest between loop0 and loop1, RC, every size to 8 MiB"
+echo "== perftest between loop0 and loop1: RC, every size to 8 MiB; UD, to the MTU"
 # perftest TOOL ARGS...: server on loop1, client on loop0; shows the
-# client's table, and for -a runs checks that it reached 8 MiB.
+# client's table, and for -a runs checks that it reached 8 MiB (UD: 2048,
+# the port's MTU).
 perftest() {
     local tool=$1 port=$((18600 + RANDOM % 1000)); shift
     timeout 300 "$tool" -d tbrdma_loop1 -x 0 -p $port "$@" > /tmp/pt-server.out 2>&1 &
@@ -209,7 +212,9 @@ perftest() {
     fi
     # A table row per size: bytes, iterations, then the figures.
     awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ { print "  " $0 }' /tmp/pt-client.out
-    [[ " $* " != *" -a "* ]] || grep -qE '^ *8388608 ' /tmp/pt-client.out
+    local top=8388608
+    [[ " $* " != *" -c UD "* ]] || top=2048
+    [[ " $* " != *" -a "* ]] || grep -qE "^ *$top " /tmp/pt-client.out
 }
 for t in ib_write_lat ib_read_lat ib_send_lat; do
     check "$t -a --report_gbits" perftest $t -a -n 100 --report_gbits
@@ -217,6 +222,8 @@ done
 for t in ib_write_bw ib_read_bw ib_send_bw; do
     check "$t -a --report_gbits" perftest $t -a -n 20 --report_gbits
 done
+check "ib_send_lat -c UD -a --report_gbits" perftest ib_send_lat -c UD -a -n 100 --report_gbits
+check "ib_send_bw -c UD -a --report_gbits" perftest ib_send_bw -c UD -a -n 20 --report_gbits
 check "ib_atomic_lat (fetch-and-add)" perftest ib_atomic_lat -n 200
 check "ib_atomic_bw (compare-and-swap) --report_gbits" perftest ib_atomic_bw -A CMP_AND_SWAP -n 200 --report_gbits
 
@@ -224,37 +231,71 @@ echo "== applications' patterns: NCCL's IB plugin, a peer killed mid-transfer"
 check "NCCL's pattern between loop0 and loop1" "$bin/tbv_pattern" nccl tbrdma_loop0 tbrdma_loop1
 check "a peer on loop1 killed mid-transfer" "$bin/tbv_pattern" kill tbrdma_loop0 tbrdma_loop1
 
-echo "== UCX's rc_verbs transport (UCT) between loop0 and loop1"
+echo "== UCX's verbs transports between loop0 and loop1: rc_verbs and ud_verbs (UCT), UCP, Open MPI"
 # A ucx_perftest built with MPI (Debian 13's and later) runs under MPI's
 # runtime unless given -P 0; one without has no -P.
 no_mpi=()
 [[ $(ucx_perftest -h 2>&1) == *'-P <0|1>'* ]] && no_mpi=(-P 0)
-# uct ARGS...: ucx_perftest's server on loop1, client on loop0; its result.
-uct() {
-    local port=$((13400 + RANDOM % 1000))
-    timeout 120 ucx_perftest "${no_mpi[@]}" -d tbrdma_loop1:1 -x rc_verbs -p $port > /tmp/uct-server.out 2>&1 &
+# perftest_pair SENV SOPTS CENV COPTS ARGS...: ucx_perftest's server and
+# client, each with its environment (VAR=VALUE words) and options, ARGS
+# the test's; the client's result.
+perftest_pair() {
+    local port=$((13400 + RANDOM % 1000)) senv=$1 sopts=$2 cenv=$3 copts=$4
+    shift 4
+    # shellcheck disable=SC2086 # lists of words
+    env $senv timeout 120 ucx_perftest "${no_mpi[@]}" $sopts -p $port > /tmp/uct-server.out 2>&1 &
     local server=$!
     sleep 1
-    timeout 120 ucx_perftest 127.0.0.1 "${no_mpi[@]}" -d tbrdma_loop0:1 -x rc_verbs -p $port "$@" > /tmp/uct-client.out 2>&1
+    # shellcheck disable=SC2086
+    env $cenv timeout 120 ucx_perftest 127.0.0.1 "${no_mpi[@]}" $copts -p $port "$@" \
+        > /tmp/uct-client.out 2>&1
     local rc=$?
     wait $server || rc=1
     [ $rc -eq 0 ] || sed 's/^/  /' /tmp/uct-server.out /tmp/uct-client.out
     grep -h 'Final:' /tmp/uct-client.out | sed 's/^/  /'
     return $rc
 }
+# uct TL ARGS...: a UCT test over transport TL, server on loop1.
+uct() {
+    local tl=$1
+    shift
+    perftest_pair "" "-x $tl -d tbrdma_loop1:1" "" "-x $tl -d tbrdma_loop0:1" "$@"
+}
+# ucp TLS ARGS...: a UCP test with UCX_TLS=TLS, server on loop1.
+ucp() {
+    local tls=$1
+    shift
+    perftest_pair "UCX_TLS=$tls UCX_NET_DEVICES=tbrdma_loop1:1" "" \
+        "UCX_TLS=$tls UCX_NET_DEVICES=tbrdma_loop0:1" "" "$@"
+}
 # Some distributions build UCX without its verbs transports (Debian
 # unstable's 1.23.0~rc1: no "ib" among its UCT modules).
 uct_modules=$(ucx_info -b | sed -n 's/^#define uct_MODULES *//p')
 if [[ $uct_modules != *:ib* ]]; then
-    echo "SKIP: UCX's rc_verbs: this UCX has no verbs transports (UCT modules $uct_modules)"
+    echo "SKIP: UCX's rc_verbs and ud_verbs: this UCX has no verbs transports (UCT modules $uct_modules)"
 else
-    check "ucx_perftest rc_verbs put_lat 8 B" uct -t put_lat -s 8 -n 2000
-    check "ucx_perftest rc_verbs am_lat 8 B" uct -t am_lat -s 8 -n 2000
-    check "ucx_perftest rc_verbs put_bw 1 MiB zcopy" uct -t put_bw -s 1048576 -D zcopy -n 100
+    check "ucx_perftest rc_verbs put_lat 8 B" uct rc_verbs -t put_lat -s 8 -n 2000
+    check "ucx_perftest rc_verbs am_lat 8 B" uct rc_verbs -t am_lat -s 8 -n 2000
+    check "ucx_perftest rc_verbs put_bw 1 MiB zcopy" uct rc_verbs -t put_bw -s 1048576 -D zcopy -n 100
     check "ucx_perftest rc_verbs am_bw 4000 B zcopy (a header and the data: two scatter entries)" \
-        uct -t am_bw -s 4000 -D zcopy -n 2000
-    check "ucx_perftest rc_verbs am_bw 1000 B bcopy" uct -t am_bw -s 1000 -D bcopy -n 2000
-    check "ucx_perftest rc_verbs add_lat (atomics)" uct -t add_lat -n 2000
+        uct rc_verbs -t am_bw -s 4000 -D zcopy -n 2000
+    check "ucx_perftest rc_verbs am_bw 1000 B bcopy" uct rc_verbs -t am_bw -s 1000 -D bcopy -n 2000
+    check "ucx_perftest rc_verbs add_lat (atomics)" uct rc_verbs -t add_lat -n 2000
+    check "ucx_perftest ud_verbs am_lat 8 B" uct ud_verbs -t am_lat -s 8 -n 2000
+    check "ucx_perftest ud_verbs am_bw 1000 B bcopy" uct ud_verbs -t am_bw -s 1000 -D bcopy -n 5000
+    check "ucx_perftest ud_verbs am_bw 1800 B zcopy" uct ud_verbs -t am_bw -s 1800 -D zcopy -n 5000
+    check "ucx_perftest UCP tag_lat 8 B over rc_verbs,ud_verbs" ucp rc_verbs,ud_verbs -t tag_lat -s 8 -n 2000
+    check "ucx_perftest UCP tag_bw 1 MiB over rc_verbs,ud_verbs" ucp rc_verbs,ud_verbs -t tag_bw -s 1048576 -n 50
+    check "ucx_perftest UCP tag_bw 64 KiB over ud_verbs alone" ucp ud_verbs -t tag_bw -s 65536 -n 100
+    # Open MPI's pml ucx, data verified, lanes on rc_verbs (UCX's log).
+    mpi_dir=$build/test/vm/verbs-work/mpi
+    mkdir -p "$mpi_dir"
+    (cd "$mpi_dir" && UCX_NET_DEVICES=tbrdma_loop0:1 TB_MPI_NP=2 TB_MPI_TLS=rc_verbs,ud_verbs,self \
+        TB_MPI_EXPECT=rc_verbs TB_UCT_LIB=none TB_MPI_TEST=$build/test/mpi/tb_mpi_test \
+        TB_MPI_ARGS="--max-size 262144" "$(dirname "$0")/../mpi/run-mpi.sh") > "$mpi_dir/run.out" 2>&1
+    grep -E '^(np=|mpi:|  UCX lanes|    )' "$mpi_dir/run.out" | head -12
+    check "Open MPI np 2 over rc_verbs and ud_verbs on tbrdma_loop0, data verified" \
+        grep -q '^mpi: [1-9][0-9]* passed, 0 failed' "$mpi_dir/run.out"
 fi
 unset RDMAV_DRIVERS
 

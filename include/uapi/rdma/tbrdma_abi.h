@@ -47,7 +47,15 @@ enum tbrdma_opcode {
 	 * take posted receives, as a verbs SEND.
 	 */
 	TBRDMA_OP_MSG = 6,
-	TBRDMA_OP_MAX = 6,
+	/*
+	 * A datagram, as a verbs UD SEND: up to TBRDMA_SEND_MAX bytes in one
+	 * frame into the oldest receive posted to context am_id, a datagram
+	 * context whose Q_Key is rkey. It completes once the target took it
+	 * in, whether it found a receive or was dropped (no such context, the
+	 * wrong key, none posted): the sender never learns which.
+	 */
+	TBRDMA_OP_DGRAM = 7,
+	TBRDMA_OP_MAX = 7,
 };
 
 enum tbrdma_atomic_op {
@@ -78,7 +86,7 @@ enum tbrdma_sqe_flags {
 	TBRDMA_SQE_DELAY_ACK = 1u << 3,
 	/*
 	 * With immediate (sqe.imm), for a target of posted receives: a MSG's
-	 * receive completion says it has one; a WRITE, once done, takes a
+	 * or DGRAM's receive completion says it has one; a WRITE, once done, takes a
 	 * posted receive too and completes it with the immediate and its
 	 * length (a verbs RDMA WRITE with immediate).
 	 */
@@ -88,7 +96,8 @@ enum tbrdma_sqe_flags {
 	 * gathers a message from several buffers (a verbs SEND's scatter
 	 * list). Each SQE's remote_addr is the offset of its bytes in the
 	 * message, 0 for the first; the last SQE, without MORE, ends it and
-	 * alone may carry an immediate.
+	 * alone may carry an immediate. The same for a DGRAM, whose last SQE
+	 * also names its destination.
 	 */
 	TBRDMA_SQE_MORE = 1u << 5,
 	TBRDMA_SQE_FLAGS_ALL = 0x3f,
@@ -191,9 +200,10 @@ struct tbrdma_rqe {
 /*
  * A posted receive, for a context whose messages land in buffers the
  * owner posted (as a verbs queue pair's do): the oldest one takes the next
- * MSG, of any length up to its own, and completes in the receive
- * completion ring with the message's length (byte_len), opcode
- * TBRDMA_OP_MSG; or the next WRITE with immediate, opcode TBRDMA_OP_WRITE,
+ * MSG (or, in a datagram context, DGRAM), of any length up to its own,
+ * and completes in the receive completion ring with the message's length
+ * (byte_len), opcode TBRDMA_OP_MSG (TBRDMA_OP_DGRAM); or the next WRITE
+ * with immediate, opcode TBRDMA_OP_WRITE,
  * with the WRITE's length and no data of its own. ep is the sending
  * context's id (0 for a receive flushed), and with TBRDMA_CQE_IMM, result
  * is the immediate.

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// Datagrams (TBRDMA_OP_DGRAM): what a verbs UD queue pair rests on. A
+// datagram gathered from its parts travels in one frame and lands in the
+// oldest receive of the datagram context it names, if that context's
+// Q_Key and fabric match; otherwise, or with no receive posted, it is
+// dropped. The sender's completes as a success either way. A datagram
+// context takes nothing else and posts nothing else.
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <random>
+
+#include "pair_fixture.hpp"
+#include "recv_ctx.hpp"
+
+using namespace tbtest;
+
+namespace {
+
+constexpr uint32_t qkey = 0x1ee7a330;
+
+std::vector<uint8_t> pattern(size_t n, uint32_t seed)
+{
+    std::vector<uint8_t> v(n);
+    std::mt19937 rng(seed);
+    for (auto &x : v)
+        x = static_cast<uint8_t>(rng());
+    return v;
+}
+
+// A datagram context of fabric (tb_link.fabric of the cable's links: 0).
+std::unique_ptr<recv_ctx> dgram_ctx(tb_engine *e, uint32_t fabric = 0, uint32_t entries = 64)
+{
+    return std::make_unique<recv_ctx>(e, entries, entries, false, [fabric](tb_ctx_config &c) {
+        c.dgram = 1;
+        c.fabric = fabric;
+    });
+}
+
+struct dgram_fixture : pair_fixture {
+    std::unique_ptr<recv_ctx> rb = dgram_ctx(p.b->engine);
+    std::vector<uint8_t> src = pattern(8192, 7);
+    uint64_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    std::vector<uint8_t> dst = std::vector<uint8_t>(65536, 0);
+    uint64_t dk = rb->reg(dst.data(), dst.size());
+
+    dgram_fixture() { BOOST_REQUIRE_EQUAL(tb_ctx_set_qkey(rb->ctx, qkey), 0); }
+
+    // A datagram of len bytes from src + off to context to with key k.
+    tbrdma_sqe dgram(uint32_t len, uint64_t wr_id, uint32_t to, uint64_t k = qkey,
+                     uint32_t off = 0) const
+    {
+        auto s = make_sqe(TBRDMA_OP_DGRAM, ep_ab, wr_id);
+        s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off);
+        s.lkey = sk;
+        s.length = len;
+        s.am_id = to;
+        s.rkey = k;
+        return s;
+    }
+    uint32_t target() const { return tb_ctx_id(rb->ctx); }
+    int post(const tbrdma_sqe &s) { return tb_post(p.a->ctx, &s); }
+    // Pumps until a has n completions and the receiver m.
+    void settle(size_t n, size_t m, std::vector<tbrdma_cqe> &sent, std::vector<tbrdma_cqe> &got)
+    {
+        BOOST_REQUIRE(p.pump_until([&] {
+            auto s = p.a->drain_cq();
+            sent.insert(sent.end(), s.begin(), s.end());
+            auto r = rb->drain_rcq();
+            got.insert(got.end(), r.begin(), r.end());
+            return sent.size() >= n && got.size() >= m;
+        }));
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(engine_dgram, dgram_fixture)
+
+// A datagram context posts datagrams (its endpoint names no peer) gathered
+// from an inline header and a registered buffer, with an immediate: one
+// receive takes it whole.
+BOOST_AUTO_TEST_CASE(a_datagram_from_a_datagram_context_lands_whole)
+{
+    auto ra = dgram_ctx(p.a->engine);
+    uint64_t ak = ra->reg(src.data(), src.size());
+    int ep = tb_ep_create(ra->ctx, static_cast<uint32_t>(p.a->link_index), 0, 0);
+    BOOST_REQUIRE_GE(ep, 0);
+    rb->post(5, dst.data(), 4096, dk);
+    auto head = make_sqe(TBRDMA_OP_DGRAM, ep, 1);
+    head.flags = TBRDMA_SQE_INLINE | TBRDMA_SQE_MORE | TBRDMA_SQE_SILENT;
+    head.length = 40;
+    std::memset(head.inline_data, 0xa5, 40);
+    auto body = make_sqe(TBRDMA_OP_DGRAM, ep, 2);
+    body.flags = TBRDMA_SQE_IMM;
+    body.imm = 0xbeef;
+    body.local_addr = reinterpret_cast<uintptr_t>(src.data() + 100);
+    body.lkey = ak;
+    body.length = 2048;
+    body.remote_addr = 40;
+    body.am_id = target();
+    body.rkey = qkey;
+    BOOST_REQUIRE_EQUAL(tb_post(ra->ctx, &head), 0);
+    BOOST_REQUIRE_EQUAL(tb_post(ra->ctx, &body), 0);
+    std::vector<tbrdma_cqe> got;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto r = rb->drain_rcq();
+        got.insert(got.end(), r.begin(), r.end());
+        return !got.empty();
+    }));
+    std::vector<tbrdma_cqe> sent;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto s = ra->drain_cq();
+        sent.insert(sent.end(), s.begin(), s.end());
+        return !sent.empty();
+    }));
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 5u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(got[0].opcode == TBRDMA_OP_DGRAM);
+    BOOST_TEST(got[0].byte_len == 2088u);
+    BOOST_TEST(got[0].ep == tb_ctx_id(ra->ctx));
+    BOOST_TEST(got[0].flags == TBRDMA_CQE_IMM);
+    BOOST_TEST(got[0].result == 0xbeefu);
+    BOOST_TEST(std::all_of(dst.begin(), dst.begin() + 40, [](uint8_t b) { return b == 0xa5; }));
+    BOOST_TEST(std::memcmp(dst.data() + 40, src.data() + 100, 2048) == 0);
+    BOOST_TEST(dst[2088] == 0);
+    // The silent head completes without an entry; the body with one.
+    BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+    BOOST_TEST(sent[0].wr_id == 2u);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(sent[0].opcode == TBRDMA_OP_DGRAM);
+    // Anything else from it is refused at posting.
+    auto w = make_sqe(TBRDMA_OP_WRITE, ep, 3);
+    BOOST_TEST(tb_post(ra->ctx, &w) == -EINVAL);
+}
+
+// Every datagram the target does not take completes as a success and is
+// counted as dropped; none uses up the receive posted, which the next
+// good one takes.
+BOOST_AUTO_TEST_CASE(dropped_datagrams_complete_and_leave_the_receive)
+{
+    auto other_fabric = dgram_ctx(p.b->engine, 1);
+    BOOST_REQUIRE_EQUAL(tb_ctx_set_qkey(other_fabric->ctx, qkey), 0);
+    auto no_key = dgram_ctx(p.b->engine);
+    recv_ctx not_dgram(p.b->engine);
+    std::vector<uint8_t> b(4096);
+    for (auto *r : {other_fabric.get(), no_key.get(), &not_dgram})
+        r->post(9, b.data(), 4096, r->reg(b.data(), b.size()));
+    const uint32_t to[] = {target(), tb_ctx_id(other_fabric->ctx), tb_ctx_id(no_key->ctx),
+                           tb_ctx_id(not_dgram.ctx), 0xabcdef};
+    const uint64_t key[] = {qkey + 1, qkey, qkey, qkey, qkey};
+    for (int i = 0; i < 5; i++)
+        BOOST_REQUIRE_EQUAL(post(dgram(64, static_cast<uint64_t>(i), to[i], key[i])), 0);
+    // No receive posted yet at the target itself: dropped too.
+    BOOST_REQUIRE_EQUAL(post(dgram(64, 5, target())), 0);
+    std::vector<tbrdma_cqe> sent, got;
+    settle(6, 0, sent, got);
+    for (auto &c : sent)
+        BOOST_TEST(c.status == TBRDMA_WC_SUCCESS, "wr " << c.wr_id);
+    BOOST_TEST(got.empty());
+    BOOST_TEST(p.b->link.stats.rx_dgram_dropped == 6u);
+    for (auto *r : {other_fabric.get(), no_key.get(), &not_dgram})
+        BOOST_TEST(r->drain_rcq().empty());
+    BOOST_TEST(not_dgram.taken() == 0u);
+    rb->post(7, dst.data(), 4096, dk);
+    BOOST_REQUIRE_EQUAL(post(dgram(64, 6, target(), qkey, 64)), 0);
+    settle(7, 1, sent, got);
+    BOOST_TEST(got[0].wr_id == 7u);
+    BOOST_TEST(got[0].byte_len == 64u);
+    BOOST_TEST(std::memcmp(dst.data(), src.data() + 64, 64) == 0);
+    // A new key admits from now on, and the old one no longer.
+    BOOST_REQUIRE_EQUAL(tb_ctx_set_qkey(rb->ctx, 77), 0);
+    rb->post(8, dst.data(), 4096, dk);
+    BOOST_REQUIRE_EQUAL(post(dgram(8, 7, target())), 0);
+    BOOST_REQUIRE_EQUAL(post(dgram(8, 8, target(), 77)), 0);
+    settle(9, 2, sent, got);
+    BOOST_TEST(got[1].wr_id == 8u);
+    BOOST_TEST(p.b->link.stats.rx_dgram_dropped == 7u);
+}
+
+// A receive shorter than the datagram completes with LOC_LEN_ERR; the
+// sender's still succeeds (it is not told).
+BOOST_AUTO_TEST_CASE(a_receive_too_short_fails_alone)
+{
+    rb->post(1, dst.data(), 100, dk);
+    BOOST_REQUIRE_EQUAL(post(dgram(101, 1, target())), 0);
+    std::vector<tbrdma_cqe> sent, got;
+    settle(1, 1, sent, got);
+    BOOST_TEST(got[0].status == TBRDMA_WC_LOC_LEN_ERR);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+}
+
+// A datagram context is reached by datagrams alone; only datagram contexts
+// take a Q_Key; a datagram is one frame.
+BOOST_AUTO_TEST_CASE(a_datagram_context_takes_nothing_else)
+{
+    int ep = p.a->ep_to(target(), tb_ctx_secret(rb->ctx));
+    BOOST_REQUIRE_GE(ep, 0);
+    rb->post(1, dst.data(), 4096, dk);
+    auto m = make_sqe(TBRDMA_OP_MSG, ep, 1);
+    m.flags = TBRDMA_SQE_INLINE;
+    auto c = p.run(*p.a, m);
+    BOOST_TEST(c.status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(rb->taken() == 0u);
+    BOOST_TEST(tb_ctx_set_qkey(p.b->ctx, 1) == -EINVAL);
+    auto big = dgram(TBRDMA_SEND_MAX, 2, target());
+    big.remote_addr = 1;
+    BOOST_TEST(post(big) == -EINVAL);
+    BOOST_TEST(post(dgram(TBRDMA_SEND_MAX + 1, 2, target())) == -EINVAL);
+    BOOST_TEST_REQUIRE(post(dgram(TBRDMA_SEND_MAX, 2, target())) == 0);
+    std::vector<tbrdma_cqe> sent, got;
+    settle(1, 0, sent, got);
+    BOOST_TEST(sent[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_CHECK_THROW(recv_ctx(p.b->engine, 64, 64, true, [](tb_ctx_config &cc) { cc.dgram = 1; }),
+                      std::runtime_error);
+}
+
+// A datagram waits for its last part; parts out of order, or cut short by
+// another operation, fail without a frame, and the operation after them
+// goes on.
+BOOST_AUTO_TEST_CASE(a_datagram_waits_for_its_parts_and_bad_ones_fail)
+{
+    rb->post(1, dst.data(), 4096, dk);
+    rb->post(2, dst.data() + 4096, 4096, dk);
+    auto first = dgram(10, 1, 0, 0);
+    first.flags = TBRDMA_SQE_MORE;
+    BOOST_REQUIRE_EQUAL(post(first), 0);
+    for (int i = 0; i < 50; i++)
+        p.step();
+    BOOST_TEST(p.a->drain_cq().empty());
+    BOOST_TEST(rb->taken() == 0u);
+    auto last = dgram(20, 2, target(), qkey, 10);
+    last.remote_addr = 10;
+    BOOST_REQUIRE_EQUAL(post(last), 0);
+    std::vector<tbrdma_cqe> sent, got;
+    settle(2, 1, sent, got);
+    BOOST_TEST(got[0].byte_len == 30u);
+    BOOST_TEST(std::memcmp(dst.data(), src.data(), 30) == 0);
+
+    // The second part's offset is not where the first ended.
+    first.wr_id = 3;
+    BOOST_REQUIRE_EQUAL(post(first), 0);
+    last.wr_id = 4;
+    last.remote_addr = 11;
+    BOOST_REQUIRE_EQUAL(post(last), 0);
+    // Cut short by a WRITE, which itself goes ahead.
+    first.wr_id = 5;
+    BOOST_REQUIRE_EQUAL(post(first), 0);
+    auto w = make_sqe(TBRDMA_OP_WRITE, ep_ab, 6);
+    w.remote_addr = 0;
+    BOOST_REQUIRE_EQUAL(post(w), 0);
+    settle(6, 1, sent, got);
+    for (int i = 2; i < 5; i++) {
+        BOOST_TEST(sent[i].wr_id == static_cast<uint64_t>(i + 1));
+        BOOST_TEST(sent[i].status == TBRDMA_WC_REM_INVALID);
+    }
+    BOOST_TEST(sent[5].wr_id == 6u);
+    BOOST_TEST(sent[5].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(rb->taken() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Over a cable that loses, duplicates and reorders frames, datagrams of
+// every size up to a frame arrive whole, once each and in order.
+BOOST_AUTO_TEST_CASE(engine_dgram_over_a_bad_cable)
+{
+    engine_pair p(77);
+    cable_faults f;
+    f.loss = 0.02;
+    f.dup = 0.02;
+    f.reorder = 0.02;
+    p.ca.set_faults(f);
+    p.cb.set_faults(f);
+    auto rb = dgram_ctx(p.b->engine, 0, 16);
+    BOOST_REQUIRE_EQUAL(tb_ctx_set_qkey(rb->ctx, qkey), 0);
+    auto src = pattern(1 << 16, 3);
+    std::vector<uint8_t> dst(16 * 4096, 0);
+    uint64_t sk = p.a->reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL);
+    uint64_t dk = rb->reg(dst.data(), dst.size());
+    int ep = p.a->ep_to(0, 0);
+    BOOST_REQUIRE_GE(ep, 0);
+    std::mt19937 rng(5);
+    const int n = 200;
+    std::vector<uint32_t> len(n), off(n);
+    for (int i = 0; i < n; i++) {
+        len[i] = rng() % (TBRDMA_SEND_MAX + 1);
+        off[i] = rng() % (src.size() - TBRDMA_SEND_MAX);
+    }
+    int posted = 0, received = 0, recv_posted = 0;
+    size_t sent_ok = 0;
+    for (; recv_posted < 16; recv_posted++)
+        rb->post(static_cast<uint64_t>(recv_posted), dst.data() + 4096 * recv_posted, 4096, dk);
+    BOOST_REQUIRE(p.pump_until(
+        [&] {
+            // Never more in flight than receives posted: none is dropped.
+            while (posted < n && posted - received < 16) {
+                auto s = make_sqe(TBRDMA_OP_DGRAM, ep, static_cast<uint64_t>(posted));
+                s.local_addr = reinterpret_cast<uintptr_t>(src.data() + off[posted]);
+                s.lkey = sk;
+                s.length = len[posted];
+                s.am_id = tb_ctx_id(rb->ctx);
+                s.rkey = qkey;
+                if (tb_post(p.a->ctx, &s))
+                    break;
+                posted++;
+            }
+            for (auto &c : p.a->drain_cq())
+                sent_ok += c.status == TBRDMA_WC_SUCCESS;
+            for (auto &c : rb->drain_rcq()) {
+                int i = received;
+                uint8_t *buf = dst.data() + 4096 * (i % 16);
+                BOOST_REQUIRE_EQUAL(c.wr_id, static_cast<uint64_t>(i));
+                BOOST_REQUIRE_EQUAL(c.status, TBRDMA_WC_SUCCESS);
+                BOOST_REQUIRE_EQUAL(c.byte_len, len[i]);
+                BOOST_REQUIRE(std::memcmp(buf, src.data() + off[i], len[i]) == 0);
+                received++;
+                rb->post(static_cast<uint64_t>(recv_posted), buf, 4096, dk);
+                recv_posted++;
+            }
+            return received == n && sent_ok == static_cast<size_t>(n);
+        },
+        2000000));
+    BOOST_TEST(p.b->link.stats.rx_dgram_dropped == 0u);
+    BOOST_TEST(p.a->link.stats.retransmits + p.b->link.stats.retransmits > 0u);
+    BOOST_TEST(p.b->link.stats.rx_dup > 0u);
+}
