@@ -92,15 +92,15 @@ extern "C" {
  * the data link's frames too, so hosts whose frames differ refuse each
  * other at login: 2 carries wire version 4 (context secrets, 64-bit keys,
  * receiver not ready), 3 wire version 5 (selective acks), 4 wire version
- * 6 (delayed acks), 5 wire version 7 (messages into posted receives). The
- * message layout is the same in all.
+ * 6 (delayed acks), 5 wire version 7 (messages into posted receives), 6
+ * wire version 8 (datagrams). The message layout is the same in all.
  */
 #ifndef TB_CTRL_VERSION_MIN
-#define TB_CTRL_VERSION_MIN 5u
-#define TB_CTRL_VERSION_MAX 5u
+#define TB_CTRL_VERSION_MIN 6u
+#define TB_CTRL_VERSION_MAX 6u
 #endif
 /* Highest version whose message layout this code can parse. */
-#define TB_CTRL_LAYOUT_MAX 5u
+#define TB_CTRL_LAYOUT_MAX 6u
 
 /* (252 - 28) / 4: what fits after the XDomain header and protocol UUID. */
 #define TB_CTRL_MSG_MAX_DW 56u

@@ -97,15 +97,15 @@ static _Alignas(64) u8 tiny_area[GUARD + TINY_LEN + GUARD];
 static _Alignas(64) u8 src_area[SRC_LEN];
 static _Alignas(64) u8 cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
 static struct tbrdma_ring_ctrl cq_ctrl, rq_ctrl;
-static struct tbrdma_rwqe rwq_mem[RWQ_ENTRIES];
-static _Alignas(64) u8 rcq_mem[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
-static u8 rctx_cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
-static struct tbrdma_ring_ctrl rctx_cq_ctrl, rwq_ctrl, rcq_ctrl;
-/* The datagram context's: receives into RW too. */
-static struct tbrdma_rwqe dwq_mem[RWQ_ENTRIES];
-static _Alignas(64) u8 dcq_mem[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
-static u8 dctx_cq_mem[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
-static struct tbrdma_ring_ctrl dctx_cq_ctrl, dwq_ctrl, dcq_ctrl;
+/* A context of posted receives' rings: completions, receives, theirs. */
+struct recv_rings {
+	u8 cq[CQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+	struct tbrdma_rwqe rwq[RWQ_ENTRIES];
+	_Alignas(64) u8 rcq[RCQ_ENTRIES * sizeof(struct tbrdma_cqe)];
+	struct tbrdma_ring_ctrl cq_ctrl, rwq_ctrl, rcq_ctrl;
+};
+/* The second context's and the datagram context's; both receive into RW. */
+static struct recv_rings rr, dr;
 
 static const u64 mr_iova[NMR] = {
 	0x100000, 0x200000, 0x300000, 0x400000, 0x500000, 0x600000,
@@ -522,7 +522,10 @@ static void drain_rings(void)
 {
 	__atomic_store_n(&cq_ctrl.consumer, cq_ctrl.producer, __ATOMIC_RELEASE);
 	__atomic_store_n(&rq_ctrl.consumer, rq_ctrl.producer, __ATOMIC_RELEASE);
-	__atomic_store_n(&rcq_ctrl.consumer, rcq_ctrl.producer, __ATOMIC_RELEASE);
+	__atomic_store_n(&rr.rcq_ctrl.consumer, rr.rcq_ctrl.producer,
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&dr.rcq_ctrl.consumer, dr.rcq_ctrl.producer,
+			 __ATOMIC_RELEASE);
 }
 
 /* The operation a record asked for, posted between progress calls. */
@@ -570,13 +573,13 @@ static void check_state(struct fz *f)
 	CHECK(ctx->cq.head - cq_ctrl.consumer <= CQ_ENTRIES);
 	CHECK(ctx->rq.head - rq_ctrl.consumer <= RQ_ENTRIES);
 	/* Receives are taken only as posted, completed only as taken. */
-	CHECK(f->rctx->rwq.head <= rwq_ctrl.producer);
-	CHECK(f->rctx->rcq.head - rcq_ctrl.consumer <= RCQ_ENTRIES);
+	CHECK(f->rctx->rwq.head <= rr.rwq_ctrl.producer);
+	CHECK(f->rctx->rcq.head - rr.rcq_ctrl.consumer <= RCQ_ENTRIES);
 	CHECK(f->rctx->rcq.head + (f->rctx->rcv.state == TB_RCV_FILLING) ==
 	      f->rctx->rwq.head);
 	/* A datagram completes the receive it takes at once. */
-	CHECK(f->dctx->rwq.head <= dwq_ctrl.producer);
-	CHECK(f->dctx->rcq.head - dcq_ctrl.consumer <= RCQ_ENTRIES);
+	CHECK(f->dctx->rwq.head <= dr.rwq_ctrl.producer);
+	CHECK(f->dctx->rcq.head - dr.rcq_ctrl.consumer <= RCQ_ENTRIES);
 	CHECK(f->dctx->rcq.head == f->dctx->rwq.head);
 	CHECK(l->tx_next - l->tx_una <= l->cfg.tx_window);
 	CHECK(!tb_seq_after(l->tx_una, l->tx_resend) &&
@@ -613,6 +616,34 @@ static u64 reg(struct fz *f, int i, void *base, u32 access)
 	CHECK(!tb_mr_register(f->ctx, mr_iova[i], mr_len[i], access, base,
 			      NULL, &key));
 	return key;
+}
+
+/*
+ * A context of posted receives on rings r, a datagram one with dgram, and
+ * RW registered in a domain of its own (*key).
+ */
+static struct tb_ctx *recv_ctx(struct fz *f, u32 id, int dgram,
+			       struct recv_rings *r, u64 *key)
+{
+	struct tb_ctx_config cc;
+	struct tb_ctx *ctx;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.id = id;
+	cc.max_mr = 2;
+	cc.max_ep = 1;
+	cc.sq_depth = 1;
+	cc.dgram = dgram;
+	tb_qring_init(&cc.cq, &r->cq_ctrl, r->cq, CQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	tb_qring_init(&cc.rwq, &r->rwq_ctrl, r->rwq, RWQ_ENTRIES,
+		      sizeof(struct tbrdma_rwqe));
+	tb_qring_init(&cc.rcq, &r->rcq_ctrl, r->rcq, RCQ_ENTRIES,
+		      sizeof(struct tbrdma_cqe));
+	CHECK(!tb_ctx_create(f->e, &cc, &ctx));
+	CHECK(!tb_mr_register(ctx, mr_iova[MR_RW], RW_LEN, TBRDMA_ACCESS_ALL,
+			      rw_area + GUARD, NULL, key));
+	return ctx;
 }
 
 static void setup(struct fz *f)
@@ -683,61 +714,34 @@ static void setup(struct fz *f)
 	CHECK(f->ep >= 0);
 
 	/*
-	 * The context of posted receives, RW in its own domain: a receive of
-	 * RECV1_LEN bytes, one of the rest, one past RW's end.
+	 * The context of posted receives: a receive of RECV1_LEN bytes, one
+	 * of the rest, one past RW's end.
 	 */
-	memset(&cc, 0, sizeof(cc));
-	cc.id = RCTX_ID;
-	cc.max_mr = 2;
-	cc.max_ep = 1;
-	cc.sq_depth = 1;
-	tb_qring_init(&cc.cq, &rctx_cq_ctrl, rctx_cq_mem, CQ_ENTRIES,
-		      sizeof(struct tbrdma_cqe));
-	tb_qring_init(&cc.rwq, &rwq_ctrl, rwq_mem, RWQ_ENTRIES,
-		      sizeof(struct tbrdma_rwqe));
-	tb_qring_init(&cc.rcq, &rcq_ctrl, rcq_mem, RCQ_ENTRIES,
-		      sizeof(struct tbrdma_cqe));
-	CHECK(!tb_ctx_create(f->e, &cc, &f->rctx));
-	CHECK(!tb_mr_register(f->rctx, mr_iova[MR_RW], RW_LEN,
-			      TBRDMA_ACCESS_ALL, rw_area + GUARD, NULL, &rkey));
-	f->rctx_key = rkey;
-	rwq_mem[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
-					   .lkey = rkey, .length = RECV1_LEN };
-	rwq_mem[1] = (struct tbrdma_rwqe){ .wr_id = 2,
-					   .addr = mr_iova[MR_RW] + RECV1_LEN,
-					   .lkey = rkey,
-					   .length = RW_LEN - RECV1_LEN };
-	rwq_mem[2] = (struct tbrdma_rwqe){ .wr_id = 3,
-					   .addr = mr_iova[MR_RW] + RW_LEN - 8,
-					   .lkey = rkey, .length = 64 };
-	__atomic_store_n(&rwq_ctrl.producer, 3, __ATOMIC_RELEASE);
+	f->rctx = recv_ctx(f, RCTX_ID, 0, &rr, &f->rctx_key);
+	rr.rwq[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
+					  .lkey = f->rctx_key,
+					  .length = RECV1_LEN };
+	rr.rwq[1] = (struct tbrdma_rwqe){ .wr_id = 2,
+					  .addr = mr_iova[MR_RW] + RECV1_LEN,
+					  .lkey = f->rctx_key,
+					  .length = RW_LEN - RECV1_LEN };
+	rr.rwq[2] = (struct tbrdma_rwqe){ .wr_id = 3,
+					  .addr = mr_iova[MR_RW] + RW_LEN - 8,
+					  .lkey = f->rctx_key, .length = 64 };
+	__atomic_store_n(&rr.rwq_ctrl.producer, 3, __ATOMIC_RELEASE);
 
 	/*
-	 * The datagram context, RW in a domain of its own: a receive of
-	 * RECV1_LEN bytes, one past RW's end.
+	 * The datagram context: a receive of RECV1_LEN bytes, one past RW's
+	 * end.
 	 */
-	memset(&cc, 0, sizeof(cc));
-	cc.id = DCTX_ID;
-	cc.max_mr = 2;
-	cc.max_ep = 1;
-	cc.sq_depth = 1;
-	cc.dgram = 1;
-	tb_qring_init(&cc.cq, &dctx_cq_ctrl, dctx_cq_mem, CQ_ENTRIES,
-		      sizeof(struct tbrdma_cqe));
-	tb_qring_init(&cc.rwq, &dwq_ctrl, dwq_mem, RWQ_ENTRIES,
-		      sizeof(struct tbrdma_rwqe));
-	tb_qring_init(&cc.rcq, &dcq_ctrl, dcq_mem, RCQ_ENTRIES,
-		      sizeof(struct tbrdma_cqe));
-	CHECK(!tb_ctx_create(f->e, &cc, &f->dctx));
+	f->dctx = recv_ctx(f, DCTX_ID, 1, &dr, &rkey);
 	CHECK(!tb_ctx_set_qkey(f->dctx, DCTX_QKEY));
-	CHECK(!tb_mr_register(f->dctx, mr_iova[MR_RW], RW_LEN,
-			      TBRDMA_ACCESS_LOCAL, rw_area + GUARD, NULL, &rkey));
-	dwq_mem[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
-					   .lkey = rkey, .length = RECV1_LEN };
-	dwq_mem[1] = (struct tbrdma_rwqe){ .wr_id = 2,
-					   .addr = mr_iova[MR_RW] + RW_LEN - 8,
-					   .lkey = rkey, .length = 64 };
-	__atomic_store_n(&dwq_ctrl.producer, 2, __ATOMIC_RELEASE);
+	dr.rwq[0] = (struct tbrdma_rwqe){ .wr_id = 1, .addr = mr_iova[MR_RW],
+					  .lkey = rkey, .length = RECV1_LEN };
+	dr.rwq[1] = (struct tbrdma_rwqe){ .wr_id = 2,
+					  .addr = mr_iova[MR_RW] + RW_LEN - 8,
+					  .lkey = rkey, .length = 64 };
+	__atomic_store_n(&dr.rwq_ctrl.producer, 2, __ATOMIC_RELEASE);
 
 	/* The peer's HELLO, answering ours: the link goes UP. */
 	memset(&h, 0, sizeof(h));

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <functional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,6 +14,27 @@
 #include "engine_pair.hpp"
 
 namespace tbtest {
+
+// n bytes drawn from seed, for data checks.
+inline std::vector<uint8_t> pattern(size_t n, uint32_t seed)
+{
+    std::vector<uint8_t> v(n);
+    std::mt19937 rng(seed);
+    for (auto &x : v)
+        x = static_cast<uint8_t>(rng());
+    return v;
+}
+
+// Both directions of p's cable lose, duplicate and reorder 2% of frames.
+inline void make_cable_bad(engine_pair &p)
+{
+    cable_faults f;
+    f.loss = 0.02;
+    f.dup = 0.02;
+    f.reorder = 0.02;
+    p.ca.set_faults(f);
+    p.cb.set_faults(f);
+}
 
 // A shared receive queue with its ring in this process.
 class srq_ring {

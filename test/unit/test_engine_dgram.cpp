@@ -20,15 +20,6 @@ namespace {
 
 constexpr uint32_t qkey = 0x1ee7a330;
 
-std::vector<uint8_t> pattern(size_t n, uint32_t seed)
-{
-    std::vector<uint8_t> v(n);
-    std::mt19937 rng(seed);
-    for (auto &x : v)
-        x = static_cast<uint8_t>(rng());
-    return v;
-}
-
 // A datagram context of fabric (tb_link.fabric of the cable's links: 0).
 std::unique_ptr<recv_ctx> dgram_ctx(tb_engine *e, uint32_t fabric = 0, uint32_t entries = 64)
 {
@@ -268,12 +259,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_CASE(engine_dgram_over_a_bad_cable)
 {
     engine_pair p(77);
-    cable_faults f;
-    f.loss = 0.02;
-    f.dup = 0.02;
-    f.reorder = 0.02;
-    p.ca.set_faults(f);
-    p.cb.set_faults(f);
+    make_cable_bad(p);
     auto rb = dgram_ctx(p.b->engine, 0, 16);
     BOOST_REQUIRE_EQUAL(tb_ctx_set_qkey(rb->ctx, qkey), 0);
     auto src = pattern(1 << 16, 3);

@@ -21,15 +21,6 @@ using namespace tbtest;
 
 namespace {
 
-std::vector<uint8_t> pattern(size_t n, uint32_t seed)
-{
-    std::vector<uint8_t> v(n);
-    std::mt19937 rng(seed);
-    for (auto &x : v)
-        x = static_cast<uint8_t>(rng());
-    return v;
-}
-
 struct recv_fixture : pair_fixture {
     recv_ctx rb{p.b->engine};
     std::vector<uint8_t> src = pattern(1 << 20, 7);
@@ -576,12 +567,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_CASE(engine_recv_over_a_bad_cable)
 {
     engine_pair p(99);
-    cable_faults f;
-    f.loss = 0.02;
-    f.dup = 0.02;
-    f.reorder = 0.02;
-    p.ca.set_faults(f);
-    p.cb.set_faults(f);
+    make_cable_bad(p);
     recv_ctx rb(p.b->engine, 16, 16);
     auto src = pattern(1 << 20, 3);
     std::vector<uint8_t> dst(16 * 65536, 0);

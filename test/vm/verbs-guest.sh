@@ -193,6 +193,19 @@ check "ibv_srq_pingpong loop1 <- loop0: 16 queue pairs on a shared receive queue
 check "ibv_ud_pingpong loop1 <- loop0, 2048 B x 500" pingpong ibv_ud_pingpong tbrdma_loop1 tbrdma_loop0 -n 500
 check "ibv_ud_pingpong loop0 <- loop0, 64 B x 1000" pingpong ibv_ud_pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
 check "ibv_ud_pingpong with completion events" pingpong ibv_ud_pingpong tbrdma_loop0 tbrdma_loop1 -n 200 -e
+if [ "$sim_ko" = - ]; then
+    skip "ibv_rc_pingpong and ibv_ud_pingpong over the simulated cable"
+else
+    check "ibv_rc_pingpong tb1 <- tb0, over the simulated cable" pingpong ibv_rc_pingpong tbrdma_tb1 tbrdma_tb0 -n 200
+    check "ibv_ud_pingpong tb1 <- tb0, over the simulated cable" pingpong ibv_ud_pingpong tbrdma_tb1 tbrdma_tb0 -n 200
+    # A datagram reaches its own fabric alone: the loops', or one cable's.
+    timeout 60 ibv_ud_pingpong -d tbrdma_tb1 -g 0 -p 18514 -n 5 > /tmp/pp-server.out 2>&1 &
+    sleep 0.5
+    timeout 8 ibv_ud_pingpong -d tbrdma_loop0 -g 0 -p 18514 -n 5 127.0.0.1 > /tmp/pp-client.out 2>&1
+    check "ibv_ud_pingpong from loop0 to tb1's queue pair: nothing arrives (another fabric)" test $? -eq 124
+    kill %% 2> /dev/null
+    wait
+fi
 
 echo "== perftest between loop0 and loop1: RC, every size to 8 MiB; UD, to the MTU"
 # perftest TOOL ARGS...: server on loop1, client on loop0; shows the
