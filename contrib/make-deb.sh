@@ -5,14 +5,18 @@
 #                 udev rule and of module options
 #   tb-ucx        libuct_tb in UCX's module directory, tbrun, tbrdma-info,
 #                 tb-demo, docs (needs the installed UCX's source)
+#   tbrdma-ibverbs-provider
+#                 the libibverbs provider (needs the rdma-core source of
+#                 contrib/get-rdma-core-source.sh)
 #
 #   contrib/make-deb.sh [OUTDIR]     (default: build/deb)
 #
 # Builds with dpkg-buildpackage in a copy of the source (OUTDIR/tb-VERSION),
 # installing the build dependencies, fakeroot and lintian first when they
 # are missing (as root). Without the UCX source of contrib/get-ucx-source.sh
-# only tbrdma-dkms is built (build profile pkg.tb.nouct). Prints the paths
-# of the packages and lintian's findings.
+# tb-ucx is left out (build profile pkg.tb.nouct), without the rdma-core
+# source the provider (pkg.tb.noverbs). Prints the paths of the packages
+# and lintian's findings.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +25,19 @@ version=$(sed -n 's/^AC_INIT(\[tb\], *\[\([^]]*\)\].*/\1/p' "$top/configure.ac")
 [ -n "$version" ] || { echo "make-deb: no version in configure.ac" >&2; exit 1; }
 say() { echo "make-deb: $*" >&2; }
 
-profiles=()
+without=()
 export TB_UCX_SRC=$top/build-deps/ucx-src TB_UCX_CONFIG_H=$top/build-deps/ucx-config.h
 if [ ! -f "$TB_UCX_SRC/src/uct/base/uct_iface.h" ] || [ ! -f "$TB_UCX_CONFIG_H" ]; then
-    say "no UCX source in $top/build-deps (contrib/get-ucx-source.sh): tbrdma-dkms only"
-    profiles=(--build-profiles=pkg.tb.nouct)
+    say "no UCX source in $top/build-deps (contrib/get-ucx-source.sh): no tb-ucx"
+    without+=(pkg.tb.nouct)
 fi
+export TB_RDMA_CORE_SRC=$top/build-deps/rdma-core-src
+if [ ! -f "$TB_RDMA_CORE_SRC/libibverbs/driver.h" ]; then
+    say "no rdma-core source in $top/build-deps (contrib/get-rdma-core-source.sh): no provider"
+    without+=(pkg.tb.noverbs)
+fi
+profiles=()
+[ ${#without[@]} -eq 0 ] || profiles=("--build-profiles=$(IFS=,; echo "${without[*]}")")
 
 # The source, without builds or generated files, and the changelog that
 # names this version.

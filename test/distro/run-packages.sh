@@ -4,7 +4,8 @@
 # same release (debootstrap, with only the kernel of the test VM, its
 # headers, iproute2 and ucx-utils), DKMS building tbrdma.ko there for that
 # kernel, then a VM booted on that root: modprobe tbrdma, ucx_info -d and
-# one ucx_perftest over loop0, through the installed files only.
+# one ucx_perftest over loop0, and libibverbs' tools over the installed
+# provider, through the installed files only.
 #
 # The root is cached in $TB_PKG_CACHE (default /var/cache/tb/pkg-root) and
 # every run works on an overlay of it, so each install starts fresh.
@@ -53,11 +54,16 @@ if grep -q '^lintian: E:' "$work/make-deb.out"; then
 else
     pass "lintian: no errors"
 fi
-# tbrdma-dkms, and tb-ucx where there was a UCX source to build it.
+# tbrdma-dkms, and tb-ucx and the provider where there were sources to
+# build them.
 debs=()
-for f in "$work"/deb/tbrdma-dkms_*.deb "$work"/deb/tb-ucx_*_*.deb; do
+for f in "$work"/deb/tbrdma-dkms_*.deb "$work"/deb/tb-ucx_*_*.deb \
+         "$work"/deb/tbrdma-ibverbs-provider_*_*.deb; do
     [ -e "$f" ] && debs+=("$f")
 done
+# libibverbs' example programs, to try the provider with.
+extra=()
+[[ " ${debs[*]##*/}" == *" tbrdma-ibverbs-provider_"* ]] && extra=(ibverbs-utils)
 
 # --- a fresh root with the VM's kernel -------------------------------------------
 base=$cache/$suite-$kver
@@ -107,7 +113,7 @@ cp "${debs[@]}" "$root/tmp/debs/"
 in_root apt-get update -q > "$work/apt.log" 2>&1
 names=("${debs[@]##*/}")
 if in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "${names[@]/#//tmp/debs/}" >> "$work/apt.log" 2>&1; then
+        "${names[@]/#//tmp/debs/}" "${extra[@]}" >> "$work/apt.log" 2>&1; then
     pass "apt-get install ${names[*]}"
 else
     tail -n 20 "$work/apt.log"
@@ -138,6 +144,24 @@ no() { echo "FAIL: packages: $1"; }
 modprobe tbrdma loop=1 && ok "modprobe tbrdma (the DKMS module)" || { no "modprobe tbrdma"; exit 1; }
 modprobe tbrdma_ib && test -d /sys/class/infiniband/tbrdma_loop0 &&
     ok "modprobe tbrdma_ib: the RDMA device tbrdma_loop0" || no "modprobe tbrdma_ib"
+if [ -e /etc/libibverbs.d/tbrdma.driver ]; then
+    modprobe ib_uverbs
+    ibv_devinfo -d tbrdma_loop0 > /tmp/devinfo.out 2>&1
+    grep -q 'state:.*PORT_ACTIVE' /tmp/devinfo.out &&
+        ok "ibv_devinfo through the installed provider: tbrdma_loop0 active" ||
+        { cat /tmp/devinfo.out; no "ibv_devinfo through the installed provider"; }
+    for pp in ibv_rc_pingpong ibv_ud_pingpong; do
+        timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 > /tmp/pp-server.out 2>&1 &
+        sleep 1
+        if timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 127.0.0.1 > /tmp/pp-client.out 2>&1 && wait $!; then
+            ok "$pp on tbrdma_loop0, data checked"
+        else
+            cat /tmp/pp-server.out /tmp/pp-client.out; no "$pp on tbrdma_loop0"
+        fi
+    done
+else
+    echo "SKIP: packages: tbrdma-ibverbs-provider is not installed (no rdma-core source to build it)"
+fi
 [ -x /usr/bin/tbrun ] || { echo "SKIP: packages: tb-ucx is not installed (no UCX source to build it)"; exit 0; }
 tbrun ucx_info -d > /tmp/info.out 2>&1
 grep -q 'Transport: tb' /tmp/info.out && ok "tbrun ucx_info -d lists tb ($(tbrun --lib))" ||
