@@ -175,14 +175,17 @@ static int tbrdma_ib_query_pkey(struct ib_device *ibdev, u32 port, u16 index,
 	return 0;
 }
 
-/* Tells the provider which link it has opened. */
+/* Tells the provider which link it has opened, and whether a loop's. */
 static int tbrdma_ib_alloc_ucontext(struct ib_ucontext *ibuc,
 				    struct ib_udata *udata)
 {
 	struct tbrdma_ib_alloc_ucontext_resp resp = {
 		.link = to_tbdev(ibuc->device)->link,
 	};
+	struct tbrdma_link_attr attr;
 
+	if (!tbrdma_client_query(resp.link, &attr))
+		resp.link_flags = attr.flags;
 	return ib_copy_to_udata(udata, &resp,
 				min_t(size_t, udata->outlen, sizeof(resp)));
 }

@@ -307,7 +307,8 @@ EXPORT_SYMBOL_GPL(tbrdma_client_qp_destroy);
  * Under tbrdma_lock(): the engine links of a connection from link (the
  * queue pair's) to a peer queue pair on peer_link. Requests to a loop's
  * peer arrive at the far end of the peer's loop; those over an XDomain
- * link arrive on that link, from whatever the peer's host calls its own.
+ * link arrive on that link, from whatever the peer's host calls its own,
+ * which cannot be its own device: the cable does not bring them back.
  */
 static int tbrdma_client_qp_links(u32 link, u32 peer_link, u32 *send,
 				  u32 *arrive)
@@ -317,7 +318,7 @@ static int tbrdma_client_qp_links(u32 link, u32 peer_link, u32 *send,
 		return -ENOTCONN;
 	if (!tbrdma_link_is_loop(link)) {
 		*arrive = *send;
-		return 0;
+		return peer_link == link ? -EHOSTUNREACH : 0;
 	}
 	if (!tbrdma_link_is_loop(peer_link))
 		return -EHOSTUNREACH;

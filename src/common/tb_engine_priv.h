@@ -72,6 +72,8 @@ struct tb_ep {
 	u64 rnr_until;
 	u32 rnr_count;		/* RNR_NAKs rnr_wqe drew */
 	u8 rnr_resume;
+	/* Datagram parts at the tail, the last with MORE (a datagram open). */
+	u8 dgram_parts;
 	/*
 	 * Its operations in posting order: head, the oldest not completed;
 	 * send, the first with frames still to transmit (NULL: none); tail,

@@ -222,8 +222,22 @@ static int tb_op_needs_frames(const struct tbrdma_sqe *sqe)
 }
 
 /*
+ * Whether wqe starts a datagram whose last part is not posted yet (at
+ * most TBRDMA_DGRAM_PARTS_MAX to look at).
+ */
+static int tb_dgram_open(const struct tb_wqe *wqe)
+{
+	if (wqe->sqe.opcode != TBRDMA_OP_DGRAM)
+		return 0;
+	while ((wqe->sqe.flags & TBRDMA_SQE_MORE) && wqe->next)
+		wqe = wqe->next;
+	return !!(wqe->sqe.flags & TBRDMA_SQE_MORE);
+}
+
+/*
  * Moves the send position past operations that need no (more) frames,
- * and drops the endpoint from its link's list when nothing is left.
+ * and drops the endpoint from its link's list when nothing is left, or
+ * when what is next is a datagram that waits for its last part.
  */
 void tb_ep_advance_send(struct tb_ep *ep)
 {
@@ -236,7 +250,7 @@ void tb_ep_advance_send(struct tb_ep *ep)
 		tb_wqe_update(wqe);
 		ep->send = wqe->next;
 	}
-	if (!ep->send)
+	if (!ep->send || tb_dgram_open(ep->send))
 		tb_ep_clear_active(ep);
 	else
 		tb_ep_set_active(ep);
@@ -261,10 +275,14 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	    (sqe->remote_addr > TBRDMA_XFER_MAX ||
 	     sqe->length > TBRDMA_XFER_MAX - sqe->remote_addr))
 		return 0;
-	/* A datagram's parts fill one frame: the requester relies on it. */
+	/*
+	 * A datagram's parts fill one frame: the requester relies on it. Its
+	 * Q_Key is 32 bits.
+	 */
 	if (sqe->opcode == TBRDMA_OP_DGRAM &&
 	    (sqe->remote_addr > TBRDMA_SEND_MAX ||
-	     sqe->length > TBRDMA_SEND_MAX - sqe->remote_addr))
+	     sqe->length > TBRDMA_SEND_MAX - sqe->remote_addr ||
+	     sqe->rkey > 0xffffffffull))
 		return 0;
 	switch (sqe->opcode) {
 	case TBRDMA_OP_WRITE:
@@ -272,8 +290,9 @@ int tb_sqe_valid(const struct tbrdma_sqe *sqe)
 	case TBRDMA_OP_READ:
 		return !inl && sqe->length <= TBRDMA_XFER_MAX;
 	/*
-	 * INLINE only for WRITE, SEND and MSG, whose length is bounded above:
-	 * tb_post() copies sqe->length inline bytes when the flag is set.
+	 * INLINE only for WRITE, SEND, MSG and DGRAM, whose length is bounded
+	 * above: tb_post() copies sqe->length inline bytes when the flag is
+	 * set.
 	 */
 	case TBRDMA_OP_ATOMIC:
 		return !inl && (sqe->atomic_size == 4 || sqe->atomic_size == 8) &&
@@ -309,13 +328,22 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	struct tb_ep *ep = tb_ep_find(ctx, sqe->ep);
 	struct tb_wqe *wqe;
 	size_t copy;
+	u32 parts;
 	int down;
 
 	if (!ep)
 		return -ENOENT;
-	/* A datagram context's endpoint names no peer: datagrams alone. */
+	/*
+	 * A datagram context's endpoint names no peer: datagrams alone, and
+	 * only there (the responder's holds and resends know nothing of
+	 * them). A datagram has at most TBRDMA_DGRAM_PARTS_MAX parts.
+	 */
 	if (!tb_sqe_valid(sqe) ||
-	    (ctx->cfg.dgram && sqe->opcode != TBRDMA_OP_DGRAM))
+	    !ctx->cfg.dgram != (sqe->opcode != TBRDMA_OP_DGRAM))
+		return -EINVAL;
+	parts = ep->dgram_parts + 1;
+	if (parts > TBRDMA_DGRAM_PARTS_MAX ||
+	    (parts == TBRDMA_DGRAM_PARTS_MAX && (sqe->flags & TBRDMA_SQE_MORE)))
 		return -EINVAL;
 	if (ep->count >= ctx->cfg.sq_depth)
 		return -EAGAIN;
@@ -339,6 +367,12 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	memset(wqe, 0, sizeof(*wqe));
 	memcpy(&wqe->sqe, sqe, copy);
 	wqe->ep = ep;
+	if (ctx->cfg.dgram) {
+		ep->dgram_parts = sqe->flags & TBRDMA_SQE_MORE ? parts : 0;
+		/* A controlled Q_Key: the sender's own, which it may use. */
+		if (sqe->rkey & 0x80000000u)
+			wqe->sqe.rkey = ctx->qkey;
+	}
 	/* As on a verbs QP in error: accepted, and flushed at once. */
 	down = ep->failed || ep->error || !ep->el->link ||
 	       ep->el->link->state == TBRDMA_LINK_DOWN;

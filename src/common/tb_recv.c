@@ -25,7 +25,7 @@
 
 /*
  * Under ctx->lock: completes the receive taken with status, for h (the
- * chunk that ends it: a MSG's or a WRITE's last, or a stand-in).
+ * chunk that ends it: a MSG's or a WRITE's last, a DGRAM, or a stand-in).
  */
 static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 			     u8 status)
@@ -245,7 +245,6 @@ void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 			tb_recv_take(ctx);
 		tb_recv_unlock(ctx);
 		if (ready) {
-			tb_recv_from(&ctx->rcv, el, h);
 			status = tb_recv_place(ctx, el, h, data);
 			ctx->rcv.off = h->len;
 			tb_recv_complete(ctx, h, status);

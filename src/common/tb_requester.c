@@ -52,8 +52,8 @@ static void tb_req_hdr(struct tb_engine_hdr *h, const struct tb_wqe *wqe,
 }
 
 /*
- * Where the bytes of a WRITE, SEND or MSG come from, or NULL; *mr is their
- * region (NULL: inline or raw memory).
+ * Where the bytes of a WRITE, SEND, MSG or DGRAM come from, or NULL; *mr
+ * is their region (NULL: inline or raw memory).
  */
 static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
 			       u32 off, u32 len, struct tb_mr **mr)
@@ -66,8 +66,9 @@ static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
 }
 
 /*
- * Whether the last frame of a WRITE, SEND or MSG asks for the target's ack
- * at once: somebody waits for its completion, or a FLUSH behind it does.
+ * Whether the last frame of a WRITE, SEND, MSG or DGRAM asks for the
+ * target's ack at once: somebody waits for its completion, or a FLUSH
+ * behind it does.
  */
 static u8 tb_req_ack_flag(const struct tb_wqe *wqe)
 {
@@ -197,9 +198,10 @@ static void tb_req_send(struct tb_elink *el, struct tb_wqe *wqe)
 
 /*
  * A datagram, from its first part: one frame gathered from every part,
- * once all are posted (a part of it is the last SQE: it waits). The last
- * part names the target and takes the frame's msn; the others are done
- * when it goes.
+ * once all are posted (until then its endpoint is off the active list).
+ * The last part names the target and takes the frame's msn; the others
+ * are done when it goes. Parts out of order fail, all of them, with
+ * REM_INVALID and no frame.
  */
 static void tb_req_dgram(struct tb_elink *el, struct tb_wqe *first)
 {
@@ -209,14 +211,10 @@ static void tb_req_dgram(struct tb_elink *el, struct tb_wqe *first)
 	u8 status = 0;
 	u32 len = 0;
 
+	/* A datagram context posts nothing else: the parts follow. */
 	while (last->sqe.flags & TBRDMA_SQE_MORE) {
 		if (!last->next)
 			return;
-		/* Another operation cuts it short: it has no last part. */
-		if (last->next->sqe.opcode != TBRDMA_OP_DGRAM) {
-			status = TBRDMA_WC_REM_INVALID;
-			break;
-		}
 		last = last->next;
 	}
 	for (w = first; ; w = w->next) {

@@ -10,11 +10,13 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <infiniband/driver.h>
 #include <kernel-abi/tbrdma_ib_abi.h>
 #include <tbv_probes.h>
 
+#include "rdma/tbrdma_abi.h"
 #include "rdma/tbrdma_ib_abi.h"
 #include "tbv.h"
 
@@ -32,7 +34,13 @@ struct tbv_device {
 struct tbv_context {
 	struct verbs_context vctx;
 	uint32_t link;		/* tbrdma.ko's link index */
+	uint32_t link_flags;	/* enum tbrdma_link_flags */
 };
+
+static struct tbv_context *to_tbv_ctx(struct ibv_context *ibctx)
+{
+	return container_of(ibctx, struct tbv_context, vctx.context);
+}
 
 static int tbv_query_device_ex(struct ibv_context *context,
 			       const struct ibv_query_device_ex_input *input,
@@ -298,10 +306,14 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 				    struct ibv_qp_init_attr *attr)
 {
 	struct tbv_create_qp_resp resp;
+	struct ibv_port_attr port = {};
 	struct ibv_create_qp cmd;
 	struct tbv_qp *qp;
 	int ret;
 
+	/* A UD queue pair's datagrams are at most the port's MTU. */
+	if (attr->qp_type == IBV_QPT_UD && ibv_query_port(pd->context, 1, &port))
+		return NULL;
 	qp = calloc(1, sizeof(*qp));
 	if (!qp) {
 		errno = ENOMEM;
@@ -317,7 +329,9 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
 				  &qp->vqp.qp,
 				  attr->srq ? to_tbv_srq(attr->srq)->ring : NULL,
-				  attr->sq_sig_all, &tbv_qp_cmds);
+				  attr->sq_sig_all,
+				  port.active_mtu ? 128u << port.active_mtu : 0,
+				  &tbv_qp_cmds);
 	if (!qp->rings)
 		goto fail;
 	ret = tbv_cq_add(to_tbv_cq(attr->send_cq)->set, qp->rings, false);
@@ -394,6 +408,26 @@ static int tbv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 #define TBV_GRH_NEXT_HDR 0x1b
 
 /*
+ * Whether gid is one of the port's: a datagram to it would have to come
+ * back, which a loop's does (both ends are in this host) and a cable's
+ * cannot (it would reach the peer host's queue pair of that number).
+ */
+static bool tbv_gid_is_own(struct ibv_context *context, const union ibv_gid *gid)
+{
+	struct ibv_port_attr port;
+	union ibv_gid own;
+	int i;
+
+	if (ibv_query_port(context, 1, &port))
+		return false;
+	for (i = 0; i < port.gid_tbl_len; i++)
+		if (!ibv_query_gid(context, 1, i, &own) &&
+		    !memcmp(&own, gid, sizeof(own)))
+			return true;
+	return false;
+}
+
+/*
  * Address handles are the process's own: a datagram carries the GRH the
  * handle describes, from a GID of this port to the handle's.
  */
@@ -404,6 +438,11 @@ static struct ibv_ah *tbv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 
 	if (attr->port_num != 1 || !attr->is_global) {
 		errno = EINVAL;	/* RoCE: a GID to go to */
+		return NULL;
+	}
+	if (!(to_tbv_ctx(pd->context)->link_flags & TBRDMA_LINK_F_LOCAL) &&
+	    tbv_gid_is_own(pd->context, &attr->grh.dgid)) {
+		errno = EHOSTUNREACH;
 		return NULL;
 	}
 	if (ibv_query_gid(pd->context, 1, attr->grh.sgid_index, &sgid))
@@ -432,8 +471,7 @@ static int tbv_destroy_ah(struct ibv_ah *ibah)
 
 static void tbv_free_context(struct ibv_context *ibctx)
 {
-	struct tbv_context *ctx =
-		container_of(ibctx, struct tbv_context, vctx.context);
+	struct tbv_context *ctx = to_tbv_ctx(ibctx);
 
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);
@@ -487,6 +525,7 @@ static struct verbs_context *tbv_alloc_context(struct ibv_device *ibdev,
 #endif
 		goto fail;
 	ctx->link = resp.link;
+	ctx->link_flags = resp.link_flags;
 	verbs_set_ops(&ctx->vctx, &tbv_context_ops);
 	return &ctx->vctx;
 

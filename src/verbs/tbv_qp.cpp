@@ -84,9 +84,9 @@ int copy_inline(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
 }
 
 // The SQEs a work request's data takes: one per non-empty scatter entry
-// (an SQE has one buffer), at least one; 0 when its length is past a
-// message's (a datagram's: a frame with the GRH).
-uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
+// (an SQE has one buffer), at least one; 0 when its length is past
+// max_len.
+uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s, uint64_t max_len) noexcept
 {
     uint32_t n = 0;
     uint64_t total = 0;
@@ -94,7 +94,7 @@ uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s) noexcept
         n += wr.sg_list[i].length != 0;
         total += wr.sg_list[i].length;
     }
-    if (total > (s.opcode == TBRDMA_OP_DGRAM ? TBRDMA_SEND_MAX - sizeof(ibv_grh) : TBRDMA_XFER_MAX))
+    if (total > max_len)
         return 0;
     if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
         return 1;
@@ -303,11 +303,16 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
         ibv_wc &w = wc[got++];
         std::memset(&w, 0, sizeof(w));
         w.wr_id = cqe.wr_id;
-        w.status = wc_status(cqe.status);
         w.opcode = cqe.opcode == TBRDMA_OP_WRITE ? IBV_WC_RECV_RDMA_WITH_IMM : IBV_WC_RECV;
-        // A datagram's buffer starts with the GRH its sender put there.
-        if (cqe.opcode == TBRDMA_OP_DGRAM)
-            w.wc_flags = IBV_WC_GRH;
+        // A datagram's buffer starts with the GRH its sender put there;
+        // one too short to have one was not sent by a provider.
+        if (cqe.opcode == TBRDMA_OP_DGRAM && cqe.status == TBRDMA_WC_SUCCESS) {
+            if (cqe.byte_len >= sizeof(ibv_grh))
+                w.wc_flags = IBV_WC_GRH;
+            else
+                cqe.status = TBRDMA_WC_LOC_LEN_ERR;
+        }
+        w.status = wc_status(cqe.status);
         w.vendor_err = cqe.status;
         w.byte_len = cqe.byte_len;
         w.qp_num = qp->qp_num;
@@ -316,7 +321,9 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
             w.wc_flags |= IBV_WC_WITH_IMM;
             w.imm_data = uint32_t(cqe.result);
         }
-        if (cqe.status != TBRDMA_WC_SUCCESS)
+        // A receive error ends an RC queue pair, not a UD one: there
+        // any sender may cause one.
+        if (cqe.status != TBRDMA_WC_SUCCESS && !ud)
             failed.store(true, std::memory_order_relaxed);
     }
     store_release(c->consumer, cons);
@@ -336,7 +343,7 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
     if (ret)
         return ret;
     const uint32_t entries = sq.entries();
-    const uint32_t n = wr.num_sge < 0 ? 0 : pieces(wr, base);
+    const uint32_t n = wr.num_sge < 0 ? 0 : pieces(wr, base, ud ? ud_mtu : TBRDMA_XFER_MAX);
     if (!n)
         return EINVAL;
     if (n + ud > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
@@ -371,7 +378,7 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
 
 extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_create_qp_resp *resp,
                                            struct ibv_qp *qp, struct tbv_srq *srq, bool sq_sig_all,
-                                           const struct tbv_qp_cmds *cmds) noexcept
+                                           uint32_t ud_mtu, const struct tbv_qp_cmds *cmds) noexcept
 {
     auto *r = new (std::nothrow) tbv_rings;
     if (!r) {
@@ -405,6 +412,7 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
     }
     r->qp = qp;
     r->ud = qp->qp_type == IBV_QPT_UD;
+    r->ud_mtu = ud_mtu;
     r->sig_all = sq_sig_all;
     r->cmds = cmds;
     // The kernel's poll threads may take SQEs without a doorbell.

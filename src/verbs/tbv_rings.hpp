@@ -72,6 +72,7 @@ struct tbv_rings {
     tbv_srq *rq = &own_rq;  // where its receives are posted
     ibv_qp *qp = nullptr;
     bool ud = false;  // its sends are datagrams, each with a GRH in front
+    uint32_t ud_mtu = 0;  // their longest payload
     bool sig_all = false;
     const tbv_qp_cmds *cmds = nullptr;
     // An error completion was polled (a QP's send and receive completions

@@ -22,6 +22,8 @@
 #define TBRDMA_INLINE_MAX 176u
 /* Largest SEND payload: one frame less the link and engine headers. */
 #define TBRDMA_SEND_MAX 3992u
+/* SQEs one datagram may be gathered from (TBRDMA_SQE_MORE). */
+#define TBRDMA_DGRAM_PARTS_MAX 32u
 /* Largest single WRITE/READ: bounded so byte counts stay 32-bit. */
 #define TBRDMA_XFER_MAX (1u << 30)
 #define TBRDMA_LINK_NAME_MAX 16
@@ -48,10 +50,12 @@ enum tbrdma_opcode {
 	 */
 	TBRDMA_OP_MSG = 6,
 	/*
-	 * A datagram, as a verbs UD SEND: up to TBRDMA_SEND_MAX bytes in one
-	 * frame into the oldest receive posted to context am_id, a datagram
-	 * context whose Q_Key is rkey. It completes once the target took it
-	 * in, whether it found a receive or was dropped (no such context, the
+	 * A datagram, as a verbs UD SEND, from a datagram context (which
+	 * posts nothing else): up to TBRDMA_SEND_MAX bytes in one frame into
+	 * the oldest receive posted to context am_id, a datagram context
+	 * whose Q_Key is rkey (32 bits; with bit 31 set, the sender's own, as
+	 * IB's controlled Q_Keys). It completes once the target took it in,
+	 * whether it found a receive or was dropped (no such context, the
 	 * wrong key, none posted): the sender never learns which.
 	 */
 	TBRDMA_OP_DGRAM = 7,

@@ -29,7 +29,7 @@
 /* The response to ibv_open_device()'s GET_CONTEXT. */
 struct tbrdma_ib_alloc_ucontext_resp {
 	__u32 link;		/* tbrdma.ko's link index (QUERY_LINK) */
-	__u32 reserved;
+	__u32 link_flags;	/* enum tbrdma_link_flags of the link */
 };
 
 /* The response to CREATE_QP: where the rings are and their sizes. */
