@@ -83,21 +83,27 @@ int copy_inline(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
     return 0;
 }
 
+// The bytes of a work request's scatter list.
+uint64_t wr_length(const ibv_send_wr &wr) noexcept
+{
+    uint64_t total = 0;
+    for (int i = 0; i < wr.num_sge; i++)
+        total += wr.sg_list[i].length;
+    return total;
+}
+
 // The SQEs a work request's data takes: one per non-empty scatter entry
 // (an SQE has one buffer), at least one; 0 when its length is past
 // max_len.
 uint32_t pieces(const ibv_send_wr &wr, const tbrdma_sqe &s, uint64_t max_len) noexcept
 {
-    uint32_t n = 0;
-    uint64_t total = 0;
-    for (int i = 0; i < wr.num_sge; i++) {
-        n += wr.sg_list[i].length != 0;
-        total += wr.sg_list[i].length;
-    }
-    if (total > max_len)
+    if (wr_length(wr) > max_len)
         return 0;
     if (goes_inline(wr, s) || s.opcode == TBRDMA_OP_ATOMIC)
         return 1;
+    uint32_t n = 0;
+    for (int i = 0; i < wr.num_sge; i++)
+        n += wr.sg_list[i].length != 0;
     return n ? n : 1;
 }
 
@@ -109,10 +115,7 @@ void grh_piece(const ibv_send_wr &wr, tbrdma_sqe &s) noexcept
     s.flags = TBRDMA_SQE_INLINE | TBRDMA_SQE_MORE | TBRDMA_SQE_SILENT;
     s.length = sizeof(ibv_grh);
     ibv_grh grh = reinterpret_cast<const tbv_ah *>(wr.wr.ud.ah)->grh;
-    uint32_t len = 0;
-    for (int i = 0; i < wr.num_sge; i++)
-        len += wr.sg_list[i].length;
-    grh.paylen = htobe16(uint16_t(len));
+    grh.paylen = htobe16(uint16_t(wr_length(wr)));
     std::memcpy(s.inline_data, &grh, sizeof(grh));
 }
 
