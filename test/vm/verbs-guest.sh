@@ -177,11 +177,24 @@ pingpong() {
     local server=$!
     sleep 0.5
     timeout 60 $tool -d "$cdev" -g 0 -p $port -c "$@" 127.0.0.1 > /tmp/pp-client.out 2>&1
-    local rc=$?
-    wait $server || rc=1
-    [ $rc -eq 0 ] || sed 's/^/  /' /tmp/pp-server.out /tmp/pp-client.out
+    local rc=$? src=0
+    wait $server || src=1
+    [ $rc -eq 0 ] || rc=1
+    # ibv_srq_pingpong posts up to one send per queue pair past -n: the
+    # side that finishes first destroys its queue pairs, and such a send of
+    # the other's still in flight is refused (our peer answers at once where
+    # a lost one times out) before that side polled its last receives.
+    # Only that is a success: the other side done, this one failing so.
+    if [ "$tool" = ibv_srq_pingpong ] && [ $((rc + src)) -eq 1 ] &&
+        grep -qs 'iters in' /tmp/pp-server.out /tmp/pp-client.out &&
+        [ "$(grep -hs 'Failed' /tmp/pp-server.out /tmp/pp-client.out)" = \
+          "Failed status remote access error (10) for wr_id 2" ]; then
+        echo "  a send past -n refused, the other side done"
+        rc=0 src=0
+    fi
+    [ $((rc + src)) -eq 0 ] || sed 's/^/  /' /tmp/pp-server.out /tmp/pp-client.out
     grep -h 'bytes in' /tmp/pp-client.out | sed 's/^/  /'
-    return $rc
+    return $((rc + src))
 }
 check "ibv_rc_pingpong loop1 <- loop0, 4 KiB x 500" pingpong ibv_rc_pingpong tbrdma_loop1 tbrdma_loop0 -n 500
 check "ibv_rc_pingpong loop0 <- loop0, 64 B x 1000" pingpong ibv_rc_pingpong tbrdma_loop0 tbrdma_loop0 -s 64 -n 1000
