@@ -327,7 +327,7 @@ else
     (cd "$mpi_dir" && UCX_NET_DEVICES=tbrdma_loop0:1 TB_MPI_NP=2 TB_MPI_TLS=rc_verbs,ud_verbs,self \
         TB_MPI_EXPECT=rc_verbs TB_UCT_LIB=none TB_MPI_TEST=$build/test/mpi/tb_mpi_test \
         TB_MPI_ARGS="--max-size 262144" "$(dirname "$0")/../mpi/run-mpi.sh") > "$mpi_dir/run.out" 2>&1
-    grep -E '^(np=|mpi:|  UCX lanes|    )' "$mpi_dir/run.out" | head -12
+    grep -E '^(np=|mpi:|  UCX lanes|    )' "$mpi_dir/run.out" | head -12 | sed 's/^/  /'
     check "Open MPI np 2 over rc_verbs and ud_verbs on tbrdma_loop0, data verified" \
         grep -q '^mpi: [1-9][0-9]* passed, 0 failed' "$mpi_dir/run.out"
 fi
