@@ -139,7 +139,7 @@ u32 tbrdma_client_qp_num(struct tbrdma_kctx *kc);
  * to the peer, whatever endpoint they name, and it admits requests from
  * the peer alone. Once: -EISCONN after. -ENOTCONN for a link that
  * is down, -EHOSTUNREACH for a loop's peer that is not on a loop or an
- * XDomain link's that is on that link's own device.
+ * XDomain link's that is in this host but not at the cable's other end.
  */
 int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
 			     u32 remote_qpn);

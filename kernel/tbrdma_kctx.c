@@ -305,10 +305,11 @@ EXPORT_SYMBOL_GPL(tbrdma_client_qp_destroy);
 
 /*
  * Under tbrdma_lock(): the engine links of a connection from link (the
- * queue pair's) to a peer queue pair on peer_link. Requests to a loop's
- * peer arrive at the far end of the peer's loop; those over an XDomain
- * link arrive on that link, from whatever the peer's host calls its own,
- * which cannot be its own device: the cable does not bring them back.
+ * queue pair's) to a peer queue pair on peer_link (U32_MAX: not in this
+ * host). Requests to a loop's peer arrive at the far end of the peer's
+ * loop; those over an XDomain link arrive on that link, from whatever the
+ * peer's host calls its own: a device of this host only if it is the
+ * cable's other end (a simulator's), since the cable goes nowhere else.
  */
 static int tbrdma_client_qp_links(u32 link, u32 peer_link, u32 *send,
 				  u32 *arrive)
@@ -318,7 +319,8 @@ static int tbrdma_client_qp_links(u32 link, u32 peer_link, u32 *send,
 		return -ENOTCONN;
 	if (!tbrdma_link_is_loop(link)) {
 		*arrive = *send;
-		return peer_link == link ? -EHOSTUNREACH : 0;
+		return peer_link == U32_MAX ||
+		       tbrdma_link_same_cable(link, peer_link) ? 0 : -EHOSTUNREACH;
 	}
 	if (!tbrdma_link_is_loop(peer_link))
 		return -EHOSTUNREACH;

@@ -55,6 +55,17 @@ u32 tbrdma_link_far_index(u32 index)
 	       tbrdma_loop_far_index(tbrdma.loops[index]) : U32_MAX;
 }
 
+bool tbrdma_link_same_cable(u32 a, u32 b)
+{
+	u64 id;
+
+	lockdep_assert_held(&tbrdma.lock);
+	if (a == b || a < tbrdma.nloops || b < tbrdma.nloops)
+		return false;
+	id = tbrdma_xd_identity(a - tbrdma.nloops);
+	return id && id == tbrdma_xd_identity(b - tbrdma.nloops);
+}
+
 struct device *tbrdma_link_device(u32 index)
 {
 	lockdep_assert_held(&tbrdma.lock);

@@ -340,6 +340,13 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 	return 0;
 }
 
+u64 tbrdma_xd_identity(u32 slot)
+{
+	lockdep_assert_held(&tbrdma.lock);
+	return slot < TBRDMA_XD_MAX && tbxd.slot[slot] ?
+	       tbxd.slot[slot]->identity : 0;
+}
+
 struct device *tbrdma_xd_device(u32 slot)
 {
 	lockdep_assert_held(&tbrdma.lock);

@@ -44,6 +44,11 @@ int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
  * slot, U32_MAX while the link is down or for an empty slot.
  */
 u32 tbrdma_xd_engine_index(u32 slot);
+/*
+ * Under tbrdma.lock, without the link's lock: slot's identity (the same
+ * at both ends of its cable), 0 for an empty slot.
+ */
+u64 tbrdma_xd_identity(u32 slot);
 /* Under tbrdma.lock: slot's device, NULL for an empty slot. */
 struct device *tbrdma_xd_device(u32 slot);
 /* debugfs, under tbrdma.lock. */
@@ -60,6 +65,7 @@ static inline int tbrdma_xd_lookup(u32 slot, struct tbrdma_link_attr *attr,
 }
 
 static inline u32 tbrdma_xd_engine_index(u32 slot) { return U32_MAX; }
+static inline u64 tbrdma_xd_identity(u32 slot) { return 0; }
 
 static inline struct device *tbrdma_xd_device(u32 slot) { return NULL; }
 static inline void tbrdma_xd_show(struct seq_file *m) { }
@@ -88,6 +94,11 @@ bool tbrdma_link_is_loop(u32 index);
  * for no loop or while it is detached.
  */
 u32 tbrdma_link_far_index(u32 index);
+/*
+ * Whether XDomain links a and b are the two ends of one cable (both in
+ * this host: a simulator's), without their links' locks.
+ */
+bool tbrdma_link_same_cable(u32 a, u32 b);
 /*
  * The datagram fabric of userspace link index (tb_link.fabric): one for
  * all loops, whose ends all reach each other in this host, one for each

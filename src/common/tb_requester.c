@@ -211,10 +211,17 @@ static void tb_req_dgram(struct tb_elink *el, struct tb_wqe *first)
 	u8 status = 0;
 	u32 len = 0;
 
-	/* A datagram context posts nothing else: the parts follow. */
+	/*
+	 * A datagram context posts nothing else (tb_post()), so the parts
+	 * follow; the gather's bounds rely on it.
+	 */
 	while (last->sqe.flags & TBRDMA_SQE_MORE) {
 		if (!last->next)
 			return;
+		if (TB_WARN_ON(last->next->sqe.opcode != TBRDMA_OP_DGRAM)) {
+			status = TBRDMA_WC_REM_INVALID;
+			break;
+		}
 		last = last->next;
 	}
 	for (w = first; ; w = w->next) {

@@ -302,6 +302,15 @@ static const struct tbv_qp_cmds tbv_qp_cmds = {
 	.to_error = tbv_to_error,
 };
 
+/* The longest UD payload: the port's MTU, within a frame with the GRH. */
+static uint32_t tbv_ud_mtu(const struct ibv_port_attr *port)
+{
+	uint32_t mtu = port->active_mtu ? 128u << port->active_mtu : 0;
+	uint32_t frame = TBRDMA_SEND_MAX - sizeof(struct ibv_grh);
+
+	return mtu < frame ? mtu : frame;
+}
+
 static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 				    struct ibv_qp_init_attr *attr)
 {
@@ -312,8 +321,13 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 	int ret;
 
 	/* A UD queue pair's datagrams are at most the port's MTU. */
-	if (attr->qp_type == IBV_QPT_UD && ibv_query_port(pd->context, 1, &port))
-		return NULL;
+	if (attr->qp_type == IBV_QPT_UD) {
+		ret = ibv_query_port(pd->context, 1, &port);
+		if (ret) {
+			errno = ret;
+			return NULL;
+		}
+	}
 	qp = calloc(1, sizeof(*qp));
 	if (!qp) {
 		errno = ENOMEM;
@@ -330,7 +344,7 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 				  &qp->vqp.qp,
 				  attr->srq ? to_tbv_srq(attr->srq)->ring : NULL,
 				  attr->sq_sig_all,
-				  port.active_mtu ? 128u << port.active_mtu : 0,
+				  tbv_ud_mtu(&port),
 				  &tbv_qp_cmds);
 	if (!qp->rings)
 		goto fail;

@@ -349,6 +349,8 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
     const uint32_t n = wr.num_sge < 0 ? 0 : pieces(wr, base, ud ? ud_mtu : TBRDMA_XFER_MAX);
     if (!n)
         return EINVAL;
+    if (ud && n + 1 > TBRDMA_DGRAM_PARTS_MAX)
+        return EINVAL;
     if (n + ud > entries - (sq_tail - sq_done.load(std::memory_order_acquire)))
         return ENOMEM;
     slot.wr_seq = ++wr_seq;

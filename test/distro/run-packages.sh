@@ -150,10 +150,14 @@ if [ -e /etc/libibverbs.d/tbrdma.driver ]; then
     grep -q 'state:.*PORT_ACTIVE' /tmp/devinfo.out &&
         ok "ibv_devinfo through the installed provider: tbrdma_loop0 active" ||
         { cat /tmp/devinfo.out; no "ibv_devinfo through the installed provider"; }
+    port=18600
     for pp in ibv_rc_pingpong ibv_ud_pingpong; do
-        timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 > /tmp/pp-server.out 2>&1 &
+        port=$((port + 1))
+        timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 -p $port > /tmp/pp-server.out 2>&1 &
         sleep 1
-        if timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 127.0.0.1 > /tmp/pp-client.out 2>&1 && wait $!; then
+        timeout 60 $pp -d tbrdma_loop0 -g 0 -c -n 100 -p $port 127.0.0.1 > /tmp/pp-client.out 2>&1
+        client=$?
+        if wait $! && [ $client -eq 0 ]; then
             ok "$pp on tbrdma_loop0, data checked"
         else
             cat /tmp/pp-server.out /tmp/pp-client.out; no "$pp on tbrdma_loop0"

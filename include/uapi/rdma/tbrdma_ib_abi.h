@@ -24,7 +24,7 @@
 
 #include <linux/types.h>
 
-#define TBRDMA_IB_UVERBS_ABI 2
+#define TBRDMA_IB_UVERBS_ABI 3
 
 /* The response to ibv_open_device()'s GET_CONTEXT. */
 struct tbrdma_ib_alloc_ucontext_resp {
