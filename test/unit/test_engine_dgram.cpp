@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(a_datagram_context_takes_and_posts_nothing_else)
                       std::runtime_error);
 }
 
-// A datagram waits, off its link's active list, for its last part; parts
+// A datagram waits for its last part (nothing goes, nothing completes); parts
 // out of order fail without a frame.
 BOOST_AUTO_TEST_CASE(a_datagram_waits_for_its_parts_and_bad_ones_fail)
 {
