@@ -31,6 +31,7 @@ extern unsigned int tbrdma_max_mr;		/* per open file, power of two */
 extern unsigned int tbrdma_max_ep;		/* per context, power of two */
 extern unsigned int tbrdma_max_ring;		/* ring entries, power of two */
 extern unsigned int tbrdma_max_user_contexts;	/* contexts per user */
+extern unsigned int tbrdma_max_user_pds;	/* verbs domains per user */
 extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
 
 /*

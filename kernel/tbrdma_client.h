@@ -67,16 +67,27 @@ int tbrdma_client_query(u32 index, struct tbrdma_link_attr *attr);
 struct tb_pd;
 struct tb_srq;
 struct tbrdma_kctx;
+struct tbrdma_user;
 
 /* Entries a client's ring may have at most (max_ring_entries). */
 u32 tbrdma_client_max_ring(void);
-int tbrdma_client_pd_create(struct tb_pd **pd);
-void tbrdma_client_pd_destroy(struct tb_pd *pd);
+/* Domains one user may have at most (max_user_pds). */
+u32 tbrdma_client_max_user_pds(void);
+
+/* A domain, counted against the user who created it: -EMFILE past it. */
+struct tbrdma_client_pd {
+	struct tb_pd *pd;
+	struct tbrdma_user *user;
+};
+
+int tbrdma_client_pd_create(struct tbrdma_client_pd *cpd);
+void tbrdma_client_pd_destroy(struct tbrdma_client_pd *cpd);
 /*
  * Pins and registers length bytes at start in the calling process, which
  * requests and local addresses name at iova; lkey == rkey == *key. access
- * as in enum tbrdma_access; with TBRDMA_ACCESS_LOCAL the pages are
- * pinned writable.
+ * as in enum tbrdma_access; the pages are pinned writable only when it
+ * lets the engine write them (TBRDMA_ACCESS_LOCAL, REMOTE_WRITE or
+ * REMOTE_ATOMIC).
  */
 int tbrdma_client_reg_mr(struct tb_pd *pd, u64 start, u64 length, u64 iova,
 			 u32 access, u64 *key);
@@ -150,10 +161,19 @@ int tbrdma_client_qp_connect(struct tbrdma_kctx *kc, u32 link, u32 peer_link,
  */
 int tbrdma_client_qp_dgram(struct tbrdma_kctx *kc, u32 link, u32 qkey);
 /*
- * Receiver not ready: the first backoff (past the engine's longest, 10 ms,
- * that) and the tries (0: no count), as tb_ctx_set_rnr() has them.
+ * What its peer's requests may do to its regions from now on
+ * (TBRDMA_ACCESS_REMOTE_* of access): none from its creation on, until
+ * this says.
  */
-int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries);
+void tbrdma_client_qp_access(struct tbrdma_kctx *kc, u32 access);
+/*
+ * At RTS. Receiver not ready: the first backoff (past the engine's
+ * longest, 10 ms, that) and the tries (0: no count), as tb_ctx_set_rnr()
+ * has them; and the READs and atomics it may have waiting for an answer
+ * (0: only the link bounds them), as tb_ctx_set_rd_max().
+ */
+int tbrdma_client_qp_set_rts(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries,
+			     u32 rd_max);
 /*
  * To error: everything outstanding and posted later completes with
  * FLUSH_ERR, and so do the posted receives, as far as rcq has room.
@@ -162,6 +182,13 @@ int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries);
  * context's lock alone).
  */
 u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc);
+/*
+ * Back to RESET: as created, but for its rings' indices. Its work requests
+ * (taken or still in sq) and the receives posted to it end without
+ * completions; those already in cq and rcq stay, for the client to
+ * discard. It may be connected again.
+ */
+void tbrdma_client_qp_reset(struct tbrdma_kctx *kc);
 /*
  * Posts what sq holds (its producer index, from the process): refusals
  * complete with TBRDMA_WC_REFUSED, and a full queue leaves the rest

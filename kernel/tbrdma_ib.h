@@ -13,6 +13,9 @@
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
+#include "rdma/tbrdma_abi.h"
+#include "tbrdma_client.h"
+
 /*
  * The netdev's MTU: a 2048-byte RoCE payload with every header the core
  * counts (iboe_get_mtu()), so that the port's active MTU is 2048: the
@@ -22,12 +25,12 @@
 #define TBRDMA_IB_NETDEV_MTU 2200
 
 /*
- * Scatter entries per work request, each an SQE of the send queue (whose
+ * Scatter entries per work request, each an entry of its queue (whose
  * entries, at most tbrdma.ko's max_ring_entries, bound work requests times
- * scatter entries), one for a receive; atomics in flight.
+ * scatter entries); atomics in flight.
  */
 #define TBRDMA_IB_MAX_SEND_SGE 16
-#define TBRDMA_IB_MAX_RECV_SGE 1
+#define TBRDMA_IB_MAX_RECV_SGE TBRDMA_RECV_SGE_MAX
 #define TBRDMA_IB_MAX_RD_ATOMIC 16
 
 struct tb_pd;
@@ -39,7 +42,6 @@ struct tbrdma_ibdev {
 	struct ib_device ibdev;
 	struct net_device *ndev;
 	u32 link;			/* tbrdma.ko's userspace link index */
-	atomic_t pds;			/* protection domains, up to max_pd */
 	struct work_struct state_work;	/* follows the link's state */
 	/*
 	 * Port events go only to a registered device (the netdev closes
@@ -62,7 +64,7 @@ struct tbrdma_ib_ucontext {
 /* A protection domain: one of the engine's, with 32-bit keys. */
 struct tbrdma_ib_pd {
 	struct ib_pd ibpd;
-	struct tb_pd *pd;
+	struct tbrdma_client_pd cpd;
 };
 
 static inline struct tbrdma_ib_pd *to_tbpd(struct ib_pd *ibpd)
@@ -87,6 +89,7 @@ struct tbrdma_ib_srq {
 	struct ib_srq ibsrq;
 	struct tb_srq *srq;
 	struct tbrdma_ib_ring *ring;
+	u32 max_sge;		/* entries per receive, at most */
 };
 
 static inline struct tbrdma_ib_srq *to_tbsrq(struct ib_srq *ibsrq)
@@ -105,6 +108,14 @@ struct tbrdma_ib_qp {
 	struct ib_qp_attr attr;
 	u64 rnr_delay_ns;		/* from min_rnr_timer, at RTR */
 };
+
+/* The engine's TBRDMA_ACCESS_REMOTE_* bits of IB access flags. */
+static inline u32 tbrdma_ib_remote_access(int ib)
+{
+	return (ib & IB_ACCESS_REMOTE_WRITE ? TBRDMA_ACCESS_REMOTE_WRITE : 0) |
+	       (ib & IB_ACCESS_REMOTE_READ ? TBRDMA_ACCESS_REMOTE_READ : 0) |
+	       (ib & IB_ACCESS_REMOTE_ATOMIC ? TBRDMA_ACCESS_REMOTE_ATOMIC : 0);
+}
 
 /* tbrdma_ib_main.c */
 /*

@@ -5,10 +5,11 @@
  * (rdma/tbrdma_ib_abi.h), so it posts and polls without system calls. The
  * kernel's part is the IB state machine: RTR connects the context to its
  * peer queue pair (the destination GID names the peer's device), RTS sets
- * its retries, ERR flushes it; and the doorbell, a post_send() without
- * work requests. A UD queue pair is a datagram context: RTR opens it to
- * datagrams with its Q_Key, and each work request names its destination
- * (the provider's address handles are the process's own).
+ * its retries, ERR flushes it, RESET starts it over; and the doorbell, a
+ * post_send() without work requests. A UD queue pair is a datagram
+ * context: RTR opens it to datagrams with its Q_Key, and each work
+ * request names its destination (the provider's address handles are the
+ * process's own).
  *
  * A queue pair of a shared receive queue (tbrdma_ib_srq.c) has no
  * receive ring of its own; its receive completions still go to its rcq.
@@ -140,7 +141,7 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 					  ibuc);
 	struct tbrdma_client_qp_attr a = {};
 	struct tbrdma_ib_create_qp_resp resp;
-	u32 entries[TBRDMA_IB_RINGS], per_wr;
+	u32 entries[TBRDMA_IB_RINGS], per_wr, per_recv = 1;
 	int ret;
 
 	ret = tbrdma_ib_qp_check(init, udata);
@@ -160,7 +161,9 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		/* It may take every receive of the shared queue. */
 		entries[TBRDMA_IB_RCQ] = to_tbsrq(init->srq)->ring->entries;
 	} else {
-		ret = tbrdma_ib_queue_size(init->cap.max_recv_wr,
+		/* An entry per scatter entry: a receive is a run of them. */
+		per_recv = max(init->cap.max_recv_sge, 1u);
+		ret = tbrdma_ib_queue_size((u64)init->cap.max_recv_wr * per_recv,
 					   &entries[TBRDMA_IB_RWQ]);
 		if (ret)
 			return ret;
@@ -174,7 +177,7 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	if (ret)
 		goto fail;
 
-	a.pd = to_tbpd(ibqp->pd)->pd;
+	a.pd = to_tbpd(ibqp->pd)->cpd.pd;
 	a.sq.mem = qp->ring[TBRDMA_IB_SQ]->mem;
 	a.sq.entries = entries[TBRDMA_IB_SQ];
 	a.cq.mem = qp->ring[TBRDMA_IB_CQ]->mem;
@@ -201,8 +204,13 @@ int tbrdma_ib_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 
 	init->cap.max_send_sge = max(init->cap.max_send_sge, 1u);
 	init->cap.max_send_wr = entries[TBRDMA_IB_SQ] / per_wr;
-	init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ];	/* 0: a shared queue */
-	init->cap.max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
+	if (init->srq) {
+		init->cap.max_recv_wr = 0;
+		init->cap.max_recv_sge = to_tbsrq(init->srq)->max_sge;
+	} else {
+		init->cap.max_recv_wr = entries[TBRDMA_IB_RWQ] / per_recv;
+		init->cap.max_recv_sge = per_recv;
+	}
 	init->cap.max_inline_data = TBRDMA_INLINE_MAX;
 	qp->attr.cap = init->cap;
 	tbrdma_ib_qp_resp(qp, &resp);
@@ -287,17 +295,38 @@ static int tbrdma_ib_qp_rtr(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
 					attr->dest_qp_num);
 }
 
-/* Under qp->lock: into RTS, its receiver-not-ready retries set. */
+/*
+ * Under qp->lock: into RTS, its receiver-not-ready retries and its READs
+ * and atomics in flight (max_rd_atomic; 0 counts as 1, so that a READ
+ * never waits for ever) set.
+ */
 static int tbrdma_ib_qp_rts(struct tbrdma_ib_qp *qp, struct ib_qp_attr *attr,
 			    int mask)
 {
 	u32 tries = 0;		/* rnr_retry 7: retry for ever */
+	u32 rd = 0;		/* unset: the link's limit alone */
 
 	if (qp->ibqp.qp_type == IB_QPT_UD)
 		return mask & IB_QP_QKEY ? tbrdma_ib_qp_qkey(qp, attr, mask) : 0;
 	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry < 7)
 		tries = attr->rnr_retry + 1;
-	return tbrdma_client_qp_set_rnr(qp->kc, qp->rnr_delay_ns, tries);
+	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
+		rd = max_t(u32, attr->max_rd_atomic, 1);
+	return tbrdma_client_qp_set_rts(qp->kc, qp->rnr_delay_ns, tries, rd);
+}
+
+/*
+ * Under qp->lock: back to RESET. What modify_qp set is forgotten, as the
+ * engine's context forgets its peer.
+ */
+static void tbrdma_ib_qp_reset(struct tbrdma_ib_qp *qp)
+{
+	struct ib_qp_cap cap = qp->attr.cap;
+
+	tbrdma_client_qp_reset(qp->kc);
+	memset(&qp->attr, 0, sizeof(qp->attr));
+	qp->attr.cap = cap;
+	qp->rnr_delay_ns = 0;
 }
 
 /* What query_qp reports later, of what this modify_qp set. */
@@ -362,13 +391,13 @@ int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 		ret = -EINVAL;
 		goto out;
 	}
-	/* The engine's context has no way back from RTR or ERR yet. */
-	if ((next == IB_QPS_RESET && cur != IB_QPS_RESET) ||
-	    next == IB_QPS_SQD || next == IB_QPS_SQE) {
+	if (next == IB_QPS_SQD || next == IB_QPS_SQE) {
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
-	if (cur != next && next == IB_QPS_RTR)
+	if (cur != next && next == IB_QPS_RESET)
+		tbrdma_ib_qp_reset(qp);
+	else if (cur != next && next == IB_QPS_RTR)
 		ret = tbrdma_ib_qp_rtr(qp, attr, mask);
 	else if (cur != next && next == IB_QPS_RTS)
 		ret = tbrdma_ib_qp_rts(qp, attr, mask);
@@ -379,6 +408,11 @@ int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 		ret = tbrdma_ib_qp_qkey(qp, attr, mask);	/* UD: a new key */
 	if (ret)
 		goto out;
+	if (mask & IB_QP_ACCESS_FLAGS) {
+		u32 access = tbrdma_ib_remote_access(attr->qp_access_flags);
+
+		tbrdma_client_qp_access(qp->kc, access);
+	}
 	tbrdma_ib_qp_keep(qp, attr, mask);
 	qp->state = next;
 out:

@@ -22,25 +22,29 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	struct tbrdma_ib_create_srq_resp resp = {};
 	struct tbrdma_client_ring rwq;
 	struct ib_srq_attr *a = &init->attr;
+	u64 n;
 	int ret;
 
 	if (!udata || init->srq_type != IB_SRQT_BASIC)
 		return -EOPNOTSUPP;
-	if (udata->inlen || !a->max_wr || a->max_wr > tbrdma_client_max_ring() ||
+	/* An entry per scatter entry: a receive is a run of them. */
+	srq->max_sge = max(a->max_sge, 1u);
+	n = (u64)a->max_wr * srq->max_sge;
+	if (udata->inlen || !a->max_wr || n > tbrdma_client_max_ring() ||
 	    a->max_sge > TBRDMA_IB_MAX_RECV_SGE || a->srq_limit)
 		return -EINVAL;
 	srq->ring = tbrdma_ib_ring_new(&uc->ibuc,
-				       roundup_pow_of_two(max(a->max_wr, 2u)),
+				       roundup_pow_of_two(max_t(u64, n, 2)),
 				       sizeof(struct tbrdma_rwqe));
 	if (IS_ERR(srq->ring))
 		return PTR_ERR(srq->ring);
 	rwq.mem = srq->ring->mem;
 	rwq.entries = srq->ring->entries;
-	ret = tbrdma_client_srq_create(to_tbpd(ibsrq->pd)->pd, &rwq, &srq->srq);
+	ret = tbrdma_client_srq_create(to_tbpd(ibsrq->pd)->cpd.pd, &rwq, &srq->srq);
 	if (ret)
 		goto fail;
-	a->max_wr = srq->ring->entries;
-	a->max_sge = TBRDMA_IB_MAX_RECV_SGE;
+	a->max_wr = srq->ring->entries / srq->max_sge;
+	a->max_sge = srq->max_sge;
 	resp.rwq_offset = rdma_user_mmap_get_offset(&srq->ring->entry);
 	resp.rwq_length = srq->ring->len;
 	resp.rwq_entries = srq->ring->entries;
@@ -78,8 +82,10 @@ int tbrdma_ib_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 
 int tbrdma_ib_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr)
 {
-	attr->max_wr = to_tbsrq(ibsrq)->ring->entries;
-	attr->max_sge = TBRDMA_IB_MAX_RECV_SGE;
+	struct tbrdma_ib_srq *srq = to_tbsrq(ibsrq);
+
+	attr->max_wr = srq->ring->entries / srq->max_sge;
+	attr->max_sge = srq->max_sge;
 	attr->srq_limit = 0;
 	return 0;
 }

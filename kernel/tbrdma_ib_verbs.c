@@ -16,8 +16,6 @@
 
 /* GID table entries per port: the MAC's, and an address or two. */
 #define TBRDMA_IB_GIDS 16
-/* Protection domains per device: what any user who opens it may take. */
-#define TBRDMA_IB_MAX_PD 4096
 /* Queue pairs: the engine's contexts, which its users' limits bound. */
 #define TBRDMA_IB_MAX_QP 65536
 
@@ -74,7 +72,7 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	memset(attr, 0, sizeof(*attr));
 	attr->sys_image_guid = ibdev->node_guid;
 	attr->page_size_cap = PAGE_SIZE;
-	attr->max_pd = TBRDMA_IB_MAX_PD;
+	attr->max_pd = tbrdma_client_max_user_pds();
 	attr->max_qp = TBRDMA_IB_MAX_QP;
 	attr->max_qp_wr = tbrdma_client_max_ring();
 	attr->max_send_sge = TBRDMA_IB_MAX_SEND_SGE;
@@ -206,29 +204,20 @@ static void tbrdma_ib_disassociate_ucontext(struct ib_ucontext *ibuc)
 
 static int tbrdma_ib_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
-	struct tbrdma_ibdev *d = to_tbdev(ibpd->device);
-	int ret;
-
-	if (atomic_inc_return(&d->pds) > TBRDMA_IB_MAX_PD) {
-		atomic_dec(&d->pds);
-		return -ENOMEM;
-	}
-	ret = tbrdma_client_pd_create(&to_tbpd(ibpd)->pd);
-	if (ret)
-		atomic_dec(&d->pds);
-	return ret;
+	return tbrdma_client_pd_create(&to_tbpd(ibpd)->cpd);
 }
 
 static int tbrdma_ib_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
-	tbrdma_client_pd_destroy(to_tbpd(ibpd)->pd);
-	atomic_dec(&to_tbdev(ibpd->device)->pds);
+	tbrdma_client_pd_destroy(&to_tbpd(ibpd)->cpd);
 	return 0;
 }
 
 /*
- * IB access as the engine's: every region can be read locally, so every
- * one is TBRDMA_ACCESS_LOCAL, pinned writable.
+ * A region's IB access as the engine's: every region is a source of the
+ * queue pairs' own operations; only with LOCAL_WRITE (which the RDMA core
+ * requires for REMOTE_WRITE and REMOTE_ATOMIC) is it a destination, and
+ * are its pages pinned writable.
  */
 static int tbrdma_ib_access(int ib, u32 *access)
 {
@@ -236,13 +225,9 @@ static int tbrdma_ib_access(int ib, u32 *access)
 		   IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC |
 		   IB_ACCESS_OPTIONAL))
 		return -EOPNOTSUPP;
-	*access = TBRDMA_ACCESS_LOCAL;
-	if (ib & IB_ACCESS_REMOTE_WRITE)
-		*access |= TBRDMA_ACCESS_REMOTE_WRITE;
-	if (ib & IB_ACCESS_REMOTE_READ)
-		*access |= TBRDMA_ACCESS_REMOTE_READ;
-	if (ib & IB_ACCESS_REMOTE_ATOMIC)
-		*access |= TBRDMA_ACCESS_REMOTE_ATOMIC;
+	*access = ib & IB_ACCESS_LOCAL_WRITE ? TBRDMA_ACCESS_LOCAL :
+					       TBRDMA_ACCESS_LOCAL_READ;
+	*access |= tbrdma_ib_remote_access(ib);
 	return 0;
 }
 
@@ -269,7 +254,7 @@ static struct ib_mr *tbrdma_ib_reg_user_mr(struct ib_pd *ibpd, u64 start,
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
-	ret = tbrdma_client_reg_mr(to_tbpd(ibpd)->pd, start, length, iova,
+	ret = tbrdma_client_reg_mr(to_tbpd(ibpd)->cpd.pd, start, length, iova,
 				   access, &mr->key);
 	if (ret) {
 		kfree(mr);
@@ -286,7 +271,7 @@ static int tbrdma_ib_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	struct tbrdma_ib_mr *mr = container_of(ibmr, struct tbrdma_ib_mr, ibmr);
 	int ret;
 
-	ret = tbrdma_client_dereg_mr(to_tbpd(ibmr->pd)->pd, mr->key);
+	ret = tbrdma_client_dereg_mr(to_tbpd(ibmr->pd)->cpd.pd, mr->key);
 	if (ret)
 		return ret;
 	kfree(mr);

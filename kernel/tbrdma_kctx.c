@@ -25,20 +25,30 @@
 #include "tbrdma_xdomain.h"
 
 /*
- * Contexts per user (max_user_contexts), so that one user cannot take every
- * context of the host; CAP_SYS_RESOURCE lifts it, as it lifts rlimits.
+ * What each user has, so that one user cannot take every context of the
+ * host (max_user_contexts) or every protection domain (max_user_pds);
+ * CAP_SYS_RESOURCE lifts the limits, as it lifts rlimits.
  */
+enum tbrdma_charge { TBRDMA_CHARGE_CONTEXT, TBRDMA_CHARGE_PD,
+	TBRDMA_CHARGES };
+
 struct tbrdma_user {
 	struct list_head node;
 	kuid_t uid;
-	unsigned int contexts;
+	unsigned int n[TBRDMA_CHARGES];
 };
 
 static LIST_HEAD(tbrdma_users);
 static DEFINE_MUTEX(tbrdma_users_lock);
 
-/* Counts a new context of the caller's user: -EMFILE past the limit. */
-static struct tbrdma_user *tbrdma_user_charge(void)
+static unsigned int tbrdma_charge_limit(enum tbrdma_charge c)
+{
+	return c == TBRDMA_CHARGE_CONTEXT ? tbrdma_max_user_contexts :
+					    tbrdma_max_user_pds;
+}
+
+/* Counts one more c of the caller's user: -EMFILE past its limit. */
+static struct tbrdma_user *tbrdma_user_charge(enum tbrdma_charge c)
 {
 	kuid_t uid = current_uid();
 	struct tbrdma_user *u;
@@ -55,21 +65,25 @@ static struct tbrdma_user *tbrdma_user_charge(void)
 	u->uid = uid;
 	list_add(&u->node, &tbrdma_users);
 found:
-	/* A new entry has none yet, and the limit is at least 1. */
-	if (u->contexts >= tbrdma_max_user_contexts &&
-	    !capable(CAP_SYS_RESOURCE))
+	/* A new entry has none yet, and every limit is at least 1. */
+	if (u->n[c] >= tbrdma_charge_limit(c) && !capable(CAP_SYS_RESOURCE))
 		u = ERR_PTR(-EMFILE);
 	else
-		u->contexts++;
+		u->n[c]++;
 out:
 	mutex_unlock(&tbrdma_users_lock);
 	return u;
 }
 
-static void tbrdma_user_uncharge(struct tbrdma_user *u)
+static void tbrdma_user_uncharge(struct tbrdma_user *u, enum tbrdma_charge c)
 {
+	int i;
+
 	mutex_lock(&tbrdma_users_lock);
-	if (!--u->contexts) {
+	u->n[c]--;
+	for (i = 0; i < TBRDMA_CHARGES && !u->n[i]; i++)
+		;
+	if (i == TBRDMA_CHARGES) {
 		list_del(&u->node);
 		kfree(u);
 	}
@@ -86,7 +100,7 @@ struct tbrdma_kctx *tbrdma_kctx_new(void)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&kc->lock);
 	refcount_set(&kc->ref, 1);
-	kc->user = tbrdma_user_charge();
+	kc->user = tbrdma_user_charge(TBRDMA_CHARGE_CONTEXT);
 	if (IS_ERR(kc->user)) {
 		ret = PTR_ERR(kc->user);
 		kc->user = NULL;
@@ -106,7 +120,7 @@ void tbrdma_kctx_put(struct tbrdma_kctx *kc)
 	tbrdma_kring_free(&kc->cq);
 	tbrdma_kring_free(&kc->rq);
 	if (kc->user)
-		tbrdma_user_uncharge(kc->user);
+		tbrdma_user_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
 	mutex_destroy(&kc->lock);
 	kfree(kc);
 }
@@ -158,27 +172,40 @@ u32 tbrdma_client_max_ring(void)
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_max_ring);
 
-int tbrdma_client_pd_create(struct tb_pd **pd)
+u32 tbrdma_client_max_user_pds(void)
+{
+	return tbrdma_max_user_pds;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_max_user_pds);
+
+int tbrdma_client_pd_create(struct tbrdma_client_pd *cpd)
 {
 	int ret;
 
+	cpd->user = tbrdma_user_charge(TBRDMA_CHARGE_PD);
+	if (IS_ERR(cpd->user))
+		return PTR_ERR(cpd->user);
 	mutex_lock(&tbrdma.lock);
-	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, pd);
+	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, &cpd->pd);
 	mutex_unlock(&tbrdma.lock);
-	if (!ret)
-		tb_pd_short_keys(*pd);
-	return ret;
+	if (ret) {
+		tbrdma_user_uncharge(cpd->user, TBRDMA_CHARGE_PD);
+		return ret;
+	}
+	tb_pd_short_keys(cpd->pd);
+	return 0;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_pd_create);
 
-void tbrdma_client_pd_destroy(struct tb_pd *pd)
+void tbrdma_client_pd_destroy(struct tbrdma_client_pd *cpd)
 {
 	LIST_HEAD(mrs);
 
 	tbrdma_lock();
-	tb_pd_destroy(pd, tbrdma_mr_collect, &mrs);
+	tb_pd_destroy(cpd->pd, tbrdma_mr_collect, &mrs);
 	tbrdma_unlock();
 	tbrdma_mr_free_list(&mrs);
+	tbrdma_user_uncharge(cpd->user, TBRDMA_CHARGE_PD);
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_pd_destroy);
 
@@ -275,6 +302,8 @@ struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *
 	cfg.fabric = tbrdma_link_fabric(a->link, tbrdma_link_is_loop(a->link));
 	if (!ret)
 		ret = tb_ctx_create(tbrdma.engine, &cfg, &kc->ctx);
+	if (!ret)
+		tb_ctx_set_remote_access(kc->ctx, 0);
 	mutex_unlock(&tbrdma.lock);
 	if (ret) {
 		tbrdma_kctx_put(kc);
@@ -392,18 +421,26 @@ out:
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_dgram);
 
-int tbrdma_client_qp_set_rnr(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries)
+void tbrdma_client_qp_access(struct tbrdma_kctx *kc, u32 access)
+{
+	tb_ctx_set_remote_access(kc->ctx, access);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_access);
+
+int tbrdma_client_qp_set_rts(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries,
+			     u32 rd_max)
 {
 	int ret;
 
 	mutex_lock(&kc->lock);
 	tbrdma_lock();
 	ret = tb_ctx_set_rnr(kc->ctx, min(delay_ns, TB_RNR_DELAY_MAX_NS), tries);
+	tb_ctx_set_rd_max(kc->ctx, rd_max);
 	tbrdma_unlock();
 	tbrdma_kctx_unlock(kc);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(tbrdma_client_qp_set_rnr);
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_set_rts);
 
 u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
 {
@@ -423,6 +460,24 @@ u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
 	return left;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_error);
+
+void tbrdma_client_qp_reset(struct tbrdma_kctx *kc)
+{
+	struct tbrdma_ring_ctrl *sqc = kc->sq.mem;
+
+	mutex_lock(&kc->lock);
+	tbrdma_lock();
+	tb_ctx_reset(kc->ctx);
+	tbrdma_unlock();
+	kc->qp_ep = -1;
+	kc->qp_error = false;
+	/* What was posted and not taken goes too: acquire, as taking does. */
+	kc->sq_head = smp_load_acquire(&sqc->producer);
+	/* Release: the process may write the slots again once it sees it. */
+	smp_store_release(&sqc->consumer, kc->sq_head);
+	tbrdma_kctx_unlock(kc);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_reset);
 
 int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc)
 {

@@ -49,6 +49,9 @@ MODULE_PARM_DESC(max_contexts, "Contexts (files with queues) in the host, rounde
 unsigned int tbrdma_max_user_contexts = 64;
 module_param_named(max_user_contexts, tbrdma_max_user_contexts, uint, 0444);
 MODULE_PARM_DESC(max_user_contexts, "Contexts one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 64)");
+unsigned int tbrdma_max_user_pds = 1024;
+module_param_named(max_user_pds, tbrdma_max_user_pds, uint, 0444);
+MODULE_PARM_DESC(max_user_pds, "Verbs protection domains one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 1024)");
 
 unsigned int tbrdma_max_ring = 4096;
 module_param_named(max_ring_entries, tbrdma_max_ring, uint, 0444);
@@ -97,9 +100,10 @@ static int tbrdma_check_params(void)
 	    tbrdma_max_contexts < 2 || tbrdma_max_contexts > (1u << 16) ||
 	    !tbrdma_max_user_contexts ||
 	    tbrdma_max_user_contexts > (1u << 16) ||
+	    !tbrdma_max_user_pds || tbrdma_max_user_pds > (1u << 16) ||
 	    tbrdma_max_ring < 2 || tbrdma_max_ring > (1u << 16) ||
 	    !tbrdma_mr_max_mb || tbrdma_mr_max_mb > (1u << 20)) {
-		pr_err("max_mr, max_ep, max_contexts, max_user_contexts, max_ring_entries or mr_max_mb out of range\n");
+		pr_err("max_mr, max_ep, max_contexts, max_user_contexts, max_user_pds, max_ring_entries or mr_max_mb out of range\n");
 		return -EINVAL;
 	}
 	tbrdma_max_mr = roundup_pow_of_two(tbrdma_max_mr);

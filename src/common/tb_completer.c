@@ -64,10 +64,12 @@ int tb_comp_ack(struct tb_elink *el, u32 ack_msn)
 /* A response for an awaited request arrived: release what it held. */
 static void tb_comp_answered(struct tb_elink *el, struct tb_msn_ent *ent)
 {
+	struct tb_wqe *wqe = ent->wqe;
+
 	ent->awaiting = 0;
 	el->rd_outstanding--;
-	if (ent->wqe)
-		ent->wqe->resp_pending--;
+	if (wqe && !--wqe->resp_pending && wqe->sent_all)
+		tb_wqe_rd_release(wqe);
 }
 
 static int tb_comp_nak(struct tb_elink *el, const struct tb_engine_hdr *h)
@@ -129,7 +131,7 @@ static int tb_comp_read_resp(struct tb_elink *el,
 			return -EPROTO;
 		dst = tb_mr_local(wqe->ep->ctx, &el->hint_local,
 				  wqe->sqe.lkey, wqe->sqe.local_addr + h->addr,
-				  h->len, NULL);
+				  h->len, TBRDMA_ACCESS_LOCAL, NULL);
 		if (dst) {
 			memcpy(dst, payload, h->len);
 			wqe->recvd += h->len;

@@ -621,6 +621,32 @@ void tb_ctx_unbind(struct tb_ctx *ctx)
 	ctx->peer_bound = 0;
 }
 
+void tb_ctx_set_remote_access(struct tb_ctx *ctx, u32 access)
+{
+	WRITE_ONCE(ctx->remote_denied, TB_ACCESS_REMOTE & ~access);
+}
+
+void tb_ctx_set_rd_max(struct tb_ctx *ctx, u32 n)
+{
+	ctx->rd_max = n;
+}
+
+void tb_ctx_reset(struct tb_ctx *ctx)
+{
+	u32 i;
+
+	for (i = 0; i < ctx->ep_slots; i++)
+		if (ctx->eps[i])
+			tb_ep_destroy(ctx, ctx->eps[i]->handle);
+	ctx->peer_bound = 0;
+	ctx->qkey_set = 0;
+	ctx->rd_max = 0;
+	tb_ctx_set_remote_access(ctx, 0);
+	WRITE_ONCE(ctx->error, 0);
+	if (ctx->rcq.ctrl)
+		tb_ctx_drop_recv(ctx);
+}
+
 int tb_ctx_set_qkey(struct tb_ctx *ctx, u32 qkey)
 {
 	if (!ctx->cfg.dgram)

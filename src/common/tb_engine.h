@@ -267,6 +267,30 @@ void tb_ctx_unbind(struct tb_ctx *ctx);
  */
 int tb_ctx_set_rnr(struct tb_ctx *ctx, u64 delay_ns, u32 tries);
 /*
+ * What requests to the context may do to its regions from now on, as a
+ * verbs queue pair's access flags: the TBRDMA_ACCESS_REMOTE_* bits of
+ * access (all until the first call). A request for more is refused
+ * (REM_ACCESS_ERR), whatever the region allows. Any time: a request
+ * arriving meanwhile sees the old rights or the new.
+ */
+void tb_ctx_set_remote_access(struct tb_ctx *ctx, u32 access);
+/*
+ * READs and ATOMICs each endpoint of the context may have started and not
+ * had answered, as a verbs queue pair's max_rd_atomic; 0 (as created):
+ * only the link's rd_max bounds them. Under every link's lock.
+ */
+void tb_ctx_set_rd_max(struct tb_ctx *ctx, u32 n);
+/*
+ * Back to what it was when created, as a verbs queue pair moved to RESET,
+ * but for its rings' indices and its id: its endpoints go without
+ * completions, it admits nobody (unbound, no Q_Key, no remote access),
+ * no rd_max, it is not in error, and the receives posted and not yet completed are
+ * dropped (of a shared queue: the one it was filling). Completions
+ * already published stay; the owner discards them. Under every link's
+ * lock and the context's serialisation.
+ */
+void tb_ctx_reset(struct tb_ctx *ctx);
+/*
  * A datagram context admits DGRAMs with qkey from now on (none before the
  * first call). -EINVAL for another context. Under every link's lock.
  */
@@ -331,8 +355,9 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
  */
 int tb_sqe_valid(const struct tbrdma_sqe *sqe);
 /*
- * Completes an SQE that tb_post() refused with TBRDMA_WC_REFUSED, for a
- * host that took it from a ring no caller waits on. Returns 0, or -EAGAIN
+ * Completes an SQE that tb_post() refused with TBRDMA_WC_REFUSED (in a
+ * context in error: TBRDMA_WC_FLUSH_ERR), for a host that took it from a
+ * ring no caller waits on. Returns 0, or -EAGAIN
  * when the completion ring has no room.
  */
 int tb_post_refused(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);

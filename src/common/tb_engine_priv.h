@@ -22,6 +22,11 @@
 
 struct tb_ep;
 
+/* What requests from a peer may do (tb_ctx_set_remote_access()). */
+#define TB_ACCESS_REMOTE (TBRDMA_ACCESS_REMOTE_READ |	\
+			  TBRDMA_ACCESS_REMOTE_WRITE |	\
+			  TBRDMA_ACCESS_REMOTE_ATOMIC)
+
 /* Endpoint table slots a context starts with. */
 #define TB_EP_SLOTS_MIN 64u
 
@@ -44,6 +49,7 @@ struct tb_wqe {
 	u8 sent_all;		/* no more frames to send */
 	u8 acked;		/* the responder executed every frame sent */
 	u8 status;		/* enum tbrdma_status */
+	u8 rd_counted;		/* in its endpoint's rd_wqes */
 };
 
 /*
@@ -74,6 +80,8 @@ struct tb_ep {
 	u8 rnr_resume;
 	/* Datagram parts at the tail, the last with MORE (a datagram open). */
 	u8 dgram_parts;
+	/* READs and ATOMICs started and not answered, for ctx->rd_max. */
+	u32 rd_wqes;
 	/*
 	 * Its operations in posting order: head, the oldest not completed;
 	 * send, the first with frames still to transmit (NULL: none); tail,
@@ -255,8 +263,19 @@ enum tb_rcv_state {
 	TB_RCV_DROPPING,
 };
 
+/* One buffer of a receive, copied from its entry. */
+struct tb_rcv_buf {
+	u64 addr;
+	u64 lkey;
+	u32 length;
+};
+
 struct tb_rcv {
-	struct tbrdma_rwqe rwqe;
+	u64 wr_id;
+	struct tb_rcv_buf buf[TBRDMA_RECV_SGE_MAX];
+	u32 nbuf;
+	u64 room;		/* bytes of all its buffers */
+	u8 bad;			/* an entry the owner got wrong: LOC_ACCESS_ERR */
 	u64 link_gen;		/* the sender: link, context, endpoint */
 	u32 src_ctx;
 	u32 src_ep;
@@ -277,6 +296,10 @@ struct tb_ctx {
 	u32 peer_link;
 	u64 peer_link_gen;
 	u32 peer_ctx;
+	/* tb_ctx_set_remote_access(): what no request may do here. */
+	u32 remote_denied;
+	/* tb_ctx_set_rd_max(): READs and ATOMICs per endpoint, 0: any. */
+	u32 rd_max;
 	/* cfg.dgram: the Q_Key DGRAMs must carry, once set. */
 	u8 qkey_set;
 	u32 qkey;
@@ -363,12 +386,15 @@ u8 *tb_mr_access_mr(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
 		    struct tb_mr **mr);
 /*
  * Resolves a local buffer of an operation (lkey 0: raw address, and *mr
- * is NULL). mr may be NULL.
+ * is NULL): TBRDMA_ACCESS_LOCAL_READ for one the engine reads,
+ * TBRDMA_ACCESS_LOCAL for one it writes. mr may be NULL.
  */
 u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
-		u64 addr, u64 len, struct tb_mr **mr);
+		u64 addr, u64 len, u32 access, struct tb_mr **mr);
 
 /* tb_ep.c */
+/* The operation's READ or ATOMIC no longer counts against rd_max. */
+void tb_wqe_rd_release(struct tb_wqe *wqe);
 void tb_ep_set_active(struct tb_ep *ep);
 void tb_ep_clear_active(struct tb_ep *ep);
 void tb_wqe_update(struct tb_wqe *wqe);
@@ -426,6 +452,12 @@ int tb_ctx_write_imm_rx(struct tb_ctx *ctx, struct tb_elink *el,
  */
 void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 		 const u8 *data);
+/*
+ * A context of posted receives reset (tb_ctx_reset()): the receive being
+ * filled and those posted to its own queue are dropped, without
+ * completions.
+ */
+void tb_ctx_drop_recv(struct tb_ctx *ctx);
 
 /* tb_completer.c */
 int tb_comp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,

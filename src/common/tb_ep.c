@@ -160,9 +160,19 @@ static void tb_wqe_forget_msns(struct tb_wqe *wqe)
 	}
 }
 
+void tb_wqe_rd_release(struct tb_wqe *wqe)
+{
+	if (wqe->rd_counted) {
+		wqe->rd_counted = 0;
+		wqe->ep->rd_wqes--;
+	}
+}
+
 /* Back to the pool (under ctx->lock): another operation reuses it. */
 static void tb_wqe_free(struct tb_ctx *ctx, struct tb_wqe *wqe)
 {
+	/* One that failed or was flushed may never have been answered. */
+	tb_wqe_rd_release(wqe);
 	tb_wqe_forget_msns(wqe);
 	if (wqe->ep->rnr_wqe == wqe)
 		wqe->ep->rnr_wqe = NULL;
@@ -329,6 +339,7 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	struct tb_wqe *wqe;
 	size_t copy;
 	u32 parts;
+	int dgram;
 	int down;
 
 	if (!ep)
@@ -338,8 +349,8 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	 * only there (the responder's holds and resends know nothing of
 	 * them). A datagram has at most TBRDMA_DGRAM_PARTS_MAX parts.
 	 */
-	if (!tb_sqe_valid(sqe) ||
-	    !ctx->cfg.dgram != (sqe->opcode != TBRDMA_OP_DGRAM))
+	dgram = sqe->opcode == TBRDMA_OP_DGRAM;
+	if (!tb_sqe_valid(sqe) || dgram != !!ctx->cfg.dgram)
 		return -EINVAL;
 	parts = ep->dgram_parts + 1;
 	if (parts > TBRDMA_DGRAM_PARTS_MAX ||
@@ -417,7 +428,9 @@ int tb_post_refused(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 	memset(&cqe, 0, sizeof(cqe));
 	cqe.wr_id = sqe->wr_id;
 	cqe.ep = sqe->ep;
-	cqe.status = TBRDMA_WC_REFUSED;
+	/* As a verbs queue pair in ERR flushes what it never executes. */
+	cqe.status = READ_ONCE(ctx->error) ? TBRDMA_WC_FLUSH_ERR :
+					     TBRDMA_WC_REFUSED;
 	cqe.opcode = sqe->opcode;
 	tb_lock(&ctx->lock);
 	if (!tb_ctx_cq_room(ctx)) {

@@ -151,7 +151,9 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 	mr->key = k;
 	mr->iova = iova;
 	mr->length = length;
-	mr->access = access;
+	/* What may be written may be read. */
+	mr->access = access & TBRDMA_ACCESS_LOCAL ?
+		     access | TBRDMA_ACCESS_LOCAL_READ : access;
 	mr->base = base;
 	mr->priv = priv;
 	mr->in_use = 1;
@@ -242,7 +244,8 @@ u8 *tb_mr_access_mr(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
 	 */
 	if (!mr || addr < mr->iova || addr - mr->iova > mr->length ||
 	    len > mr->length - (addr - mr->iova) ||
-	    (mr->access & access) != access) {
+	    (mr->access & access) != access ||
+	    (access & READ_ONCE(ctx->remote_denied))) {
 		*status = TBRDMA_WC_REM_ACCESS_ERR;
 		return NULL;
 	}
@@ -251,7 +254,7 @@ u8 *tb_mr_access_mr(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 key,
 }
 
 u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
-		u64 addr, u64 len, struct tb_mr **mr)
+		u64 addr, u64 len, u32 access, struct tb_mr **mr)
 {
 	struct tb_mr *found = NULL;
 	u8 status, *p;
@@ -259,8 +262,8 @@ u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
 	if (!lkey && ctx->cfg.allow_raw_local) {
 		p = (u8 *)(uintptr_t)addr;
 	} else {
-		p = tb_mr_access_mr(ctx, hint, lkey, addr, len,
-				    TBRDMA_ACCESS_LOCAL, &status, &found);
+		p = tb_mr_access_mr(ctx, hint, lkey, addr, len, access,
+				    &status, &found);
 	}
 	if (mr)
 		*mr = found;

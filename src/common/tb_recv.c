@@ -4,9 +4,11 @@
  * owner of a context posts receives (struct tbrdma_rwqe) to its rwq ring,
  * or to a shared receive queue that several contexts take from in turn;
  * a MSG's first chunk takes the oldest, each chunk lands at its offset in
- * that buffer, and the last completes it in the rcq ring. The rings are
- * the owner's and untrusted: an entry is copied once, when it is taken,
- * and its buffer is checked against the context's regions for each chunk.
+ * its buffers (a receive of several is a run of entries flagged
+ * TBRDMA_RWQE_MORE, laid end to end), and the last completes it in the
+ * rcq ring. The rings are the owner's and untrusted: an entry is copied
+ * once, when it is taken, and its buffers are checked against the
+ * context's regions for each chunk.
  *
  * A context takes in one message at a time, from the sender (link,
  * context, endpoint) whose first chunk took the receive: the chunks of
@@ -34,7 +36,7 @@ static void tb_recv_complete(struct tb_ctx *ctx, const struct tb_engine_hdr *h,
 	struct tbrdma_cqe cqe;
 
 	memset(&cqe, 0, sizeof(cqe));
-	cqe.wr_id = ctx->rcv.rwqe.wr_id;
+	cqe.wr_id = ctx->rcv.wr_id;
 	cqe.ep = h->src_ctx;
 	cqe.byte_len = ctx->rcv.off;
 	cqe.status = status;
@@ -96,16 +98,42 @@ static int tb_recv_ready(struct tb_ctx *ctx)
 	return c->head - smp_load_acquire(&c->ctrl->consumer) <= c->mask;
 }
 
-/* Under tb_recv_lock(), when ready: takes the oldest posted receive. */
+/*
+ * Under tb_recv_lock(), when ready: takes the oldest posted receive, its
+ * run of entries. A run the owner got wrong (longer than
+ * TBRDMA_RECV_SGE_MAX, not all published, unknown flags) fails when a
+ * message comes into it; what is left of it is taken as a receive of its
+ * own.
+ */
 static void tb_recv_take(struct tb_ctx *ctx)
 {
 	struct tb_qring *w = tb_recv_ring(ctx);
 	struct tb_rcv *r = &ctx->rcv;
+	/* Acquire: as tb_recv_ready() reads it. */
+	u32 end = smp_load_acquire(&w->ctrl->producer);
+	struct tbrdma_rwqe e;
 
-	memcpy(&r->rwqe, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
-	       sizeof(r->rwqe));
-	w->head++;
-	/* Release: the owner may write the entry again once it sees this. */
+	r->nbuf = 0;
+	r->room = 0;
+	r->bad = 0;
+	do {
+		memcpy(&e, w->entries + (size_t)(w->head & w->mask) * w->entry_size,
+		       sizeof(e));
+		w->head++;
+		if (!r->nbuf)
+			r->wr_id = e.wr_id;
+		r->buf[r->nbuf].addr = e.addr;
+		r->buf[r->nbuf].lkey = e.lkey;
+		r->buf[r->nbuf].length = e.length;
+		r->nbuf++;
+		r->room += e.length;
+		if (e.flags & ~TBRDMA_RWQE_MORE)
+			r->bad = 1;
+	} while ((e.flags & TBRDMA_RWQE_MORE) &&
+		 r->nbuf < TBRDMA_RECV_SGE_MAX && w->head != end);
+	if (e.flags & TBRDMA_RWQE_MORE)
+		r->bad = 1;
+	/* Release: the owner may write the entries again once it sees this. */
 	smp_store_release(&w->ctrl->consumer, w->head);
 	r->off = 0;
 	r->state = TB_RCV_FILLING;
@@ -134,18 +162,31 @@ static u8 tb_recv_place(struct tb_ctx *ctx, struct tb_elink *el,
 			const struct tb_engine_hdr *h, const u8 *data)
 {
 	struct tb_rcv *r = &ctx->rcv;
+	u64 at = r->off;	/* into the buffers, laid end to end */
+	u32 left = h->len, i, n;
 	u8 *dst;
 
-	if (r->rwqe.reserved || h->len > r->rwqe.length - r->off)
-		return r->rwqe.reserved ? TBRDMA_WC_LOC_ACCESS_ERR :
-					  TBRDMA_WC_LOC_LEN_ERR;
-	if (!h->len)
-		return 0;
-	dst = tb_mr_local(ctx, &el->hint_remote, r->rwqe.lkey,
-			  r->rwqe.addr + r->off, h->len, NULL);
-	if (!dst)
+	if (r->bad)
 		return TBRDMA_WC_LOC_ACCESS_ERR;
-	memcpy(dst, data, h->len);
+	if (h->len > r->room - r->off)
+		return TBRDMA_WC_LOC_LEN_ERR;
+	for (i = 0; left && i < r->nbuf; i++) {
+		const struct tb_rcv_buf *b = &r->buf[i];
+
+		if (at >= b->length) {
+			at -= b->length;
+			continue;
+		}
+		n = b->length - at < left ? (u32)(b->length - at) : left;
+		dst = tb_mr_local(ctx, &el->hint_remote, b->lkey, b->addr + at,
+				  n, TBRDMA_ACCESS_LOCAL, NULL);
+		if (!dst)
+			return TBRDMA_WC_LOC_ACCESS_ERR;
+		memcpy(dst, data, n);
+		data += n;
+		left -= n;
+		at = 0;
+	}
 	return 0;
 }
 
@@ -253,6 +294,21 @@ void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	}
 	if (!ready)
 		el->link->stats.rx_dgram_dropped++;
+}
+
+void tb_ctx_drop_recv(struct tb_ctx *ctx)
+{
+	tb_lock(&ctx->lock);
+	ctx->rcv.state = TB_RCV_IDLE;
+	if (!ctx->srq) {
+		struct tb_qring *w = &ctx->rwq;
+
+		/* Acquire: as tb_recv_take() reads it. */
+		w->head = smp_load_acquire(&w->ctrl->producer);
+		/* Release: the owner may write the entries again. */
+		smp_store_release(&w->ctrl->consumer, w->head);
+	}
+	tb_unlock(&ctx->lock);
 }
 
 u32 tb_ctx_flush_recv(struct tb_ctx *ctx)

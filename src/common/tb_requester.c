@@ -24,6 +24,10 @@ static u32 tb_req_take_msn(struct tb_elink *el, struct tb_wqe *wqe,
 	if (awaiting) {
 		el->rd_outstanding++;
 		wqe->resp_pending++;
+		if (!wqe->rd_counted) {
+			wqe->rd_counted = 1;
+			wqe->ep->rd_wqes++;
+		}
 	}
 	if (!wqe->has_msn)
 		wqe->first_msn = msn;
@@ -62,7 +66,8 @@ static const u8 *tb_req_source(struct tb_elink *el, struct tb_wqe *wqe,
 	if (wqe->sqe.flags & TBRDMA_SQE_INLINE)
 		return wqe->sqe.inline_data + off;
 	return tb_mr_local(wqe->ep->ctx, &el->hint_local, wqe->sqe.lkey,
-			   wqe->sqe.local_addr + off, len, mr);
+			   wqe->sqe.local_addr + off, len,
+			   TBRDMA_ACCESS_LOCAL_READ, mr);
 }
 
 /*
@@ -145,7 +150,8 @@ static void tb_req_read(struct tb_elink *el, struct tb_wqe *wqe)
 	if (chunk > TB_READ_REQ_MAX)
 		chunk = TB_READ_REQ_MAX;
 	if (!tb_mr_local(wqe->ep->ctx, &el->hint_local, wqe->sqe.lkey,
-			 wqe->sqe.local_addr + wqe->sent, chunk, NULL)) {
+			 wqe->sqe.local_addr + wqe->sent, chunk,
+			 TBRDMA_ACCESS_LOCAL, NULL)) {
 		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
 		return;
 	}
@@ -289,7 +295,9 @@ static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 	if (ep->rnr_until || !tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
 		return 0;
 	if ((op == TBRDMA_OP_READ || op == TBRDMA_OP_ATOMIC) &&
-	    el->rd_outstanding >= el->e->cfg.rd_max)
+	    (el->rd_outstanding >= el->e->cfg.rd_max ||
+	     (!wqe->rd_counted && ep->ctx->rd_max &&
+	      ep->rd_wqes >= ep->ctx->rd_max)))
 		return 0;
 	switch (op) {
 	case TBRDMA_OP_WRITE:

@@ -63,18 +63,25 @@ struct tbv_qp_cmds {
 
 /*
  * Maps what CREATE_QP answered for qp (RC or UD, as its qp_type says),
- * whose receives are srq's (or its own: NULL); NULL and errno on failure.
- * sq_sig_all: every send work request completes, as ibv_qp_init_attr has
- * it; ud_mtu: a UD one's port MTU, the longest datagram it sends.
+ * whose receives are srq's (or its own, of at most recv_sge scatter
+ * entries: srq NULL); NULL and errno on failure. sq_sig_all: every send
+ * work request completes, as ibv_qp_init_attr has it; ud_mtu: a UD one's
+ * port MTU, the longest datagram it sends.
  */
 struct tbv_rings *tbv_rings_new(int cmd_fd,
 				const struct tbrdma_ib_create_qp_resp *resp,
 				struct ibv_qp *qp, struct tbv_srq *srq,
-				bool sq_sig_all, uint32_t ud_mtu,
+				uint32_t recv_sge, bool sq_sig_all,
+				uint32_t ud_mtu,
 				const struct tbv_qp_cmds *cmds) TBV_NOEXCEPT;
 void tbv_rings_free(struct tbv_rings *r) TBV_NOEXCEPT;
 /* The state modify_qp set: posting depends on it. */
 void tbv_rings_set_state(struct tbv_rings *r, enum ibv_qp_state state) TBV_NOEXCEPT;
+/*
+ * The queue pair went back to RESET: the kernel dropped its work requests
+ * without completions, so their send ring slots are free again.
+ */
+void tbv_rings_reset(struct tbv_rings *r) TBV_NOEXCEPT;
 /*
  * Writes the work requests into the ring, up to the first it cannot take
  * (*bad, and its errno returned), and rings the doorbell when no poll
@@ -85,9 +92,13 @@ int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
 int tbv_rings_post_recv(struct tbv_rings *r, struct ibv_recv_wr *wr,
 			struct ibv_recv_wr **bad) TBV_NOEXCEPT;
 
-/* Maps what CREATE_SRQ answered; NULL and errno on failure. */
+/*
+ * Maps what CREATE_SRQ answered, for receives of at most max_sge scatter
+ * entries; NULL and errno on failure.
+ */
 struct tbv_srq *tbv_srq_new(int cmd_fd,
-			    const struct tbrdma_ib_create_srq_resp *resp) TBV_NOEXCEPT;
+			    const struct tbrdma_ib_create_srq_resp *resp,
+			    uint32_t max_sge) TBV_NOEXCEPT;
 void tbv_srq_free(struct tbv_srq *srq) TBV_NOEXCEPT;
 /* As tbv_rings_post_recv(), into its ring. */
 int tbv_srq_post_recv(struct tbv_srq *srq, struct ibv_recv_wr *wr,
@@ -101,6 +112,11 @@ void tbv_cq_free(struct tbv_cq_set *cq) TBV_NOEXCEPT;
  */
 int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv) TBV_NOEXCEPT;
 void tbv_cq_remove(struct tbv_cq_set *cq, struct tbv_rings *r) TBV_NOEXCEPT;
+/*
+ * The queue pair went back to RESET: the completions of it that cq has
+ * not polled yet are dropped.
+ */
+void tbv_cq_discard(struct tbv_cq_set *cq, struct tbv_rings *r) TBV_NOEXCEPT;
 /* Up to n completions of its queue pairs, in order on each. */
 int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) TBV_NOEXCEPT;
 /* The next completion on any of its rings raises an event. */

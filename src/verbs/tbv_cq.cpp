@@ -64,6 +64,16 @@ extern "C" void tbv_cq_remove(struct tbv_cq_set *cq, struct tbv_rings *r) noexce
     cq->next = 0;
 }
 
+extern "C" void tbv_cq_discard(struct tbv_cq_set *cq, struct tbv_rings *r) noexcept
+{
+    std::lock_guard<std::mutex> g(cq->mu);
+    for (const auto &s : cq->sources) {
+        if (s.rings != r)
+            continue;
+        (s.recv ? r->rcq : r->cq).discard();
+    }
+}
+
 extern "C" int tbv_cq_poll(struct tbv_cq_set *cq, int n, struct ibv_wc *wc) noexcept
 {
     std::lock_guard<std::mutex> g(cq->mu);

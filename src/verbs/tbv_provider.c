@@ -223,7 +223,9 @@ static struct ibv_srq *tbv_create_srq(struct ibv_pd *pd,
 		errno = ret;
 		return NULL;
 	}
-	srq->ring = tbv_srq_new(pd->context->cmd_fd, &resp.drv_payload);
+	/* The command answered the kernel's sizes in attr. */
+	srq->ring = tbv_srq_new(pd->context->cmd_fd, &resp.drv_payload,
+				attr->attr.max_sge);
 	if (!srq->ring) {
 		ret = errno;
 		ibv_cmd_destroy_srq(&srq->vsrq.srq);
@@ -340,10 +342,11 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 		errno = ret;
 		return NULL;
 	}
+	/* The command answered the kernel's sizes in attr->cap. */
 	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
 				  &qp->vqp.qp,
 				  attr->srq ? to_tbv_srq(attr->srq)->ring : NULL,
-				  attr->sq_sig_all,
+				  attr->cap.max_recv_sge, attr->sq_sig_all,
 				  tbv_ud_mtu(&port),
 				  &tbv_qp_cmds);
 	if (!qp->rings)
@@ -381,13 +384,21 @@ static int tbv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 static int tbv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 			 int attr_mask)
 {
+	struct tbv_rings *rings = to_tbv_qp(ibqp)->rings;
 	struct ibv_modify_qp cmd;
 	int ret;
 
 	ret = ibv_cmd_modify_qp(ibqp, attr, attr_mask, &cmd, sizeof(cmd));
-	if (!ret && (attr_mask & IBV_QP_STATE))
-		tbv_rings_set_state(to_tbv_qp(ibqp)->rings, attr->qp_state);
-	return ret;
+	if (ret || !(attr_mask & IBV_QP_STATE))
+		return ret;
+	tbv_rings_set_state(rings, attr->qp_state);
+	if (attr->qp_state == IBV_QPS_RESET) {
+		tbv_cq_discard(to_tbv_cq(ibqp->send_cq)->set, rings);
+		if (ibqp->recv_cq != ibqp->send_cq)
+			tbv_cq_discard(to_tbv_cq(ibqp->recv_cq)->set, rings);
+		tbv_rings_reset(rings);
+	}
+	return 0;
 }
 
 static int tbv_destroy_qp(struct ibv_qp *ibqp)

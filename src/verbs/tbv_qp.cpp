@@ -254,6 +254,11 @@ bool mapped_ring::has_entries() const noexcept
     return load_acquire(ctrl()->producer) != __atomic_load_n(&ctrl()->consumer, __ATOMIC_RELAXED);
 }
 
+void mapped_ring::discard() noexcept
+{
+    store_release(ctrl()->consumer, load_acquire(ctrl()->producer));
+}
+
 }  // namespace tbv
 
 int tbv_rings::poll_send(ibv_wc *wc, int n) noexcept
@@ -382,8 +387,9 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
 }
 
 extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_create_qp_resp *resp,
-                                           struct ibv_qp *qp, struct tbv_srq *srq, bool sq_sig_all,
-                                           uint32_t ud_mtu, const struct tbv_qp_cmds *cmds) noexcept
+                                           struct ibv_qp *qp, struct tbv_srq *srq, uint32_t recv_sge,
+                                           bool sq_sig_all, uint32_t ud_mtu,
+                                           const struct tbv_qp_cmds *cmds) noexcept
 {
     auto *r = new (std::nothrow) tbv_rings;
     if (!r) {
@@ -415,6 +421,7 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
         errno = ret;
         return nullptr;
     }
+    r->own_rq.max_sge = recv_sge;
     r->qp = qp;
     r->ud = qp->qp_type == IBV_QPT_UD;
     r->ud_mtu = ud_mtu;
@@ -433,6 +440,13 @@ extern "C" void tbv_rings_free(struct tbv_rings *r) noexcept
 extern "C" void tbv_rings_set_state(struct tbv_rings *r, enum ibv_qp_state state) noexcept
 {
     r->state.store(state, std::memory_order_release);
+}
+
+extern "C" void tbv_rings_reset(struct tbv_rings *r) noexcept
+{
+    std::lock_guard<std::mutex> g(r->sq_mu);
+    r->sq_done.store(r->sq_tail, std::memory_order_release);
+    r->failed.store(false, std::memory_order_relaxed);
 }
 
 extern "C" int tbv_rings_post_send(struct tbv_rings *r, struct ibv_send_wr *wr,
@@ -475,23 +489,29 @@ int tbv_srq::post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept
     std::lock_guard<std::mutex> g(mu);
     const uint32_t entries = ring.entries();
     for (; wr; wr = wr->next) {
-        if (tail - load_acquire(ring.ctrl()->consumer) >= entries) {
-            ret = ENOMEM;
-            break;
-        }
-        if (wr->num_sge > 1) {
+        if (wr->num_sge < 0 || uint32_t(wr->num_sge) > max_sge) {
             ret = EINVAL;
             break;
         }
-        tbrdma_rwqe q{};
-        q.wr_id = wr->wr_id;
-        if (wr->num_sge) {
-            q.addr = wr->sg_list[0].addr;
-            q.lkey = wr->sg_list[0].lkey;
-            q.length = wr->sg_list[0].length;
+        // A receive without a buffer is one entry of length 0.
+        const uint32_t n = wr->num_sge ? uint32_t(wr->num_sge) : 1;
+        if (tail + n - load_acquire(ring.ctrl()->consumer) > entries) {
+            ret = ENOMEM;
+            break;
         }
-        std::memcpy(ring.slot(tail), &q, sizeof(q));
-        tail++;
+        for (uint32_t i = 0; i < n; i++) {
+            tbrdma_rwqe q{};
+            q.wr_id = wr->wr_id;
+            if (wr->num_sge) {
+                q.addr = wr->sg_list[i].addr;
+                q.lkey = wr->sg_list[i].lkey;
+                q.length = wr->sg_list[i].length;
+            }
+            if (i + 1 < n)
+                q.flags = TBRDMA_RWQE_MORE;
+            std::memcpy(ring.slot(tail), &q, sizeof(q));
+            tail++;
+        }
     }
     store_release(ring.ctrl()->producer, tail);
     if (ret)
@@ -514,7 +534,8 @@ extern "C" int tbv_rings_post_recv(struct tbv_rings *r, struct ibv_recv_wr *wr,
     return ret;
 }
 
-extern "C" struct tbv_srq *tbv_srq_new(int cmd_fd, const struct tbrdma_ib_create_srq_resp *resp) noexcept
+extern "C" struct tbv_srq *tbv_srq_new(int cmd_fd, const struct tbrdma_ib_create_srq_resp *resp,
+                                       uint32_t max_sge) noexcept
 {
     auto *q = new (std::nothrow) tbv_srq;
     if (!q) {
@@ -527,6 +548,7 @@ extern "C" struct tbv_srq *tbv_srq_new(int cmd_fd, const struct tbrdma_ib_create
         errno = ret;
         return nullptr;
     }
+    q->max_sge = max_sge;
     return q;
 }
 

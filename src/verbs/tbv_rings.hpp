@@ -35,6 +35,8 @@ public:
     uint32_t entries() const noexcept { return mask_ + 1; }
     // The consumer side: entries between its consumer and producer.
     bool has_entries() const noexcept;
+    // The consumer side: drops them all.
+    void discard() noexcept;
 
 private:
     void *base_ = nullptr;
@@ -45,13 +47,15 @@ private:
 
 }  // namespace tbv
 
-// Posted receives: a queue pair's own, or a shared receive queue's. A
-// slot is free once the kernel took its receive (its consumer index): a
-// queue pair may go with receives it took and never completed.
+// Posted receives: a queue pair's own, or a shared receive queue's, an
+// entry per scatter entry (a run flagged TBRDMA_RWQE_MORE). A slot is
+// free once the kernel took its receive (its consumer index): a queue
+// pair may go with receives it took and never completed.
 struct tbv_srq {
     tbv::mapped_ring ring;
     std::mutex mu;
-    uint32_t tail = 0;  // the producer index, under mu
+    uint32_t tail = 0;      // the producer index, under mu
+    uint32_t max_sge = 1;   // a receive's scatter entries, as created
 
     int post(ibv_recv_wr *wr, ibv_recv_wr **bad) noexcept;
 };

@@ -105,10 +105,16 @@ public:
     // Posts a receive into [p, p + len) of region key, as the owner does.
     void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key)
     {
-        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0};
-        std::memcpy(rwq_mem_.data() + (posted_ & (rwq_ctrl_.entries - 1)) * sizeof(w), &w,
-                    sizeof(w));
-        __atomic_store_n(&rwq_ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
+        post_entries({tbrdma_rwqe{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0}});
+    }
+    // Posts entries as they are (a run of one receive's buffers, flagged
+    // TBRDMA_RWQE_MORE, or anything else), published at once.
+    void post_entries(const std::vector<tbrdma_rwqe> &entries)
+    {
+        for (const auto &w : entries)
+            std::memcpy(rwq_mem_.data() + (posted_++ & (rwq_ctrl_.entries - 1)) * sizeof(w), &w,
+                        sizeof(w));
+        __atomic_store_n(&rwq_ctrl_.producer, posted_, __ATOMIC_RELEASE);
     }
     std::vector<tbrdma_cqe> drain_cq() { return drain_completions(cq_ctrl_, cq_mem_); }
     std::vector<tbrdma_cqe> drain_rcq() { return drain_completions(rcq_ctrl_, rcq_mem_); }
@@ -122,5 +128,18 @@ private:
     tbrdma_ring_ctrl cq_ctrl_{}, rwq_ctrl_{}, rcq_ctrl_{};
     uint32_t posted_ = 0;
 };
+
+// Pumps p until r has n receive completions (or p gives up); returns them.
+inline std::vector<tbrdma_cqe> receive(engine_pair &p, recv_ctx &r, size_t n = 1,
+                                       int max_rounds = 200000)
+{
+    std::vector<tbrdma_cqe> got;
+    p.pump_until([&] {
+        auto v = r.drain_rcq();
+        got.insert(got.end(), v.begin(), v.end());
+        return got.size() >= n;
+    }, max_rounds);
+    return got;
+}
 
 }  // namespace tbtest

@@ -4,7 +4,8 @@
 // context created admit_bound admits the one peer context it is bound to
 // (tb_ctx_bind()), on that link, and nobody else, whatever secret they
 // carry; unbound, nobody. Its domain's keys are 32 bits, as verbs lkeys
-// and rkeys are, and its id 24, as a queue pair number.
+// and rkeys are, and its id 24, as a queue pair number. Reset, it starts
+// over, as a queue pair moved to RESET.
 #include <boost/test/unit_test.hpp>
 
 #include <set>
@@ -173,6 +174,69 @@ BOOST_AUTO_TEST_CASE(context_ids_fit_a_queue_pair_number)
         BOOST_REQUIRE(id != last);
         last = id;
     }
+}
+
+// RESET: the context keeps its id and rings and starts over: no
+// endpoint, unbound, no remote access, not in error, the receives posted
+// before it dropped without completions.
+BOOST_AUTO_TEST_CASE(reset_starts_the_context_over)
+{
+    const uint32_t link = static_cast<uint32_t>(p.b->link_index);
+    std::vector<uint8_t> in(64 * 3, 0);
+    uint64_t ik = qp.reg(in.data(), in.size());
+    auto from_a = [&](uint64_t wr_id) {
+        int ep = tb_ep_create(p.a->ctx, static_cast<uint32_t>(p.a->link_index), tb_ctx_id(qp.ctx),
+                              0);
+        BOOST_REQUIRE_GE(ep, 0);
+        auto s = make_sqe(TBRDMA_OP_MSG, ep, wr_id);
+        s.flags = TBRDMA_SQE_INLINE;
+        s.length = 8;
+        std::memset(s.inline_data, int(wr_id), 8);
+        auto c = p.run(*p.a, s);
+        tb_ep_destroy(p.a->ctx, ep);
+        return c;
+    };
+    auto received = [&] { return receive(p, qp, 1, 2000); };
+    const uint32_t id = tb_ctx_id(qp.ctx);
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, link, tb_ctx_id(p.a->ctx)), 0);
+    int own_ep = tb_ep_create(qp.ctx, link, tb_ctx_id(p.a->ctx), 0);
+    BOOST_REQUIRE_GE(own_ep, 0);
+    qp.post(1, &in[0], 64, ik);
+    qp.post(2, &in[64], 64, ik);
+    BOOST_TEST(from_a(1).status == TBRDMA_WC_SUCCESS);
+    auto got = received();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 1u);
+    tb_ctx_set_error(qp.ctx);
+    qp.drain_rcq();  // receive 2, flushed
+
+    qp.post(3, &in[64], 64, ik);
+    tb_ctx_reset(qp.ctx);
+    BOOST_TEST(tb_ctx_id(qp.ctx) == id);
+    BOOST_TEST(qp.taken() == 3u);  // receive 3 dropped
+    BOOST_TEST(tb_ep_link(qp.ctx, uint32_t(own_ep)) == -ENOENT);
+    BOOST_TEST(from_a(4).status == TBRDMA_WC_REM_ACCESS_ERR);  // unbound
+    BOOST_TEST(received().empty());
+    auto w = make_sqe(TBRDMA_OP_WRITE, 0, 5);
+    BOOST_REQUIRE_EQUAL(tb_post_refused(qp.ctx, &w), 0);
+    got = qp.drain_cq();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_REFUSED);  // not in error
+
+    // Connected again, it works as a new one: no remote access until set.
+    BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, link, tb_ctx_id(p.a->ctx)), 0);
+    BOOST_TEST(write_from(false, 0, 0x66).status == TBRDMA_WC_REM_ACCESS_ERR);
+    tb_ctx_set_remote_access(qp.ctx, TBRDMA_ACCESS_REMOTE_WRITE);
+    BOOST_TEST(write_from(false, 0, 0x67).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(word == 0x67u);
+    qp.post(6, &in[128], 64, ik);
+    BOOST_TEST(from_a(6).status == TBRDMA_WC_SUCCESS);
+    got = received();
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].wr_id == 6u);
+    BOOST_TEST(got[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(in[128] == 6u);
+    BOOST_TEST(in[64] == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -99,7 +99,7 @@ if [ "$sim_ko" = - ]; then
 else
     check "insmod tbsim.ko cables=1" insmod "$sim_ko" cables=1
 fi
-check "insmod tbrdma.ko loop=2" insmod "$ko" loop=2 || finish
+check "insmod tbrdma.ko loop=2 max_user_pds=8" insmod "$ko" loop=2 max_user_pds=8 || finish
 # shellcheck disable=SC2086 # a list of links
 check "links up: $links" wait_for 60 links_up $links
 check "insmod tbrdma_ib.ko" insmod "$ib_ko" || finish
@@ -268,6 +268,34 @@ check "ib_atomic_bw (compare-and-swap) --report_gbits" perftest ib_atomic_bw -A 
 echo "== applications' patterns: NCCL's IB plugin, a peer killed mid-transfer"
 check "NCCL's pattern between loop0 and loop1" "$bin/tbv_pattern" nccl tbrdma_loop0 tbrdma_loop1
 check "a peer on loop1 killed mid-transfer" "$bin/tbv_pattern" kill tbrdma_loop0 tbrdma_loop1
+
+echo "== what queue pairs and regions allow: access flags, read-only memory, RESET, ERR from INIT"
+for t in access readonly reset scatter; do
+    check "tbv_semantics $t loop0 loop1" "$bin/tbv_semantics" $t tbrdma_loop0 tbrdma_loop1
+done
+check "tbv_semantics init-err loop0" "$bin/tbv_semantics" init-err tbrdma_loop0
+# Protection domains per user (max_user_pds=8 at insmod): one user's
+# cannot starve another's; CAP_SYS_RESOURCE lifts the limit.
+as_user() {
+    local user=$1 group=$2
+    shift 2
+    setpriv --reuid="$user" --regid="$group" --clear-groups --inh-caps=-all "$@"
+}
+chmod o+rw /dev/infiniband/uverbs*
+rm -f /tmp/pds-held
+# Not through as_user: $! must be the holder itself, which setpriv becomes.
+setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
+    "$bin/tbv_semantics" pds tbrdma_loop0 8 /tmp/pds-held > /tmp/pds-nobody.out 2>&1 &
+holder=$!
+if check "nobody holds its protection domains" wait_for 20 test -e /tmp/pds-held; then
+    as_user daemon daemon "$bin/tbv_semantics" pds tbrdma_loop1 8 | sed 's/pds:/pds (daemon, meanwhile):/'
+fi
+kill "$holder" 2> /dev/null
+wait "$holder" 2> /dev/null
+check "nobody's holder is gone" bash -c '! pgrep -x tbv_semantics'
+sed 's/pds:/pds (nobody):/' /tmp/pds-nobody.out
+check "root (CAP_SYS_RESOURCE) takes more than 8" "$bin/tbv_semantics" pds-lifted tbrdma_loop0 12
+chmod o-rw /dev/infiniband/uverbs*
 
 echo "== UCX's verbs transports between loop0 and loop1: rc_verbs and ud_verbs (UCT), UCP, Open MPI"
 # A ucx_perftest built with MPI (Debian 13's and later) runs under MPI's

@@ -28,12 +28,19 @@
 #define TBRDMA_XFER_MAX (1u << 30)
 #define TBRDMA_LINK_NAME_MAX 16
 
+/*
+ * What a memory region may be used for. LOCAL: source and destination of
+ * the context's own operations (what they send, what READs and receives
+ * bring); LOCAL_READ: their source alone, so the kernel may pin the pages
+ * read-only when no REMOTE_WRITE or REMOTE_ATOMIC needs them writable.
+ */
 enum tbrdma_access {
 	TBRDMA_ACCESS_LOCAL = 1u << 0,
 	TBRDMA_ACCESS_REMOTE_READ = 1u << 1,
 	TBRDMA_ACCESS_REMOTE_WRITE = 1u << 2,
 	TBRDMA_ACCESS_REMOTE_ATOMIC = 1u << 3,
-	TBRDMA_ACCESS_ALL = 0xf,
+	TBRDMA_ACCESS_LOCAL_READ = 1u << 4,
+	TBRDMA_ACCESS_ALL = 0x1f,
 };
 
 enum tbrdma_opcode {
@@ -211,14 +218,22 @@ struct tbrdma_rqe {
  * with the WRITE's length and no data of its own. ep is the sending
  * context's id (0 for a receive flushed), and with TBRDMA_CQE_IMM, result
  * is the immediate.
+ *
+ * A receive of several buffers (a verbs receive's scatter list) is a run
+ * of up to TBRDMA_RECV_SGE_MAX entries, each but the last flagged
+ * TBRDMA_RWQE_MORE and published together: the message fills the buffers
+ * in order, and its completion has the first entry's wr_id.
  */
 struct tbrdma_rwqe {
 	__u64 wr_id;
 	__u64 addr;
 	__u64 lkey;
 	__u32 length;
-	__u32 reserved;		/* not zero: the receive fails, LOC_ACCESS_ERR */
+	__u32 flags;		/* any other bit: the receive fails, LOC_ACCESS_ERR */
 };
+
+#define TBRDMA_RWQE_MORE 1u
+#define TBRDMA_RECV_SGE_MAX 16u
 
 #define TBRDMA_RQE_SLOT 4096u
 #define TBRDMA_RQE_DATA_MAX (TBRDMA_RQE_SLOT - sizeof(struct tbrdma_rqe))

@@ -14,7 +14,8 @@
  *   without work requests (the doorbell), or, while its pollers run, by
  *   itself (sq_poll, sq_polled);
  * - cq: struct tbrdma_cqe, the completions of the sq's SQEs;
- * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process;
+ * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process,
+ *   an entry per scatter entry (TBRDMA_RWQE_MORE);
  * - rcq: struct tbrdma_cqe, the completions of those receives.
  * The process arms cq and rcq (armed = 1) for a completion event on the
  * queue pair's completion queues.
@@ -24,7 +25,7 @@
 
 #include <linux/types.h>
 
-#define TBRDMA_IB_UVERBS_ABI 3
+#define TBRDMA_IB_UVERBS_ABI 4
 
 /* The response to ibv_open_device()'s GET_CONTEXT. */
 struct tbrdma_ib_alloc_ucontext_resp {

@@ -1,0 +1,376 @@
+// tbv_semantics: what an RC queue pair and a memory region of tbrdma_ib's
+// devices allow, as libibverbs applications see it through the provider.
+//
+//   tbv_semantics access DEV_A DEV_B    a queue pair's access flags bound
+//                                       what its peer may do, whatever its
+//                                       regions allow, and change in RTS
+//   tbv_semantics readonly DEV_A DEV_B  a region of read-only memory,
+//                                       registered without LOCAL_WRITE, is
+//                                       a source and never a destination
+//   tbv_semantics reset DEV_A DEV_B     RESET from RTS and ERR, with work in
+//                                       flight: nothing of before completes
+//                                       after it, and connected again the
+//                                       queue pair works
+//   tbv_semantics scatter DEV_A DEV_B   a receive of four scatter entries
+//                                       (one empty) takes a SEND across
+//                                       them, data verified; five are
+//                                       refused
+//   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
+//                                       flushes what is posted to it
+//   tbv_semantics pds DEV N [FILE]      allocates protection domains until
+//                                       refused: exactly N, then EMFILE; with
+//                                       FILE, creates it and holds them
+//                                       until killed
+//   tbv_semantics pds-lifted DEV N      allocates N protection domains, all
+//                                       granted
+//
+// Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
+#include <infiniband/verbs.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tbv_check.hpp"
+#include "tbv_side.hpp"
+
+using tbv_test::check;
+using tbv_test::die;
+using tbv_test::failures;
+using tbv_test::open_device;
+using tbv_test::side;
+
+namespace {
+
+// The one completion of the work request just posted, or a failed one.
+ibv_wc one(side &s)
+{
+    auto got = s.wait(1);
+    if (got.size() == 1)
+        return got[0];
+    ibv_wc none{};
+    none.status = IBV_WC_GENERAL_ERR;
+    return none;
+}
+
+// a's queue pair after an error: RESET, INIT and connected to b again.
+void again(side &a, side &b)
+{
+    if (a.move_to(IBV_QPS_RESET))
+        die("RESET");
+    a.init(IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+    a.connect(b.addr());
+}
+
+// b's queue pair in RTS, its access flags changed.
+void allow(side &b, int qp_access)
+{
+    ibv_qp_attr at{};
+    at.qp_state = IBV_QPS_RTS;
+    at.qp_access_flags = qp_access;
+    if (ibv_modify_qp(b.qp, &at, IBV_QP_STATE | IBV_QP_ACCESS_FLAGS))
+        die("access flags in RTS");
+}
+
+int fetch_add(side &a, uint64_t wr_id, uint64_t raddr, uint32_t rkey, uint64_t add)
+{
+    ibv_sge sge{a.at(0), 8, a.mr->lkey};
+    ibv_send_wr wr{}, *bad = nullptr;
+    wr.wr_id = wr_id;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.wr.atomic.remote_addr = raddr;
+    wr.wr.atomic.rkey = rkey;
+    wr.wr.atomic.compare_add = add;
+    return ibv_post_send(a.qp, &wr, &bad);
+}
+
+void access(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 4096), b(dev_b, 4096, IBV_ACCESS_REMOTE_READ);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    for (int i = 0; i < 8; i++)
+        b.mem[i] = uint8_t(0xa0 + i);
+
+    a.post(IBV_WR_RDMA_READ, 1, 0, 8, b.at(0), b.mr->rkey);
+    auto c = one(a);
+    check(c.status == IBV_WC_SUCCESS && std::memcmp(a.mem.data(), b.mem.data(), 8) == 0,
+          "access: REMOTE_READ alone: a READ succeeds");
+    a.post(IBV_WR_RDMA_WRITE, 2, 0, 8, b.at(64), b.mr->rkey);
+    c = one(a);
+    check(c.status == IBV_WC_REM_ACCESS_ERR && b.mem[64] == 0,
+          "access: REMOTE_READ alone: a WRITE is refused (REM_ACCESS_ERR), nothing written");
+
+    again(a, b);
+    allow(b, IBV_ACCESS_REMOTE_WRITE);
+    a.post(IBV_WR_RDMA_WRITE, 3, 0, 8, b.at(64), b.mr->rkey);
+    c = one(a);
+    check(c.status == IBV_WC_SUCCESS && std::memcmp(b.mem.data() + 64, a.mem.data(), 8) == 0,
+          "access: changed in RTS to REMOTE_WRITE: a WRITE succeeds");
+    a.post(IBV_WR_RDMA_READ, 4, 8, 8, b.at(0), b.mr->rkey);
+    c = one(a);
+    check(c.status == IBV_WC_REM_ACCESS_ERR && a.mem[8] == 0,
+          "access: REMOTE_WRITE alone: a READ is refused, nothing read");
+
+    again(a, b);
+    uint64_t word = 40;
+    std::memcpy(b.mem.data() + 128, &word, 8);
+    fetch_add(a, 5, b.at(128), b.mr->rkey, 2);
+    c = one(a);
+    check(c.status == IBV_WC_REM_ACCESS_ERR, "access: without REMOTE_ATOMIC an atomic is refused");
+    again(a, b);
+    allow(b, IBV_ACCESS_REMOTE_ATOMIC);
+    fetch_add(a, 6, b.at(128), b.mr->rkey, 2);
+    c = one(a);
+    uint64_t old = 0;
+    std::memcpy(&old, a.mem.data(), 8);
+    std::memcpy(&word, b.mem.data() + 128, 8);
+    check(c.status == IBV_WC_SUCCESS && old == 40 && word == 42,
+          "access: REMOTE_ATOMIC: fetch-and-add succeeds (" + std::to_string(old) + " -> " +
+              std::to_string(word) + ")");
+}
+
+void readonly(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 8192), b(dev_b, 8192);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    const size_t len = 8192;
+    void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap");
+    auto *ro = static_cast<uint8_t *>(p);
+    for (size_t i = 0; i < len; i++)
+        ro[i] = uint8_t(i * 7 + 3);
+    const std::vector<uint8_t> before(ro, ro + len);
+    if (mprotect(p, len, PROT_READ))
+        die("mprotect");
+
+    ibv_mr *w = ibv_reg_mr(a.pd, p, len, IBV_ACCESS_LOCAL_WRITE);
+    check(!w, "readonly: read-only memory cannot be registered with LOCAL_WRITE");
+    if (w)
+        ibv_dereg_mr(w);
+    ibv_mr *mr = ibv_reg_mr(a.pd, p, len, IBV_ACCESS_REMOTE_READ);
+    check(mr != nullptr, "readonly: read-only memory registers without LOCAL_WRITE");
+    if (!mr)
+        return;
+    const uint64_t base = reinterpret_cast<uintptr_t>(p);
+
+    a.post(IBV_WR_RDMA_WRITE, 1, ibv_sge{base, 4096, mr->lkey}, b.at(0), b.mr->rkey);
+    auto c = one(a);
+    check(c.status == IBV_WC_SUCCESS && std::memcmp(b.mem.data(), ro, 4096) == 0,
+          "readonly: a WRITE from it succeeds, data verified");
+    b.post(IBV_WR_RDMA_READ, 2, 4096, 4096, base + 4096, mr->rkey);
+    c = one(b);
+    check(c.status == IBV_WC_SUCCESS && std::memcmp(b.mem.data() + 4096, ro + 4096, 4096) == 0,
+          "readonly: the peer READs it (REMOTE_READ), data verified");
+
+    a.post(IBV_WR_RDMA_READ, 3, ibv_sge{base, 64, mr->lkey}, b.at(0), b.mr->rkey);
+    c = one(a);
+    check(c.status == IBV_WC_LOC_PROT_ERR && std::memcmp(ro, before.data(), len) == 0,
+          "readonly: a READ into it fails (LOC_PROT_ERR), nothing written");
+
+    again(a, b);
+    a.post_recv(4, ibv_sge{base, 64, mr->lkey});
+    b.post(IBV_WR_SEND, 5, 0, 64, 0, 0);
+    c = one(a);
+    check(c.wr_id == 4 && c.status == IBV_WC_LOC_PROT_ERR && std::memcmp(ro, before.data(), len) == 0,
+          "readonly: a receive into it fails (LOC_PROT_ERR), nothing written");
+    ibv_dereg_mr(mr);
+    munmap(p, len);
+}
+
+void reset(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 1 << 20), b(dev_b, 1 << 20);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    const uint32_t qpn = a.qp->qp_num;
+    for (int i = 0; i < 8; i++)
+        a.post_recv(10 + i, size_t(i) * 64, 64);
+    b.post(IBV_WR_SEND, 1, 0, 64, 0, 0);
+    auto got = a.wait(1);
+    b.wait(1);
+    check(got.size() == 1 && got[0].wr_id == 10 && got[0].status == IBV_WC_SUCCESS,
+          "reset: connected, a SEND takes the first receive");
+
+    // ERR flushes the other 7 receives; RESET drops their completions.
+    check(a.move_to(IBV_QPS_ERR) == 0 && a.move_to(IBV_QPS_RESET) == 0 && a.state() == IBV_QPS_RESET,
+          "reset: ERR, then RESET");
+    check(a.wait(1, 1).empty(), "reset: the flushed receives' completions are gone with it");
+    check(a.post(IBV_WR_RDMA_WRITE, 2, 0, 8, b.at(0), b.mr->rkey) != 0, "reset: posting in RESET is refused");
+
+    // Again, with work requests in flight: RESET from RTS.
+    a.init(IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+    a.connect(b.addr());
+    for (int i = 0; i < 32; i++)
+        a.post(IBV_WR_RDMA_WRITE, 100 + i, 0, 64 << 10, b.at(0), b.mr->rkey);
+    check(a.move_to(IBV_QPS_RESET) == 0, "reset: RESET from RTS with 32 WRITEs of 64 KiB posted");
+    check(a.wait(1, 1).empty(), "reset: none of them completes after it");
+
+    // Connected again: its number is the same, and it works, past the
+    // ring's size of work requests.
+    a.init(IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+    a.connect(b.addr());
+    check(a.qp->qp_num == qpn, "reset: the queue pair number stays");
+    int ok = 0;
+    const int rounds = 200;
+    for (int i = 0; i < rounds; i++) {
+        for (int k = 0; k < 256; k++)
+            a.mem[k] = uint8_t(i + k);
+        a.post(IBV_WR_RDMA_WRITE, 1000 + i, 0, 256, b.at(4096), b.mr->rkey);
+        auto c = a.wait(1);
+        ok += c.size() == 1 && c[0].wr_id == uint64_t(1000 + i) && c[0].status == IBV_WC_SUCCESS &&
+              std::memcmp(a.mem.data(), b.mem.data() + 4096, 256) == 0;
+    }
+    check(ok == rounds, "reset: connected again, " + std::to_string(ok) + "/" + std::to_string(rounds) +
+                            " WRITEs succeed, data verified");
+    a.post_recv(2000, 8192, 64);
+    for (int k = 0; k < 64; k++)
+        b.mem[k] = uint8_t(0x5a ^ k);
+    b.post(IBV_WR_SEND, 3, 0, 64, 0, 0);
+    got = a.wait(1);
+    check(got.size() == 1 && got[0].wr_id == 2000 && got[0].status == IBV_WC_SUCCESS &&
+              std::memcmp(a.mem.data() + 8192, b.mem.data(), 64) == 0,
+          "reset: a SEND takes the receive posted after it, data verified");
+    a.post(IBV_WR_RDMA_READ, 4, 16384, 4096, b.at(4096), b.mr->rkey);
+    auto c = one(a);
+    check(c.status == IBV_WC_SUCCESS && std::memcmp(a.mem.data() + 16384, b.mem.data() + 4096, 4096) == 0,
+          "reset: a READ succeeds, data verified");
+}
+
+void scatter(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 1 << 16, IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ, 4), b(dev_b, 1 << 16);
+    ibv_qp_attr qa{};
+    ibv_qp_init_attr qi{};
+    check(ibv_query_qp(a.qp, &qa, IBV_QP_CAP, &qi) == 0 && qi.cap.max_recv_sge == 4,
+          "scatter: a queue pair with receives of 4 scatter entries");
+    a.connect(b.addr());
+    b.connect(a.addr());
+    const uint32_t len = 10000;
+    for (uint32_t k = 0; k < len; k++)
+        b.mem[k] = uint8_t(k * 13 + 1);
+    const size_t at[] = {0, 4096, 8192, 16384};
+    const uint32_t size[] = {100, 0, 5000, 8000};
+    ibv_sge sge[5];
+    for (int i = 0; i < 4; i++)
+        sge[i] = ibv_sge{a.at(at[i]), size[i], a.mr->lkey};
+    sge[4] = sge[3];
+    ibv_recv_wr wr{}, *bad = nullptr;
+    wr.wr_id = 7;
+    wr.sg_list = sge;
+    wr.num_sge = 5;
+    check(ibv_post_recv(a.qp, &wr, &bad) != 0, "scatter: a receive of 5 scatter entries is refused");
+    wr.num_sge = 4;
+    check(ibv_post_recv(a.qp, &wr, &bad) == 0, "scatter: a receive of 4 is posted");
+    b.post(IBV_WR_SEND, 1, 0, len, 0, 0);
+    auto c = one(a);
+    bool data = true;
+    uint32_t from = 0;
+    for (int i = 0; i < 4; i++) {
+        const uint32_t n = std::min(size[i], len - from);
+        // Its piece, and not a byte past it.
+        data = data && std::memcmp(a.mem.data() + at[i], b.mem.data() + from, n) == 0 && a.mem[at[i] + n] == 0;
+        from += n;
+    }
+    check(c.wr_id == 7 && c.status == IBV_WC_SUCCESS && c.byte_len == len && data,
+          "scatter: a SEND of 10000 bytes fills them in order, data verified, nothing past them");
+}
+
+void init_err(const char *dev)
+{
+    side a(dev, 4096);
+    check(a.move_to(IBV_QPS_ERR) == 0, "init-err: INIT to ERR");
+    check(a.post(IBV_WR_RDMA_WRITE, 1, 0, 8, 0, 0) == 0 && a.post_recv(2, 0, 64) == 0,
+          "init-err: a send and a receive are posted");
+    auto got = a.wait(2);
+    bool send = false, recv = false;
+    for (auto &c : got) {
+        send |= c.wr_id == 1 && c.status == IBV_WC_WR_FLUSH_ERR;
+        recv |= c.wr_id == 2 && c.status == IBV_WC_WR_FLUSH_ERR;
+    }
+    check(got.size() == 2 && send && recv, "init-err: both complete with WR_FLUSH_ERR");
+}
+
+// Up to max protection domains of dev; errno is why there are fewer.
+std::vector<ibv_pd *> alloc_pds(ibv_context *ctx, int max)
+{
+    std::vector<ibv_pd *> pd;
+    errno = 0;
+    for (ibv_pd *p; int(pd.size()) < max && (p = ibv_alloc_pd(ctx));)
+        pd.push_back(p);
+    return pd;
+}
+
+void free_pds(ibv_context *ctx, const std::vector<ibv_pd *> &pd)
+{
+    for (ibv_pd *p : pd)
+        ibv_dealloc_pd(p);
+    ibv_close_device(ctx);
+}
+
+void pds(const char *dev, int expect, const char *hold)
+{
+    ibv_context *ctx = open_device(dev);
+    auto pd = alloc_pds(ctx, expect + 1);
+    const int err = errno;
+    check(int(pd.size()) == expect && err == EMFILE,
+          "pds: " + std::to_string(pd.size()) + " protection domains, then " + std::strerror(err) +
+              " (expected " + std::to_string(expect) + ", then EMFILE)");
+    if (hold) {
+        std::fflush(stdout);  // killed in pause(): its line is out
+        std::ofstream(hold) << "held\n";
+        pause();
+    }
+    free_pds(ctx, pd);
+}
+
+void pds_lifted(const char *dev, int n)
+{
+    ibv_context *ctx = open_device(dev);
+    auto pd = alloc_pds(ctx, n);
+    check(int(pd.size()) == n, "pds-lifted: " + std::to_string(pd.size()) + "/" + std::to_string(n) +
+                                   " protection domains");
+    free_pds(ctx, pd);
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    const std::string what = argc > 1 ? argv[1] : "";
+    if (what == "access" && argc == 4)
+        access(argv[2], argv[3]);
+    else if (what == "readonly" && argc == 4)
+        readonly(argv[2], argv[3]);
+    else if (what == "reset" && argc == 4)
+        reset(argv[2], argv[3]);
+    else if (what == "scatter" && argc == 4)
+        scatter(argv[2], argv[3]);
+    else if (what == "init-err" && argc == 3)
+        init_err(argv[2]);
+    else if (what == "pds" && (argc == 4 || argc == 5))
+        pds(argv[2], std::atoi(argv[3]), argc == 5 ? argv[4] : nullptr);
+    else if (what == "pds-lifted" && argc == 4)
+        pds_lifted(argv[2], std::atoi(argv[3]));
+    else {
+        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter DEV_A DEV_B\n"
+                             "       tbv_semantics init-err DEV\n"
+                             "       tbv_semantics pds DEV N [FILE]\n"
+                             "       tbv_semantics pds-lifted DEV N\n");
+        return 2;
+    }
+    return failures ? 1 : 0;
+}
