@@ -112,6 +112,15 @@ int tbrdma_client_srq_create(struct tb_pd *pd,
 			     const struct tbrdma_client_ring *rwq,
 			     struct tb_srq **srq);
 int tbrdma_client_srq_destroy(struct tb_srq *srq);
+/*
+ * Arms its limit (0: disarms): reached(arg) runs once, from any context
+ * and under a spinlock, when a queue pair took a receive and fewer than
+ * limit are left posted (tb_srq_arm()). -EINVAL past its size.
+ */
+int tbrdma_client_srq_arm(struct tb_srq *srq, u32 limit,
+			  void (*reached)(void *arg), void *arg);
+/* The limit armed, 0 for none. */
+u32 tbrdma_client_srq_limit(struct tb_srq *srq);
 
 /*
  * A queue pair: SQEs in sq, their completions in cq, posted receives
@@ -177,22 +186,23 @@ int tbrdma_client_qp_set_rts(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries,
 /*
  * To error: everything outstanding and posted later completes with
  * FLUSH_ERR, and so do the posted receives, as far as rcq has room.
- * Returns how many receives are left to flush: call again once the
- * process made room or posted more (then it only flushes them, under the
- * context's lock alone).
+ * Returns how many ring entries of posted receives are left to flush:
+ * call again once the process made room or posted more (then it only
+ * flushes them, under the context's lock alone).
  */
 u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc);
 /*
- * Back to RESET: as created, but for its rings' indices. Its work requests
- * (taken or still in sq) and the receives posted to it end without
- * completions; those already in cq and rcq stay, for the client to
+ * Back to RESET: as created, but for its rings' indices (tb_ctx_reset()).
+ * Its work requests (taken or still in sq) and the receives posted to it
+ * end without completions, but for one taken from a shared queue, which
+ * completes flushed; those already in cq and rcq stay, for the client to
  * discard. It may be connected again.
  */
 void tbrdma_client_qp_reset(struct tbrdma_kctx *kc);
 /*
  * Posts what sq holds (its producer index, from the process): refusals
- * complete with TBRDMA_WC_REFUSED, and a full queue leaves the rest
- * there for the next doorbell.
+ * complete with TBRDMA_WC_REFUSED (in error: FLUSH_ERR), and a full queue
+ * leaves the rest there for the next doorbell.
  */
 int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc);
 

@@ -99,7 +99,7 @@ static inline struct tbrdma_ib_srq *to_tbsrq(struct ib_srq *ibsrq)
 
 struct tbrdma_ib_qp {
 	struct ib_qp ibqp;
-	/* Serialises modify_qp, query_qp and the doorbell's state check. */
+	/* Serialises modify_qp, query_qp and the doorbell. */
 	struct mutex lock;
 	enum ib_qp_state state;
 	struct tbrdma_kctx *kc;

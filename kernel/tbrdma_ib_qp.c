@@ -449,19 +449,21 @@ int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			const struct ib_send_wr **bad_wr)
 {
 	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
-	enum ib_qp_state state;
+	int ret = 0;
 
 	if (wr) {
 		*bad_wr = wr;
 		return -EINVAL;
 	}
+	/* Held throughout: a RESET meanwhile would find it in error again. */
 	mutex_lock(&qp->lock);
-	state = qp->state;
-	mutex_unlock(&qp->lock);
-	if (state == IB_QPS_ERR)
+	if (qp->state == IB_QPS_ERR)
 		tbrdma_client_qp_error(qp->kc);
-	else if (state != IB_QPS_RTS)
-		return -EINVAL;
+	else if (qp->state != IB_QPS_RTS)
+		ret = -EINVAL;
 	/* In ERR what it takes completes with FLUSH_ERR. */
-	return tbrdma_client_qp_doorbell(qp->kc);
+	if (!ret)
+		ret = tbrdma_client_qp_doorbell(qp->kc);
+	mutex_unlock(&qp->lock);
+	return ret;
 }

@@ -3,14 +3,38 @@
  * Shared receive queues: the engine's (tb_srq_create()), whose ring of
  * posted receives the process maps and produces, as it does a queue
  * pair's own; each queue pair on one takes its receives in turn and
- * completes them in its own receive completion ring. No limit events:
- * srq_limit stays 0.
+ * completes them in its own receive completion ring. An armed srq_limit
+ * raises IB_EVENT_SRQ_LIMIT_REACHED once, from the engine, when a receive
+ * taken leaves fewer posted.
  */
 #include <rdma/uverbs_ioctl.h>
 
 #include "rdma/tbrdma_ib_abi.h"
 #include "tbrdma_client.h"
 #include "tbrdma_ib.h"
+
+/* The engine's srq limit (tbrdma_client_srq_arm()), under its spinlock. */
+static void tbrdma_ib_srq_limit_reached(void *arg)
+{
+	struct tbrdma_ib_srq *srq = arg;
+	struct ib_event ev = {
+		.device = srq->ibsrq.device,
+		.element.srq = &srq->ibsrq,
+		.event = IB_EVENT_SRQ_LIMIT_REACHED,
+	};
+
+	if (srq->ibsrq.event_handler)
+		srq->ibsrq.event_handler(&ev, srq->ibsrq.srq_context);
+}
+
+/* Arms the limit (0: disarms), at most max_wr receives. */
+static int tbrdma_ib_srq_arm(struct tbrdma_ib_srq *srq, u32 limit)
+{
+	if (limit > srq->ring->entries / srq->max_sge)
+		return -EINVAL;
+	return tbrdma_client_srq_arm(srq->srq, limit,
+				     tbrdma_ib_srq_limit_reached, srq);
+}
 
 int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 			 struct ib_udata *udata)
@@ -31,7 +55,7 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	srq->max_sge = max(a->max_sge, 1u);
 	n = (u64)a->max_wr * srq->max_sge;
 	if (udata->inlen || !a->max_wr || n > tbrdma_client_max_ring() ||
-	    a->max_sge > TBRDMA_IB_MAX_RECV_SGE || a->srq_limit)
+	    a->max_sge > TBRDMA_IB_MAX_RECV_SGE || a->srq_limit > a->max_wr)
 		return -EINVAL;
 	srq->ring = tbrdma_ib_ring_new(&uc->ibuc,
 				       roundup_pow_of_two(max_t(u64, n, 2)),
@@ -43,6 +67,9 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	ret = tbrdma_client_srq_create(to_tbpd(ibsrq->pd)->cpd.pd, &rwq, &srq->srq);
 	if (ret)
 		goto fail;
+	ret = tbrdma_ib_srq_arm(srq, a->srq_limit);
+	if (ret)
+		goto fail_srq;
 	a->max_wr = srq->ring->entries / srq->max_sge;
 	a->max_sge = srq->max_sge;
 	resp.rwq_offset = rdma_user_mmap_get_offset(&srq->ring->entry);
@@ -52,6 +79,7 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 			       min_t(size_t, udata->outlen, sizeof(resp)));
 	if (!ret)
 		return 0;
+fail_srq:
 	tbrdma_client_srq_destroy(srq->srq);
 fail:
 	tbrdma_ib_ring_remove(srq->ring);
@@ -71,12 +99,14 @@ int tbrdma_ib_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 	return 0;
 }
 
-/* Neither resizing nor a limit event. */
+/* The limit armed or disarmed; no resizing. */
 int tbrdma_ib_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 			 enum ib_srq_attr_mask mask, struct ib_udata *udata)
 {
-	if ((mask & IB_SRQ_MAX_WR) || ((mask & IB_SRQ_LIMIT) && attr->srq_limit))
+	if (mask & IB_SRQ_MAX_WR)
 		return -EOPNOTSUPP;
+	if (mask & IB_SRQ_LIMIT)
+		return tbrdma_ib_srq_arm(to_tbsrq(ibsrq), attr->srq_limit);
 	return 0;
 }
 
@@ -86,6 +116,6 @@ int tbrdma_ib_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr)
 
 	attr->max_wr = srq->ring->entries / srq->max_sge;
 	attr->max_sge = srq->max_sge;
-	attr->srq_limit = 0;
+	attr->srq_limit = tbrdma_client_srq_limit(srq->srq);
 	return 0;
 }

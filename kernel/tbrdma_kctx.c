@@ -263,6 +263,19 @@ int tbrdma_client_srq_destroy(struct tb_srq *srq)
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_srq_destroy);
 
+int tbrdma_client_srq_arm(struct tb_srq *srq, u32 limit,
+			  void (*reached)(void *arg), void *arg)
+{
+	return tb_srq_arm(srq, limit, reached, arg);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_srq_arm);
+
+u32 tbrdma_client_srq_limit(struct tb_srq *srq)
+{
+	return tb_srq_limit(srq);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_srq_limit);
+
 struct tbrdma_kctx *tbrdma_client_qp_create(const struct tbrdma_client_qp_attr *a)
 {
 	struct tb_ctx_config cfg;

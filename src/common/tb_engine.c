@@ -476,6 +476,29 @@ int tb_srq_create(struct tb_engine *e, struct tb_pd *pd,
 	return 0;
 }
 
+int tb_srq_arm(struct tb_srq *srq, u32 limit, void (*reached)(void *arg),
+	       void *arg)
+{
+	if (limit > srq->rwq.mask + 1)
+		return -EINVAL;
+	tb_lock(&srq->lock);
+	srq->limit = limit;
+	srq->limit_reached = reached;
+	srq->limit_arg = arg;
+	tb_unlock(&srq->lock);
+	return 0;
+}
+
+u32 tb_srq_limit(struct tb_srq *srq)
+{
+	u32 limit;
+
+	tb_lock(&srq->lock);
+	limit = srq->limit;
+	tb_unlock(&srq->lock);
+	return limit;
+}
+
 int tb_srq_destroy(struct tb_srq *srq)
 {
 	if (srq->users)

@@ -235,6 +235,16 @@ int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
 int tb_srq_create(struct tb_engine *e, struct tb_pd *pd,
 		  const struct tb_qring *rwq, struct tb_srq **out);
 int tb_srq_destroy(struct tb_srq *srq);
+/*
+ * Arms the queue's limit, as a verbs SRQ's srq_limit: once a context took
+ * a receive and fewer than limit are left posted, reached(arg) runs, once
+ * (under the queue's lock and a link's: it must not sleep), and the limit
+ * is disarmed; 0 disarms. -EINVAL for a limit past the ring's size.
+ */
+int tb_srq_arm(struct tb_srq *srq, u32 limit, void (*reached)(void *arg),
+	       void *arg);
+/* The limit armed, 0 for none. */
+u32 tb_srq_limit(struct tb_srq *srq);
 
 int tb_ctx_create(struct tb_engine *e, const struct tb_ctx_config *cfg,
 		  struct tb_ctx **out);
@@ -282,12 +292,14 @@ void tb_ctx_set_remote_access(struct tb_ctx *ctx, u32 access);
 void tb_ctx_set_rd_max(struct tb_ctx *ctx, u32 n);
 /*
  * Back to what it was when created, as a verbs queue pair moved to RESET,
- * but for its rings' indices and its id: its endpoints go without
- * completions, it admits nobody (unbound, no Q_Key, no remote access),
- * no rd_max, it is not in error, and the receives posted and not yet completed are
- * dropped (of a shared queue: the one it was filling). Completions
- * already published stay; the owner discards them. Under every link's
- * lock and the context's serialisation.
+ * but for its id, its rings' indices and its receiver-not-ready settings:
+ * its endpoints go without completions, it admits nobody (unbound, no
+ * Q_Key, no remote access), no rd_max, it is not in error, and the
+ * receives posted to it and not yet completed are dropped. A receive it
+ * took from a shared queue completes with TBRDMA_WC_FLUSH_ERR, so that
+ * its buffer comes back. Completions already published stay; the owner
+ * discards those it wants to. Under every link's lock and the context's
+ * serialisation.
  */
 void tb_ctx_reset(struct tb_ctx *ctx);
 /*

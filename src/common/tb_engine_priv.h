@@ -249,6 +249,10 @@ struct tb_srq {
 	struct tb_lock lock;	/* taking from rwq: contexts on any link */
 	struct tb_qring rwq;
 	u32 users;		/* contexts created with it */
+	/* tb_srq_arm(), under lock: 0 when not armed. */
+	u32 limit;
+	void (*limit_reached)(void *arg);
+	void *limit_arg;
 };
 
 /*
@@ -455,7 +459,7 @@ void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 /*
  * A context of posted receives reset (tb_ctx_reset()): the receive being
  * filled and those posted to its own queue are dropped, without
- * completions.
+ * completions; one taken from a shared queue completes flushed.
  */
 void tb_ctx_drop_recv(struct tb_ctx *ctx);
 

@@ -99,6 +99,35 @@ static int tb_recv_ready(struct tb_ctx *ctx)
 }
 
 /*
+ * Under the shared queue's lock, after a receive was taken: its limit
+ * reached when fewer than it are left. Receives are runs of entries,
+ * counted up to the limit; the owner's indices bound nothing, the ring's
+ * size does.
+ */
+static void tb_srq_check_limit(struct tb_srq *q)
+{
+	const struct tb_qring *w = &q->rwq;
+	const struct tbrdma_rwqe *e;
+	u32 end, at, i, left = 0;
+
+	if (!q->limit)
+		return;
+	/* Acquire: as tb_recv_ready() reads it. */
+	end = smp_load_acquire(&w->ctrl->producer);
+	for (at = w->head, i = 0; at != end && i <= w->mask && left < q->limit;
+	     at++, i++) {
+		e = (const void *)(w->entries +
+				   (size_t)(at & w->mask) * w->entry_size);
+		if (!(READ_ONCE(e->flags) & TBRDMA_RWQE_MORE))
+			left++;
+	}
+	if (left < q->limit) {
+		q->limit = 0;
+		q->limit_reached(q->limit_arg);
+	}
+}
+
+/*
  * Under tb_recv_lock(), when ready: takes the oldest posted receive, its
  * run of entries. A run the owner got wrong (longer than
  * TBRDMA_RECV_SGE_MAX, not all published, unknown flags) fails when a
@@ -137,6 +166,8 @@ static void tb_recv_take(struct tb_ctx *ctx)
 	smp_store_release(&w->ctrl->consumer, w->head);
 	r->off = 0;
 	r->state = TB_RCV_FILLING;
+	if (ctx->srq)
+		tb_srq_check_limit(ctx->srq);
 }
 
 /* The receive taken is filled by the sender of h, over el. */
@@ -298,7 +329,12 @@ void tb_dgram_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 
 void tb_ctx_drop_recv(struct tb_ctx *ctx)
 {
+	struct tb_engine_hdr flush = { .op = TB_EOP_MSG };
+
 	tb_lock(&ctx->lock);
+	/* A shared queue's receive comes back to its owner, flushed. */
+	if (ctx->srq && ctx->rcv.state == TB_RCV_FILLING)
+		tb_recv_complete(ctx, &flush, TBRDMA_WC_FLUSH_ERR);
 	ctx->rcv.state = TB_RCV_IDLE;
 	if (!ctx->srq) {
 		struct tb_qring *w = &ctx->rwq;

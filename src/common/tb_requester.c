@@ -170,6 +170,14 @@ static void tb_req_atomic(struct tb_elink *el, struct tb_wqe *wqe)
 {
 	struct tb_engine_hdr h;
 
+	/* Its owner writes the result there (a verbs atomic's buffer). */
+	if (wqe->sqe.lkey &&
+	    !tb_mr_local(wqe->ep->ctx, &el->hint_local, wqe->sqe.lkey,
+			 wqe->sqe.local_addr, wqe->sqe.atomic_size,
+			 TBRDMA_ACCESS_LOCAL, NULL)) {
+		tb_req_stop(wqe, TBRDMA_WC_LOC_ACCESS_ERR);
+		return;
+	}
 	tb_req_hdr(&h, wqe, TB_EOP_ATOMIC);
 	h.aop = wqe->sqe.atomic_op;
 	h.arg = wqe->sqe.atomic_size;

@@ -232,9 +232,10 @@ u8 tb_resp_write(struct tb_elink *el, struct tb_ctx *ctx,
 	u8 status = 0;
 	u8 *p;
 
-	/* Zero bytes touch no region: a ping of the context. */
+	/* Zero bytes touch no region: a ping, if the context allows WRITEs. */
 	if (!h->len)
-		return 0;
+		return READ_ONCE(ctx->remote_denied) & TBRDMA_ACCESS_REMOTE_WRITE ?
+		       TBRDMA_WC_REM_ACCESS_ERR : 0;
 	p = tb_mr_access(ctx, &el->hint_remote, h->rkey, h->addr, h->len,
 			 TBRDMA_ACCESS_REMOTE_WRITE, &status);
 	if (p)

@@ -114,7 +114,7 @@ int tbv_cq_add(struct tbv_cq_set *cq, struct tbv_rings *r, bool recv) TBV_NOEXCE
 void tbv_cq_remove(struct tbv_cq_set *cq, struct tbv_rings *r) TBV_NOEXCEPT;
 /*
  * The queue pair went back to RESET: the completions of it that cq has
- * not polled yet are dropped.
+ * not polled yet are dropped, but for receives from a shared queue.
  */
 void tbv_cq_discard(struct tbv_cq_set *cq, struct tbv_rings *r) TBV_NOEXCEPT;
 /* Up to n completions of its queue pairs, in order on each. */

@@ -68,7 +68,8 @@ extern "C" void tbv_cq_discard(struct tbv_cq_set *cq, struct tbv_rings *r) noexc
 {
     std::lock_guard<std::mutex> g(cq->mu);
     for (const auto &s : cq->sources) {
-        if (s.rings != r)
+        // A shared queue's receives complete: their buffers come back.
+        if (s.rings != r || (s.recv && r->rq != &r->own_rq))
             continue;
         (s.recv ? r->rcq : r->cq).discard();
     }

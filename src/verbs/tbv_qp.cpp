@@ -182,6 +182,9 @@ int translate(const ibv_send_wr &wr, bool ud, bool sig_all, tbrdma_sqe &s, tbv_s
         if (wr.num_sge != 1 || wr.sg_list[0].length != 8 || (s.remote_addr & 7))
             return EINVAL;
         slot.result_addr = wr.sg_list[0].addr;
+        // The engine checks the buffer is one the queue pair may write.
+        s.local_addr = wr.sg_list[0].addr;
+        s.lkey = wr.sg_list[0].lkey;
         break;
     default:
         return EINVAL;

@@ -51,9 +51,10 @@ public:
     srq_ring(const srq_ring &) = delete;
     srq_ring &operator=(const srq_ring &) = delete;
 
-    void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key)
+    // flags: TBRDMA_RWQE_MORE for an entry a run goes on after.
+    void post(uint64_t wr_id, void *p, uint32_t len, uint64_t key, uint32_t flags = 0)
     {
-        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, 0};
+        tbrdma_rwqe w{wr_id, reinterpret_cast<uintptr_t>(p), key, len, flags};
         std::memcpy(mem_.data() + (posted_ & (ctrl_.entries - 1)) * sizeof(w), &w, sizeof(w));
         __atomic_store_n(&ctrl_.producer, ++posted_, __ATOMIC_RELEASE);
     }

@@ -85,6 +85,15 @@ BOOST_AUTO_TEST_CASE(a_context_refuses_what_its_remote_access_leaves_out)
         BOOST_TEST(one(op, 1).status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(target[0] == 10u);
     BOOST_TEST(target[1] == 0x2222u);
+
+    // A WRITE of no bytes touches no region, but is a WRITE all the same.
+    int ep = p.a->ep_to(*p.b);
+    auto ping = make_sqe(TBRDMA_OP_WRITE, ep, 9);
+    BOOST_TEST(p.run(*p.a, ping).status == TBRDMA_WC_REM_ACCESS_ERR);
+    tb_ctx_set_remote_access(p.b->ctx, TBRDMA_ACCESS_REMOTE_WRITE);
+    ep = p.a->ep_to(*p.b);
+    ping.ep = static_cast<uint32_t>(ep);
+    BOOST_TEST(p.run(*p.a, ping).status == TBRDMA_WC_SUCCESS);
 }
 
 // Messages into posted receives are not remote access: a context that
@@ -136,11 +145,29 @@ BOOST_AUTO_TEST_CASE(a_local_read_region_is_a_source_never_a_destination)
     BOOST_TEST(p.run(*p.a, r).status == TBRDMA_WC_LOC_ACCESS_ERR);
     BOOST_TEST(src == before);
 
+    // Nor of an atomic's result, which its owner would write there.
+    int ep = p.a->ep_to(*p.b);
+    auto at = make_sqe(TBRDMA_OP_ATOMIC, ep, 5);
+    at.atomic_op = TBRDMA_ATOMIC_ADD;
+    at.atomic_size = 8;
+    at.operand = 1;
+    at.remote_addr = reinterpret_cast<uintptr_t>(&target[0]);
+    at.rkey = rkey;
+    at.local_addr = reinterpret_cast<uintptr_t>(src.data());
+    at.lkey = ro;
+    BOOST_TEST(p.run(*p.a, at).status == TBRDMA_WC_LOC_ACCESS_ERR);
+    BOOST_TEST(target[0] == 0x4242u);  // never sent
+    at.ep = static_cast<uint32_t>(p.a->ep_to(*p.b));
+    at.local_addr = reinterpret_cast<uintptr_t>(&back);
+    at.lkey = bkey;
+    BOOST_TEST(p.run(*p.a, at).status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(target[0] == 0x4243u);
+
     // Nor of a message: the receive fails with a local access error.
     recv_ctx ra{p.a->engine};
     uint64_t rro = ra.reg(src.data(), src.size(), TBRDMA_ACCESS_LOCAL_READ);
     ra.post(3, src.data(), 64, rro);
-    int ep = p.b->ep_to(tb_ctx_id(ra.ctx), tb_ctx_secret(ra.ctx));
+    ep = p.b->ep_to(tb_ctx_id(ra.ctx), tb_ctx_secret(ra.ctx));
     auto m = make_sqe(TBRDMA_OP_MSG, ep, 4);
     m.flags = TBRDMA_SQE_INLINE;
     m.length = 8;
@@ -205,6 +232,48 @@ BOOST_AUTO_TEST_CASE(rd_max_bounds_the_reads_in_flight)
         BOOST_TEST(got[1] == (rd_max == 1 ? 0xb1u : 0xb0u), "rd_max " << rd_max);
         tb_mr_deregister(p.a->ctx, gk, nullptr);
     }
+}
+
+// READs behind a SEND that draws receiver-not-ready are sent again with
+// it, counted once: with rd_max 1, READs still go afterwards.
+BOOST_AUTO_TEST_CASE(rd_max_survives_a_resend)
+{
+    tb_ctx_set_rd_max(p.a->ctx, 1);
+    recv_ctx rb{p.b->engine};
+    alignas(8) uint64_t word = 0x5151;
+    uint64_t wk = rb.reg(&word, sizeof(word), TBRDMA_ACCESS_ALL);
+    alignas(8) uint64_t got[3] = {0, 0, 0};
+    uint64_t gk = p.a->reg(got, sizeof(got), TBRDMA_ACCESS_LOCAL);
+    int ep = p.a->ep_to(tb_ctx_id(rb.ctx), tb_ctx_secret(rb.ctx));
+    auto read = [&](uint64_t i) {
+        auto r = make_sqe(TBRDMA_OP_READ, ep, 10 + i);
+        r.local_addr = reinterpret_cast<uintptr_t>(&got[i]);
+        r.lkey = gk;
+        r.length = 8;
+        r.remote_addr = reinterpret_cast<uintptr_t>(&word);
+        r.rkey = wk;
+        BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &r), 0);
+    };
+    auto m = make_sqe(TBRDMA_OP_MSG, ep, 1);
+    m.flags = TBRDMA_SQE_INLINE;
+    m.length = 8;
+    BOOST_REQUIRE_EQUAL(tb_post(p.a->ctx, &m), 0);  // no receive yet
+    read(0);
+    for (int i = 0; i < 200; i++)
+        p.step();
+    std::vector<uint8_t> in(8);
+    rb.post(1, in.data(), 8, rb.reg(in.data(), in.size()));
+    read(1);
+    read(2);
+    std::vector<tbrdma_cqe> done;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto v = p.a->drain_cq();
+        done.insert(done.end(), v.begin(), v.end());
+        return done.size() == 4;
+    }));
+    for (const auto &c : done)
+        BOOST_TEST(c.status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST((got[0] == 0x5151u && got[1] == 0x5151u && got[2] == 0x5151u));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,9 @@
 //                                       (one empty) takes a SEND across
 //                                       them, data verified; five are
 //                                       refused
+//   tbv_semantics srq-limit DEV_A DEV_B an SRQ's armed limit raises
+//                                       IBV_EVENT_SRQ_LIMIT_REACHED once,
+//                                       when a receive taken leaves fewer
 //   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
 //                                       flushes what is posted to it
 //   tbv_semantics pds DEV N [FILE]      allocates protection domains until
@@ -27,6 +30,8 @@
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -80,9 +85,10 @@ void allow(side &b, int qp_access)
         die("access flags in RTS");
 }
 
-int fetch_add(side &a, uint64_t wr_id, uint64_t raddr, uint32_t rkey, uint64_t add)
+// A fetch-and-add whose old value goes to result (a's region by default).
+int fetch_add(side &a, uint64_t wr_id, uint64_t raddr, uint32_t rkey, uint64_t add, ibv_sge result = {})
 {
-    ibv_sge sge{a.at(0), 8, a.mr->lkey};
+    ibv_sge sge = result.length ? result : ibv_sge{a.at(0), 8, a.mr->lkey};
     ibv_send_wr wr{}, *bad = nullptr;
     wr.wr_id = wr_id;
     wr.sg_list = &sge;
@@ -111,6 +117,9 @@ void access(const char *dev_a, const char *dev_b)
     c = one(a);
     check(c.status == IBV_WC_REM_ACCESS_ERR && b.mem[64] == 0,
           "access: REMOTE_READ alone: a WRITE is refused (REM_ACCESS_ERR), nothing written");
+    again(a, b);
+    a.post(IBV_WR_RDMA_WRITE, 7, 0, 0, 0, 0);
+    check(one(a).status == IBV_WC_REM_ACCESS_ERR, "access: REMOTE_READ alone: a WRITE of 0 bytes is refused too");
 
     again(a, b);
     allow(b, IBV_ACCESS_REMOTE_WRITE);
@@ -180,6 +189,12 @@ void readonly(const char *dev_a, const char *dev_b)
     c = one(a);
     check(c.status == IBV_WC_LOC_PROT_ERR && std::memcmp(ro, before.data(), len) == 0,
           "readonly: a READ into it fails (LOC_PROT_ERR), nothing written");
+    again(a, b);
+    std::memset(b.mem.data() + 64, 0, 8);
+    fetch_add(a, 6, b.at(64), b.mr->rkey, 1, ibv_sge{base + 8, 8, mr->lkey});
+    c = one(a);
+    check(c.status == IBV_WC_LOC_PROT_ERR && b.mem[64] == 0 && std::memcmp(ro, before.data(), len) == 0,
+          "readonly: an atomic with its result there fails (LOC_PROT_ERR), not executed");
 
     again(a, b);
     a.post_recv(4, ibv_sge{base, 64, mr->lkey});
@@ -289,6 +304,62 @@ void scatter(const char *dev_a, const char *dev_b)
           "scatter: a SEND of 10000 bytes fills them in order, data verified, nothing past them");
 }
 
+// The SRQ limit events of ctx within timeout_ms; others are acknowledged
+// and passed over.
+int srq_limit_events(ibv_context *ctx, const ibv_srq *srq, int timeout_ms)
+{
+    int n = 0;
+    pollfd pf{ctx->async_fd, POLLIN, 0};
+    while (poll(&pf, 1, timeout_ms) > 0) {
+        ibv_async_event ev{};
+        if (ibv_get_async_event(ctx, &ev))
+            break;
+        n += ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED && ev.element.srq == srq;
+        ibv_ack_async_event(&ev);
+    }
+    return n;
+}
+
+void srq_limit(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 4096), b(dev_b, 4096, IBV_ACCESS_REMOTE_WRITE, 2, 16);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    // Three receives of one buffer, then two of two.
+    for (int i = 0; i < 3; i++)
+        b.post_recv(uint64_t(i), ibv_sge{b.at(size_t(i) * 256), 256, b.mr->lkey});
+    for (int i = 3; i < 5; i++) {
+        ibv_sge sge[2] = {{b.at(size_t(i) * 256), 128, b.mr->lkey}, {b.at(size_t(i) * 256 + 128), 128, b.mr->lkey}};
+        ibv_recv_wr wr{}, *bad = nullptr;
+        wr.wr_id = uint64_t(i);
+        wr.sg_list = sge;
+        wr.num_sge = 2;
+        if (ibv_post_srq_recv(b.srq, &wr, &bad))
+            die("a receive of two scatter entries on the SRQ");
+    }
+    int flags = fcntl(b.ctx->async_fd, F_GETFL);
+    fcntl(b.ctx->async_fd, F_SETFL, flags | O_NONBLOCK);
+    ibv_srq_attr sa{};
+    sa.srq_limit = 3;
+    check(ibv_modify_srq(b.srq, &sa, IBV_SRQ_LIMIT) == 0, "srq-limit: armed at 3");
+    sa = {};
+    check(ibv_query_srq(b.srq, &sa) == 0 && sa.srq_limit == 3, "srq-limit: query_srq says 3");
+    auto send = [&](uint64_t wr_id) {
+        a.post(IBV_WR_SEND, wr_id, 0, 64, 0, 0);
+        return one(a).status == IBV_WC_SUCCESS && one(b).status == IBV_WC_SUCCESS;
+    };
+    bool sent = send(1) && send(2);
+    check(sent && srq_limit_events(b.ctx, b.srq, 300) == 0,
+          "srq-limit: 3 receives left (5 entries): no event");
+    sent = send(3);
+    check(sent && srq_limit_events(b.ctx, b.srq, 5000) == 1,
+          "srq-limit: 2 left (4 entries): IBV_EVENT_SRQ_LIMIT_REACHED");
+    sa = {};
+    check(ibv_query_srq(b.srq, &sa) == 0 && sa.srq_limit == 0, "srq-limit: disarmed after it");
+    sent = send(4);
+    check(sent && srq_limit_events(b.ctx, b.srq, 300) == 0, "srq-limit: no second event");
+}
+
 void init_err(const char *dev)
 {
     side a(dev, 4096);
@@ -359,6 +430,8 @@ int main(int argc, char **argv)
         reset(argv[2], argv[3]);
     else if (what == "scatter" && argc == 4)
         scatter(argv[2], argv[3]);
+    else if (what == "srq-limit" && argc == 4)
+        srq_limit(argv[2], argv[3]);
     else if (what == "init-err" && argc == 3)
         init_err(argv[2]);
     else if (what == "pds" && (argc == 4 || argc == 5))
@@ -366,7 +439,7 @@ int main(int argc, char **argv)
     else if (what == "pds-lifted" && argc == 4)
         pds_lifted(argv[2], std::atoi(argv[3]));
     else {
-        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter DEV_A DEV_B\n"
+        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit DEV_A DEV_B\n"
                              "       tbv_semantics init-err DEV\n"
                              "       tbv_semantics pds DEV N [FILE]\n"
                              "       tbv_semantics pds-lifted DEV N\n");

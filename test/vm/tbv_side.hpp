@@ -53,12 +53,15 @@ struct side {
     ibv_cq *cq = nullptr;
     ibv_qp *qp = nullptr;
     ibv_mr *mr = nullptr;
+    ibv_srq *srq = nullptr;
     std::vector<uint8_t> mem;
 
     // qp_access: the queue pair's access flags at INIT; recv_sge: its
-    // receives' scatter entries.
+    // receives' scatter entries; srq_wr: not 0, its receives come from a
+    // shared receive queue of that many.
     explicit side(const char *name, size_t bytes,
-                  int qp_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ, uint32_t recv_sge = 1)
+                  int qp_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ, uint32_t recv_sge = 1,
+                  uint32_t srq_wr = 0)
         : ctx(open_device(name)), mem(bytes, 0)
     {
         pd = ibv_alloc_pd(ctx);
@@ -68,7 +71,16 @@ struct side {
         mr = ibv_reg_mr(pd, mem.data(), mem.size(),
                         IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
                             IBV_ACCESS_REMOTE_ATOMIC);
+        if (srq_wr) {
+            ibv_srq_init_attr sa{};
+            sa.attr.max_wr = srq_wr;
+            sa.attr.max_sge = recv_sge;
+            srq = ibv_create_srq(pd, &sa);
+            if (!srq)
+                die("SRQ");
+        }
         ibv_qp_init_attr ia{};
+        ia.srq = srq;
         ia.send_cq = cq;
         ia.recv_cq = cq;
         ia.qp_type = IBV_QPT_RC;
@@ -94,6 +106,8 @@ struct side {
     ~side()
     {
         ibv_destroy_qp(qp);
+        if (srq)
+            ibv_destroy_srq(srq);
         ibv_dereg_mr(mr);
         ibv_destroy_cq(cq);
         ibv_dealloc_pd(pd);
@@ -184,7 +198,7 @@ struct side {
         wr.wr_id = wr_id;
         wr.sg_list = &sge;
         wr.num_sge = len ? 1 : 0;
-        return ibv_post_recv(qp, &wr, &bad);
+        return srq ? ibv_post_srq_recv(srq, &wr, &bad) : ibv_post_recv(qp, &wr, &bad);
     }
 
     // The next n completions, or fewer after timeout_s.

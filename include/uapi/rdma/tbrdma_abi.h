@@ -169,7 +169,11 @@ struct tbrdma_sqe {
 	__u8 atomic_size;	/* 4 or 8 */
 	__u32 ep;		/* endpoint handle */
 	__u64 wr_id;		/* returned in the completion */
-	__u64 local_addr;	/* WRITE/SEND source, READ destination */
+	/*
+	 * WRITE/SEND source, READ destination; ATOMIC with an lkey: where
+	 * the owner puts the result, which must be a destination.
+	 */
+	__u64 local_addr;
 	__u64 lkey;
 	__u64 remote_addr;
 	__u64 rkey;
