@@ -479,7 +479,7 @@ int tb_srq_create(struct tb_engine *e, struct tb_pd *pd,
 int tb_srq_arm(struct tb_srq *srq, u32 limit, void (*reached)(void *arg),
 	       void *arg)
 {
-	if (limit > srq->rwq.mask + 1)
+	if (limit > srq->rwq.mask + 1 || (limit && !reached))
 		return -EINVAL;
 	tb_lock(&srq->lock);
 	srq->limit = limit;

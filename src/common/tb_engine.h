@@ -239,7 +239,8 @@ int tb_srq_destroy(struct tb_srq *srq);
  * Arms the queue's limit, as a verbs SRQ's srq_limit: once a context took
  * a receive and fewer than limit are left posted, reached(arg) runs, once
  * (under the queue's lock and a link's: it must not sleep), and the limit
- * is disarmed; 0 disarms. -EINVAL for a limit past the ring's size.
+ * is disarmed; 0 disarms. -EINVAL for a limit past the ring's size or
+ * without reached.
  */
 int tb_srq_arm(struct tb_srq *srq, u32 limit, void (*reached)(void *arg),
 	       void *arg);

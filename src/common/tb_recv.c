@@ -100,26 +100,34 @@ static int tb_recv_ready(struct tb_ctx *ctx)
 
 /*
  * Under the shared queue's lock, after a receive was taken: its limit
- * reached when fewer than it are left. Receives are runs of entries,
- * counted up to the limit; the owner's indices bound nothing, the ring's
+ * reached when fewer than it are left. Receives are runs of entries, as
+ * tb_recv_take() cuts them (at most TBRDMA_RECV_SGE_MAX); the entries
+ * left bound their count both ways, and only between the bounds are they
+ * counted, up to the limit. The owner's indices bound nothing, the ring's
  * size does.
  */
 static void tb_srq_check_limit(struct tb_srq *q)
 {
 	const struct tb_qring *w = &q->rwq;
 	const struct tbrdma_rwqe *e;
-	u32 end, at, i, left = 0;
+	u32 n, at, run = 0, left = 0;
 
 	if (!q->limit)
 		return;
 	/* Acquire: as tb_recv_ready() reads it. */
-	end = smp_load_acquire(&w->ctrl->producer);
-	for (at = w->head, i = 0; at != end && i <= w->mask && left < q->limit;
-	     at++, i++) {
+	n = smp_load_acquire(&w->ctrl->producer) - w->head;
+	if (n > w->mask + 1)
+		n = w->mask + 1;
+	if ((u64)n >= (u64)q->limit * TBRDMA_RECV_SGE_MAX)
+		return;
+	for (at = w->head; at != w->head + n && left < q->limit; at++) {
 		e = (const void *)(w->entries +
 				   (size_t)(at & w->mask) * w->entry_size);
-		if (!(READ_ONCE(e->flags) & TBRDMA_RWQE_MORE))
+		if (!(READ_ONCE(e->flags) & TBRDMA_RWQE_MORE) ||
+		    ++run == TBRDMA_RECV_SGE_MAX) {
 			left++;
+			run = 0;
+		}
 	}
 	if (left < q->limit) {
 		q->limit = 0;

@@ -79,7 +79,8 @@ void tbv_rings_free(struct tbv_rings *r) TBV_NOEXCEPT;
 void tbv_rings_set_state(struct tbv_rings *r, enum ibv_qp_state state) TBV_NOEXCEPT;
 /*
  * The queue pair went back to RESET: the kernel dropped its work requests
- * without completions, so their send ring slots are free again.
+ * without completions, so their send ring slots are free again; receive
+ * completions kept from before (a shared queue's) fail it no more.
  */
 void tbv_rings_reset(struct tbv_rings *r) TBV_NOEXCEPT;
 /*

@@ -179,7 +179,8 @@ int translate(const ibv_send_wr &wr, bool ud, bool sig_all, tbrdma_sqe &s, tbv_s
         }
         // The old value comes in the completion, which is always
         // asked for: the provider writes it where the request said.
-        if (wr.num_sge != 1 || wr.sg_list[0].length != 8 || (s.remote_addr & 7))
+        // A key, so that the engine checks the buffer (none is 0).
+        if (wr.num_sge != 1 || wr.sg_list[0].length != 8 || !wr.sg_list[0].lkey || (s.remote_addr & 7))
             return EINVAL;
         slot.result_addr = wr.sg_list[0].addr;
         // The engine checks the buffer is one the queue pair may write.
@@ -333,8 +334,9 @@ int tbv_rings::poll_recv(ibv_wc *wc, int n) noexcept
             w.imm_data = uint32_t(cqe.result);
         }
         // A receive error ends an RC queue pair, not a UD one: there
-        // any sender may cause one.
-        if (cqe.status != TBRDMA_WC_SUCCESS && !ud)
+        // any sender may cause one. Nor one from before a RESET.
+        if (cqe.status != TBRDMA_WC_SUCCESS && !ud &&
+            int32_t(cons - rcq_since_reset.load(std::memory_order_relaxed)) >= 0)
             failed.store(true, std::memory_order_relaxed);
     }
     store_release(c->consumer, cons);
@@ -449,6 +451,8 @@ extern "C" void tbv_rings_reset(struct tbv_rings *r) noexcept
 {
     std::lock_guard<std::mutex> g(r->sq_mu);
     r->sq_done.store(r->sq_tail, std::memory_order_release);
+    // The kernel published its last completions before it answered.
+    r->rcq_since_reset.store(load_acquire(r->rcq.ctrl()->producer), std::memory_order_relaxed);
     r->failed.store(false, std::memory_order_relaxed);
 }
 

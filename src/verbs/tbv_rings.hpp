@@ -83,6 +83,9 @@ struct tbv_rings {
     // may be two CQs', polled under two locks).
     std::atomic<bool> failed{false};
     std::atomic<int> state{IBV_QPS_RESET};
+    // Receive completions before this index came before the last RESET
+    // (a shared queue's, kept): their errors are not this connection's.
+    std::atomic<uint32_t> rcq_since_reset{0};
 
     // Posting: the index this side produces, under the lock.
     std::mutex sq_mu;

@@ -18,6 +18,9 @@
 //   tbv_semantics srq-limit DEV_A DEV_B an SRQ's armed limit raises
 //                                       IBV_EVENT_SRQ_LIMIT_REACHED once,
 //                                       when a receive taken leaves fewer
+//   tbv_semantics srq-reset DEV_A DEV_B a receive error from before a RESET
+//                                       of a queue pair on an SRQ, polled
+//                                       after it, leaves it working
 //   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
 //                                       flushes what is posted to it
 //   tbv_semantics pds DEV N [FILE]      allocates protection domains until
@@ -304,20 +307,21 @@ void scatter(const char *dev_a, const char *dev_b)
           "scatter: a SEND of 10000 bytes fills them in order, data verified, nothing past them");
 }
 
-// The SRQ limit events of ctx within timeout_ms; others are acknowledged
-// and passed over.
-int srq_limit_events(ibv_context *ctx, const ibv_srq *srq, int timeout_ms)
+// Whether an SRQ limit event of srq comes within timeout_ms; other events
+// are acknowledged and passed over.
+bool srq_limit_event(ibv_context *ctx, const ibv_srq *srq, int timeout_ms)
 {
-    int n = 0;
     pollfd pf{ctx->async_fd, POLLIN, 0};
     while (poll(&pf, 1, timeout_ms) > 0) {
         ibv_async_event ev{};
         if (ibv_get_async_event(ctx, &ev))
             break;
-        n += ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED && ev.element.srq == srq;
+        const bool ours = ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED && ev.element.srq == srq;
         ibv_ack_async_event(&ev);
+        if (ours)
+            return true;
     }
-    return n;
+    return false;
 }
 
 void srq_limit(const char *dev_a, const char *dev_b)
@@ -349,15 +353,41 @@ void srq_limit(const char *dev_a, const char *dev_b)
         return one(a).status == IBV_WC_SUCCESS && one(b).status == IBV_WC_SUCCESS;
     };
     bool sent = send(1) && send(2);
-    check(sent && srq_limit_events(b.ctx, b.srq, 300) == 0,
-          "srq-limit: 3 receives left (5 entries): no event");
+    check(sent && !srq_limit_event(b.ctx, b.srq, 300), "srq-limit: 3 receives left (5 entries): no event");
     sent = send(3);
-    check(sent && srq_limit_events(b.ctx, b.srq, 5000) == 1,
+    check(sent && srq_limit_event(b.ctx, b.srq, 5000),
           "srq-limit: 2 left (4 entries): IBV_EVENT_SRQ_LIMIT_REACHED");
     sa = {};
     check(ibv_query_srq(b.srq, &sa) == 0 && sa.srq_limit == 0, "srq-limit: disarmed after it");
     sent = send(4);
-    check(sent && srq_limit_events(b.ctx, b.srq, 300) == 0, "srq-limit: no second event");
+    check(sent && !srq_limit_event(b.ctx, b.srq, 300), "srq-limit: no second event");
+}
+
+// A receive error of a queue pair on a shared queue, not yet polled when
+// the queue pair is reset: its completion is kept (the buffer comes
+// back), and polled after the queue pair is connected again it does not
+// put it in ERR.
+void srq_reset(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 4096), b(dev_b, 4096, IBV_ACCESS_REMOTE_WRITE, 1, 16);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    b.post_recv(1, ibv_sge{b.at(0), 8, b.mr->lkey});
+    a.post(IBV_WR_SEND, 2, 0, 64, 0, 0);
+    auto c = one(a);
+    check(c.status == IBV_WC_REM_INV_REQ_ERR, "srq-reset: a SEND longer than the receive fails at the sender");
+    check(b.move_to(IBV_QPS_RESET) == 0, "srq-reset: the receiver reset before it polled");
+    b.init(IBV_ACCESS_REMOTE_WRITE);
+    b.connect(a.addr());
+    c = one(b);
+    check(c.wr_id == 1 && c.status == IBV_WC_LOC_LEN_ERR, "srq-reset: the shared queue's receive completes after it");
+    const bool a_again = a.move_to(IBV_QPS_RESET) == 0;
+    a.init(IBV_ACCESS_REMOTE_WRITE);
+    a.connect(b.addr());
+    check(a_again && b.state() == IBV_QPS_RTS, "srq-reset: and the queue pair stays in RTS");
+    b.post_recv(3, ibv_sge{b.at(256), 64, b.mr->lkey});
+    a.post(IBV_WR_SEND, 4, 0, 64, 0, 0);
+    check(one(a).status == IBV_WC_SUCCESS && one(b).wr_id == 3, "srq-reset: and takes the next SEND");
 }
 
 void init_err(const char *dev)
@@ -432,6 +462,8 @@ int main(int argc, char **argv)
         scatter(argv[2], argv[3]);
     else if (what == "srq-limit" && argc == 4)
         srq_limit(argv[2], argv[3]);
+    else if (what == "srq-reset" && argc == 4)
+        srq_reset(argv[2], argv[3]);
     else if (what == "init-err" && argc == 3)
         init_err(argv[2]);
     else if (what == "pds" && (argc == 4 || argc == 5))
@@ -439,7 +471,7 @@ int main(int argc, char **argv)
     else if (what == "pds-lifted" && argc == 4)
         pds_lifted(argv[2], std::atoi(argv[3]));
     else {
-        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit DEV_A DEV_B\n"
+        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit|srq-reset DEV_A DEV_B\n"
                              "       tbv_semantics init-err DEV\n"
                              "       tbv_semantics pds DEV N [FILE]\n"
                              "       tbv_semantics pds-lifted DEV N\n");
