@@ -468,7 +468,9 @@ static void act_reg(struct ffile *f)
 	if (bad)
 		violation("REG_MR accepted addr 0x%llx length 0x%llx", (unsigned long long)r.addr,
 			  (unsigned long long)r.length);
-	if (ro && (r.access & ~(uint32_t)TBRDMA_ACCESS_REMOTE_READ))
+	/* LOCAL_READ and REMOTE_READ alone are pinned read-only. */
+	if (ro && (r.access & (TBRDMA_ACCESS_LOCAL | TBRDMA_ACCESS_REMOTE_WRITE |
+			       TBRDMA_ACCESS_REMOTE_ATOMIC)))
 		violation("REG_MR accepted writable access 0x%x on read-only memory", r.access);
 	if (r.reserved)
 		violation("REG_MR accepted a non-zero reserved field");
