@@ -348,9 +348,9 @@ static int tbrdma_ring_size(u32 *n)
 /*
  * The engine published into an armed CQ or RQ of this context (under the
  * context's engine spinlock, so nothing here may sleep): signal its
- * eventfd and wake poll() on the file.
+ * eventfd and wake poll() on the file, one for both rings.
  */
-static void tbrdma_notify(void *arg)
+static void tbrdma_notify(void *arg, int recv)
 {
 	struct tbrdma_kctx *kc = arg;
 

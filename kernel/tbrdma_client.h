@@ -125,8 +125,9 @@ u32 tbrdma_client_srq_limit(struct tb_srq *srq);
 /*
  * A queue pair: SQEs in sq, their completions in cq, posted receives
  * (struct tbrdma_rwqe) in rwq, or in srq's when it is not NULL, and their
- * completions in rcq. notify(notify_arg) runs, from any context and under
- * a spinlock, after entries were published in an armed cq or rcq.
+ * completions in rcq. notify(notify_arg, recv) runs, from any context and
+ * under a spinlock, after entries were published in an armed rcq (recv)
+ * or cq.
  */
 struct tbrdma_client_qp_attr {
 	struct tb_pd *pd;
@@ -139,7 +140,7 @@ struct tbrdma_client_qp_attr {
 	 */
 	bool dgram;
 	u32 link;
-	void (*notify)(void *arg);
+	void (*notify)(void *arg, int recv);
 	void *notify_arg;
 };
 

@@ -43,16 +43,14 @@ static void tbrdma_ib_rings_remove(struct tbrdma_ib_qp *qp)
 		tbrdma_ib_ring_remove(qp->ring[i]);
 }
 
-/* Runs under the engine's spinlock: the completion queues' handlers. */
-static void tbrdma_ib_qp_notify(void *arg)
+/* Runs under the engine's spinlock: the handler of the CQ that got entries. */
+static void tbrdma_ib_qp_notify(void *arg, int recv)
 {
 	struct tbrdma_ib_qp *qp = arg;
-	struct ib_cq *scq = qp->ibqp.send_cq, *rcq = qp->ibqp.recv_cq;
+	struct ib_cq *cq = recv ? qp->ibqp.recv_cq : qp->ibqp.send_cq;
 
-	if (scq->comp_handler)
-		scq->comp_handler(scq, scq->cq_context);
-	if (rcq != scq && rcq->comp_handler)
-		rcq->comp_handler(rcq, rcq->cq_context);
+	if (cq->comp_handler)
+		cq->comp_handler(cq, cq->cq_context);
 }
 
 /*

@@ -406,7 +406,7 @@ void tb_qring_publish(struct tb_ctx *ctx, struct tb_qring *r)
 	if (READ_ONCE(r->ctrl->armed)) {
 		WRITE_ONCE(r->ctrl->armed, 0);
 		if (ctx->cfg.notify)
-			ctx->cfg.notify(ctx->cfg.notify_arg);
+			ctx->cfg.notify(ctx->cfg.notify_arg, r != &ctx->cq);
 	}
 }
 

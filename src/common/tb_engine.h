@@ -170,8 +170,11 @@ struct tb_ctx_config {
 	 */
 	int dgram;
 	u32 fabric;
-	/* Called after new CQ or RQ entries were published and armed. */
-	void (*notify)(void *arg);
+	/*
+	 * Called after new entries were published in an armed ring: recv
+	 * says which, the RQ or receive CQ (true) or the send CQ.
+	 */
+	void (*notify)(void *arg, int recv);
 	void *notify_arg;
 };
 

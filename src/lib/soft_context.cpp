@@ -93,7 +93,8 @@ soft_context::~soft_context()
     dev_.remove_context(this);
 }
 
-void soft_context::notify(void *arg) noexcept
+// One eventfd for both rings.
+void soft_context::notify(void *arg, int) noexcept
 {
     auto *self = static_cast<soft_context *>(arg);
     uint64_t one = 1;

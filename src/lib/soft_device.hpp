@@ -147,7 +147,7 @@ private:
 
     void init_ring(tb_qring *r, raw_memory *mem, uint32_t n, uint32_t entry_size);
     bool rings_pending() const noexcept;
-    static void notify(void *arg) noexcept;
+    static void notify(void *arg, int recv) noexcept;
     // Runs the engine for the whole device, after taking this context
     // out of the sleepers.
     int progress_locked() noexcept;

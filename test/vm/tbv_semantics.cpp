@@ -21,6 +21,9 @@
 //   tbv_semantics srq-reset DEV_A DEV_B a receive error from before a RESET
 //                                       of a queue pair on an SRQ, polled
 //                                       after it, leaves it working
+//   tbv_semantics cq-events DEV_A DEV_B a completion raises the event of
+//                                       its own CQ alone, of a queue pair
+//                                       with send and receive CQs apart
 //   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
 //                                       flushes what is posted to it
 //   tbv_semantics pds DEV N [FILE]      allocates protection domains until
@@ -390,6 +393,49 @@ void srq_reset(const char *dev_a, const char *dev_b)
     check(one(a).status == IBV_WC_SUCCESS && one(b).wr_id == 3, "srq-reset: and takes the next SEND");
 }
 
+// The CQ that s's channel's next event is for (acknowledged), or none
+// within timeout_ms.
+ibv_cq *next_event(side &s, int timeout_ms)
+{
+    pollfd p{s.channel->fd, POLLIN, 0};
+    ibv_cq *cq = nullptr;
+    void *cq_context = nullptr;
+    if (poll(&p, 1, timeout_ms) != 1 || ibv_get_cq_event(s.channel, &cq, &cq_context))
+        return nullptr;
+    ibv_ack_cq_events(cq, 1);
+    return cq;
+}
+
+// Both CQs of a's queue pair armed: a completion raises the event of its
+// own CQ, not the other's. Any second event is queued by then, as both
+// handlers run when the completion is published.
+void cq_events(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 4096, IBV_ACCESS_REMOTE_WRITE, 1, 0, true), b(dev_b, 4096);
+    a.connect(b.addr());
+    b.connect(a.addr());
+    if (ibv_req_notify_cq(a.cq, 0) || ibv_req_notify_cq(a.rcq, 0))
+        die("arming the CQs");
+
+    a.post(IBV_WR_RDMA_WRITE, 1, 0, 8, b.at(0), b.mr->rkey);
+    ibv_cq *first = next_event(a, 20000);
+    check(first == a.cq && !next_event(a, 200), "cq-events: a WRITE's completion raises the send CQ's event alone");
+    check(one(a).status == IBV_WC_SUCCESS, "cq-events: the WRITE completes");
+
+    if (ibv_req_notify_cq(a.cq, 0))
+        die("arming the send CQ");
+    a.post_recv(2, 64, 64);
+    std::fill_n(b.mem.begin(), 8, uint8_t(0x5a));
+    b.post(IBV_WR_SEND, 3, 0, 8, 0, 0);
+    first = next_event(a, 20000);
+    check(first == a.rcq && !next_event(a, 200), "cq-events: a SEND taken raises the receive CQ's event alone");
+    ibv_wc wc{};
+    check(ibv_poll_cq(a.rcq, 1, &wc) == 1 && wc.status == IBV_WC_SUCCESS && wc.wr_id == 2 && wc.byte_len == 8 &&
+              std::memcmp(a.mem.data() + 64, b.mem.data(), 8) == 0,
+          "cq-events: the receive completes in the receive CQ, data verified");
+    check(one(b).status == IBV_WC_SUCCESS, "cq-events: the SEND completes");
+}
+
 void init_err(const char *dev)
 {
     side a(dev, 4096);
@@ -464,6 +510,8 @@ int main(int argc, char **argv)
         srq_limit(argv[2], argv[3]);
     else if (what == "srq-reset" && argc == 4)
         srq_reset(argv[2], argv[3]);
+    else if (what == "cq-events" && argc == 4)
+        cq_events(argv[2], argv[3]);
     else if (what == "init-err" && argc == 3)
         init_err(argv[2]);
     else if (what == "pds" && (argc == 4 || argc == 5))
@@ -471,7 +519,7 @@ int main(int argc, char **argv)
     else if (what == "pds-lifted" && argc == 4)
         pds_lifted(argv[2], std::atoi(argv[3]));
     else {
-        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit|srq-reset DEV_A DEV_B\n"
+        std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit|srq-reset|cq-events DEV_A DEV_B\n"
                              "       tbv_semantics init-err DEV\n"
                              "       tbv_semantics pds DEV N [FILE]\n"
                              "       tbv_semantics pds-lifted DEV N\n");

@@ -46,11 +46,13 @@ struct qp_addr {
     ibv_gid gid;
 };
 
-// One device's queue pair, its completion queue and one region.
+// One device's queue pair, its completion queue(s) and one region.
 struct side {
     ibv_context *ctx = nullptr;
     ibv_pd *pd = nullptr;
+    ibv_comp_channel *channel = nullptr;
     ibv_cq *cq = nullptr;
+    ibv_cq *rcq = nullptr;  // the receive CQ: cq, or its own with events
     ibv_qp *qp = nullptr;
     ibv_mr *mr = nullptr;
     ibv_srq *srq = nullptr;
@@ -58,16 +60,20 @@ struct side {
 
     // qp_access: the queue pair's access flags at INIT; recv_sge: its
     // receives' scatter entries; srq_wr: not 0, its receives come from a
-    // shared receive queue of that many.
+    // shared receive queue of that many; events: send and receive
+    // completions go to two CQs, both on one completion channel.
     explicit side(const char *name, size_t bytes,
                   int qp_access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ, uint32_t recv_sge = 1,
-                  uint32_t srq_wr = 0)
+                  uint32_t srq_wr = 0, bool events = false)
         : ctx(open_device(name)), mem(bytes, 0)
     {
         pd = ibv_alloc_pd(ctx);
-        cq = pd ? ibv_create_cq(ctx, 512, nullptr, nullptr, 0) : nullptr;
-        if (!cq)
-            die("PD and CQ");
+        if (events && !(channel = ibv_create_comp_channel(ctx)))
+            die("completion channel");
+        cq = pd ? ibv_create_cq(ctx, 512, nullptr, channel, 0) : nullptr;
+        rcq = cq && events ? ibv_create_cq(ctx, 512, nullptr, channel, 0) : cq;
+        if (!rcq)
+            die("PD and CQs");
         mr = ibv_reg_mr(pd, mem.data(), mem.size(),
                         IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
                             IBV_ACCESS_REMOTE_ATOMIC);
@@ -82,7 +88,7 @@ struct side {
         ibv_qp_init_attr ia{};
         ia.srq = srq;
         ia.send_cq = cq;
-        ia.recv_cq = cq;
+        ia.recv_cq = rcq;
         ia.qp_type = IBV_QPT_RC;
         ia.cap.max_send_wr = 64;
         ia.cap.max_recv_wr = 64;
@@ -109,7 +115,11 @@ struct side {
         if (srq)
             ibv_destroy_srq(srq);
         ibv_dereg_mr(mr);
+        if (rcq != cq)
+            ibv_destroy_cq(rcq);
         ibv_destroy_cq(cq);
+        if (channel)
+            ibv_destroy_comp_channel(channel);
         ibv_dealloc_pd(pd);
         ibv_close_device(ctx);
     }
