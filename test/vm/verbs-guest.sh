@@ -268,6 +268,8 @@ for t in ib_write_bw ib_read_bw ib_send_bw; do
 done
 check "ib_send_lat -c UD -a --report_gbits" perftest ib_send_lat -c UD -a -n 100 --report_gbits
 check "ib_send_bw -c UD -a --report_gbits" perftest ib_send_bw -c UD -a -n 20 --report_gbits
+# Its UD latency test posts a receive per iteration, up to 16000.
+check "ib_send_lat -c UD -n 16000 (16000 receives posted)" perftest ib_send_lat -c UD -s 64 -n 16000
 check "ib_atomic_lat (fetch-and-add)" perftest ib_atomic_lat -n 200
 check "ib_atomic_bw (compare-and-swap) --report_gbits" perftest ib_atomic_bw -A CMP_AND_SWAP -n 200 --report_gbits
 
