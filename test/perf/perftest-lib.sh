@@ -9,6 +9,10 @@
 
 PT_SERVER_PID=
 PT_SEQ=0
+# A ucx_perftest built with MPI (Debian 13's and later) waits for MPI's
+# launcher unless told not to (-P 0); one built without has no -P.
+PT_NO_MPI=()
+[[ $(ucx_perftest -h 2>&1) == *'-P <0|1>'* ]] && PT_NO_MPI=(-P 0)
 
 # Kills a server that is still running (call from an EXIT trap).
 pt_cleanup()
@@ -87,7 +91,7 @@ pt_run_pair()
     for _ in 1 2 3; do
         port=$(pt_free_port)
         echo "server: ucx_perftest $* -p $port (env: ${envspec:-none} ${PT_SERVER_ENV:-})" > "$PT_SERVER_OUT"
-        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "${senvv[@]}" "$PT_TBRUN" ucx_perftest "$@" -p "$port" \
+        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "${senvv[@]}" "$PT_TBRUN" ucx_perftest "${PT_NO_MPI[@]}" "$@" -p "$port" \
             >> "$PT_SERVER_OUT" 2>&1 < /dev/null &
         PT_SERVER_PID=$!
         pt_wait_listen "$port" "$PT_SERVER_PID" && break
@@ -103,7 +107,7 @@ pt_run_pair()
 
     for _ in $(seq 1 20); do
         echo "client: ucx_perftest 127.0.0.1 $* -p $port -f -v (env: ${envspec:-none})" > "$PT_CLIENT_OUT"
-        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "$PT_TBRUN" ucx_perftest 127.0.0.1 "$@" \
+        timeout -k 5 "$PT_TIMEOUT" env "${envv[@]}" "$PT_TBRUN" ucx_perftest 127.0.0.1 "${PT_NO_MPI[@]}" "$@" \
             -p "$port" -f -v >> "$PT_CLIENT_OUT" 2>&1 < /dev/null
         cli_rc=$?
         grep -q 'connect() failed' "$PT_CLIENT_OUT" || break

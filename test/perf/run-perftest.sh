@@ -223,12 +223,13 @@ ucp_tests=(
 )
 
 # Both sides must have logged a lane on the expected transport: an info
-# "ep_cfg[N]: tag(tb/soft0)" line, or for the atomics-only tests (UCX 1.13
+# "ep_cfg[N]: tag(tb/soft0)" line (UCX 1.18: "perftest intra-node cfg#0
+# tag(tb/soft0)"), or for the atomics-only tests (UCX 1.13
 # prints no ep_cfg line for a worker without an AM lane) the debug line
 # "wireup.c:NNNN UCX  DEBUG   ep 0x...: lane[0]:  1:tb/soft0.0 md[1] ... amo#0".
 lane_lines()  # FILE
 {
-    grep -hE 'UCX +INFO +ep_cfg\[[0-9]+\]:|UCX +DEBUG +ep 0x[0-9a-f]+: lane\[[0-9]+\]:' "$1"
+    grep -hE 'UCX +INFO +(ep_cfg\[[0-9]+\]:| *[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ )|UCX +DEBUG +ep 0x[0-9a-f]+: lane\[[0-9]+\]:' "$1"
 }
 
 lanes_ok()
@@ -242,7 +243,7 @@ lanes_ok()
 lanes_of()
 {
     lane_lines "$PT_CLIENT_OUT" |
-        sed -E 's/.*ep_cfg\[[0-9]+\]: //; s/.*(lane\[[0-9]+\]:) +[0-9]+:([^ ]+) .* -> [^ ]+ (.*)$/\1 \2 \3/' |
+        sed -E 's/.*ep_cfg\[[0-9]+\]: //; s/.*UCX +INFO +[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ +//; s/.*(lane\[[0-9]+\]:) +[0-9]+:([^ ]+) .* -> [^ ]+ (.*)$/\1 \2 \3/' |
         sort -u | paste -sd '|'
 }
 

@@ -66,6 +66,16 @@ std::string md_name_of(uct_component_h comp)
     return res[0].md_name;
 }
 
+// UCX 1.18 names a setting with its table's prefix (TB_TX_QUEUE_LEN),
+// 1.13 without it.
+ucs_status_t config_modify(void *config, const std::string &name, const std::string &value)
+{
+    ucs_status_t s = uct_config_modify(config, name.c_str(), value.c_str());
+    if (s == UCS_ERR_NO_ELEM)
+        s = uct_config_modify(config, ("TB_" + name).c_str(), value.c_str());
+    return s;
+}
+
 }  // namespace
 
 completion::completion(int n) : uct_completion_t{}
@@ -128,7 +138,7 @@ node::node(const std::string &fabric, const node_options &o)
     must(uct_md_config_read(comp_, nullptr, nullptr, &md_cfg), "uct_md_config_read");
     ucs_status_t s = UCS_OK;
     for (const auto &kv : o.md_config) {
-        s = uct_config_modify(md_cfg, kv.first.c_str(), kv.second.c_str());
+        s = config_modify(md_cfg, kv.first, kv.second);
         if (s != UCS_OK) {
             uct_config_release(md_cfg);
             must(s, ("uct_config_modify " + kv.first).c_str());
@@ -160,7 +170,7 @@ node::node(const std::string &fabric, const node_options &o)
     must(uct_md_iface_config_read(md_, "tb", nullptr, nullptr, &if_cfg),
          "uct_md_iface_config_read");
     for (const auto &kv : o.iface_config) {
-        s = uct_config_modify(if_cfg, kv.first.c_str(), kv.second.c_str());
+        s = config_modify(if_cfg, kv.first, kv.second);
         if (s != UCS_OK) {
             uct_config_release(if_cfg);
             must(s, ("uct_config_modify " + kv.first).c_str());

@@ -35,7 +35,7 @@ static ucs_config_field_t uct_tb_md_config_table[] = {
      ucs_offsetof(uct_tb_md_config_t, rcache_enable), UCS_CONFIG_TYPE_TERNARY},
 
     {"", "", NULL, ucs_offsetof(uct_tb_md_config_t, rcache),
-     UCS_CONFIG_TYPE_TABLE(uct_md_config_rcache_table)},
+     UCS_CONFIG_TYPE_TABLE(UCT_TB_RCACHE_CONFIG_TABLE)},
 
     {"SOFT_FABRIC", "soft0",
      "Name of the software fabric: processes using the same name reach each\n"
@@ -140,11 +140,37 @@ UCS_CLASS_DEFINE(uct_tb_ep_t, uct_base_ep_t);
 static UCS_CLASS_DEFINE_NEW_FUNC(uct_tb_ep_t, uct_ep_t, const uct_ep_params_t*);
 static UCS_CLASS_DEFINE_DELETE_FUNC(uct_tb_ep_t, uct_ep_t);
 
+#ifdef TB_UCX_IFACE_REACHABLE_V2
+static int uct_tb_iface_is_reachable_v2(const uct_iface_h iface,
+                                        const uct_iface_is_reachable_params_t *params)
+{
+    const uct_device_addr_t *dev_addr =
+        params->field_mask & UCT_IFACE_IS_REACHABLE_FIELD_DEVICE_ADDR ?
+        params->device_addr : NULL;
+    const uct_iface_addr_t *iface_addr =
+        params->field_mask & UCT_IFACE_IS_REACHABLE_FIELD_IFACE_ADDR ?
+        params->iface_addr : NULL;
+
+    return uct_tb_iface_is_reachable(iface, dev_addr, iface_addr) &&
+           uct_iface_scope_is_reachable(iface, params);
+}
+#endif
+
 static uct_iface_internal_ops_t uct_tb_iface_internal_ops = {
-    .iface_estimate_perf = uct_tb_iface_estimate_perf,
-    .iface_vfs_refresh   = (uct_iface_vfs_refresh_func_t)ucs_empty_function,
-    .ep_query            = (uct_ep_query_func_t)ucs_empty_function_return_unsupported,
-    .ep_invalidate       = (uct_ep_invalidate_func_t)ucs_empty_function_return_unsupported
+    .iface_estimate_perf   = uct_tb_iface_estimate_perf,
+    .iface_vfs_refresh     = (uct_iface_vfs_refresh_func_t)ucs_empty_function,
+    .ep_query              = (uct_ep_query_func_t)ucs_empty_function_return_unsupported,
+    .ep_invalidate         = (uct_ep_invalidate_func_t)ucs_empty_function_return_unsupported,
+#ifdef TB_UCX_EP_CONNECT_TO_EP_V2
+    /* Endpoints connect to an interface: there is no endpoint address. */
+    .ep_connect_to_ep_v2   = (uct_ep_connect_to_ep_v2_func_t)ucs_empty_function_return_unsupported,
+#endif
+#ifdef TB_UCX_IFACE_REACHABLE_V2
+    .iface_is_reachable_v2 = uct_tb_iface_is_reachable_v2,
+#endif
+#ifdef TB_UCX_EP_IS_CONNECTED
+    .ep_is_connected       = uct_base_ep_is_connected,
+#endif
 };
 
 static UCS_CLASS_INIT_FUNC(uct_tb_iface_t, uct_md_h md, uct_worker_h worker,
@@ -224,7 +250,12 @@ static uct_md_ops_t uct_tb_md_ops = {
     .mem_dereg              = uct_tb_md_mem_dereg,
     .mem_query              = (uct_md_mem_query_func_t)ucs_empty_function_return_unsupported,
     .mkey_pack              = uct_tb_md_mkey_pack,
+#ifdef TB_UCX_MD_MEM_ATTACH
+    .mem_attach             = (uct_md_mem_attach_func_t)ucs_empty_function_return_unsupported,
+#endif
+#ifdef TB_UCX_MD_SOCKADDR
     .is_sockaddr_accessible = (uct_md_is_sockaddr_accessible_func_t)ucs_empty_function_return_zero_int,
+#endif
     .detect_memory_type     = (uct_md_detect_memory_type_func_t)ucs_empty_function_return_unsupported
 };
 

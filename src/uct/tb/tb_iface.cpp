@@ -199,7 +199,7 @@ perf_model iface_impl::perf() const noexcept
 {
     perf_model p;
     // What one frame carries of data: the link's rate less the headers.
-    p.bandwidth = bandwidth_ != UCS_CONFIG_BW_AUTO
+    p.bandwidth = bandwidth_ != UCT_TB_BW_AUTO
                       ? bandwidth_
                       : double(link_.speed_mbps) * 1e6 / 8 * TBRDMA_SEND_MAX / TBRDMA_FRAME_MAX;
     // Half the round trip the link measured (which includes the receiver's

@@ -13,6 +13,7 @@ extern "C" {
 #include <ucs/sys/string.h>
 #include <ucs/sys/sys.h>
 #include <ucs/sys/topo/base/topo.h>
+#include <ucs/time/time.h>
 }
 
 namespace tb_uct {
@@ -42,6 +43,9 @@ tb::open_options options_of(const uct_tb_md_config_t &c)
 const ucs_rcache_ops_t md_impl::rcache_ops = {
     md_impl::rcache_reg,
     md_impl::rcache_dereg,
+#ifdef TB_UCX_RCACHE_OPS_MERGE
+    md_impl::rcache_merge,
+#endif
     md_impl::rcache_dump,
 };
 
@@ -64,14 +68,23 @@ md_impl::md_impl(const uct_tb_md_config_t &config)
     if (config.rcache_enable == UCS_NO)
         return;
     ucs_rcache_params_t rp;
+#ifdef TB_UCX_RCACHE_CONFIG_UCS
+    ucs_rcache_set_params(&rp, &config.rcache);
+    // UCX 1.13's default: what a lookup costs.
+    const double overhead = ucs_time_units_to_sec(config.rcache.overhead, 180e-9);
+#else
     uct_md_set_rcache_params(&rp, &config.rcache);
-    rp.region_struct_size = sizeof(rcache_region);
+    const double overhead = uct_md_rcache_overhead(&config.rcache);
+#endif
+#ifndef TB_UCX_RCACHE_GET_ALIGNMENT
     rp.max_alignment = ucs_get_page_size();
+#endif
+    rp.region_struct_size = sizeof(rcache_region);
     rp.ucm_events = UCM_EVENT_VM_UNMAPPED;
     rp.context = this;
     rp.ops = &rcache_ops;
     if (ucs_rcache_create(&rp, "tb", ucs_stats_get_root(), &rcache_) == UCS_OK) {
-        reg_cost_ = ucs_linear_func_make(uct_md_rcache_overhead(&config.rcache), 0);
+        reg_cost_ = ucs_linear_func_make(overhead, 0);
         return;
     }
     rcache_ = nullptr;
@@ -103,8 +116,13 @@ memh *md_impl::reg(void *addr, size_t length, uint32_t access)
 {
     if (rcache_) {
         ucs_rcache_region_t *r;
+#ifdef TB_UCX_RCACHE_GET_ALIGNMENT
+        ucs_status_t st = ucs_rcache_get(rcache_, addr, length, ucs_get_page_size(),
+                                         PROT_READ | PROT_WRITE, &access, &r);
+#else
         ucs_status_t st = ucs_rcache_get(rcache_, addr, length, PROT_READ | PROT_WRITE,
                                          &access, &r);
+#endif
         if (st != UCS_OK)
             throw tb::error(st == UCS_ERR_NO_MEMORY ? ENOMEM : EFAULT,
                             std::string("registration cache: ") + ucs_status_string(st));
@@ -149,7 +167,8 @@ void md_impl::dereg(memh *mh, uct_completion_t *comp) noexcept
 
 memh *md_impl::alloc(void **addr, size_t *length, bool fixed, uint32_t access)
 {
-    size_t len = ucs_align_up_pow2(*length ? *length : 1, ucs_get_page_size());
+    const size_t page = ucs_get_page_size();
+    size_t len = ((*length ? *length : 1) + page - 1) & ~(page - 1);
     void *p = ::mmap(*addr, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | (fixed ? MAP_FIXED_NOREPLACE : 0), -1, 0);
     if (p == MAP_FAILED)
@@ -207,6 +226,13 @@ void md_impl::rcache_dereg(void *ctx, ucs_rcache_t *, ucs_rcache_region_t *r) no
 {
     static_cast<md_impl *>(ctx)->dev_->dereg_mr(ucs_derived_of(r, rcache_region)->mh.key);
 }
+
+#ifdef TB_UCX_RCACHE_OPS_MERGE
+void md_impl::rcache_merge(void *, ucs_rcache_t *, void *arg, ucs_rcache_region_t *r) noexcept
+{
+    *static_cast<uint32_t *>(arg) |= ucs_derived_of(r, rcache_region)->mh.access;
+}
+#endif
 
 void md_impl::rcache_dump(void *, ucs_rcache_t *, ucs_rcache_region_t *r, char *buf,
                           size_t max) noexcept
@@ -270,19 +296,28 @@ extern "C" void uct_tb_md_close_impl(uct_tb_md_t *md)
     md->impl = nullptr;
 }
 
-extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
+extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_tb_md_attr_t *attr)
 {
     md_impl &impl = md_impl::of(md);
+#ifdef TB_UCX_MD_QUERY_V2
+    const uint64_t asked = attr->field_mask;  // what UCX copies out
     std::memset(attr, 0, sizeof(*attr));
+    attr->field_mask = asked;
+    uct_md_base_md_query(attr);
+    uct_tb_md_attr_t &cap = *attr;  // the capabilities are the attributes' own
+#else
+    std::memset(attr, 0, sizeof(*attr));
+    auto &cap = attr->cap;
+#endif
     if (impl.has_dev()) {
-        attr->cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_ALLOC | UCT_MD_FLAG_NEED_MEMH |
-                          UCT_MD_FLAG_NEED_RKEY | UCT_MD_FLAG_INVALIDATE;
-        attr->cap.max_alloc = TBRDMA_XFER_MAX;
-        attr->cap.reg_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
-        attr->cap.alloc_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+        cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_ALLOC | UCT_MD_FLAG_NEED_MEMH |
+                    UCT_MD_FLAG_NEED_RKEY | UCT_MD_FLAG_INVALIDATE;
+        cap.max_alloc = TBRDMA_XFER_MAX;
+        cap.reg_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+        cap.alloc_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
     }
-    attr->cap.max_reg = TBRDMA_XFER_MAX;
-    attr->cap.access_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
+    cap.max_reg = TBRDMA_XFER_MAX;
+    cap.access_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
     attr->reg_cost = impl.reg_cost();
     ucs_strncpy_zero(attr->component_name, UCT_TB_NAME, sizeof(attr->component_name));
     attr->rkey_packed_size = sizeof(uint64_t);
@@ -293,8 +328,13 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr)
 }
 
 extern "C" ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t length,
-                                          unsigned flags, uct_mem_h *memh_p)
+                                          uct_tb_mem_reg_arg_t reg, uct_mem_h *memh_p)
 {
+#ifdef TB_UCX_MD_MEM_REG_PARAMS
+    const unsigned flags = UCT_MD_MEM_REG_FIELD_VALUE(reg, flags, FIELD_FLAGS, 0);
+#else
+    const unsigned flags = reg;
+#endif
     md_impl &impl = md_impl::of(md);
     if (!impl.has_dev())
         return UCS_ERR_UNSUPPORTED;
@@ -353,8 +393,13 @@ extern "C" ucs_status_t uct_tb_md_mem_dereg(uct_md_h md, const uct_md_mem_dereg_
     return UCS_OK;
 }
 
+#ifdef TB_UCX_MD_MKEY_PACK_RANGE
+extern "C" ucs_status_t uct_tb_md_mkey_pack(uct_md_h, uct_mem_h memh, void *, size_t,
+                                            const uct_md_mkey_pack_params_t *, void *rkey_buffer)
+#else
 extern "C" ucs_status_t uct_tb_md_mkey_pack(uct_md_h, uct_mem_h memh,
                                             const uct_md_mkey_pack_params_t *, void *rkey_buffer)
+#endif
 {
     uint64_t key = tb_uct::key_of_memh(memh);
     std::memcpy(rkey_buffer, &key, sizeof(key));

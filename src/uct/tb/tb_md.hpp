@@ -67,6 +67,11 @@ private:
                                    ucs_rcache_region_t *region, uint16_t flags) noexcept;
     static void rcache_dereg(void *ctx, ucs_rcache_t *rcache,
                              ucs_rcache_region_t *region) noexcept;
+#ifdef TB_UCX_RCACHE_OPS_MERGE
+    // A region the new one takes in (they overlap): its rights too.
+    static void rcache_merge(void *ctx, ucs_rcache_t *rcache, void *arg,
+                             ucs_rcache_region_t *region) noexcept;
+#endif
     static void rcache_dump(void *ctx, ucs_rcache_t *rcache, ucs_rcache_region_t *region,
                             char *buf, size_t max) noexcept;
     static const ucs_rcache_ops_t rcache_ops;

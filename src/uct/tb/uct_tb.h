@@ -12,6 +12,43 @@
 #include <uct/base/uct_md.h>
 #include <ucs/datastruct/arbiter.h>
 
+/*
+ * What differs between the UCX versions' internal APIs, as configure's
+ * probes found it (UCX_API_CPPFLAGS): the registration cache's
+ * configuration moved from UCT to UCS (TB_UCX_RCACHE_CONFIG_UCS); the
+ * memory domain's query fills uct_md_attr_v2_t (TB_UCX_MD_QUERY_V2), its
+ * registration takes parameters (TB_UCX_MD_MEM_REG_PARAMS), its key
+ * packing the address and length (TB_UCX_MD_MKEY_PACK_RANGE), and its
+ * ops gained mem_attach (TB_UCX_MD_MEM_ATTACH) and lost
+ * is_sockaddr_accessible (TB_UCX_MD_SOCKADDR); the interface's internal
+ * ops gained ep_connect_to_ep_v2, iface_is_reachable_v2 and
+ * ep_is_connected (TB_UCX_EP_CONNECT_TO_EP_V2, TB_UCX_IFACE_REACHABLE_V2,
+ * TB_UCX_EP_IS_CONNECTED); "auto" of a bandwidth became that of any
+ * double.
+ */
+#ifdef TB_UCX_MD_QUERY_V2
+typedef uct_md_attr_v2_t uct_tb_md_attr_t;
+#else
+typedef uct_md_attr_t uct_tb_md_attr_t;
+#endif
+#ifdef TB_UCX_MD_MEM_REG_PARAMS
+typedef const uct_md_mem_reg_params_t *uct_tb_mem_reg_arg_t;
+#else
+typedef unsigned uct_tb_mem_reg_arg_t;
+#endif
+#ifdef TB_UCX_RCACHE_CONFIG_UCS
+typedef ucs_rcache_config_t uct_tb_rcache_config_t;
+#define UCT_TB_RCACHE_CONFIG_TABLE ucs_config_rcache_table
+#else
+typedef uct_md_rcache_config_t uct_tb_rcache_config_t;
+#define UCT_TB_RCACHE_CONFIG_TABLE uct_md_config_rcache_table
+#endif
+#ifdef UCS_CONFIG_BW_AUTO
+#define UCT_TB_BW_AUTO UCS_CONFIG_BW_AUTO
+#else
+#define UCT_TB_BW_AUTO UCS_CONFIG_DBL_AUTO
+#endif
+
 #define UCT_TB_NAME "tb"
 
 #ifdef __cplusplus
@@ -23,7 +60,7 @@ typedef struct uct_tb_md_config {
     char                   *device;      /* auto, soft or kernel */
     unsigned               max_mr;
     int                    rcache_enable;
-    uct_md_rcache_config_t rcache;
+    uct_tb_rcache_config_t rcache;
     /* The software device's fabric and cable (tb::soft_link_options). */
     char                   *fabric;
     double                 soft_loss;
@@ -104,18 +141,26 @@ extern uct_iface_ops_t uct_tb_iface_ops;
 /* tb_md.cpp */
 ucs_status_t uct_tb_md_open_impl(uct_tb_md_t *md, const uct_tb_md_config_t *config);
 void uct_tb_md_close_impl(uct_tb_md_t *md);
-ucs_status_t uct_tb_md_query(uct_md_h md, uct_md_attr_t *attr);
+ucs_status_t uct_tb_md_query(uct_md_h md, uct_tb_md_attr_t *attr);
+/* reg: the flags (UCT_MD_MEM_FLAG_*, UCT_MD_MEM_ACCESS_*), or parameters. */
 ucs_status_t uct_tb_md_mem_reg(uct_md_h md, void *address, size_t length,
-                               unsigned flags, uct_mem_h *memh_p);
+                               uct_tb_mem_reg_arg_t reg, uct_mem_h *memh_p);
 ucs_status_t uct_tb_md_mem_alloc(uct_md_h md, size_t *length_p, void **address_p,
                                  ucs_memory_type_t mem_type, unsigned flags,
                                  const char *alloc_name, uct_mem_h *memh_p);
 ucs_status_t uct_tb_md_mem_free(uct_md_h md, uct_mem_h memh);
 ucs_status_t uct_tb_md_mem_dereg(uct_md_h md,
                                  const uct_md_mem_dereg_params_t *params);
+#ifdef TB_UCX_MD_MKEY_PACK_RANGE
+ucs_status_t uct_tb_md_mkey_pack(uct_md_h md, uct_mem_h memh, void *address,
+                                 size_t length,
+                                 const uct_md_mkey_pack_params_t *params,
+                                 void *rkey_buffer);
+#else
 ucs_status_t uct_tb_md_mkey_pack(uct_md_h md, uct_mem_h memh,
                                  const uct_md_mkey_pack_params_t *params,
                                  void *rkey_buffer);
+#endif
 ucs_status_t uct_tb_query_devices(uct_md_h md,
                                   uct_tl_device_resource_t **devices_p,
                                   unsigned *num_devices_p);
