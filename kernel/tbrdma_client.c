@@ -120,15 +120,3 @@ int tbrdma_client_query(u32 index, struct tbrdma_link_attr *attr)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_query);
-
-struct device *tbrdma_client_dma_device(u32 index)
-{
-	struct device *dev = NULL;
-
-	mutex_lock(&tbrdma.lock);
-	if (index >= tbrdma.nloops)
-		dev = get_device(tbrdma_xd_dma_device(index - tbrdma.nloops));
-	mutex_unlock(&tbrdma.lock);
-	return dev;
-}
-EXPORT_SYMBOL_GPL(tbrdma_client_dma_device);

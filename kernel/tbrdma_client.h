@@ -56,12 +56,6 @@ void tbrdma_client_unregister(struct tbrdma_client *c);
  * gone. Sleeps.
  */
 int tbrdma_client_query(u32 index, struct tbrdma_link_attr *attr);
-/*
- * The host controller that moves a cable's frames (a PCI function), held:
- * the device a client's own hang under, as a NIC's do. NULL for a loop,
- * which has none, and once the link is gone. Sleeps.
- */
-struct device *tbrdma_client_dma_device(u32 index);
 
 /*
  * Verbs objects on the host's engine (tbrdma_kctx.c). All sleep; the

@@ -91,7 +91,6 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 {
 	char name[IFNAMSIZ];
 	struct tbrdma_link_attr attr;
-	struct device *controller;
 	struct tbrdma_ibdev *d;
 	u8 mac[ETH_ALEN];
 	int ret;
@@ -119,12 +118,7 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 	d->ibdev.node_type = RDMA_NODE_IB_CA;
 	d->ibdev.phys_port_cnt = 1;
 	d->ibdev.num_comp_vectors = 1;
-	/*
-	 * A cable's under its controller, as a NIC's under its PCI function:
-	 * where UCX and hwloc read the vendor, device and NUMA node.
-	 */
-	controller = tbrdma_client_dma_device(index);
-	d->ibdev.dev.parent = controller ?: dev;
+	d->ibdev.dev.parent = dev;
 	/* The doorbell of a queue pair's mapped send queue (tbrdma_ib_qp.c). */
 	d->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
 	addrconf_addr_eui48((u8 *)&d->ibdev.node_guid, mac);
@@ -134,7 +128,6 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 	ret = ib_device_set_netdev(&d->ibdev, d->ndev, 1);
 	if (!ret)
 		ret = ib_register_device(&d->ibdev, name, NULL);
-	put_device(controller);		/* the registered device holds its own */
 	if (ret)
 		goto fail_netdev;
 	spin_lock(&d->port_lock);

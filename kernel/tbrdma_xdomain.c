@@ -354,13 +354,6 @@ struct device *tbrdma_xd_device(u32 slot)
 	       &tbxd.slot[slot]->dev : NULL;
 }
 
-struct device *tbrdma_xd_dma_device(u32 slot)
-{
-	lockdep_assert_held(&tbrdma.lock);
-	return slot < TBRDMA_XD_MAX && tbxd.slot[slot] ?
-	       tbxd.slot[slot]->dma_dev : NULL;
-}
-
 void tbrdma_xd_show(struct seq_file *m)
 {
 	u64 deadline;

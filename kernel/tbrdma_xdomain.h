@@ -51,8 +51,6 @@ u32 tbrdma_xd_engine_index(u32 slot);
 u64 tbrdma_xd_identity(u32 slot);
 /* Under tbrdma.lock: slot's device, NULL for an empty slot. */
 struct device *tbrdma_xd_device(u32 slot);
-/* Under tbrdma.lock: slot's host controller, NULL for an empty slot. */
-struct device *tbrdma_xd_dma_device(u32 slot);
 /* debugfs, under tbrdma.lock. */
 void tbrdma_xd_show(struct seq_file *m);
 #else
@@ -70,7 +68,6 @@ static inline u32 tbrdma_xd_engine_index(u32 slot) { return U32_MAX; }
 static inline u64 tbrdma_xd_identity(u32 slot) { return 0; }
 
 static inline struct device *tbrdma_xd_device(u32 slot) { return NULL; }
-static inline struct device *tbrdma_xd_dma_device(u32 slot) { return NULL; }
 static inline void tbrdma_xd_show(struct seq_file *m) { }
 #endif
 

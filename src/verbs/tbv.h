@@ -24,10 +24,9 @@ struct tbrdma_ib_create_srq_resp;
 
 /*
  * Whether the RDMA device at ibdev_path (<sysfs>/class/infiniband/NAME) is
- * one of tbrdma_ib.ko's: its node description is "tbrdma <link>", which
- * only the driver sets (it has no modify_device). Unlike its name, this
- * survives renaming (rdma-core's udev rules rename devices with a GUID),
- * and unlike its parent, it is the same on loops and cables.
+ * one of tbrdma_ib.ko's: its parent is a link of tbrdma.ko, in the class
+ * tbrdma. Unlike its name, this survives renaming (rdma-core's udev rules
+ * rename devices with a GUID).
  */
 bool tbv_sysfs_is_tbrdma(const char *ibdev_path) TBV_NOEXCEPT;
 

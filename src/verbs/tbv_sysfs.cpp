@@ -3,20 +3,18 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 extern "C" bool tbv_sysfs_is_tbrdma(const char *ibdev_path) noexcept
 {
+    // <ibdev>/device is the link's device; its subsystem, the class.
     char path[PATH_MAX];
-    int n = std::snprintf(path, sizeof(path), "%s/node_desc", ibdev_path);
-    if (n < 0 || static_cast<size_t>(n) >= sizeof(path))
+    char real[PATH_MAX];
+    int n = std::snprintf(path, sizeof(path), "%s/device/subsystem", ibdev_path);
+    if (n < 0 || static_cast<size_t>(n) >= sizeof(path) || !realpath(path, real))
         return false;
-    std::FILE *f = std::fopen(path, "re");
-    if (!f)
-        return false;
-    static const char prefix[] = "tbrdma ";
-    char desc[sizeof(prefix)] = {};
-    const size_t got = std::fread(desc, 1, sizeof(prefix) - 1, f);
-    std::fclose(f);
-    return got == sizeof(prefix) - 1 && std::memcmp(desc, prefix, got) == 0;
+    static const char tail[] = "/class/tbrdma";
+    size_t len = std::strlen(real);
+    return len >= sizeof(tail) - 1 && std::strcmp(real + len - (sizeof(tail) - 1), tail) == 0;
 }
