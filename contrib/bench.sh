@@ -151,7 +151,7 @@ measure()
             continue
         fi
         if [ "$layout" = ucp ] &&
-           ! grep -hE 'UCX +INFO +ep_cfg\[[0-9]+\]:' "$PT_CLIENT_OUT" | grep -qE "[( ]$tl/"; then
+           ! pt_lane_on "$PT_CLIENT_OUT" "$tl"; then
             echo "fail UCP did not put a lane on $tl"
             return
         fi

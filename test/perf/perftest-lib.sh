@@ -203,3 +203,19 @@ pt_ucp_env()
     fi
     echo "$e"
 }
+
+# The lines of FILE, a UCP run's log, that name its lanes: an info
+# "ep_cfg[N]: tag(tb/soft0)" line (UCX 1.18: "perftest intra-node cfg#0
+# tag(tb/soft0)"), or for the atomics-only tests (UCX 1.13
+# prints no ep_cfg line for a worker without an AM lane) the debug line
+# "wireup.c:NNNN UCX  DEBUG   ep 0x...: lane[0]:  1:tb/soft0.0 md[1] ... amo#0".
+pt_lane_lines()  # FILE
+{
+    grep -hE 'UCX +INFO +(ep_cfg\[[0-9]+\]:| *[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ )|UCX +DEBUG +ep 0x[0-9a-f]+: lane\[[0-9]+\]:' "$1"
+}
+
+# Whether FILE's lanes include one on transport TL.
+pt_lane_on()  # FILE TL
+{
+    pt_lane_lines "$1" | grep -qE "[( ]$2/|lane\[[0-9]+\]: +[0-9]+:$2/"
+}

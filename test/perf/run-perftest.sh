@@ -222,27 +222,18 @@ ucp_tests=(
     "ucp_am_bw    65536"
 )
 
-# Both sides must have logged a lane on the expected transport: an info
-# "ep_cfg[N]: tag(tb/soft0)" line (UCX 1.18: "perftest intra-node cfg#0
-# tag(tb/soft0)"), or for the atomics-only tests (UCX 1.13
-# prints no ep_cfg line for a worker without an AM lane) the debug line
-# "wireup.c:NNNN UCX  DEBUG   ep 0x...: lane[0]:  1:tb/soft0.0 md[1] ... amo#0".
-lane_lines()  # FILE
-{
-    grep -hE 'UCX +INFO +(ep_cfg\[[0-9]+\]:| *[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ )|UCX +DEBUG +ep 0x[0-9a-f]+: lane\[[0-9]+\]:' "$1"
-}
-
+# Both sides must have logged a lane on the expected transport.
 lanes_ok()
 {
     local f
     for f in "$PT_SERVER_OUT" "$PT_CLIENT_OUT"; do
-        lane_lines "$f" | grep -qE "[( ]$expect/|lane\[[0-9]+\]: +[0-9]+:$expect/" || return 1
+        pt_lane_on "$f" "$expect" || return 1
     done
 }
 
 lanes_of()
 {
-    lane_lines "$PT_CLIENT_OUT" |
+    pt_lane_lines "$PT_CLIENT_OUT" |
         sed -E 's/.*ep_cfg\[[0-9]+\]: //; s/.*UCX +INFO +[a-z_0-9]+ [a-z-]+ cfg#[0-9]+ +//; s/.*(lane\[[0-9]+\]:) +[0-9]+:([^ ]+) .* -> [^ ]+ (.*)$/\1 \2 \3/' |
         sort -u | paste -sd '|'
 }

@@ -151,8 +151,33 @@ static int uct_tb_iface_is_reachable_v2(const uct_iface_h iface,
         params->field_mask & UCT_IFACE_IS_REACHABLE_FIELD_IFACE_ADDR ?
         params->iface_addr : NULL;
 
-    return uct_tb_iface_is_reachable(iface, dev_addr, iface_addr) &&
-           uct_iface_scope_is_reachable(iface, params);
+    if (!uct_tb_iface_is_reachable(iface, dev_addr, iface_addr)) {
+        return 0;
+    }
+#ifdef TB_UCX_IFACE_SCOPE_REACHABLE
+    return uct_iface_scope_is_reachable(iface, params);
+#else
+    return 1;
+#endif
+}
+#endif
+
+#ifdef TB_UCX_EP_IS_CONNECTED
+/* Its peer is that interface: reached over this link, the same context. */
+static int uct_tb_ep_is_connected(uct_ep_h tl_ep,
+                                  const uct_ep_is_connected_params_t *params)
+{
+    const uct_tb_ep_t *ep = ucs_derived_of(tl_ep, uct_tb_ep_t);
+    const uct_tb_iface_addr_t *addr;
+
+    if (!(params->field_mask & UCT_EP_IS_CONNECTED_FIELD_DEVICE_ADDR) ||
+        !(params->field_mask & UCT_EP_IS_CONNECTED_FIELD_IFACE_ADDR)) {
+        return 0;
+    }
+    addr = (const uct_tb_iface_addr_t *)params->iface_addr;
+    return addr->ctx_id == ep->remote_ctx &&
+           uct_tb_iface_is_reachable(tl_ep->iface, params->device_addr,
+                                     params->iface_addr);
 }
 #endif
 
@@ -169,7 +194,7 @@ static uct_iface_internal_ops_t uct_tb_iface_internal_ops = {
     .iface_is_reachable_v2 = uct_tb_iface_is_reachable_v2,
 #endif
 #ifdef TB_UCX_EP_IS_CONNECTED
-    .ep_is_connected       = uct_base_ep_is_connected,
+    .ep_is_connected       = uct_tb_ep_is_connected,
 #endif
 };
 

@@ -70,8 +70,10 @@ md_impl::md_impl(const uct_tb_md_config_t &config)
     ucs_rcache_params_t rp;
 #ifdef TB_UCX_RCACHE_CONFIG_UCS
     ucs_rcache_set_params(&rp, &config.rcache);
-    // UCX 1.13's default: what a lookup costs.
-    const double overhead = ucs_time_units_to_sec(config.rcache.overhead, 180e-9);
+    // "auto": UCX 1.13's default, what a lookup costs.
+    const double overhead = config.rcache.overhead == UCS_TIME_AUTO
+                                ? 180e-9
+                                : ucs_time_to_sec(config.rcache.overhead);
 #else
     uct_md_set_rcache_params(&rp, &config.rcache);
     const double overhead = uct_md_rcache_overhead(&config.rcache);
@@ -303,7 +305,9 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_tb_md_attr_t *attr)
     const uint64_t asked = attr->field_mask;  // what UCX copies out
     std::memset(attr, 0, sizeof(*attr));
     attr->field_mask = asked;
+#ifdef TB_UCX_MD_BASE_QUERY
     uct_md_base_md_query(attr);
+#endif
     uct_tb_md_attr_t &cap = *attr;  // the capabilities are the attributes' own
 #else
     std::memset(attr, 0, sizeof(*attr));
@@ -312,6 +316,10 @@ extern "C" ucs_status_t uct_tb_md_query(uct_md_h md, uct_tb_md_attr_t *attr)
     if (impl.has_dev()) {
         cap.flags = UCT_MD_FLAG_REG | UCT_MD_FLAG_ALLOC | UCT_MD_FLAG_NEED_MEMH |
                     UCT_MD_FLAG_NEED_RKEY | UCT_MD_FLAG_INVALIDATE;
+#ifdef TB_UCX_MD_FLAG_INVALIDATE_RMA
+        // An invalidated key stops every remote access: puts, gets, atomics.
+        cap.flags |= UCT_MD_FLAG_INVALIDATE_RMA | UCT_MD_FLAG_INVALIDATE_AMO;
+#endif
         cap.max_alloc = TBRDMA_XFER_MAX;
         cap.reg_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
         cap.alloc_mem_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);

@@ -16,13 +16,16 @@
  * What differs between the UCX versions' internal APIs, as configure's
  * probes found it (UCX_API_CPPFLAGS): the registration cache's
  * configuration moved from UCT to UCS (TB_UCX_RCACHE_CONFIG_UCS); the
- * memory domain's query fills uct_md_attr_v2_t (TB_UCX_MD_QUERY_V2), its
+ * memory domain's query fills uct_md_attr_v2_t (TB_UCX_MD_QUERY_V2),
+ * from uct_md_base_md_query() (TB_UCX_MD_BASE_QUERY), with flags for what
+ * invalidation stops (TB_UCX_MD_FLAG_INVALIDATE_RMA); its
  * registration takes parameters (TB_UCX_MD_MEM_REG_PARAMS), its key
  * packing the address and length (TB_UCX_MD_MKEY_PACK_RANGE), and its
  * ops gained mem_attach (TB_UCX_MD_MEM_ATTACH) and lost
  * is_sockaddr_accessible (TB_UCX_MD_SOCKADDR); the interface's internal
- * ops gained ep_connect_to_ep_v2, iface_is_reachable_v2 and
- * ep_is_connected (TB_UCX_EP_CONNECT_TO_EP_V2, TB_UCX_IFACE_REACHABLE_V2,
+ * ops gained ep_connect_to_ep_v2, iface_is_reachable_v2 (with its scope
+ * check, TB_UCX_IFACE_SCOPE_REACHABLE) and ep_is_connected
+ * (TB_UCX_EP_CONNECT_TO_EP_V2, TB_UCX_IFACE_REACHABLE_V2,
  * TB_UCX_EP_IS_CONNECTED); "auto" of a bandwidth became that of any
  * double.
  */
