@@ -247,17 +247,28 @@ static const struct tb_link_user_ops tbrdma_loop_link_ops = {
 	.ext_put = tbrdma_loop_ext_put,
 };
 
-/* Takes both ends out of the engine; their endpoints fail. Under lock. */
-static void tbrdma_loop_detach(struct tbrdma_loop *loop)
+/*
+ * Takes both ends out of the engine; their endpoints fail, but for those
+ * of UD queue pairs when the cable is being plugged in again (replug),
+ * which join the fresh links. Under lock.
+ */
+static void tbrdma_loop_detach(struct tbrdma_loop *loop, bool replug)
 {
 	int i;
 
 	for (i = 0; i < 2; i++) {
 		struct tbrdma_loop_end *end = &loop->end[i];
 
-		if (!end->attached)
+		if (!end->attached) {
+			/* Those waiting for it since an attach that failed. */
+			if (!replug)
+				tb_engine_remove_link(tbrdma.engine, &end->link);
 			continue;
-		tb_engine_remove_link(tbrdma.engine, &end->link);
+		}
+		if (replug)
+			tb_engine_unplug_link(tbrdma.engine, &end->link);
+		else
+			tb_engine_remove_link(tbrdma.engine, &end->link);
 		tb_link_destroy(&end->link);
 		end->attached = false;
 		if (!loop->closing)
@@ -301,7 +312,7 @@ static int tbrdma_loop_attach(struct tbrdma_loop *loop)
 
 fail:
 	loop->plugged = false;
-	tbrdma_loop_detach(loop);
+	tbrdma_loop_detach(loop, true);
 	return ret;
 }
 
@@ -368,7 +379,7 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop)
 		device_del(&loop->dev);
 	tbrdma_lock();
 	loop->closing = true;
-	tbrdma_loop_detach(loop);
+	tbrdma_loop_detach(loop, false);
 	tbrdma_unlock();
 	if (!loop->dev_init) {
 		tbrdma_loop_free(loop);
@@ -549,8 +560,9 @@ static ssize_t carrier_show(struct device *dev, struct device_attribute *attr,
 
 /*
  * 0 unplugs the cable: both ends fail and every operation on them ends
- * with TBRDMA_WC_LINK_DOWN. 1 plugs it in again with fresh links; old
- * endpoints stay failed, new ones work once the link is up.
+ * with TBRDMA_WC_LINK_DOWN (a UD queue pair's datagrams are lost instead).
+ * 1 plugs it in again with fresh links; old endpoints stay failed, but for
+ * UD queue pairs', and new ones work once the link is up.
  */
 static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 			     const char *buf, size_t count)
@@ -572,7 +584,7 @@ static ssize_t carrier_store(struct device *dev, struct device_attribute *attr,
 		   !loop->end[1].attached ||
 		   loop->end[0].link.state == TBRDMA_LINK_DOWN ||
 		   loop->end[1].link.state == TBRDMA_LINK_DOWN) {
-		tbrdma_loop_detach(loop);
+		tbrdma_loop_detach(loop, true);
 		ret = tbrdma_loop_attach(loop);
 	}
 	tbrdma_unlock();

@@ -21,17 +21,23 @@ static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
 
 /*
  * Posts one SQE under the lock of its endpoint's link, which the caller
- * holds from one SQE to the next on the same link (*held, -1: none).
+ * holds from one SQE to the next on the same link (*held, -1: none). An
+ * endpoint moves to another link (a UD queue pair's, to its loop's fresh
+ * one: tb_engine_unplug_link()) only under every link's lock, so the link
+ * it names once its lock is held is its link.
  */
 static int tbrdma_sq_post(struct tbrdma_kctx *kc,
 			  const struct tbrdma_sqe *sqe, int *held,
 			  struct tbrdma_poller *by)
 {
-	int link = tb_ep_link(kc->ctx, sqe->ep);
+	int link;
 
-	if (link < 0)
-		return link;
-	if (link != *held) {
+	for (;;) {
+		link = tb_ep_link(kc->ctx, sqe->ep);
+		if (link < 0)
+			return link;
+		if (link == *held)
+			break;
 		if (*held >= 0)
 			tbrdma_link_unlock(*held);
 		tbrdma_link_lock(link);

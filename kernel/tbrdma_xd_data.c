@@ -381,8 +381,10 @@ struct tbrdma_xd_buf *tbrdma_xd_alloc_bufs(struct tbrdma_xd_link *xl,
 }
 
 /*
- * Takes the data link down: out of the engine (its endpoints fail), then
- * paths, rings and input HopID. Work item, remove or suspend only.
+ * Takes the data link down: out of the engine (its endpoints fail, but
+ * for UD queue pairs', which join the link when it logs in again, or go
+ * with their device), then paths, rings and input HopID. Work item,
+ * remove or suspend only.
  */
 void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 {
@@ -394,7 +396,7 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 		xl->detaching = true;
 		clear_bit(xl->link.index, tbrdma.xd_links);
 		tbrdma_poller_assign(xl->link.index, NULL);
-		tb_engine_remove_link(tbrdma.engine, &xl->link);
+		tb_engine_unplug_link(tbrdma.engine, &xl->link);
 		tb_link_destroy(&xl->link);
 		xl->attached = false;
 		xl->detaching = false;

@@ -60,6 +60,8 @@ void tb_engine_destroy(struct tb_engine *e)
 
 	if (!e)
 		return;
+	/* Their contexts are gone, and with them their endpoints. */
+	TB_WARN_ON(e->parked);
 	for (i = 0; e->links && i < e->cfg.max_links; i++)
 		if (e->links[i].link)
 			tb_engine_remove_link(e, e->links[i].link);
@@ -112,23 +114,38 @@ int tb_engine_add_link(struct tb_engine *e, struct tb_link *link)
 	link->index = i;
 	if (i >= e->links_end)
 		e->links_end = i + 1;
+	tb_elink_adopt_parked(el);
 	return (int)i;
 }
 
-void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link)
+static void tb_engine_detach_link(struct tb_engine *e, struct tb_link *link,
+				  int park)
 {
 	struct tb_elink *el;
 
 	if (link->index >= e->cfg.max_links ||
-	    e->links[link->index].link != link)
+	    e->links[link->index].link != link) {
+		if (!park)
+			tb_engine_fail_parked(e, link);
 		return;
+	}
 	el = &e->links[link->index];
 	tb_link_fail(link);
 	tb_elink_fail_eps(el);
-	tb_elink_drop_eps(el);
+	tb_elink_drop_eps(el, park);
 	tb_elink_free(el);
 	while (e->links_end && !e->links[e->links_end - 1].link)
 		e->links_end--;
+}
+
+void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link)
+{
+	tb_engine_detach_link(e, link, 0);
+}
+
+void tb_engine_unplug_link(struct tb_engine *e, struct tb_link *link)
+{
+	tb_engine_detach_link(e, link, 1);
 }
 
 struct tb_link *tb_engine_link(struct tb_engine *e, u32 index)

@@ -18,7 +18,9 @@
  *   once their response arrived; every request gets either an implicit ack
  *   or a NAK with a status, and a NAK becomes an error completion;
  * - when a link goes down every operation on it completes with
- *   TBRDMA_WC_LINK_DOWN, and so does any posted to its endpoints later;
+ *   TBRDMA_WC_LINK_DOWN, and so does any posted to its endpoints later,
+ *   but for a datagram context's, whose datagrams complete as sent and
+ *   are lost until its endpoint is on a link that is up again;
  * - a NAK puts its endpoint in error: what it had not sent, and anything
  *   posted to it later, completes with TBRDMA_WC_FLUSH_ERR;
  * - a SEND to a context whose receive ring is full waits on its endpoint
@@ -47,8 +49,10 @@
  * - Context: tb_post(), tb_post_refused() and tb_ep_*() on one context are
  *   serialised; those on an endpoint also hold the lock of its link
  *   (tb_ep_link(); tb_ep_create() names the link).
- * - Engine: adding and removing links, destroying contexts and domains,
- *   deregistering regions, and calls over all links (tb_engine_progress(),
+ * - Engine: adding, unplugging and removing links, destroying contexts
+ *   and domains and the endpoints of datagram contexts (which may wait on
+ *   the engine's list, tb_engine_unplug_link()), deregistering regions,
+ *   and calls over all links (tb_engine_progress(),
  *   tb_engine_next_deadline()) hold every link's lock; these and creating
  *   contexts and domains are serialised among themselves.
  * Registering a region needs no lock of the host's, only its domain (and
@@ -167,6 +171,8 @@ struct tb_ctx_config {
 	 * A datagram context (a verbs UD queue pair): admits DGRAMs alone,
 	 * those with its Q_Key (tb_ctx_set_qkey()) that arrive on links of
 	 * fabric (tb_link.fabric), into posted receives; posts DGRAMs alone.
+	 * Its endpoint outlives its link going down, losing the datagrams
+	 * meanwhile (and tb_engine_unplug_link()).
 	 */
 	int dgram;
 	u32 fabric;
@@ -187,8 +193,20 @@ void tb_engine_destroy(struct tb_engine *e);
  * e). Returns its index (>= 0) or -ENOSPC.
  */
 int tb_engine_add_link(struct tb_engine *e, struct tb_link *link);
-/* Fails the link's endpoints and detaches it. */
+/*
+ * Fails the link's endpoints and detaches it. Of a link not attached:
+ * fails the datagram endpoints waiting for it (tb_engine_unplug_link()).
+ */
 void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link);
+/*
+ * Detaches the link as tb_engine_remove_link() does, but for the endpoints
+ * of datagram contexts (verbs UD queue pairs), which wait for the same
+ * link to be added again (a loop's cable plugged in again) and join it
+ * then; until then they lose what they post (completed as sent), as a UD
+ * queue pair does while its port is down. The link is removed later, or
+ * added again, before it is freed.
+ */
+void tb_engine_unplug_link(struct tb_engine *e, struct tb_link *link);
 struct tb_link *tb_engine_link(struct tb_engine *e, u32 index);
 extern const struct tb_link_user_ops tb_engine_link_ops;
 
@@ -351,7 +369,14 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 int tb_ep_prepare(struct tb_ctx *ctx);
 /* Completes its outstanding operations as CANCELED, then frees it. */
 int tb_ep_destroy(struct tb_ctx *ctx, u32 ep);
-/* Index of the endpoint's link (whose lock to hold), -ENOENT if none. */
+/*
+ * Index of the endpoint's link (whose lock to hold), -ENOENT if none. A
+ * datagram context's endpoint changes link (tb_engine_unplug_link(), then
+ * tb_engine_add_link()) under every link's lock: read again once the lock
+ * is held. One waiting for its link names the slot it had, which may serve
+ * another link meanwhile: posting to it sends nothing, so any link's lock
+ * will do.
+ */
 int tb_ep_link(struct tb_ctx *ctx, u32 ep);
 /* Completes every outstanding operation as CANCELED; the ep stays. */
 int tb_ep_cancel(struct tb_ctx *ctx, u32 ep);
@@ -362,7 +387,8 @@ int tb_ep_state(struct tb_ctx *ctx, u32 ep, u32 *outstanding);
  * Validates and queues one operation. Returns 0, -EAGAIN when the
  * endpoint's queue or the completion ring is full, -EINVAL for a malformed
  * request, or -ENOENT for a bad endpoint. On an endpoint whose link is down
- * the operation completes at once with TBRDMA_WC_LINK_DOWN.
+ * the operation completes at once with TBRDMA_WC_LINK_DOWN (a datagram
+ * context's with success: the datagram is lost).
  */
 int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe);
 /*

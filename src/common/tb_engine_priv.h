@@ -80,6 +80,7 @@ struct tb_ep {
 	u8 rnr_resume;
 	/* Datagram parts at the tail, the last with MORE (a datagram open). */
 	u8 dgram_parts;
+	u8 dgram_lost;		/* the open datagram lost a part: drop the rest */
 	/* READs and ATOMICs started and not answered, for ctx->rd_max. */
 	u32 rd_wqes;
 	/*
@@ -94,11 +95,15 @@ struct tb_ep {
 	struct tb_ep *prev_active;
 	/*
 	 * On its link's list of all its endpoints, for a link failure, until
-	 * the link is removed (its slot may then serve another link).
+	 * the link is removed (its slot may then serve another link); or,
+	 * parked (a datagram context's, tb_engine_unplug_link()), on the
+	 * engine's list of those waiting for parked_link to be added again.
 	 */
 	struct tb_ep *link_next;
 	struct tb_ep *link_prev;
 	u8 on_link;
+	u8 parked;
+	const struct tb_link *parked_link;
 };
 
 struct tb_msn_ent {
@@ -346,6 +351,7 @@ struct tb_engine {
 	 */
 	u64 mr_gen;
 	u64 link_gen;		/* the last tb_elink.gen given */
+	struct tb_ep *parked;	/* datagram endpoints of unplugged links */
 };
 
 /* tb_engine.c */
@@ -405,8 +411,15 @@ void tb_wqe_update(struct tb_wqe *wqe);
 void tb_ep_complete(struct tb_ep *ep);
 void tb_ep_advance_send(struct tb_ep *ep);
 void tb_elink_fail_eps(struct tb_elink *el);
-/* The link goes: its endpoints, failed, leave its list. */
-void tb_elink_drop_eps(struct tb_elink *el);
+/*
+ * The link goes: its endpoints leave its list, failed; but with park, a
+ * datagram context's wait on the engine's for the link to come back.
+ */
+void tb_elink_drop_eps(struct tb_elink *el, int park);
+/* The endpoints parked for el's link join it (it was added again). */
+void tb_elink_adopt_parked(struct tb_elink *el);
+/* The endpoints parked for link fail for good (it will not be back). */
+void tb_engine_fail_parked(struct tb_engine *e, const struct tb_link *link);
 /* A request of ep was refused: ep flushes the rest and takes no more. */
 void tb_ep_set_error(struct tb_ep *ep);
 /*

@@ -42,6 +42,28 @@ static int tb_ep_slot(struct tb_ctx *ctx)
 	return (int)(ctx->ep_slots / 2);
 }
 
+/* Onto a list of endpoints (a link's, or the engine's parked ones). */
+static void tb_ep_list_add(struct tb_ep **head, struct tb_ep *ep)
+{
+	ep->link_prev = NULL;
+	ep->link_next = *head;
+	if (ep->link_next)
+		ep->link_next->link_prev = ep;
+	*head = ep;
+}
+
+static void tb_ep_list_del(struct tb_ep **head, struct tb_ep *ep)
+{
+	if (ep->link_prev)
+		ep->link_prev->link_next = ep->link_next;
+	else
+		*head = ep->link_next;
+	if (ep->link_next)
+		ep->link_next->link_prev = ep->link_prev;
+	ep->link_next = NULL;
+	ep->link_prev = NULL;
+}
+
 int tb_ep_prepare(struct tb_ctx *ctx)
 {
 	int i;
@@ -65,7 +87,9 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 
 	if (link_index >= e->cfg.max_links || !e->links[link_index].link)
 		return -ENODEV;
-	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN)
+	/* A datagram one waits for the link, as a UD queue pair its port. */
+	if (e->links[link_index].link->state == TBRDMA_LINK_DOWN &&
+	    !ctx->cfg.dgram)
 		return -ENOTCONN;
 	i = tb_ep_prepare(ctx);
 	if (i < 0)
@@ -83,10 +107,7 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 	ep->el = &e->links[link_index];
 	ep->remote_ctx = remote_ctx;
 	ep->remote_secret = remote_secret;
-	ep->link_next = ep->el->eps;
-	if (ep->link_next)
-		ep->link_next->link_prev = ep;
-	ep->el->eps = ep;
+	tb_ep_list_add(&ep->el->eps, ep);
 	ep->on_link = 1;
 	ctx->eps[i] = ep;
 	return (int)ep->handle;
@@ -385,11 +406,17 @@ int tb_post(struct tb_ctx *ctx, const struct tbrdma_sqe *sqe)
 			wqe->sqe.rkey = ctx->qkey;
 	}
 	/* As on a verbs QP in error: accepted, and flushed at once. */
-	down = ep->failed || ep->error || !ep->el->link ||
-	       ep->el->link->state == TBRDMA_LINK_DOWN;
+	down = ep->failed || ep->error || !ep->on_link ||
+	       ep->el->link->state == TBRDMA_LINK_DOWN || ep->dgram_lost;
+	/* The rest of a datagram that lost a part goes the same way. */
+	ep->dgram_lost = down && ctx->cfg.dgram &&
+			 (sqe->flags & TBRDMA_SQE_MORE);
 	if (down) {
-		wqe->status = ep->error && !ep->failed ? TBRDMA_WC_FLUSH_ERR :
-							 TBRDMA_WC_LINK_DOWN;
+		/* Else a datagram, lost as on a UD queue pair's port down. */
+		if (ep->error && !ep->failed)
+			wqe->status = TBRDMA_WC_FLUSH_ERR;
+		else if (ep->failed || !ctx->cfg.dgram)
+			wqe->status = TBRDMA_WC_LINK_DOWN;
 		wqe->sent_all = 1;
 		wqe->acked = 1;
 	}
@@ -463,6 +490,8 @@ static void tb_ep_abort(struct tb_ep *ep, u8 status, int silent)
 	}
 	ep->send = NULL;
 	ep->rnr_until = 0;
+	/* A datagram open at its tail goes whole: its next parts too. */
+	ep->dgram_lost = ep->dgram_parts != 0;
 	tb_ep_clear_active(ep);
 	tb_ep_complete(ep);
 }
@@ -582,14 +611,10 @@ int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
 	if (!ep)
 		return -ENOENT;
 	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
-	if (ep->on_link) {
-		if (ep->link_prev)
-			ep->link_prev->link_next = ep->link_next;
-		else
-			ep->el->eps = ep->link_next;
-		if (ep->link_next)
-			ep->link_next->link_prev = ep->link_prev;
-	}
+	if (ep->on_link)
+		tb_ep_list_del(&ep->el->eps, ep);
+	else if (ep->parked)
+		tb_ep_list_del(&ctx->e->parked, ep);
 	ctx->eps[handle & (ctx->cfg.max_ep - 1)] = NULL;
 	ctx->nr_eps--;
 	tb_free(ep);
@@ -601,7 +626,7 @@ int tb_ep_link(struct tb_ctx *ctx, u32 handle)
 	struct tb_ep *ep = tb_ep_find(ctx, handle);
 
 	/* Not el->index: a removed link's slot may be being set up again. */
-	return ep ? (int)(ep->el - ctx->e->links) : -ENOENT;
+	return ep ? (int)(READ_ONCE(ep->el) - ctx->e->links) : -ENOENT;
 }
 
 int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
@@ -612,17 +637,24 @@ int tb_ep_state(struct tb_ctx *ctx, u32 handle, u32 *outstanding)
 		return -ENOENT;
 	if (outstanding)
 		*outstanding = ep->count;
-	if (ep->failed || !ep->el->link)
+	if (ep->failed || !ep->on_link)
 		return TBRDMA_LINK_DOWN;
 	return (int)ep->el->link->state;
 }
 
-/* The link died: every endpoint on it fails everything it has. */
+/*
+ * The link died: every endpoint on it fails everything it has; a datagram
+ * context's loses its datagrams (they complete, as sent) and stays usable.
+ */
 void tb_elink_fail_eps(struct tb_elink *el)
 {
 	struct tb_ep *ep;
 
 	for (ep = el->eps; ep; ep = ep->link_next) {
+		if (ep->ctx->cfg.dgram) {
+			tb_ep_abort(ep, TBRDMA_WC_SUCCESS, 0);
+			continue;
+		}
 		ep->failed = 1;
 		tb_ep_abort(ep, TBRDMA_WC_LINK_DOWN, 0);
 	}
@@ -631,15 +663,51 @@ void tb_elink_fail_eps(struct tb_elink *el)
 	el->msn_tail = el->msn_next;
 }
 
-void tb_elink_drop_eps(struct tb_elink *el)
+void tb_elink_drop_eps(struct tb_elink *el, int park)
+{
+	struct tb_ep *ep;
+
+	while ((ep = el->eps)) {
+		tb_ep_list_del(&el->eps, ep);
+		ep->on_link = 0;
+		if (park && ep->ctx->cfg.dgram) {
+			ep->parked = 1;
+			ep->parked_link = el->link;
+			tb_ep_list_add(&el->e->parked, ep);
+		} else {
+			ep->failed = 1;
+		}
+	}
+}
+
+void tb_elink_adopt_parked(struct tb_elink *el)
 {
 	struct tb_ep *ep, *next;
 
-	for (ep = el->eps; ep; ep = next) {
+	for (ep = el->e->parked; ep; ep = next) {
 		next = ep->link_next;
-		ep->link_next = NULL;
-		ep->link_prev = NULL;
-		ep->on_link = 0;
+		if (ep->parked_link != el->link)
+			continue;
+		tb_ep_list_del(&el->e->parked, ep);
+		ep->parked = 0;
+		ep->parked_link = NULL;
+		WRITE_ONCE(ep->el, el);	/* tb_ep_link() reads it unlocked */
+		tb_ep_list_add(&el->eps, ep);
+		ep->on_link = 1;
 	}
-	el->eps = NULL;
+}
+
+void tb_engine_fail_parked(struct tb_engine *e, const struct tb_link *link)
+{
+	struct tb_ep *ep, *next;
+
+	for (ep = e->parked; ep; ep = next) {
+		next = ep->link_next;
+		if (ep->parked_link != link)
+			continue;
+		tb_ep_list_del(&e->parked, ep);
+		ep->parked = 0;
+		ep->parked_link = NULL;
+		ep->failed = 1;
+	}
 }

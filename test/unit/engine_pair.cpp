@@ -70,17 +70,17 @@ void engine_ctx::rq_release()
 
 engine_host::engine_host(mem_cable_end &end, uint32_t cq_entries, uint32_t rq_entries,
                          uint32_t sq_depth, const tb_link_config *lcfg)
+    : end_(end)
 {
     tb_engine_config ecfg;
     tb_engine_config_default(&ecfg);
     ecfg.msn_window = 256;
     if (tb_engine_create(&engine, &ecfg))
         throw std::runtime_error("tb_engine_create");
-    tb_link_config cfg;
-    tb_link_config_default(&cfg);
+    tb_link_config_default(&link_cfg_);
     if (lcfg)
-        cfg = *lcfg;
-    if (tb_link_init(&link, &cfg, &mem_cable_end::ops, &end, &tb_engine_link_ops, engine))
+        link_cfg_ = *lcfg;
+    if (tb_link_init(&link, &link_cfg_, &mem_cable_end::ops, &end, &tb_engine_link_ops, engine))
         throw std::runtime_error("tb_link_init");
     link_index = tb_engine_add_link(engine, &link);
     own_ = std::make_unique<engine_ctx>(engine, cq_entries, rq_entries, sq_depth);
@@ -93,6 +93,18 @@ engine_host::~engine_host()
     tb_engine_remove_link(engine, &link);
     tb_link_destroy(&link);
     tb_engine_destroy(engine);
+}
+
+int engine_host::relink(bool unplug)
+{
+    if (unplug)
+        tb_engine_unplug_link(engine, &link);
+    else
+        tb_engine_remove_link(engine, &link);
+    tb_link_destroy(&link);
+    if (tb_link_init(&link, &link_cfg_, &mem_cable_end::ops, &end_, &tb_engine_link_ops, engine))
+        throw std::runtime_error("tb_link_init");
+    return link_index = tb_engine_add_link(engine, &link);
 }
 
 engine_pair::engine_pair(uint64_t seed, size_t slots, const tb_link_config *lcfg)
@@ -112,6 +124,16 @@ void engine_pair::step()
     // Idle: jump the virtual clock to the next timer so lost frames are
     // resent without waiting in real time.
     now_ns += n ? 1000 : 1000000;
+}
+
+bool engine_pair::relink(bool unplug)
+{
+    int ia = a->link_index, ib = b->link_index;
+    if (a->relink(unplug) != ia || b->relink(unplug) != ib)
+        return false;
+    return pump_until([&] {
+        return a->link.state == TBRDMA_LINK_UP && b->link.state == TBRDMA_LINK_UP;
+    });
 }
 
 tbrdma_cqe engine_pair::run(engine_host &h, const tbrdma_sqe &sqe)

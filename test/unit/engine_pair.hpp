@@ -66,6 +66,9 @@ public:
     void rq_release() { own_->rq_release(); }
     uint32_t id() const { return own_->id(); }
     uint64_t secret() const { return own_->secret(); }
+    // The link goes (with unplug, as tb_engine_unplug_link() leaves it)
+    // and a fresh one on the same cable end is added; its slot index.
+    int relink(bool unplug);
 
     tb_engine *engine = nullptr;
     tb_ctx *ctx = nullptr;
@@ -73,6 +76,8 @@ public:
     int link_index = -1;
 
 private:
+    mem_cable_end &end_;
+    tb_link_config link_cfg_{};
     std::unique_ptr<engine_ctx> own_;
 };
 
@@ -91,6 +96,11 @@ struct engine_pair {
         return pred();
     }
     void step();
+    // The cable's links go and come back (a re-login, a loop's cable
+    // plugged in again: ca.plug() first; unplug as for
+    // engine_host::relink()); whether both are up again in the slots they
+    // had.
+    bool relink(bool unplug);
     // Posts one operation, waits for its completion on a.
     tbrdma_cqe run(engine_host &h, const tbrdma_sqe &sqe);
 

@@ -58,6 +58,18 @@ void mem_cable_end::put(const void *bytes, uint32_t len, bool ext)
     }
 }
 
+void mem_cable_end::plug() noexcept
+{
+    for (auto *end : {this, peer_}) {
+        if (!end)
+            continue;
+        end->unplugged_ = false;
+        end->rx_.clear();
+        end->holding_ = false;
+        end->peeked_ = 0;
+    }
+}
+
 int mem_cable_end::xmit(void *phy, const void *frame, uint32_t len, const tb_link_ext *ext) noexcept
 {
     auto *self = static_cast<mem_cable_end *>(phy);

@@ -30,6 +30,8 @@ public:
     void connect(mem_cable_end *peer) noexcept { peer_ = peer; }
     void set_faults(const cable_faults &f) noexcept { faults_ = f; }
     void unplug() noexcept { unplugged_ = true; if (peer_) peer_->unplugged_ = true; }
+    // Plugged in again: both ends empty, as a fresh cable.
+    void plug() noexcept;
 
     static const tb_phy_ops ops;
     static const tb_phy_ops ext_ops;

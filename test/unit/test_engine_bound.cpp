@@ -107,20 +107,7 @@ BOOST_AUTO_TEST_CASE(a_link_in_the_slot_later_is_another)
     BOOST_REQUIRE_EQUAL(tb_ctx_bind(qp.ctx, slot, tb_ctx_id(p.a->ctx)), 0);
     BOOST_TEST(write_from(false, 0, 0x77).status == TBRDMA_WC_SUCCESS);
     // The cable's links go and come back in the same slots (a re-login).
-    tb_link_config cfg;
-    tb_link_config_default(&cfg);
-    for (auto [h, end] : {std::pair{p.a.get(), &p.ca}, std::pair{p.b.get(), &p.cb}}) {
-        int index = h->link_index;
-        tb_engine_remove_link(h->engine, &h->link);
-        tb_link_destroy(&h->link);
-        BOOST_REQUIRE_EQUAL(tb_link_init(&h->link, &cfg, &mem_cable_end::ops, end,
-                                         &tb_engine_link_ops, h->engine),
-                            0);
-        BOOST_REQUIRE_EQUAL(tb_engine_add_link(h->engine, &h->link), index);
-    }
-    BOOST_REQUIRE(p.pump_until([&] {
-        return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
-    }));
+    BOOST_REQUIRE(p.relink(false));
     BOOST_TEST(write_from(false, 0, 0x88).status == TBRDMA_WC_REM_ACCESS_ERR);
     BOOST_TEST(word == 0x77u);
     // Bound again, to the new link: admitted.

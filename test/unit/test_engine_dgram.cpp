@@ -258,6 +258,147 @@ BOOST_AUTO_TEST_CASE(a_datagram_waits_for_its_parts_and_bad_ones_fail)
     BOOST_TEST(rb->taken() == 1u);
 }
 
+// A datagram context's endpoint outlives its link, as a UD queue pair its
+// port going down: while the link is down its datagrams complete as sent
+// and are lost, a datagram open when the link died is lost whole, and once
+// the same link is added again after tb_engine_unplug_link() (a loop's
+// cable plugged in again) the endpoint sends over it. A connected
+// endpoint stays failed; a link removed instead takes the datagram
+// endpoint with it, even one left waiting.
+BOOST_AUTO_TEST_CASE(a_datagram_endpoint_outlives_its_link)
+{
+    int conn = p.a->ep_to(*p.b);
+    BOOST_REQUIRE_GE(conn, 0);
+    for (int i = 0; i < 4; i++)
+        rb->post(static_cast<uint64_t>(i), dst.data() + 4096 * i, 4096, dk);
+    std::vector<tbrdma_cqe> sent, got;
+    BOOST_REQUIRE_EQUAL(post(dgram(100, 1, target(), qkey, 0)), 0);
+    settle(1, 1, sent, got);
+    // A datagram's first part waits for its last when the cable goes.
+    auto head = make_sqe(TBRDMA_OP_DGRAM, ep, 2);
+    head.flags = TBRDMA_SQE_INLINE | TBRDMA_SQE_MORE;
+    head.length = 40;
+    std::memset(head.inline_data, 0x5a, 40);
+    BOOST_REQUIRE_EQUAL(post(head), 0);
+    p.ca.unplug();
+    BOOST_REQUIRE(p.pump_until([&] { return p.a->link.state == TBRDMA_LINK_DOWN; }));
+    BOOST_TEST(tb_ep_state(ra->ctx, static_cast<uint32_t>(ep), nullptr) == TBRDMA_LINK_DOWN);
+    p.ca.plug();
+    BOOST_REQUIRE(p.relink(true));
+    BOOST_TEST(tb_ep_state(ra->ctx, static_cast<uint32_t>(ep), nullptr) == TBRDMA_LINK_UP);
+    // Its last part, posted once the link is back: lost with the first.
+    auto tail = dgram(300, 3, target(), qkey, 2000);
+    tail.remote_addr = 40;
+    BOOST_REQUIRE_EQUAL(post(tail), 0);
+    settle(3, 1, sent, got);
+    // Posted while the cable is out: lost.
+    p.ca.unplug();
+    BOOST_REQUIRE(p.pump_until([&] { return p.a->link.state == TBRDMA_LINK_DOWN; }));
+    BOOST_REQUIRE_EQUAL(post(dgram(200, 4, target(), qkey, 1000)), 0);
+    settle(4, 1, sent, got);
+    p.ca.plug();
+    BOOST_REQUIRE(p.relink(true));
+    BOOST_REQUIRE_EQUAL(post(dgram(400, 5, target(), qkey, 3000)), 0);
+    settle(5, 2, sent, got);
+    BOOST_REQUIRE_EQUAL(sent.size(), 5u);
+    for (size_t i = 0; i < sent.size(); i++) {
+        BOOST_TEST(sent[i].wr_id == i + 1);
+        BOOST_TEST(sent[i].status == TBRDMA_WC_SUCCESS, "wr " << sent[i].wr_id);
+    }
+    BOOST_REQUIRE_EQUAL(got.size(), 2u);
+    BOOST_TEST(got[1].byte_len == 400u);
+    BOOST_TEST(std::memcmp(dst.data() + 4096, src.data() + 3000, 400) == 0);
+    BOOST_TEST(rb->drain_rcq().empty());
+    // The connected endpoint went with the link for good.
+    auto w = make_sqe(TBRDMA_OP_FLUSH, conn, 9);
+    BOOST_TEST(p.run(*p.a, w).status == TBRDMA_WC_LINK_DOWN);
+    // Unplugged and then removed: the waiting endpoint fails for good, and
+    // a link added later does not take it.
+    tb_engine_unplug_link(p.a->engine, &p.a->link);
+    tb_engine_remove_link(p.a->engine, &p.a->link);
+    BOOST_TEST(tb_ep_state(ra->ctx, static_cast<uint32_t>(ep), nullptr) == TBRDMA_LINK_DOWN);
+    p.ca.plug();
+    BOOST_REQUIRE(p.relink(true));
+    BOOST_TEST(tb_ep_state(ra->ctx, static_cast<uint32_t>(ep), nullptr) == TBRDMA_LINK_DOWN);
+    BOOST_REQUIRE_EQUAL(post(dgram(64, 10, target())), 0);
+    std::vector<tbrdma_cqe> last;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto v = ra->drain_cq();
+        last.insert(last.end(), v.begin(), v.end());
+        return !last.empty();
+    }));
+    BOOST_TEST(last[0].status == TBRDMA_WC_LINK_DOWN);
+}
+
+// Datagram endpoints of several contexts wait for their link together;
+// one destroyed meanwhile leaves the others waiting. Another link takes
+// the slot theirs had, and theirs comes back in the next: they join it,
+// not the one in their old slot, and created while it is down, one more
+// joins it too.
+BOOST_AUTO_TEST_CASE(waiting_datagram_endpoints_follow_their_link)
+{
+    std::vector<std::unique_ptr<recv_ctx>> more;
+    std::vector<int> eps;
+    for (int i = 0; i < 3; i++) {
+        more.push_back(dgram_ctx(p.a->engine));
+        eps.push_back(tb_ep_create(more[i]->ctx, static_cast<uint32_t>(p.a->link_index), 0, 0));
+        BOOST_REQUIRE_GE(eps[i], 0);
+    }
+    p.ca.unplug();
+    BOOST_REQUIRE(p.pump_until([&] { return p.a->link.state == TBRDMA_LINK_DOWN; }));
+    // Created on the dead link: it waits as the others do.
+    auto late = dgram_ctx(p.a->engine);
+    int late_ep = tb_ep_create(late->ctx, static_cast<uint32_t>(p.a->link_index), 0, 0);
+    BOOST_REQUIRE_GE(late_ep, 0);
+    const uint32_t old_slot = static_cast<uint32_t>(p.a->link_index);
+    tb_engine_unplug_link(p.a->engine, &p.a->link);
+    more[1].reset();  // in the middle of those waiting
+    mem_cable_end other_end;
+    tb_link other{};
+    tb_link_config cfg;
+    tb_link_config_default(&cfg);
+    BOOST_REQUIRE_EQUAL(tb_link_init(&other, &cfg, &mem_cable_end::ops, &other_end,
+                                     &tb_engine_link_ops, p.a->engine),
+                        0);
+    BOOST_REQUIRE_EQUAL(tb_engine_add_link(p.a->engine, &other), static_cast<int>(old_slot));
+    p.ca.plug();
+    const int slot = p.a->relink(true);
+    BOOST_REQUIRE_GE(slot, 0);
+    BOOST_REQUIRE_NE(slot, static_cast<int>(old_slot));
+    p.b->relink(false);
+    BOOST_REQUIRE(p.pump_until([&] {
+        return p.a->link.state == TBRDMA_LINK_UP && p.b->link.state == TBRDMA_LINK_UP;
+    }));
+    std::vector<std::pair<recv_ctx *, int>> waiting = {
+        {ra.get(), ep}, {more[0].get(), eps[0]}, {more[2].get(), eps[2]}, {late.get(), late_ep}};
+    for (auto [r, e] : waiting) {
+        BOOST_TEST(tb_ep_link(r->ctx, static_cast<uint32_t>(e)) == slot);
+        BOOST_TEST(tb_ep_state(r->ctx, static_cast<uint32_t>(e), nullptr) == TBRDMA_LINK_UP);
+    }
+    for (int i = 0; i < 4; i++)
+        rb->post(static_cast<uint64_t>(i), dst.data() + 4096 * i, 4096, dk);
+    uint32_t n = 0;
+    for (auto [r, e] : waiting) {
+        auto s = dgram(64, n, target(), qkey, 64 * (n + 1));
+        s.ep = static_cast<uint32_t>(e);
+        s.lkey = r->reg(src.data(), src.size());
+        BOOST_REQUIRE_EQUAL(tb_post(r->ctx, &s), 0);
+        n++;
+    }
+    std::vector<tbrdma_cqe> got;
+    BOOST_REQUIRE(p.pump_until([&] {
+        auto r = rb->drain_rcq();
+        got.insert(got.end(), r.begin(), r.end());
+        return got.size() >= 4;
+    }));
+    for (size_t i = 0; i < got.size(); i++) {
+        BOOST_TEST(got[i].status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(std::memcmp(dst.data() + 4096 * i, src.data() + 64 * (i + 1), 64) == 0);
+    }
+    tb_engine_remove_link(p.a->engine, &other);
+    tb_link_destroy(&other);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Over a cable that loses, duplicates and reorders frames, datagrams of

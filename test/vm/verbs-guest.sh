@@ -276,6 +276,8 @@ for t in access readonly reset scatter srq-limit srq-reset cq-events; do
     check "tbv_semantics $t loop0 loop1" "$bin/tbv_semantics" $t tbrdma_loop0 tbrdma_loop1
 done
 check "tbv_semantics init-err loop0" "$bin/tbv_semantics" init-err tbrdma_loop0
+echo "== UD queue pairs across loop0's cable unplugged and plugged in again"
+check "tbv_ud replug loop0 loop1" "$bin/tbv_ud" replug tbrdma_loop0 tbrdma_loop1 /sys/class/tbrdma/loop0/carrier
 # Protection domains per user (max_user_pds=8 at insmod): one user's
 # cannot starve another's; CAP_SYS_RESOURCE lifts the limit.
 as_user() {
