@@ -10,19 +10,23 @@
 //                                       stays in RTS (an RC queue pair's
 //                                       WRITE fails, and it goes to ERR); at
 //                                       1 again both UD queue pairs carry
-//                                       datagrams both ways
+//                                       datagrams both ways; then a thread
+//                                       keeps sending while the cable goes
+//                                       out and back ten times
 //
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tbv_check.hpp"
@@ -226,6 +230,32 @@ void replug(const char *dev_a, const char *dev_b, const char *carrier)
           "replug: it arrives, in the receive posted while down; the one lost never does");
     check(datagram(b, ba, a, 5) && datagram(a, ab, b, 6), "replug: datagrams both ways again, data verified");
     check(a.qp_state() == IBV_QPS_RTS && b.qp_state() == IBV_QPS_RTS, "replug: both queue pairs in RTS");
+    // The doorbell meets the endpoint moving between links.
+    std::atomic<bool> stop{false};
+    uint64_t sent = 0, failed = 0;
+    std::thread sender([&] {
+        while (!stop.load()) {
+            ibv_wc c{};
+            c.status = IBV_WC_GENERAL_ERR;
+            if (a.send(ab, b.qp->qp_num, 7) == 0)
+                c = a.one();
+            ++(c.status == IBV_WC_SUCCESS ? sent : failed);
+        }
+    });
+    bool up = true;
+    for (int i = 0; i < 10 && up; i++) {
+        set_carrier(carrier, 0);
+        usleep(20000);
+        set_carrier(carrier, 1);
+        up = a.port_reaches(IBV_PORT_ACTIVE);
+        usleep(20000);
+    }
+    stop = true;
+    sender.join();
+    check(up && sent > 0 && failed == 0,
+          "replug: a thread sending while the cable goes out and back 10 times: " + std::to_string(sent) +
+              " datagrams completed, " + std::to_string(failed) + " failed");
+    check(a.qp_state() == IBV_QPS_RTS && datagram(a, ab, b, 8), "replug: afterwards a datagram arrives, data verified");
     ibv_destroy_ah(ab);
     ibv_destroy_ah(ba);
 }
