@@ -22,9 +22,10 @@ static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
 /*
  * Posts one SQE under the lock of its endpoint's link, which the caller
  * holds from one SQE to the next on the same link (*held, -1: none). An
- * endpoint moves to another link (a UD queue pair's, to its loop's fresh
- * one: tb_engine_unplug_link()) only under every link's lock, so the link
- * it names once its lock is held is its link.
+ * endpoint moves to another link (a UD queue pair's, to the fresh link of
+ * its loop or XDomain connection: tb_engine_unplug_link()) only under
+ * every link's lock, so the link it names once its lock is held is its
+ * link.
  */
 static int tbrdma_sq_post(struct tbrdma_kctx *kc,
 			  const struct tbrdma_sqe *sqe, int *held,
