@@ -56,12 +56,13 @@ leaked_addrs() {
 # IOMMU's IOVA cache (unmapping refills it, and it lives as long as the
 # device's IOMMU domain, not the driver that unmapped), and the per-CPU
 # sheaves of the slab allocator (Linux 6.18 and later), which whatever
-# allocation finds its CPU's sheaf empty allocates for the cache.
+# allocation finds its CPU's sheaf empty, or free finds it full, allocates
+# for the cache.
 leak_records() {
     local f
     for f in /sys/kernel/debug/slab/*/alloc_traces; do
         awk -v cache="$(basename "$(dirname "$f")")" '
-            function flush() { if (hit && rec !~ /free_iova_fast|__pcs_replace_empty_main/) printf "%s", rec }
+            function flush() { if (hit && rec !~ /free_iova_fast|__pcs_replace_(empty|full)_main/) printf "%s", rec }
             NR == FNR { bad[$1] = 1; next }
             /^ *[0-9]+ / { flush(); rec = cache ": " $0 "\n"; hit = 0; next }
             { rec = rec $0 "\n"; for (a in bad) if (index($0, a)) hit = 1 }
