@@ -96,13 +96,13 @@ struct tb_ep {
 	/*
 	 * On its link's list of all its endpoints, for a link failure, until
 	 * the link is removed (its slot may then serve another link); or,
-	 * parked (a datagram context's, tb_engine_unplug_link()), on the
-	 * engine's list of those waiting for parked_link to be added again.
+	 * with parked_link (a datagram context's, tb_engine_unplug_link()),
+	 * on the engine's list of those waiting for that link to be added
+	 * again.
 	 */
 	struct tb_ep *link_next;
 	struct tb_ep *link_prev;
 	u8 on_link;
-	u8 parked;
 	const struct tb_link *parked_link;
 };
 

@@ -613,7 +613,7 @@ int tb_ep_destroy(struct tb_ctx *ctx, u32 handle)
 	tb_ep_abort(ep, TBRDMA_WC_CANCELED, 1);
 	if (ep->on_link)
 		tb_ep_list_del(&ep->el->eps, ep);
-	else if (ep->parked)
+	else if (ep->parked_link)
 		tb_ep_list_del(&ctx->e->parked, ep);
 	ctx->eps[handle & (ctx->cfg.max_ep - 1)] = NULL;
 	ctx->nr_eps--;
@@ -671,7 +671,6 @@ void tb_elink_drop_eps(struct tb_elink *el, int park)
 		tb_ep_list_del(&el->eps, ep);
 		ep->on_link = 0;
 		if (park && ep->ctx->cfg.dgram) {
-			ep->parked = 1;
 			ep->parked_link = el->link;
 			tb_ep_list_add(&el->e->parked, ep);
 		} else {
@@ -689,7 +688,6 @@ void tb_elink_adopt_parked(struct tb_elink *el)
 		if (ep->parked_link != el->link)
 			continue;
 		tb_ep_list_del(&el->e->parked, ep);
-		ep->parked = 0;
 		ep->parked_link = NULL;
 		WRITE_ONCE(ep->el, el);	/* tb_ep_link() reads it unlocked */
 		tb_ep_list_add(&el->eps, ep);
@@ -706,7 +704,6 @@ void tb_engine_fail_parked(struct tb_engine *e, const struct tb_link *link)
 		if (ep->parked_link != link)
 			continue;
 		tb_ep_list_del(&e->parked, ep);
-		ep->parked = 0;
 		ep->parked_link = NULL;
 		ep->failed = 1;
 	}
