@@ -77,6 +77,11 @@ struct tbrdma_dev {
 	struct mutex *link_lock;
 	u32 nlinks;			/* the engine's max_links */
 	unsigned long *rx_pending;	/* links with frames to receive now */
+	/*
+	 * Per link index, the task whose transmission set its rx_pending
+	 * bit last (NULL: no task's), which runs it (tbrdma_rx_now()).
+	 */
+	struct task_struct **rx_marker;
 	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
 	/*
 	 * Per link index, the poll context that runs it, NULL: poller.

@@ -154,6 +154,8 @@ static void tbrdma_teardown(void)
 	tbrdma.rx_pending = NULL;
 	bitmap_free(tbrdma.xd_links);
 	tbrdma.xd_links = NULL;
+	kfree(tbrdma.rx_marker);
+	tbrdma.rx_marker = NULL;
 	kfree(tbrdma.link_poller);
 	tbrdma.link_poller = NULL;
 	kfree(tbrdma.link_lock);
@@ -187,10 +189,12 @@ static int __init tbrdma_init(void)
 				   GFP_KERNEL);
 	tbrdma.rx_pending = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
 	tbrdma.xd_links = bitmap_zalloc(cfg.max_links, GFP_KERNEL);
+	tbrdma.rx_marker = kcalloc(cfg.max_links, sizeof(*tbrdma.rx_marker),
+				   GFP_KERNEL);
 	tbrdma.link_poller = kcalloc(cfg.max_links,
 				     sizeof(*tbrdma.link_poller), GFP_KERNEL);
 	if (!tbrdma.link_lock || !tbrdma.rx_pending || !tbrdma.xd_links ||
-	    !tbrdma.link_poller) {
+	    !tbrdma.rx_marker || !tbrdma.link_poller) {
 		ret = -ENOMEM;
 		goto fail;
 	}

@@ -122,6 +122,12 @@ void tbrdma_link_unlock(u32 i)
 
 void tbrdma_rx_mark(u32 i)
 {
+	/*
+	 * The marker runs the link after setting this (tbrdma_rx_now()):
+	 * whoever reads an older marker skips a mark that the newer one
+	 * runs, or clears and runs it itself.
+	 */
+	WRITE_ONCE(tbrdma.rx_marker[i], in_task() ? current : NULL);
 	set_bit(i, tbrdma.rx_pending);
 }
 
@@ -138,17 +144,28 @@ void tbrdma_rx_mark_xd(void)
 /*
  * Passes of tbrdma_rx_now() before the pollers take over: each moves up to
  * a window of frames per link (64 by default, 256 KiB), so a caller
- * carries about 2 MiB for others at most, like NAPI's budget.
+ * carries about 2 MiB at most, like NAPI's budget.
  */
 #define TBRDMA_RX_NOW_PASSES 8
 
 /*
- * A poller runs only its own links' marks (self, NULL: a process runs
- * them all): another rail's ring is its own poller's to poll, on its CPUs.
+ * A poller runs only its own links' marks: another rail's ring is its own
+ * poller's to poll, on its CPUs. A process (self NULL) runs every
+ * XDomain link's mark (it only says a ring may hold an answer) and the
+ * loop ends' marks that its own transmissions set, or that were set where
+ * no task runs: another's are that task's to run, and taking them would
+ * keep both in their system calls, each waiting on the other's locks.
  */
 static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i)
 {
-	return self && tbrdma_poller_of(i) != self;
+	struct task_struct *marker;
+
+	if (self)
+		return tbrdma_poller_of(i) != self;
+	if (test_bit(i, tbrdma.xd_links))
+		return false;
+	marker = READ_ONCE(tbrdma.rx_marker[i]);
+	return marker && marker != current;
 }
 
 static void tbrdma_rx_run(struct tbrdma_poller *self)
@@ -161,17 +178,19 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 
 		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
 			struct tb_link *link;
+			int handled;
 
 			if (tbrdma_rx_skip(self, i) ||
 			    !test_and_clear_bit(i, tbrdma.rx_pending))
 				continue;
 			ran = true;
 			tbrdma_link_lock(i);
-			/* A window's worth: the ring may hold more. */
-			if (tb_engine_progress_link(tbrdma.engine, i, now))
+			handled = tb_engine_progress_link(tbrdma.engine, i, now);
+			link = tb_engine_link(tbrdma.engine, i);
+			/* It stopped at its budget: the ring may hold more. */
+			if (link && handled >= tb_link_rx_budget(link))
 				tbrdma_rx_mark(i);
 			/* The engine cannot take a frame yet (a full RQ). */
-			link = tb_engine_link(tbrdma.engine, i);
 			if (link && tb_link_rx_held(link))
 				tbrdma_poller_kick(tbrdma_poller_of(i));
 			tbrdma_link_unlock(i);
@@ -181,14 +200,16 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 		cond_resched();
 	}
 	/*
-	 * More than this caller should carry, or another poller's: the
-	 * pollers keep at it (kicked under the link's lock, which keeps its
-	 * poller). Another rail's mark left by a poller only says that its
-	 * ring may hold an answer: a frame there raises that ring's interrupt
-	 * unless its poller is polling anyway. A loop end's mark is a frame.
+	 * More than this caller should carry, or another poller's (a
+	 * process leaves another task's marks to it): the pollers keep at
+	 * it (kicked under the link's lock, which keeps its poller). Another
+	 * rail's mark left by a poller only says that its ring may hold an
+	 * answer: a frame there raises that ring's interrupt unless its
+	 * poller is polling anyway. A loop end's mark is a frame.
 	 */
 	for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
-		if (tbrdma_rx_skip(self, i) && test_bit(i, tbrdma.xd_links))
+		if (tbrdma_rx_skip(self, i) &&
+		    (!self || test_bit(i, tbrdma.xd_links)))
 			continue;
 		/* The host's poller is never freed: no lock needed. */
 		if (!READ_ONCE(tbrdma.link_poller[i])) {

@@ -241,6 +241,11 @@ void tb_link_clock(struct tb_link *link, u64 now_ns);
  * it (the phy's ring may be empty meanwhile).
  */
 int tb_link_rx_held(const struct tb_link *link);
+/*
+ * The most frames one tb_link_progress() receives: one that received as
+ * many stopped before the phy's ring was empty.
+ */
+u32 tb_link_rx_budget(const struct tb_link *link);
 
 /* Whether the ack owed to the peer must go now, DATA frame or not. */
 int tb_link_ack_due(const struct tb_link *link);

@@ -353,12 +353,17 @@ int tb_link_rx_held(const struct tb_link *link)
 	return link->ooo_count && tb_link_kept(link, link->rx_next)->present;
 }
 
+u32 tb_link_rx_budget(const struct tb_link *link)
+{
+	return link->cfg.rx_slots;
+}
+
 int tb_link_receive(struct tb_link *link, u64 now)
 {
 	int handled = 0;
 	u32 budget;
 
-	for (budget = link->cfg.rx_slots; budget; budget--) {
+	for (budget = tb_link_rx_budget(link); budget; budget--) {
 		struct tb_phy_rx rx;
 		int ret;
 
