@@ -143,6 +143,11 @@ void tbrdma_rx_mark_xd(void);
  * after pass, as a core polling those rings would.
  */
 void tbrdma_rx_now(void);
+/*
+ * cond_resched() for a task that may have marks of its own to run: it
+ * leaves them to anyone before it gives the CPU away.
+ */
+void tbrdma_rx_cond_resched(void);
 /* Once, before anything may kick p; idle as in struct tbrdma_poller. */
 void tbrdma_poller_init(struct tbrdma_poller *p,
 			void (*idle)(struct tbrdma_poller *p));

@@ -128,7 +128,20 @@ void tbrdma_rx_mark(u32 i)
 	 * runs, or clears and runs it itself.
 	 */
 	WRITE_ONCE(tbrdma.rx_marker[i], in_task() ? current : NULL);
+	/* The frame, counted in its ring, before the bit that says so. */
+	smp_mb__before_atomic();
 	set_bit(i, tbrdma.rx_pending);
+}
+
+void tbrdma_rx_cond_resched(void)
+{
+	u32 i;
+
+	if (need_resched())
+		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks)
+			if (READ_ONCE(tbrdma.rx_marker[i]) == current)
+				WRITE_ONCE(tbrdma.rx_marker[i], NULL);
+	cond_resched();
 }
 
 void tbrdma_rx_mark_xd(void)
@@ -152,9 +165,10 @@ void tbrdma_rx_mark_xd(void)
  * A poller runs only its own links' marks: another rail's ring is its own
  * poller's to poll, on its CPUs. A process (self NULL) runs every
  * XDomain link's mark (it only says a ring may hold an answer) and the
- * loop ends' marks that its own transmissions set, or that were set where
- * no task runs: another's are that task's to run, and taking them would
- * keep both in their system calls, each waiting on the other's locks.
+ * loop ends' marks that its own transmissions set, or that no task holds
+ * (tbrdma_rx_cond_resched()): another's are that task's to run, and
+ * taking them would keep both in their system calls, each waiting on the
+ * other's locks.
  */
 static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i)
 {
@@ -197,7 +211,7 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 		}
 		if (!ran)
 			break;
-		cond_resched();
+		tbrdma_rx_cond_resched();
 	}
 	/*
 	 * More than this caller should carry, or another poller's (a
@@ -228,8 +242,8 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
  * ring would; after a frame went out on an XDomain link, every XDomain RX
  * ring is polled, as a socket's busy polling does, so that an answer
  * already there needs no interrupt and no poller. Pass after pass while a
- * pass receives more, each link under its own lock; what is left goes to
- * the links' pollers.
+ * pass marks more, each link under its own lock; what is left goes to the
+ * links' pollers.
  */
 void tbrdma_rx_now(void)
 {
@@ -341,7 +355,7 @@ static int tbrdma_poll_fn(void *arg)
 			 */
 			if (need_resched())
 				tbrdma_sq_stop(p);
-			cond_resched();
+			tbrdma_rx_cond_resched();
 			continue;
 		}
 		/* Processes ring the doorbell again, after a last look. */
