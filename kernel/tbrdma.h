@@ -78,8 +78,8 @@ struct tbrdma_dev {
 	u32 nlinks;			/* the engine's max_links */
 	unsigned long *rx_pending;	/* links with frames to receive now */
 	/*
-	 * Per link index, the task whose transmission set its rx_pending
-	 * bit last (NULL: no task's), which runs it (tbrdma_rx_now()).
+	 * Per link index, the task that set its rx_pending bit last, which
+	 * runs it in its next passes (NULL: anyone runs it).
 	 */
 	struct task_struct **rx_marker;
 	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
@@ -144,8 +144,8 @@ void tbrdma_rx_mark_xd(void);
  */
 void tbrdma_rx_now(void);
 /*
- * cond_resched() for a task that may have marks of its own to run: it
- * leaves them to anyone before it gives the CPU away.
+ * cond_resched() for a task that may have marks of its own to run: if it
+ * is to give the CPU away here, it first leaves them to anyone.
  */
 void tbrdma_rx_cond_resched(void);
 /* Once, before anything may kick p; idle as in struct tbrdma_poller. */

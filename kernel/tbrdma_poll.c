@@ -123,9 +123,9 @@ void tbrdma_link_unlock(u32 i)
 void tbrdma_rx_mark(u32 i)
 {
 	/*
-	 * The marker runs the link after setting this (tbrdma_rx_now()):
-	 * whoever reads an older marker skips a mark that the newer one
-	 * runs, or clears and runs it itself.
+	 * The marker runs the link in its next passes: whoever reads an
+	 * older marker skips a mark that the newer one runs, or clears and
+	 * runs it itself.
 	 */
 	WRITE_ONCE(tbrdma.rx_marker[i], in_task() ? current : NULL);
 	/* The frame, counted in its ring, before the bit that says so. */
@@ -242,7 +242,7 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
  * ring would; after a frame went out on an XDomain link, every XDomain RX
  * ring is polled, as a socket's busy polling does, so that an answer
  * already there needs no interrupt and no poller. Pass after pass while a
- * pass marks more, each link under its own lock; what is left goes to the
+ * pass runs a link, each under its own lock; what is left goes to the
  * links' pollers.
  */
 void tbrdma_rx_now(void)
