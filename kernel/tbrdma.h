@@ -60,6 +60,12 @@ struct tbrdma_poller {
 	u64 sleeps;
 };
 
+/* Who marked a link to receive, and when (tbrdma_rx_mark()). */
+struct tbrdma_rx_marker {
+	struct task_struct *task;	/* NULL: a mark anyone runs */
+	u64 at;				/* ktime_get_ns() */
+};
+
 /* The host's one engine and everything that runs it. */
 struct tbrdma_dev {
 	/*
@@ -78,10 +84,10 @@ struct tbrdma_dev {
 	u32 nlinks;			/* the engine's max_links */
 	unsigned long *rx_pending;	/* links with frames to receive now */
 	/*
-	 * Per link index, the task that set its rx_pending bit last, which
-	 * runs it in its next passes (NULL: anyone runs it).
+	 * Per link index, who set its rx_pending bit last and when: that
+	 * task runs it in its next passes (tbrdma_rx_skip()).
 	 */
-	struct task_struct **rx_marker;
+	struct tbrdma_rx_marker *rx_marker;
 	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
 	/*
 	 * Per link index, the poll context that runs it, NULL: poller.
@@ -143,11 +149,6 @@ void tbrdma_rx_mark_xd(void);
  * after pass, as a core polling those rings would.
  */
 void tbrdma_rx_now(void);
-/*
- * cond_resched() for a task that may have marks of its own to run: if it
- * is to give the CPU away here, it first leaves them to anyone.
- */
-void tbrdma_rx_cond_resched(void);
 /* Once, before anything may kick p; idle as in struct tbrdma_poller. */
 void tbrdma_poller_init(struct tbrdma_poller *p,
 			void (*idle)(struct tbrdma_poller *p));

@@ -153,7 +153,7 @@ u32 tbrdma_kctx_doorbell(struct tbrdma_kctx *kc, u32 producer, bool async,
 		    kc->sq_head == producer)
 			return posted;
 		tbrdma_rx_now();
-		tbrdma_rx_cond_resched();
+		cond_resched();
 	}
 }
 

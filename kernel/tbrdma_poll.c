@@ -122,26 +122,19 @@ void tbrdma_link_unlock(u32 i)
 
 void tbrdma_rx_mark(u32 i)
 {
+	struct tbrdma_rx_marker *m = &tbrdma.rx_marker[i];
+
 	/*
 	 * The marker runs the link in its next passes: whoever reads an
 	 * older marker skips a mark that the newer one runs, or clears and
 	 * runs it itself.
 	 */
-	WRITE_ONCE(tbrdma.rx_marker[i], in_task() ? current : NULL);
+	if (in_task())
+		WRITE_ONCE(m->at, ktime_get_ns());
+	WRITE_ONCE(m->task, in_task() ? current : NULL);
 	/* The frame, counted in its ring, before the bit that says so. */
 	smp_mb__before_atomic();
 	set_bit(i, tbrdma.rx_pending);
-}
-
-void tbrdma_rx_cond_resched(void)
-{
-	u32 i;
-
-	if (need_resched())
-		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks)
-			if (READ_ONCE(tbrdma.rx_marker[i]) == current)
-				WRITE_ONCE(tbrdma.rx_marker[i], NULL);
-	cond_resched();
 }
 
 void tbrdma_rx_mark_xd(void)
@@ -162,39 +155,52 @@ void tbrdma_rx_mark_xd(void)
 #define TBRDMA_RX_NOW_PASSES 8
 
 /*
+ * How long a loop end's mark is its marker's alone: about a pass over a
+ * window of frames in a VM, and below the shortest resend timeout, so a
+ * marker switched out after its transmission (preempted, or asleep on a
+ * lock) delays its frames by this much, not by a resend.
+ */
+#define TBRDMA_RX_MARK_HOLD_NS (50 * NSEC_PER_USEC)
+
+/*
  * A poller runs only its own links' marks: another rail's ring is its own
  * poller's to poll, on its CPUs. A process (self NULL) runs every
  * XDomain link's mark (it only says a ring may hold an answer) and the
- * loop ends' marks that its own transmissions set, or that no task holds
- * (tbrdma_rx_cond_resched()): another's are that task's to run, and
- * taking them would keep both in their system calls, each waiting on the
- * other's locks.
+ * loop ends' marks that its own transmissions set, that no task holds, or
+ * that another task set longer ago than the hold: another's newer ones
+ * are that task's to run, and taking them would keep both in their
+ * system calls, each waiting on the other's locks.
  */
-static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i)
+static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i, u64 now)
 {
+	const struct tbrdma_rx_marker *m = &tbrdma.rx_marker[i];
 	struct task_struct *marker;
 
 	if (self)
 		return tbrdma_poller_of(i) != self;
 	if (test_bit(i, tbrdma.xd_links))
 		return false;
-	marker = READ_ONCE(tbrdma.rx_marker[i]);
-	return marker && marker != current;
+	marker = READ_ONCE(m->task);
+	/* Signed: a mark set after now is new. */
+	return marker && marker != current &&
+	       (s64)(now - READ_ONCE(m->at)) < TBRDMA_RX_MARK_HOLD_NS;
 }
 
 static void tbrdma_rx_run(struct tbrdma_poller *self)
 {
 	u32 pass, i;
+	u64 now;
 
 	for (pass = 0; pass < TBRDMA_RX_NOW_PASSES; pass++) {
-		u64 now = ktime_get_ns();
 		bool ran = false;
+
+		now = ktime_get_ns();
 
 		for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
 			struct tb_link *link;
 			int handled;
 
-			if (tbrdma_rx_skip(self, i) ||
+			if (tbrdma_rx_skip(self, i, now) ||
 			    !test_and_clear_bit(i, tbrdma.rx_pending))
 				continue;
 			ran = true;
@@ -211,18 +217,19 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 		}
 		if (!ran)
 			break;
-		tbrdma_rx_cond_resched();
+		cond_resched();
 	}
 	/*
 	 * More than this caller should carry, or another poller's (a
-	 * process leaves another task's marks to it): the pollers keep at
+	 * process leaves another task's new marks to it): the pollers keep at
 	 * it (kicked under the link's lock, which keeps its poller). Another
 	 * rail's mark left by a poller only says that its ring may hold an
 	 * answer: a frame there raises that ring's interrupt unless its
 	 * poller is polling anyway. A loop end's mark is a frame.
 	 */
+	now = ktime_get_ns();
 	for_each_set_bit(i, tbrdma.rx_pending, tbrdma.nlinks) {
-		if (tbrdma_rx_skip(self, i) &&
+		if (tbrdma_rx_skip(self, i, now) &&
 		    (!self || test_bit(i, tbrdma.xd_links)))
 			continue;
 		/* The host's poller is never freed: no lock needed. */
@@ -355,7 +362,7 @@ static int tbrdma_poll_fn(void *arg)
 			 */
 			if (need_resched())
 				tbrdma_sq_stop(p);
-			tbrdma_rx_cond_resched();
+			cond_resched();
 			continue;
 		}
 		/* Processes ring the doorbell again, after a last look. */

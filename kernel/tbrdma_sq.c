@@ -194,7 +194,7 @@ void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 		mutex_lock(&kc->lock);
 		taken = tbrdma_sq_flush(kc);
 		mutex_unlock(&kc->lock);
-		tbrdma_rx_cond_resched();
+		cond_resched();
 	}
 }
 
