@@ -63,7 +63,7 @@ struct tbrdma_poller {
 /* Who marked a link to receive, and when (tbrdma_rx_mark()). */
 struct tbrdma_rx_marker {
 	struct task_struct *task;	/* NULL: a mark anyone runs */
-	u64 at;				/* ktime_get_ns() */
+	u64 at;				/* ktime_get_ns(), with a task */
 };
 
 /* The host's one engine and everything that runs it. */
@@ -88,6 +88,13 @@ struct tbrdma_dev {
 	 * task runs it in its next passes (tbrdma_rx_skip()).
 	 */
 	struct tbrdma_rx_marker *rx_marker;
+	/*
+	 * How long a loop end's mark is its marker's alone: half the loop
+	 * cables' shortest resend timeout, so that a marker switched out
+	 * after its transmission (preempted, or asleep on a lock) leaves its
+	 * frames to the next pass of any process before the sender resends.
+	 */
+	u64 rx_mark_hold_ns;
 	unsigned long *xd_links;	/* XDomain links, under tbrdma_lock() */
 	/*
 	 * Per link index, the poll context that runs it, NULL: poller.

@@ -166,6 +166,7 @@ static void tbrdma_teardown(void)
 static int __init tbrdma_init(void)
 {
 	struct tb_engine_config cfg;
+	struct tb_link_config link_cfg;
 	int ret;
 	u32 i;
 
@@ -185,6 +186,9 @@ static int __init tbrdma_init(void)
 	cfg.max_ctx = tbrdma_max_contexts;
 	cfg.ext_min = tbrdma_ext_min;
 	cfg.rnr_timeout_ns = (u64)tbrdma_rnr_timeout_ms * NSEC_PER_MSEC;
+	/* Loop cables keep the default resend timeouts (tbrdma_loop.c). */
+	tb_link_config_default(&link_cfg);
+	tbrdma.rx_mark_hold_ns = link_cfg.rto_min_ns / 2;
 	tbrdma.link_lock = kcalloc(cfg.max_links, sizeof(*tbrdma.link_lock),
 				   GFP_KERNEL);
 	tbrdma.rx_pending = bitmap_zalloc(cfg.max_links, GFP_KERNEL);

@@ -125,13 +125,17 @@ void tbrdma_rx_mark(u32 i)
 	struct tbrdma_rx_marker *m = &tbrdma.rx_marker[i];
 
 	/*
-	 * The marker runs the link in its next passes: whoever reads an
-	 * older marker skips a mark that the newer one runs, or clears and
-	 * runs it itself.
+	 * The marker runs the link in its next passes, alone for the hold
+	 * (tbrdma_rx_skip()): whoever reads an older marker skips a mark
+	 * that the newer one runs, or clears and runs it itself.
 	 */
-	if (in_task())
+	if (in_task()) {
 		WRITE_ONCE(m->at, ktime_get_ns());
-	WRITE_ONCE(m->task, in_task() ? current : NULL);
+		/* Release: a reader of this marker reads this time. */
+		smp_store_release(&m->task, current);
+	} else {
+		WRITE_ONCE(m->task, NULL);
+	}
 	/* The frame, counted in its ring, before the bit that says so. */
 	smp_mb__before_atomic();
 	set_bit(i, tbrdma.rx_pending);
@@ -155,14 +159,6 @@ void tbrdma_rx_mark_xd(void)
 #define TBRDMA_RX_NOW_PASSES 8
 
 /*
- * How long a loop end's mark is its marker's alone: about a pass over a
- * window of frames in a VM, and below the shortest resend timeout, so a
- * marker switched out after its transmission (preempted, or asleep on a
- * lock) delays its frames by this much, not by a resend.
- */
-#define TBRDMA_RX_MARK_HOLD_NS (50 * NSEC_PER_USEC)
-
-/*
  * A poller runs only its own links' marks: another rail's ring is its own
  * poller's to poll, on its CPUs. A process (self NULL) runs every
  * XDomain link's mark (it only says a ring may hold an answer) and the
@@ -180,10 +176,11 @@ static bool tbrdma_rx_skip(const struct tbrdma_poller *self, u32 i, u64 now)
 		return tbrdma_poller_of(i) != self;
 	if (test_bit(i, tbrdma.xd_links))
 		return false;
-	marker = READ_ONCE(m->task);
+	/* Acquire: pairs with tbrdma_rx_mark(), for this marker's time. */
+	marker = smp_load_acquire(&m->task);
 	/* Signed: a mark set after now is new. */
 	return marker && marker != current &&
-	       (s64)(now - READ_ONCE(m->at)) < TBRDMA_RX_MARK_HOLD_NS;
+	       (s64)(now - READ_ONCE(m->at)) < (s64)tbrdma.rx_mark_hold_ns;
 }
 
 static void tbrdma_rx_run(struct tbrdma_poller *self)
