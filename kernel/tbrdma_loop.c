@@ -200,14 +200,6 @@ static char tbrdma_loop_end_name(const struct tbrdma_loop_end *end)
 	return end == &end->loop->end[0] ? 'A' : 'B';
 }
 
-static int tbrdma_loop_deliver(void *user, struct tb_link *link,
-			       const void *payload, u32 len, const void *ext,
-			       u32 ext_len)
-{
-	return tb_engine_link_ops.deliver(user, link, payload, len, ext,
-					  ext_len);
-}
-
 /*
  * The engine fails the link's endpoints; and as when a real cable fails,
  * the other end loses carrier too, so it fails at once rather than after
@@ -236,15 +228,13 @@ static void tbrdma_loop_state_changed(void *user, struct tb_link *link,
 	}
 }
 
-static void tbrdma_loop_ext_put(void *user, const struct tb_link_ext *ext)
-{
-	tb_engine_link_ops.ext_put(user, ext);
-}
-
 static const struct tb_link_user_ops tbrdma_loop_link_ops = {
-	.deliver = tbrdma_loop_deliver,
+	.deliver = tb_engine_deliver,
 	.state_changed = tbrdma_loop_state_changed,
-	.ext_put = tbrdma_loop_ext_put,
+	.ext_put = tb_engine_ext_put,
+	.user_ack = tb_engine_user_ack,
+	.user_ack_sent = tb_engine_user_ack_sent,
+	.user_ack_rx = tb_engine_user_ack_rx,
 };
 
 /*

@@ -305,19 +305,6 @@ void tbrdma_xd_idle(struct tbrdma_poller *p)
 
 /* The engine's link callbacks. */
 
-static int tbrdma_xd_deliver(void *user, struct tb_link *link,
-			     const void *payload, u32 len, const void *ext,
-			     u32 ext_len)
-{
-	return tb_engine_link_ops.deliver(user, link, payload, len, ext,
-					  ext_len);
-}
-
-static void tbrdma_xd_ext_put(void *user, const struct tb_link_ext *ext)
-{
-	tb_engine_link_ops.ext_put(user, ext);
-}
-
 static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 				    u32 state)
 {
@@ -338,9 +325,12 @@ static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 }
 
 static const struct tb_link_user_ops tbrdma_xd_link_ops = {
-	.deliver = tbrdma_xd_deliver,
+	.deliver = tb_engine_deliver,
 	.state_changed = tbrdma_xd_state_changed,
-	.ext_put = tbrdma_xd_ext_put,
+	.ext_put = tb_engine_ext_put,
+	.user_ack = tb_engine_user_ack,
+	.user_ack_sent = tb_engine_user_ack_sent,
+	.user_ack_rx = tb_engine_user_ack_rx,
 };
 
 void tbrdma_xd_free_bufs(struct tbrdma_xd_link *xl,

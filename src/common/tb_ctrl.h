@@ -93,14 +93,15 @@ extern "C" {
  * other at login: 2 carries wire version 4 (context secrets, 64-bit keys,
  * receiver not ready), 3 wire version 5 (selective acks), 4 wire version
  * 6 (delayed acks), 5 wire version 7 (messages into posted receives), 6
- * wire version 8 (datagrams). The message layout is the same in all.
+ * wire version 8 (datagrams), 7 wire version 9 (the engine's ack in the
+ * link's ACK). The message layout is the same in all.
  */
 #ifndef TB_CTRL_VERSION_MIN
-#define TB_CTRL_VERSION_MIN 6u
-#define TB_CTRL_VERSION_MAX 6u
+#define TB_CTRL_VERSION_MIN 7u
+#define TB_CTRL_VERSION_MAX 7u
 #endif
 /* Highest version whose message layout this code can parse. */
-#define TB_CTRL_LAYOUT_MAX 6u
+#define TB_CTRL_LAYOUT_MAX 7u
 
 /* (252 - 28) / 4: what fits after the XDomain header and protocol UUID. */
 #define TB_CTRL_MSG_MAX_DW 56u

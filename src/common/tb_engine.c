@@ -162,9 +162,8 @@ static struct tb_elink *tb_elink_of(struct tb_engine *e, struct tb_link *link)
 }
 
 /* Link callback: one in-order frame from the peer. */
-static int tb_engine_deliver(void *user, struct tb_link *link,
-			     const void *payload, u32 len, const void *ext,
-			     u32 ext_len)
+int tb_engine_deliver(void *user, struct tb_link *link, const void *payload,
+		      u32 len, const void *ext, u32 ext_len)
 {
 	struct tb_elink *el = tb_elink_of(user, link);
 	struct tb_engine_hdr h;
@@ -206,7 +205,7 @@ static void tb_engine_state_changed(void *user, struct tb_link *link, u32 state)
 }
 
 /* Link callback: a frame sent from a region no longer refers to it. */
-static void tb_engine_ext_put(void *user, const struct tb_link_ext *ext)
+void tb_engine_ext_put(void *user, const struct tb_link_ext *ext)
 {
 	struct tb_mr *mr = ext->owner;
 
@@ -215,10 +214,36 @@ static void tb_engine_ext_put(void *user, const struct tb_link_ext *ext)
 		tb_atomic_fetch_add32(&mr->tx_refs, 1);
 }
 
+u32 tb_engine_user_ack(void *user, struct tb_link *link)
+{
+	struct tb_elink *el = tb_elink_of(user, link);
+
+	return el ? tb_resp_ack_value(el) : 0;
+}
+
+void tb_engine_user_ack_sent(void *user, struct tb_link *link, u32 ack_msn)
+{
+	struct tb_elink *el = tb_elink_of(user, link);
+
+	if (el)
+		el->ack_sent = ack_msn;
+}
+
+void tb_engine_user_ack_rx(void *user, struct tb_link *link, u32 ack_msn)
+{
+	struct tb_elink *el = tb_elink_of(user, link);
+
+	if (el && tb_comp_ack(el, ack_msn) == -EPROTO)
+		tb_link_fail(link);	/* the peer broke the protocol */
+}
+
 const struct tb_link_user_ops tb_engine_link_ops = {
 	.deliver = tb_engine_deliver,
 	.state_changed = tb_engine_state_changed,
 	.ext_put = tb_engine_ext_put,
+	.user_ack = tb_engine_user_ack,
+	.user_ack_sent = tb_engine_user_ack_sent,
+	.user_ack_rx = tb_engine_user_ack_rx,
 };
 
 void *tb_elink_payload_buf(struct tb_elink *el)
@@ -288,7 +313,8 @@ void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
  * Fills the link: responses that unblock the peer first, then read data
  * and new requests taking turns, then a bare ACK if one is due: the
  * engine's ack waits as long as the link's, so one DATA frame may carry
- * both; one asking for the peer's ack if a FLUSH waits for it.
+ * both, and goes in the link's ACK instead when that takes it for sure;
+ * one asking for the peer's ack if a FLUSH waits for it.
  */
 void tb_elink_tx(struct tb_elink *el)
 {
@@ -311,7 +337,8 @@ void tb_elink_tx(struct tb_elink *el)
 	}
 	if (tb_link_can_send(link) &&
 	    (el->ack_wanted || (el->ack_sent != tb_resp_ack_value(el) &&
-				(!link->ack_pending || tb_link_ack_due(link))))) {
+				(!link->ack_pending || tb_link_ack_due(link)) &&
+				!tb_link_ack_takes_user_ack(link)))) {
 		struct tb_engine_hdr h;
 
 		memset(&h, 0, sizeof(h));

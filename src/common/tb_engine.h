@@ -209,6 +209,16 @@ void tb_engine_remove_link(struct tb_engine *e, struct tb_link *link);
 void tb_engine_unplug_link(struct tb_engine *e, struct tb_link *link);
 struct tb_link *tb_engine_link(struct tb_engine *e, u32 index);
 extern const struct tb_link_user_ops tb_engine_link_ops;
+/*
+ * Its callbacks, for a host's own tb_link_user_ops that adds to
+ * state_changed.
+ */
+int tb_engine_deliver(void *user, struct tb_link *link, const void *payload,
+		      u32 len, const void *ext, u32 ext_len);
+void tb_engine_ext_put(void *user, const struct tb_link_ext *ext);
+u32 tb_engine_user_ack(void *user, struct tb_link *link);
+void tb_engine_user_ack_sent(void *user, struct tb_link *link, u32 ack_msn);
+void tb_engine_user_ack_rx(void *user, struct tb_link *link, u32 ack_msn);
 
 /*
  * Runs every link: receives, executes, completes, resends and transmits.

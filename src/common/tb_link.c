@@ -198,6 +198,7 @@ void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 {
 	u8 buf[TB_LINK_HDR_LEN + TB_LINK_SACK_LEN];
 	struct tb_link_hdr h;
+	int user_ack_counts = 0;
 	int ret;
 
 	tb_link_fill_hdr(link, &h, type);
@@ -209,6 +210,12 @@ void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 		h.len = TB_LINK_SACK_LEN;
 		h.sack = tb_link_sack_map(link);
 	}
+	if (type == TB_LINK_ACK && link->user_ops->user_ack &&
+	    link->tx_una == link->tx_next) {
+		h.flags |= TB_LINK_F_USER_ACK;
+		h.user_ack = link->user_ops->user_ack(link->user, link);
+		user_ack_counts = tb_seq_after(h.ack, link->ack_sent);
+	}
 	tb_link_hdr_encode(buf, &h);
 	ret = link->phy_ops->xmit(link->phy, buf, TB_LINK_HDR_LEN + h.len,
 				  NULL);
@@ -219,7 +226,11 @@ void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 	if (ret == 0 && type == TB_LINK_ACK) {
 		link->ack_pending = 0;
 		link->credit_sent = h.credit;
+		link->ack_sent = h.ack;
 		link->stats.tx_acks++;
+		if (user_ack_counts)
+			link->user_ops->user_ack_sent(link->user, link,
+						      h.user_ack);
 	}
 }
 
@@ -237,6 +248,13 @@ void tb_link_flush_ack(struct tb_link *link)
 {
 	if (link->state == TBRDMA_LINK_UP && tb_link_ack_due(link))
 		tb_link_send_ctrl(link, TB_LINK_ACK, 0);
+}
+
+int tb_link_ack_takes_user_ack(const struct tb_link *link)
+{
+	return tb_link_ack_due(link) && link->user_ops->user_ack &&
+	       link->tx_una == link->tx_next &&
+	       tb_seq_after(link->rx_next, link->ack_sent);
 }
 
 /*
@@ -285,6 +303,7 @@ static int tb_link_xmit_slot(struct tb_link *link, u32 seq, u64 now)
 	}
 	s->sent_ns = now;
 	link->ack_pending = 0;
+	link->ack_sent = h.ack;
 	return 0;
 }
 

@@ -103,6 +103,23 @@ struct tb_link_user_ops {
 	void (*state_changed)(void *user, struct tb_link *link, u32 state);
 	/* The link no longer refers to ext->owner's memory. */
 	void (*ext_put)(void *user, const struct tb_link_ext *ext);
+	/*
+	 * The user's own ack (the engine's ack_msn) for a standalone ACK to
+	 * carry. Asked only while the peer has acked every DATA frame we
+	 * sent, so none of ours can reach the peer after the ACK and be
+	 * taken with an older word. NULL: ACKs carry none.
+	 */
+	u32 (*user_ack)(void *user, struct tb_link *link);
+	/*
+	 * That word went out on an ACK acking DATA frames no frame of ours
+	 * acked before: the peer resends one of them until it hears an ack
+	 * as new, and every frame we send from now on carries a word at
+	 * least as new or comes behind a DATA frame that does. So the peer
+	 * hears that word or a newer one without the user sending it again.
+	 */
+	void (*user_ack_sent)(void *user, struct tb_link *link, u32 word);
+	/* The peer's user ack, from an ACK: maybe old, maybe repeated. */
+	void (*user_ack_rx)(void *user, struct tb_link *link, u32 word);
 };
 
 struct tb_link_config {
@@ -213,6 +230,7 @@ struct tb_link {
 	int ack_pending;	/* the peer should hear our rx_next/credit */
 	u64 ack_due_ns;		/* ack_pending: a standalone ACK goes then */
 	u32 credit_sent;	/* last credit we advertised */
+	u32 ack_sent;		/* newest ack a DATA or ACK frame of ours carried */
 
 	struct tb_link_stats stats;
 };
@@ -251,6 +269,11 @@ u32 tb_link_rx_budget(const struct tb_link *link);
 int tb_link_ack_due(const struct tb_link *link);
 /* Sends a standalone ACK if one is due. */
 void tb_link_flush_ack(struct tb_link *link);
+/*
+ * Whether that ACK, due now, takes the user's ack to the peer for sure
+ * (tb_link_user_ops.user_ack_sent).
+ */
+int tb_link_ack_takes_user_ack(const struct tb_link *link);
 
 /* Room for a new DATA frame: window slot, peer credit and link UP. */
 int tb_link_can_send(const struct tb_link *link);

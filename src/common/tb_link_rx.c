@@ -35,6 +35,7 @@ static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
 	if (!link->peer_epoch) {
 		link->peer_epoch = h->epoch_src;
 		link->rx_next = h->seq;
+		link->ack_sent = h->seq;
 		learned = 1;
 	}
 	if (h->epoch_dst == link->epoch) {
@@ -312,8 +313,12 @@ static int tb_link_rx_frame(struct tb_link *link, const struct tb_phy_rx *rx,
 		link->stats.rx_bad++;
 		return 0;
 	}
-	if (h.type == TB_LINK_ACK)
+	if (h.type == TB_LINK_ACK) {
+		if ((h.flags & TB_LINK_F_USER_ACK) && link->user_ops->user_ack_rx)
+			link->user_ops->user_ack_rx(link->user, link,
+						    h.user_ack);
 		return 0;
+	}
 
 	if (tb_seq_before(h.seq, link->rx_next) ||
 	    (h.seq == link->rx_next && tb_link_kept(link, h.seq)->present)) {

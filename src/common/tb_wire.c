@@ -63,7 +63,7 @@ void tb_link_hdr_encode(void *buf, const struct tb_link_hdr *h)
 	put8(&p, h->type);
 	put16(&p, h->len);
 	put16(&p, h->flags);
-	put32(&p, h->seq);
+	put32(&p, h->type == TB_LINK_ACK ? h->user_ack : h->seq);
 	put32(&p, h->ack);
 	put32(&p, h->credit);
 	put32(&p, h->epoch_src);
@@ -92,6 +92,7 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	h->epoch_dst = get32(&p);
 	h->ext_len = get16(&p);
 	h->sack = 0;
+	h->user_ack = 0;
 	if (get16(&p) != 0)
 		return -EBADMSG;
 	if (h->flags & ~TB_LINK_F_ALL)
@@ -106,6 +107,8 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	} else if (h->ext_len) {
 		return -EBADMSG;
 	}
+	if ((h->flags & TB_LINK_F_USER_ACK) && h->type != TB_LINK_ACK)
+		return -EBADMSG;
 	switch (h->type) {
 	case TB_LINK_DATA:
 		if (h->len < TB_ENGINE_HDR_LEN || (h->flags & TB_LINK_F_SACK))
@@ -114,6 +117,11 @@ int tb_link_hdr_decode(const void *buf, u32 frame_len, struct tb_link_hdr *h)
 	case TB_LINK_ACK:
 		if (h->len != ((h->flags & TB_LINK_F_SACK) ? TB_LINK_SACK_LEN : 0))
 			return -EBADMSG;
+		/* Without the flag, the word is unused and must be 0. */
+		if (!(h->flags & TB_LINK_F_USER_ACK) && h->seq)
+			return -EBADMSG;
+		h->user_ack = h->seq;
+		h->seq = 0;
 		if (h->flags & TB_LINK_F_SACK)
 			h->sack = get64(&p);
 		break;

@@ -5,7 +5,10 @@
  *   link header (32 bytes) | engine header (72 bytes) | payload
  *
  * HELLO frames carry the link header alone, ACK frames that too or an
- * 8-byte selective ack (TB_LINK_F_SACK). All fields are
+ * 8-byte selective ack (TB_LINK_F_SACK). An ACK has no sequence number: in
+ * that field's place it may carry its sender's user's ack (the engine's
+ * ack_msn, TB_LINK_F_USER_ACK), so a request needs no frame back but the
+ * link's ACK. All fields are
  * little-endian on the wire and are encoded and decoded field by field, so
  * no struct layout or host byte order leaks onto the cable. Decoding checks
  * everything a receiver relies on and rejects the frame otherwise.
@@ -21,7 +24,7 @@ extern "C" {
 #endif
 
 #define TB_WIRE_MAGIC 0x7462u	/* "tb" */
-#define TB_WIRE_VERSION 8u
+#define TB_WIRE_VERSION 9u
 #define TB_LINK_HDR_LEN 32u
 #define TB_ENGINE_HDR_LEN 72u
 #define TB_LINK_SACK_LEN 8u	/* an ACK's bitmap after the link header */
@@ -55,7 +58,12 @@ enum tb_link_flags {
 	TB_LINK_F_EXT = 1u << 3,	/* DATA: an ext buffer of ext_len follows */
 	TB_LINK_F_SACK = 1u << 4,	/* ACK: sack follows the header */
 	TB_LINK_F_ACK_NOW = 1u << 5,	/* DATA: ack without waiting for DATA */
-	TB_LINK_F_ALL = 0x3f,
+	/*
+	 * ACK: user_ack is the sender's user's ack, sent while the peer had
+	 * acked every DATA frame of the sender (tb_link_user_ops.user_ack).
+	 */
+	TB_LINK_F_USER_ACK = 1u << 6,
+	TB_LINK_F_ALL = 0x7f,
 };
 
 struct tb_link_hdr {
@@ -63,6 +71,7 @@ struct tb_link_hdr {
 	u16 len;		/* bytes after the link header */
 	u16 flags;
 	u32 seq;		/* DATA: this frame's sequence number */
+	u32 user_ack;		/* ACK: on the wire in seq's place */
 	u32 ack;		/* every DATA frame before this one was received */
 	u32 credit;		/* sender may send sequence numbers before this */
 	u32 epoch_src;		/* sender's link incarnation */

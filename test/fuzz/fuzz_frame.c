@@ -281,6 +281,11 @@ static void rewrite_link_hdr(struct fz *f, u8 *fr, u32 len, u8 flags)
 	if (h.type == TB_LINK_DATA)
 		h.seq = l->rx_next +
 			(h.seq % 8 == 7 ? 1 + (h.seq >> 3) % (TB_LINK_SACK_BITS + 6) : 0);
+	/* ACK: a user ack up to the newest request sent, or beyond. */
+	if (h.type == TB_LINK_ACK && (h.flags & TB_LINK_F_USER_ACK))
+		h.user_ack = (flags & 0x02) ? h.seq :
+			     pick(f->el->msn_acked,
+				  f->el->msn_next - f->el->msn_acked, h.seq);
 	h.ack = rd32(fr + 12);
 	h.credit = rd32(fr + 16);
 	if (!(flags & 0x02)) {

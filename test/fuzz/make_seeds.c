@@ -62,23 +62,32 @@ static void data_record(u8 flags, u32 n, const struct tb_engine_hdr *eh,
 	record(flags, f, TB_FRAME_HDRS + payload);
 }
 
-/* An ACK as the peer would send it: frames ack + 1 + i it keeps in sack. */
-static void sack_record(u32 ack, u64 sack)
+/*
+ * An ACK as the peer would send it: frames ack + 1 + i it keeps in sack
+ * (0: no selective ack); with user_ack, the engine's ack_msn too.
+ */
+static void ack_record(u32 ack, u64 sack, u32 user_ack)
 {
 	u8 f[TB_LINK_HDR_LEN + TB_LINK_SACK_LEN];
 	struct tb_link_hdr h;
 
 	memset(&h, 0, sizeof(h));
 	h.type = TB_LINK_ACK;
-	h.flags = TB_LINK_F_GAP | TB_LINK_F_SACK;
-	h.len = TB_LINK_SACK_LEN;
+	if (sack) {
+		h.flags = TB_LINK_F_GAP | TB_LINK_F_SACK;
+		h.len = TB_LINK_SACK_LEN;
+	}
+	if (user_ack) {
+		h.flags |= TB_LINK_F_USER_ACK;
+		h.user_ack = user_ack;
+	}
 	h.ack = ack;
 	h.credit = ack + 16;
 	h.epoch_src = PEER_EPOCH;
 	h.epoch_dst = LOCAL_EPOCH;
 	h.sack = sack;
 	tb_link_hdr_encode(f, &h);
-	record(F_RAW_LINK, f, sizeof(f));
+	record(F_RAW_LINK, f, TB_LINK_HDR_LEN + h.len);
 }
 
 static struct tb_engine_hdr ehdr(u8 op, u32 len, u32 msn)
@@ -203,8 +212,17 @@ int main(int argc, char **argv)
 	data_record(F_RAW_LINK, 2, &h, 64, 0x33);
 	h = ehdr(TB_EOP_SEND, 16, 1);
 	data_record(F_RAW_LINK, 0, &h, 16, 0x31);
-	sack_record(LOCAL_SEQ0 + 2, 0x3);
+	ack_record(LOCAL_SEQ0 + 2, 0x3, 0);
 	err |= save(dir, "out_of_order");
+
+	/*
+	 * ACKs carrying the engine's ack of our setup requests: part of
+	 * them, all of them, then one never sent (a protocol error).
+	 */
+	ack_record(LOCAL_SEQ0 + 6, 0, 3);
+	ack_record(LOCAL_SEQ0 + 6, 0, 6);
+	ack_record(LOCAL_SEQ0 + 6, 0, 7);
+	err |= save(dir, "user_ack");
 
 	/*
 	 * Messages into the posted receives (the rewriter sends MSG to that

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
 // Delayed acks between two engines: an ack nobody waits for rides on the
-// target's own traffic or goes after the link's ack delay; a completion
+// target's own traffic or goes after the link's ack delay, the engine's in
+// the link's ACK unless DATA of the target's is unacked; a completion
 // someone waits for, a FLUSH, a resent frame and a filling window are
 // acked at once. The clock stands still unless a test moves it, so "at
 // once" means without any timer.
@@ -116,6 +117,7 @@ BOOST_AUTO_TEST_CASE(traffic_carries_a_delayed_ack)
 BOOST_AUTO_TEST_CASE(a_lone_delayed_ack_waits_for_the_delay)
 {
     const uint64_t delay = p.b->link.cfg.ack_delay_ns;
+    const uint64_t frames_b = p.b->link.stats.tx_frames, acks_b = p.b->link.stats.tx_acks;
     BOOST_REQUIRE_GT(delay, 1u);
     write_ab(1, 33, TBRDMA_SQE_DELAY_ACK);
     settle();
@@ -129,12 +131,58 @@ BOOST_AUTO_TEST_CASE(a_lone_delayed_ack_waits_for_the_delay)
     auto ca = p.a->drain_cq();
     BOOST_REQUIRE_EQUAL(ca.size(), 1u);
     BOOST_TEST(ca[0].wr_id == 33u);
-    // That ACK was a frame too; its own ack is owed the same way, then
-    // nothing is.
-    t += delay;
-    settle();
+    // The link's ACK carried the engine's: no DATA frame, so no ack owed
+    // back.
+    BOOST_TEST(p.b->link.stats.tx_frames == frames_b);
+    BOOST_TEST(p.b->link.stats.tx_acks == acks_b + 1);
     BOOST_TEST(tb_engine_next_deadline(p.a->engine) == 0u);
     BOOST_TEST(tb_engine_next_deadline(p.b->engine) == 0u);
+}
+
+// The ACK that carried the engine's ack is lost: the WRITE is resent, the
+// duplicate is acked again with it, and the WRITE runs once.
+BOOST_AUTO_TEST_CASE(a_lost_ack_carrying_the_engines_is_made_good)
+{
+    const uint64_t frames_b = p.b->link.stats.tx_frames;
+    p.cb.lose.insert(p.cb.sent + 1);
+    write_ab(6, 88, 0);
+    settle();
+    BOOST_TEST(b_buf[6] == 88u);
+    BOOST_TEST(p.a->drain_cq().empty(), "completed without the lost ACK");
+    b_buf[6] = 0;  // a second execution would write it again
+    t = tb_engine_next_deadline(p.a->engine);
+    settle();
+    auto ca = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(ca.size(), 1u);
+    BOOST_TEST(ca[0].wr_id == 88u);
+    BOOST_TEST(ca[0].status == TBRDMA_WC_SUCCESS);
+    BOOST_TEST(b_buf[6] == 0u, "the duplicate was executed");
+    BOOST_TEST(p.b->link.stats.rx_dup == 1u);
+    BOOST_TEST(p.b->link.stats.tx_frames == frames_b, "the target sent DATA");
+}
+
+// While a DATA frame of the target is unacked, its ACK does not carry the
+// engine's ack, which could then overtake a response or NAK in that frame:
+// the engine's ack goes in a DATA frame behind it.
+BOOST_AUTO_TEST_CASE(the_engines_ack_never_overtakes_the_targets_data)
+{
+    // The target's WRITE is lost, and so is its resend on the gap ack.
+    p.cb.lose = {p.cb.sent + 1, p.cb.sent + 3};
+    write_ba(7, 99, TBRDMA_SQE_DELAY_ACK);
+    settle();
+    const uint64_t frames_b = p.b->link.stats.tx_frames;
+    write_ab(7, 111, 0);
+    settle();
+    BOOST_TEST(b_buf[7] == 111u);
+    BOOST_TEST(p.b->link.stats.tx_frames == frames_b + 1, "the engine's ack went in no DATA frame");
+    BOOST_TEST(a_buf[7] == 0u);
+    BOOST_TEST(p.a->drain_cq().empty(), "the engine's ack overtook the lost frame");
+    t = tb_engine_next_deadline(p.b->engine);
+    settle();
+    BOOST_TEST(a_buf[7] == 99u);
+    auto ca = p.a->drain_cq();
+    BOOST_REQUIRE_EQUAL(ca.size(), 1u);
+    BOOST_TEST(ca[0].wr_id == 111u);
 }
 
 // A WRITE whose completion is awaited asks for its ack.

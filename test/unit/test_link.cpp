@@ -185,8 +185,9 @@ struct link_end {
     bool frozen = false;  // never progressed: a peer that stopped answering
 };
 
-const tb_link_user_ops link_end::user_ops = {&link_end::deliver, &link_end::state_changed,
-                                             &link_end::ext_put};
+// No user acks: the link alone, as a user that has none runs it.
+const tb_link_user_ops link_end::user_ops = {
+    &link_end::deliver, &link_end::state_changed, &link_end::ext_put, nullptr, nullptr, nullptr};
 
 tb_link_config default_cfg()
 {

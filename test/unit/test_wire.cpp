@@ -25,7 +25,8 @@ tb_link_hdr link_hdr(uint8_t type, uint16_t len)
     tb_link_hdr h{};
     h.type = type;
     h.len = len;
-    h.seq = 0x01020304;
+    if (type != TB_LINK_ACK)  // an ACK has no sequence number
+        h.seq = 0x01020304;
     h.ack = 0x05060708;
     h.credit = 0x090a0b0c;
     h.epoch_src = 0x11223344;
@@ -80,7 +81,8 @@ bool same(const tb_link_hdr &a, const tb_link_hdr &b)
 {
     return a.type == b.type && a.len == b.len && a.flags == b.flags && a.seq == b.seq &&
            a.ack == b.ack && a.credit == b.credit && a.epoch_src == b.epoch_src &&
-           a.epoch_dst == b.epoch_dst && a.ext_len == b.ext_len && a.sack == b.sack;
+           a.epoch_dst == b.epoch_dst && a.ext_len == b.ext_len && a.sack == b.sack &&
+           a.user_ack == b.user_ack;
 }
 
 bool same(const tb_engine_hdr &a, const tb_engine_hdr &b)
@@ -158,14 +160,18 @@ BOOST_AUTO_TEST_CASE(link_hdr_round_trip_random)
         if (h.type != TB_LINK_DATA)
             h.flags &= static_cast<uint16_t>(~TB_LINK_F_EXT);
         if (h.type != TB_LINK_ACK)
-            h.flags &= static_cast<uint16_t>(~TB_LINK_F_SACK);
+            h.flags &= static_cast<uint16_t>(~(TB_LINK_F_SACK | TB_LINK_F_USER_ACK));
         if (h.flags & TB_LINK_F_EXT)
             h.ext_len = static_cast<uint16_t>(1 + rng() % TB_EXT_MAX);
         if (h.flags & TB_LINK_F_SACK) {
             h.len = TB_LINK_SACK_LEN;
             h.sack = rng();
         }
-        h.seq = static_cast<uint32_t>(rng());
+        // An ACK has no sequence number; in its place, the user's ack.
+        if (h.type != TB_LINK_ACK)
+            h.seq = static_cast<uint32_t>(rng());
+        else if (h.flags & TB_LINK_F_USER_ACK)
+            h.user_ack = static_cast<uint32_t>(rng());
         h.ack = static_cast<uint32_t>(rng());
         h.credit = static_cast<uint32_t>(rng());
         do
@@ -173,8 +179,12 @@ BOOST_AUTO_TEST_CASE(link_hdr_round_trip_random)
         while (!h.epoch_src);
         h.epoch_dst = static_cast<uint32_t>(rng());  // 0 is legal: peer not known yet
         // Extremes now and then.
-        if (i % 97 == 0)
-            h.seq = h.ack = h.credit = h.epoch_dst = ~0u;
+        if (i % 97 == 0) {
+            h.ack = h.credit = h.epoch_dst = ~0u;
+            (h.type != TB_LINK_ACK ? h.seq : h.user_ack) = ~0u;
+            if (h.type == TB_LINK_ACK)
+                h.flags |= TB_LINK_F_USER_ACK;
+        }
         if (i % 89 == 0 && h.type == TB_LINK_DATA)
             h.len = static_cast<uint16_t>(i & 1 ? link_payload_max : TB_ENGINE_HDR_LEN);
 
@@ -270,7 +280,7 @@ BOOST_AUTO_TEST_CASE(link_hdr_bytes_little_endian)
     tb_link_hdr_encode(f.data(), &h);
     const uint8_t want[TB_LINK_HDR_LEN] = {
         0x62, 0x74,              // magic 0x7462
-        0x08,                    // version
+        0x09,                    // version
         0x01,                    // type DATA
         0x40, 0x01,              // len
         0x03, 0x00,              // flags
@@ -454,6 +464,30 @@ BOOST_AUTO_TEST_CASE(link_hdr_rejects_malformed)
         f.resize(TB_LINK_HDR_LEN + h.len);
         BOOST_TEST(link_decode(f) == -EBADMSG, "type " << int(t));
     }
+}
+
+BOOST_AUTO_TEST_CASE(link_user_ack_on_acks_only)
+{
+    // The user's ack takes an ACK's sequence number word; nothing else may.
+    for (uint8_t t : {uint8_t(TB_LINK_DATA), uint8_t(TB_LINK_HELLO)}) {
+        tb_link_hdr h = link_hdr(t, t == TB_LINK_DATA ? TB_ENGINE_HDR_LEN : 0);
+        h.flags = TB_LINK_F_USER_ACK;
+        BOOST_TEST(link_decode(link_frame(h)) == -EBADMSG, "type " << int(t));
+    }
+    tb_link_hdr h = link_hdr(TB_LINK_ACK, 0);
+    h.flags = TB_LINK_F_USER_ACK;
+    h.user_ack = 0x89abcdef;
+    bytes f = link_frame(h);
+    tb_link_hdr d;
+    BOOST_TEST(link_decode(f, &d) == 0);
+    BOOST_TEST(d.user_ack == 0x89abcdefu);
+    BOOST_TEST(d.seq == 0u);
+    // Without the flag, the word must be 0.
+    h.flags = 0;
+    h.user_ack = 0;
+    f = link_frame(h);
+    f[8] = 1;
+    BOOST_TEST(link_decode(f) == -EBADMSG);
 }
 
 BOOST_AUTO_TEST_CASE(engine_hdr_rejects_malformed)
