@@ -208,7 +208,8 @@ struct tb_elink {
 
 	/* Responder. */
 	u32 resp_done;		/* last request executed */
-	u32 ack_sent;		/* last ack_msn advertised */
+	/* last ack_msn sent in DATA, or in an ACK the link counted */
+	u32 ack_sent;
 	struct tb_nak *naks;	/* msn_window entries */
 	u32 nak_head;
 	u32 nak_tail;

@@ -107,18 +107,20 @@ struct tb_link_user_ops {
 	 * The user's own ack (the engine's ack_msn) for a standalone ACK to
 	 * carry. Asked only while the peer has acked every DATA frame we
 	 * sent, so none of ours can reach the peer after the ACK and be
-	 * taken with an older word. NULL: ACKs carry none.
+	 * taken with an older word. NULL: ACKs carry none, and
+	 * user_ack_sent is never called.
 	 */
 	u32 (*user_ack)(void *user, struct tb_link *link);
 	/*
 	 * That word went out on an ACK acking DATA frames no frame of ours
 	 * acked before: the peer resends one of them until it hears an ack
-	 * as new, and every frame we send from now on carries a word at
-	 * least as new or comes behind a DATA frame that does. So the peer
-	 * hears that word or a newer one without the user sending it again.
+	 * as new, and from now on every ACK of ours carries a word at least
+	 * as new, or goes while a DATA frame that does is unacked (and so
+	 * is resent until the peer has it). So the peer hears that word or
+	 * a newer one without the user sending it again.
 	 */
 	void (*user_ack_sent)(void *user, struct tb_link *link, u32 word);
-	/* The peer's user ack, from an ACK: maybe old, maybe repeated. */
+	/* The peer's user ack, from an ACK: maybe old, maybe repeated. NULL: ignored. */
 	void (*user_ack_rx)(void *user, struct tb_link *link, u32 word);
 };
 

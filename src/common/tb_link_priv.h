@@ -35,7 +35,8 @@ void tb_link_release(struct tb_link *link, u32 from, u32 to);
 void tb_link_set_up(struct tb_link *link, u64 now);
 /*
  * Sends a frame without data (an ACK says which frames after a gap it
- * holds); losing it is harmless, so -EAGAIN is too.
+ * holds). Losing it costs at most a resend by the peer (the user's ack
+ * it carried comes with the resend's ACK), so -EAGAIN is harmless too.
  */
 void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags);
 

@@ -42,7 +42,7 @@ tb_static_assert(TB_PAYLOAD_MAX == TBRDMA_SEND_MAX, "SEND fits one frame");
 
 enum tb_link_type {
 	TB_LINK_DATA = 1,	/* sequenced, credited, carries an engine frame */
-	TB_LINK_ACK = 2,	/* ack and credit update only */
+	TB_LINK_ACK = 2,	/* ack and credit update, maybe the user's ack */
 	TB_LINK_HELLO = 3,	/* link bring-up: epochs and receive slots */
 };
 
