@@ -194,6 +194,15 @@ void tb_link_set_up(struct tb_link *link, u64 now)
 	link->user_ops->state_changed(link->user, link, TBRDMA_LINK_UP);
 }
 
+/*
+ * An ACK may carry the user's ack only while every DATA frame we sent is
+ * acked: none can reach the peer after it with an older word.
+ */
+static int tb_link_ack_may_carry_user_ack(const struct tb_link *link)
+{
+	return link->user_ops->user_ack && link->tx_una == link->tx_next;
+}
+
 void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 {
 	u8 buf[TB_LINK_HDR_LEN + TB_LINK_SACK_LEN];
@@ -210,8 +219,7 @@ void tb_link_send_ctrl(struct tb_link *link, u8 type, u16 flags)
 		h.len = TB_LINK_SACK_LEN;
 		h.sack = tb_link_sack_map(link);
 	}
-	if (type == TB_LINK_ACK && link->user_ops->user_ack &&
-	    link->tx_una == link->tx_next) {
+	if (type == TB_LINK_ACK && tb_link_ack_may_carry_user_ack(link)) {
 		h.flags |= TB_LINK_F_USER_ACK;
 		h.user_ack = link->user_ops->user_ack(link->user, link);
 		user_ack_counts = tb_seq_after(h.ack, link->ack_sent);
@@ -252,8 +260,7 @@ void tb_link_flush_ack(struct tb_link *link)
 
 int tb_link_ack_takes_user_ack(const struct tb_link *link)
 {
-	return tb_link_ack_due(link) && link->user_ops->user_ack &&
-	       link->tx_una == link->tx_next &&
+	return tb_link_ack_due(link) && tb_link_ack_may_carry_user_ack(link) &&
 	       tb_seq_after(link->rx_next, link->ack_sent);
 }
 
