@@ -12,6 +12,7 @@
 #include <linux/netdevice.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
 
 #include "rdma/tbrdma_abi.h"
 #include "tbrdma_client.h"
@@ -157,8 +158,8 @@ int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 			int mask, struct ib_udata *udata);
 int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		       struct ib_qp_init_attr *init);
-int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
-			const struct ib_send_wr **bad_wr);
+/* The uverbs methods of the driver: the doorbell. */
+extern const struct uapi_definition tbrdma_ib_uapi_defs[];
 
 /* tbrdma_ib_verbs.c */
 extern const struct ib_device_ops tbrdma_ib_ops;

@@ -120,7 +120,7 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 	d->ibdev.num_comp_vectors = 1;
 	d->ibdev.dev.parent = dev;
 	/* The doorbell of a queue pair's mapped send queue (tbrdma_ib_qp.c). */
-	d->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
+	d->ibdev.driver_def = tbrdma_ib_uapi_defs;
 	addrconf_addr_eui48((u8 *)&d->ibdev.node_guid, mac);
 	snprintf(d->ibdev.node_desc, sizeof(d->ibdev.node_desc),
 		 "tbrdma %s", attr.name);

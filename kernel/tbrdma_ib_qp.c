@@ -6,7 +6,7 @@
  * kernel's part is the IB state machine: RTR connects the context to its
  * peer queue pair (the destination GID names the peer's device), RTS sets
  * its retries, ERR flushes it, RESET starts it over; and the doorbell, a
- * post_send() without work requests. A UD queue pair is a datagram
+ * driver method of the uverbs QP object. A UD queue pair is a datagram
  * context: RTR opens it to datagrams with its Q_Key, and each work
  * request names its destination (the provider's address handles are the
  * process's own).
@@ -17,7 +17,8 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <rdma/ib_cache.h>
-#include <rdma/uverbs_ioctl.h>
+#define UVERBS_MODULE_NAME tbrdma_ib
+#include <rdma/uverbs_named_ioctl.h>
 
 #include "rdma/tbrdma_ib_abi.h"
 #include "tbrdma_client.h"
@@ -439,20 +440,22 @@ int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 }
 
 /*
- * The doorbell: the process posts work requests into the mapped sq, and
- * calls this without any when no poller takes them. In ERR it flushes
- * what was posted since, receives too.
+ * The doorbell, a driver method of the uverbs QP object
+ * (TBRDMA_IB_METHOD_QP_DOORBELL): the process posts work requests into the
+ * mapped sq, and calls this when no poller takes them. In ERR it flushes
+ * what was posted since, receives too. An ioctl: the uverbs core's write()
+ * path of a post_send() costs more (docs/verbs.md).
  */
-int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
-			const struct ib_send_wr **bad_wr)
+static int UVERBS_HANDLER(TBRDMA_IB_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle *attrs)
 {
-	struct tbrdma_ib_qp *qp = to_tbqp(ibqp);
+	struct ib_qp *ibqp = uverbs_attr_get_obj(attrs,
+						 TBRDMA_IB_ATTR_DOORBELL_QP);
+	struct tbrdma_ib_qp *qp;
 	int ret = 0;
 
-	if (wr) {
-		*bad_wr = wr;
-		return -EINVAL;
-	}
+	if (IS_ERR(ibqp))
+		return PTR_ERR(ibqp);
+	qp = to_tbqp(ibqp);
 	/* Held throughout: a RESET meanwhile would find it in error again. */
 	mutex_lock(&qp->lock);
 	if (qp->state == IB_QPS_ERR)
@@ -465,3 +468,17 @@ int tbrdma_ib_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 	mutex_unlock(&qp->lock);
 	return ret;
 }
+
+DECLARE_UVERBS_NAMED_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL,
+			    UVERBS_ATTR_IDR(TBRDMA_IB_ATTR_DOORBELL_QP,
+					    UVERBS_OBJECT_QP,
+					    UVERBS_ACCESS_READ,
+					    UA_MANDATORY));
+
+ADD_UVERBS_METHODS(tbrdma_ib_qp_methods, UVERBS_OBJECT_QP,
+		   &UVERBS_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL));
+
+const struct uapi_definition tbrdma_ib_uapi_defs[] = {
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &tbrdma_ib_qp_methods),
+	{}
+};

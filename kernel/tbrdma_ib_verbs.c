@@ -330,7 +330,6 @@ const struct ib_device_ops tbrdma_ib_ops = {
 	.mmap_free = tbrdma_ib_mmap_free,
 	.modify_qp = tbrdma_ib_modify_qp,
 	.modify_srq = tbrdma_ib_modify_srq,
-	.post_send = tbrdma_ib_post_send,
 	.query_device = tbrdma_ib_query_device,
 	.query_pkey = tbrdma_ib_query_pkey,
 	.query_port = tbrdma_ib_query_port,

@@ -51,7 +51,7 @@ struct tbv_cq_set;
 struct tbv_qp_cmds {
 	/*
 	 * Take what the send ring holds (in ERR: flush it and the receives):
-	 * the uverbs post_send without work requests; 0 or an errno.
+	 * the driver's doorbell method; 0 or an errno.
 	 */
 	int (*doorbell)(struct ibv_qp *qp);
 	/*

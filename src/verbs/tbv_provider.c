@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <infiniband/cmd_ioctl.h>
 #include <infiniband/driver.h>
 #include <kernel-abi/tbrdma_ib_abi.h>
 #include <tbv_probes.h>
@@ -280,12 +281,14 @@ static struct tbv_qp *to_tbv_qp(struct ibv_qp *ibqp)
 	return container_of(ibqp, struct tbv_qp, vqp.qp);
 }
 
-/* The uverbs post_send without work requests. */
+/* The driver's uverbs method; an errno value on failure. */
 static int tbv_doorbell(struct ibv_qp *ibqp)
 {
-	struct ibv_send_wr *bad;
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP,
+			       TBRDMA_IB_METHOD_QP_DOORBELL, 1);
 
-	return ibv_cmd_post_send(ibqp, NULL, &bad);
+	fill_attr_in_obj(cmd, TBRDMA_IB_ATTR_DOORBELL_QP, ibqp->handle);
+	return execute_ioctl(ibqp->context, cmd);
 }
 
 static void tbv_to_error(struct ibv_qp *ibqp)

@@ -1,11 +1,13 @@
 // tbv_uverbs: talks to a tbrdma_ib device through the kernel's uverbs
 // commands themselves (write() on /dev/infiniband/uverbsN, the ABI
-// libibverbs falls back to), below any userspace provider: what the
+// libibverbs falls back to, and the driver's doorbell ioctl), below any
+// userspace provider: what the
 // kernel side answers and refuses, and that a process holding the device
 // is let go when the device goes (disassociate).
 //
 //   tbv_uverbs check DEV LINK   the context names LINK; device, port, PDs;
-//                               bad handles and a second context refused
+//                               bad handles (also to the doorbell) and a
+//                               second context refused
 //   tbv_uverbs hold DEV READY   a context and a PD, then READY is created;
 //                               once READY.go appears, the next command
 //                               must fail with EIO (the device was taken)
@@ -13,6 +15,7 @@
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
 #include <rdma/ib_user_verbs.h>
+#include <rdma/rdma_user_ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -22,6 +25,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +66,24 @@ public:
         msg.cmd = cmd;
         ssize_t n = write(fd_, &msg, sizeof(msg));
         return n == static_cast<ssize_t>(sizeof(msg)) ? 0 : n < 0 ? errno : EIO;
+    }
+
+    // The doorbell method (the ioctl path) on queue pair handle qp.
+    // Returns 0 or the errno.
+    int doorbell(uint32_t qp) const noexcept
+    {
+        // The header ends in its attributes, a flexible array.
+        alignas(ib_uverbs_ioctl_hdr) unsigned char msg[sizeof(ib_uverbs_ioctl_hdr) +
+                                                       sizeof(ib_uverbs_attr)]{};
+        auto *hdr = reinterpret_cast<ib_uverbs_ioctl_hdr *>(msg);
+        hdr->length = sizeof(msg);
+        hdr->object_id = UVERBS_OBJECT_QP;
+        hdr->method_id = TBRDMA_IB_METHOD_QP_DOORBELL;
+        hdr->num_attrs = 1;
+        hdr->driver_id = RDMA_DRIVER_UNKNOWN;
+        hdr->attrs[0].attr_id = TBRDMA_IB_ATTR_DOORBELL_QP;
+        hdr->attrs[0].data = qp;
+        return ioctl(fd_, RDMA_VERBS_IOCTL, msg) == 0 ? 0 : errno;
     }
 
 private:
@@ -161,6 +183,18 @@ int run_check(const char *dev, uint32_t link)
     check(err != 0, "DEALLOC_PD of a freed handle is refused (" + std::string(strerror(err)) + ")");
     err = dealloc_pd(f, 0xfffffff0u);
     check(err != 0, "DEALLOC_PD of an unknown handle is refused (" + std::string(strerror(err)) + ")");
+
+    // The doorbell is the driver's ioctl method; the post_send() write()
+    // it replaced is not offered. Handles that name no queue pair of this
+    // file are refused before the driver sees them.
+    ib_uverbs_post_send ps{};
+    ps.wqe_size = sizeof(ib_uverbs_send_wr);
+    err = f.run(IB_USER_VERBS_CMD_POST_SEND, ps, sizeof(ib_uverbs_post_send_resp));
+    check(err == EOPNOTSUPP, "POST_SEND is not offered (" + std::string(strerror(err)) + ")");
+    err = f.doorbell(0xfffffff0u);
+    check(err == ENOENT, "the doorbell of an unknown handle is refused (" + std::string(strerror(err)) + ")");
+    err = f.doorbell(pd[1]);
+    check(err == EINVAL, "the doorbell of a PD's handle is refused (" + std::string(strerror(err)) + ")");
     // The odd ones go with the file. (max_pd is per user: tbv_semantics.)
     return failures ? 1 : 0;
 }

@@ -10,9 +10,9 @@
  * four rings in the layout of that header, each mapped from the uverbs
  * file at the offset CREATE_QP answers:
  * - sq: struct tbrdma_sqe, produced by the process (ep is ignored: all go
- *   to the peer queue pair); the kernel takes them on a post_send()
- *   without work requests (the doorbell), or, while its pollers run, by
- *   itself (sq_poll, sq_polled);
+ *   to the peer queue pair); the kernel takes them on the doorbell
+ *   (TBRDMA_IB_METHOD_QP_DOORBELL), or, while its pollers run, by itself
+ *   (sq_poll, sq_polled);
  * - cq: struct tbrdma_cqe, the completions of the sq's SQEs;
  * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process,
  *   an entry per scatter entry (TBRDMA_RWQE_MORE);
@@ -24,8 +24,21 @@
 #define TBRDMA_IB_ABI_H
 
 #include <linux/types.h>
+#include <rdma/ib_user_ioctl_cmds.h>
 
-#define TBRDMA_IB_UVERBS_ABI 4
+#define TBRDMA_IB_UVERBS_ABI 5
+
+/*
+ * The doorbell: a method of the uverbs QP object, in the driver's
+ * namespace, whose one attribute is the queue pair's handle.
+ */
+enum tbrdma_ib_qp_methods {
+	TBRDMA_IB_METHOD_QP_DOORBELL = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum tbrdma_ib_qp_doorbell_attrs {
+	TBRDMA_IB_ATTR_DOORBELL_QP = (1U << UVERBS_ID_NS_SHIFT),
+};
 
 /* The response to ibv_open_device()'s GET_CONTEXT. */
 struct tbrdma_ib_alloc_ucontext_resp {
