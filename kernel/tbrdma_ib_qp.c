@@ -446,16 +446,14 @@ int tbrdma_ib_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
  * what was posted since, receives too. An ioctl: the uverbs core's write()
  * path of a post_send() costs more (docs/verbs.md).
  */
-static int UVERBS_HANDLER(TBRDMA_IB_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle *attrs)
+static int
+UVERBS_HANDLER(TBRDMA_IB_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle *attrs)
 {
-	struct ib_qp *ibqp = uverbs_attr_get_obj(attrs,
-						 TBRDMA_IB_ATTR_DOORBELL_QP);
-	struct tbrdma_ib_qp *qp;
+	/* Mandatory, and a QP of this file: the core looked it up. */
+	struct tbrdma_ib_qp *qp =
+		to_tbqp(uverbs_attr_get_obj(attrs, TBRDMA_IB_ATTR_DOORBELL_QP));
 	int ret = 0;
 
-	if (IS_ERR(ibqp))
-		return PTR_ERR(ibqp);
-	qp = to_tbqp(ibqp);
 	/* Held throughout: a RESET meanwhile would find it in error again. */
 	mutex_lock(&qp->lock);
 	if (qp->state == IB_QPS_ERR)
@@ -475,10 +473,10 @@ DECLARE_UVERBS_NAMED_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL,
 					    UVERBS_ACCESS_READ,
 					    UA_MANDATORY));
 
-ADD_UVERBS_METHODS(tbrdma_ib_qp_methods, UVERBS_OBJECT_QP,
+ADD_UVERBS_METHODS(tbrdma_ib_qp_obj_tree, UVERBS_OBJECT_QP,
 		   &UVERBS_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL));
 
 const struct uapi_definition tbrdma_ib_uapi_defs[] = {
-	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &tbrdma_ib_qp_methods),
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &tbrdma_ib_qp_obj_tree),
 	{}
 };

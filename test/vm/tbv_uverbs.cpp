@@ -1,16 +1,17 @@
 // tbv_uverbs: talks to a tbrdma_ib device through the kernel's uverbs
 // commands themselves (write() on /dev/infiniband/uverbsN, the ABI
 // libibverbs falls back to, and the driver's doorbell ioctl), below any
-// userspace provider: what the
-// kernel side answers and refuses, and that a process holding the device
-// is let go when the device goes (disassociate).
+// userspace provider: what the kernel side answers and refuses, and that
+// a process holding the device is let go when the device goes
+// (disassociate).
 //
 //   tbv_uverbs check DEV LINK   the context names LINK; device, port, PDs;
 //                               bad handles (also to the doorbell) and a
 //                               second context refused
 //   tbv_uverbs hold DEV READY   a context and a PD, then READY is created;
 //                               once READY.go appears, the next command
-//                               must fail with EIO (the device was taken)
+//                               and the doorbell must fail with EIO (the
+//                               device was taken)
 //
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
@@ -219,6 +220,10 @@ int run_hold(const char *dev, const std::string &ready)
     int err = query_device(f, devattr);
     check(err == EIO, "holder: the device was taken away: EIO (got " + std::string(strerror(err)) +
                           ")");
+    // The core dropped the driver's methods with the device.
+    err = f.doorbell(pd);
+    check(err == EIO, "holder: the doorbell method went with it: EIO (got " +
+                          std::string(strerror(err)) + ")");
     return failures ? 1 : 0;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause) */
 /*
  * tbrdma_ib user/kernel ABI: the private data of uverbs commands between
- * the libibverbs provider (libtbrdma) and tbrdma_ib.ko, which the kernel
- * reports as the device's uverbs ABI version. Fixed-width types, sizes a
+ * the libibverbs provider (libtbrdma) and tbrdma_ib.ko, and the ids of the
+ * driver's uverbs methods, which the kernel reports together as the
+ * device's uverbs ABI version. Fixed-width types, sizes a
  * multiple of 8, reserved fields zero; one-line comments inside structs
  * (rdma-core's make_abi_structs.py reads them).
  *
