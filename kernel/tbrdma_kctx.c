@@ -159,9 +159,15 @@ u32 tbrdma_kctx_doorbell(struct tbrdma_kctx *kc, u32 producer, bool async,
 
 void tbrdma_kctx_unlock(struct tbrdma_kctx *kc)
 {
+	int i;
+
 	mutex_unlock(&kc->lock);
 	tbrdma_sq_unlocked(kc);
 	tbrdma_rx_now();
+	/* A holder of the link's lock notes its deadline when it lets go. */
+	i = xchg(&kc->deadline_link, 0);
+	if (i && mutex_trylock(&tbrdma.link_lock[i - 1]))
+		tbrdma_link_unlock(i - 1);
 }
 
 /* Verbs queue pairs of clients. */

@@ -78,8 +78,17 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 		kc->sq_head++;
 		taken++;
 	}
-	if (held >= 0)
+	/*
+	 * A process's post: its receive pass may take the ack at once, so the
+	 * frame's deadline is noted after it (tbrdma_kctx_unlock()).
+	 */
+	if (held >= 0 && !by &&
+	    (!kc->deadline_link || kc->deadline_link == held + 1)) {
+		mutex_unlock(&tbrdma.link_lock[held]);
+		WRITE_ONCE(kc->deadline_link, held + 1);
+	} else if (held >= 0) {
 		tbrdma_link_unlock(held);
+	}
 	if (taken) {
 		/* Release: the slots before it are free, their copies done. */
 		smp_store_release(&tbrdma_sq_ctrl(kc)->consumer, kc->sq_head);
