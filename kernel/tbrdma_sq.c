@@ -56,7 +56,7 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 						       TBRDMA_RING_DATA_OFFSET);
 	u32 n = producer - kc->sq_head, taken = 0;
 	struct tbrdma_sqe sqe;
-	int ret = 0, held = -1;
+	int ret = 0, held = -1, note;
 
 	lockdep_assert_held(&kc->lock);
 	if (n > kc->sq.entries) {
@@ -82,8 +82,9 @@ u32 tbrdma_sq_take(struct tbrdma_kctx *kc, u32 producer, u32 max,
 	 * A process's post: its receive pass may take the ack at once, so the
 	 * frame's deadline is noted after it (tbrdma_kctx_unlock()).
 	 */
-	if (held >= 0 && !by &&
-	    (!kc->deadline_link || kc->deadline_link == held + 1)) {
+	/* Read once: tbrdma_kctx_unlock() takes it without kc->lock. */
+	note = READ_ONCE(kc->deadline_link);
+	if (held >= 0 && !by && (!note || note == held + 1)) {
 		mutex_unlock(&tbrdma.link_lock[held]);
 		WRITE_ONCE(kc->deadline_link, held + 1);
 	} else if (held >= 0) {
