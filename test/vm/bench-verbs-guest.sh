@@ -32,9 +32,9 @@ columns=(
 )
 # key|label|unit|tool|size|iterations|column of the result row
 metrics=(
-    "ib_write_lat_8|ib_write_lat 8 B|us|ib_write_lat|8|2000|5"
-    "ib_send_lat_8|ib_send_lat 8 B|us|ib_send_lat|8|2000|5"
-    "ib_read_lat_8|ib_read_lat 8 B|us|ib_read_lat|8|2000|5"
+    "ib_write_lat_8|ib_write_lat 8 B|us|ib_write_lat|8|10000|5"
+    "ib_send_lat_8|ib_send_lat 8 B|us|ib_send_lat|8|10000|5"
+    "ib_read_lat_8|ib_read_lat 8 B|us|ib_read_lat|8|10000|5"
     "ib_write_bw_64K|ib_write_bw 64 KiB|MB/s|ib_write_bw|65536|2000|4"
     "ib_write_bw_1M|ib_write_bw 1 MiB|MB/s|ib_write_bw|1048576|200|4"
 )
