@@ -228,6 +228,8 @@ struct tbrdma_kctx {
 	/* A queue pair's one endpoint, every SQE's, -1 before it connects. */
 	int qp_ep;
 	bool qp_error;			/* in error (under lock) */
+	bool qp_ready;			/* in RTS: its doorbell posts (under lock) */
+	bool qp_gone;			/* destroyed: its doorbell fails (under lock) */
 	/* A link whose deadline tbrdma_kctx_unlock() notes, plus one; 0: none */
 	int deadline_link;
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.sq_lock */

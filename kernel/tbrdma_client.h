@@ -200,11 +200,23 @@ u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc);
  * discard. It may be connected again.
  */
 void tbrdma_client_qp_reset(struct tbrdma_kctx *kc);
+/* In RTS: its doorbell posts, until it goes to error or RESET. */
+void tbrdma_client_qp_ready(struct tbrdma_kctx *kc);
 /*
  * Posts what sq holds (its producer index, from the process): refusals
- * complete with TBRDMA_WC_REFUSED (in error: FLUSH_ERR), and a full queue
- * leaves the rest there for the next doorbell.
+ * complete with TBRDMA_WC_REFUSED, and a full queue leaves the rest there
+ * for the next doorbell. In error it flushes first (as
+ * tbrdma_client_qp_error()) and what it takes completes with FLUSH_ERR.
+ * -EINVAL when neither ready nor in error, -EIO once destroyed (through
+ * its doorbell file).
  */
 int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc);
+/*
+ * An anonymous file whose TBRDMA_IOC_QP_DOORBELL ioctl is
+ * tbrdma_client_qp_doorbell(kc): a reference to kc, not to the client,
+ * so it outlives the queue pair and the client's module (then failing
+ * with EIO). Opened O_RDWR | O_CLOEXEC, for the caller to install.
+ */
+struct file *tbrdma_client_qp_doorbell_file(struct tbrdma_kctx *kc);
 
 #endif /* TBRDMA_CLIENT_H */

@@ -14,6 +14,7 @@
  * A queue pair of a shared receive queue (tbrdma_ib_srq.c) has no
  * receive ring of its own; its receive completions still go to its rcq.
  */
+#include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <rdma/ib_cache.h>
@@ -407,6 +408,8 @@ int tbrdma_ib_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr,
 		ret = tbrdma_ib_qp_qkey(qp, attr, mask);	/* UD: a new key */
 	if (ret)
 		goto out;
+	if (cur != next && next == IB_QPS_RTS)
+		tbrdma_client_qp_ready(qp->kc);
 	if (mask & IB_QP_ACCESS_FLAGS) {
 		u32 access = tbrdma_ib_remote_access(attr->qp_access_flags);
 
@@ -452,19 +455,8 @@ UVERBS_HANDLER(TBRDMA_IB_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle *attrs)
 	/* Mandatory, and a QP of this file: the core looked it up. */
 	struct tbrdma_ib_qp *qp =
 		to_tbqp(uverbs_attr_get_obj(attrs, TBRDMA_IB_ATTR_DOORBELL_QP));
-	int ret = 0;
 
-	/* Held throughout: a RESET meanwhile would find it in error again. */
-	mutex_lock(&qp->lock);
-	if (qp->state == IB_QPS_ERR)
-		tbrdma_client_qp_error(qp->kc);
-	else if (qp->state != IB_QPS_RTS)
-		ret = -EINVAL;
-	/* In ERR what it takes completes with FLUSH_ERR. */
-	if (!ret)
-		ret = tbrdma_client_qp_doorbell(qp->kc);
-	mutex_unlock(&qp->lock);
-	return ret;
+	return tbrdma_client_qp_doorbell(qp->kc);
 }
 
 DECLARE_UVERBS_NAMED_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL,
@@ -473,8 +465,53 @@ DECLARE_UVERBS_NAMED_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL,
 					    UVERBS_ACCESS_READ,
 					    UA_MANDATORY));
 
+/*
+ * The same doorbell as a file of its own (TBRDMA_IB_METHOD_QP_DOORBELL_FD),
+ * whose ioctl skips the uverbs core's parsing and lookups. The number is
+ * copied out before the file is installed: a failed copy leaves no file.
+ */
+static int
+UVERBS_HANDLER(TBRDMA_IB_METHOD_QP_DOORBELL_FD)(struct uverbs_attr_bundle *attrs)
+{
+	struct tbrdma_ib_qp *qp =
+		to_tbqp(uverbs_attr_get_obj(attrs,
+					    TBRDMA_IB_ATTR_DOORBELL_FD_QP));
+	struct file *file;
+	u32 fd;
+	int ret;
+
+	ret = get_unused_fd_flags(O_CLOEXEC);
+	if (ret < 0)
+		return ret;
+	fd = ret;
+	file = tbrdma_client_qp_doorbell_file(qp->kc);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	ret = uverbs_copy_to(attrs, TBRDMA_IB_ATTR_DOORBELL_FD_FD, &fd,
+			     sizeof(fd));
+	if (ret) {
+		fput(file);
+		put_unused_fd(fd);
+		return ret;
+	}
+	fd_install(fd, file);
+	return 0;
+}
+
+DECLARE_UVERBS_NAMED_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL_FD,
+			    UVERBS_ATTR_IDR(TBRDMA_IB_ATTR_DOORBELL_FD_QP,
+					    UVERBS_OBJECT_QP,
+					    UVERBS_ACCESS_READ,
+					    UA_MANDATORY),
+			    UVERBS_ATTR_PTR_OUT(TBRDMA_IB_ATTR_DOORBELL_FD_FD,
+						UVERBS_ATTR_TYPE(u32),
+						UA_MANDATORY));
+
 ADD_UVERBS_METHODS(tbrdma_ib_qp_obj_tree, UVERBS_OBJECT_QP,
-		   &UVERBS_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL));
+		   &UVERBS_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL),
+		   &UVERBS_METHOD(TBRDMA_IB_METHOD_QP_DOORBELL_FD));
 
 const struct uapi_definition tbrdma_ib_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &tbrdma_ib_qp_obj_tree),

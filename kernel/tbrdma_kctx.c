@@ -346,6 +346,7 @@ void tbrdma_client_qp_destroy(struct tbrdma_kctx *kc)
 	tbrdma_lock();
 	tb_ctx_destroy(kc->ctx, NULL, NULL);
 	tbrdma_unlock();
+	kc->qp_gone = true;		/* its doorbell file may outlive it */
 	mutex_unlock(&kc->lock);
 	tbrdma_kctx_put(kc);
 }
@@ -461,11 +462,9 @@ int tbrdma_client_qp_set_rts(struct tbrdma_kctx *kc, u64 delay_ns, u32 tries,
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_set_rts);
 
-u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
+/* Under kc->lock: see tbrdma_client_qp_error(). */
+static u32 tbrdma_kctx_qp_error(struct tbrdma_kctx *kc)
 {
-	u32 left;
-
-	mutex_lock(&kc->lock);
 	tbrdma_sq_flush(kc);
 	/* Every link stops once; flushing what came since needs none. */
 	if (!kc->qp_error) {
@@ -474,7 +473,16 @@ u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
 		tbrdma_unlock();
 		kc->qp_error = true;
 	}
-	left = tb_ctx_flush_recv(kc->ctx);
+	kc->qp_ready = false;
+	return tb_ctx_flush_recv(kc->ctx);
+}
+
+u32 tbrdma_client_qp_error(struct tbrdma_kctx *kc)
+{
+	u32 left;
+
+	mutex_lock(&kc->lock);
+	left = tbrdma_kctx_qp_error(kc);
 	tbrdma_kctx_unlock(kc);
 	return left;
 }
@@ -490,6 +498,7 @@ void tbrdma_client_qp_reset(struct tbrdma_kctx *kc)
 	tbrdma_unlock();
 	kc->qp_ep = -1;
 	kc->qp_error = false;
+	kc->qp_ready = false;
 	/* What was posted and not taken goes too: acquire, as taking does. */
 	kc->sq_head = smp_load_acquire(&sqc->producer);
 	/* Release: the process may write the slots again once it sees it. */
@@ -498,14 +507,35 @@ void tbrdma_client_qp_reset(struct tbrdma_kctx *kc)
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_reset);
 
+void tbrdma_client_qp_ready(struct tbrdma_kctx *kc)
+{
+	mutex_lock(&kc->lock);
+	kc->qp_ready = true;
+	mutex_unlock(&kc->lock);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_qp_ready);
+
 int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc)
 {
 	struct tbrdma_ring_ctrl *sqc = kc->sq.mem;
 	int err = 0;
 
 	mutex_lock(&kc->lock);
-	/* Acquire: the SQEs before producer are written. */
-	tbrdma_kctx_doorbell(kc, smp_load_acquire(&sqc->producer), true, &err);
+	if (kc->qp_gone) {
+		mutex_unlock(&kc->lock);
+		return -EIO;
+	}
+	/* In error, what it takes completes with FLUSH_ERR. */
+	if (kc->qp_error)
+		tbrdma_kctx_qp_error(kc);
+	else if (!kc->qp_ready)
+		err = -EINVAL;
+	if (!err) {
+		/* Acquire: the SQEs before producer are written. */
+		u32 producer = smp_load_acquire(&sqc->producer);
+
+		tbrdma_kctx_doorbell(kc, producer, true, &err);
+	}
 	tbrdma_kctx_unlock(kc);
 	return err == -EAGAIN ? 0 : err;
 }

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <infiniband/cmd_ioctl.h>
 #include <infiniband/driver.h>
@@ -270,10 +272,11 @@ static int tbv_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	return tbv_srq_post_recv(to_tbv_srq(ibsrq)->ring, wr, bad);
 }
 
-/* A queue pair: its rings (tbv_qp.cpp). */
+/* A queue pair: its rings (tbv_qp.cpp) and its doorbell file, or -1. */
 struct tbv_qp {
 	struct verbs_qp vqp;
 	struct tbv_rings *rings;
+	int doorbell_fd;
 };
 
 static struct tbv_qp *to_tbv_qp(struct ibv_qp *ibqp)
@@ -281,12 +284,33 @@ static struct tbv_qp *to_tbv_qp(struct ibv_qp *ibqp)
 	return container_of(ibqp, struct tbv_qp, vqp.qp);
 }
 
-/* The driver's uverbs method; an errno value on failure. */
+/*
+ * The queue pair's doorbell file, or -1: a kernel without that method,
+ * or no descriptor left, leaves the uverbs method.
+ */
+static int tbv_doorbell_file(struct ibv_qp *ibqp)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP,
+			       TBRDMA_IB_METHOD_QP_DOORBELL_FD, 2);
+	uint32_t fd;
+
+	fill_attr_in_obj(cmd, TBRDMA_IB_ATTR_DOORBELL_FD_QP, ibqp->handle);
+	fill_attr_out_ptr(cmd, TBRDMA_IB_ATTR_DOORBELL_FD_FD, &fd);
+	return execute_ioctl(ibqp->context, cmd) ? -1 : (int)fd;
+}
+
+/*
+ * Its doorbell file's ioctl, which costs a fraction of the driver's
+ * uverbs method (docs/verbs.md), else that; an errno value on failure.
+ */
 static int tbv_doorbell(struct ibv_qp *ibqp)
 {
 	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_QP,
 			       TBRDMA_IB_METHOD_QP_DOORBELL, 1);
+	int fd = to_tbv_qp(ibqp)->doorbell_fd;
 
+	if (fd >= 0)
+		return ioctl(fd, TBRDMA_IOC_QP_DOORBELL) ? errno : 0;
 	fill_attr_in_obj(cmd, TBRDMA_IB_ATTR_DOORBELL_QP, ibqp->handle);
 	return execute_ioctl(ibqp->context, cmd);
 }
@@ -345,6 +369,7 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 		errno = ret;
 		return NULL;
 	}
+	qp->doorbell_fd = tbv_doorbell_file(&qp->vqp.qp);
 	/* The command answered the kernel's sizes in attr->cap. */
 	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
 				  &qp->vqp.qp,
@@ -370,6 +395,8 @@ fail_rings:
 fail:
 	ret = errno;
 	ibv_cmd_destroy_qp(&qp->vqp.qp);
+	if (qp->doorbell_fd >= 0)
+		close(qp->doorbell_fd);
 	free(qp);
 	errno = ret;
 	return NULL;
@@ -415,6 +442,8 @@ static int tbv_destroy_qp(struct ibv_qp *ibqp)
 	tbv_cq_remove(to_tbv_cq(ibqp->send_cq)->set, qp->rings);
 	tbv_cq_remove(to_tbv_cq(ibqp->recv_cq)->set, qp->rings);
 	tbv_rings_free(qp->rings);
+	if (qp->doorbell_fd >= 0)
+		close(qp->doorbell_fd);
 	free(qp);
 	return 0;
 }

@@ -26,6 +26,11 @@
 //                                       with send and receive CQs apart
 //   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
 //                                       flushes what is posted to it
+//   tbv_semantics doorbell-file DEV_A DEV_B
+//                                       each queue pair's doorbell file:
+//                                       close-on-exec, refused outside RTS,
+//                                       posts in it, EIO once the queue
+//                                       pair is destroyed
 //   tbv_semantics pds DEV N [FILE]      allocates protection domains until
 //                                       refused: exactly N, then EMFILE; with
 //                                       FILE, creates it and holds them
@@ -38,6 +43,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -46,10 +52,12 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "rdma/tbrdma_abi.h"
 #include "tbv_check.hpp"
 #include "tbv_side.hpp"
 
@@ -451,6 +459,65 @@ void init_err(const char *dev)
     check(got.size() == 2 && send && recv, "init-err: both complete with WR_FLUSH_ERR");
 }
 
+// This process's doorbell files (the provider opens one per queue pair).
+std::vector<int> doorbell_files()
+{
+    std::vector<int> fds;
+    for (const auto &e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        if (std::filesystem::read_symlink(e.path(), ec) == "anon_inode:[tbrdma_doorbell]" && !ec)
+            fds.push_back(std::stoi(e.path().filename().string()));
+    }
+    return fds;
+}
+
+// 0 or the errno of an ioctl on a doorbell file.
+int ring(int fd, unsigned long cmd = TBRDMA_IOC_QP_DOORBELL)
+{
+    return ioctl(fd, cmd) == 0 ? 0 : errno;
+}
+
+void doorbell_file(const char *dev_a, const char *dev_b)
+{
+    side a(dev_a, 4096), b(dev_b, 4096);
+    auto fds = doorbell_files();
+    bool cloexec = fds.size() == 2;
+    for (int fd : fds)
+        cloexec = cloexec && (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    check(cloexec, "doorbell-file: one per queue pair (" + std::to_string(fds.size()) + "), close-on-exec");
+    if (fds.size() != 2)
+        return;
+    check(ring(fds[0]) == EINVAL && ring(fds[1]) == EINVAL, "doorbell-file: before RTS: EINVAL");
+    check(ring(fds[0], _IO(TBRDMA_IOC_MAGIC, 99)) == ENOTTY, "doorbell-file: another ioctl: ENOTTY");
+    a.connect(b.addr());
+    b.connect(a.addr());
+    check(ring(fds[0]) == 0 && ring(fds[1]) == 0, "doorbell-file: in RTS, nothing posted: done");
+    std::memcpy(a.mem.data(), "doorbell", 8);
+    a.post(IBV_WR_RDMA_WRITE, 1, 0, 8, b.at(16), b.mr->rkey);
+    auto got = a.wait(1);
+    check(got.size() == 1 && got[0].status == IBV_WC_SUCCESS && std::memcmp(b.mem.data() + 16, "doorbell", 8) == 0,
+          "doorbell-file: a WRITE posted through it, data verified");
+
+    // A third queue pair's file, kept past the queue pair.
+    ibv_qp_init_attr init{};
+    init.send_cq = init.recv_cq = a.cq;
+    init.qp_type = IBV_QPT_RC;
+    init.cap.max_send_wr = init.cap.max_recv_wr = 16;
+    init.cap.max_send_sge = init.cap.max_recv_sge = 1;
+    ibv_qp *qp = ibv_create_qp(a.pd, &init);
+    if (!qp)
+        die("doorbell-file: a third queue pair");
+    int kept = -1;
+    for (int fd : doorbell_files())
+        if (fd != fds[0] && fd != fds[1])
+            kept = dup(fd);
+    check(kept >= 0 && ring(kept) == EINVAL, "doorbell-file: a new queue pair's, in RESET: EINVAL");
+    ibv_destroy_qp(qp);
+    check(doorbell_files().size() == 3 && ring(kept) == EIO,
+          "doorbell-file: its queue pair destroyed: EIO (the provider closed its own)");
+    close(kept);
+}
+
 // Up to max protection domains of dev; errno is why there are fewer.
 std::vector<ibv_pd *> alloc_pds(ibv_context *ctx, int max)
 {
@@ -514,6 +581,8 @@ int main(int argc, char **argv)
         cq_events(argv[2], argv[3]);
     else if (what == "init-err" && argc == 3)
         init_err(argv[2]);
+    else if (what == "doorbell-file" && argc == 4)
+        doorbell_file(argv[2], argv[3]);
     else if (what == "pds" && (argc == 4 || argc == 5))
         pds(argv[2], std::atoi(argv[3]), argc == 5 ? argv[4] : nullptr);
     else if (what == "pds-lifted" && argc == 4)
@@ -521,6 +590,7 @@ int main(int argc, char **argv)
     else {
         std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit|srq-reset|cq-events DEV_A DEV_B\n"
                              "       tbv_semantics init-err DEV\n"
+                             "       tbv_semantics doorbell-file DEV_A DEV_B\n"
                              "       tbv_semantics pds DEV N [FILE]\n"
                              "       tbv_semantics pds-lifted DEV N\n");
         return 2;

@@ -271,8 +271,8 @@ echo "== applications' patterns: NCCL's IB plugin, a peer killed mid-transfer"
 check "NCCL's pattern between loop0 and loop1" "$bin/tbv_pattern" nccl tbrdma_loop0 tbrdma_loop1
 check "a peer on loop1 killed mid-transfer" "$bin/tbv_pattern" kill tbrdma_loop0 tbrdma_loop1
 
-echo "== what queue pairs and regions allow: access flags, read-only memory, RESET, CQ events, ERR from INIT"
-for t in access readonly reset scatter srq-limit srq-reset cq-events; do
+echo "== what queue pairs and regions allow: access flags, read-only memory, RESET, CQ events, doorbell files, ERR from INIT"
+for t in access readonly reset scatter srq-limit srq-reset cq-events doorbell-file; do
     check "tbv_semantics $t loop0 loop1" "$bin/tbv_semantics" $t tbrdma_loop0 tbrdma_loop1
 done
 check "tbv_semantics init-err loop0" "$bin/tbv_semantics" init-err tbrdma_loop0

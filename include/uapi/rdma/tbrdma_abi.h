@@ -430,6 +430,8 @@ struct tbrdma_doorbell {
 #define TBRDMA_IOC_DOORBELL _IOWR(TBRDMA_IOC_MAGIC, 8, struct tbrdma_doorbell)
 #define TBRDMA_IOC_DESTROY_QUEUES _IOW(TBRDMA_IOC_MAGIC, 9, struct tbrdma_destroy_queues)
 #define TBRDMA_IOC_CANCEL_EP _IOW(TBRDMA_IOC_MAGIC, 10, struct tbrdma_ep_ref)
+/* Of a verbs queue pair's doorbell file (rdma/tbrdma_ib_abi.h), no argument. */
+#define TBRDMA_IOC_QP_DOORBELL _IO(TBRDMA_IOC_MAGIC, 11)
 
 #ifdef __cplusplus
 #define TBRDMA_ABI_ASSERT(c, m) static_assert(c, m)

@@ -12,8 +12,8 @@
  * file at the offset CREATE_QP answers:
  * - sq: struct tbrdma_sqe, produced by the process (ep is ignored: all go
  *   to the peer queue pair); the kernel takes them on the doorbell
- *   (TBRDMA_IB_METHOD_QP_DOORBELL), or, while its pollers run, by itself
- *   (sq_poll, sq_polled);
+ *   (TBRDMA_IB_METHOD_QP_DOORBELL or its file), or, while its pollers
+ *   run, by itself (sq_poll, sq_polled);
  * - cq: struct tbrdma_cqe, the completions of the sq's SQEs;
  * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process,
  *   an entry per scatter entry (TBRDMA_RWQE_MORE);
@@ -30,15 +30,25 @@
 #define TBRDMA_IB_UVERBS_ABI 5
 
 /*
- * The doorbell: a method of the uverbs QP object, in the driver's
- * namespace, whose one attribute is the queue pair's handle.
+ * Methods of the uverbs QP object, in the driver's namespace: the
+ * doorbell, whose one attribute is the queue pair's handle; and the same
+ * doorbell as a file of its own, whose number (a __u32) it answers, opened
+ * close-on-exec, rung with TBRDMA_IOC_QP_DOORBELL (rdma/tbrdma_abi.h). That
+ * ioctl answers EINVAL outside RTS and ERR, and EIO once the queue pair is
+ * destroyed or its device gone.
  */
 enum tbrdma_ib_qp_methods {
 	TBRDMA_IB_METHOD_QP_DOORBELL = (1U << UVERBS_ID_NS_SHIFT),
+	TBRDMA_IB_METHOD_QP_DOORBELL_FD,
 };
 
 enum tbrdma_ib_qp_doorbell_attrs {
 	TBRDMA_IB_ATTR_DOORBELL_QP = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum tbrdma_ib_qp_doorbell_fd_attrs {
+	TBRDMA_IB_ATTR_DOORBELL_FD_QP = (1U << UVERBS_ID_NS_SHIFT),
+	TBRDMA_IB_ATTR_DOORBELL_FD_FD,
 };
 
 /* The response to ibv_open_device()'s GET_CONTEXT. */
