@@ -13,6 +13,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -229,7 +230,13 @@ struct tbrdma_kctx {
 	int qp_ep;
 	bool qp_error;			/* in error (under lock) */
 	bool qp_ready;			/* in RTS: its doorbell posts (under lock) */
-	bool qp_gone;			/* destroyed: its doorbell fails (under lock) */
+	/*
+	 * A queue pair's doorbell file holds it for reading through each
+	 * ioctl, tail included; the queue pair's destruction for writing,
+	 * to set qp_gone before its context and the client's rings go.
+	 */
+	struct rw_semaphore doorbell_sem;
+	bool qp_gone;			/* under doorbell_sem */
 	/* A link whose deadline tbrdma_kctx_unlock() notes, plus one; 0: none */
 	int deadline_link;
 	struct list_head sq_node;	/* in tbrdma.sqs, under tbrdma.sq_lock */

@@ -415,6 +415,7 @@ static int tbrdma_kctx_destroy(struct tbrdma_file *fl, u32 h,
 		tbrdma_sq_del(kc);
 		tbrdma_lock();
 		tb_ctx_destroy(kc->ctx, NULL, NULL);
+		kc->ctx = NULL;
 		fl->ctxs[array_index_nospec(h, TBRDMA_FILE_CTX_MAX)] = NULL;
 		tbrdma_unlock();
 		mutex_unlock(&kc->lock);

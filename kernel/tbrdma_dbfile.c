@@ -18,9 +18,19 @@
 static long tbrdma_dbfile_ioctl(struct file *file, unsigned int cmd,
 				unsigned long arg)
 {
+	struct tbrdma_kctx *kc = file->private_data;
+	long ret;
+
 	if (cmd != TBRDMA_IOC_QP_DOORBELL)
 		return -ENOTTY;
-	return tbrdma_client_qp_doorbell(file->private_data);
+	/*
+	 * No uverbs object lock keeps the queue pair here, as it does the
+	 * method's: this does, until the doorbell's tail is done too.
+	 */
+	down_read(&kc->doorbell_sem);
+	ret = kc->qp_gone ? -EIO : tbrdma_client_qp_doorbell(kc);
+	up_read(&kc->doorbell_sem);
+	return ret;
 }
 
 static int tbrdma_dbfile_release(struct inode *inode, struct file *file)

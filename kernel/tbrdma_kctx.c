@@ -99,6 +99,7 @@ struct tbrdma_kctx *tbrdma_kctx_new(void)
 	if (!kc)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&kc->lock);
+	init_rwsem(&kc->doorbell_sem);
 	refcount_set(&kc->ref, 1);
 	kc->user = tbrdma_user_charge(TBRDMA_CHARGE_CONTEXT);
 	if (IS_ERR(kc->user)) {
@@ -341,13 +342,20 @@ EXPORT_SYMBOL_GPL(tbrdma_client_qp_num);
 
 void tbrdma_client_qp_destroy(struct tbrdma_kctx *kc)
 {
+	/* Its doorbell files' ioctls are done; the next fail. */
+	down_write(&kc->doorbell_sem);
+	kc->qp_gone = true;
+	up_write(&kc->doorbell_sem);
 	tbrdma_sq_del(kc);
-	mutex_lock(&kc->lock);		/* a doorbell in flight is done */
+	mutex_lock(&kc->lock);
 	tbrdma_lock();
 	tb_ctx_destroy(kc->ctx, NULL, NULL);
 	tbrdma_unlock();
-	kc->qp_gone = true;		/* its doorbell file may outlive it */
+	kc->ctx = NULL;
 	mutex_unlock(&kc->lock);
+	/* A doorbell file kept open holds the context, not the user's quota. */
+	tbrdma_user_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
+	kc->user = NULL;
 	tbrdma_kctx_put(kc);
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_destroy);
@@ -521,10 +529,6 @@ int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc)
 	int err = 0;
 
 	mutex_lock(&kc->lock);
-	if (kc->qp_gone) {
-		mutex_unlock(&kc->lock);
-		return -EIO;
-	}
 	/* In error, what it takes completes with FLUSH_ERR. */
 	if (kc->qp_error)
 		tbrdma_kctx_qp_error(kc);

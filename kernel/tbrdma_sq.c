@@ -202,6 +202,11 @@ void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 			return;
 		seen = producer;
 		mutex_lock(&kc->lock);
+		/* Destroyed since the caller let go (its reference stays). */
+		if (!kc->ctx) {
+			mutex_unlock(&kc->lock);
+			return;
+		}
 		taken = tbrdma_sq_flush(kc);
 		mutex_unlock(&kc->lock);
 		cond_resched();

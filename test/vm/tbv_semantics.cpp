@@ -51,10 +51,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rdma/tbrdma_abi.h"
@@ -496,7 +498,7 @@ void doorbell_file(const char *dev_a, const char *dev_b)
     a.post(IBV_WR_RDMA_WRITE, 1, 0, 8, b.at(16), b.mr->rkey);
     auto got = a.wait(1);
     check(got.size() == 1 && got[0].status == IBV_WC_SUCCESS && std::memcmp(b.mem.data() + 16, "doorbell", 8) == 0,
-          "doorbell-file: a WRITE posted through it, data verified");
+          "doorbell-file: a WRITE posted (the provider rings it when no poll thread takes SQEs), data verified");
 
     // A third queue pair's file, kept past the queue pair.
     ibv_qp_init_attr init{};
@@ -512,7 +514,25 @@ void doorbell_file(const char *dev_a, const char *dev_b)
         if (fd != fds[0] && fd != fds[1])
             kept = dup(fd);
     check(kept >= 0 && ring(kept) == EINVAL, "doorbell-file: a new queue pair's, in RESET: EINVAL");
+    // Rung again and again while the queue pair is destroyed: each ring
+    // sees it there or gone, never half of it.
+    std::atomic<bool> stop{false};
+    std::atomic<long> rings{0}, odd{0};
+    std::thread ringer([&] {
+        while (!stop.load()) {
+            int err = ring(kept);
+            rings++;
+            if (err != EINVAL && err != EIO)
+                odd++;
+        }
+    });
+    while (rings.load() < 1000)
+        std::this_thread::yield();
     ibv_destroy_qp(qp);
+    stop = true;
+    ringer.join();
+    check(odd.load() == 0, "doorbell-file: " + std::to_string(rings.load()) +
+                               " rings across its destruction, each EINVAL or EIO");
     check(doorbell_files().size() == 3 && ring(kept) == EIO,
           "doorbell-file: its queue pair destroyed: EIO (the provider closed its own)");
     close(kept);
