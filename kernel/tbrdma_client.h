@@ -207,15 +207,15 @@ void tbrdma_client_qp_ready(struct tbrdma_kctx *kc);
  * complete with TBRDMA_WC_REFUSED, and a full queue leaves the rest there
  * for the next doorbell. In error it flushes first (as
  * tbrdma_client_qp_error()) and what it takes completes with FLUSH_ERR.
- * -EINVAL when neither ready nor in error, -EIO once destroyed (through
- * its doorbell file).
+ * -EINVAL when neither ready nor in error.
  */
 int tbrdma_client_qp_doorbell(struct tbrdma_kctx *kc);
 /*
  * An anonymous file whose TBRDMA_IOC_QP_DOORBELL ioctl is
  * tbrdma_client_qp_doorbell(kc): a reference to kc, not to the client,
  * so it outlives the queue pair and the client's module (then failing
- * with EIO). Opened O_RDWR | O_CLOEXEC, for the caller to install.
+ * with EIO: tbrdma_client_qp_destroy() waits for a ring in flight).
+ * Opened O_RDWR | O_CLOEXEC, for the caller to install.
  */
 struct file *tbrdma_client_qp_doorbell_file(struct tbrdma_kctx *kc);
 

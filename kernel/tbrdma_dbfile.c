@@ -27,7 +27,8 @@ static long tbrdma_dbfile_ioctl(struct file *file, unsigned int cmd,
 	 * No uverbs object lock keeps the queue pair here, as it does the
 	 * method's: this does, until the doorbell's tail is done too.
 	 */
-	down_read(&kc->doorbell_sem);
+	if (down_read_killable(&kc->doorbell_sem))
+		return -EINTR;
 	ret = kc->qp_gone ? -EIO : tbrdma_client_qp_doorbell(kc);
 	up_read(&kc->doorbell_sem);
 	return ret;

@@ -14,6 +14,9 @@
 /* SQEs taken from one SQ per poll round: the other SQs get their turn. */
 #define TBRDMA_SQ_POLL_BATCH 64
 
+/* Looks of tbrdma_sq_unlocked() at most. */
+#define TBRDMA_SQ_UNLOCKED_LOOKS 4
+
 static struct tbrdma_ring_ctrl *tbrdma_sq_ctrl(const struct tbrdma_kctx *kc)
 {
 	return kc->sq.mem;
@@ -180,15 +183,20 @@ u32 tbrdma_sq_poll(struct tbrdma_poller *p)
 void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 {
 	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
-	u32 taken = 1, seen = 0, producer;
+	u32 taken = 1, seen = 0, producer, round;
 
 	/*
 	 * Each hold of the lock, this one's included, may have made a
 	 * stopping poller pass kc by: look again after each. Done when all
 	 * is taken, or a flush took nothing (a full queue) and nothing new
-	 * came since.
+	 * came since. A look finds no poller polling, so a stop during a
+	 * later hold needs a poller that started and stopped since (it polls
+	 * poll_us first): a few looks cover it, and what a stop after the
+	 * last leaves waits for the next poller or doorbell. The bound keeps
+	 * a process that moves its producer on and on from holding the
+	 * caller here (and a destroyer waiting on it).
 	 */
-	for (;;) {
+	for (round = 0; round < TBRDMA_SQ_UNLOCKED_LOOKS; round++) {
 		/*
 		 * Pairs with tbrdma_sq_poll_stop(), which stores sq_polled =
 		 * 0, issues a full barrier and tries the lock: either it finds
