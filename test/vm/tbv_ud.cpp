@@ -13,6 +13,14 @@
 //                                       datagrams both ways; then a thread
 //                                       keeps sending while the cable goes
 //                                       out and back ten times
+//   tbv_ud relogin DEV_A DEV_B LOSS     the same over an XDomain link whose
+//                                       cable stays in: LOSS (tbsim's
+//                                       loss_ppm) at a million loses every
+//                                       frame, so the link fails (the RC
+//                                       WRITE with it) and cannot come up
+//                                       again; at 0 the hosts log in again,
+//                                       and the same UD queue pairs carry
+//                                       datagrams over the new link
 //
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
@@ -25,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,10 +176,10 @@ struct ud_side {
         ibv_qp_init_attr ia{};
         return ibv_query_qp(qp, &a, IBV_QP_STATE, &ia) ? -1 : a.qp_state;
     }
-    // Whether port 1 reaches state within 10 s.
-    bool port_reaches(ibv_port_state state)
+    // Whether port 1 reaches state within timeout_s.
+    bool port_reaches(ibv_port_state state, int timeout_s)
     {
-        for (int i = 0; i < 200; i++) {
+        for (int i = 0; i < timeout_s * 20; i++) {
             ibv_port_attr pa{};
             if (ibv_query_port(ctx, 1, &pa) == 0 && pa.state == state)
                 return true;
@@ -190,46 +199,64 @@ bool datagram(ud_side &from, ibv_ah *ah, ud_side &to, uint8_t seed)
            r.wr_id == seed && r.byte_len == grh_len + send_len && to.received(seed);
 }
 
-void set_carrier(const char *path, int on)
+void write_value(const std::string &path, unsigned long value)
 {
     std::ofstream f(path);
-    f << on << "\n";
+    f << value << "\n";
     f.flush();
     if (!f)
-        die(std::string("write ") + path);
+        die("write " + path);
 }
 
-void replug(const char *dev_a, const char *dev_b, const char *carrier)
+// How a test takes DEV_A's link away and gives it back, and how long the
+// link takes to notice either.
+struct link_cut {
+    std::string name;
+    std::function<void()> cut, restore;
+    int down_s, up_s;
+};
+
+// Datagrams both ways before, while and after cut's link is away (see
+// the top of the file); returns with both UD queue pairs in RTS, carrying
+// datagrams.
+void across(ud_side &a, ud_side &b, ibv_ah *ab, ibv_ah *ba, const link_cut &c)
 {
-    ud_side a(dev_a), b(dev_b);
-    ibv_ah *ab = a.ah_to(b), *ba = b.ah_to(a);
-    side rc_a(dev_a, 4096), rc_b(dev_b, 4096);
+    const std::string t = c.name + ": ";
+    side rc_a(a.ctx->device->name, 4096), rc_b(b.ctx->device->name, 4096);
     rc_a.connect(rc_b.addr());
     rc_b.connect(rc_a.addr());
-    check(datagram(a, ab, b, 1) && datagram(b, ba, a, 2), "replug: datagrams both ways, data verified");
-    set_carrier(carrier, 0);
-    check(a.port_reaches(IBV_PORT_DOWN), "replug: unplugged, the port goes down");
-    check(rc_a.post(IBV_WR_RDMA_WRITE, 7, 0, 64, rc_b.at(0), rc_b.mr->rkey) == 0,
-          "replug: an RC WRITE posted while down");
-    auto rc = rc_a.wait(1);
+    check(datagram(a, ab, b, 1) && datagram(b, ba, a, 2), t + "datagrams both ways, data verified");
+    c.cut();
+    check(rc_a.post(IBV_WR_RDMA_WRITE, 7, 0, 64, rc_b.at(0), rc_b.mr->rkey) == 0, t + "an RC WRITE posted");
+    auto rc = rc_a.wait(1, c.down_s);
     check(rc.size() == 1 && rc[0].status == IBV_WC_RETRY_EXC_ERR && rc_a.state() == IBV_QPS_ERR,
-          "replug: it fails with RETRY_EXC_ERR, the RC queue pair in ERR");
+          t + "it fails with RETRY_EXC_ERR, the RC queue pair in ERR");
+    check(a.port_reaches(IBV_PORT_DOWN, c.down_s), t + "the port goes down");
     // Posted now and taken by nothing: the next datagram must land in it.
-    check(b.post_recv(3) == 0 && a.send(ab, b.qp->qp_num, 3) == 0, "replug: a datagram posted while down");
+    check(b.post_recv(3) == 0 && a.send(ab, b.qp->qp_num, 3) == 0, t + "a datagram posted while down");
     ibv_wc wc = a.one();
     check(wc.wr_id == 3 && wc.status == IBV_WC_SUCCESS,
-          std::string("replug: it completes as sent (") + ibv_wc_status_str(wc.status) + ")");
-    check(a.qp_state() == IBV_QPS_RTS, "replug: the queue pair stays in RTS");
-    set_carrier(carrier, 1);
-    check(a.port_reaches(IBV_PORT_ACTIVE), "replug: plugged in again, the port is active");
-    check(a.send(ab, b.qp->qp_num, 4) == 0, "replug: a datagram posted once up again");
+          t + "it completes as sent (" + ibv_wc_status_str(wc.status) + ")");
+    check(a.qp_state() == IBV_QPS_RTS, t + "the queue pair stays in RTS");
+    c.restore();
+    check(a.port_reaches(IBV_PORT_ACTIVE, c.up_s) && b.port_reaches(IBV_PORT_ACTIVE, c.up_s),
+          t + "back, both ports are active");
+    check(a.send(ab, b.qp->qp_num, 4) == 0, t + "a datagram posted once up again");
     wc = a.one();
     ibv_wc r = b.one();
     check(wc.wr_id == 4 && wc.status == IBV_WC_SUCCESS && r.wr_id == 3 && r.status == IBV_WC_SUCCESS &&
               b.received(4),
-          "replug: it arrives, in the receive posted while down; the one lost never does");
-    check(datagram(b, ba, a, 5) && datagram(a, ab, b, 6), "replug: datagrams both ways again, data verified");
-    check(a.qp_state() == IBV_QPS_RTS && b.qp_state() == IBV_QPS_RTS, "replug: both queue pairs in RTS");
+          t + "it arrives, in the receive posted while down; the one lost never does");
+    check(datagram(b, ba, a, 5) && datagram(a, ab, b, 6), t + "datagrams both ways again, data verified");
+    check(a.qp_state() == IBV_QPS_RTS && b.qp_state() == IBV_QPS_RTS, t + "both queue pairs in RTS");
+}
+
+void replug(const char *dev_a, const char *dev_b, const std::string &carrier)
+{
+    ud_side a(dev_a), b(dev_b);
+    ibv_ah *ab = a.ah_to(b), *ba = b.ah_to(a);
+    across(a, b, ab, ba,
+           {"replug", [&] { write_value(carrier, 0); }, [&] { write_value(carrier, 1); }, 10, 10});
     // The doorbell meets the endpoint moving between links.
     std::atomic<bool> stop{false};
     uint64_t sent = 0, failed = 0;
@@ -244,10 +271,10 @@ void replug(const char *dev_a, const char *dev_b, const char *carrier)
     });
     bool up = true;
     for (int i = 0; i < 10 && up; i++) {
-        set_carrier(carrier, 0);
+        write_value(carrier, 0);
         usleep(20000);
-        set_carrier(carrier, 1);
-        up = a.port_reaches(IBV_PORT_ACTIVE);
+        write_value(carrier, 1);
+        up = a.port_reaches(IBV_PORT_ACTIVE, 10);
         usleep(20000);
     }
     stop = true;
@@ -260,6 +287,17 @@ void replug(const char *dev_a, const char *dev_b, const char *carrier)
     ibv_destroy_ah(ba);
 }
 
+// The engine's link fails after 10 s without progress (tb_link.c,
+// dead_ns); logging in again takes the control protocol's backoff.
+void relogin(const char *dev_a, const char *dev_b, const std::string &loss)
+{
+    ud_side a(dev_a), b(dev_b);
+    ibv_ah *ab = a.ah_to(b), *ba = b.ah_to(a);
+    across(a, b, ab, ba, {"relogin", [&] { write_value(loss, 1000000); }, [&] { write_value(loss, 0); }, 40, 90});
+    ibv_destroy_ah(ab);
+    ibv_destroy_ah(ba);
+}
+
 }  // namespace
 
 int main(int argc, char **argv)
@@ -267,8 +305,10 @@ int main(int argc, char **argv)
     const std::string what = argc > 1 ? argv[1] : "";
     if (what == "replug" && argc == 5) {
         replug(argv[2], argv[3], argv[4]);
+    } else if (what == "relogin" && argc == 5) {
+        relogin(argv[2], argv[3], argv[4]);
     } else {
-        std::fprintf(stderr, "usage: tbv_ud replug DEV_A DEV_B CARRIER\n");
+        std::fprintf(stderr, "usage: tbv_ud replug DEV_A DEV_B CARRIER | relogin DEV_A DEV_B LOSS\n");
         return 2;
     }
     return failures ? 1 : 0;

@@ -276,8 +276,15 @@ for t in access readonly reset scatter srq-limit srq-reset cq-events doorbell-fi
     check "tbv_semantics $t loop0 loop1" "$bin/tbv_semantics" $t tbrdma_loop0 tbrdma_loop1
 done
 check "tbv_semantics init-err loop0" "$bin/tbv_semantics" init-err tbrdma_loop0
-echo "== UD queue pairs across loop0's cable unplugged and plugged in again"
+echo "== UD queue pairs across a link going down and coming back"
 check "tbv_ud replug loop0 loop1" "$bin/tbv_ud" replug tbrdma_loop0 tbrdma_loop1 /sys/class/tbrdma/loop0/carrier
+if [ "$sim_ko" = - ]; then
+    skip "UD queue pairs across an XDomain link failing and logging in again"
+else
+    check "tbv_ud relogin tb0 tb1 (every frame lost, then none)" \
+        "$bin/tbv_ud" relogin tbrdma_tb0 tbrdma_tb1 /sys/module/tbsim/parameters/loss_ppm
+    echo 0 > /sys/module/tbsim/parameters/loss_ppm  # if it died losing every frame
+fi
 # Protection domains per user (max_user_pds=8 at insmod): one user's
 # cannot starve another's; CAP_SYS_RESOURCE lifts the limit.
 as_user() {
