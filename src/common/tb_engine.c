@@ -74,10 +74,12 @@ static void tb_elink_free(struct tb_elink *el)
 {
 	tb_free(el->msn_ring);
 	tb_free(el->naks);
+	tb_free(el->holds);
 	tb_free(el->ares);
 	tb_free(el->rds);
 	el->msn_ring = NULL;
 	el->naks = NULL;
+	el->holds = NULL;
 	el->ares = NULL;
 	el->rds = NULL;
 	el->link = NULL;
@@ -101,9 +103,10 @@ int tb_engine_add_link(struct tb_engine *e, struct tb_link *link)
 	el->index = i;
 	el->msn_ring = tb_zalloc(sizeof(*el->msn_ring) * e->cfg.msn_window);
 	el->naks = tb_zalloc(sizeof(*el->naks) * e->cfg.msn_window);
+	el->holds = tb_zalloc(sizeof(*el->holds) * (e->cfg.msn_window + 1));
 	el->ares = tb_zalloc(sizeof(*el->ares) * e->cfg.rd_max);
 	el->rds = tb_zalloc(sizeof(*el->rds) * e->cfg.rd_max);
-	if (!el->msn_ring || !el->naks || !el->ares || !el->rds) {
+	if (!el->msn_ring || !el->naks || !el->holds || !el->ares || !el->rds) {
 		tb_elink_free(el);
 		return -ENOMEM;
 	}

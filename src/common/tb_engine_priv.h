@@ -145,15 +145,15 @@ struct tb_nak {
  * executed after it: by then the initiator has seen its RNR_NAK (the ack
  * that let it send that far covers it), so whatever the endpoint sent
  * before that has arrived, and what it sends after starts with RESUME.
- * Without a free slot the link holds the SEND until one frees up.
+ * So at most msn_window holds stand, one per request of the window, and
+ * the list has room for them and the next: making one never fails, and
+ * endpoints not ready, however many, never hold the link.
  */
-#define TB_RNR_HOLDS 16u
 
 struct tb_rnr_hold {
 	u32 src_ctx;
 	u32 src_ep;
 	u32 msn;		/* the request that was not ready */
-	u8 used;
 };
 
 /*
@@ -222,8 +222,8 @@ struct tb_elink {
 	u8 resp_turn;		/* alternate read data and new requests */
 	struct tb_refuser refusers[TB_REFUSE_PAIRS];
 	u8 refused;		/* a refuser was ever charged: else none to look up */
-	struct tb_rnr_hold holds[TB_RNR_HOLDS];
-	u8 held;		/* a hold was made since the last reset */
+	struct tb_rnr_hold *holds;	/* msn_window + 1; lapsed ones go lazily */
+	u32 nholds;
 	u32 hold_newest;	/* msn of the newest hold: once it lapsed, all did */
 };
 

@@ -35,8 +35,7 @@ void tb_resp_reset(struct tb_elink *el)
 	for (i = 0; el->rds && i < el->e->cfg.rd_max; i++)
 		el->rds[i].active = 0;
 	el->rd_active = 0;
-	memset(el->holds, 0, sizeof(el->holds));
-	el->held = 0;
+	el->nholds = 0;
 }
 
 /* Queues a NAK (with status) or an RNR_NAK for request h. */
@@ -56,51 +55,52 @@ static int tb_resp_nak(struct tb_elink *el, const struct tb_engine_hdr *h,
 }
 
 /* A hold still stands until msn_window requests ran after it. */
-static int tb_resp_hold_live(const struct tb_elink *el,
-			     const struct tb_rnr_hold *hold)
+static int tb_resp_hold_lapsed(const struct tb_elink *el, u32 msn)
 {
-	return hold->used &&
-	       el->resp_done - hold->msn < el->e->cfg.msn_window;
+	return el->resp_done - msn >= el->e->cfg.msn_window;
 }
 
+static void tb_resp_hold_drop(struct tb_elink *el, struct tb_rnr_hold *hold)
+{
+	*hold = el->holds[--el->nholds];
+}
+
+/* h's endpoint's standing hold, if any; drops the lapsed ones it passes. */
 static struct tb_rnr_hold *tb_resp_hold(struct tb_elink *el,
 					const struct tb_engine_hdr *h)
 {
-	u32 i;
+	u32 i = 0;
 
-	if (!el->held ||
-	    el->resp_done - el->hold_newest >= el->e->cfg.msn_window)
-		return NULL;
-	for (i = 0; i < TB_RNR_HOLDS; i++) {
+	if (el->nholds && tb_resp_hold_lapsed(el, el->hold_newest))
+		el->nholds = 0;
+	while (i < el->nholds) {
 		struct tb_rnr_hold *hold = &el->holds[i];
 
-		if (tb_resp_hold_live(el, hold) &&
-		    hold->src_ctx == h->src_ctx && hold->src_ep == h->src_ep)
+		if (tb_resp_hold_lapsed(el, hold->msn)) {
+			tb_resp_hold_drop(el, hold);
+			continue;
+		}
+		if (hold->src_ctx == h->src_ctx && hold->src_ep == h->src_ep)
 			return hold;
+		i++;
 	}
 	return NULL;
 }
 
-/* Holds h's endpoint from h on; NULL when every slot is taken. */
+/*
+ * Holds h's endpoint from h on. Right after tb_resp_hold() found none for
+ * it, which left only standing holds: at most msn_window.
+ */
 static struct tb_rnr_hold *tb_resp_new_hold(struct tb_elink *el,
 					    const struct tb_engine_hdr *h)
 {
-	u32 i;
+	struct tb_rnr_hold *hold = &el->holds[el->nholds++];
 
-	for (i = 0; i < TB_RNR_HOLDS; i++) {
-		struct tb_rnr_hold *hold = &el->holds[i];
-
-		if (!tb_resp_hold_live(el, hold)) {
-			hold->used = 1;
-			hold->src_ctx = h->src_ctx;
-			hold->src_ep = h->src_ep;
-			hold->msn = h->msn;
-			el->held = 1;
-			el->hold_newest = h->msn;
-			return hold;
-		}
-	}
-	return NULL;
+	hold->src_ctx = h->src_ctx;
+	hold->src_ep = h->src_ep;
+	hold->msn = h->msn;
+	el->hold_newest = h->msn;
+	return hold;
 }
 
 static u64 tb_resp_atomic_exec(u8 *p, const struct tb_engine_hdr *h)
@@ -192,19 +192,25 @@ static void tb_resp_charge(struct tb_elink *el, const struct tb_engine_hdr *h,
  * The context a request may reach: the right id, and the right secret or,
  * for a context bound to its peer, that peer on that link.
  */
+/* A context bound to one peer (a queue pair) admits that peer alone. */
+static int tb_resp_bound_ok(const struct tb_elink *el,
+			    const struct tb_ctx *ctx, u32 src_ctx)
+{
+	return !ctx->cfg.admit_bound ||
+	       (ctx->peer_bound && ctx->peer_link == el->index &&
+		ctx->peer_link_gen == el->gen && ctx->peer_ctx == src_ctx);
+}
+
 static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 				     const struct tb_engine_hdr *h)
 {
 	struct tb_ctx *ctx = tb_ctx_lookup(el->e, h->dst_ctx);
 
 	/* A datagram context takes DGRAMs alone (tb_dgram_rx()). */
-	if (!ctx || READ_ONCE(ctx->error) || ctx->cfg.dgram)
+	if (!ctx || READ_ONCE(ctx->error) || ctx->cfg.dgram ||
+	    !tb_resp_bound_ok(el, ctx, h->src_ctx))
 		return NULL;
-	if (ctx->cfg.admit_bound)
-		return ctx->peer_bound && ctx->peer_link == el->index &&
-		       ctx->peer_link_gen == el->gen &&
-		       ctx->peer_ctx == h->src_ctx ? ctx : NULL;
-	return ctx->secret == h->dst_secret ? ctx : NULL;
+	return ctx->cfg.admit_bound || ctx->secret == h->dst_secret ? ctx : NULL;
 }
 
 /*
@@ -326,18 +332,14 @@ int tb_resp_rx(struct tb_elink *el, const struct tb_engine_hdr *h,
 	} else {
 		hold = tb_resp_hold(el, h);
 		if (hold && (h->flags & TB_EF_RESUME)) {
-			hold->used = 0;
+			tb_resp_hold_drop(el, hold);
 			hold = NULL;
 		}
 		/* Another link may fill the ring: only delivering tells. */
 		if (!hold && deliver) {
 			ret = tb_resp_deliver(el, ctx, h, payload);
-			if (ret == -EAGAIN) {
+			if (ret == -EAGAIN)
 				hold = tb_resp_new_hold(el, h);
-				/* No slot: the link holds it until one frees. */
-				if (!hold)
-					return -EAGAIN;
-			}
 		}
 		if (hold) {
 			if (tb_resp_nak(el, h, TB_EOP_RNR_NAK, 0))
@@ -427,9 +429,13 @@ int tb_resp_send_read(struct tb_elink *el)
 
 	if (!rd)
 		return 0;
-	/* The region may have gone since the request was checked. */
+	/*
+	 * The region may have gone since the request was checked, the
+	 * context failed, or been reset and bound to another peer.
+	 */
 	ctx = tb_ctx_lookup(el->e, rd->target_ctx);
-	if (ctx)
+	if (ctx && !READ_ONCE(ctx->error) &&
+	    tb_resp_bound_ok(el, ctx, rd->initiator_ctx))
 		src = tb_mr_access_mr(ctx, &el->hint_remote, rd->rkey,
 				      rd->addr + rd->off, rd->len - rd->off,
 				      TBRDMA_ACCESS_REMOTE_READ, &status, &mr);

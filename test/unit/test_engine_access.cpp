@@ -198,6 +198,43 @@ BOOST_AUTO_TEST_CASE(a_context_in_error_flushes_what_it_refuses)
     BOOST_TEST(got[1].status == TBRDMA_WC_FLUSH_ERR);
 }
 
+// A READ being answered when its target context fails: the rest of the
+// answer is a NAK, not the region's bytes (a queue pair in error, or
+// reset and bound to another peer, answers its old peer no more).
+BOOST_AUTO_TEST_CASE(a_read_stops_when_its_target_fails)
+{
+    tb_link_config lc;
+    tb_link_config_default(&lc);
+    lc.tx_window = 4;  // the answer takes many rounds
+    engine_pair q(5, 64, &lc);
+    BOOST_REQUIRE(q.pump_until([&] {
+        return q.a->link.state == TBRDMA_LINK_UP && q.b->link.state == TBRDMA_LINK_UP;
+    }));
+    std::vector<uint8_t> src(65536, 0xab), dst(65536, 0);
+    uint64_t sk = q.b->reg(src.data(), src.size(), TBRDMA_ACCESS_ALL);
+    uint64_t dk = q.a->reg(dst.data(), dst.size(), TBRDMA_ACCESS_LOCAL);
+    int ep = q.a->ep_to(*q.b);
+    BOOST_REQUIRE_GE(ep, 0);
+    auto r = make_sqe(TBRDMA_OP_READ, ep, 1);
+    r.local_addr = reinterpret_cast<uintptr_t>(dst.data());
+    r.lkey = dk;
+    r.length = static_cast<uint32_t>(dst.size());
+    r.remote_addr = reinterpret_cast<uintptr_t>(src.data());
+    r.rkey = sk;
+    BOOST_REQUIRE_EQUAL(tb_post(q.a->ctx, &r), 0);
+    BOOST_REQUIRE(q.pump_until([&] { return dst[0] == 0xab; }));
+    BOOST_REQUIRE(dst.back() == 0);
+    tb_ctx_set_error(q.b->ctx);
+    std::vector<tbrdma_cqe> done;
+    BOOST_REQUIRE(q.pump_until([&] {
+        auto v = q.a->drain_cq();
+        done.insert(done.end(), v.begin(), v.end());
+        return !done.empty();
+    }));
+    BOOST_TEST(done[0].status == TBRDMA_WC_REM_ACCESS_ERR);
+    BOOST_TEST(dst.back() == 0);
+}
+
 // Two 8-byte READs posted together: the second's request goes out with
 // the first's (both read the target before it changes) unless rd_max is
 // 1, when it waits for the first's answer (it reads the change).
