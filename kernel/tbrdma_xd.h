@@ -232,6 +232,8 @@ void tbrdma_xd_sysfs_init(void);
 extern const char *const tbrdma_xd_state_names[];
 u32 tbrdma_xd_state(const struct tbrdma_xd_link *xl);
 u64 tbrdma_xd_speed_mbps(const struct tbrdma_xd_link *xl);
+#define TBRDMA_XD_NAME_LEN 64	/* of a peer's name in a log line */
+const char *tbrdma_xd_peer_name(struct tb_xdomain *xd, char *buf, size_t size);
 u64 tbrdma_xd_end_id(const struct tbrdma_xd_link *xl);
 u32 tbrdma_xd_numa(const struct tbrdma_xd_link *xl);
 

@@ -107,19 +107,21 @@ static u32 tbrdma_xd_request(struct tbrdma_xd_link *xl, const u32 *req,
 static void tbrdma_xd_report_refusal(struct tbrdma_xd_link *xl,
 				     const struct tb_ctrl_action *a)
 {
+	char name[TBRDMA_XD_NAME_LEN];
+
+	tbrdma_xd_peer_name(xl->xd, name, sizeof(name));
 	xl->refused_reason = a->reason;
 	if (a->reason == TB_CTRL_R_VERSION)
 		dev_err(&xl->dev, "%s refused: %s (peer %s speaks tbrdma protocol %u-%u, this module %u-%u); load matching tbrdma versions on both hosts\n",
 			a->by_peer ? "login" : "peer",
 			tb_ctrl_reason_name(a->reason),
-			xl->xd->device_name ?: "?", a->peer_ver_min,
+			name, a->peer_ver_min,
 			a->peer_ver_max, TB_CTRL_VERSION_MIN,
 			TB_CTRL_VERSION_MAX);
 	else
 		dev_err(&xl->dev, "%s refused: %s (peer %s)\n",
 			a->by_peer ? "login" : "peer",
-			tb_ctrl_reason_name(a->reason),
-			xl->xd->device_name ?: "?");
+			tb_ctrl_reason_name(a->reason), name);
 }
 
 /* Carries out what the control protocol decided. Work item context. */
@@ -152,8 +154,9 @@ static void tbrdma_xd_actions(struct tbrdma_xd_link *xl)
 			break;
 		case TB_CTRL_ACT_DOWN:
 			if (xl->attached || xl->rings_started)
-				dev_info(&xl->dev, "taking the link down: %s\n",
-					 tb_ctrl_reason_name(a.reason));
+				dev_info_ratelimited(&xl->dev,
+						     "taking the link down: %s\n",
+						     tb_ctrl_reason_name(a.reason));
 			tbrdma_xd_link_down(xl);
 			break;
 		case TB_CTRL_ACT_REFUSED:

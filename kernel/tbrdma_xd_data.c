@@ -315,10 +315,12 @@ static void tbrdma_xd_state_changed(void *user, struct tb_link *link,
 		return;
 	tbrdma_clients_changed(tbrdma_xd_index(xl));
 	if (state == TBRDMA_LINK_UP) {
-		dev_info(&xl->dev, "link up\n");
+		dev_info_ratelimited(&xl->dev, "link up\n");
 	} else if (state == TBRDMA_LINK_DOWN) {
-		dev_info(&xl->dev, "link failed, logging in again\n");
+		dev_info_ratelimited(&xl->dev, "link failed, logging in again\n");
 		WRITE_ONCE(xl->failed_gen, xl->link_gen);
+		/* The generation before the bit that says to read it. */
+		smp_mb__before_atomic();
 		set_bit(TBRDMA_XD_LINK_FAILED, &xl->flags);
 		mod_delayed_work(tbxd.wq, &xl->work, 0);
 	}
@@ -426,13 +428,14 @@ void tbrdma_xd_link_down(struct tbrdma_xd_link *xl)
 		tb_xdomain_release_in_hopid(xl->xd, xl->in_hopid);
 	xl->in_hopid = -1;
 	if (was_up)
-		dev_info(&xl->dev, "link down\n");
+		dev_info_ratelimited(&xl->dev, "link down\n");
 }
 
 int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 		      const struct tb_ctrl_action *a)
 {
 	struct tb_nhi *nhi = xl->xd->tb->nhi;
+	char peer[TBRDMA_XD_NAME_LEN];
 	char name[TASK_COMM_LEN];
 	struct tb_link_config cfg;
 	unsigned int flags = RING_FLAG_FRAME;
@@ -550,9 +553,11 @@ int tbrdma_xd_link_up(struct tbrdma_xd_link *xl,
 	if (ret)
 		return ret;
 	tbrdma_poller_kick(&xl->poller);	/* HELLO now */
-	dev_info(&xl->dev, "logged in to %s: protocol %u, HopIDs out %d in %d, rings %d/%d, %u/%u slots%s\n",
-		 xl->xd->device_name ?: "peer", a->version, xl->out_hopid,
-		 xl->in_hopid, xl->tx_ring->hop, xl->rx_ring->hop,
-		 xl->tx_slots, xl->rx_slots, xl->e2e ? ", E2E" : "");
+	dev_info_ratelimited(&xl->dev,
+			     "logged in to %s: protocol %u, HopIDs out %d in %d, rings %d/%d, %u/%u slots%s\n",
+			     tbrdma_xd_peer_name(xl->xd, peer, sizeof(peer)),
+			     a->version, xl->out_hopid, xl->in_hopid,
+			     xl->tx_ring->hop, xl->rx_ring->hop, xl->tx_slots,
+			     xl->rx_slots, xl->e2e ? ", E2E" : "");
 	return 0;
 }

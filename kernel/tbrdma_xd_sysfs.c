@@ -145,6 +145,18 @@ static ssize_t link_width_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(link_width);
 
+/*
+ * The peer's name for a log line. The core replaces it under xd->lock when
+ * the peer announces new properties, at a time the peer chooses.
+ */
+const char *tbrdma_xd_peer_name(struct tb_xdomain *xd, char *buf, size_t size)
+{
+	mutex_lock(&xd->lock);
+	strscpy(buf, xd->device_name ?: "?", size);
+	mutex_unlock(&xd->lock);
+	return buf;
+}
+
 static ssize_t peer_name_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {

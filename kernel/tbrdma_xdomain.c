@@ -83,6 +83,7 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 			   const struct tb_service_id *id)
 {
 	struct tb_xdomain *xd = tb_service_parent(svc);
+	char peer[TBRDMA_XD_NAME_LEN];
 	struct tbrdma_xd_link *xl;
 	struct tb_ctrl_config cfg;
 	int ret, slot;
@@ -187,7 +188,8 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	mutex_unlock(&xl->ctrl_lock);
 	queue_delayed_work(tbxd.wq, &xl->work, 0);
 	dev_info(&xl->dev, "peer %s (%pUb) on %s, %u Gb/s x %u, logging in\n",
-		 xd->device_name ?: "?", &xl->remote_uuid, dev_name(&xd->dev),
+		 tbrdma_xd_peer_name(xd, peer, sizeof(peer)), &xl->remote_uuid,
+		 dev_name(&xd->dev),
 		 xd->link_speed, xd->link_width);
 	return 0;
 

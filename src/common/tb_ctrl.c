@@ -787,10 +787,12 @@ void tb_ctrl_request_done(struct tb_ctrl *c, u64 now_ns, const u32 *resp,
 			/*
 			 * The peer is up with us on a LOGIN of its that we no
 			 * longer hold: start a new session, which takes its
-			 * link down and makes it log in again.
+			 * link down and makes it log in again. After a backoff:
+			 * a peer that says so to every LOGIN must not keep us
+			 * sending.
 			 */
 			tb_ctrl_new_session(c);
-			tb_ctrl_send_soon(c, now_ns);
+			tb_ctrl_backoff(c, now_ns);
 			break;
 		}
 		/*

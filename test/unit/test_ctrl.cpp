@@ -612,6 +612,53 @@ BOOST_AUTO_TEST_CASE(backoff)
     BOOST_CHECK_EQUAL(net.h[0].c.state, (uint32_t)TB_CTRL_S_LOGIN);
 }
 
+// A peer that answers every LOGIN "up with you" (RESP_UP, our own boot and
+// session copied) makes us start a new session each time, but never at
+// once: each LOGIN waits for the backoff, so the glue's loop of requests
+// ends and the peer gets at most one LOGIN a retry_max.
+BOOST_AUTO_TEST_CASE(peer_always_up)
+{
+    host x;
+    x.cfg = make_config(0, 0xb0070001ull);
+    BOOST_REQUIRE_EQUAL(tb_ctrl_init(&x.c, &x.cfg), 0);
+    uint64_t now = 1;
+    tb_ctrl_start(&x.c, now);
+    std::vector<uint64_t> times;
+    while (now < 60000 * ms) {
+        uint32_t req[TB_CTRL_MSG_MAX_DW], resp[TB_CTRL_MSG_MAX_DW], n;
+        if (!tb_ctrl_next_request(&x.c, now, req, &n)) {
+            uint64_t next = tb_ctrl_next_deadline(&x.c);
+            BOOST_REQUIRE(next > now);
+            now = next;
+            continue;
+        }
+        times.push_back(now);
+        BOOST_REQUIRE(times.size() < 1000);
+        tb_ctrl_msg in{}, out = sample_login();
+        BOOST_REQUIRE_EQUAL(tb_ctrl_decode(req, n, &in), 0);
+        out.type = TB_CTRL_LOGIN_RESP;
+        out.seq = in.seq;
+        out.status = TB_CTRL_ST_OK;
+        out.resp_flags = TB_CTRL_RESP_UP;
+        out.params = tb_ctrl_params{};
+        for (int i = 0; i < 4; i++) {
+            out.sender_uuid[i] = x.cfg.peer_uuid[i];
+            out.target_uuid[i] = x.cfg.local_uuid[i];
+        }
+        out.target_boot = in.sender_boot;
+        out.target_session = in.sender_session;
+        tb_ctrl_request_done(&x.c, now, resp, tb_ctrl_encode(&out, resp));
+        BOOST_REQUIRE_EQUAL(x.c.state, (uint32_t)TB_CTRL_S_LOGIN);
+    }
+    BOOST_TEST_MESSAGE("peer_always_up: " << times.size() << " LOGINs in 60 s");
+    BOOST_REQUIRE(times.size() > 3);
+    for (size_t i = 1; i < times.size(); i++)
+        BOOST_CHECK_GE(times[i] - times[i - 1], 100 * ms);
+    BOOST_CHECK_GE(times.back() - times[times.size() - 2], 5000 * ms);
+    tb_ctrl_action a;
+    BOOST_CHECK_EQUAL(tb_ctrl_next_action(&x.c, &a), 0);
+}
+
 // Loss, duplication, reordering and late delivery: both sides come up
 // exactly once, agree on everything, and a late or duplicated message
 // never takes the link down.
