@@ -519,7 +519,8 @@ void tbrdma_client_qp_ready(struct tbrdma_kctx *kc)
 {
 	mutex_lock(&kc->lock);
 	kc->qp_ready = true;
-	mutex_unlock(&kc->lock);
+	/* What was posted before RTS goes now, unless a poller takes it. */
+	tbrdma_kctx_unlock(kc);
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_qp_ready);
 

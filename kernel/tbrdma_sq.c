@@ -108,7 +108,12 @@ static u32 tbrdma_sq_take_polled(struct tbrdma_kctx *kc, u32 max,
 	struct tbrdma_ring_ctrl *ctrl = tbrdma_sq_ctrl(kc);
 	int err;
 
-	if (READ_ONCE(ctrl->sq_poll) != 1)
+	/*
+	 * A queue pair's SQEs wait for RTS, as its doorbell does, and in
+	 * ERR are taken to complete with FLUSH_ERR.
+	 */
+	if (READ_ONCE(ctrl->sq_poll) != 1 ||
+	    (!kc->fl && !kc->qp_ready && !kc->qp_error))
 		return 0;
 	/* Acquire: the SQEs before producer are written. */
 	return tbrdma_sq_take(kc, smp_load_acquire(&ctrl->producer), max,
