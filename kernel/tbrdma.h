@@ -32,7 +32,9 @@ extern unsigned int tbrdma_max_mr;		/* per open file, power of two */
 extern unsigned int tbrdma_max_ep;		/* per context, power of two */
 extern unsigned int tbrdma_max_ring;		/* ring entries, power of two */
 extern unsigned int tbrdma_max_user_contexts;	/* contexts per user */
-extern unsigned int tbrdma_max_user_pds;	/* verbs domains per user */
+extern unsigned int tbrdma_max_user_pds;	/* domains per user */
+extern unsigned int tbrdma_max_user_cqs;	/* verbs CQs per user */
+extern unsigned int tbrdma_max_user_srqs;	/* verbs SRQs per user */
 extern unsigned long tbrdma_mr_max_bytes;	/* largest single region */
 
 /*
@@ -316,6 +318,7 @@ struct tbrdma_file {
 	 */
 	struct mutex lock;
 	struct tb_pd *pd;		/* created at open, under tbrdma.lock */
+	struct tbrdma_user *user;	/* charged for pd */
 	struct tbrdma_kctx *ctxs[TBRDMA_FILE_CTX_MAX];
 	wait_queue_head_t wq;		/* poll(): CQ or RQ entries */
 };

@@ -24,6 +24,7 @@
 #include <linux/uaccess.h>
 
 #include "tbrdma.h"
+#include "tbrdma_client.h"
 #include "tbrdma_xdomain.h"
 
 /* eventfd_signal() lost its count in 6.8; Kbuild asks the headers. */
@@ -44,12 +45,20 @@ static int tbrdma_open(struct inode *inode, struct file *file)
 	fl = kzalloc(sizeof(*fl), GFP_KERNEL_ACCOUNT);
 	if (!fl)
 		return -ENOMEM;
+	/* Its domain's table of max_mr regions counts as a verbs domain's. */
+	fl->user = tbrdma_client_charge(TBRDMA_CHARGE_PD);
+	if (IS_ERR(fl->user)) {
+		ret = PTR_ERR(fl->user);
+		kfree(fl);
+		return ret;
+	}
 	mutex_init(&fl->lock);
 	init_waitqueue_head(&fl->wq);
 	mutex_lock(&tbrdma.lock);
 	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, &fl->pd);
 	mutex_unlock(&tbrdma.lock);
 	if (ret) {
+		tbrdma_client_uncharge(fl->user, TBRDMA_CHARGE_PD);
 		kfree(fl);
 		return ret;
 	}
@@ -96,6 +105,7 @@ static int tbrdma_release(struct inode *inode, struct file *file)
 	fl->pd = NULL;
 	tbrdma_unlock();
 	tbrdma_mr_free_list(&mrs);
+	tbrdma_client_uncharge(fl->user, TBRDMA_CHARGE_PD);
 	for (i = 0; i < TBRDMA_FILE_CTX_MAX; i++)
 		if (gone[i])
 			tbrdma_kctx_put(gone[i]);

@@ -71,8 +71,25 @@ struct tbrdma_user;
 
 /* Entries a client's ring may have at most (max_ring_entries). */
 u32 tbrdma_client_max_ring(void);
-/* Domains one user may have at most (max_user_pds). */
-u32 tbrdma_client_max_user_pds(void);
+
+/*
+ * What each user has in the host, so that one user cannot take all of it;
+ * CAP_SYS_RESOURCE lifts the limits, as it lifts rlimits. Contexts and
+ * domains are charged by the calls that make them; a client charges its
+ * completion and shared receive queues itself.
+ */
+enum tbrdma_charge {
+	TBRDMA_CHARGE_CONTEXT,		/* max_user_contexts */
+	TBRDMA_CHARGE_PD,		/* max_user_pds */
+	TBRDMA_CHARGE_CQ,		/* max_user_cqs */
+	TBRDMA_CHARGE_SRQ,		/* max_user_srqs */
+	TBRDMA_CHARGES
+};
+
+u32 tbrdma_client_user_limit(enum tbrdma_charge c);
+/* One more c of the caller's user: -EMFILE past its limit. */
+struct tbrdma_user *tbrdma_client_charge(enum tbrdma_charge c);
+void tbrdma_client_uncharge(struct tbrdma_user *u, enum tbrdma_charge c);
 
 /* A domain, counted against the user who created it: -EMFILE past it. */
 struct tbrdma_client_pd {

@@ -80,7 +80,8 @@ enum { TBRDMA_IB_SQ, TBRDMA_IB_CQ, TBRDMA_IB_RWQ, TBRDMA_IB_RCQ,
 /* A ring's pages, mapped into the process through its mmap entry. */
 struct tbrdma_ib_ring {
 	struct rdma_user_mmap_entry entry;
-	void *mem;
+	struct page **pages;		/* len / PAGE_SIZE of them */
+	void *mem;			/* the pages, mapped for the kernel */
 	size_t len;
 	u32 entries;
 };
@@ -90,6 +91,7 @@ struct tbrdma_ib_srq {
 	struct ib_srq ibsrq;
 	struct tb_srq *srq;
 	struct tbrdma_ib_ring *ring;
+	struct tbrdma_user *user;	/* charged for it (max_user_srqs) */
 	u32 max_sge;		/* entries per receive, at most */
 };
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Rings mapped into the process (queue pairs' and shared receive queues'):
- * pages of the kernel's, inserted into the process's mapping, which holds
+ * pages of the kernel's, one at a time (a ring of the largest size is more
+ * than one allocation of contiguous pages may be), mapped together for the
+ * kernel with vmap() and inserted into the process's mapping, which holds
  * a reference to each, so they outlive the queue and the device for as
  * long as the process maps them (nothing writes them any more then). The
  * mmap entry only names the ring for mmap(); it goes with its owner, and
@@ -9,24 +11,34 @@
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include "tbrdma_client.h"
 #include "tbrdma_ib.h"
 
+static void tbrdma_ib_ring_free(struct tbrdma_ib_ring *r)
+{
+	unsigned long i;
+
+	if (r->mem)
+		vunmap(r->mem);
+	for (i = 0; r->pages && i < r->len >> PAGE_SHIFT; i++)
+		if (r->pages[i])
+			__free_page(r->pages[i]);
+	kvfree(r->pages);
+	kfree(r);
+}
+
 void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry)
 {
-	struct tbrdma_ib_ring *r = container_of(entry, struct tbrdma_ib_ring,
-						entry);
-
-	free_pages_exact(r->mem, r->len);
-	kfree(r);
+	tbrdma_ib_ring_free(container_of(entry, struct tbrdma_ib_ring, entry));
 }
 
 int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 {
 	struct rdma_user_mmap_entry *entry;
 	struct tbrdma_ib_ring *r;
-	unsigned long i, n;
+	unsigned long n;
 	int ret;
 
 	/* Shared with the kernel; data, never code, not even after mprotect(). */
@@ -41,9 +53,7 @@ int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 	r = container_of(entry, struct tbrdma_ib_ring, entry);
 	tbrdma_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYEXEC);
 	n = r->len >> PAGE_SHIFT;
-	for (i = 0, ret = 0; i < n && !ret; i++)
-		ret = vm_insert_page(vma, vma->vm_start + i * PAGE_SIZE,
-				     virt_to_page((u8 *)r->mem + i * PAGE_SIZE));
+	ret = vm_insert_pages(vma, vma->vm_start, r->pages, &n);
 	rdma_user_mmap_entry_put(entry);
 	return ret;
 }
@@ -51,6 +61,7 @@ int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 					  u32 entry_size)
 {
+	unsigned long i, npages;
 	struct tbrdma_ib_ring *r;
 	int ret;
 
@@ -59,20 +70,30 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 		return ERR_PTR(-ENOMEM);
 	r->entries = n;
 	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
+	npages = r->len >> PAGE_SHIFT;
+	r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (!r->pages)
+		goto nomem;
 	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
-	r->mem = alloc_pages_exact(r->len, GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-				   __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
-	if (!r->mem) {
-		kfree(r);
-		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < npages; i++) {
+		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+					 __GFP_RETRY_MAYFAIL);
+		if (!r->pages[i])
+			goto nomem;
 	}
+	r->mem = vmap(r->pages, npages, VM_MAP, PAGE_KERNEL);
+	if (!r->mem)
+		goto nomem;
 	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
 	if (ret) {
-		free_pages_exact(r->mem, r->len);
-		kfree(r);
+		tbrdma_ib_ring_free(r);
 		return ERR_PTR(ret);
 	}
 	return r;
+
+nomem:
+	tbrdma_ib_ring_free(r);
+	return ERR_PTR(-ENOMEM);
 }
 
 void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r)

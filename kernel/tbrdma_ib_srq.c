@@ -57,11 +57,16 @@ int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	if (udata->inlen || !a->max_wr || n > tbrdma_client_max_ring() ||
 	    a->max_sge > TBRDMA_IB_MAX_RECV_SGE || a->srq_limit > a->max_wr)
 		return -EINVAL;
+	srq->user = tbrdma_client_charge(TBRDMA_CHARGE_SRQ);
+	if (IS_ERR(srq->user))
+		return PTR_ERR(srq->user);
 	srq->ring = tbrdma_ib_ring_new(&uc->ibuc,
 				       roundup_pow_of_two(max_t(u64, n, 2)),
 				       sizeof(struct tbrdma_rwqe));
-	if (IS_ERR(srq->ring))
+	if (IS_ERR(srq->ring)) {
+		tbrdma_client_uncharge(srq->user, TBRDMA_CHARGE_SRQ);
 		return PTR_ERR(srq->ring);
+	}
 	rwq.mem = srq->ring->mem;
 	rwq.entries = srq->ring->entries;
 	ret = tbrdma_client_srq_create(to_tbpd(ibsrq->pd)->cpd.pd, &rwq, &srq->srq);
@@ -83,6 +88,7 @@ fail_srq:
 	tbrdma_client_srq_destroy(srq->srq);
 fail:
 	tbrdma_ib_ring_remove(srq->ring);
+	tbrdma_client_uncharge(srq->user, TBRDMA_CHARGE_SRQ);
 	return ret;
 }
 
@@ -96,6 +102,7 @@ int tbrdma_ib_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 	if (ret)
 		return ret;
 	tbrdma_ib_ring_remove(srq->ring);
+	tbrdma_client_uncharge(srq->user, TBRDMA_CHARGE_SRQ);
 	return 0;
 }
 

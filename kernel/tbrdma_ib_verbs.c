@@ -24,10 +24,12 @@
 
 /*
  * A completion queue holds nothing: the process polls the completion rings
- * of its queue pairs, and their notify calls its handler.
+ * of its queue pairs, and their notify calls its handler. It is counted
+ * against its user's limit all the same (max_user_cqs).
  */
 struct tbrdma_ib_cq {
 	struct ib_cq ibcq;
+	struct tbrdma_user *user;
 };
 
 struct tbrdma_ib_mr {
@@ -72,13 +74,13 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	memset(attr, 0, sizeof(*attr));
 	attr->sys_image_guid = ibdev->node_guid;
 	attr->page_size_cap = PAGE_SIZE;
-	attr->max_pd = tbrdma_client_max_user_pds();
+	attr->max_pd = tbrdma_client_user_limit(TBRDMA_CHARGE_PD);
 	attr->max_qp = TBRDMA_IB_MAX_QP;
 	attr->max_qp_wr = tbrdma_client_max_ring();
 	attr->max_send_sge = TBRDMA_IB_MAX_SEND_SGE;
 	attr->max_recv_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_sge_rd = TBRDMA_IB_MAX_SEND_SGE;
-	attr->max_cq = TBRDMA_IB_MAX_QP * 2;
+	attr->max_cq = tbrdma_client_user_limit(TBRDMA_CHARGE_CQ);
 	attr->max_cqe = TBRDMA_IB_MAX_CQE;
 	attr->max_mr = TBRDMA_IB_MAX_QP;
 	attr->max_mr_size = TBRDMA_XFER_MAX;
@@ -86,7 +88,7 @@ static int tbrdma_ib_query_device(struct ib_device *ibdev,
 	attr->max_qp_init_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC;
 	attr->max_res_rd_atom = TBRDMA_IB_MAX_RD_ATOMIC * TBRDMA_IB_MAX_QP;
 	attr->atomic_cap = IB_ATOMIC_HCA;
-	attr->max_srq = TBRDMA_IB_MAX_QP;
+	attr->max_srq = tbrdma_client_user_limit(TBRDMA_CHARGE_SRQ);
 	attr->max_srq_wr = tbrdma_client_max_ring();
 	attr->max_srq_sge = TBRDMA_IB_MAX_RECV_SGE;
 	attr->max_pkeys = 1;
@@ -290,12 +292,17 @@ static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
 			       struct ib_udata *udata)
 {
 #endif
+	struct tbrdma_ib_cq *cq = container_of(ibcq, struct tbrdma_ib_cq, ibcq);
+
 	/* The process's alone: it polls its queue pairs' rings. */
 	if (!udata || udata->inlen || attr->flags)
 		return -EOPNOTSUPP;
 	if (!attr->cqe || attr->cqe > TBRDMA_IB_MAX_CQE ||
 	    attr->comp_vector >= ibcq->device->num_comp_vectors)
 		return -EINVAL;
+	cq->user = tbrdma_client_charge(TBRDMA_CHARGE_CQ);
+	if (IS_ERR(cq->user))
+		return PTR_ERR(cq->user);
 	ibcq->cqe = attr->cqe;
 	return 0;
 }
@@ -303,6 +310,9 @@ static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
 /* Its queue pairs are gone (the core counts them). */
 static int tbrdma_ib_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
+	struct tbrdma_ib_cq *cq = container_of(ibcq, struct tbrdma_ib_cq, ibcq);
+
+	tbrdma_client_uncharge(cq->user, TBRDMA_CHARGE_CQ);
 	return 0;
 }
 

@@ -24,14 +24,6 @@
 #include "tbrdma_client.h"
 #include "tbrdma_xdomain.h"
 
-/*
- * What each user has, so that one user cannot take every context of the
- * host (max_user_contexts) or every protection domain (max_user_pds);
- * CAP_SYS_RESOURCE lifts the limits, as it lifts rlimits.
- */
-enum tbrdma_charge { TBRDMA_CHARGE_CONTEXT, TBRDMA_CHARGE_PD,
-	TBRDMA_CHARGES };
-
 struct tbrdma_user {
 	struct list_head node;
 	kuid_t uid;
@@ -41,14 +33,22 @@ struct tbrdma_user {
 static LIST_HEAD(tbrdma_users);
 static DEFINE_MUTEX(tbrdma_users_lock);
 
-static unsigned int tbrdma_charge_limit(enum tbrdma_charge c)
+u32 tbrdma_client_user_limit(enum tbrdma_charge c)
 {
-	return c == TBRDMA_CHARGE_CONTEXT ? tbrdma_max_user_contexts :
-					    tbrdma_max_user_pds;
+	switch (c) {
+	case TBRDMA_CHARGE_CONTEXT:
+		return tbrdma_max_user_contexts;
+	case TBRDMA_CHARGE_PD:
+		return tbrdma_max_user_pds;
+	case TBRDMA_CHARGE_CQ:
+		return tbrdma_max_user_cqs;
+	default:
+		return tbrdma_max_user_srqs;
+	}
 }
+EXPORT_SYMBOL_GPL(tbrdma_client_user_limit);
 
-/* Counts one more c of the caller's user: -EMFILE past its limit. */
-static struct tbrdma_user *tbrdma_user_charge(enum tbrdma_charge c)
+struct tbrdma_user *tbrdma_client_charge(enum tbrdma_charge c)
 {
 	kuid_t uid = current_uid();
 	struct tbrdma_user *u;
@@ -66,7 +66,8 @@ static struct tbrdma_user *tbrdma_user_charge(enum tbrdma_charge c)
 	list_add(&u->node, &tbrdma_users);
 found:
 	/* A new entry has none yet, and every limit is at least 1. */
-	if (u->n[c] >= tbrdma_charge_limit(c) && !capable(CAP_SYS_RESOURCE))
+	if (u->n[c] >= tbrdma_client_user_limit(c) &&
+	    !capable(CAP_SYS_RESOURCE))
 		u = ERR_PTR(-EMFILE);
 	else
 		u->n[c]++;
@@ -74,8 +75,9 @@ out:
 	mutex_unlock(&tbrdma_users_lock);
 	return u;
 }
+EXPORT_SYMBOL_GPL(tbrdma_client_charge);
 
-static void tbrdma_user_uncharge(struct tbrdma_user *u, enum tbrdma_charge c)
+void tbrdma_client_uncharge(struct tbrdma_user *u, enum tbrdma_charge c)
 {
 	int i;
 
@@ -89,6 +91,7 @@ static void tbrdma_user_uncharge(struct tbrdma_user *u, enum tbrdma_charge c)
 	}
 	mutex_unlock(&tbrdma_users_lock);
 }
+EXPORT_SYMBOL_GPL(tbrdma_client_uncharge);
 
 struct tbrdma_kctx *tbrdma_kctx_new(void)
 {
@@ -101,7 +104,7 @@ struct tbrdma_kctx *tbrdma_kctx_new(void)
 	mutex_init(&kc->lock);
 	init_rwsem(&kc->doorbell_sem);
 	refcount_set(&kc->ref, 1);
-	kc->user = tbrdma_user_charge(TBRDMA_CHARGE_CONTEXT);
+	kc->user = tbrdma_client_charge(TBRDMA_CHARGE_CONTEXT);
 	if (IS_ERR(kc->user)) {
 		ret = PTR_ERR(kc->user);
 		kc->user = NULL;
@@ -121,7 +124,7 @@ void tbrdma_kctx_put(struct tbrdma_kctx *kc)
 	tbrdma_kring_free(&kc->cq);
 	tbrdma_kring_free(&kc->rq);
 	if (kc->user)
-		tbrdma_user_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
+		tbrdma_client_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
 	mutex_destroy(&kc->lock);
 	kfree(kc);
 }
@@ -179,24 +182,18 @@ u32 tbrdma_client_max_ring(void)
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_max_ring);
 
-u32 tbrdma_client_max_user_pds(void)
-{
-	return tbrdma_max_user_pds;
-}
-EXPORT_SYMBOL_GPL(tbrdma_client_max_user_pds);
-
 int tbrdma_client_pd_create(struct tbrdma_client_pd *cpd)
 {
 	int ret;
 
-	cpd->user = tbrdma_user_charge(TBRDMA_CHARGE_PD);
+	cpd->user = tbrdma_client_charge(TBRDMA_CHARGE_PD);
 	if (IS_ERR(cpd->user))
 		return PTR_ERR(cpd->user);
 	mutex_lock(&tbrdma.lock);
 	ret = tb_pd_create(tbrdma.engine, tbrdma_max_mr, &cpd->pd);
 	mutex_unlock(&tbrdma.lock);
 	if (ret) {
-		tbrdma_user_uncharge(cpd->user, TBRDMA_CHARGE_PD);
+		tbrdma_client_uncharge(cpd->user, TBRDMA_CHARGE_PD);
 		return ret;
 	}
 	tb_pd_short_keys(cpd->pd);
@@ -212,7 +209,7 @@ void tbrdma_client_pd_destroy(struct tbrdma_client_pd *cpd)
 	tb_pd_destroy(cpd->pd, tbrdma_mr_collect, &mrs);
 	tbrdma_unlock();
 	tbrdma_mr_free_list(&mrs);
-	tbrdma_user_uncharge(cpd->user, TBRDMA_CHARGE_PD);
+	tbrdma_client_uncharge(cpd->user, TBRDMA_CHARGE_PD);
 }
 EXPORT_SYMBOL_GPL(tbrdma_client_pd_destroy);
 
@@ -354,7 +351,7 @@ void tbrdma_client_qp_destroy(struct tbrdma_kctx *kc)
 	kc->ctx = NULL;
 	mutex_unlock(&kc->lock);
 	/* A doorbell file kept open holds the context, not the user's quota. */
-	tbrdma_user_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
+	tbrdma_client_uncharge(kc->user, TBRDMA_CHARGE_CONTEXT);
 	kc->user = NULL;
 	tbrdma_kctx_put(kc);
 }

@@ -51,7 +51,13 @@ module_param_named(max_user_contexts, tbrdma_max_user_contexts, uint, 0444);
 MODULE_PARM_DESC(max_user_contexts, "Contexts one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 64)");
 unsigned int tbrdma_max_user_pds = 1024;
 module_param_named(max_user_pds, tbrdma_max_user_pds, uint, 0444);
-MODULE_PARM_DESC(max_user_pds, "Verbs protection domains one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 1024)");
+MODULE_PARM_DESC(max_user_pds, "Protection domains (verbs domains and open /dev/tbrdma files) one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 1024)");
+unsigned int tbrdma_max_user_cqs = 4096;
+module_param_named(max_user_cqs, tbrdma_max_user_cqs, uint, 0444);
+MODULE_PARM_DESC(max_user_cqs, "Verbs completion queues one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 4096)");
+unsigned int tbrdma_max_user_srqs = 64;
+module_param_named(max_user_srqs, tbrdma_max_user_srqs, uint, 0444);
+MODULE_PARM_DESC(max_user_srqs, "Verbs shared receive queues one user may have in the host (any with CAP_SYS_RESOURCE), 1-65536 (default 64)");
 
 /* perftest's UD tests post up to 16000 receives (mlx5 offers 32768). */
 unsigned int tbrdma_max_ring = 16384;
@@ -102,9 +108,11 @@ static int tbrdma_check_params(void)
 	    !tbrdma_max_user_contexts ||
 	    tbrdma_max_user_contexts > (1u << 16) ||
 	    !tbrdma_max_user_pds || tbrdma_max_user_pds > (1u << 16) ||
+	    !tbrdma_max_user_cqs || tbrdma_max_user_cqs > (1u << 16) ||
+	    !tbrdma_max_user_srqs || tbrdma_max_user_srqs > (1u << 16) ||
 	    tbrdma_max_ring < 2 || tbrdma_max_ring > (1u << 16) ||
 	    !tbrdma_mr_max_mb || tbrdma_mr_max_mb > (1u << 20)) {
-		pr_err("max_mr, max_ep, max_contexts, max_user_contexts, max_user_pds, max_ring_entries or mr_max_mb out of range\n");
+		pr_err("max_mr, max_ep, max_contexts, max_user_contexts, max_user_pds, max_user_cqs, max_user_srqs, max_ring_entries or mr_max_mb out of range\n");
 		return -EINVAL;
 	}
 	tbrdma_max_mr = roundup_pow_of_two(tbrdma_max_mr);

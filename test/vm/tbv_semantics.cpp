@@ -31,12 +31,6 @@
 //                                       close-on-exec, refused outside RTS,
 //                                       posts in it, EIO once the queue
 //                                       pair is destroyed
-//   tbv_semantics pds DEV N [FILE]      allocates protection domains until
-//                                       refused: exactly N, then EMFILE; with
-//                                       FILE, creates it and holds them
-//                                       until killed
-//   tbv_semantics pds-lifted DEV N      allocates N protection domains, all
-//                                       granted
 //
 // Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
 #include <infiniband/verbs.h>
@@ -54,7 +48,6 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -539,47 +532,6 @@ void doorbell_file(const char *dev_a, const char *dev_b)
 }
 
 // Up to max protection domains of dev; errno is why there are fewer.
-std::vector<ibv_pd *> alloc_pds(ibv_context *ctx, int max)
-{
-    std::vector<ibv_pd *> pd;
-    errno = 0;
-    for (ibv_pd *p; int(pd.size()) < max && (p = ibv_alloc_pd(ctx));)
-        pd.push_back(p);
-    return pd;
-}
-
-void free_pds(ibv_context *ctx, const std::vector<ibv_pd *> &pd)
-{
-    for (ibv_pd *p : pd)
-        ibv_dealloc_pd(p);
-    ibv_close_device(ctx);
-}
-
-void pds(const char *dev, int expect, const char *hold)
-{
-    ibv_context *ctx = open_device(dev);
-    auto pd = alloc_pds(ctx, expect + 1);
-    const int err = errno;
-    check(int(pd.size()) == expect && err == EMFILE,
-          "pds: " + std::to_string(pd.size()) + " protection domains, then " + std::strerror(err) +
-              " (expected " + std::to_string(expect) + ", then EMFILE)");
-    if (hold) {
-        std::fflush(stdout);  // killed in pause(): its line is out
-        std::ofstream(hold) << "held\n";
-        pause();
-    }
-    free_pds(ctx, pd);
-}
-
-void pds_lifted(const char *dev, int n)
-{
-    ibv_context *ctx = open_device(dev);
-    auto pd = alloc_pds(ctx, n);
-    check(int(pd.size()) == n, "pds-lifted: " + std::to_string(pd.size()) + "/" + std::to_string(n) +
-                                   " protection domains");
-    free_pds(ctx, pd);
-}
-
 }  // namespace
 
 int main(int argc, char **argv)
@@ -603,16 +555,10 @@ int main(int argc, char **argv)
         init_err(argv[2]);
     else if (what == "doorbell-file" && argc == 4)
         doorbell_file(argv[2], argv[3]);
-    else if (what == "pds" && (argc == 4 || argc == 5))
-        pds(argv[2], std::atoi(argv[3]), argc == 5 ? argv[4] : nullptr);
-    else if (what == "pds-lifted" && argc == 4)
-        pds_lifted(argv[2], std::atoi(argv[3]));
     else {
         std::fprintf(stderr, "usage: tbv_semantics access|readonly|reset|scatter|srq-limit|srq-reset|cq-events DEV_A DEV_B\n"
                              "       tbv_semantics init-err DEV\n"
-                             "       tbv_semantics doorbell-file DEV_A DEV_B\n"
-                             "       tbv_semantics pds DEV N [FILE]\n"
-                             "       tbv_semantics pds-lifted DEV N\n");
+                             "       tbv_semantics doorbell-file DEV_A DEV_B\n");
         return 2;
     }
     return failures ? 1 : 0;

@@ -99,7 +99,8 @@ if [ "$sim_ko" = - ]; then
 else
     check "insmod tbsim.ko cables=1" insmod "$sim_ko" cables=1
 fi
-check "insmod tbrdma.ko loop=2 max_user_pds=8" insmod "$ko" loop=2 max_user_pds=8 || finish
+check "insmod tbrdma.ko loop=2 max_user_pds=8 max_user_cqs=8 max_user_srqs=4" \
+    insmod "$ko" loop=2 max_user_pds=8 max_user_cqs=8 max_user_srqs=4 || finish
 # shellcheck disable=SC2086 # a list of links
 check "links up: $links" wait_for 60 links_up $links
 check "insmod tbrdma_ib.ko" insmod "$ib_ko" || finish
@@ -285,27 +286,33 @@ else
         "$bin/tbv_ud" relogin tbrdma_tb0 tbrdma_tb1 /sys/module/tbsim/parameters/loss_ppm
     echo 0 > /sys/module/tbsim/parameters/loss_ppm  # if it died losing every frame
 fi
-# Protection domains per user (max_user_pds=8 at insmod): one user's
-# cannot starve another's; CAP_SYS_RESOURCE lifts the limit.
+# What one user may hold (max_user_pds=8, max_user_cqs=8, max_user_srqs=4
+# at insmod; an open /dev/tbrdma is a domain): one user's cannot starve
+# another's; CAP_SYS_RESOURCE lifts the limits.
 as_user() {
     local user=$1 group=$2
     shift 2
     setpriv --reuid="$user" --regid="$group" --clear-groups --inh-caps=-all "$@"
 }
 chmod o+rw /dev/infiniband/uverbs*
-rm -f /tmp/pds-held
-# Not through as_user: $! must be the holder itself, which setpriv becomes.
-setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
-    "$bin/tbv_semantics" pds tbrdma_loop0 8 /tmp/pds-held > /tmp/pds-nobody.out 2>&1 &
-holder=$!
-if check "nobody holds its protection domains" wait_for 20 test -e /tmp/pds-held; then
-    as_user daemon daemon "$bin/tbv_semantics" pds tbrdma_loop1 8 | sed 's/pds:/pds (daemon, meanwhile):/'
-fi
-kill "$holder" 2> /dev/null
-wait "$holder" 2> /dev/null
-check "nobody's holder is gone" bash -c '! pgrep -x tbv_semantics'
-sed 's/pds:/pds (nobody):/' /tmp/pds-nobody.out
-check "root (CAP_SYS_RESOURCE) takes more than 8" "$bin/tbv_semantics" pds-lifted tbrdma_loop0 12
+for q in pd:8 cq:8 srq:4 file:8; do
+    kind=${q%:*} n=${q#*:}
+    rm -f /tmp/quota-held
+    # Not through as_user: $! must be the holder itself, which setpriv becomes.
+    setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
+        "$bin/tbv_quota" limit "$kind" tbrdma_loop0 "$n" /tmp/quota-held > /tmp/quota-nobody.out 2>&1 &
+    holder=$!
+    if check "nobody holds its $kind quota" wait_for 20 test -e /tmp/quota-held; then
+        as_user daemon daemon "$bin/tbv_quota" limit "$kind" tbrdma_loop1 "$n" |
+            sed 's/^\(PASS\|FAIL\): /\1: daemon, meanwhile: /'
+    fi
+    kill "$holder" 2> /dev/null
+    wait "$holder" 2> /dev/null
+    check "nobody's $kind holder is gone" bash -c '! pgrep -x tbv_quota'
+    sed 's/^\(PASS\|FAIL\): /\1: nobody: /' /tmp/quota-nobody.out
+    check "root (CAP_SYS_RESOURCE) takes more than $n of $kind" \
+        "$bin/tbv_quota" lifted "$kind" tbrdma_loop0 $((n + 4))
+done
 chmod o-rw /dev/infiniband/uverbs*
 
 echo "== UCX's verbs transports between loop0 and loop1: rc_verbs and ud_verbs (UCT), UCP, Open MPI"

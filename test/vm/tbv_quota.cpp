@@ -1,0 +1,159 @@
+// tbv_quota: what one user may hold of tbrdma's objects in the host, so
+// that it cannot starve the others (tbrdma.ko's max_user_* parameters;
+// CAP_SYS_RESOURCE lifts them).
+//
+//   tbv_quota limit KIND DEV N [FILE]   makes objects of KIND until
+//                                       refused: exactly N, then EMFILE;
+//                                       the device's attribute for KIND
+//                                       says N; with FILE, creates it and
+//                                       holds them until killed
+//   tbv_quota lifted KIND DEV N         makes N objects of KIND, all
+//                                       granted
+//
+// KIND: pd (verbs protection domains), cq (completion queues), srq
+// (shared receive queues), file (opens of /dev/tbrdma, each a domain of
+// its own: they count as pd). DEV is an RDMA device (for file, the one
+// whose attribute is checked).
+//
+// Prints PASS:/FAIL: lines; exit status 0 only if every check passed.
+#include <infiniband/verbs.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tbv_check.hpp"
+#include "tbv_side.hpp"
+
+using tbv_test::check;
+using tbv_test::failures;
+using tbv_test::open_device;
+
+namespace {
+
+// One kind of object: how to make one (nullptr and errno when refused),
+// how to let it go, and the device attribute that gives its limit.
+struct kind {
+    std::function<void *(ibv_context *, ibv_pd *)> make;
+    std::function<void(void *)> free;
+    std::function<int(const ibv_device_attr &)> limit;
+};
+
+kind kind_of(const std::string &name)
+{
+    if (name == "pd")
+        return {[](ibv_context *ctx, ibv_pd *) -> void * { return ibv_alloc_pd(ctx); },
+                [](void *o) { ibv_dealloc_pd(static_cast<ibv_pd *>(o)); },
+                [](const ibv_device_attr &a) { return a.max_pd; }};
+    if (name == "cq")
+        return {[](ibv_context *ctx, ibv_pd *) -> void * { return ibv_create_cq(ctx, 4, nullptr, nullptr, 0); },
+                [](void *o) { ibv_destroy_cq(static_cast<ibv_cq *>(o)); },
+                [](const ibv_device_attr &a) { return a.max_cq; }};
+    if (name == "srq")
+        return {[](ibv_context *, ibv_pd *pd) -> void * {
+                    ibv_srq_init_attr ia{};
+                    ia.attr.max_wr = 4;
+                    ia.attr.max_sge = 1;
+                    return ibv_create_srq(pd, &ia);
+                },
+                [](void *o) { ibv_destroy_srq(static_cast<ibv_srq *>(o)); },
+                [](const ibv_device_attr &a) { return a.max_srq; }};
+    if (name == "file")
+        return {[](ibv_context *, ibv_pd *) -> void * {
+                    int fd = open("/dev/tbrdma", O_RDWR | O_CLOEXEC);
+                    return fd < 0 ? nullptr : reinterpret_cast<void *>(intptr_t(fd) + 1);
+                },
+                [](void *o) { close(int(reinterpret_cast<intptr_t>(o) - 1)); },
+                [](const ibv_device_attr &a) { return a.max_pd; }};
+    std::fprintf(stderr, "tbv_quota: unknown kind %s\n", name.c_str());
+    std::exit(2);
+}
+
+// Up to max objects of k; errno tells why the last was refused.
+std::vector<void *> make_many(const kind &k, ibv_context *ctx, ibv_pd *pd, int max)
+{
+    std::vector<void *> v;
+    errno = 0;
+    for (void *o; int(v.size()) < max && (o = k.make(ctx, pd));)
+        v.push_back(o);
+    return v;
+}
+
+// A context and, for SRQs, the domain they need: charged to the caller
+// too (a domain against pd's limit, which these tests keep clear of).
+struct holder {
+    const std::string name;
+    const kind k;
+    ibv_context *ctx;
+    ibv_pd *pd = nullptr;
+    std::vector<void *> objs;
+
+    holder(const std::string &what, const char *dev)
+        : name(what), k(kind_of(what)), ctx(open_device(dev))
+    {
+        if (what == "srq" && !(pd = ibv_alloc_pd(ctx)))
+            tbv_test::die("a PD for the SRQs");
+    }
+    ~holder()
+    {
+        for (void *o : objs)
+            k.free(o);
+        if (pd)
+            ibv_dealloc_pd(pd);
+        ibv_close_device(ctx);
+    }
+    holder(const holder &) = delete;
+    holder &operator=(const holder &) = delete;
+};
+
+void limit(const char *what, const char *dev, int expect, const char *hold)
+{
+    holder h(what, dev);
+    ibv_device_attr attr{};
+    check(ibv_query_device(h.ctx, &attr) == 0 && h.k.limit(attr) == expect,
+          h.name + ": the device says " + std::to_string(h.k.limit(attr)) + " (expected " +
+              std::to_string(expect) + ")");
+    h.objs = make_many(h.k, h.ctx, h.pd, expect + 1);
+    const int err = errno;
+    check(int(h.objs.size()) == expect && err == EMFILE,
+          h.name + ": " + std::to_string(h.objs.size()) + ", then " + std::strerror(err) + " (expected " +
+              std::to_string(expect) + ", then EMFILE)");
+    if (hold) {
+        std::fflush(stdout);  // killed in pause(): its lines are out
+        std::ofstream(hold) << "held\n";
+        pause();
+    }
+}
+
+void lifted(const char *what, const char *dev, int n)
+{
+    holder h(what, dev);
+    h.objs = make_many(h.k, h.ctx, h.pd, n);
+    check(int(h.objs.size()) == n, h.name + " (lifted): " + std::to_string(h.objs.size()) + "/" +
+                                       std::to_string(n));
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    const std::string what = argc > 1 ? argv[1] : "";
+    if (what == "limit" && (argc == 5 || argc == 6))
+        limit(argv[2], argv[3], std::atoi(argv[4]), argc == 6 ? argv[5] : nullptr);
+    else if (what == "lifted" && argc == 5)
+        lifted(argv[2], argv[3], std::atoi(argv[4]));
+    else {
+        std::fprintf(stderr, "usage: tbv_quota limit KIND DEV N [FILE]\n"
+                             "       tbv_quota lifted KIND DEV N\n");
+        return 2;
+    }
+    return failures ? 1 : 0;
+}
