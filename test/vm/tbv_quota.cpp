@@ -118,7 +118,8 @@ void limit(const char *what, const char *dev, int expect, const char *hold)
 {
     holder h(what, dev);
     ibv_device_attr attr{};
-    check(ibv_query_device(h.ctx, &attr) == 0 && h.k.limit(attr) == expect,
+    const int qerr = ibv_query_device(h.ctx, &attr);
+    check(qerr == 0 && h.k.limit(attr) == expect,
           h.name + ": the device says " + std::to_string(h.k.limit(attr)) + " (expected " +
               std::to_string(expect) + ")");
     h.objs = make_many(h.k, h.ctx, h.pd, expect + 1);
