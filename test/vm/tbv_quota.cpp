@@ -1,6 +1,6 @@
 // tbv_quota: what one user may hold of tbrdma's objects in the host, so
 // that it cannot starve the others (tbrdma.ko's max_user_* parameters;
-// CAP_SYS_RESOURCE lifts them).
+// CAP_SYS_RESOURCE lifts them), and the largest it may make.
 //
 //   tbv_quota limit KIND DEV N [FILE]   makes objects of KIND until
 //                                       refused: exactly N, then EMFILE;
@@ -9,6 +9,11 @@
 //                                       holds them until killed
 //   tbv_quota lifted KIND DEV N         makes N objects of KIND, all
 //                                       granted
+//   tbv_quota largest DEV               the largest queues the device's
+//                                       attributes offer can be made: a
+//                                       queue pair of max_qp_wr send and
+//                                       receive entries, a shared receive
+//                                       queue of max_srq_wr
 //
 // KIND: pd (verbs protection domains), cq (completion queues), srq
 // (shared receive queues), file (opens of /dev/tbrdma, each a domain of
@@ -142,6 +147,41 @@ void lifted(const char *what, const char *dev, int n)
                                        std::to_string(n));
 }
 
+void largest(const char *dev)
+{
+    ibv_context *ctx = open_device(dev);
+    ibv_device_attr attr{};
+    ibv_pd *pd = nullptr;
+    ibv_cq *cq = nullptr;
+    if (ibv_query_device(ctx, &attr) || !(pd = ibv_alloc_pd(ctx)) ||
+        !(cq = ibv_create_cq(ctx, attr.max_qp_wr, nullptr, nullptr, 0)))
+        tbv_test::die("attributes, a PD and a CQ");
+    ibv_qp_init_attr ia{};
+    ia.send_cq = cq;
+    ia.recv_cq = cq;
+    ia.qp_type = IBV_QPT_RC;
+    ia.cap.max_send_wr = attr.max_qp_wr;
+    ia.cap.max_recv_wr = attr.max_qp_wr;
+    ia.cap.max_send_sge = 1;
+    ia.cap.max_recv_sge = 1;
+    ibv_qp *qp = ibv_create_qp(pd, &ia);
+    check(qp != nullptr, "largest: a queue pair of " + std::to_string(attr.max_qp_wr) +
+                             " send and receive entries (" + std::strerror(qp ? 0 : errno) + ")");
+    ibv_srq_init_attr sa{};
+    sa.attr.max_wr = attr.max_srq_wr;
+    sa.attr.max_sge = 1;
+    ibv_srq *srq = ibv_create_srq(pd, &sa);
+    check(srq != nullptr, "largest: a shared receive queue of " + std::to_string(attr.max_srq_wr) +
+                              " entries (" + std::strerror(srq ? 0 : errno) + ")");
+    if (srq)
+        ibv_destroy_srq(srq);
+    if (qp)
+        ibv_destroy_qp(qp);
+    ibv_destroy_cq(cq);
+    ibv_dealloc_pd(pd);
+    ibv_close_device(ctx);
+}
+
 }  // namespace
 
 int main(int argc, char **argv)
@@ -151,9 +191,12 @@ int main(int argc, char **argv)
         limit(argv[2], argv[3], std::atoi(argv[4]), argc == 6 ? argv[5] : nullptr);
     else if (what == "lifted" && argc == 5)
         lifted(argv[2], argv[3], std::atoi(argv[4]));
+    else if (what == "largest" && argc == 3)
+        largest(argv[2]);
     else {
         std::fprintf(stderr, "usage: tbv_quota limit KIND DEV N [FILE]\n"
-                             "       tbv_quota lifted KIND DEV N\n");
+                             "       tbv_quota lifted KIND DEV N\n"
+                             "       tbv_quota largest DEV\n");
         return 2;
     }
     return failures ? 1 : 0;

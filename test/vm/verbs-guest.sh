@@ -314,6 +314,7 @@ for q in pd:8 cq:8 srq:4 file:8; do
         "$bin/tbv_quota" lifted "$kind" tbrdma_loop0 $((n + 4))
 done
 chmod o-rw /dev/infiniband/uverbs*
+check "the largest queue pair and SRQ the device offers" "$bin/tbv_quota" largest tbrdma_loop0
 
 echo "== UCX's verbs transports between loop0 and loop1: rc_verbs and ud_verbs (UCT), UCP, Open MPI"
 # A ucx_perftest built with MPI (Debian 13's and later) runs under MPI's
