@@ -188,10 +188,6 @@ static void tb_resp_charge(struct tb_elink *el, const struct tb_engine_hdr *h,
 	el->refused = 1;
 }
 
-/*
- * The context a request may reach: the right id, and the right secret or,
- * for a context bound to its peer, that peer on that link.
- */
 /* A context bound to one peer (a queue pair) admits that peer alone. */
 static int tb_resp_bound_ok(const struct tb_elink *el,
 			    const struct tb_ctx *ctx, u32 src_ctx)
@@ -201,6 +197,10 @@ static int tb_resp_bound_ok(const struct tb_elink *el,
 		ctx->peer_link_gen == el->gen && ctx->peer_ctx == src_ctx);
 }
 
+/*
+ * The context a request may reach: the right id, and the right secret or,
+ * for a context bound to its peer, that peer on that link.
+ */
 static struct tb_ctx *tb_resp_target(struct tb_elink *el,
 				     const struct tb_engine_hdr *h)
 {
