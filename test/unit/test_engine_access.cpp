@@ -199,8 +199,8 @@ BOOST_AUTO_TEST_CASE(a_context_in_error_flushes_what_it_refuses)
 }
 
 // A READ being answered when its target context fails: the rest of the
-// answer is a NAK, not the region's bytes (a queue pair in error, or
-// reset and bound to another peer, answers its old peer no more).
+// answer is a NAK, not the region's bytes. (The same check stops it when
+// a queue pair is reset and bound to another peer meanwhile.)
 BOOST_AUTO_TEST_CASE(a_read_stops_when_its_target_fails)
 {
     tb_link_config lc;

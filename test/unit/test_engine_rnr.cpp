@@ -214,27 +214,30 @@ BOOST_AUTO_TEST_CASE(link_clock_never_goes_back)
         BOOST_TEST(e.status == TBRDMA_WC_SUCCESS);
 }
 
-// Many endpoints not ready at once (a hundred contexts, one SEND each, to
-// a receiver that does not drain): each is held alone, nothing waits on
-// the link, and a WRITE to another context of b completes meanwhile. Once
-// b drains, all of it is delivered, in order per endpoint.
+// Many endpoints not ready at once (more than engine_pair's msn_window,
+// 256, one SEND each, to a receiver that does not drain): each is held
+// alone, the oldest holds lapse as the window moves on, nothing waits on
+// the link, and a WRITE to another context of b completes meanwhile.
+// Once b drains, all of it is delivered, in order per endpoint.
 BOOST_AUTO_TEST_CASE(many_endpoints_not_ready_never_hold_the_link)
 {
-    const int neps = 100;
+    const int nctx = 10, eps_per_ctx = 30, neps = nctx * eps_per_ctx;
     std::vector<std::unique_ptr<engine_ctx>> extra;
-    std::vector<int> eps;
-    for (int i = 0; i < neps; i++) {
-        // A context each: holds are per initiator context and endpoint.
-        extra.push_back(std::make_unique<engine_ctx>(p.a->engine, 64, 4, 16));
-        const engine_ctx *c = extra.back().get();
-        eps.push_back(tb_ep_create(c->ctx, p.a->link_index, p.b->id(), p.b->secret()));
-        BOOST_REQUIRE_GE(eps.back(), 0);
+    std::vector<std::pair<engine_ctx *, int>> eps;
+    for (int i = 0; i < nctx; i++) {
+        // Holds are per initiator context and endpoint.
+        extra.push_back(std::make_unique<engine_ctx>(p.a->engine, 64, 4, 64, nullptr, 64));
+        for (int j = 0; j < eps_per_ctx; j++) {
+            int ep = tb_ep_create(extra.back()->ctx, p.a->link_index, p.b->id(), p.b->secret());
+            BOOST_REQUIRE_GE(ep, 0);
+            eps.emplace_back(extra.back().get(), ep);
+        }
     }
     post_sends(ep_ab, 0, rq_entries);
     BOOST_REQUIRE(p.pump_until([&] { return completed(*p.a) == rq_entries; }));
     for (int i = 0; i < neps; i++) {
-        auto s = send(eps[i], 100 + i);
-        BOOST_REQUIRE_EQUAL(tb_post(extra[i]->ctx, &s), 0);
+        auto s = send(eps[i].second, 100 + i);
+        BOOST_REQUIRE_EQUAL(tb_post(eps[i].first->ctx, &s), 0);
     }
     BOOST_REQUIRE(p.pump_until([&] { return p.b->link.stats.rx_rnr >= uint64_t(neps); }));
 

@@ -531,7 +531,6 @@ void doorbell_file(const char *dev_a, const char *dev_b)
     close(kept);
 }
 
-// Up to max protection domains of dev; errno is why there are fewer.
 }  // namespace
 
 int main(int argc, char **argv)
