@@ -65,6 +65,29 @@ struct rnr_fixture {
         }
     }
 
+    // A 4-byte inline WRITE from `from`, over the link, into target of the
+    // context (id, secret) of b: it completes, and lands.
+    void write_tbok(engine_ctx &from, uint32_t id, uint64_t secret, uint8_t *target, uint64_t rkey)
+    {
+        int ep = tb_ep_create(from.ctx, p.a->link_index, id, secret);
+        BOOST_REQUIRE_GE(ep, 0);
+        auto w = make_sqe(TBRDMA_OP_WRITE, ep, 500);
+        w.flags = TBRDMA_SQE_INLINE;
+        w.length = 4;
+        std::memcpy(w.inline_data, "tbok", 4);
+        w.remote_addr = reinterpret_cast<uintptr_t>(target);
+        w.rkey = rkey;
+        BOOST_REQUIRE_EQUAL(tb_post(from.ctx, &w), 0);
+        std::vector<tbrdma_cqe> done;
+        BOOST_REQUIRE(p.pump_until([&] {
+            auto v = from.drain_cq();
+            done.insert(done.end(), v.begin(), v.end());
+            return !done.empty();
+        }));
+        BOOST_TEST(done[0].status == TBRDMA_WC_SUCCESS);
+        BOOST_TEST(std::memcmp(target, "tbok", 4) == 0);
+    }
+
     std::vector<tbrdma_cqe> cqes;
     size_t completed(engine_host &h)
     {
@@ -91,23 +114,7 @@ BOOST_AUTO_TEST_CASE(full_queue_holds_only_its_endpoint)
     engine_ctx other(p.a->engine, 64, 4, 16);
     alignas(8) uint8_t target[64] = {};
     uint64_t rkey = p.b->reg(target, sizeof(target), TBRDMA_ACCESS_REMOTE_WRITE);
-    int ep_other = tb_ep_create(other.ctx, p.a->link_index, p.b->id(), p.b->secret());
-    BOOST_REQUIRE_GE(ep_other, 0);
-    auto w = make_sqe(TBRDMA_OP_WRITE, ep_other, 500);
-    w.flags = TBRDMA_SQE_INLINE;
-    w.length = 4;
-    std::memcpy(w.inline_data, "tbok", 4);
-    w.remote_addr = reinterpret_cast<uintptr_t>(target);
-    w.rkey = rkey;
-    BOOST_REQUIRE_EQUAL(tb_post(other.ctx, &w), 0);
-    std::vector<tbrdma_cqe> other_done;
-    BOOST_REQUIRE(p.pump_until([&] {
-        auto v = other.drain_cq();
-        other_done.insert(other_done.end(), v.begin(), v.end());
-        return !other_done.empty();
-    }));
-    BOOST_TEST(other_done[0].status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(std::memcmp(target, "tbok", 4) == 0);
+    write_tbok(other, p.b->id(), p.b->secret(), target, rkey);
 
     // The reverse direction of the same link works too.
     int ep_ba = p.b->ep_to(*p.a);
@@ -245,23 +252,7 @@ BOOST_AUTO_TEST_CASE(many_endpoints_not_ready_never_hold_the_link)
     engine_ctx other(p.b->engine, 64, 4, 16);
     alignas(8) uint8_t target[8] = {};
     uint64_t rkey = other.reg(target, sizeof(target), TBRDMA_ACCESS_REMOTE_WRITE);
-    int ep_w = tb_ep_create(writer.ctx, p.a->link_index, other.id(), other.secret());
-    BOOST_REQUIRE_GE(ep_w, 0);
-    auto w = make_sqe(TBRDMA_OP_WRITE, ep_w, 500);
-    w.flags = TBRDMA_SQE_INLINE;
-    w.length = 4;
-    std::memcpy(w.inline_data, "tbok", 4);
-    w.remote_addr = reinterpret_cast<uintptr_t>(target);
-    w.rkey = rkey;
-    BOOST_REQUIRE_EQUAL(tb_post(writer.ctx, &w), 0);
-    std::vector<tbrdma_cqe> done;
-    BOOST_REQUIRE(p.pump_until([&] {
-        auto v = writer.drain_cq();
-        done.insert(done.end(), v.begin(), v.end());
-        return !done.empty();
-    }));
-    BOOST_TEST(done[0].status == TBRDMA_WC_SUCCESS);
-    BOOST_TEST(std::memcmp(target, "tbok", 4) == 0);
+    write_tbok(writer, other.id(), other.secret(), target, rkey);
     BOOST_TEST(p.b->link.stats.rx_stalls == 0u);
 
     std::vector<uint64_t> got;
