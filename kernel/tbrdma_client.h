@@ -73,6 +73,16 @@ struct tbrdma_user;
 u32 tbrdma_client_max_ring(void);
 
 /*
+ * The pages of a ring of len bytes (a page multiple), zeroed and charged to
+ * the memory cgroup, each its own allocation (the largest ring is more than
+ * contiguous pages may be), and their vmap() in *mem. NULL when out of
+ * memory, with nothing left allocated. Freeing the pages leaves the vmap()
+ * to the caller.
+ */
+struct page **tbrdma_client_ring_pages(size_t len, void **mem);
+void tbrdma_client_ring_pages_free(struct page **pages, size_t len);
+
+/*
  * What each user has in the host, so that one user cannot take all of it;
  * CAP_SYS_RESOURCE lifts the limits, as it lifts rlimits. Contexts and
  * domains are charged by the calls that make them; a client charges its

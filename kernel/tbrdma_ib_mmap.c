@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Rings mapped into the process (queue pairs' and shared receive queues'):
- * pages of the kernel's, one at a time (a ring of the largest size is more
- * than one allocation of contiguous pages may be), mapped together for the
- * kernel with vmap() and inserted into the process's mapping, which holds
- * a reference to each, so they outlive the queue and the device for as
- * long as the process maps them (nothing writes them any more then). The
- * mmap entry only names the ring for mmap(); it goes with its owner, and
- * the pages' allocation with it (mmap_free).
+ * pages allocated as the host's own rings' are (tbrdma_client_ring_pages),
+ * inserted into the process's mapping, which holds a reference to each, so
+ * they outlive the queue and the device for as long as the process maps
+ * them (nothing writes them any more then). The mmap entry only names the
+ * ring for mmap(); it goes with its owner, and the pages' allocation with
+ * it (mmap_free).
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -18,14 +17,8 @@
 
 static void tbrdma_ib_ring_free(struct tbrdma_ib_ring *r)
 {
-	unsigned long i;
-
-	if (r->mem)
-		vunmap(r->mem);
-	for (i = 0; r->pages && i < r->len >> PAGE_SHIFT; i++)
-		if (r->pages[i])
-			__free_page(r->pages[i]);
-	kvfree(r->pages);
+	vunmap(r->mem);
+	tbrdma_client_ring_pages_free(r->pages, r->len);
 	kfree(r);
 }
 
@@ -61,7 +54,6 @@ int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 					  u32 entry_size)
 {
-	unsigned long i, npages;
 	struct tbrdma_ib_ring *r;
 	int ret;
 
@@ -70,30 +62,17 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 		return ERR_PTR(-ENOMEM);
 	r->entries = n;
 	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
-	npages = r->len >> PAGE_SHIFT;
-	r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
-	if (!r->pages)
-		goto nomem;
-	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
-	for (i = 0; i < npages; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-					 __GFP_RETRY_MAYFAIL);
-		if (!r->pages[i])
-			goto nomem;
+	r->pages = tbrdma_client_ring_pages(r->len, &r->mem);
+	if (!r->pages) {
+		kfree(r);
+		return ERR_PTR(-ENOMEM);
 	}
-	r->mem = vmap(r->pages, npages, VM_MAP, PAGE_KERNEL);
-	if (!r->mem)
-		goto nomem;
 	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
 	if (ret) {
 		tbrdma_ib_ring_free(r);
 		return ERR_PTR(ret);
 	}
 	return r;
-
-nomem:
-	tbrdma_ib_ring_free(r);
-	return ERR_PTR(-ENOMEM);
 }
 
 void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r)

@@ -22,21 +22,52 @@ struct tbrdma_ring_mem {
 	struct kref ref;		/* the context's, and one per mapping */
 	struct mm_struct *mm;		/* whose pinned_vm is charged */
 	struct page **pages;
-	unsigned long npages;
+	size_t len;
 };
+
+struct page **tbrdma_client_ring_pages(size_t len, void **mem)
+{
+	unsigned long i, npages = len >> PAGE_SHIFT;
+	struct page **pages;
+
+	pages = kvcalloc(npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages)
+		return NULL;
+	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
+	for (i = 0; i < npages; i++) {
+		pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+				      __GFP_RETRY_MAYFAIL);
+		if (!pages[i])
+			goto fail;
+	}
+	*mem = vmap(pages, npages, VM_MAP, PAGE_KERNEL);
+	if (*mem)
+		return pages;
+fail:
+	tbrdma_client_ring_pages_free(pages, len);
+	return NULL;
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_ring_pages);
+
+void tbrdma_client_ring_pages_free(struct page **pages, size_t len)
+{
+	unsigned long i;
+
+	for (i = 0; i < len >> PAGE_SHIFT; i++)
+		if (pages[i])
+			__free_page(pages[i]);
+	kvfree(pages);
+}
+EXPORT_SYMBOL_GPL(tbrdma_client_ring_pages_free);
 
 static void tbrdma_ring_mem_release(struct kref *ref)
 {
 	struct tbrdma_ring_mem *rm =
 		container_of(ref, struct tbrdma_ring_mem, ref);
-	unsigned long i;
 
-	for (i = 0; i < rm->npages; i++)
-		if (rm->pages[i])
-			__free_page(rm->pages[i]);
-	tbrdma_unaccount_pinned(rm->mm, rm->npages);
+	tbrdma_client_ring_pages_free(rm->pages, rm->len);
+	tbrdma_unaccount_pinned(rm->mm, rm->len >> PAGE_SHIFT);
 	mmdrop(rm->mm);
-	kvfree(rm->pages);
 	kfree(rm);
 }
 
@@ -49,46 +80,33 @@ int tbrdma_kring_alloc(struct tbrdma_kring *r, u32 n, u32 entry_size)
 {
 	size_t len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
 	struct tbrdma_ring_mem *rm;
-	unsigned long i;
 	int ret;
 
 	rm = kzalloc(sizeof(*rm), GFP_KERNEL_ACCOUNT);
 	if (!rm)
 		return -ENOMEM;
-	rm->npages = len >> PAGE_SHIFT;
-	rm->pages = kvcalloc(rm->npages, sizeof(*rm->pages), GFP_KERNEL_ACCOUNT);
+	ret = tbrdma_account_pinned(current->mm, len >> PAGE_SHIFT);
+	if (ret)
+		goto out_free;
+	rm->pages = tbrdma_client_ring_pages(len, &r->mem);
 	if (!rm->pages) {
-		kfree(rm);
-		return -ENOMEM;
+		tbrdma_unaccount_pinned(current->mm, len >> PAGE_SHIFT);
+		ret = -ENOMEM;
+		goto out_free;
 	}
-	ret = tbrdma_account_pinned(current->mm, rm->npages);
-	if (ret) {
-		kvfree(rm->pages);
-		kfree(rm);
-		return ret;
-	}
+	rm->len = len;
 	rm->mm = current->mm;
 	mmgrab(rm->mm);
 	kref_init(&rm->ref);
-	/* A size the process asked for: past its cgroup's limit, ENOMEM. */
-	for (i = 0; i < rm->npages; i++) {
-		rm->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-					  __GFP_RETRY_MAYFAIL);
-		if (!rm->pages[i])
-			goto fail;
-	}
-	r->mem = vmap(rm->pages, rm->npages, VM_MAP, PAGE_KERNEL);
-	if (!r->mem)
-		goto fail;
 	r->rm = rm;
 	r->len = len;
 	r->entries = n;
 	r->entry_size = entry_size;
 	return 0;
 
-fail:
-	tbrdma_ring_mem_put(rm);
-	return -ENOMEM;
+out_free:
+	kfree(rm);
+	return ret;
 }
 
 /* The context lets go; a mapping may keep the pages a while longer. */
@@ -124,7 +142,7 @@ int tbrdma_kring_mmap(const struct tbrdma_kring *r, struct vm_area_struct *vma)
 	unsigned long n = vma_pages(vma);
 	int ret;
 
-	if (!r->rm || n > r->rm->npages)
+	if (!r->rm || n > (r->rm->len >> PAGE_SHIFT))
 		return -EINVAL;
 	/* Rings hold data, never code: not now, nor after mprotect(). */
 	if (vma->vm_flags & VM_EXEC)
