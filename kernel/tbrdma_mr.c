@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Memory registration: the pages of a user buffer are pinned for as long
- * as the region exists (FOLL_LONGTERM: no migration, no page cache or DAX
- * pages whose owner could pull them away) and charged to the process's
+ * as the region exists (FOLL_LONGTERM: moved out of movable zones first,
+ * never DAX; writable file mappings are refused from Linux 6.5 and, as for
+ * ib_umem, pinned before it) and charged to the process's
  * pinned_vm against RLIMIT_MEMLOCK unless it has CAP_IPC_LOCK. They are
  * mapped contiguously into the kernel with vmap(), so the engine reaches
  * the whole region through one flat address, from any poll thread, while
@@ -189,6 +190,9 @@ int tbrdma_mr_dereg(struct tb_pd *pd, u64 key)
 	void *priv = NULL;
 	int ret;
 
+	/* An unknown key stops no link: only the caller pays for it. */
+	if (!tb_pd_has_mr(pd, key))
+		return -ENOENT;
 	tbrdma_lock();
 	ret = tb_pd_dereg_mr(pd, key, &priv);
 	tbrdma_unlock();

@@ -155,6 +155,8 @@ static u32 tbrdma_sq_pass(struct tbrdma_poller *p, u32 max)
 			continue;
 		taken += tbrdma_sq_take_polled(kc, max, p);
 		mutex_unlock(&kc->lock);
+		/* A last pass takes every SQ whole (max U32_MAX). */
+		cond_resched();
 	}
 	tbrdma.sq_polled += taken;
 	return taken;

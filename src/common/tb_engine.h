@@ -256,6 +256,11 @@ int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 		 void *base, void *priv, u64 *key);
 /* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
 int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
+/*
+ * Whether key names a region of pd now, under the domain's lock only: a
+ * host checks it before stopping its links to deregister.
+ */
+int tb_pd_has_mr(struct tb_pd *pd, u64 key);
 
 /*
  * A shared receive queue of posted receives (entries of struct

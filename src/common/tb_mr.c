@@ -170,6 +170,16 @@ static struct tb_mr *tb_mr_find(struct tb_pd *pd, u64 key)
 	return pos < 0 ? NULL : &pd->mrs[pd->index[pos] - 1];
 }
 
+int tb_pd_has_mr(struct tb_pd *pd, u64 key)
+{
+	int has;
+
+	tb_lock(&pd->lock);
+	has = !!tb_mr_find(pd, key);
+	tb_unlock(&pd->lock);
+	return has;
+}
+
 int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
 {
 	struct tb_mr *mr;

@@ -309,6 +309,7 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
                 BOOST_REQUIRE(live.emplace(key, gone.second).second);
             }
             BOOST_REQUIRE(!lookup(gone.first, gone.second));
+            BOOST_REQUIRE(!tb_pd_has_mr(pd, gone.first));
         } else {
             // Dead and never-seen keys are unknown, also at the region a
             // dead one had; 0 is never a key.
@@ -318,14 +319,18 @@ BOOST_AUTO_TEST_CASE(key_index_against_a_map)
             if (live.count(k.first))
                 continue;
             BOOST_REQUIRE(!lookup(k.first, k.second));
+            BOOST_REQUIRE(!tb_pd_has_mr(pd, k.first));
+            BOOST_REQUIRE(!tb_pd_has_mr(pd, 0));
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, k.first, nullptr), -ENOENT);
             BOOST_REQUIRE_EQUAL(tb_pd_dereg_mr(pd, 0, nullptr), -ENOENT);
         }
         // Every live key finds its own region, on every tenth step.
         if (step % 10)
             continue;
-        for (const auto &kv : live)
+        for (const auto &kv : live) {
             BOOST_REQUIRE(lookup(kv.first, kv.second) == region(kv.second));
+            BOOST_REQUIRE(tb_pd_has_mr(pd, kv.first));
+        }
     }
     BOOST_TEST(fills > 100u);  // the table was full many times
     BOOST_TEST(dead.size() > 50000u);
