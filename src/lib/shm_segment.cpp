@@ -43,7 +43,15 @@ int shm_segment::open(const std::string &name, int flags) noexcept
     int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC | flags, 0600);
     if (fd < 0)
         return -errno;
-    fd_.reset(fd);
+    unique_fd opened(fd);
+    // Another user may have made an object of this name first (every name
+    // is predictable): its owner would read and forge our frames.
+    struct stat st;
+    if (::fstat(fd, &st) != 0)
+        return -errno;
+    if (st.st_uid != ::geteuid() || (st.st_mode & 077))
+        return -EACCES;
+    fd_ = std::move(opened);
     return 0;
 }
 

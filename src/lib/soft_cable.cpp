@@ -73,10 +73,10 @@ cable_ring *ring_ctrl(cable_header *h, int r) noexcept
     return reinterpret_cast<cable_ring *>(reinterpret_cast<uint8_t *>(h) + header_bytes) + r;
 }
 
-cable_slot *ring_slots(cable_header *h, int r) noexcept
+cable_slot *ring_slots(cable_header *h, int r, uint32_t slots) noexcept
 {
     return reinterpret_cast<cable_slot *>(reinterpret_cast<uint8_t *>(h) + rings_offset) +
-           size_t(r) * h->slots;
+           size_t(r) * slots;
 }
 
 }  // namespace
@@ -122,24 +122,25 @@ int soft_cable::create_segment(shm_segment &seg, const std::string &name, uint32
 
 // Whether an existing segment can be attached as end of the cable lo-hi
 // to peer. Anything else is a leftover to be replaced.
-bool soft_cable::usable(const cable_header *h, size_t size, uint32_t lo, uint32_t hi, int end,
-                        const soft_peer &peer) noexcept
+uint32_t soft_cable::usable(const cable_header *h, size_t size, uint32_t lo, uint32_t hi, int end,
+                            const soft_peer &peer) noexcept
 {
-    if (size < header_bytes || h->magic.load(std::memory_order_acquire) != cable_magic ||
-        h->version != cable_version || h->slot_size != sizeof(cable_slot) ||
-        h->frame_max != TBRDMA_FRAME_MAX || !h->slots || (h->slots & (h->slots - 1)) ||
-        h->slots > 65536 || size < segment_size(h->slots) || h->end[0].ctx_id != lo ||
-        h->end[1].ctx_id != hi)
-        return false;
+    if (size < header_bytes || h->magic.load(std::memory_order_acquire) != cable_magic)
+        return 0;
+    const uint32_t slots = __atomic_load_n(&h->slots, __ATOMIC_RELAXED);
+    if (h->version != cable_version || h->slot_size != sizeof(cable_slot) ||
+        h->frame_max != TBRDMA_FRAME_MAX || !slots || (slots & (slots - 1)) || slots > 65536 ||
+        size < segment_size(slots) || h->end[0].ctx_id != lo || h->end[1].ctx_id != hi)
+        return 0;
     const cable_end &mine = h->end[end];
     const cable_end &theirs = h->end[1 - end];
     if (mine.attached.load(std::memory_order_acquire) || mine.closed.load(std::memory_order_acquire) ||
         theirs.closed.load(std::memory_order_acquire))
-        return false;  // an earlier cable of ours, or one the peer gave up
+        return 0;  // an earlier cable of ours, or one the peer gave up
     if (theirs.attached.load(std::memory_order_acquire) &&
         (theirs.pid != peer.proc.pid || theirs.start_time != peer.proc.start_time))
-        return false;
-    return true;
+        return 0;
+    return slots;
 }
 
 int soft_cable::open(soft_fabric &fabric, const soft_peer &peer, const soft_link_options &opts,
@@ -159,17 +160,22 @@ int soft_cable::open(soft_fabric &fabric, const soft_peer &peer, const soft_link
         int rc = seg.open(name, 0);
         if (rc == 0) {
             rc = seg.map(header_bytes);
-            if (rc || !usable(static_cast<cable_header *>(seg.addr()), seg.size(), lo, hi, end, peer)) {
+            const uint32_t found =
+                rc ? 0 : usable(static_cast<cable_header *>(seg.addr()), seg.size(), lo, hi, end, peer);
+            if (!found) {
                 seg.unlink_if_current();  // under the fabric lock: nobody is using it
                 seg = shm_segment();
                 rc = -ENOENT;
             }
+            slots = found;
         }
-        if (rc == -ENOENT && m == mode::create_or_attach)
+        if (rc == -ENOENT && m == mode::create_or_attach) {
+            slots = opts.ring_slots;
             rc = create_segment(seg, name, lo, hi, slots);
+        }
         if (rc)
             return rc;
-        out->reset(new soft_cable(fabric, peer, opts, std::move(seg), end));
+        out->reset(new soft_cable(fabric, peer, opts, std::move(seg), end, slots));
         return 0;
     } catch (const std::bad_alloc &) {
         return -ENOMEM;
@@ -177,17 +183,17 @@ int soft_cable::open(soft_fabric &fabric, const soft_peer &peer, const soft_link
 }
 
 soft_cable::soft_cable(soft_fabric &fabric, const soft_peer &peer, const soft_link_options &opts,
-                       shm_segment &&seg, int end) noexcept
+                       shm_segment &&seg, int end, uint32_t slots) noexcept
     : fabric_(fabric), peer_(peer), seg_(std::move(seg)),
-      hdr_(static_cast<cable_header *>(seg_.addr())), end_(end), slots_(hdr_->slots),
+      hdr_(static_cast<cable_header *>(seg_.addr())), end_(end), slots_(slots),
       wake_(fabric.wake_target_of(peer.id)),
       faults_(opts, (uint64_t(fabric.ctx_id()) << 32 | peer.id) ^ uint64_t(end) << 63)
 {
     // Ring r carries frames to end r.
     rx_ = ring_ctrl(hdr_, end_);
-    rx_slots_ = ring_slots(hdr_, end_);
+    rx_slots_ = ring_slots(hdr_, end_, slots_);
     tx_ = ring_ctrl(hdr_, 1 - end_);
-    tx_slots_ = ring_slots(hdr_, 1 - end_);
+    tx_slots_ = ring_slots(hdr_, 1 - end_, slots_);
     tx_head_ = tx_->producer.load(std::memory_order_relaxed);
     rx_head_ = rx_->consumer.load(std::memory_order_relaxed);
     cable_end &mine = hdr_->end[end_];

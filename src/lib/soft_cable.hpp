@@ -89,11 +89,13 @@ public:
 
 private:
     soft_cable(soft_fabric &fabric, const soft_peer &peer, const soft_link_options &opts,
-               shm_segment &&seg, int end) noexcept;
+               shm_segment &&seg, int end, uint32_t slots) noexcept;
     static int create_segment(shm_segment &seg, const std::string &name, uint32_t lo, uint32_t hi,
                               uint32_t slots) noexcept;
-    static bool usable(const cable_header *h, size_t size, uint32_t lo, uint32_t hi, int end,
-                       const soft_peer &peer) noexcept;
+    // The segment's slots per ring, read once (the creator may still be
+    // writing the header), or 0 when it is not usable.
+    static uint32_t usable(const cable_header *h, size_t size, uint32_t lo, uint32_t hi, int end,
+                           const soft_peer &peer) noexcept;
 
     void put(const void *frame, uint32_t len, uint64_t deliver_at) noexcept;
     void notify() noexcept;

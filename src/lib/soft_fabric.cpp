@@ -134,6 +134,9 @@ void soft_fabric::open_registry()
     const std::string seg_name = "/tb-" + name_;
     for (;;) {
         int rc = reg_seg_.open(seg_name, O_CREAT);
+        if (rc == -EACCES)
+            throw error(EACCES, "soft fabric: /dev/shm" + seg_name +
+                                    " belongs to another user or is not mode 0600");
         if (rc)
             throw error(-rc, "soft fabric: shm_open(" + seg_name + "): " + std::strerror(-rc));
         lock();
