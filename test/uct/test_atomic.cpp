@@ -170,4 +170,40 @@ BOOST_AUTO_TEST_CASE(ordered_with_rma)
     BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
 }
 
+// What the interface does not offer (op_flags and fop_flags) is refused,
+// never sent as another operation: the word keeps its value.
+BOOST_AUTO_TEST_CASE(operations_not_offered_are_refused)
+{
+    rma_pair p(1 << 16, 4096);
+    p.tgt.fill(1);
+    uint64_t before;
+    fill(&before, 8, 1, 256);
+    for (auto op : {UCT_ATOMIC_OP_SWAP, UCT_ATOMIC_OP_CSWAP, UCT_ATOMIC_OP_LAST}) {
+        BOOST_TEST_CONTEXT("post " << op)
+        {
+            BOOST_CHECK_EQUAL(uct_ep_atomic64_post(p.ep, op, 5, p.raddr(256), p.rkey),
+                              UCS_ERR_UNSUPPORTED);
+            BOOST_CHECK_EQUAL(uct_ep_atomic32_post(p.ep, op, 5, p.raddr(256), p.rkey),
+                              UCS_ERR_UNSUPPORTED);
+        }
+    }
+    for (auto op : {UCT_ATOMIC_OP_CSWAP, UCT_ATOMIC_OP_LAST}) {
+        BOOST_TEST_CONTEXT("fetch " << op)
+        {
+            uint64_t r64 = 0;
+            uint32_t r32 = 0;
+            completion c;
+            BOOST_CHECK_EQUAL(
+                uct_ep_atomic64_fetch(p.ep, op, 5, &r64, p.raddr(256), p.rkey, &c),
+                UCS_ERR_UNSUPPORTED);
+            BOOST_CHECK_EQUAL(
+                uct_ep_atomic32_fetch(p.ep, op, 5, &r32, p.raddr(256), p.rkey, &c),
+                UCS_ERR_UNSUPPORTED);
+        }
+    }
+    BOOST_CHECK_EQUAL(p.me.flush(p.ep), UCS_OK);
+    BOOST_CHECK_EQUAL(p.tgt.ask({cmd_op::read64, 0, 256}), before);
+    BOOST_CHECK_EQUAL(p.tgt.finish(), 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -38,7 +38,10 @@ ucs_status_t done_locally(ucs_status_t s) noexcept
     return s == UCS_INPROGRESS ? UCS_OK : s;
 }
 
-uint8_t atomic_op_of(unsigned uct_op) noexcept
+// The engine's operation for what UCT's atomic post (fetch: fetch) asks,
+// or -1 for one that is not offered there (compare-and-swap has its own
+// call, and a swap returns the old value).
+int atomic_op_of(unsigned uct_op, bool fetch) noexcept
 {
     switch (uct_op) {
     case UCT_ATOMIC_OP_ADD:
@@ -50,9 +53,9 @@ uint8_t atomic_op_of(unsigned uct_op) noexcept
     case UCT_ATOMIC_OP_XOR:
         return TBRDMA_ATOMIC_XOR;
     case UCT_ATOMIC_OP_SWAP:
-        return TBRDMA_ATOMIC_SWAP;
+        return fetch ? TBRDMA_ATOMIC_SWAP : -1;
     default:
-        return TBRDMA_ATOMIC_CSWAP;
+        return -1;
     }
 }
 
@@ -129,12 +132,15 @@ ucs_status_t rma_zcopy(uint8_t opcode, uct_ep_h tl_ep, const uct_iov_t *iov, siz
     return iface_impl::of(ep).post(ep, s, d);
 }
 
-ucs_status_t atomic(uct_tb_ep_t *ep, unsigned op, uint8_t size, uint64_t value,
+// op: the engine's (TBRDMA_ATOMIC_*), or -1 for one UCT's caller may not ask.
+ucs_status_t atomic(uct_tb_ep_t *ep, int op, uint8_t size, uint64_t value,
                     uint64_t compare, uint64_t remote_addr, uct_rkey_t rkey, void *result,
                     uct_completion_t *comp) noexcept
 {
+    if (op < 0)
+        return UCS_ERR_UNSUPPORTED;
     tbrdma_sqe s = make_sqe(TBRDMA_OP_ATOMIC);
-    s.atomic_op = atomic_op_of(op);
+    s.atomic_op = static_cast<uint8_t>(op);
     s.atomic_size = size;
     s.operand = value;
     s.compare = compare;
@@ -379,7 +385,7 @@ extern "C" ucs_status_t uct_tb_ep_atomic_cswap64(uct_ep_h ep, uint64_t compare, 
                                                  uint64_t remote_addr, uct_rkey_t rkey,
                                                  uint64_t *result, uct_completion_t *comp)
 {
-    return atomic(ep_of(ep), UCT_ATOMIC_OP_CSWAP, 8, swap, compare, remote_addr, rkey, result,
+    return atomic(ep_of(ep), TBRDMA_ATOMIC_CSWAP, 8, swap, compare, remote_addr, rkey, result,
                   comp);
 }
 
@@ -387,22 +393,22 @@ extern "C" ucs_status_t uct_tb_ep_atomic_cswap32(uct_ep_h ep, uint32_t compare, 
                                                  uint64_t remote_addr, uct_rkey_t rkey,
                                                  uint32_t *result, uct_completion_t *comp)
 {
-    return atomic(ep_of(ep), UCT_ATOMIC_OP_CSWAP, 4, swap, compare, remote_addr, rkey, result,
+    return atomic(ep_of(ep), TBRDMA_ATOMIC_CSWAP, 4, swap, compare, remote_addr, rkey, result,
                   comp);
 }
 
 extern "C" ucs_status_t uct_tb_ep_atomic32_post(uct_ep_h ep, unsigned opcode, uint32_t value,
                                                 uint64_t remote_addr, uct_rkey_t rkey)
 {
-    return done_locally(atomic(ep_of(ep), opcode, 4, value, 0, remote_addr, rkey, nullptr,
-                               nullptr));
+    return done_locally(atomic(ep_of(ep), atomic_op_of(opcode, false), 4, value, 0, remote_addr,
+                               rkey, nullptr, nullptr));
 }
 
 extern "C" ucs_status_t uct_tb_ep_atomic64_post(uct_ep_h ep, unsigned opcode, uint64_t value,
                                                 uint64_t remote_addr, uct_rkey_t rkey)
 {
-    return done_locally(atomic(ep_of(ep), opcode, 8, value, 0, remote_addr, rkey, nullptr,
-                               nullptr));
+    return done_locally(atomic(ep_of(ep), atomic_op_of(opcode, false), 8, value, 0, remote_addr,
+                               rkey, nullptr, nullptr));
 }
 
 extern "C" ucs_status_t uct_tb_ep_atomic32_fetch(uct_ep_h ep, uct_atomic_op_t opcode,
@@ -410,7 +416,8 @@ extern "C" ucs_status_t uct_tb_ep_atomic32_fetch(uct_ep_h ep, uct_atomic_op_t op
                                                  uint64_t remote_addr, uct_rkey_t rkey,
                                                  uct_completion_t *comp)
 {
-    return atomic(ep_of(ep), opcode, 4, value, 0, remote_addr, rkey, result, comp);
+    return atomic(ep_of(ep), atomic_op_of(opcode, true), 4, value, 0, remote_addr, rkey, result,
+                  comp);
 }
 
 extern "C" ucs_status_t uct_tb_ep_atomic64_fetch(uct_ep_h ep, uct_atomic_op_t opcode,
@@ -418,7 +425,8 @@ extern "C" ucs_status_t uct_tb_ep_atomic64_fetch(uct_ep_h ep, uct_atomic_op_t op
                                                  uint64_t remote_addr, uct_rkey_t rkey,
                                                  uct_completion_t *comp)
 {
-    return atomic(ep_of(ep), opcode, 8, value, 0, remote_addr, rkey, result, comp);
+    return atomic(ep_of(ep), atomic_op_of(opcode, true), 8, value, 0, remote_addr, rkey, result,
+                  comp);
 }
 
 extern "C" ucs_status_t uct_tb_ep_pending_add(uct_ep_h tl_ep, uct_pending_req_t *req,

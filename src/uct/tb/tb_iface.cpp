@@ -114,7 +114,7 @@ iface_impl::iface_impl(uct_tb_iface_t *iface, md_impl &md, const tb::link_info &
     buf_key_ = md.dev().reg_mr(bufs_.get(), bytes, TBRDMA_ACCESS_LOCAL);
     for (int32_t b = static_cast<int32_t>(cfg.tx_bufs) - 1; b >= 0; b--)
         free_bufs_.push_back(b);
-    failed_.reserve(64);
+    ucs_list_head_init(&failed_);
     ucs_arbiter_init(&arbiter_);
 }
 
@@ -228,7 +228,7 @@ void iface_impl::fail(uct_tb_ep_t *ep, ucs_status_t status, uint8_t cause) noexc
     ep->fail_status = status;
     ep->fail_cause = cause;
     ep->err_pending = 1;
-    failed_.push_back(ep);  // bounded by the endpoints; reserved ahead
+    ucs_list_add_tail(&failed_, &ep->failed_link);
 }
 
 void iface_impl::check(uct_tb_ep_t *ep) noexcept
@@ -297,7 +297,10 @@ void iface_impl::free_desc(uint32_t i) noexcept
 
 void iface_impl::forget(uct_tb_ep_t *ep) noexcept
 {
-    failed_.erase(std::remove(failed_.begin(), failed_.end(), ep), failed_.end());
+    if (ep->err_pending) {
+        ucs_list_del(&ep->failed_link);
+        ep->err_pending = 0;
+    }
     watched_.erase(std::remove(watched_.begin(), watched_.end(), ep), watched_.end());
     // The device dropped the endpoint's operations without completions:
     // UCX expects each to complete, canceled, before the destroy returns.
@@ -365,14 +368,18 @@ void iface_impl::complete(const tbrdma_cqe &c) noexcept
         ep->full = 0;
         ucs_arbiter_group_schedule(&arbiter_, &ep->arb_group);
     }
+    // The flush a failed endpoint could not post is done with its last
+    // operation. Taken first: a completion callback may destroy the ep.
+    uct_completion_t *flushed = nullptr;
+    const ucs_status_t flush_status = ep->fail_status;
+    if (!ep->outstanding && ep->failed_flush) {
+        flushed = ep->failed_flush;
+        ep->failed_flush = nullptr;
+    }
     if (d.comp)
         uct_invoke_completion(d.comp, status);
-    if (!ep->outstanding && ep->failed_flush) {
-        // The flush a failed endpoint could not post: now it is done.
-        uct_completion_t *comp = ep->failed_flush;
-        ep->failed_flush = nullptr;
-        uct_invoke_completion(comp, ep->fail_status);
-    }
+    if (flushed)
+        uct_invoke_completion(flushed, flush_status);
 }
 
 void iface_impl::deliver(const tbrdma_rqe &r) noexcept
@@ -389,11 +396,8 @@ void iface_impl::report_failures() noexcept
 {
     // One at a time: the handler may destroy endpoints, which forget()s
     // them from the list.
-    while (!failed_.empty()) {
-        uct_tb_ep_t *ep = failed_.back();
-        failed_.pop_back();
-        if (!ep->err_pending)
-            continue;
+    while (!ucs_list_is_empty(&failed_)) {
+        uct_tb_ep_t *ep = ucs_list_extract_head(&failed_, uct_tb_ep_t, failed_link);
         ep->err_pending = 0;
         ucs_status_t status = ep->fail_status;
         uint32_t remote = ep->remote_ctx;
@@ -467,7 +471,7 @@ ucs_status_t iface_impl::arm(unsigned) noexcept
 {
     // Anything UCX should see first: failures to report, pending work
     // that can go, completions or messages already there.
-    if (!failed_.empty() || (!tx_blocked_ && !ucs_arbiter_is_empty(&arbiter_)))
+    if (!ucs_list_is_empty(&failed_) || (!tx_blocked_ && !ucs_arbiter_is_empty(&arbiter_)))
         return UCS_ERR_BUSY;
     return ctx_->arm() == 0 ? UCS_OK : UCS_ERR_BUSY;
 }

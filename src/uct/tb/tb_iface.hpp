@@ -157,7 +157,7 @@ private:
     std::vector<int32_t> free_bufs_;
     uint64_t buf_key_ = 0;
     ucs_arbiter_t arbiter_;
-    std::vector<uct_tb_ep_t *> failed_;  // failures not yet told
+    ucs_list_link_t failed_;  // failures not yet told, oldest first
     std::vector<uct_tb_ep_t *> watched_;  // checked endpoints, link not yet down
     uint64_t next_watch_ns_ = 0;
     uint32_t fence_beat_ = 0;

@@ -11,6 +11,7 @@
 #include <uct/base/uct_iface.h>
 #include <uct/base/uct_md.h>
 #include <ucs/datastruct/arbiter.h>
+#include <ucs/datastruct/list.h>
 
 /*
  * What differs between the UCX versions' internal APIs, as configure's
@@ -116,6 +117,7 @@ typedef struct uct_tb_ep {
     ucs_status_t        fail_status;  /* the one status of a failed endpoint */
     uint8_t             fail_cause;   /* the device's status that failed it */
     uct_completion_t    *failed_flush; /* flush waiting on a failed ep */
+    ucs_list_link_t     failed_link;  /* in the iface's failures while err_pending */
     ucs_arbiter_group_t arb_group;    /* pending requests */
 } uct_tb_ep_t;
 
