@@ -63,15 +63,15 @@ struct tbv_qp_cmds {
 
 /*
  * Maps what CREATE_QP answered for qp (RC or UD, as its qp_type says),
- * whose receives are srq's (or its own, of at most recv_sge scatter
- * entries: srq NULL); NULL and errno on failure. sq_sig_all: every send
- * work request completes, as ibv_qp_init_attr has it; ud_mtu: a UD one's
- * port MTU, the longest datagram it sends.
+ * of the scatter entries per work request cap grants, whose receives are
+ * srq's (or its own: srq NULL); NULL and errno on failure. sq_sig_all:
+ * every send work request completes, as ibv_qp_init_attr has it; ud_mtu:
+ * a UD one's port MTU, the longest datagram it sends.
  */
 struct tbv_rings *tbv_rings_new(int cmd_fd,
 				const struct tbrdma_ib_create_qp_resp *resp,
 				struct ibv_qp *qp, struct tbv_srq *srq,
-				uint32_t recv_sge, bool sq_sig_all,
+				const struct ibv_qp_cap *cap, bool sq_sig_all,
 				uint32_t ud_mtu,
 				const struct tbv_qp_cmds *cmds) TBV_NOEXCEPT;
 void tbv_rings_free(struct tbv_rings *r) TBV_NOEXCEPT;

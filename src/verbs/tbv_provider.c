@@ -374,7 +374,7 @@ static struct ibv_qp *tbv_create_qp(struct ibv_pd *pd,
 	qp->rings = tbv_rings_new(pd->context->cmd_fd, &resp.drv_payload,
 				  &qp->vqp.qp,
 				  attr->srq ? to_tbv_srq(attr->srq)->ring : NULL,
-				  attr->cap.max_recv_sge, attr->sq_sig_all,
+				  &attr->cap, attr->sq_sig_all,
 				  tbv_ud_mtu(&port),
 				  &tbv_qp_cmds);
 	if (!qp->rings)

@@ -356,8 +356,11 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
     if (ret)
         return ret;
     const uint32_t entries = sq.entries();
-    const uint32_t n = wr.num_sge < 0 ? 0 : pieces(wr, base, ud ? ud_mtu : TBRDMA_XFER_MAX);
-    if (!n)
+    if (wr.num_sge < 0 || uint32_t(wr.num_sge) > max_send_sge)
+        return EINVAL;
+    const uint32_t n = pieces(wr, base, ud ? ud_mtu : TBRDMA_XFER_MAX);
+    // Never fits: as long as the queue is, it would wait for room for ever.
+    if (!n || n + ud > entries)
         return EINVAL;
     if (ud && n + 1 > TBRDMA_DGRAM_PARTS_MAX)
         return EINVAL;
@@ -392,8 +395,9 @@ int tbv_rings::post_one(const ibv_send_wr &wr) noexcept
 }
 
 extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_create_qp_resp *resp,
-                                           struct ibv_qp *qp, struct tbv_srq *srq, uint32_t recv_sge,
-                                           bool sq_sig_all, uint32_t ud_mtu,
+                                           struct ibv_qp *qp, struct tbv_srq *srq,
+                                           const struct ibv_qp_cap *cap, bool sq_sig_all,
+                                           uint32_t ud_mtu,
                                            const struct tbv_qp_cmds *cmds) noexcept
 {
     auto *r = new (std::nothrow) tbv_rings;
@@ -426,7 +430,8 @@ extern "C" struct tbv_rings *tbv_rings_new(int cmd_fd, const struct tbrdma_ib_cr
         errno = ret;
         return nullptr;
     }
-    r->own_rq.max_sge = recv_sge;
+    r->own_rq.max_sge = cap->max_recv_sge;
+    r->max_send_sge = cap->max_send_sge;
     r->qp = qp;
     r->ud = qp->qp_type == IBV_QPT_UD;
     r->ud_mtu = ud_mtu;

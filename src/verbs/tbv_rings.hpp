@@ -75,6 +75,7 @@ struct tbv_rings {
     tbv_srq own_rq;         // unmapped on a shared queue
     tbv_srq *rq = &own_rq;  // where its receives are posted
     ibv_qp *qp = nullptr;
+    uint32_t max_send_sge = 1;  // a send's gather entries, as created
     bool ud = false;  // its sends are datagrams, each with a GRH in front
     uint32_t ud_mtu = 0;  // their longest payload
     bool sig_all = false;

@@ -299,6 +299,15 @@ void scatter(const char *dev_a, const char *dev_b)
     check(ibv_post_recv(a.qp, &wr, &bad) != 0, "scatter: a receive of 5 scatter entries is refused");
     wr.num_sge = 4;
     check(ibv_post_recv(a.qp, &wr, &bad) == 0, "scatter: a receive of 4 is posted");
+    // Its sends gather from one entry: two are refused before any is sent.
+    ibv_send_wr swr{}, *sbad = nullptr;
+    swr.wr_id = 8;
+    swr.sg_list = sge;
+    swr.num_sge = 2;
+    swr.opcode = IBV_WR_SEND;
+    swr.send_flags = IBV_SEND_SIGNALED;
+    check(ibv_post_send(a.qp, &swr, &sbad) == EINVAL && sbad == &swr,
+          "scatter: a send of 2 gather entries, past the queue pair's 1, is refused (EINVAL, bad_wr)");
     b.post(IBV_WR_SEND, 1, 0, len, 0, 0);
     auto c = one(a);
     bool data = true;
