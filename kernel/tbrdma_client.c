@@ -4,7 +4,8 @@
  * The list changes under tbrdma_clients_lock, which whoever makes a link
  * device appear or go also holds (so a client sees each link added once
  * and removed once), and is read under RCU where a link changes state.
- * Lock order: tbxd.lock, tbrdma_clients_lock, tbrdma.lock.
+ * Lock order: tbxd.lock, tbrdma_clients_lock, tbrdma.lock (tbxd.slot_lock
+ * innermost).
  */
 #include <linux/module.h>
 #include <linux/mutex.h>

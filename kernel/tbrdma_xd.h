@@ -42,11 +42,12 @@
  *   our own unload take the link down at once: its endpoints fail, and the
  *   next login brings a fresh link up on the same slot.
  *
- * Locks: the slot table changes under tbxd.lock (a mutex) and
- * tbrdma_lock(), so either keeps it. xl->ctrl_lock guards the control
- * protocol state and is never held across a Thunderbolt call (the
- * protocol handler runs in the control channel's receive path, which must
- * not wait for anything that needs that path). The link's lock
+ * Locks: the slot table changes under tbxd.lock (a mutex), tbrdma_lock()
+ * and tbxd.slot_lock (the protocol handler's), so any of them keeps it.
+ * xl->ctrl_lock guards the control protocol state and is never held
+ * across a Thunderbolt call (the protocol handler runs in the control
+ * channel's receive path, which must not wait for anything that needs
+ * that path). The link's lock
  * (tbrdma_link_lock()) guards the link and the ring pointers the phy uses;
  * attached and rings_live change under tbrdma_lock(), which holds every
  * link's lock. The rings and paths are set up and torn down by the work
@@ -173,6 +174,12 @@ struct tbrdma_xd_link {
 
 struct tbrdma_xd_table {
 	struct mutex lock;		/* slot[] */
+	/*
+	 * slot[] also changes under this one, innermost, which alone keeps
+	 * the protocol handler's lookups: a probe registering clients under
+	 * lock (an RDMA device, say) holds up no peer's control packets.
+	 */
+	spinlock_t slot_lock;
 	struct tbrdma_xd_link *slot[TBRDMA_XD_MAX];
 	struct tb_property_dir *dir;
 	bool dir_registered;

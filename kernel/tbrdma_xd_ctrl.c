@@ -240,7 +240,7 @@ static int tbrdma_xd_dispatch(const void *buf, size_t size)
 	memcpy(sender, &pkt[TBRDMA_XD_HDR_DW + 8], sizeof(sender));
 	memcpy(target, &pkt[TBRDMA_XD_HDR_DW + 12], sizeof(target));
 
-	mutex_lock(&tbxd.lock);
+	spin_lock(&tbxd.slot_lock);
 	for (i = 0; i < TBRDMA_XD_MAX; i++) {
 		struct tbrdma_xd_link *l = tbxd.slot[i];
 		u32 r[4], t[4];
@@ -255,7 +255,7 @@ static int tbrdma_xd_dispatch(const void *buf, size_t size)
 		get_device(&xl->dev);
 		break;
 	}
-	mutex_unlock(&tbxd.lock);
+	spin_unlock(&tbxd.slot_lock);
 	if (!xl)
 		return 0;	/* not (yet) bound to this peer */
 

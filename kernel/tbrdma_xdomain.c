@@ -176,7 +176,9 @@ static int tbrdma_xd_probe(struct tb_service *svc,
 	/* Visible to the handler, userspace (under tbrdma.lock), clients. */
 	tbrdma_clients_lock();
 	tbrdma_lock();
+	spin_lock(&tbxd.slot_lock);
 	tbxd.slot[slot] = xl;
+	spin_unlock(&tbxd.slot_lock);
 	tbrdma_unlock();
 	tbrdma_clients_add(tbrdma_xd_index(xl), &xl->dev);
 	tbrdma_clients_unlock();
@@ -204,7 +206,9 @@ static void tbrdma_xd_unlist(struct tbrdma_xd_link *xl)
 	tbrdma_clients_lock();
 	tbrdma_clients_remove(tbrdma_xd_index(xl));
 	tbrdma_lock();
+	spin_lock(&tbxd.slot_lock);
 	tbxd.slot[xl->slot] = NULL;
+	spin_unlock(&tbxd.slot_lock);
 	tbrdma_unlock();
 	tbrdma_clients_unlock();
 	mutex_unlock(&tbxd.lock);
@@ -421,6 +425,7 @@ int tbrdma_xd_init(void)
 	int ret;
 
 	mutex_init(&tbxd.lock);
+	spin_lock_init(&tbxd.slot_lock);
 	atomic_set(&tbxd.handler_calls, 0);
 	init_waitqueue_head(&tbxd.handler_wq);
 	tbrdma_xd_sysfs_init();
