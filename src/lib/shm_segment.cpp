@@ -99,6 +99,15 @@ int shm_segment::lock() noexcept
     return 0;
 }
 
+bool shm_segment::try_lock() noexcept
+{
+    while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EINTR)
+            return false;
+    }
+    return true;
+}
+
 void shm_segment::unlock() noexcept
 {
     ::flock(fd_.get(), LOCK_UN);

@@ -40,6 +40,8 @@ public:
 
     // Advisory whole-object lock (flock): released when the holder dies.
     int lock() noexcept;
+    // The same without waiting: whether it is now held.
+    bool try_lock() noexcept;
     void unlock() noexcept;
 
     // Whether the object still has a name (was not unlinked).

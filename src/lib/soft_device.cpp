@@ -384,7 +384,11 @@ void soft_device::check_peers(uint64_t now) noexcept
 // Frees the links and cables that are down and carry no endpoint.
 void soft_device::reap_peers() noexcept
 {
-    std::lock_guard<soft_fabric> fg(*fabric_);
+    // Not worth a wait: a process stopped holding the lock would stop our
+    // progress with it. The next check of the peers tries again.
+    std::unique_lock<soft_fabric> fg(*fabric_, std::try_to_lock);
+    if (!fg.owns_lock())
+        return;
     for (size_t i = 0; i < peers_.size();) {
         peer *p = peers_[i].get();
         if (p->link.state != TBRDMA_LINK_DOWN || p->eps) {

@@ -273,6 +273,11 @@ void soft_fabric::lock() noexcept
     reg_seg_.lock();
 }
 
+bool soft_fabric::try_lock() noexcept
+{
+    return reg_seg_.try_lock();
+}
+
 void soft_fabric::unlock() noexcept
 {
     reg_seg_.unlock();

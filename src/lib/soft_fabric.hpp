@@ -83,9 +83,10 @@ public:
     // Our wake socket: readable after a peer woke us.
     int wake_fd() const noexcept { return wake_fd_.get(); }
 
-    // Fabric-wide lock (BasicLockable) serialising port claims and the
+    // Fabric-wide lock (Lockable) serialising port claims and the
     // creation, attachment and removal of cables. Dies with its holder.
     void lock() noexcept;
+    bool try_lock() noexcept;
     void unlock() noexcept;
 
     // The live process that holds (the process of) id now: 0 or

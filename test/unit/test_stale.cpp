@@ -6,10 +6,16 @@
 #include <boost/test/unit_test.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "device_under_test.hpp"
 #include "soft_fabric.hpp"
@@ -102,6 +108,59 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
     int ep = me->create_ep(0, fresh, 0);
     BOOST_TEST(ep >= 0);
     second.kill9();
+}
+
+// A process stopped while it holds the fabric's lock (SIGSTOP, a
+// debugger) stops no other's progress: removing a dead peer's cable, which
+// takes the lock, waits for a check after the lock is free.
+BOOST_AUTO_TEST_CASE(a_stopped_lock_holder_stops_no_progress)
+{
+    std::string fabric = unique_fabric("held");
+    auto me = open_soft(fabric);
+    alignas(8) uint8_t mem[64] = {};
+    uint64_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
+    auto addr = reinterpret_cast<uintptr_t>(mem);
+
+    peer_process first([&](channel &c) {
+        return connect_and_wait(c, fabric, me->id(), me->secret(), addr, key);
+    });
+    auto dead = first.chan().recv<uint32_t>();
+    peer_process holder([&](channel &c) {
+        int fd = ::shm_open(("/tb-" + fabric).c_str(), O_RDWR, 0);
+        if (fd < 0 || ::flock(fd, LOCK_EX))
+            return 2;
+        c.send(1);
+        for (;;)
+            ::pause();
+    });
+    BOOST_REQUIRE_EQUAL(holder.chan().recv<int>(), 1);
+    holder.stop();
+    first.kill9();
+
+    // Half a second of progress, long enough to see the peer die (every
+    // 10 ms); should it wait for the lock, the holder's death ends it.
+    std::atomic<bool> done{false};
+    std::thread progress([&] {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        while (std::chrono::steady_clock::now() < until) {
+            me->progress();
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        done = true;
+    });
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    BOOST_TEST(done.load(), "progress went on while a stopped process held the fabric's lock");
+    BOOST_TEST(cables_of(fabric, dead).size() == 1u);  // not removed without the lock
+    holder.kill9();
+    progress.join();
+
+    // With the lock free again, the dead peer's cable goes.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!cables_of(fabric, dead).empty() && std::chrono::steady_clock::now() < until)
+        me->progress();
+    BOOST_TEST(cables_of(fabric, dead).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
