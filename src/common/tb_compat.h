@@ -19,12 +19,16 @@
 #include <linux/atomic.h>
 #include <linux/build_bug.h>
 #include <linux/compiler.h>
+#include <linux/nospec.h>
 #include <linux/spinlock.h>
 
 #define tb_static_assert(cond, msg) static_assert(cond, msg)
 
 /* An engine invariant broke: say so once, carry on safely. */
 #define TB_WARN_ON(cond) WARN_ON_ONCE(cond)
+
+/* i, checked below n, also below n when the CPU speculates past the check. */
+#define tb_index_nospec(i, n) array_index_nospec(i, n)
 
 /*
  * Called from process context only (module set-up, ioctls), never on the
@@ -122,6 +126,13 @@ static inline int tb_warn_on(int cond)
 }
 
 #define TB_WARN_ON(cond) tb_warn_on(!!(cond))
+
+/* A process's speculation reads only its own memory: nothing to clamp. */
+static inline u32 tb_index_nospec(u32 i, u32 n)
+{
+	(void)n;
+	return i;
+}
 
 #define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)

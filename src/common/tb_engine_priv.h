@@ -60,7 +60,7 @@ struct tb_ep {
 	u32 handle;
 	u8 failed;		/* its link went down */
 	u8 error;		/* a request was refused: flush the rest */
-	u8 active;		/* on its link's list of endpoints to serve */
+	u8 active;		/* on one of its link's lists (TB_EP_ON_*) */
 	struct tb_ctx *ctx;
 	struct tb_elink *el;
 	u32 remote_ctx;
@@ -200,8 +200,14 @@ struct tb_elink {
 	u32 msn_acked;		/* the peer executed everything up to this */
 	struct tb_msn_ent *msn_ring;
 	u32 rd_outstanding;
+	/*
+	 * Endpoints with frames to send, and those waiting out an RNR delay
+	 * (so that a walk for a frame passes no endpoint that cannot send).
+	 */
 	struct tb_ep *active_head;
 	struct tb_ep *active_tail;
+	struct tb_ep *rnr_head;
+	struct tb_ep *rnr_tail;
 	struct tb_ep *eps;	/* every endpoint on the link */
 	u64 rnr_wake_ns;	/* earliest rnr_until of its endpoints, 0: none */
 	u8 ack_wanted;		/* a FLUSH waits: ask the peer for its ack */
@@ -406,6 +412,10 @@ u8 *tb_mr_local(struct tb_ctx *ctx, struct tb_mr_hint *hint, u64 lkey,
 /* tb_ep.c */
 /* The operation's READ or ATOMIC no longer counts against rd_max. */
 void tb_wqe_rd_release(struct tb_wqe *wqe);
+/* Which of its link's lists an endpoint with work is on (ep->active). */
+#define TB_EP_ON_ACTIVE 1
+#define TB_EP_ON_RNR 2
+/* Onto the RNR list while rnr_until is set, else the active one. */
 void tb_ep_set_active(struct tb_ep *ep);
 void tb_ep_clear_active(struct tb_ep *ep);
 void tb_wqe_update(struct tb_wqe *wqe);

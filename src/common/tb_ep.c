@@ -12,8 +12,11 @@
 static struct tb_ep *tb_ep_find(struct tb_ctx *ctx, u32 handle)
 {
 	u32 i = handle & (ctx->cfg.max_ep - 1);
-	struct tb_ep *ep = i < ctx->ep_slots ? ctx->eps[i] : NULL;
+	struct tb_ep *ep = NULL;
 
+	/* The handle is the user's: the table may be smaller than max_ep. */
+	if (i < ctx->ep_slots)
+		ep = ctx->eps[tb_index_nospec(i, ctx->ep_slots)];
 	return ep && ep->handle == handle ? ep : NULL;
 }
 
@@ -113,39 +116,59 @@ int tb_ep_create(struct tb_ctx *ctx, u32 link_index, u32 remote_ctx,
 	return (int)ep->handle;
 }
 
+static void tb_ep_queue_add(struct tb_ep **head, struct tb_ep **tail,
+			    struct tb_ep *ep)
+{
+	ep->next_active = NULL;
+	ep->prev_active = *tail;
+	if (*tail)
+		(*tail)->next_active = ep;
+	else
+		*head = ep;
+	*tail = ep;
+}
+
+static void tb_ep_queue_del(struct tb_ep **head, struct tb_ep **tail,
+			    struct tb_ep *ep)
+{
+	if (ep->prev_active)
+		ep->prev_active->next_active = ep->next_active;
+	else
+		*head = ep->next_active;
+	if (ep->next_active)
+		ep->next_active->prev_active = ep->prev_active;
+	else
+		*tail = ep->prev_active;
+	ep->next_active = NULL;
+	ep->prev_active = NULL;
+}
+
 void tb_ep_set_active(struct tb_ep *ep)
 {
 	struct tb_elink *el = ep->el;
 
 	if (ep->active)
 		return;
-	ep->active = 1;
-	ep->next_active = NULL;
-	ep->prev_active = el->active_tail;
-	if (el->active_tail)
-		el->active_tail->next_active = ep;
-	else
-		el->active_head = ep;
-	el->active_tail = ep;
+	if (ep->rnr_until) {
+		ep->active = TB_EP_ON_RNR;
+		tb_ep_queue_add(&el->rnr_head, &el->rnr_tail, ep);
+		if (!el->rnr_wake_ns || ep->rnr_until < el->rnr_wake_ns)
+			el->rnr_wake_ns = ep->rnr_until;
+	} else {
+		ep->active = TB_EP_ON_ACTIVE;
+		tb_ep_queue_add(&el->active_head, &el->active_tail, ep);
+	}
 }
 
 void tb_ep_clear_active(struct tb_ep *ep)
 {
 	struct tb_elink *el = ep->el;
 
-	if (!ep->active)
-		return;
-	if (ep->prev_active)
-		ep->prev_active->next_active = ep->next_active;
-	else
-		el->active_head = ep->next_active;
-	if (ep->next_active)
-		ep->next_active->prev_active = ep->prev_active;
-	else
-		el->active_tail = ep->prev_active;
+	if (ep->active == TB_EP_ON_RNR)
+		tb_ep_queue_del(&el->rnr_head, &el->rnr_tail, ep);
+	else if (ep->active)
+		tb_ep_queue_del(&el->active_head, &el->active_tail, ep);
 	ep->active = 0;
-	ep->next_active = NULL;
-	ep->prev_active = NULL;
 }
 
 /* Marks the operation acked once the responder executed all it got. */
@@ -555,24 +578,26 @@ void tb_ep_rnr(struct tb_ep *ep, struct tb_wqe *wqe, u64 now)
 	}
 	ep->rnr_resume = 1;
 	ep->rnr_until = now + ep->rnr_delay;
-	if (!el->rnr_wake_ns || ep->rnr_until < el->rnr_wake_ns)
-		el->rnr_wake_ns = ep->rnr_until;
+	/* Off the active list, if it was there, onto the RNR one. */
+	tb_ep_clear_active(ep);
 	tb_ep_set_active(ep);
 }
 
 void tb_elink_rnr_wake(struct tb_elink *el, u64 now)
 {
-	struct tb_ep *ep;
+	struct tb_ep *ep, *after;
 	u64 next = 0;
 
-	/* Waiting endpoints have work, so they are on the active list. */
-	for (ep = el->active_head; ep; ep = ep->next_active) {
-		if (!ep->rnr_until)
+	for (ep = el->rnr_head; ep; ep = after) {
+		after = ep->next_active;
+		if (ep->rnr_until > now) {
+			if (!next || ep->rnr_until < next)
+				next = ep->rnr_until;
 			continue;
-		if (ep->rnr_until <= now)
-			ep->rnr_until = 0;
-		else if (!next || ep->rnr_until < next)
-			next = ep->rnr_until;
+		}
+		ep->rnr_until = 0;
+		tb_ep_clear_active(ep);
+		tb_ep_set_active(ep);
 	}
 	el->rnr_wake_ns = next;
 }

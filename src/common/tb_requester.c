@@ -300,7 +300,7 @@ static int tb_req_ep(struct tb_elink *el, struct tb_ep *ep)
 	u64 frames = el->link->tx_next;
 	u8 op = wqe->sqe.opcode;
 
-	if (ep->rnr_until || !tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
+	if (!tb_req_msn_room(el) || tb_req_fenced(ep, wqe))
 		return 0;
 	if ((op == TBRDMA_OP_READ || op == TBRDMA_OP_ATOMIC) &&
 	    (el->rd_outstanding >= el->e->cfg.rd_max ||
@@ -335,12 +335,15 @@ int tb_req_send_one(struct tb_elink *el)
 	struct tb_ep *ep = el->active_head;
 	struct tb_ep *last = el->active_tail;
 
+	/* Every endpoint would wait for the window: walk none of them. */
+	if (!tb_req_msn_room(el))
+		return 0;
 	while (ep) {
 		struct tb_ep *next = ep->next_active;
 		int sent = tb_req_ep(el, ep);
 
 		/* Served or blocked: to the back of the line either way. */
-		if (ep->active && ep != el->active_tail) {
+		if (ep->active == TB_EP_ON_ACTIVE && ep != el->active_tail) {
 			tb_ep_clear_active(ep);
 			tb_ep_set_active(ep);
 		}
