@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "device_under_test.hpp"
@@ -42,28 +43,43 @@ std::vector<std::string> cables_of(const std::string &fabric, uint32_t id)
     return out;
 }
 
-// A peer that opens the fabric, connects to `to` with one write and then
+// This process on a fabric of its own, with a buffer that the peers it
+// forks write to: each opens the fabric, connects with one write, then
 // reports its own id and waits to be killed.
-int connect_and_wait(channel &c, const std::string &fabric, uint32_t to, uint64_t secret,
-                     uint64_t addr, uint64_t key)
-{
-    auto node = open_soft(fabric);
-    int ep = node->create_ep(0, to, secret);
-    if (ep < 0)
-        return 2;
-    tbrdma_sqe s{};
-    s.opcode = TBRDMA_OP_WRITE;
-    s.flags = TBRDMA_SQE_INLINE;
-    s.ep = static_cast<uint32_t>(ep);
-    s.length = 4;
-    s.remote_addr = addr;
-    s.rkey = key;
-    if (run_op(*node.ctx, s).status != TBRDMA_WC_SUCCESS)
-        return 3;
-    c.send(node->id());
-    for (;;)
-        node->progress();
-}
+struct stale_fixture {
+    std::string fabric;
+    soft_node me;
+    alignas(8) uint8_t mem[64] = {};
+    uint64_t key;
+
+    explicit stale_fixture(const char *what)
+        : fabric(unique_fabric(what)), me(open_soft(fabric)),
+          key(me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL))
+    {
+    }
+
+    std::function<int(channel &)> connecting_peer()
+    {
+        return [this, to = me->id(), secret = me->secret()](channel &c) {
+            auto node = open_soft(fabric);
+            int ep = node->create_ep(0, to, secret);
+            if (ep < 0)
+                return 2;
+            tbrdma_sqe s{};
+            s.opcode = TBRDMA_OP_WRITE;
+            s.flags = TBRDMA_SQE_INLINE;
+            s.ep = static_cast<uint32_t>(ep);
+            s.length = 4;
+            s.remote_addr = reinterpret_cast<uintptr_t>(mem);
+            s.rkey = key;
+            if (run_op(*node.ctx, s).status != TBRDMA_WC_SUCCESS)
+                return 3;
+            c.send(node->id());
+            for (;;)
+                node->progress();
+        };
+    }
+};
 
 }  // namespace
 
@@ -71,15 +87,12 @@ BOOST_AUTO_TEST_SUITE(stale, *boost::unit_test::precondition(soft_only))
 
 BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
 {
-    std::string fabric = unique_fabric("stale");
-    auto me = open_soft(fabric);
-    alignas(8) uint8_t mem[64] = {};
-    uint64_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
-    auto addr = reinterpret_cast<uintptr_t>(mem);
-    uint32_t self = me->id();
+    stale_fixture f("stale");
+    const std::string &fabric = f.fabric;
+    auto &me = f.me;
 
     // The first peer connects (a cable appears), then dies without a word.
-    peer_process first([&](channel &c) { return connect_and_wait(c, fabric, self, me->secret(), addr, key); });
+    peer_process first(f.connecting_peer());
     auto dead = first.chan().recv<uint32_t>();
     BOOST_TEST(cables_of(fabric, dead).size() == 1u);
     first.kill9();
@@ -98,7 +111,7 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
 
     // The next process takes the dead one's port (the first one free or
     // abandoned): a new generation, so a new id, and the old cable is gone.
-    peer_process second([&](channel &c) { return connect_and_wait(c, fabric, self, me->secret(), addr, key); });
+    peer_process second(f.connecting_peer());
     auto fresh = second.chan().recv<uint32_t>();
     BOOST_TEST(tb::soft_fabric::port_of(fresh) == tb::soft_fabric::port_of(dead));
     BOOST_TEST(fresh != dead);
@@ -115,15 +128,11 @@ BOOST_AUTO_TEST_CASE(crashed_process_is_cleaned_up_and_never_reused)
 // takes the lock, waits for a check after the lock is free.
 BOOST_AUTO_TEST_CASE(a_stopped_lock_holder_stops_no_progress)
 {
-    std::string fabric = unique_fabric("held");
-    auto me = open_soft(fabric);
-    alignas(8) uint8_t mem[64] = {};
-    uint64_t key = me.dev->reg_mr(mem, sizeof(mem), TBRDMA_ACCESS_ALL);
-    auto addr = reinterpret_cast<uintptr_t>(mem);
+    stale_fixture f("held");
+    const std::string &fabric = f.fabric;
+    auto &me = f.me;
 
-    peer_process first([&](channel &c) {
-        return connect_and_wait(c, fabric, me->id(), me->secret(), addr, key);
-    });
+    peer_process first(f.connecting_peer());
     auto dead = first.chan().recv<uint32_t>();
     peer_process holder([&](channel &c) {
         int fd = ::shm_open(("/tb-" + fabric).c_str(), O_RDWR, 0);
