@@ -11,6 +11,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/list.h>
 #include <linux/miscdevice.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/rwsem.h>
@@ -125,6 +126,13 @@ struct tbrdma_dev {
 };
 
 extern struct tbrdma_dev tbrdma;
+
+/*
+ * The set of a runtime-writable parameter: a uint checked against its range
+ * on every write (at load and through sysfs), with a log line when refused.
+ */
+int tbrdma_param_set_range(const char *val, const struct kernel_param *kp,
+			   unsigned int min, unsigned int max);
 
 /* Poll contexts and link locks (tbrdma_poll.c). */
 extern unsigned int tbrdma_poll_us;

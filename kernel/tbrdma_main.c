@@ -30,8 +30,31 @@ unsigned int tbrdma_loop_slots = 64;
 module_param_named(loop_slots, tbrdma_loop_slots, uint, 0444);
 MODULE_PARM_DESC(loop_slots, "Receive slots of 4096 bytes at each end of a loop cable, 2-1024 (default 64)");
 
+int tbrdma_param_set_range(const char *val, const struct kernel_param *kp,
+			   unsigned int min, unsigned int max)
+{
+	int err = param_set_uint_minmax(val, kp, min, max);
+
+	/* What sysfs passes ends in the newline echo wrote. */
+	if (err)
+		pr_err("%s=%.*s: must be %u-%u\n", kp->name,
+		       (int)min_t(size_t, strcspn(val, "\n"), 16), val, min, max);
+	return err;
+}
+
+static int tbrdma_poll_us_set(const char *val, const struct kernel_param *kp)
+{
+	return tbrdma_param_set_range(val, kp, 0, 100000);
+}
+
+static const struct kernel_param_ops tbrdma_poll_us_ops = {
+	.set = tbrdma_poll_us_set,
+	.get = param_get_uint,
+};
+
 unsigned int tbrdma_poll_us = 50;
-module_param_named(poll_us, tbrdma_poll_us, uint, 0644);
+module_param_cb(poll_us, &tbrdma_poll_us_ops, &tbrdma_poll_us, 0644);
+__MODULE_PARM_TYPE(poll_us, "uint");
 MODULE_PARM_DESC(poll_us, "Busy-poll the links this long after the last activity before sleeping, microseconds, 0-100000 (default 50)");
 
 unsigned int tbrdma_max_mr = 4096;
@@ -96,10 +119,6 @@ static int tbrdma_check_params(void)
 	if (!tbrdma_rnr_timeout_ms || tbrdma_rnr_timeout_ms > 3600000) {
 		pr_err("rnr_timeout_ms=%u: must be 1-3600000\n",
 		       tbrdma_rnr_timeout_ms);
-		return -EINVAL;
-	}
-	if (tbrdma_poll_us > 100000) {
-		pr_err("poll_us=%u: must be 0-100000\n", tbrdma_poll_us);
 		return -EINVAL;
 	}
 	if (!tbrdma_max_mr || tbrdma_max_mr > (1u << 20) ||

@@ -34,8 +34,21 @@ unsigned int tbrdma_xd_throttle_ns;
 module_param_named(xd_throttle_ns, tbrdma_xd_throttle_ns, uint, 0444);
 MODULE_PARM_DESC(xd_throttle_ns, "Ring interrupt moderation, ns, on kernels with tb_ring_throttling(); 0: none on RX, 128 us on TX (default 0); above 128 us it also raises the retransmission timeout floor");
 
+static int tbrdma_xd_timeout_ms_set(const char *val,
+				    const struct kernel_param *kp)
+{
+	return tbrdma_param_set_range(val, kp, 50, 10000);
+}
+
+static const struct kernel_param_ops tbrdma_xd_timeout_ms_ops = {
+	.set = tbrdma_xd_timeout_ms_set,
+	.get = param_get_uint,
+};
+
 unsigned int tbrdma_xd_timeout_ms = 500;
-module_param_named(xd_timeout_ms, tbrdma_xd_timeout_ms, uint, 0644);
+module_param_cb(xd_timeout_ms, &tbrdma_xd_timeout_ms_ops,
+		&tbrdma_xd_timeout_ms, 0644);
+__MODULE_PARM_TYPE(xd_timeout_ms, "uint");
 MODULE_PARM_DESC(xd_timeout_ms, "Timeout of one control request to a peer, ms, 50-10000 (default 500)");
 
 /* Our service: key, protocol id and the UUID of its property directory. */
@@ -405,11 +418,6 @@ static int tbrdma_xd_check_params(void)
 		pr_err("xd_rx_slots=%u xd_tx_slots=%u: must be %u-%u\n",
 		       tbrdma_xd_rx_slots, tbrdma_xd_tx_slots,
 		       TB_CTRL_SLOTS_MIN, TBRDMA_XD_SLOTS_MAX);
-		return -EINVAL;
-	}
-	if (tbrdma_xd_timeout_ms < 50 || tbrdma_xd_timeout_ms > 10000) {
-		pr_err("xd_timeout_ms=%u: must be 50-10000\n",
-		       tbrdma_xd_timeout_ms);
 		return -EINVAL;
 	}
 #ifndef TBRDMA_HAVE_RING_THROTTLING

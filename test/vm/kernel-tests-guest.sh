@@ -238,6 +238,12 @@ test_onesided() {
     # SQEs without a doorbell.
     local pu=/sys/module/tbrdma/parameters/poll_us was before after out
     was=$(cat $pu)
+    # Its range holds for writes at run time too.
+    if (echo 100001 > $pu) 2>/dev/null || [ "$(cat $pu)" != "$was" ]; then
+        fail "poll_us=100001 written at run time was taken ($(cat $pu))"
+    else
+        pass "poll_us=100001 refused at run time"
+    fi
     echo 100000 > $pu
     before=$(awk '$1 == "sq_polled" {print $2}' /sys/kernel/debug/tbrdma/status)
     if out=$("$bin/tbk_sqpoll" -l 0); then pass "${out#sqpoll: PASS: }"; else fail "$out"; fi
