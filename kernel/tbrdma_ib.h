@@ -102,7 +102,10 @@ static inline struct tbrdma_ib_srq *to_tbsrq(struct ib_srq *ibsrq)
 
 struct tbrdma_ib_qp {
 	struct ib_qp ibqp;
-	/* Serialises modify_qp, query_qp and the doorbell. */
+	/*
+	 * Serialises modify_qp and query_qp. Neither doorbell takes it: they
+	 * rely on the context's kc->lock, which comes after it.
+	 */
 	struct mutex lock;
 	enum ib_qp_state state;
 	struct tbrdma_kctx *kc;
@@ -165,6 +168,11 @@ extern const struct uapi_definition tbrdma_ib_uapi_defs[];
 
 /* tbrdma_ib_verbs.c */
 extern const struct ib_device_ops tbrdma_ib_ops;
+/*
+ * A completion in one of the CQ's rings found it armed: the event, if the
+ * process asked for one with req_notify_cq since the last.
+ */
+void tbrdma_ib_cq_event(struct ib_cq *ibcq);
 /* The port's state from the netdev: up and with carrier. */
 enum ib_port_state tbrdma_ib_port_state(struct tbrdma_ibdev *d);
 /*

@@ -121,6 +121,8 @@ static void tbrdma_ib_add(struct tbrdma_client *c, u32 index,
 	d->ibdev.dev.parent = dev;
 	/* The doorbell of a queue pair's mapped send queue (tbrdma_ib_qp.c). */
 	d->ibdev.driver_def = tbrdma_ib_uapi_defs;
+	/* Off by default: how a process asks for a completion event. */
+	d->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	addrconf_addr_eui48((u8 *)&d->ibdev.node_guid, mac);
 	snprintf(d->ibdev.node_desc, sizeof(d->ibdev.node_desc),
 		 "tbrdma %s", attr.name);

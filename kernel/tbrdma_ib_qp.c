@@ -49,10 +49,8 @@ static void tbrdma_ib_rings_remove(struct tbrdma_ib_qp *qp)
 static void tbrdma_ib_qp_notify(void *arg, int recv)
 {
 	struct tbrdma_ib_qp *qp = arg;
-	struct ib_cq *cq = recv ? qp->ibqp.recv_cq : qp->ibqp.send_cq;
 
-	if (cq->comp_handler)
-		cq->comp_handler(cq, cq->cq_context);
+	tbrdma_ib_cq_event(recv ? qp->ibqp.recv_cq : qp->ibqp.send_cq);
 }
 
 /*

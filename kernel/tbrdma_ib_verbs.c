@@ -26,11 +26,22 @@
  * A completion queue holds nothing: the process polls the completion rings
  * of its queue pairs, and their notify calls its handler. It is counted
  * against its user's limit all the same (max_user_cqs).
+ *
+ * The rings' armed words are the process's to write, so they alone cannot
+ * raise events: each event queues memory in the uverbs core until the
+ * channel is read. armed is set by req_notify_cq, a system call, and
+ * taken by the one event it allows.
  */
 struct tbrdma_ib_cq {
 	struct ib_cq ibcq;
 	struct tbrdma_user *user;
+	atomic_t armed;
 };
+
+static struct tbrdma_ib_cq *to_tbcq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct tbrdma_ib_cq, ibcq);
+}
 
 struct tbrdma_ib_mr {
 	struct ib_mr ibmr;
@@ -46,19 +57,27 @@ enum ib_port_state tbrdma_ib_port_state(struct tbrdma_ibdev *d)
 void tbrdma_ib_port_changed(struct tbrdma_ibdev *d)
 {
 #ifndef TBRDMA_IB_CORE_PORT_EVENTS
-	enum ib_port_state state = tbrdma_ib_port_state(d);
 	struct ib_event ev = {
 		.device = &d->ibdev,
 		.element.port_num = 1,
 	};
+	enum ib_port_state state;
 
-	ev.event = state == IB_PORT_ACTIVE ? IB_EVENT_PORT_ACTIVE :
-					     IB_EVENT_PORT_ERR;
-	/* Queued, and flushed by unregistering, which waits for the lock. */
+	/*
+	 * Queued, and flushed by unregistering, which waits for the lock.
+	 * The state is read under it, so events follow one another in the
+	 * order of the states they report; and only once registered, when
+	 * d->ndev is set (its open may come first).
+	 */
 	spin_lock(&d->port_lock);
-	if (d->registered && state != d->port_state) {
-		d->port_state = state;
-		ib_dispatch_event(&ev);
+	if (d->registered) {
+		state = tbrdma_ib_port_state(d);
+		if (state != d->port_state) {
+			d->port_state = state;
+			ev.event = state == IB_PORT_ACTIVE ?
+				   IB_EVENT_PORT_ACTIVE : IB_EVENT_PORT_ERR;
+			ib_dispatch_event(&ev);
+		}
 	}
 	spin_unlock(&d->port_lock);
 #endif
@@ -292,7 +311,7 @@ static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
 			       struct ib_udata *udata)
 {
 #endif
-	struct tbrdma_ib_cq *cq = container_of(ibcq, struct tbrdma_ib_cq, ibcq);
+	struct tbrdma_ib_cq *cq = to_tbcq(ibcq);
 
 	/* The process's alone: it polls its queue pairs' rings. */
 	if (!udata || udata->inlen || attr->flags)
@@ -307,10 +326,28 @@ static int tbrdma_ib_create_cq(struct ib_cq *ibcq,
 	return 0;
 }
 
+/*
+ * Before the process arms its rings (tbv_req_notify_cq()): a completion
+ * that finds a ring armed finds this set too, or the process polls it.
+ */
+static int tbrdma_ib_req_notify_cq(struct ib_cq *ibcq,
+				   enum ib_cq_notify_flags flags)
+{
+	atomic_set(&to_tbcq(ibcq)->armed, 1);
+	smp_mb();	/* armed before the rings' words */
+	return 0;
+}
+
+void tbrdma_ib_cq_event(struct ib_cq *ibcq)
+{
+	if (atomic_xchg(&to_tbcq(ibcq)->armed, 0) && ibcq->comp_handler)
+		ibcq->comp_handler(ibcq, ibcq->cq_context);
+}
+
 /* Its queue pairs are gone (the core counts them). */
 static int tbrdma_ib_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
-	struct tbrdma_ib_cq *cq = container_of(ibcq, struct tbrdma_ib_cq, ibcq);
+	struct tbrdma_ib_cq *cq = to_tbcq(ibcq);
 
 	tbrdma_client_uncharge(cq->user, TBRDMA_CHARGE_CQ);
 	return 0;
@@ -346,6 +383,7 @@ const struct ib_device_ops tbrdma_ib_ops = {
 	.query_qp = tbrdma_ib_query_qp,
 	.query_srq = tbrdma_ib_query_srq,
 	.reg_user_mr = tbrdma_ib_reg_user_mr,
+	.req_notify_cq = tbrdma_ib_req_notify_cq,
 
 	INIT_RDMA_OBJ_SIZE(ib_cq, tbrdma_ib_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, tbrdma_ib_pd, ibpd),

@@ -187,10 +187,17 @@ static int tbv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	return tbv_cq_poll(to_tbv_cq(ibcq)->set, n, wc);
 }
 
-/* Armed in the rings: the kernel's next completion there raises it. */
+/*
+ * The kernel allows one event per request, which the rings cannot ask for
+ * (they are this process's to write): asked first, then armed in the
+ * rings, whose next completion raises it.
+ */
 static int tbv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
-	(void)solicited_only;
+	int ret = ibv_cmd_req_notify_cq(ibcq, solicited_only);
+
+	if (ret)
+		return ret;
 	tbv_cq_arm(to_tbv_cq(ibcq)->set);
 	return 0;
 }

@@ -23,7 +23,8 @@
 //                                       after it, leaves it working
 //   tbv_semantics cq-events DEV_A DEV_B a completion raises the event of
 //                                       its own CQ alone, of a queue pair
-//                                       with send and receive CQs apart
+//                                       with send and receive CQs apart;
+//                                       rings armed by hand raise none
 //   tbv_semantics init-err DEV          a queue pair moved to ERR from INIT
 //                                       flushes what is posted to it
 //   tbv_semantics doorbell-file DEV_A DEV_B
@@ -48,6 +49,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -418,6 +420,22 @@ ibv_cq *next_event(side &s, int timeout_ms)
     return cq;
 }
 
+// Arms every ring this process has mapped from a uverbs device by hand, as
+// any process may, without asking the kernel (ibv_req_notify_cq).
+void arm_rings_by_hand()
+{
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        // lo-hi perms offset dev inode path
+        const size_t perms = line.find(' ') + 1;
+        if (line.find("/dev/infiniband/uverbs") == std::string::npos || line.compare(perms, 2, "rw"))
+            continue;
+        auto *ctrl = reinterpret_cast<tbrdma_ring_ctrl *>(std::stoull(line, nullptr, 16));
+        __atomic_store_n(&ctrl->armed, 1, __ATOMIC_SEQ_CST);
+    }
+}
+
 // Both CQs of a's queue pair armed: a completion raises the event of its
 // own CQ, not the other's. Any second event is queued by then, as both
 // handlers run when the completion is published.
@@ -446,6 +464,21 @@ void cq_events(const char *dev_a, const char *dev_b)
               std::memcmp(a.mem.data() + 64, b.mem.data(), 8) == 0,
           "cq-events: the receive completes in the receive CQ, data verified");
     check(one(b).status == IBV_WC_SUCCESS, "cq-events: the SEND completes");
+
+    // The send CQ is still armed: its next completion raises its event.
+    a.post(IBV_WR_RDMA_WRITE, 4, 0, 8, b.at(0), b.mr->rkey);
+    first = next_event(a, 20000);
+    const bool written = one(a).status == IBV_WC_SUCCESS;
+    check(first == a.cq && written, "cq-events: the send CQ armed before raises it at its next completion");
+    // Each event costs the kernel memory until the channel is read: rings
+    // armed by hand ask for none.
+    for (uint64_t id = 5; id < 13; id++) {
+        arm_rings_by_hand();
+        a.post(IBV_WR_RDMA_WRITE, id, 0, 8, b.at(0), b.mr->rkey);
+        if (one(a).status != IBV_WC_SUCCESS)
+            die("a WRITE failed");
+    }
+    check(!next_event(a, 200), "cq-events: rings armed by hand, not through ibv_req_notify_cq, raise no event");
 }
 
 void init_err(const char *dev)

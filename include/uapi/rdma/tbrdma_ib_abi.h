@@ -18,8 +18,10 @@
  * - rwq: struct tbrdma_rwqe, the posted receives, produced by the process,
  *   an entry per scatter entry (TBRDMA_RWQE_MORE);
  * - rcq: struct tbrdma_cqe, the completions of those receives.
- * The process arms cq and rcq (armed = 1) for a completion event on the
- * queue pair's completion queues.
+ * For a completion event on a completion queue the process asks the kernel
+ * for one (REQ_NOTIFY_CQ), then arms the cq and rcq rings of the queue
+ * pairs using it (armed = 1): a completion in an armed ring raises the
+ * event asked for, once. Armed rings alone raise none (ABI 6).
  */
 #ifndef TBRDMA_IB_ABI_H
 #define TBRDMA_IB_ABI_H
@@ -27,7 +29,7 @@
 #include <linux/types.h>
 #include <rdma/ib_user_ioctl_cmds.h>
 
-#define TBRDMA_IB_UVERBS_ABI 5
+#define TBRDMA_IB_UVERBS_ABI 6
 
 /*
  * Methods of the uverbs QP object, in the driver's namespace: the
