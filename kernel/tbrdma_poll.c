@@ -10,6 +10,7 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/kthread.h>
+#include <linux/sched/stat.h>
 #include <linux/seq_file.h>
 #include <linux/topology.h>
 
@@ -268,7 +269,9 @@ static u64 tbrdma_round(struct tbrdma_poller *p, bool *busy)
 
 	atomic_set(&p->rearm, 0);	/* the round sets the timer anew */
 
-	handled = tbrdma_sq_poll(p);
+	/* Taking the SQs over only with its CPU to itself: see below. */
+	handled = p->sq_polling || single_task_running() ?
+		  tbrdma_sq_poll(p) : 0;
 	now = ktime_get_ns();
 	for (i = 0; i < tbrdma.nlinks; i++) {
 		if (tbrdma_poller_of(i) != p)
@@ -346,11 +349,21 @@ static int tbrdma_poll_fn(void *arg)
 		ktime_t timeout;
 		bool busy;
 
+		/* Kicked rounds may follow one another without a sleep. */
+		cond_resched();
 		deadline = tbrdma_round(p, &busy);
 		now = ktime_get_ns();
 		if (busy)
 			busy_until = now + (u64)READ_ONCE(tbrdma_poll_us) *
 					   NSEC_PER_USEC;
+		/*
+		 * Busy-polling a CPU that another task waits for takes it
+		 * from that task, often the process whose frames are
+		 * polled for: then sleep on the interrupts and the kicks,
+		 * as halt polling does.
+		 */
+		if (!single_task_running())
+			busy_until = 0;
 		if ((deadline && deadline <= now) || now < busy_until) {
 			/*
 			 * Polling: a frame may be due any moment. While the
@@ -359,7 +372,6 @@ static int tbrdma_poll_fn(void *arg)
 			 */
 			if (need_resched())
 				tbrdma_sq_stop(p);
-			cond_resched();
 			continue;
 		}
 		/* Processes ring the doorbell again, after a last look. */

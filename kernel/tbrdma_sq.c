@@ -197,9 +197,12 @@ void tbrdma_sq_unlocked(struct tbrdma_kctx *kc)
 	 * stopping poller pass kc by: look again after each. Done when all
 	 * is taken, or a flush took nothing (a full queue) and nothing new
 	 * came since. A look finds no poller polling, so a stop during a
-	 * later hold needs a poller that started and stopped since (it polls
-	 * poll_us first): a few looks cover it, and what a stop after the
-	 * last leaves waits for the next poller or doorbell. The bound keeps
+	 * later hold needs a poller that started and stopped since (it
+	 * starts only with its CPU to itself, and polls poll_us first unless
+	 * another task comes to want that CPU): a few looks cover it, and
+	 * what a stop after the last leaves waits for the next poller or
+	 * doorbell (the process rings it at its next post or poll that finds
+	 * no poller polling, tbrdma_abi.h). The bound keeps
 	 * a process that moves its producer on and on from holding the
 	 * caller here (and a destroyer waiting on it).
 	 */
