@@ -421,9 +421,11 @@ ibv_cq *next_event(side &s, int timeout_ms)
 }
 
 // Arms every ring this process has mapped from a uverbs device by hand, as
-// any process may, without asking the kernel (ibv_req_notify_cq).
-void arm_rings_by_hand()
+// any process may, without asking the kernel (ibv_req_notify_cq); returns
+// how many.
+size_t arm_rings_by_hand()
 {
+    size_t armed = 0;
     std::ifstream maps("/proc/self/maps");
     std::string line;
     while (std::getline(maps, line)) {
@@ -433,7 +435,9 @@ void arm_rings_by_hand()
             continue;
         auto *ctrl = reinterpret_cast<tbrdma_ring_ctrl *>(std::stoull(line, nullptr, 16));
         __atomic_store_n(&ctrl->armed, 1, __ATOMIC_SEQ_CST);
+        armed++;
     }
+    return armed;
 }
 
 // Both CQs of a's queue pair armed: a completion raises the event of its
@@ -472,12 +476,15 @@ void cq_events(const char *dev_a, const char *dev_b)
     check(first == a.cq && written, "cq-events: the send CQ armed before raises it at its next completion");
     // Each event costs the kernel memory until the channel is read: rings
     // armed by hand ask for none.
+    size_t armed = SIZE_MAX;
     for (uint64_t id = 5; id < 13; id++) {
-        arm_rings_by_hand();
+        armed = std::min(armed, arm_rings_by_hand());
         a.post(IBV_WR_RDMA_WRITE, id, 0, 8, b.at(0), b.mr->rkey);
         if (one(a).status != IBV_WC_SUCCESS)
             die("a WRITE failed");
     }
+    // Both sides' four rings (SQ, CQ, RWQ, RCQ), or the check below shows nothing.
+    check(armed >= 8, "cq-events: the rings armed by hand are found in /proc/self/maps");
     check(!next_event(a, 200), "cq-events: rings armed by hand, not through ibv_req_notify_cq, raise no event");
 }
 
