@@ -430,6 +430,8 @@ void tbrdma_loop_destroy(struct tbrdma_loop *loop);
  */
 u32 tbrdma_loop_engine_index(const struct tbrdma_loop *loop);
 u32 tbrdma_loop_far_index(const struct tbrdma_loop *loop);
+/* The other end of a loop end's link, NULL for any other link. */
+const struct tb_link *tbrdma_loop_far_link(const struct tb_link *link);
 void tbrdma_loop_attr(const struct tbrdma_loop *loop,
 		      struct tbrdma_link_attr *attr);
 /* Its device, NULL until registered. */

@@ -214,7 +214,7 @@ static void tbrdma_kctx_unlock_put(struct tbrdma_kctx *kc)
 }
 
 /*
- * Under kc->lock: tb_ep_create() under the lock of link (QUERY_LINK's),
+ * Under kc->lock: tb_ep_create() under the lock of the link it sends on,
  * its allocations made before.
  */
 static int tbrdma_ep_create(struct tbrdma_kctx *kc,
@@ -225,9 +225,19 @@ static int tbrdma_ep_create(struct tbrdma_kctx *kc,
 
 	mutex_lock(&tbrdma.lock);	/* the link stays */
 	if (tbrdma_link_lookup(c->link, NULL, &engine_index)) {
-		ret = -EINVAL;
-	} else if (engine_index == U32_MAX) {
-		ret = -ENOTCONN;	/* an XDomain link between logins */
+		mutex_unlock(&tbrdma.lock);
+		return -EINVAL;
+	}
+	/*
+	 * Over a loop, the context of the higher id sends from end B, so
+	 * that two processes talking to each other post under different
+	 * ends' locks: on one end, each waited for the other's receive pass
+	 * to let go of it.
+	 */
+	if (tbrdma_link_is_loop(c->link) && c->remote_ctx < tb_ctx_id(kc->ctx))
+		engine_index = tbrdma_link_far_index(c->link);
+	if (engine_index == U32_MAX) {
+		ret = -ENOTCONN;	/* a link between logins or plugs */
 	} else {
 		/* Under tbrdma.lock, which no link's data path takes. */
 		ret = tb_ep_prepare(kc->ctx);

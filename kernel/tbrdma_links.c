@@ -79,19 +79,31 @@ struct tbrdma_link_stat_attr {
 	size_t offset;			/* in struct tb_link_stats */
 };
 
+static u64 tbrdma_link_stat(const struct tb_link *link, size_t offset)
+{
+	u64 v;
+
+	tbrdma_link_lock(link->index);
+	v = *(const u64 *)((const u8 *)&link->stats + offset);
+	tbrdma_link_unlock(link->index);
+	return v;
+}
+
 static ssize_t tbrdma_link_stat_show(struct device *dev,
 				     struct device_attribute *attr, char *buf)
 {
 	const struct tbrdma_link_stat_attr *sa =
 		container_of(attr, struct tbrdma_link_stat_attr, attr);
 	const struct tb_link *link = dev_get_drvdata(dev);
+	const struct tb_link *far;
 	u64 v;
 
-	/* The link stays (tbrdma.lock) and counts on (its lock). */
+	/* The links stay (tbrdma.lock) and count on (their locks). */
 	mutex_lock(&tbrdma.lock);
-	tbrdma_link_lock(link->index);
-	v = *(const u64 *)((const u8 *)&link->stats + sa->offset);
-	tbrdma_link_unlock(link->index);
+	far = tbrdma_loop_far_link(link);
+	v = tbrdma_link_stat(link, sa->offset);
+	if (far)	/* a loop: both ends */
+		v += tbrdma_link_stat(far, sa->offset);
 	mutex_unlock(&tbrdma.lock);
 	return sysfs_emit(buf, "%llu\n", v);
 }

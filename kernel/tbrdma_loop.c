@@ -404,6 +404,13 @@ u32 tbrdma_loop_far_index(const struct tbrdma_loop *loop)
 	return loop->end[1].attached ? loop->end[1].link.index : U32_MAX;
 }
 
+const struct tb_link *tbrdma_loop_far_link(const struct tb_link *link)
+{
+	const struct tbrdma_loop_end *end = link->phy;
+
+	return link->phy_ops == &tbrdma_loop_phy_ops ? &end->peer->link : NULL;
+}
+
 static u32 tbrdma_loop_state(const struct tbrdma_loop *loop)
 {
 	return loop->end[0].attached ? loop->end[0].link.state :
@@ -659,8 +666,8 @@ static ssize_t ext_cpu_show(struct device *dev, struct device_attribute *attr,
 static DEVICE_ATTR_RO(ext_cpu);
 
 /*
- * statistics/: end A's link counters (they restart when replugged), then
- * the loop's own.
+ * statistics/: the link counters of both ends added up, as endpoints send
+ * from either (they restart when replugged), then the loop's own.
  */
 static struct attribute *const tbrdma_loop_own_stats[] = {
 	&dev_attr_ext_dma.attr,

@@ -232,6 +232,15 @@ test_onesided() {
         else
             fail "loop$l: ext buffers by bus address $dma, by CPU address $cpu"
         fi
+        # statistics/ adds up both ends: the READs' data went back from
+        # the far end, each ext frame read once per transmission.
+        local ext resent
+        ext=$(cat $st/tx_ext); resent=$(cat $st/retransmits)
+        if [ "$ext" -le $((dma + cpu)) ] && [ $((dma + cpu)) -le $((ext + resent)) ]; then
+            pass "loop$l: statistics count both ends' ext frames ($ext sent, $resent resends, $((dma + cpu)) read)"
+        else
+            fail "loop$l: statistics count $ext ext frames sent and $resent resends, the cable read $((dma + cpu))"
+        fi
     done
     grep -E '^(dma|  dma device)' /sys/kernel/debug/tbrdma/status
     # SQ polling: the poll thread, kept busy 100 ms after activity, takes
