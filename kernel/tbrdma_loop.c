@@ -8,10 +8,12 @@
  * traffic between two contexts of this host goes through the whole link
  * protocol: frames, credits, sequence numbers, acks and retransmissions.
  *
- * Userspace sees one link per cable, loopN, which is end A: requests from
- * any context travel A to B, are executed by the responder of end B on
- * the context named in the frame (the engine looks contexts up by id, and
- * both ends share one context table), and the responses travel B to A.
+ * Userspace sees one link per cable, loopN, which is end A. An endpoint
+ * sends from end A, or from end B when its remote context's id is below
+ * its own (tbrdma_ep_create()); its requests are executed by the other
+ * end's responder on the context named in the frame (the engine looks
+ * contexts up by id, and both ends share one context table), and the
+ * responses travel back.
  *
  * Like a USB4 phy, a loop carries ext buffers: the data chunks of WRITEs
  * and READ responses travel beside the frame, read from the sender's
@@ -490,7 +492,7 @@ void tbrdma_loop_show(struct seq_file *m, struct tbrdma_loop *loop)
 	}
 }
 
-/* sysfs: /sys/class/tbrdma/loopN, end A (the link userspace uses). */
+/* sysfs: /sys/class/tbrdma/loopN, the link userspace uses (end A). */
 
 static struct tbrdma_loop *to_loop(struct device *dev)
 {

@@ -90,8 +90,9 @@ u32 tbrdma_link_engine_index(u32 index);
 /* Whether userspace link index is a loop cable. */
 bool tbrdma_link_is_loop(u32 index);
 /*
- * A loop's far end (end B, where what is sent on it arrives), U32_MAX
- * for no loop or while it is detached.
+ * A loop's far end (end B: what is sent on end A arrives there, and
+ * endpoints of the higher context id send from it), U32_MAX for no loop
+ * or while it is detached.
  */
 u32 tbrdma_link_far_index(u32 index);
 /*
