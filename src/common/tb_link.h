@@ -213,6 +213,7 @@ struct tb_link {
 	u64 now_ns;		/* latest clock given: DATA frames are stamped with it */
 	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
 	u64 rttvar_ns;		/* and its mean deviation */
+	u64 min_rtt_ns;		/* least round trip of DATA frames, 0: none yet */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;
 
@@ -308,7 +309,10 @@ u32 tb_link_detach_ext(struct tb_link *link, const void *owner);
 /* Takes the link down for good (carrier lost, protocol error, close). */
 void tb_link_fail(struct tb_link *link);
 
-/* Smoothed round trip of DATA frames to their ack; 0 before a sample. */
+/*
+ * Least round trip of a DATA frame to its ack since the link came up: what
+ * the cable and the peer's polling take without a queue; 0 before a sample.
+ */
 u32 tb_link_rtt_ns(const struct tb_link *link);
 
 /* Earliest time tb_link_progress() has timer work to do, 0 if none. */

@@ -49,7 +49,9 @@ static void tb_link_rx_hello(struct tb_link *link, const struct tb_link_hdr *h,
 
 /*
  * Round trip of the newest frame an ack covers, unless it was sent more
- * than once (Karn: its ack may be for either copy); smoothed as TCP does.
+ * than once (Karn: its ack may be for either copy); smoothed as TCP does
+ * for the retransmission timeout, and its least kept apart: a frame behind
+ * a queue of others measures the queue, not the link.
  */
 static void tb_link_rtt_sample(struct tb_link *link,
 			       const struct tb_link_slot *s, u64 now)
@@ -59,6 +61,8 @@ static void tb_link_rtt_sample(struct tb_link *link,
 	if (s->resent || !s->sent_ns || now < s->sent_ns)
 		return;
 	rtt = now - s->sent_ns;
+	if (!link->min_rtt_ns || rtt < link->min_rtt_ns)
+		link->min_rtt_ns = rtt ? rtt : 1;
 	if (!link->srtt_ns) {
 		link->srtt_ns = rtt ? rtt : 1;
 		link->rttvar_ns = rtt / 2;
@@ -72,7 +76,7 @@ static void tb_link_rtt_sample(struct tb_link *link,
 
 u32 tb_link_rtt_ns(const struct tb_link *link)
 {
-	return link->srtt_ns < 0xffffffffu ? (u32)link->srtt_ns : 0xffffffffu;
+	return link->min_rtt_ns < 0xffffffffu ? (u32)link->min_rtt_ns : 0xffffffffu;
 }
 
 /*

@@ -633,6 +633,35 @@ BOOST_AUTO_TEST_CASE(peer_restart_takes_link_down)
     BOOST_TEST(p.b.states == only_up);
 }
 
+// What the link reports as its round trip is the least one: frames that
+// waited behind others while the peer did not poll raise the smoothed
+// round trip (the timer's), not the reported one.
+BOOST_AUTO_TEST_CASE(reported_round_trip_ignores_queueing)
+{
+    tb_link_config cfg = default_cfg();
+    cfg.rto_min_ns = cfg.rto_max_ns = 10000000000ull;  // no resend: every frame a sample
+    cfg.dead_ns = 100000000000ull;
+    link_pair p(78, cfg);
+    p.bring_up();
+    exchange(p, 200);
+    p.settle();
+    const tb_link &l = p.a.link;
+    const uint32_t least = tb_link_rtt_ns(&l);
+    BOOST_REQUIRE_GT(least, 0u);
+    BOOST_TEST(least <= l.srtt_ns);
+    const uint64_t srtt = l.srtt_ns;
+
+    p.b.frozen = true;
+    p.a.to_send += 8;
+    for (int i = 0; i < 20; i++)  // about 20 ms: idle steps
+        p.step();
+    p.b.frozen = false;
+    p.settle();
+    BOOST_TEST(p.b.got.size() == 208u);
+    BOOST_TEST(l.srtt_ns > srtt + 1000000);
+    BOOST_TEST(tb_link_rtt_ns(&l) == least);
+}
+
 // The retransmission timeout follows the round trip: after traffic it is
 // far below the initial 2 ms, and a lost last frame (no later frame shows
 // the hole) is resent after that, not after rto_init_ns.

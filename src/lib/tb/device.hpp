@@ -52,7 +52,7 @@ struct link_info {
     bool local = false;     // both ends in this host: any context reaches any
     uint64_t speed_mbps = 0;  // what this end transmits
     uint32_t latency_ns = 0;  // nominal one way
-    uint32_t rtt_ns = 0;      // measured round trip, 0 before a sample
+    uint32_t rtt_ns = 0;      // least measured round trip, 0 before a sample
     int numa_node = -1;
     std::string pci_addr;  // controller, empty for software links
 };

@@ -202,8 +202,10 @@ perf_model iface_impl::perf() const noexcept
     p.bandwidth = bandwidth_ != UCT_TB_BW_AUTO
                       ? bandwidth_
                       : double(link_.speed_mbps) * 1e6 / 8 * TBRDMA_SEND_MAX / TBRDMA_FRAME_MAX;
-    // Half the round trip the link measured (which includes the receiver's
-    // polling), else what the link is nominally.
+    // Half the least round trip the link measured (the receiver's polling
+    // included, no queue), else what the link is nominally. A round trip
+    // smoothed under load grows with the queue, and with it UCP's
+    // rendezvous threshold: 1 MiB messages went eager after a put_bw run.
     p.latency_s = latency_ != UCS_TIME_AUTO
                       ? ucs_time_to_sec(latency_)
                       : (link_.rtt_ns ? link_.rtt_ns / 2 : link_.latency_ns) * 1e-9;
