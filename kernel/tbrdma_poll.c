@@ -203,7 +203,13 @@ static void tbrdma_rx_run(struct tbrdma_poller *self)
 				continue;
 			ran = true;
 			tbrdma_link_lock(i);
-			handled = tb_engine_progress_link(tbrdma.engine, i, now);
+			/*
+			 * The clock read before the lock would shorten the
+			 * round trip of an ack that came in meanwhile: the
+			 * link keeps its least one.
+			 */
+			handled = tb_engine_progress_link(tbrdma.engine, i,
+							  ktime_get_ns());
 			link = tb_engine_link(tbrdma.engine, i);
 			/* It stopped at its budget: the ring may hold more. */
 			if (link && handled >= tb_link_rx_budget(link))
@@ -263,7 +269,7 @@ void tbrdma_rx_now(void)
 static u64 tbrdma_round(struct tbrdma_poller *p, bool *busy)
 {
 	bool kicked = atomic_xchg(&p->kicked, 0);
-	u64 deadline = 0, now, d;
+	u64 deadline = 0, d;
 	int handled;
 	u32 i;
 
@@ -272,14 +278,15 @@ static u64 tbrdma_round(struct tbrdma_poller *p, bool *busy)
 	/* Taking the SQs over only with its CPU to itself: see below. */
 	handled = p->sq_polling || single_task_running() ?
 		  tbrdma_sq_poll(p) : 0;
-	now = ktime_get_ns();
 	for (i = 0; i < tbrdma.nlinks; i++) {
 		if (tbrdma_poller_of(i) != p)
 			continue;
 		mutex_lock(&tbrdma.link_lock[i]);
 		d = 0;
 		if (tbrdma_poller_of(i) == p) {
-			handled += tb_engine_progress_link(tbrdma.engine, i, now);
+			/* The clock under the lock: see tbrdma_rx_run(). */
+			handled += tb_engine_progress_link(tbrdma.engine, i,
+							   ktime_get_ns());
 			d = tb_engine_link_deadline(tbrdma.engine, i);
 		}
 		mutex_unlock(&tbrdma.link_lock[i]);

@@ -213,7 +213,7 @@ struct tb_link {
 	u64 now_ns;		/* latest clock given: DATA frames are stamped with it */
 	u64 srtt_ns;		/* smoothed round trip of DATA frames, 0: none yet */
 	u64 rttvar_ns;		/* and its mean deviation */
-	u64 min_rtt_ns;		/* least round trip of DATA frames, 0: none yet */
+	u64 min_rtt_ns;		/* and the least sample, 0: none yet */
 	struct tb_link_slot *window;	/* tx_window slots */
 	u8 *frames;
 

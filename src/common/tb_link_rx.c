@@ -76,7 +76,8 @@ static void tb_link_rtt_sample(struct tb_link *link,
 
 u32 tb_link_rtt_ns(const struct tb_link *link)
 {
-	return link->min_rtt_ns < 0xffffffffu ? (u32)link->min_rtt_ns : 0xffffffffu;
+	return link->min_rtt_ns < 0xffffffffu ? (u32)link->min_rtt_ns :
+						0xffffffffu;
 }
 
 /*

@@ -660,6 +660,10 @@ BOOST_AUTO_TEST_CASE(reported_round_trip_ignores_queueing)
     BOOST_TEST(p.b.got.size() == 208u);
     BOOST_TEST(l.srtt_ns > srtt + 1000000);
     BOOST_TEST(tb_link_rtt_ns(&l) == least);
+
+    // A new login (here a's restart) measures anew.
+    p.a.init(cfg, p.now);
+    BOOST_TEST(tb_link_rtt_ns(&l) == 0u);
 }
 
 // The retransmission timeout follows the round trip: after traffic it is

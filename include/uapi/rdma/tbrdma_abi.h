@@ -340,7 +340,7 @@ struct tbrdma_link_attr {
 	char pci_addr[16];	/* controller "dddd:bb:dd.f", empty if none */
 	__u64 end_id;		/* this end of the cable; the other end's differs */
 	__u32 flags;		/* enum tbrdma_link_flags */
-	__u32 rtt_ns;		/* least measured round trip, 0 before a sample */
+	__u32 rtt_ns;		/* least round trip measured, 0: none yet */
 	__u64 reserved[2];
 };
 

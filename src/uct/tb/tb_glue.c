@@ -110,8 +110,9 @@ static ucs_config_field_t uct_tb_iface_config_table[] = {
      ucs_offsetof(uct_tb_iface_config_t, bandwidth), UCS_CONFIG_TYPE_BW},
 
     {"LATENCY", "auto",
-     "One-way latency of the link; auto: half the round trip the link has\n"
-     "measured, or its nominal latency before the first measurement.",
+     "One-way latency of the link; auto: half the least round trip the link\n"
+     "has measured since it came up, or its nominal latency before the first\n"
+     "measurement.",
      ucs_offsetof(uct_tb_iface_config_t, latency), UCS_CONFIG_TYPE_TIME_UNITS},
 
     {"OVERHEAD", "auto",
