@@ -388,12 +388,6 @@ int tbrdma_mr_reg(struct tb_pd *pd, u64 addr, u64 length, u64 iova,
 		  u32 access, u64 *key);
 int tbrdma_mr_dereg(struct tb_pd *pd, u64 key);
 /*
- * Charges npages to mm's pinned_vm: -ENOMEM past RLIMIT_MEMLOCK, unless
- * the caller has CAP_IPC_LOCK. Registered regions and rings share it.
- */
-int tbrdma_account_pinned(struct mm_struct *mm, unsigned long npages);
-void tbrdma_unaccount_pinned(struct mm_struct *mm, unsigned long npages);
-/*
  * A descriptor points into umr's pages / is done with them. Any context:
  * a last put frees the region from a work item on wq, which the caller
  * drains before the module goes.

@@ -83,6 +83,14 @@ struct page **tbrdma_client_ring_pages(size_t len, void **mem);
 void tbrdma_client_ring_pages_free(struct page **pages, size_t len);
 
 /*
+ * Charges npages to mm's pinned_vm: -ENOMEM past RLIMIT_MEMLOCK, unless
+ * the caller has CAP_IPC_LOCK. Registered regions and every client's
+ * rings share it.
+ */
+int tbrdma_client_pin_charge(struct mm_struct *mm, unsigned long npages);
+void tbrdma_client_pin_uncharge(struct mm_struct *mm, unsigned long npages);
+
+/*
  * What each user has in the host, so that one user cannot take all of it;
  * CAP_SYS_RESOURCE lifts the limits, as it lifts rlimits. Contexts and
  * domains are charged by the calls that make them; a client charges its

@@ -58,9 +58,18 @@ static inline struct tbrdma_ibdev *to_tbdev(struct ib_device *ibdev)
 	return container_of(ibdev, struct tbrdma_ibdev, ibdev);
 }
 
+/* A process's use of the device; its rings are charged to mm. */
 struct tbrdma_ib_ucontext {
 	struct ib_ucontext ibuc;
+	struct mm_struct *mm;
+	spinlock_t gone_lock;		/* guards gone */
+	struct list_head gone;		/* rings whose queue went */
 };
+
+static inline struct tbrdma_ib_ucontext *to_tbuc(struct ib_ucontext *ibuc)
+{
+	return container_of(ibuc, struct tbrdma_ib_ucontext, ibuc);
+}
 
 /* A protection domain: one of the engine's, with 32-bit keys. */
 struct tbrdma_ib_pd {
@@ -80,6 +89,8 @@ enum { TBRDMA_IB_SQ, TBRDMA_IB_CQ, TBRDMA_IB_RWQ, TBRDMA_IB_RCQ,
 /* A ring's pages, mapped into the process through its mmap entry. */
 struct tbrdma_ib_ring {
 	struct rdma_user_mmap_entry entry;
+	struct tbrdma_ib_ucontext *uc;	/* charged for the pages */
+	struct list_head gone;		/* in uc->gone once its queue went */
 	struct page **pages;		/* len / PAGE_SIZE of them */
 	void *mem;			/* the pages, mapped for the kernel */
 	size_t len;
@@ -146,6 +157,8 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 					  u32 entry_size);
 /* Its pages go with the last mapping of them; NULL: nothing. */
 void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r);
+/* Uncharges rings that went and are unmapped; all: every one that went. */
+void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all);
 
 /* tbrdma_ib_srq.c: shared receive queues. */
 int tbrdma_ib_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,

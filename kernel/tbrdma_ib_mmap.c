@@ -7,6 +7,14 @@
  * them (nothing writes them any more then). The mmap entry only names the
  * ring for mmap(); it goes with its owner, and the pages' allocation with
  * it (mmap_free).
+ *
+ * Like the host's rings and registered memory, the pages count against the
+ * process's RLIMIT_MEMLOCK for as long as it maps them. The mapping has no
+ * vm_ops that could tell when it goes (the module may be gone by then,
+ * after a disassociate), and the provider unmaps a ring only once its
+ * queue is destroyed. So a ring whose queue went while still mapped waits
+ * on its context's list, charged, until a sweep finds it unmapped: before
+ * each new ring is charged, and when the context goes.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -15,16 +23,54 @@
 #include "tbrdma_client.h"
 #include "tbrdma_ib.h"
 
-static void tbrdma_ib_ring_free(struct tbrdma_ib_ring *r)
+static bool tbrdma_ib_ring_mapped(const struct tbrdma_ib_ring *r)
 {
-	vunmap(r->mem);
+	unsigned long i;
+
+	for (i = 0; i < r->len >> PAGE_SHIFT; i++)
+		if (folio_mapped(page_folio(r->pages[i])))
+			return true;
+	return false;
+}
+
+/* Gives back the pages (the mappings hold their own) and the charge. */
+static void tbrdma_ib_ring_release(struct tbrdma_ib_ring *r)
+{
+	tbrdma_client_pin_uncharge(r->uc->mm, r->len >> PAGE_SHIFT);
 	tbrdma_client_ring_pages_free(r->pages, r->len);
 	kfree(r);
 }
 
+/* Releases the rings that went and are no longer mapped; all: every one. */
+void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all)
+{
+	struct tbrdma_ib_ring *r, *next;
+	LIST_HEAD(done);
+
+	spin_lock(&uc->gone_lock);
+	list_for_each_entry_safe(r, next, &uc->gone, gone)
+		if (all || !tbrdma_ib_ring_mapped(r))
+			list_move(&r->gone, &done);
+	spin_unlock(&uc->gone_lock);
+	list_for_each_entry_safe(r, next, &done, gone)
+		tbrdma_ib_ring_release(r);
+}
+
+/* Its entry is gone: no mmap() maps it any more. */
 void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry)
 {
-	tbrdma_ib_ring_free(container_of(entry, struct tbrdma_ib_ring, entry));
+	struct tbrdma_ib_ring *r =
+		container_of(entry, struct tbrdma_ib_ring, entry);
+
+	vunmap(r->mem);
+	r->mem = NULL;
+	if (!tbrdma_ib_ring_mapped(r)) {
+		tbrdma_ib_ring_release(r);
+		return;
+	}
+	spin_lock(&r->uc->gone_lock);
+	list_add_tail(&r->gone, &r->uc->gone);
+	spin_unlock(&r->uc->gone_lock);
 }
 
 int tbrdma_ib_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
@@ -60,19 +106,30 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return ERR_PTR(-ENOMEM);
+	r->uc = to_tbuc(ibuc);
 	r->entries = n;
 	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
+	tbrdma_ib_ring_sweep(r->uc, false);
+	ret = tbrdma_client_pin_charge(r->uc->mm, r->len >> PAGE_SHIFT);
+	if (ret)
+		goto out_free;
 	r->pages = tbrdma_client_ring_pages(r->len, &r->mem);
 	if (!r->pages) {
-		kfree(r);
-		return ERR_PTR(-ENOMEM);
+		tbrdma_client_pin_uncharge(r->uc->mm, r->len >> PAGE_SHIFT);
+		ret = -ENOMEM;
+		goto out_free;
 	}
 	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
 	if (ret) {
-		tbrdma_ib_ring_free(r);
+		vunmap(r->mem);
+		tbrdma_ib_ring_release(r);
 		return ERR_PTR(ret);
 	}
 	return r;
+
+out_free:
+	kfree(r);
+	return ERR_PTR(ret);
 }
 
 void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r)

@@ -6,6 +6,7 @@
  * receive queues: tbrdma_ib_srq.c).
  */
 #include <linux/netdevice.h>
+#include <linux/sched/mm.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_mad.h>
 #include <rdma/uverbs_ioctl.h>
@@ -201,17 +202,33 @@ static int tbrdma_ib_alloc_ucontext(struct ib_ucontext *ibuc,
 	struct tbrdma_ib_alloc_ucontext_resp resp = {
 		.link = to_tbdev(ibuc->device)->link,
 	};
+	struct tbrdma_ib_ucontext *uc = to_tbuc(ibuc);
 	struct tbrdma_link_attr attr;
+	int ret;
 
 	if (!tbrdma_client_query(resp.link, &attr))
 		resp.link_flags = attr.flags;
-	return ib_copy_to_udata(udata, &resp,
-				min_t(size_t, udata->outlen, sizeof(resp)));
+	ret = ib_copy_to_udata(udata, &resp,
+			       min_t(size_t, udata->outlen, sizeof(resp)));
+	if (ret)
+		return ret;
+	uc->mm = current->mm;
+	mmgrab(uc->mm);
+	spin_lock_init(&uc->gone_lock);
+	INIT_LIST_HEAD(&uc->gone);
+	return 0;
 }
 
-/* The core frees it; it holds nothing of its own. */
+/*
+ * Every queue is gone. Their rings are unmapped too unless the device was
+ * disassociated from the process, which then keeps the pages uncharged.
+ */
 static void tbrdma_ib_dealloc_ucontext(struct ib_ucontext *ibuc)
 {
+	struct tbrdma_ib_ucontext *uc = to_tbuc(ibuc);
+
+	tbrdma_ib_ring_sweep(uc, true);
+	mmdrop(uc->mm);
 }
 
 /*

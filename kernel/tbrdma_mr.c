@@ -24,7 +24,7 @@
 /* Pages pinned per call, like the array's one page of pointers. */
 #define TBRDMA_PIN_BATCH (PAGE_SIZE / sizeof(struct page *))
 
-int tbrdma_account_pinned(struct mm_struct *mm, unsigned long npages)
+int tbrdma_client_pin_charge(struct mm_struct *mm, unsigned long npages)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 	s64 pinned = atomic64_add_return(npages, &mm->pinned_vm);
@@ -35,11 +35,13 @@ int tbrdma_account_pinned(struct mm_struct *mm, unsigned long npages)
 	}
 	return 0;
 }
+EXPORT_SYMBOL_GPL(tbrdma_client_pin_charge);
 
-void tbrdma_unaccount_pinned(struct mm_struct *mm, unsigned long npages)
+void tbrdma_client_pin_uncharge(struct mm_struct *mm, unsigned long npages)
 {
 	atomic64_sub(npages, &mm->pinned_vm);
 }
+EXPORT_SYMBOL_GPL(tbrdma_client_pin_uncharge);
 
 static void tbrdma_umr_free(struct tbrdma_umr *umr)
 {
@@ -47,7 +49,7 @@ static void tbrdma_umr_free(struct tbrdma_umr *umr)
 	if (umr->vaddr)
 		vunmap(umr->vaddr);
 	unpin_user_pages_dirty_lock(umr->pages, umr->npages, umr->writable);
-	tbrdma_unaccount_pinned(umr->mm, umr->npages);
+	tbrdma_client_pin_uncharge(umr->mm, umr->npages);
 	mmdrop(umr->mm);
 	kvfree(umr->pages);
 	kfree(umr);
@@ -149,7 +151,7 @@ int tbrdma_mr_reg(struct tb_pd *pd, u64 addr, u64 length, u64 iova,
 				     TBRDMA_ACCESS_REMOTE_ATOMIC));
 	umr->mm = mm;
 	mmgrab(mm);
-	ret = tbrdma_account_pinned(mm, npages);
+	ret = tbrdma_client_pin_charge(mm, npages);
 	if (ret)
 		goto fail_account;
 	ret = tbrdma_pin(umr, start);
@@ -177,7 +179,7 @@ fail_reg:
 fail_map:
 	unpin_user_pages(umr->pages, npages);
 fail_pin:
-	tbrdma_unaccount_pinned(mm, npages);
+	tbrdma_client_pin_uncharge(mm, npages);
 fail_account:
 	mmdrop(mm);
 	kvfree(umr->pages);

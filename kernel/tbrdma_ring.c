@@ -66,7 +66,7 @@ static void tbrdma_ring_mem_release(struct kref *ref)
 		container_of(ref, struct tbrdma_ring_mem, ref);
 
 	tbrdma_client_ring_pages_free(rm->pages, rm->len);
-	tbrdma_unaccount_pinned(rm->mm, rm->len >> PAGE_SHIFT);
+	tbrdma_client_pin_uncharge(rm->mm, rm->len >> PAGE_SHIFT);
 	mmdrop(rm->mm);
 	kfree(rm);
 }
@@ -85,12 +85,12 @@ int tbrdma_kring_alloc(struct tbrdma_kring *r, u32 n, u32 entry_size)
 	rm = kzalloc(sizeof(*rm), GFP_KERNEL_ACCOUNT);
 	if (!rm)
 		return -ENOMEM;
-	ret = tbrdma_account_pinned(current->mm, len >> PAGE_SHIFT);
+	ret = tbrdma_client_pin_charge(current->mm, len >> PAGE_SHIFT);
 	if (ret)
 		goto out_free;
 	rm->pages = tbrdma_client_ring_pages(len, &r->mem);
 	if (!rm->pages) {
-		tbrdma_unaccount_pinned(current->mm, len >> PAGE_SHIFT);
+		tbrdma_client_pin_uncharge(current->mm, len >> PAGE_SHIFT);
 		ret = -ENOMEM;
 		goto out_free;
 	}

@@ -14,6 +14,11 @@
 //                                       queue pair of max_qp_wr send and
 //                                       receive entries, a shared receive
 //                                       queue of max_srq_wr
+//   tbv_quota memlock DEV               without CAP_IPC_LOCK: queue pairs'
+//                                       and SRQs' rings count in VmPin
+//                                       against RLIMIT_MEMLOCK (ENOMEM past
+//                                       it) while they exist or are mapped,
+//                                       and no longer
 //
 // KIND: pd (verbs protection domains), cq (completion queues), srq
 // (shared receive queues), file (opens of /dev/tbrdma, each a domain of
@@ -24,6 +29,8 @@
 #include <infiniband/verbs.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -147,6 +154,20 @@ void lifted(const char *what, const char *dev, int n)
                                        std::to_string(n));
 }
 
+// An RC queue pair of wr send and receive entries, on one CQ.
+ibv_qp *rc_qp(ibv_pd *pd, ibv_cq *cq, int wr)
+{
+    ibv_qp_init_attr ia{};
+    ia.send_cq = cq;
+    ia.recv_cq = cq;
+    ia.qp_type = IBV_QPT_RC;
+    ia.cap.max_send_wr = uint32_t(wr);
+    ia.cap.max_recv_wr = uint32_t(wr);
+    ia.cap.max_send_sge = 1;
+    ia.cap.max_recv_sge = 1;
+    return ibv_create_qp(pd, &ia);
+}
+
 void largest(const char *dev)
 {
     ibv_context *ctx = open_device(dev);
@@ -156,15 +177,7 @@ void largest(const char *dev)
     if (ibv_query_device(ctx, &attr) || !(pd = ibv_alloc_pd(ctx)) ||
         !(cq = ibv_create_cq(ctx, attr.max_qp_wr, nullptr, nullptr, 0)))
         tbv_test::die("attributes, a PD and a CQ");
-    ibv_qp_init_attr ia{};
-    ia.send_cq = cq;
-    ia.recv_cq = cq;
-    ia.qp_type = IBV_QPT_RC;
-    ia.cap.max_send_wr = attr.max_qp_wr;
-    ia.cap.max_recv_wr = attr.max_qp_wr;
-    ia.cap.max_send_sge = 1;
-    ia.cap.max_recv_sge = 1;
-    ibv_qp *qp = ibv_create_qp(pd, &ia);
+    ibv_qp *qp = rc_qp(pd, cq, attr.max_qp_wr);
     check(qp != nullptr, "largest: a queue pair of " + std::to_string(attr.max_qp_wr) +
                              " send and receive entries (" + std::strerror(qp ? 0 : errno) + ")");
     ibv_srq_init_attr sa{};
@@ -182,6 +195,106 @@ void largest(const char *dev)
     ibv_close_device(ctx);
 }
 
+long vmpin_kb()
+{
+    std::ifstream f("/proc/self/status");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind("VmPin:", 0) == 0)
+            return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+std::string kb(long n)
+{
+    return std::to_string(n) + " kB";
+}
+
+void memlock(const char *dev)
+{
+    const long base = vmpin_kb();
+    ibv_context *ctx = open_device(dev);
+    ibv_pd *pd = ibv_alloc_pd(ctx);
+    ibv_cq *cq = pd ? ibv_create_cq(ctx, 64, nullptr, nullptr, 0) : nullptr;
+    if (!cq)
+        tbv_test::die("a PD and a CQ");
+
+    ibv_srq_init_attr sa{};
+    sa.attr.max_wr = 64;
+    sa.attr.max_sge = 1;
+    ibv_srq *srq = ibv_create_srq(pd, &sa);
+    const long srq_kb = vmpin_kb() - base;
+    check(srq && srq_kb > 0, "memlock: an SRQ's ring counts in VmPin: " + kb(srq_kb));
+    if (srq)
+        ibv_destroy_srq(srq);
+
+    ibv_qp *qp = rc_qp(pd, cq, 16);
+    const long one = vmpin_kb() - base;
+    check(qp && one > 0, "memlock: a queue pair's rings count in VmPin: " + kb(one));
+    if (!qp)
+        tbv_test::die("a queue pair");
+
+    // Room for one queue pair's rings and a half.
+    rlimit rl{};
+    getrlimit(RLIMIT_MEMLOCK, &rl);
+    rl.rlim_cur = rlim_t(base + one + one / 2) * 1024;
+    if (setrlimit(RLIMIT_MEMLOCK, &rl))
+        tbv_test::die("lowering RLIMIT_MEMLOCK");
+    errno = 0;
+    ibv_qp *second = rc_qp(pd, cq, 16);
+    const int err = errno;
+    check(!second && err == ENOMEM && vmpin_kb() == base + one,
+          std::string("memlock: a second queue pair past the limit: ") +
+              (second ? "made" : std::strerror(err)) + ", VmPin " + kb(vmpin_kb() - base) +
+              " (expected ENOMEM, " + kb(one) + ")");
+    if (second)
+        ibv_destroy_qp(second);
+
+    // Each one destroyed gives its charge back once the provider unmaps it.
+    int made = 0;
+    for (; made < 20; ++made) {
+        ibv_destroy_qp(qp);
+        if (!(qp = rc_qp(pd, cq, 16)))
+            break;
+    }
+    check(made == 20 && vmpin_kb() == base + one,
+          "memlock: 20 queue pairs destroyed and made again within the limit (" + std::to_string(made) +
+              "), VmPin " + kb(vmpin_kb() - base));
+    if (!qp)
+        tbv_test::die("a queue pair");
+
+    // A child inherits the mappings: the rings stay charged while it lives.
+    int hold[2];
+    if (pipe(hold))
+        tbv_test::die("pipe");
+    const pid_t child = fork();
+    if (child == 0) {
+        char c;
+        close(hold[1]);
+        _exit(read(hold[0], &c, 1) < 0);
+    }
+    close(hold[0]);
+    ibv_destroy_qp(qp);
+    errno = 0;
+    qp = rc_qp(pd, cq, 16);
+    const int held_err = errno;
+    check(!qp && held_err == ENOMEM,
+          std::string("memlock: rings a child still maps stay charged after their queue pair went: ") +
+              (qp ? "a new one fit" : std::strerror(held_err)));
+    if (qp)
+        ibv_destroy_qp(qp);
+    close(hold[1]);
+    waitpid(child, nullptr, 0);
+    qp = rc_qp(pd, cq, 16);
+    check(qp != nullptr, "memlock: once the child is gone, a new queue pair fits");
+    if (qp)
+        ibv_destroy_qp(qp);
+
+    ibv_destroy_cq(cq);
+    ibv_dealloc_pd(pd);
+    ibv_close_device(ctx);
+    check(vmpin_kb() == base, "memlock: the device closed, VmPin is back: " + kb(vmpin_kb() - base) + " more");
+}
+
 }  // namespace
 
 int main(int argc, char **argv)
@@ -193,10 +306,13 @@ int main(int argc, char **argv)
         lifted(argv[2], argv[3], std::atoi(argv[4]));
     else if (what == "largest" && argc == 3)
         largest(argv[2]);
+    else if (what == "memlock" && argc == 3)
+        memlock(argv[2]);
     else {
         std::fprintf(stderr, "usage: tbv_quota limit KIND DEV N [FILE]\n"
                              "       tbv_quota lifted KIND DEV N\n"
-                             "       tbv_quota largest DEV\n");
+                             "       tbv_quota largest DEV\n"
+                             "       tbv_quota memlock DEV\n");
         return 2;
     }
     return failures ? 1 : 0;

@@ -313,6 +313,8 @@ for q in pd:8 cq:8 srq:4 file:8; do
     check "root (CAP_SYS_RESOURCE) takes more than $n of $kind" \
         "$bin/tbv_quota" lifted "$kind" tbrdma_loop0 $((n + 4))
 done
+# Without CAP_IPC_LOCK, rings count against RLIMIT_MEMLOCK as regions do.
+check "nobody's rings against RLIMIT_MEMLOCK" as_user nobody nogroup "$bin/tbv_quota" memlock tbrdma_loop0
 chmod o-rw /dev/infiniband/uverbs*
 check "the largest queue pair and SRQ the device offers" "$bin/tbv_quota" largest tbrdma_loop0
 
