@@ -58,10 +58,9 @@ static inline struct tbrdma_ibdev *to_tbdev(struct ib_device *ibdev)
 	return container_of(ibdev, struct tbrdma_ibdev, ibdev);
 }
 
-/* A process's use of the device; its rings are charged to mm. */
+/* A process's use of the device. */
 struct tbrdma_ib_ucontext {
 	struct ib_ucontext ibuc;
-	struct mm_struct *mm;
 	spinlock_t gone_lock;		/* guards gone */
 	struct list_head gone;		/* rings whose queue went */
 };
@@ -89,8 +88,9 @@ enum { TBRDMA_IB_SQ, TBRDMA_IB_CQ, TBRDMA_IB_RWQ, TBRDMA_IB_RCQ,
 /* A ring's pages, mapped into the process through its mmap entry. */
 struct tbrdma_ib_ring {
 	struct rdma_user_mmap_entry entry;
-	struct tbrdma_ib_ucontext *uc;	/* charged for the pages */
+	struct tbrdma_ib_ucontext *uc;
 	struct list_head gone;		/* in uc->gone once its queue went */
+	struct mm_struct *mm;		/* charged for the pages */
 	struct page **pages;		/* len / PAGE_SIZE of them */
 	void *mem;			/* the pages, mapped for the kernel */
 	size_t len;

@@ -9,7 +9,7 @@
  * it (mmap_free).
  *
  * Like the host's rings and registered memory, the pages count against the
- * process's RLIMIT_MEMLOCK for as long as it maps them. The mapping has no
+ * RLIMIT_MEMLOCK of the process that made them for as long as it maps them. The mapping has no
  * vm_ops that could tell when it goes (the module may be gone by then,
  * after a disassociate), and the provider unmaps a ring only once its
  * queue is destroyed. So a ring whose queue went while still mapped waits
@@ -17,6 +17,7 @@
  * each new ring is charged, and when the context goes.
  */
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -36,24 +37,35 @@ static bool tbrdma_ib_ring_mapped(const struct tbrdma_ib_ring *r)
 /* Gives back the pages (the mappings hold their own) and the charge. */
 static void tbrdma_ib_ring_release(struct tbrdma_ib_ring *r)
 {
-	tbrdma_client_pin_uncharge(r->uc->mm, r->len >> PAGE_SHIFT);
+	tbrdma_client_pin_uncharge(r->mm, r->len >> PAGE_SHIFT);
+	mmdrop(r->mm);
 	tbrdma_client_ring_pages_free(r->pages, r->len);
 	kfree(r);
 }
 
-/* Releases the rings that went and are no longer mapped; all: every one. */
+/*
+ * Releases the rings that went and are no longer mapped; all: every one.
+ * The scan runs off the list, which a process that keeps many mapped
+ * (a forked child) can make long.
+ */
 void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all)
 {
 	struct tbrdma_ib_ring *r, *next;
-	LIST_HEAD(done);
+	LIST_HEAD(scan);
 
 	spin_lock(&uc->gone_lock);
-	list_for_each_entry_safe(r, next, &uc->gone, gone)
-		if (all || !tbrdma_ib_ring_mapped(r))
-			list_move(&r->gone, &done);
+	list_splice_init(&uc->gone, &scan);
 	spin_unlock(&uc->gone_lock);
-	list_for_each_entry_safe(r, next, &done, gone)
-		tbrdma_ib_ring_release(r);
+	list_for_each_entry_safe(r, next, &scan, gone) {
+		if (all || !tbrdma_ib_ring_mapped(r)) {
+			list_del(&r->gone);
+			tbrdma_ib_ring_release(r);
+		}
+		cond_resched();
+	}
+	spin_lock(&uc->gone_lock);
+	list_splice(&scan, &uc->gone);
+	spin_unlock(&uc->gone_lock);
 }
 
 /* Its entry is gone: no mmap() maps it any more. */
@@ -110,15 +122,18 @@ struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 	r->entries = n;
 	r->len = PAGE_ALIGN(TBRDMA_RING_DATA_OFFSET + (size_t)n * entry_size);
 	tbrdma_ib_ring_sweep(r->uc, false);
-	ret = tbrdma_client_pin_charge(r->uc->mm, r->len >> PAGE_SHIFT);
+	/* The caller's, as its regions are: the context may be inherited. */
+	ret = tbrdma_client_pin_charge(current->mm, r->len >> PAGE_SHIFT);
 	if (ret)
 		goto out_free;
 	r->pages = tbrdma_client_ring_pages(r->len, &r->mem);
 	if (!r->pages) {
-		tbrdma_client_pin_uncharge(r->uc->mm, r->len >> PAGE_SHIFT);
+		tbrdma_client_pin_uncharge(current->mm, r->len >> PAGE_SHIFT);
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	r->mm = current->mm;
+	mmgrab(r->mm);
 	ret = rdma_user_mmap_entry_insert(ibuc, &r->entry, r->len);
 	if (ret) {
 		vunmap(r->mem);

@@ -6,7 +6,6 @@
  * receive queues: tbrdma_ib_srq.c).
  */
 #include <linux/netdevice.h>
-#include <linux/sched/mm.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_mad.h>
 #include <rdma/uverbs_ioctl.h>
@@ -204,31 +203,25 @@ static int tbrdma_ib_alloc_ucontext(struct ib_ucontext *ibuc,
 	};
 	struct tbrdma_ib_ucontext *uc = to_tbuc(ibuc);
 	struct tbrdma_link_attr attr;
-	int ret;
 
-	if (!tbrdma_client_query(resp.link, &attr))
-		resp.link_flags = attr.flags;
-	ret = ib_copy_to_udata(udata, &resp,
-			       min_t(size_t, udata->outlen, sizeof(resp)));
-	if (ret)
-		return ret;
-	uc->mm = current->mm;
-	mmgrab(uc->mm);
 	spin_lock_init(&uc->gone_lock);
 	INIT_LIST_HEAD(&uc->gone);
-	return 0;
+	if (!tbrdma_client_query(resp.link, &attr))
+		resp.link_flags = attr.flags;
+	return ib_copy_to_udata(udata, &resp,
+				min_t(size_t, udata->outlen, sizeof(resp)));
 }
 
 /*
- * Every queue is gone. Their rings are unmapped too unless the device was
- * disassociated from the process, which then keeps the pages uncharged.
+ * Every queue is gone, and every mapping (each holds the file) unless the
+ * device was disassociated from the process, which then keeps the pages
+ * uncharged.
  */
 static void tbrdma_ib_dealloc_ucontext(struct ib_ucontext *ibuc)
 {
 	struct tbrdma_ib_ucontext *uc = to_tbuc(ibuc);
 
 	tbrdma_ib_ring_sweep(uc, true);
-	mmdrop(uc->mm);
 }
 
 /*

@@ -40,6 +40,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tbv_check.hpp"
@@ -195,9 +196,9 @@ void largest(const char *dev)
     ibv_close_device(ctx);
 }
 
-long vmpin_kb()
+long vmpin_kb(pid_t pid = 0)
 {
-    std::ifstream f("/proc/self/status");
+    std::ifstream f(pid ? "/proc/" + std::to_string(pid) + "/status" : std::string("/proc/self/status"));
     for (std::string line; std::getline(f, line);)
         if (line.rfind("VmPin:", 0) == 0)
             return std::atol(line.c_str() + 6);
@@ -281,13 +282,35 @@ void memlock(const char *dev)
           std::string("memlock: rings a child still maps stay charged after their queue pair went: ") +
               (qp ? "a new one fit" : std::strerror(held_err)));
     if (qp)
-        ibv_destroy_qp(qp);
+        ibv_destroy_qp(std::exchange(qp, nullptr));
     close(hold[1]);
     waitpid(child, nullptr, 0);
-    qp = rc_qp(pd, cq, 16);
+    // Its mappings go with its mm, which another task may still hold a moment.
+    for (int tries = 0; !qp && tries < 100; ++tries)
+        if (!(qp = rc_qp(pd, cq, 16)))
+            usleep(10000);
     check(qp != nullptr, "memlock: once the child is gone, a new queue pair fits");
     if (qp)
         ibv_destroy_qp(qp);
+
+    // A child making queues on the context it inherited is charged itself.
+    std::fflush(stdout);
+    const pid_t maker = fork();
+    if (maker == 0) {
+        const long parent_kb = vmpin_kb(getppid());
+        ibv_qp *own = rc_qp(pd, cq, 16);
+        check(own && vmpin_kb() == one && vmpin_kb(getppid()) <= parent_kb,
+              "memlock: a child's queue pair on its parent's context: child's VmPin " + kb(vmpin_kb()) +
+                  " (expected " + kb(one) + "), parent's " + kb(parent_kb) + " -> " +
+                  kb(vmpin_kb(getppid())));
+        if (own)
+            ibv_destroy_qp(own);
+        std::fflush(stdout);
+        _exit(failures ? 1 : 0);
+    }
+    int status = 0;
+    check(waitpid(maker, &status, 0) == maker && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "memlock: the child's checks");
 
     ibv_destroy_cq(cq);
     ibv_dealloc_pd(pd);
