@@ -9,7 +9,9 @@
 #define TBRDMA_IB_H
 
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/netdevice.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -61,6 +63,7 @@ static inline struct tbrdma_ibdev *to_tbdev(struct ib_device *ibdev)
 /* A process's use of the device. */
 struct tbrdma_ib_ucontext {
 	struct ib_ucontext ibuc;
+	struct mutex sweep_lock;	/* one tbrdma_ib_ring_sweep() */
 	spinlock_t gone_lock;		/* guards gone */
 	struct list_head gone;		/* rings whose queue went */
 };
@@ -155,7 +158,7 @@ void tbrdma_ib_mmap_free(struct rdma_user_mmap_entry *entry);
 /* A ring of n entries, zeroed, its mmap entry in ibuc; ERR_PTR on failure. */
 struct tbrdma_ib_ring *tbrdma_ib_ring_new(struct ib_ucontext *ibuc, u32 n,
 					  u32 entry_size);
-/* Its pages go with the last mapping of them; NULL: nothing. */
+/* Its pages go with the first sweep after the last mapping; NULL: nothing. */
 void tbrdma_ib_ring_remove(struct tbrdma_ib_ring *r);
 /* Uncharges rings that went and are unmapped; all: every one that went. */
 void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all);

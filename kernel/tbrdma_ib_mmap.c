@@ -5,16 +5,15 @@
  * inserted into the process's mapping, which holds a reference to each, so
  * they outlive the queue and the device for as long as the process maps
  * them (nothing writes them any more then). The mmap entry only names the
- * ring for mmap(); it goes with its owner, and the pages' allocation with
- * it (mmap_free).
+ * ring for mmap(); it goes with its owner (mmap_free).
  *
- * Like the host's rings and registered memory, the pages count against the
- * RLIMIT_MEMLOCK of the process that made them for as long as it maps them. The mapping has no
- * vm_ops that could tell when it goes (the module may be gone by then,
- * after a disassociate), and the provider unmaps a ring only once its
- * queue is destroyed. So a ring whose queue went while still mapped waits
- * on its context's list, charged, until a sweep finds it unmapped: before
- * each new ring is charged, and when the context goes.
+ * Like the host's rings and registered memory, the pages count against
+ * the RLIMIT_MEMLOCK of the process that made them while any process maps
+ * them. The mapping has no vm_ops that could tell when it goes (the module
+ * may be gone by then, after a disassociate), and the provider unmaps a
+ * ring only once its queue is destroyed. So a ring whose queue went while
+ * still mapped waits on its context's list, charged, until a sweep finds
+ * it unmapped: before each new ring is charged, and when the context goes.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -53,6 +52,8 @@ void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all)
 	struct tbrdma_ib_ring *r, *next;
 	LIST_HEAD(scan);
 
+	/* One at a time: another must not find the list empty meanwhile. */
+	mutex_lock(&uc->sweep_lock);
 	spin_lock(&uc->gone_lock);
 	list_splice_init(&uc->gone, &scan);
 	spin_unlock(&uc->gone_lock);
@@ -66,6 +67,7 @@ void tbrdma_ib_ring_sweep(struct tbrdma_ib_ucontext *uc, bool all)
 	spin_lock(&uc->gone_lock);
 	list_splice(&scan, &uc->gone);
 	spin_unlock(&uc->gone_lock);
+	mutex_unlock(&uc->sweep_lock);
 }
 
 /* Its entry is gone: no mmap() maps it any more. */

@@ -204,6 +204,7 @@ static int tbrdma_ib_alloc_ucontext(struct ib_ucontext *ibuc,
 	struct tbrdma_ib_ucontext *uc = to_tbuc(ibuc);
 	struct tbrdma_link_attr attr;
 
+	mutex_init(&uc->sweep_lock);
 	spin_lock_init(&uc->gone_lock);
 	INIT_LIST_HEAD(&uc->gone);
 	if (!tbrdma_client_query(resp.link, &attr))
