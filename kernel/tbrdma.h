@@ -82,7 +82,8 @@ struct tbrdma_dev {
 	/*
 	 * One per engine link index: held while the link runs (its engine
 	 * state, endpoints and phy). What takes something away from links
-	 * that may be using it holds lock and all of them (tbrdma_lock()).
+	 * that may be using it holds lock and all of them (tbrdma_lock()),
+	 * but for a region: deregistering takes them one at a time.
 	 */
 	struct mutex *link_lock;
 	u32 nlinks;			/* the engine's max_links */
@@ -139,8 +140,8 @@ extern unsigned int tbrdma_poll_us;
 
 /*
  * tbrdma.lock and every link's lock, so no link runs: for adding and
- * removing links, destroying contexts and domains, deregistering regions
- * (the engine's rule), and whatever reads links whole (sysfs, debugfs).
+ * removing links, destroying contexts and domains (the engine's rule),
+ * and whatever reads links whole (debugfs).
  * The unlock runs what the holder's transmissions started
  * (tbrdma_rx_now()).
  */

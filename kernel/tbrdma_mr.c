@@ -187,24 +187,27 @@ fail_account:
 	return ret;
 }
 
+/*
+ * The key goes from the domain first, so no lookup finds it; then each
+ * link's lock is taken in turn: a link that found the region earlier lets
+ * go of it with its lock, and its unacked frames from it get copies. No
+ * link waits for another, so a process deregistering in a loop holds up
+ * each link no longer than one of its rounds.
+ */
 int tbrdma_mr_dereg(struct tb_pd *pd, u64 key)
 {
-	void *priv = NULL;
-	int ret;
+	struct tb_mr *mr = tb_pd_dereg_begin(pd, key);
+	u32 i;
 
-	/* An unknown key stops no link: only the caller pays for it. */
-	if (!tb_pd_has_mr(pd, key))
+	if (!mr)
 		return -ENOENT;
-	tbrdma_lock();
-	ret = tb_pd_dereg_mr(pd, key, &priv);
-	tbrdma_unlock();
-	if (ret)
-		return ret;
-	/*
-	 * The engine no longer knows the key and no frame of the link refers
-	 * to it; a transmit descriptor still in a ring holds its own ref.
-	 */
-	tbrdma_umr_put(priv);
+	for (i = 0; i < tbrdma.nlinks; i++) {
+		tbrdma_link_lock(i);
+		tb_engine_release_mr(tbrdma.engine, i, mr);
+		tbrdma_link_unlock(i);
+	}
+	/* A transmit descriptor still in a ring holds its own ref. */
+	tbrdma_umr_put(tb_pd_dereg_end(pd, mr));
 	return 0;
 }
 

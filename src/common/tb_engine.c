@@ -302,14 +302,19 @@ void tb_elink_send_ext(struct tb_elink *el, struct tb_engine_hdr *h,
 	tb_link_tx_commit_ext(el->link, TB_ENGINE_HDR_LEN, &ext);
 }
 
+void tb_engine_release_mr(struct tb_engine *e, u32 index, struct tb_mr *mr)
+{
+	if (index < e->links_end && e->links[index].link &&
+	    READ_ONCE(mr->tx_refs))
+		tb_link_detach_ext(e->links[index].link, mr);
+}
+
 void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr)
 {
 	u32 i;
 
 	for (i = 0; i < e->links_end && READ_ONCE(mr->tx_refs); i++)
-		if (e->links[i].link)
-			tb_link_detach_ext(e->links[i].link, mr);
-	TB_WARN_ON(READ_ONCE(mr->tx_refs));
+		tb_engine_release_mr(e, i, mr);
 }
 
 /*

@@ -51,10 +51,13 @@
  *   (tb_ep_link(); tb_ep_create() names the link).
  * - Engine: adding, unplugging and removing links, destroying contexts
  *   and domains and the endpoints of datagram contexts (which may wait on
- *   the engine's list, tb_engine_unplug_link()), deregistering regions,
- *   and calls over all links (tb_engine_progress(),
+ *   the engine's list, tb_engine_unplug_link()), deregistering regions
+ *   with tb_pd_dereg_mr(), and calls over all links (tb_engine_progress(),
  *   tb_engine_next_deadline()) hold every link's lock; these and creating
  *   contexts and domains are serialised among themselves.
+ * - Region: tb_pd_dereg_begin(), then tb_engine_release_mr() under each
+ *   link's lock in turn, then tb_pd_dereg_end() deregister without
+ *   stopping every link at once.
  * Registering a region needs no lock of the host's, only its domain (and
  * context) alive. What links share the engine locks itself, as leaves: a
  * context's completion and receive rings and its pool of operations, and
@@ -76,6 +79,8 @@ struct tb_ctx;
 struct tb_srq;
 /* Protection domain: a table of memory regions shared by contexts. */
 struct tb_pd;
+/* A memory region of a domain. */
+struct tb_mr;
 
 struct tb_engine_config {
 	u32 max_links;
@@ -254,12 +259,26 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
  */
 int tb_pd_reg_mr(struct tb_pd *pd, u64 iova, u64 length, u32 access,
 		 void *base, void *priv, u64 *key);
-/* Returns 0 and the host's priv, or -ENOENT for an unknown key. */
+/*
+ * Returns 0 and the host's priv, or -ENOENT for an unknown key. Under
+ * every link's lock; or in three steps, below, that stop no link.
+ */
 int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv);
 /*
- * Whether key names a region of pd now, under the domain's lock only: a
- * host checks it before stopping its links to deregister.
+ * Deregistering one link at a time. tb_pd_dereg_begin() takes key out of
+ * pd under the domain's lock alone (NULL for an unknown key): no lookup
+ * finds it from then on. The host then calls tb_engine_release_mr() on
+ * every link index below tb_engine_config.max_links, each under that
+ * link's lock: a link that found the region before has let go of it once
+ * its lock is taken, and its unacked frames sent from the region get
+ * copies. Last, tb_pd_dereg_end() frees the slot and returns the host's
+ * priv; the memory may go. pd stays alive from the first step to the
+ * last.
  */
+struct tb_mr *tb_pd_dereg_begin(struct tb_pd *pd, u64 key);
+void tb_engine_release_mr(struct tb_engine *e, u32 index, struct tb_mr *mr);
+void *tb_pd_dereg_end(struct tb_pd *pd, struct tb_mr *mr);
+/* Whether key names a region of pd now, under the domain's lock only. */
 int tb_pd_has_mr(struct tb_pd *pd, u64 key);
 
 /*

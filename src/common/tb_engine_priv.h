@@ -354,7 +354,8 @@ struct tb_engine {
 	u32 ctx_gen;
 	/*
 	 * Counts regions deregistered and domains destroyed with regions in
-	 * use, which hold every link's lock; a link reads it under its own.
+	 * use: atomic, as domains deregister at once; a link reads it under
+	 * its own lock (tb_mr.c).
 	 */
 	u64 mr_gen;
 	u64 link_gen;		/* the last tb_elink.gen given */
@@ -385,7 +386,7 @@ u32 tb_elink_chunk(const struct tb_elink *el, const u8 *src, u32 left,
 /* Sends h with its h->len bytes of data as an ext from mr at src. */
 void tb_elink_send_ext(struct tb_elink *el, struct tb_engine_hdr *h,
 		       struct tb_mr *mr, const u8 *src);
-/* Every link stops referring to mr's memory (frames get copies). */
+/* tb_engine_release_mr() on every link, under every link's lock. */
 void tb_engine_detach_mr(struct tb_engine *e, struct tb_mr *mr);
 u32 tb_log2(u32 v);
 

@@ -9,8 +9,11 @@
  *
  * Links look keys up concurrently, under the domain's lock. The memory
  * found stays valid while the caller holds its link's lock: deregistering
- * holds every link's lock (tb_engine.h). So does a link's hint, the last
- * region it found, while the engine's mr_gen says no region went since.
+ * takes the key out of the index, then waits for each link's lock in turn
+ * (or holds them all) before the slot is freed (tb_engine.h). So does a
+ * link's hint, the last region it found, while the engine's mr_gen says no
+ * region went since: it moves with the key's removal, under the domain's
+ * lock, and a link that saw the old value still holds its lock.
  */
 #include "tb_engine_priv.h"
 
@@ -64,9 +67,10 @@ void tb_pd_destroy(struct tb_pd *pd, void (*release)(void *arg, void *priv),
 		 * no hint (a failed tb_ctx_create() frees its own without any
 		 * link's lock).
 		 */
-		pd->e->mr_gen++;
+		tb_atomic_fetch_add64(&pd->e->mr_gen, 1);
 		if (pd->mrs[i].tx_refs)
 			tb_engine_detach_mr(pd->e, &pd->mrs[i]);
+		TB_WARN_ON(READ_ONCE(pd->mrs[i].tx_refs));
 		if (release)
 			release(arg, pd->mrs[i].priv);
 	}
@@ -180,36 +184,50 @@ int tb_pd_has_mr(struct tb_pd *pd, u64 key)
 	return has;
 }
 
-int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
+struct tb_mr *tb_pd_dereg_begin(struct tb_pd *pd, u64 key)
 {
 	struct tb_mr *mr;
-	u32 slot;
 	s64 pos;
 
 	tb_lock(&pd->lock);
 	pos = key ? tb_pd_pos(pd, key) : -1;
 	if (pos < 0) {
 		tb_unlock(&pd->lock);
-		return -ENOENT;
+		return NULL;
 	}
-	slot = pd->index[pos] - 1;
+	mr = &pd->mrs[pd->index[pos] - 1];
 	tb_pd_index_del(pd, (u32)pos);
-	pd->e->mr_gen++;
+	/* Domains deregister at once, each under its own lock. */
+	tb_atomic_fetch_add64(&pd->e->mr_gen, 1);
 	tb_unlock(&pd->lock);
-	mr = &pd->mrs[slot];
-	/*
-	 * Unacked frames sent from it get copies before the memory goes; no
-	 * link runs meanwhile, and its slot is not free yet.
-	 */
-	if (READ_ONCE(mr->tx_refs))
-		tb_engine_detach_mr(pd->e, mr);
-	if (priv)
-		*priv = mr->priv;
+	return mr;
+}
+
+void *tb_pd_dereg_end(struct tb_pd *pd, struct tb_mr *mr)
+{
+	void *priv = mr->priv;
+
+	TB_WARN_ON(READ_ONCE(mr->tx_refs));
 	memset(mr, 0, sizeof(*mr));
 	tb_lock(&pd->lock);
 	mr->next_free = pd->free;
-	pd->free = slot + 1;
+	pd->free = (u32)(mr - pd->mrs) + 1;
 	tb_unlock(&pd->lock);
+	return priv;
+}
+
+int tb_pd_dereg_mr(struct tb_pd *pd, u64 key, void **priv)
+{
+	struct tb_mr *mr = tb_pd_dereg_begin(pd, key);
+	void *p;
+
+	if (!mr)
+		return -ENOENT;
+	/* Unacked frames sent from it get copies before the memory goes. */
+	tb_engine_detach_mr(pd->e, mr);
+	p = tb_pd_dereg_end(pd, mr);
+	if (priv)
+		*priv = p;
 	return 0;
 }
 
@@ -226,17 +244,21 @@ static struct tb_mr *tb_mr_hinted(struct tb_pd *pd, struct tb_mr_hint *hint,
 				  u64 key)
 {
 	struct tb_mr *mr;
+	u64 gen;
 
-	if (hint->pd == pd && hint->key == key && hint->gen == pd->e->mr_gen)
+	if (hint->pd == pd && hint->key == key &&
+	    hint->gen == READ_ONCE(pd->e->mr_gen))
 		return hint->mr;
 	tb_lock(&pd->lock);
 	mr = tb_mr_find(pd, key);
+	/* Before the key can go: its removal moves it under this lock. */
+	gen = READ_ONCE(pd->e->mr_gen);
 	tb_unlock(&pd->lock);
 	/* Not a miss: a key registered later would not move mr_gen. */
 	if (mr) {
 		hint->pd = pd;
 		hint->key = key;
-		hint->gen = pd->e->mr_gen;
+		hint->gen = gen;
 		hint->mr = mr;
 	}
 	return mr;
